@@ -9,10 +9,15 @@ export default tseslint.config(
     rules: {
       // Randomness comes from the crypto backend, never Math.random.
       'no-restricted-properties': ['error', { object: 'Math', property: 'random', message: 'use the injected CSPRNG' }],
-      'no-console': ['error', { allow: [] }],
+      'no-console': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       eqeqeq: ['error', 'always'],
     },
+  },
+  {
+    // Plain JavaScript entry points run on Node.
+    files: ['**/*.js'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
   {
     // The CLI, benchmarks and test runner print to the terminal on purpose.

@@ -1,8 +1,8 @@
 /**
  * The Node backend: the fastest native call for each primitive, as measured by
  * `npm run bench -- crypto` (X25519: sodium-native beats KeyObjects imported from JWK and
- * @noble/curves; HMAC and HKDF: SHA-256 through sodium-native with the pad states reused, which
- * avoids an OpenSSL object per call; AES-CTR and SHA-512/256: node:crypto).
+ * @noble/curves; HMAC and HKDF: SHA-256 through sodium-native, which avoids an OpenSSL object per
+ * call; AES-CTR and SHA-512/256: node:crypto).
  */
 import { createCipheriv, createHash, randomFillSync } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -15,10 +15,6 @@ interface Sodium {
   crypto_scalarmult(q: Uint8Array, n: Uint8Array, p: Uint8Array): void;
   crypto_scalarmult_base(q: Uint8Array, n: Uint8Array): void;
   crypto_hash_sha256(out: Uint8Array, data: Uint8Array): void;
-  crypto_hash_sha256_init(state: Uint8Array): void;
-  crypto_hash_sha256_update(state: Uint8Array, data: Uint8Array): void;
-  crypto_hash_sha256_final(state: Uint8Array, out: Uint8Array): void;
-  crypto_hash_sha256_STATEBYTES: number;
   crypto_stream_chacha20(out: Uint8Array, nonce: Uint8Array, key: Uint8Array): void;
   crypto_stream_chacha20_NONCEBYTES: number;
 }
@@ -26,39 +22,46 @@ interface Sodium {
 // sodium-native is CommonJS and ships its prebuilt binaries inside the package.
 const sodium = createRequire(import.meta.url)('sodium-native') as Sodium;
 
-const STATE_BYTES = sodium.crypto_hash_sha256_STATEBYTES;
 const BLOCK = 64; // SHA-256 block length, the HMAC pad length (RFC 2104)
 const CHACHA_ZERO_NONCE = new Uint8Array(sodium.crypto_stream_chacha20_NONCEBYTES);
 
 /**
- * Keys HMAC-SHA256: the states after absorbing key^ipad and key^opad, so that every further MAC
- * under the same key (HKDF's blocks) costs two short hashes.
+ * HMAC-SHA256 (RFC 2104) as two one-shot SHA-256 calls over key^ipad ‖ message and
+ * key^opad ‖ inner. Each native call costs more than the compressions it saves, so reusing hash
+ * states (four calls per MAC) is slower here than hashing the pad again (two calls).
  */
-function hmacStates(key: Uint8Array): { inner: Uint8Array; outer: Uint8Array } {
-  const k = new Uint8Array(BLOCK);
-  if (key.length > BLOCK) sodium.crypto_hash_sha256(k.subarray(0, SHA256_LENGTH), key);
-  else k.set(key);
-  const inner = new Uint8Array(STATE_BYTES);
-  const outer = new Uint8Array(STATE_BYTES);
-  for (let i = 0; i < BLOCK; i++) k[i]! ^= 0x36;
-  sodium.crypto_hash_sha256_init(inner);
-  sodium.crypto_hash_sha256_update(inner, k);
-  for (let i = 0; i < BLOCK; i++) k[i]! ^= 0x36 ^ 0x5c;
-  sodium.crypto_hash_sha256_init(outer);
-  sodium.crypto_hash_sha256_update(outer, k);
-  k.fill(0);
-  return { inner, outer };
-}
+class Hmac {
+  /** key^ipad, followed by room for the message. */
+  #inner: Uint8Array;
+  /** key^opad ‖ inner hash. */
+  readonly #outer = new Uint8Array(BLOCK + SHA256_LENGTH);
 
-/** One HMAC from keyed states; the states are left untouched. `parts` are absorbed in order. */
-function hmacFrom(states: { inner: Uint8Array; outer: Uint8Array }, out: Uint8Array, ...parts: Uint8Array[]): void {
-  const st = states.inner.slice();
-  for (const p of parts) sodium.crypto_hash_sha256_update(st, p);
-  sodium.crypto_hash_sha256_final(st, out);
-  st.set(states.outer);
-  sodium.crypto_hash_sha256_update(st, out);
-  sodium.crypto_hash_sha256_final(st, out);
-  st.fill(0);
+  constructor(key: Uint8Array, maxMessageLength: number) {
+    this.#inner = new Uint8Array(BLOCK + maxMessageLength);
+    const k = this.#outer.subarray(0, BLOCK);
+    if (key.length > BLOCK) sodium.crypto_hash_sha256(k.subarray(0, SHA256_LENGTH), key);
+    else k.set(key);
+    for (let i = 0; i < BLOCK; i++) {
+      this.#inner[i] = k[i]! ^ 0x36;
+      k[i]! ^= 0x5c;
+    }
+  }
+
+  /** Room for the message after the inner pad: write it here, then call mac(length). */
+  get message(): Uint8Array {
+    return this.#inner.subarray(BLOCK);
+  }
+
+  /** HMAC of the first `length` bytes of `message`, written into `out`. */
+  mac(length: number, out: Uint8Array): void {
+    sodium.crypto_hash_sha256(this.#outer.subarray(BLOCK), this.#inner.subarray(0, BLOCK + length));
+    sodium.crypto_hash_sha256(out, this.#outer);
+  }
+
+  wipe(): void {
+    this.#inner.fill(0);
+    this.#outer.fill(0);
+  }
 }
 
 /** The Node backend. */
@@ -91,30 +94,31 @@ export const nodeBackend: CryptoBackend = {
   hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
     abytes('key', key);
     abytes('data', data);
-    const states = hmacStates(key);
+    const h = new Hmac(key, data.length);
+    h.message.set(data);
     const out = new Uint8Array(SHA256_LENGTH);
-    hmacFrom(states, out, data);
-    states.inner.fill(0);
-    states.outer.fill(0);
+    h.mac(data.length, out);
+    h.wipe();
     return out;
   },
 
   hkdfSha256Expand(prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
     checkHkdf(prk, info, length);
-    const states = hmacStates(prk);
+    const h = new Hmac(prk, SHA256_LENGTH + info.length + 1);
+    const m = h.message;
     const okm = new Uint8Array(length);
     const t = new Uint8Array(SHA256_LENGTH);
-    const counter = new Uint8Array(1);
     for (let off = 0, i = 1; off < length; off += SHA256_LENGTH, i++) {
-      counter[0] = i;
-      // T(i) = HMAC(PRK, T(i-1) | info | i), T(0) empty.
-      if (i === 1) hmacFrom(states, t, info, counter);
-      else hmacFrom(states, t, t, info, counter);
+      // T(i) = HMAC(PRK, T(i-1) ‖ info ‖ i), with T(0) empty.
+      const prev = i === 1 ? 0 : SHA256_LENGTH;
+      if (prev > 0) m.set(t);
+      m.set(info, prev);
+      m[prev + info.length] = i;
+      h.mac(prev + info.length + 1, t);
       okm.set(t.subarray(0, Math.min(SHA256_LENGTH, length - off)), off);
     }
     t.fill(0);
-    states.inner.fill(0);
-    states.outer.fill(0);
+    h.wipe();
     return okm;
   },
 

@@ -1,0 +1,51 @@
+/**
+ * Timing helpers for benchmarks: warm up, then time batches and report the median per-operation
+ * time, which is robust to the noise of a shared machine. Figures are printed, never asserted.
+ */
+
+export interface Timing {
+  /** Median microseconds per operation over the batches. */
+  us: number;
+  /** Fastest batch, microseconds per operation. */
+  minUs: number;
+  ops: number;
+}
+
+/** Times `fn` in `batches` batches that each last about `batchMs` milliseconds. */
+export function measure(fn: () => void, opts: { batchMs?: number; batches?: number } = {}): Timing {
+  const batchMs = opts.batchMs ?? 100;
+  const batches = opts.batches ?? 7;
+  // Warm up and calibrate: how many calls fill one batch.
+  let n = 1;
+  for (;;) {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) fn();
+    const dt = performance.now() - t0;
+    if (dt >= batchMs / 4) {
+      n = Math.max(1, Math.round((n * batchMs) / dt));
+      break;
+    }
+    n *= 2;
+  }
+  const per: number[] = [];
+  for (let b = 0; b < batches; b++) {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) fn();
+    per.push(((performance.now() - t0) * 1000) / n);
+  }
+  per.sort((a, b) => a - b);
+  return { us: per[Math.floor(per.length / 2)]!, minUs: per[0]!, ops: n * batches };
+}
+
+/** Rounds for printing. */
+export function round(x: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** Prints a two-column table of figures. */
+export function printTable(title: string, rows: [string, string | number][]): void {
+  const w = Math.max(...rows.map(([k]) => k.length));
+  console.log(title);
+  for (const [k, v] of rows) console.log(`  ${k.padEnd(w)}  ${v}`);
+}

@@ -1,0 +1,43 @@
+/**
+ * Benchmark entry point: `npm run bench -- <name> [--json]`. Prints figures and ratios measured in
+ * the same run; nothing here asserts a time.
+ */
+import { benchCrypto } from './crypto.js';
+import { benchSphinx } from './sphinx.js';
+import { printTable } from './_timing.js';
+
+const BENCHES: Record<string, { about: string; run: () => Record<string, number> | Promise<Record<string, number>> }> = {
+  sphinx: { about: 'Sphinx create/unwrap and AEZ for the default geometry, against one X25519', run: () => ({ ...benchSphinx() }) },
+  crypto: { about: 'X25519 candidates for the Node backend and the other primitives', run: benchCrypto },
+};
+
+function usage(): string {
+  return `Usage: npm run bench -- <name> [--json]\n\n${Object.entries(BENCHES)
+    .map(([k, v]) => `  ${k.padEnd(8)} ${v.about}`)
+    .join('\n')}\n`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const names = argv.filter((a) => !a.startsWith('-'));
+  if (names.length === 0 || argv.includes('--help')) {
+    process.stdout.write(usage());
+    return names.length === 0 && !argv.includes('--help') ? 2 : 0;
+  }
+  for (const name of names) {
+    const b = BENCHES[name];
+    if (!b) {
+      process.stderr.write(`bench: unknown benchmark "${name}"\n\n${usage()}`);
+      return 2;
+    }
+    if (!json) process.stderr.write(`running ${name}...\n`);
+    const result = await b.run();
+    if (json) console.log(JSON.stringify(result));
+    else printTable(`${name}:`, Object.entries(result));
+  }
+  return 0;
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

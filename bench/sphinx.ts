@@ -1,0 +1,72 @@
+/**
+ * `npm run bench -- sphinx`: the cost of Sphinx for the default geometry (5 hops, 2000-byte user
+ * payload with a SURB) with the Node backend, against one X25519 measured in the same run.
+ */
+import { createRequire } from 'node:module';
+import { sprpEncrypt } from '../src/aez/index.js';
+import { nodeBackend } from '../src/crypto/node.js';
+import { defaultGeometry, Sphinx } from '../src/sphinx/index.js';
+import type { PathHop } from '../src/sphinx/index.js';
+import { measure, round } from './_timing.js';
+
+interface NpmAez {
+  encrypt(key: Buffer, nonce: Buffer, ad: Buffer[], tau: number, plaintext: Buffer): Buffer;
+}
+
+export interface SphinxBench {
+  hops: number;
+  packet_bytes: number;
+  payload_bytes: number;
+  x25519_us: number;
+  unwrap_us: number;
+  create_us: number;
+  aez_us: number;
+  npm_aez_us: number;
+  aez_speedup_over_npm: number;
+  unwrap_over_x25519: number;
+}
+
+export function benchSphinx(): SphinxBench {
+  const c = nodeBackend;
+  const g = defaultGeometry();
+  const sphinx = new Sphinx(g, c);
+  const nodes = Array.from({ length: g.hops }, () => {
+    const privateKey = c.randomBytes(32);
+    return { id: c.randomBytes(32), privateKey, publicKey: c.x25519Base(privateKey) };
+  });
+  const path: PathHop[] = nodes.map((n, i) => ({
+    id: n.id,
+    publicKey: n.publicKey,
+    commands: i < nodes.length - 1 ? [{ type: 'nodeDelay', delayMs: 50 }] : [{ type: 'recipient', id: c.randomBytes(32) }],
+  }));
+  const payload = c.randomBytes(g.forwardPayloadLength);
+  const packet = sphinx.createPacket(path, payload);
+  const first = nodes[0]!.privateKey;
+
+  const scalar = c.randomBytes(32);
+  const point = nodes[1]!.publicKey;
+  const x25519 = measure(() => c.x25519(scalar, point));
+  const unwrap = measure(() => sphinx.unwrap(first, packet));
+  const create = measure(() => sphinx.createPacket(path, payload), { batchMs: 200 });
+
+  const key = c.randomBytes(48);
+  const iv = c.randomBytes(16);
+  const body = c.randomBytes(g.payloadLength);
+  const aez = measure(() => sprpEncrypt(key, iv, body));
+  const npm = createRequire(import.meta.url)('aez') as NpmAez;
+  const [kb, ivb, bb] = [Buffer.from(key), Buffer.from(iv), Buffer.from(body)];
+  const npmAez = measure(() => npm.encrypt(kb, ivb, [], 0, bb));
+
+  return {
+    hops: g.hops,
+    packet_bytes: g.packetLength,
+    payload_bytes: g.payloadLength,
+    x25519_us: round(x25519.us),
+    unwrap_us: round(unwrap.us),
+    create_us: round(create.us),
+    aez_us: round(aez.us),
+    npm_aez_us: round(npmAez.us),
+    aez_speedup_over_npm: round(npmAez.us / aez.us),
+    unwrap_over_x25519: round(unwrap.us / x25519.us),
+  };
+}

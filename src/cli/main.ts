@@ -1,0 +1,62 @@
+/**
+ * The `backchannel` command. Subcommands print their result on stdout; errors are one line on
+ * stderr with no stack trace: exit code 2 for a usage error, 1 for anything else.
+ */
+import { readFileSync } from 'node:fs';
+import { isBackchannelError } from '../errors.js';
+import { runSphinx } from './sphinx.js';
+
+const HELP = `Usage: backchannel <command> [options]
+
+Backchannel: a metadata-private messenger over a Loopix-style mix network.
+
+Commands:
+  sphinx      inspect Sphinx packets: unwrap a hop, decrypt a SURB reply, print a geometry
+  version     print the version
+  help        print this help
+
+Run 'backchannel <command> --help' for a command's options.
+`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Runs the CLI with `argv` (without node and the script) and returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    let out: string;
+    switch (command) {
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        out = HELP;
+        break;
+      case 'version':
+      case '--version':
+        out = version();
+        break;
+      case 'sphinx':
+        out = runSphinx(rest);
+        break;
+      default:
+        process.stderr.write(`backchannel: unknown command "${command}"\n\n${HELP}`);
+        return 2;
+    }
+    process.stdout.write(out.endsWith('\n') ? out : `${out}\n`);
+    return 0;
+  } catch (e) {
+    if (isBackchannelError(e)) {
+      process.stderr.write(`backchannel: ${e.message}\n`);
+      return e.code === 'ERR_CLI_USAGE' ? 2 : 1;
+    }
+    if (e instanceof RangeError || e instanceof TypeError) {
+      process.stderr.write(`backchannel: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
