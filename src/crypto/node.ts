@@ -4,7 +4,7 @@
  * @noble/curves; HMAC and HKDF: SHA-256 through sodium-native, which avoids an OpenSSL object per
  * call; AES-CTR and SHA-512/256: node:crypto).
  */
-import { createCipheriv, createHash, randomFillSync } from 'node:crypto';
+import { createCipheriv, hash, randomFillSync } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { abytes, aint } from '../util/bytes.js';
 import { checkAesCtr, checkChacha, checkHkdf, checkX25519, rejectZeroSharedSecret } from './_checks.js';
@@ -26,42 +26,46 @@ const BLOCK = 64; // SHA-256 block length, the HMAC pad length (RFC 2104)
 const CHACHA_ZERO_NONCE = new Uint8Array(sodium.crypto_stream_chacha20_NONCEBYTES);
 
 /**
- * HMAC-SHA256 (RFC 2104) as two one-shot SHA-256 calls over key^ipad ‖ message and
- * key^opad ‖ inner. Each native call costs more than the compressions it saves, so reusing hash
- * states (four calls per MAC) is slower here than hashing the pad again (two calls).
+ * SHA-256 into `out`. OpenSSL (SHA-NI where the CPU has it) wins on long inputs; libsodium's
+ * lighter native call wins on short ones. The threshold comes from `npm run bench -- crypto`.
  */
-class Hmac {
-  /** key^ipad, followed by room for the message. */
-  #inner: Uint8Array;
-  /** key^opad ‖ inner hash. */
-  readonly #outer = new Uint8Array(BLOCK + SHA256_LENGTH);
+const LONG_SHA256_INPUT = 256;
+function sha256Into(out: Uint8Array, data: Uint8Array): void {
+  if (data.length >= LONG_SHA256_INPUT) out.set(hash('sha256', data, 'buffer'));
+  else sodium.crypto_hash_sha256(out, data);
+}
 
-  constructor(key: Uint8Array, maxMessageLength: number) {
-    this.#inner = new Uint8Array(BLOCK + maxMessageLength);
-    const k = this.#outer.subarray(0, BLOCK);
-    if (key.length > BLOCK) sodium.crypto_hash_sha256(k.subarray(0, SHA256_LENGTH), key);
-    else k.set(key);
-    for (let i = 0; i < BLOCK; i++) {
-      this.#inner[i] = k[i]! ^ 0x36;
-      k[i]! ^= 0x5c;
-    }
-  }
+/**
+ * Scratch for HMAC: key^ipad ‖ message, and key^opad ‖ inner hash. Reused across calls (every
+ * call is synchronous and wipes it before returning) because allocating a fresh backing store
+ * costs more than the hashing for the sizes Sphinx uses.
+ */
+let hmacInner = new Uint8Array(BLOCK + 1024);
+const hmacOuter = new Uint8Array(BLOCK + SHA256_LENGTH);
 
-  /** Room for the message after the inner pad: write it here, then call mac(length). */
-  get message(): Uint8Array {
-    return this.#inner.subarray(BLOCK);
+/** Prepares the pads for `key` with room for `maxMessageLength` bytes; returns the message area. */
+function hmacKey(key: Uint8Array, maxMessageLength: number): Uint8Array {
+  if (hmacInner.length < BLOCK + maxMessageLength) hmacInner = new Uint8Array(BLOCK + maxMessageLength);
+  const k = hmacOuter.subarray(0, BLOCK);
+  k.fill(0);
+  if (key.length > BLOCK) sodium.crypto_hash_sha256(k.subarray(0, SHA256_LENGTH), key);
+  else k.set(key);
+  for (let i = 0; i < BLOCK; i++) {
+    hmacInner[i] = k[i]! ^ 0x36;
+    k[i]! ^= 0x5c;
   }
+  return hmacInner.subarray(BLOCK);
+}
 
-  /** HMAC of the first `length` bytes of `message`, written into `out`. */
-  mac(length: number, out: Uint8Array): void {
-    sodium.crypto_hash_sha256(this.#outer.subarray(BLOCK), this.#inner.subarray(0, BLOCK + length));
-    sodium.crypto_hash_sha256(out, this.#outer);
-  }
+/** HMAC (RFC 2104) of the first `length` message bytes under the prepared key, into `out`. */
+function hmacMac(length: number, out: Uint8Array): void {
+  sha256Into(hmacOuter.subarray(BLOCK), hmacInner.subarray(0, BLOCK + length));
+  sodium.crypto_hash_sha256(out, hmacOuter);
+}
 
-  wipe(): void {
-    this.#inner.fill(0);
-    this.#outer.fill(0);
-  }
+function hmacWipe(messageLength: number): void {
+  hmacInner.fill(0, 0, BLOCK + messageLength);
+  hmacOuter.fill(0);
 }
 
 /** The Node backend. */
@@ -94,39 +98,43 @@ export const nodeBackend: CryptoBackend = {
   hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
     abytes('key', key);
     abytes('data', data);
-    const h = new Hmac(key, data.length);
-    h.message.set(data);
     const out = new Uint8Array(SHA256_LENGTH);
-    h.mac(data.length, out);
-    h.wipe();
+    try {
+      hmacKey(key, data.length).set(data);
+      hmacMac(data.length, out);
+    } finally {
+      hmacWipe(data.length);
+    }
     return out;
   },
 
   hkdfSha256Expand(prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
     checkHkdf(prk, info, length);
-    const h = new Hmac(prk, SHA256_LENGTH + info.length + 1);
-    const m = h.message;
     const okm = new Uint8Array(length);
     const t = new Uint8Array(SHA256_LENGTH);
-    for (let off = 0, i = 1; off < length; off += SHA256_LENGTH, i++) {
-      // T(i) = HMAC(PRK, T(i-1) ‖ info ‖ i), with T(0) empty.
-      const prev = i === 1 ? 0 : SHA256_LENGTH;
-      if (prev > 0) m.set(t);
-      m.set(info, prev);
-      m[prev + info.length] = i;
-      h.mac(prev + info.length + 1, t);
-      okm.set(t.subarray(0, Math.min(SHA256_LENGTH, length - off)), off);
+    const max = SHA256_LENGTH + info.length + 1;
+    try {
+      const m = hmacKey(prk, max);
+      for (let off = 0, i = 1; off < length; off += SHA256_LENGTH, i++) {
+        // T(i) = HMAC(PRK, T(i-1) ‖ info ‖ i), with T(0) empty.
+        const prev = i === 1 ? 0 : SHA256_LENGTH;
+        if (prev > 0) m.set(t);
+        m.set(info, prev);
+        m[prev + info.length] = i;
+        hmacMac(prev + info.length + 1, t);
+        okm.set(t.subarray(0, Math.min(SHA256_LENGTH, length - off)), off);
+      }
+    } finally {
+      t.fill(0);
+      hmacWipe(max);
     }
-    t.fill(0);
-    h.wipe();
     return okm;
   },
 
   aes256Ctr(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array {
     checkAesCtr(key, iv, data);
-    const c = createCipheriv('aes-256-ctr', key, iv);
-    const out = c.update(data);
-    c.final();
+    // CTR mode has no final block: update() returns every byte, and final() would add nothing.
+    const out = createCipheriv('aes-256-ctr', key, iv).update(data);
     return new Uint8Array(out.buffer, out.byteOffset, out.length);
   },
 
@@ -141,7 +149,7 @@ export const nodeBackend: CryptoBackend = {
 
   sha512_256(data: Uint8Array): Uint8Array {
     abytes('data', data);
-    const d = createHash('sha512-256').update(data).digest();
+    const d = hash('sha512-256', data, 'buffer');
     return new Uint8Array(d.buffer, d.byteOffset, d.length);
   },
 };

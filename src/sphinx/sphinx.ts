@@ -5,7 +5,7 @@
  *
  * Wire format: docs/sphinx.md.
  */
-import { sprpDecrypt, sprpEncrypt } from '../aez/index.js';
+import { sprpDecrypt, sprpDecryptInPlace, sprpEncrypt } from '../aez/index.js';
 import type { CryptoBackend } from '../crypto/types.js';
 import { BackchannelError, isBackchannelError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
@@ -171,20 +171,22 @@ export class Sphinx {
         }
       }
 
-      const body = sprpDecrypt(keys.payloadKey, keys.headerIv, packet.subarray(g.headerLength));
+      // The payload is decrypted in place in the outgoing packet, which saves a copy of ~3 kB.
+      const out = new Uint8Array(g.packetLength);
+      const body = out.subarray(g.headerLength);
+      body.set(packet.subarray(g.headerLength));
+      sprpDecryptInPlace(keys.payloadKey, keys.headerIv, body);
 
       if (nextHop !== undefined) {
         if (recipient !== undefined || surbId !== null) {
           throw sphinxError('ERR_SPHINX_COMMAND', 'invalid packet, a forward hop carries final-hop commands');
         }
         const b = blindingFactor(this.#crypto, keys);
-        const out = new Uint8Array(g.packetLength);
         // alpha' = X25519(b, alpha): the next hop's group element.
         out.set(this.#x25519(b, alpha), g.alphaOffset);
         wipe(b);
         out.set(routing.subarray(g.perHopRoutingInfoLength), g.betaOffset);
         out.set(nextHop.mac, g.gammaOffset);
-        out.set(body, g.headerLength);
         return { kind: 'forward', nextHop: nextHop.id, delayMs: delayMs ?? 0, packet: out, replayTag };
       }
 
@@ -198,7 +200,7 @@ export class Sphinx {
         wipe(body);
         throw sphinxError('ERR_SPHINX_TAG', 'payload authentication failed');
       }
-      return { kind: 'final', recipient, surbId: null, payload: body.slice(PAYLOAD_TAG_LENGTH), replayTag };
+      return { kind: 'final', recipient, surbId: null, payload: body.subarray(PAYLOAD_TAG_LENGTH), replayTag };
     } finally {
       keys.wipe();
       wipe(routing);
