@@ -1,8 +1,17 @@
 #!/usr/bin/env node
-// Thin launcher: the CLI is compiled to dist/ by `npm run build`.
-import { main } from '../dist/src/cli/main.js';
+// Thin launcher: the CLI is compiled to dist/ by `npm run build` (run by `npm ci` through `prepare`).
+let cli;
+try {
+  cli = await import('../dist/src/cli/main.js');
+} catch (err) {
+  if (err && err.code === 'ERR_MODULE_NOT_FOUND') {
+    process.stderr.write('backchannel: not built yet; run `npm run build` in the repository first\n');
+    process.exit(70);
+  }
+  throw err;
+}
 
-main(process.argv.slice(2)).then(
+cli.main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },

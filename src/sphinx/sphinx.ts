@@ -5,7 +5,7 @@
  *
  * Wire format: docs/sphinx.md.
  */
-import { sprpDecrypt, sprpDecryptInPlace, sprpEncrypt } from '../aez/index.js';
+import { sprpDecryptInPlace, sprpEncryptInPlace } from '../aez/index.js';
 import type { CryptoBackend } from '../crypto/types.js';
 import { BackchannelError, isBackchannelError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
@@ -98,18 +98,12 @@ export class Sphinx {
     }
     const { header, sprpKeys } = this.#createHeader(path);
     try {
-      let body: Uint8Array = new Uint8Array(g.payloadLength);
-      body.set(payload, PAYLOAD_TAG_LENGTH);
-      // Encrypt for the last hop first, so that each hop's decryption peels one layer.
-      for (let i = sprpKeys.length - 1; i >= 0; i--) {
-        const k = sprpKeys[i]!;
-        const next = sprpEncrypt(k.payloadKey, k.headerIv, body);
-        wipe(body);
-        body = next;
-      }
       const packet = new Uint8Array(g.packetLength);
       packet.set(header);
-      packet.set(body, g.headerLength);
+      const body = packet.subarray(g.headerLength);
+      body.set(payload, PAYLOAD_TAG_LENGTH);
+      // Encrypt for the last hop first, so that each hop's decryption peels one layer.
+      for (let i = sprpKeys.length - 1; i >= 0; i--) sprpEncryptInPlace(sprpKeys[i]!.payloadKey, sprpKeys[i]!.headerIv, body);
       return packet;
     } finally {
       for (const k of sprpKeys) k.wipe();
@@ -249,15 +243,11 @@ export class Sphinx {
       throw sphinxError('ERR_SPHINX_LENGTH', `payload must be ${g.forwardPayloadLength} bytes, got ${payload.length}`);
     }
     const keyOff = g.headerLength + NODE_ID_LENGTH;
-    const body = new Uint8Array(g.payloadLength);
-    body.set(payload, PAYLOAD_TAG_LENGTH);
     const packet = new Uint8Array(g.packetLength);
     packet.set(surb.subarray(0, g.headerLength));
-    packet.set(
-      sprpEncrypt(surb.subarray(keyOff, keyOff + SPRP_KEY_LENGTH), surb.subarray(keyOff + SPRP_KEY_LENGTH, keyOff + SPRP_KEY_MATERIAL_LENGTH), body),
-      g.headerLength,
-    );
-    wipe(body);
+    const body = packet.subarray(g.headerLength);
+    body.set(payload, PAYLOAD_TAG_LENGTH);
+    sprpEncryptInPlace(surb.subarray(keyOff, keyOff + SPRP_KEY_LENGTH), surb.subarray(keyOff + SPRP_KEY_LENGTH, keyOff + SPRP_KEY_MATERIAL_LENGTH), body);
     return { packet, firstHop: surb.slice(g.headerLength, keyOff) };
   }
 
@@ -277,21 +267,20 @@ export class Sphinx {
     if (payload.length !== g.payloadLength) {
       throw sphinxError('ERR_SPHINX_LENGTH', `invalid SURB payload, expected ${g.payloadLength} bytes, got ${payload.length}`);
     }
-    let b = payload;
+    const b = payload.slice();
     for (let i = 0; i < n; i++) {
       const off = i * SPRP_KEY_MATERIAL_LENGTH;
       const key = surbKeys.subarray(off, off + SPRP_KEY_LENGTH);
       const iv = surbKeys.subarray(off + SPRP_KEY_LENGTH, off + SPRP_KEY_MATERIAL_LENGTH);
       // Each hop decrypted once: undo that with an encryption, then remove the replier's layer.
-      const next = i === n - 1 ? sprpDecrypt(key, iv, b) : sprpEncrypt(key, iv, b);
-      if (b !== payload) wipe(b);
-      b = next;
+      if (i === n - 1) sprpDecryptInPlace(key, iv, b);
+      else sprpEncryptInPlace(key, iv, b);
     }
     if (!isZero(b.subarray(0, PAYLOAD_TAG_LENGTH))) {
       wipe(b);
       throw sphinxError('ERR_SPHINX_TAG', 'SURB payload authentication failed');
     }
-    return b.slice(PAYLOAD_TAG_LENGTH);
+    return b.subarray(PAYLOAD_TAG_LENGTH);
   }
 
   /** X25519 that reports a small-order alpha as a Sphinx error. */
