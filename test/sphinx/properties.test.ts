@@ -55,6 +55,14 @@ function route(sphinx: Sphinx, nodes: Node[], packet: Uint8Array): Extract<Unwra
   throw new Error('unreachable');
 }
 
+/** A packet through as many hops as the geometry holds, with everything needed to route it. */
+function fullPathPacket(g: Geometry, seed: Uint8Array): { sphinx: Sphinx; nodes: Node[]; packet: Uint8Array } {
+  const c = seededBackend(nodeBackend, seed);
+  const sphinx = new Sphinx(g, c);
+  const nodes = makeNodes(c, g.hops);
+  return { sphinx, nodes, packet: sphinx.createPacket(makePath(c, nodes), c.randomBytes(g.forwardPayloadLength)) };
+}
+
 const geometryArb = fc
   .record({ hops: fc.integer({ min: 1, max: 6 }), payload: fc.integer({ min: 0, max: 700 }) })
   .map(({ hops, payload }) => geometryFromForwardPayload(hops, payload));
@@ -98,10 +106,8 @@ describe('Sphinx properties', () => {
   test('a header bit flipped anywhere is caught by the hop that reads it', () => {
     fc.assert(
       fc.property(geometryArb, seedArb, fc.nat(), fc.nat(), (g, seed, hopPick, bitPick) => {
-        const c = seededBackend(nodeBackend, seed);
-        const sphinx = new Sphinx(g, c);
-        const nodes = makeNodes(c, g.hops);
-        let packet = sphinx.createPacket(makePath(c, nodes), c.randomBytes(g.forwardPayloadLength));
+        const { sphinx, nodes, packet: created } = fullPathPacket(g, seed);
+        let packet = created;
         const hop = hopPick % nodes.length;
         for (let i = 0; i < hop; i++) {
           const r = sphinx.unwrap(nodes[i]!.privateKey, packet);
@@ -143,10 +149,8 @@ describe('Sphinx properties', () => {
   test('a payload bit flipped at any hop is caught by the zero tag at the last hop', () => {
     fc.assert(
       fc.property(geometryArb, seedArb, fc.nat(), fc.nat(), (g, seed, hopPick, bitPick) => {
-        const c = seededBackend(nodeBackend, seed);
-        const sphinx = new Sphinx(g, c);
-        const nodes = makeNodes(c, g.hops);
-        let packet = sphinx.createPacket(makePath(c, nodes), c.randomBytes(g.forwardPayloadLength));
+        const { sphinx, nodes, packet: created } = fullPathPacket(g, seed);
+        let packet = created;
         const hop = hopPick % nodes.length;
         const bit = 8 * g.headerLength + (bitPick % (8 * g.payloadLength));
         for (let i = 0; i < nodes.length; i++) {
