@@ -165,6 +165,13 @@ export class Sphinx {
         }
       }
 
+      // Check the commands make sense before spending an AEZ pass on the payload.
+      if (nextHop !== undefined && (recipient !== undefined || surbId !== null)) {
+        throw sphinxError('ERR_SPHINX_COMMAND', 'invalid packet, a forward hop carries final-hop commands');
+      }
+      if (nextHop === undefined && recipient === undefined) throw sphinxError('ERR_SPHINX_COMMAND', 'invalid packet, no next hop and no recipient');
+      if (nextHop === undefined && delayMs !== undefined) throw sphinxError('ERR_SPHINX_COMMAND', 'invalid packet, a final hop carries a delay');
+
       // The payload is decrypted in place in the outgoing packet, which saves a copy of ~3 kB.
       const out = new Uint8Array(g.packetLength);
       const body = out.subarray(g.headerLength);
@@ -172,20 +179,18 @@ export class Sphinx {
       sprpDecryptInPlace(keys.payloadKey, keys.headerIv, body);
 
       if (nextHop !== undefined) {
-        if (recipient !== undefined || surbId !== null) {
-          throw sphinxError('ERR_SPHINX_COMMAND', 'invalid packet, a forward hop carries final-hop commands');
-        }
         const b = blindingFactor(this.#crypto, keys);
-        // alpha' = X25519(b, alpha): the next hop's group element.
-        out.set(this.#x25519(b, alpha), g.alphaOffset);
-        wipe(b);
+        try {
+          // alpha' = X25519(b, alpha): the next hop's group element.
+          out.set(this.#x25519(b, alpha), g.alphaOffset);
+        } finally {
+          wipe(b);
+        }
         out.set(routing.subarray(g.perHopRoutingInfoLength), g.betaOffset);
         out.set(nextHop.mac, g.gammaOffset);
         return { kind: 'forward', nextHop: nextHop.id, delayMs: delayMs ?? 0, packet: out, replayTag };
       }
-
-      if (recipient === undefined) throw sphinxError('ERR_SPHINX_COMMAND', 'invalid packet, no next hop and no recipient');
-      if (delayMs !== undefined) throw sphinxError('ERR_SPHINX_COMMAND', 'invalid packet, a final hop carries a delay');
+      if (recipient === undefined) throw new Error('sphinx: unreachable, recipient checked above');
       if (surbId !== null) {
         // A reply: the payload is encrypted under the SURB creator's keys; only they can check it.
         return { kind: 'final', recipient, surbId, payload: body, replayTag };
