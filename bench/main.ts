@@ -2,12 +2,14 @@
  * Benchmark entry point: `npm run bench -- <name> [--json]`. Prints figures and ratios measured in
  * the same run; nothing here asserts a time.
  */
+import { benchAez } from './aez.js';
 import { benchCrypto } from './crypto.js';
 import { benchSphinx } from './sphinx.js';
 import { printTable } from './_timing.js';
 
 const BENCHES: Record<string, { about: string; run: () => Record<string, number> | Promise<Record<string, number>> }> = {
   sphinx: { about: 'Sphinx create/unwrap and AEZ for the default geometry, against one X25519', run: () => ({ ...benchSphinx() }) },
+  aez: { about: 'AEZ (the Sphinx payload SPRP) against the npm aez package', run: () => ({ ...benchAez() }) },
   crypto: { about: 'X25519 candidates for the Node backend and the other primitives', run: benchCrypto },
 };
 
