@@ -20,6 +20,25 @@ export type ErrorCode =
   | 'ERR_SPHINX_COMMAND'
   | 'ERR_SPHINX_TAG'
   | 'ERR_SPHINX_PATH'
+  // noise: protocol name, call order, keys, authentication, sizes, nonce exhaustion
+  | 'ERR_NOISE_PROTOCOL'
+  | 'ERR_NOISE_STATE'
+  | 'ERR_NOISE_KEY'
+  | 'ERR_NOISE_DECRYPT'
+  | 'ERR_NOISE_LENGTH'
+  | 'ERR_NOISE_NONCE'
+  // link: framing, handshake, peer policy, timeouts, buffers, closed links
+  | 'ERR_LINK_FRAME'
+  | 'ERR_LINK_HANDSHAKE'
+  | 'ERR_LINK_REJECTED'
+  | 'ERR_LINK_TIMEOUT'
+  | 'ERR_LINK_BACKPRESSURE'
+  | 'ERR_LINK_CLOSED'
+  | 'ERR_LINK_PROTOCOL'
+  // wire commands
+  | 'ERR_WIRE_VERSION'
+  | 'ERR_WIRE_LENGTH'
+  | 'ERR_WIRE_COMMAND'
   // cli
   | 'ERR_CLI_USAGE';
 
