@@ -1,0 +1,308 @@
+/**
+ * Wire commands: the small messages nodes and clients exchange inside an encrypted link, one
+ * command per link message. Every command a codec encodes has the same length (`commandLength`):
+ * a two-byte header, the body, then zero padding, so an observer of the link cannot tell a
+ * `send_packet` from a `noop`. Decoding is strict: exactly one byte string decodes to a given
+ * command, and anything else is a BackchannelError. Portable: no `node:` imports.
+ *
+ *     [version u8 = 1][type u8][body ...][zero padding to commandLength]   (big-endian integers)
+ */
+import { BackchannelError } from '../errors.js';
+import { isZero } from '../util/bytes.js';
+import { SURB_ID_LENGTH } from '../sphinx/constants.js';
+
+/** The only wire version this codec speaks. */
+export const WIRE_VERSION = 1;
+
+/** Bytes before every body: version and type. */
+export const WIRE_HEADER_LENGTH = 2;
+
+/** Bytes of a `message` body before its payload: sequence, queue hint, flags, SURB id, payload length. */
+export const MESSAGE_BODY_OVERHEAD = 4 + 4 + 1 + SURB_ID_LENGTH + 2;
+
+/** The largest value a u16 length field holds. */
+const MAX_UINT16 = 0xffff;
+const MAX_UINT32 = 0xffffffff;
+
+/** The type byte of each command. */
+export const WireCommandType = {
+  noop: 0,
+  disconnect: 1,
+  send_packet: 2,
+  retrieve_message: 3,
+  message: 4,
+  ack: 5,
+} as const;
+
+/** Why a peer closes the link; the only values a `disconnect` may carry. */
+export const DisconnectReason = {
+  normal: 0,
+  shutdown: 1,
+  protocolError: 2,
+  overloaded: 3,
+} as const;
+
+export type DisconnectReasonCode = (typeof DisconnectReason)[keyof typeof DisconnectReason];
+
+const MAX_DISCONNECT_REASON = DisconnectReason.overloaded;
+
+/** `message` flag bits; every other bit is reserved and must be zero. */
+const FLAG_EMPTY = 0x01;
+const FLAG_HAS_SURB_ID = 0x02;
+const FLAGS_KNOWN = FLAG_EMPTY | FLAG_HAS_SURB_ID;
+
+/** One wire command. */
+export type WireCommand =
+  /** Keeps a link busy; cover traffic. */
+  | { readonly kind: 'noop' }
+  /** The sender is closing the link; `reason` is one of DisconnectReason. */
+  | { readonly kind: 'disconnect'; readonly reason: number }
+  /** A Sphinx packet for the receiving node, exactly `packetLength` bytes. */
+  | { readonly kind: 'send_packet'; readonly packet: Uint8Array }
+  /** A client asks its gateway for the mailbox message `sequence`. */
+  | { readonly kind: 'retrieve_message'; readonly sequence: number }
+  /**
+   * A gateway's answer to `retrieve_message`. `queueHint` counts the messages still waiting.
+   * An `empty` (dummy) message has no SURB id and an empty payload.
+   */
+  | {
+      readonly kind: 'message';
+      readonly sequence: number;
+      readonly queueHint: number;
+      readonly empty: boolean;
+      readonly surbId: Uint8Array | null;
+      readonly payload: Uint8Array;
+    }
+  /** A client confirms it holds message `sequence`; the gateway may delete it. */
+  | { readonly kind: 'ack'; readonly sequence: number };
+
+export type WireCommandKind = WireCommand['kind'];
+
+export interface WireCodecOptions {
+  /** Length of every Sphinx packet a `send_packet` carries. */
+  packetLength: number;
+  /** Longest `message` payload; defaults to `packetLength`. */
+  maxPayload?: number;
+}
+
+function lengthError(message: string): BackchannelError {
+  return new BackchannelError('ERR_WIRE_LENGTH', `wire: ${message}`);
+}
+
+function commandError(message: string): BackchannelError {
+  return new BackchannelError('ERR_WIRE_COMMAND', `wire: ${message}`);
+}
+
+function isUint(value: unknown, max: number): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= max;
+}
+
+/** Throws ERR_WIRE_COMMAND unless `value` is an integer in [0, max]. The value is never echoed. */
+function checkUint(name: string, value: unknown, max: number): asserts value is number {
+  if (!isUint(value, max)) throw commandError(`${name} must be an integer in [0, ${max}]`);
+}
+
+/** Throws ERR_WIRE_COMMAND unless `value` is bytes, then ERR_WIRE_LENGTH unless it has an allowed length. */
+function checkBytes(name: string, value: unknown, minLength: number, maxLength: number): asserts value is Uint8Array {
+  if (!(value instanceof Uint8Array)) throw commandError(`${name} must be a Uint8Array`);
+  if (value.length < minLength || value.length > maxLength) {
+    const expected = minLength === maxLength ? `${minLength}` : `at most ${maxLength}`;
+    throw lengthError(`${name} must be ${expected} bytes, got ${value.length}`);
+  }
+}
+
+function writeU16(out: Uint8Array, offset: number, value: number): void {
+  out[offset] = value >>> 8;
+  out[offset + 1] = value & 0xff;
+}
+
+function writeU32(out: Uint8Array, offset: number, value: number): void {
+  out[offset] = value >>> 24;
+  out[offset + 1] = (value >>> 16) & 0xff;
+  out[offset + 2] = (value >>> 8) & 0xff;
+  out[offset + 3] = value & 0xff;
+}
+
+function readU16(bytes: Uint8Array, offset: number): number {
+  return (bytes[offset]! << 8) | bytes[offset + 1]!;
+}
+
+function readU32(bytes: Uint8Array, offset: number): number {
+  return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0;
+}
+
+/**
+ * The largest command a link carries in one message: a Noise transport message (65535 bytes)
+ * less its 16-byte tag and the link's one-byte frame kind (docs/link.md).
+ */
+export const MAX_COMMAND_LENGTH = 65535 - 16 - 1;
+
+/**
+ * Encodes and decodes wire commands for one link geometry. Both ends of a link must use the same
+ * `packetLength` and `maxPayload`, or every command fails to decode with ERR_WIRE_LENGTH.
+ */
+export class WireCodec {
+  /** Length of every encoded command: the header plus the largest body, padding included. */
+  readonly commandLength: number;
+  readonly packetLength: number;
+  readonly maxPayload: number;
+
+  /**
+   * @throws {BackchannelError} ERR_WIRE_LENGTH unless `packetLength` and `maxPayload` are positive
+   *   integers, `maxPayload` fits the u16 length field and every command fits in one link
+   *   message (MAX_COMMAND_LENGTH).
+   */
+  constructor(opts: WireCodecOptions) {
+    if (typeof opts !== 'object' || opts === null) throw lengthError('codec options must be an object');
+    const packetLength: unknown = opts.packetLength;
+    const maxPayload: unknown = opts.maxPayload === undefined ? packetLength : opts.maxPayload;
+    if (!isUint(packetLength, MAX_UINT16 - WIRE_HEADER_LENGTH) || packetLength === 0) {
+      throw lengthError(`packetLength must be an integer in [1, ${MAX_UINT16 - WIRE_HEADER_LENGTH}]`);
+    }
+    if (!isUint(maxPayload, MAX_UINT16) || maxPayload === 0) {
+      throw lengthError(`maxPayload must be an integer in [1, ${MAX_UINT16}]`);
+    }
+    this.packetLength = packetLength;
+    this.maxPayload = maxPayload;
+    const commandLength = WIRE_HEADER_LENGTH + Math.max(packetLength, MESSAGE_BODY_OVERHEAD + maxPayload);
+    if (commandLength > MAX_COMMAND_LENGTH) {
+      throw lengthError(`commands of ${commandLength} bytes would not fit in one link message (at most ${MAX_COMMAND_LENGTH})`);
+    }
+    this.commandLength = commandLength;
+  }
+
+  /**
+   * Encodes `cmd` into a fresh array of exactly `commandLength` bytes.
+   * @throws {BackchannelError} ERR_WIRE_LENGTH for a packet that is not `packetLength` bytes, a
+   *   payload longer than `maxPayload` or a SURB id that is not 16 bytes; ERR_WIRE_COMMAND for an
+   *   unknown kind, a field of the wrong type, an integer out of range, an unknown disconnect
+   *   reason, or an empty message with a payload or SURB id.
+   */
+  encode(cmd: WireCommand): Uint8Array {
+    if (typeof cmd !== 'object' || cmd === null) throw commandError('a command must be an object');
+    const out = new Uint8Array(this.commandLength);
+    out[0] = WIRE_VERSION;
+    const body = WIRE_HEADER_LENGTH;
+    switch (cmd.kind) {
+      case 'noop':
+        out[1] = WireCommandType.noop;
+        break;
+      case 'disconnect':
+        checkUint('disconnect.reason', cmd.reason, MAX_DISCONNECT_REASON);
+        out[1] = WireCommandType.disconnect;
+        out[body] = cmd.reason;
+        break;
+      case 'send_packet':
+        checkBytes('send_packet.packet', cmd.packet, this.packetLength, this.packetLength);
+        out[1] = WireCommandType.send_packet;
+        out.set(cmd.packet, body);
+        break;
+      case 'retrieve_message':
+        checkUint('retrieve_message.sequence', cmd.sequence, MAX_UINT32);
+        out[1] = WireCommandType.retrieve_message;
+        writeU32(out, body, cmd.sequence);
+        break;
+      case 'message': {
+        checkUint('message.sequence', cmd.sequence, MAX_UINT32);
+        checkUint('message.queueHint', cmd.queueHint, MAX_UINT32);
+        if (typeof cmd.empty !== 'boolean') throw commandError('message.empty must be a boolean');
+        if (cmd.surbId !== null) checkBytes('message.surbId', cmd.surbId, SURB_ID_LENGTH, SURB_ID_LENGTH);
+        checkBytes('message.payload', cmd.payload, 0, this.maxPayload);
+        if (cmd.empty && (cmd.surbId !== null || cmd.payload.length !== 0)) {
+          throw commandError('an empty message carries neither a SURB id nor a payload');
+        }
+        out[1] = WireCommandType.message;
+        writeU32(out, body, cmd.sequence);
+        writeU32(out, body + 4, cmd.queueHint);
+        out[body + 8] = (cmd.empty ? FLAG_EMPTY : 0) | (cmd.surbId !== null ? FLAG_HAS_SURB_ID : 0);
+        if (cmd.surbId !== null) out.set(cmd.surbId, body + 9);
+        writeU16(out, body + 9 + SURB_ID_LENGTH, cmd.payload.length);
+        out.set(cmd.payload, body + MESSAGE_BODY_OVERHEAD);
+        break;
+      }
+      case 'ack':
+        checkUint('ack.sequence', cmd.sequence, MAX_UINT32);
+        out[1] = WireCommandType.ack;
+        writeU32(out, body, cmd.sequence);
+        break;
+      default:
+        throw commandError('unknown command kind');
+    }
+    return out;
+  }
+
+  /**
+   * Decodes one command. Byte fields of the result are copies, never views into `bytes`.
+   * @throws {BackchannelError} ERR_WIRE_LENGTH unless `bytes` is a Uint8Array of `commandLength`
+   *   bytes; ERR_WIRE_VERSION for any version but 1; ERR_WIRE_COMMAND for an unknown type, an
+   *   unknown disconnect reason, a reserved flag bit, an empty message with a payload or SURB id,
+   *   a non-zero SURB id field without its flag, a payload length over `maxPayload`, or any
+   *   non-zero padding byte. Nothing else is ever thrown.
+   */
+  decode(bytes: Uint8Array): WireCommand {
+    if (!(bytes instanceof Uint8Array)) throw lengthError('a command must be a Uint8Array');
+    if (bytes.length !== this.commandLength) {
+      throw lengthError(`a command must be ${this.commandLength} bytes, got ${bytes.length}`);
+    }
+    if (bytes[0] !== WIRE_VERSION) throw new BackchannelError('ERR_WIRE_VERSION', `wire: unsupported version ${bytes[0]!}`);
+    const type = bytes[1]!;
+    const body = WIRE_HEADER_LENGTH;
+    let cmd: WireCommand;
+    let end: number; // where the padding starts
+    switch (type) {
+      case WireCommandType.noop:
+        cmd = { kind: 'noop' };
+        end = body;
+        break;
+      case WireCommandType.disconnect: {
+        const reason = bytes[body]!;
+        if (reason > MAX_DISCONNECT_REASON) throw commandError(`unknown disconnect reason ${reason}`);
+        cmd = { kind: 'disconnect', reason };
+        end = body + 1;
+        break;
+      }
+      case WireCommandType.send_packet:
+        end = body + this.packetLength;
+        cmd = { kind: 'send_packet', packet: bytes.slice(body, end) };
+        break;
+      case WireCommandType.retrieve_message:
+        cmd = { kind: 'retrieve_message', sequence: readU32(bytes, body) };
+        end = body + 4;
+        break;
+      case WireCommandType.message: {
+        const flags = bytes[body + 8]!;
+        if ((flags & ~FLAGS_KNOWN) !== 0) throw commandError('reserved message flag bits are set');
+        const empty = (flags & FLAG_EMPTY) !== 0;
+        const hasSurbId = (flags & FLAG_HAS_SURB_ID) !== 0;
+        const surbField = bytes.subarray(body + 9, body + 9 + SURB_ID_LENGTH);
+        if (!hasSurbId && !isZero(surbField)) throw commandError('SURB id field is non-zero without its flag');
+        const payloadLength = readU16(bytes, body + 9 + SURB_ID_LENGTH);
+        if (payloadLength > this.maxPayload) {
+          throw commandError(`payload length ${payloadLength} exceeds the maximum ${this.maxPayload}`);
+        }
+        if (empty && (hasSurbId || payloadLength !== 0)) {
+          throw commandError('an empty message carries neither a SURB id nor a payload');
+        }
+        const start = body + MESSAGE_BODY_OVERHEAD;
+        end = start + payloadLength;
+        cmd = {
+          kind: 'message',
+          sequence: readU32(bytes, body),
+          queueHint: readU32(bytes, body + 4),
+          empty,
+          surbId: hasSurbId ? surbField.slice() : null,
+          payload: bytes.slice(start, end),
+        };
+        break;
+      }
+      case WireCommandType.ack:
+        cmd = { kind: 'ack', sequence: readU32(bytes, body) };
+        end = body + 4;
+        break;
+      default:
+        throw commandError(`unknown command type ${type}`);
+    }
+    if (!isZero(bytes.subarray(end))) throw commandError('non-zero padding');
+    return cmd;
+  }
+}

@@ -1,0 +1,432 @@
+// Wire command codec: round trips, pinned byte layout, every strict-decoding rule with its code,
+// encode-time validation, and fuzzing that only ever yields typed errors or canonical encodings.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { BackchannelError, isBackchannelError } from '../../src/errors.js';
+import type { ErrorCode } from '../../src/errors.js';
+import { fromHex, toHex } from '../../src/util/bytes.js';
+import { DisconnectReason, MAX_COMMAND_LENGTH, WIRE_VERSION, WireCodec, WireCommandType } from '../../src/wire/index.js';
+import type { WireCodecOptions, WireCommand } from '../../src/wire/index.js';
+
+const GEOMETRIES: WireCodecOptions[] = [{ packetLength: 3082 }, { packetLength: 100, maxPayload: 50 }, { packetLength: 4, maxPayload: 3 }];
+
+/** The tiny codec of the known-answer tests: commandLength = 2 + 4+4+1+16+2+3 = 32. */
+const tiny = new WireCodec({ packetLength: 4, maxPayload: 3 });
+
+function isWireError(e: unknown): boolean {
+  return e instanceof BackchannelError && e.code.startsWith('ERR_WIRE_');
+}
+
+function expectCode(code: ErrorCode, fn: () => unknown, label?: string): void {
+  assert.throws(fn, (e) => isBackchannelError(e, code), label);
+}
+
+/** Hex with spaces between fields for readability. */
+function hex(spaced: string): Uint8Array {
+  return fromHex(spaced.replace(/\s+/g, ''));
+}
+
+function bytesArb(min: number, max: number): fc.Arbitrary<Uint8Array> {
+  if (min === max) return fc.uint8Array({ minLength: min, maxLength: max });
+  // Mostly short arrays, but lengths up to the maximum too.
+  return fc.oneof(fc.uint8Array({ minLength: min, maxLength: max }), fc.uint8Array({ minLength: min, maxLength: max, size: 'max' }));
+}
+
+function commandArb(codec: WireCodec): fc.Arbitrary<WireCommand> {
+  const u32 = fc.integer({ min: 0, max: 0xffffffff });
+  return fc.oneof(
+    fc.constant({ kind: 'noop' as const }),
+    fc.record({ kind: fc.constant('disconnect' as const), reason: fc.integer({ min: 0, max: 3 }) }),
+    fc.record({ kind: fc.constant('send_packet' as const), packet: bytesArb(codec.packetLength, codec.packetLength) }),
+    fc.record({ kind: fc.constant('retrieve_message' as const), sequence: u32 }),
+    fc.record({
+      kind: fc.constant('message' as const),
+      sequence: u32,
+      queueHint: u32,
+      empty: fc.constant(true),
+      surbId: fc.constant(null),
+      payload: fc.constant(new Uint8Array(0)),
+    }),
+    fc.record({
+      kind: fc.constant('message' as const),
+      sequence: u32,
+      queueHint: u32,
+      empty: fc.constant(false),
+      surbId: fc.option(bytesArb(16, 16), { nil: null }),
+      payload: bytesArb(0, codec.maxPayload),
+    }),
+    fc.record({ kind: fc.constant('ack' as const), sequence: u32 }),
+  );
+}
+
+/** Decodes `bytes`; on success checks the encoding is canonical, on failure that the error is typed. */
+function decodeCanonicalOrTyped(codec: WireCodec, bytes: Uint8Array): void {
+  let cmd: WireCommand;
+  try {
+    cmd = codec.decode(bytes);
+  } catch (e) {
+    assert.ok(isWireError(e), String(e));
+    return;
+  }
+  assert.equal(toHex(codec.encode(cmd)), toHex(bytes));
+}
+
+describe('wire codec geometry', () => {
+  test('commandLength is the header plus the larger body', () => {
+    assert.equal(WIRE_VERSION, 1);
+    assert.equal(new WireCodec({ packetLength: 3082 }).commandLength, 2 + 27 + 3082);
+    assert.equal(new WireCodec({ packetLength: 3082 }).maxPayload, 3082);
+    assert.equal(new WireCodec({ packetLength: 100, maxPayload: 50 }).commandLength, 2 + 100);
+    assert.equal(new WireCodec({ packetLength: 100, maxPayload: 73 }).commandLength, 2 + 100);
+    assert.equal(new WireCodec({ packetLength: 100, maxPayload: 74 }).commandLength, 2 + 27 + 74);
+    assert.equal(tiny.commandLength, 32);
+    // The largest geometry whose commands still fit in one link message.
+    assert.equal(new WireCodec({ packetLength: MAX_COMMAND_LENGTH - 2, maxPayload: MAX_COMMAND_LENGTH - 2 - 27 }).commandLength, MAX_COMMAND_LENGTH);
+  });
+
+  test('the constructor rejects bad geometries with ERR_WIRE_LENGTH', () => {
+    for (const packetLength of [0, -1, 1.5, NaN, Infinity, 65534, 70000]) {
+      expectCode('ERR_WIRE_LENGTH', () => new WireCodec({ packetLength }), `packetLength ${packetLength}`);
+    }
+    for (const maxPayload of [0, -3, 2.5, NaN, 65536]) {
+      expectCode('ERR_WIRE_LENGTH', () => new WireCodec({ packetLength: 100, maxPayload }), `maxPayload ${maxPayload}`);
+    }
+    expectCode('ERR_WIRE_LENGTH', () => new WireCodec({ packetLength: MAX_COMMAND_LENGTH - 1 }));
+    expectCode('ERR_WIRE_LENGTH', () => new WireCodec({ packetLength: 100, maxPayload: MAX_COMMAND_LENGTH - 2 - 26 }));
+    expectCode('ERR_WIRE_LENGTH', () => new WireCodec({ packetLength: '100' as unknown as number }));
+    expectCode('ERR_WIRE_LENGTH', () => new WireCodec(undefined as unknown as WireCodecOptions));
+    expectCode('ERR_WIRE_LENGTH', () => new WireCodec(null as unknown as WireCodecOptions));
+  });
+
+  test('the exported constants match the layout', () => {
+    assert.deepEqual(WireCommandType, { noop: 0, disconnect: 1, send_packet: 2, retrieve_message: 3, message: 4, ack: 5 });
+    assert.deepEqual(DisconnectReason, { normal: 0, shutdown: 1, protocolError: 2, overloaded: 3 });
+  });
+});
+
+describe('wire round trips', () => {
+  for (const opts of GEOMETRIES) {
+    test(`every kind round trips (packetLength ${opts.packetLength}, maxPayload ${opts.maxPayload ?? 'default'})`, () => {
+      const codec = new WireCodec(opts);
+      fc.assert(
+        fc.property(commandArb(codec), (cmd) => {
+          const bytes = codec.encode(cmd);
+          assert.equal(bytes.length, codec.commandLength);
+          // fast-check records have a null prototype; compare as plain objects.
+          assert.deepEqual(codec.decode(bytes), { ...cmd });
+        }),
+        { numRuns: 400 },
+      );
+    });
+  }
+
+  test('a full-size payload and a full-size packet both fit', () => {
+    for (const opts of GEOMETRIES) {
+      const codec = new WireCodec(opts);
+      const payload = new Uint8Array(codec.maxPayload).fill(0xa5);
+      const msg: WireCommand = { kind: 'message', sequence: 0xffffffff, queueHint: 0xffffffff, empty: false, surbId: new Uint8Array(16).fill(0xff), payload };
+      assert.deepEqual(codec.decode(codec.encode(msg)), msg);
+      const pkt: WireCommand = { kind: 'send_packet', packet: new Uint8Array(codec.packetLength).fill(0x5a) };
+      assert.deepEqual(codec.decode(codec.encode(pkt)), pkt);
+    }
+  });
+
+  test('decoded byte fields are copies, and a view into a larger buffer decodes', () => {
+    const codec = new WireCodec({ packetLength: 100, maxPayload: 50 });
+    const packet = Uint8Array.from({ length: 100 }, (_, i) => i);
+    const msg: WireCommand = { kind: 'message', sequence: 9, queueHint: 1, empty: false, surbId: new Uint8Array(16).fill(7), payload: Uint8Array.of(1, 2, 3) };
+    for (const cmd of [{ kind: 'send_packet', packet } as const, msg]) {
+      const big = new Uint8Array(codec.commandLength + 20);
+      big.set(codec.encode(cmd), 10);
+      const view = big.subarray(10, 10 + codec.commandLength);
+      const decoded = codec.decode(view);
+      big.fill(0xee);
+      assert.deepEqual(decoded, cmd);
+      if (decoded.kind === 'send_packet') assert.notEqual(decoded.packet.buffer, big.buffer);
+      if (decoded.kind === 'message') {
+        assert.notEqual(decoded.payload.buffer, big.buffer);
+        assert.notEqual(decoded.surbId?.buffer, big.buffer);
+      }
+    }
+  });
+});
+
+describe('wire known answers (packetLength 4, maxPayload 3)', () => {
+  // Each pair: a command and its 32-byte encoding, field by field.
+  const cases: [string, WireCommand, string][] = [
+    ['noop', { kind: 'noop' }, '01 00 000000000000000000000000000000000000000000000000000000000000'],
+    ['disconnect', { kind: 'disconnect', reason: DisconnectReason.overloaded }, '01 01 03 0000000000000000000000000000000000000000000000000000000000'],
+    ['send_packet', { kind: 'send_packet', packet: Uint8Array.of(0xde, 0xad, 0xbe, 0xef) }, '01 02 deadbeef 0000000000000000000000000000000000000000000000000000'],
+    ['retrieve_message', { kind: 'retrieve_message', sequence: 0x01020304 }, '01 03 01020304 0000000000000000000000000000000000000000000000000000'],
+    [
+      'message with SURB id and full payload',
+      {
+        kind: 'message',
+        sequence: 0x0a0b0c0d,
+        queueHint: 7,
+        empty: false,
+        surbId: Uint8Array.from({ length: 16 }, (_, i) => i),
+        payload: Uint8Array.of(0xaa, 0xbb, 0xcc),
+      },
+      '01 04 0a0b0c0d 00000007 02 000102030405060708090a0b0c0d0e0f 0003 aabbcc',
+    ],
+    [
+      'message without SURB id',
+      { kind: 'message', sequence: 0x80000000, queueHint: 0xfffffffe, empty: false, surbId: null, payload: Uint8Array.of(0xab) },
+      '01 04 80000000 fffffffe 00 00000000000000000000000000000000 0001 ab 0000',
+    ],
+    [
+      'empty message',
+      { kind: 'message', sequence: 1, queueHint: 0, empty: true, surbId: null, payload: new Uint8Array(0) },
+      '01 04 00000001 00000000 01 00000000000000000000000000000000 0000 000000',
+    ],
+    ['ack', { kind: 'ack', sequence: 0xffffffff }, '01 05 ffffffff 0000000000000000000000000000000000000000000000000000'],
+  ];
+  for (const [name, cmd, expected] of cases) {
+    test(name, () => {
+      const bytes = hex(expected);
+      assert.equal(bytes.length, 32);
+      assert.equal(toHex(tiny.encode(cmd)), toHex(bytes));
+      assert.deepEqual(tiny.decode(bytes), cmd);
+    });
+  }
+});
+
+describe('wire strict decoding', () => {
+  const noop = () => tiny.encode({ kind: 'noop' });
+  const msg = (over: Partial<Extract<WireCommand, { kind: 'message' }>> = {}) =>
+    tiny.encode({ kind: 'message', sequence: 5, queueHint: 2, empty: false, surbId: null, payload: Uint8Array.of(9), ...over });
+  const FLAGS = 2 + 8;
+  const SURB = FLAGS + 1;
+  const PAYLOAD_LENGTH = SURB + 16;
+
+  test('a wrong length is ERR_WIRE_LENGTH', () => {
+    for (const len of [0, 1, 2, 31, 33, 64]) {
+      const bytes = new Uint8Array(len);
+      if (len > 0) bytes[0] = 1;
+      expectCode('ERR_WIRE_LENGTH', () => tiny.decode(bytes), `length ${len}`);
+    }
+    // Checked before the version.
+    expectCode('ERR_WIRE_LENGTH', () => tiny.decode(new Uint8Array(31).fill(0xff)));
+  });
+
+  test('a value that is not a Uint8Array is ERR_WIRE_LENGTH', () => {
+    for (const v of [null, undefined, 'abc', 32, [1, 0], new ArrayBuffer(32), new Uint16Array(32), new Uint8ClampedArray(32)]) {
+      expectCode('ERR_WIRE_LENGTH', () => tiny.decode(v as unknown as Uint8Array), Object.prototype.toString.call(v));
+    }
+  });
+
+  test('any version but 1 is ERR_WIRE_VERSION', () => {
+    for (const v of [0, 2, 0x81, 0xff]) {
+      const bytes = noop();
+      bytes[0] = v;
+      expectCode('ERR_WIRE_VERSION', () => tiny.decode(bytes), `version ${v}`);
+    }
+  });
+
+  test('an unknown type is ERR_WIRE_COMMAND', () => {
+    for (let t = 6; t < 256; t++) {
+      const bytes = noop();
+      bytes[1] = t;
+      expectCode('ERR_WIRE_COMMAND', () => tiny.decode(bytes), `type ${t}`);
+    }
+  });
+
+  test('an unknown disconnect reason is ERR_WIRE_COMMAND', () => {
+    for (let r = 0; r < 256; r++) {
+      const bytes = tiny.encode({ kind: 'disconnect', reason: 0 });
+      bytes[2] = r;
+      if (r <= 3) assert.deepEqual(tiny.decode(bytes), { kind: 'disconnect', reason: r });
+      else expectCode('ERR_WIRE_COMMAND', () => tiny.decode(bytes), `reason ${r}`);
+    }
+  });
+
+  test('a reserved flag bit is ERR_WIRE_COMMAND', () => {
+    for (let bit = 2; bit < 8; bit++) {
+      const bytes = msg();
+      bytes[FLAGS]! |= 1 << bit;
+      expectCode('ERR_WIRE_COMMAND', () => tiny.decode(bytes), `bit ${bit}`);
+    }
+  });
+
+  test('an empty message with a payload or a SURB id is ERR_WIRE_COMMAND', () => {
+    const withPayload = msg();
+    withPayload[FLAGS] = 0x01;
+    expectCode('ERR_WIRE_COMMAND', () => tiny.decode(withPayload));
+    const withSurb = msg({ payload: new Uint8Array(0), surbId: new Uint8Array(16).fill(3) });
+    withSurb[FLAGS] = 0x03;
+    expectCode('ERR_WIRE_COMMAND', () => tiny.decode(withSurb));
+    const flagOnly = msg({ payload: new Uint8Array(0), empty: true });
+    flagOnly[FLAGS] = 0x03; // has-SURB flag with an all-zero id
+    expectCode('ERR_WIRE_COMMAND', () => tiny.decode(flagOnly));
+  });
+
+  test('a SURB id field that is non-zero without its flag is ERR_WIRE_COMMAND', () => {
+    for (let i = 0; i < 16; i++) {
+      const bytes = msg();
+      bytes[SURB + i] = 0x40;
+      expectCode('ERR_WIRE_COMMAND', () => tiny.decode(bytes), `byte ${i}`);
+    }
+  });
+
+  test('a payload length over maxPayload is ERR_WIRE_COMMAND', () => {
+    for (const len of [4, 5, 0x0100, 0xffff]) {
+      const bytes = msg();
+      bytes[PAYLOAD_LENGTH] = len >>> 8;
+      bytes[PAYLOAD_LENGTH + 1] = len & 0xff;
+      expectCode('ERR_WIRE_COMMAND', () => tiny.decode(bytes), `payload length ${len}`);
+    }
+  });
+
+  test('any non-zero padding byte is ERR_WIRE_COMMAND, for every kind', () => {
+    const samples: [WireCommand, number][] = [
+      [{ kind: 'noop' }, 2],
+      [{ kind: 'disconnect', reason: 1 }, 3],
+      [{ kind: 'send_packet', packet: Uint8Array.of(1, 2, 3, 4) }, 6],
+      [{ kind: 'retrieve_message', sequence: 3 }, 6],
+      [{ kind: 'message', sequence: 5, queueHint: 2, empty: false, surbId: null, payload: Uint8Array.of(9) }, 30],
+      [{ kind: 'message', sequence: 5, queueHint: 0, empty: true, surbId: null, payload: new Uint8Array(0) }, 29],
+      [{ kind: 'ack', sequence: 3 }, 6],
+    ];
+    for (const [cmd, bodyEnd] of samples) {
+      const good = tiny.encode(cmd);
+      assert.deepEqual(tiny.decode(good), cmd);
+      for (let i = bodyEnd; i < tiny.commandLength; i++) {
+        for (const v of [0x01, 0x80]) {
+          const bad = good.slice();
+          bad[i] = v;
+          expectCode('ERR_WIRE_COMMAND', () => tiny.decode(bad), `${cmd.kind} padding byte ${i}`);
+        }
+      }
+    }
+  });
+});
+
+describe('wire encode validation', () => {
+  const codec = new WireCodec({ packetLength: 100, maxPayload: 50 });
+  const message = (over: Record<string, unknown>) =>
+    ({ kind: 'message', sequence: 1, queueHint: 0, empty: false, surbId: null, payload: new Uint8Array(1), ...over }) as WireCommand;
+
+  test('a packet of the wrong length is ERR_WIRE_LENGTH', () => {
+    for (const len of [0, 99, 101, 3082]) {
+      expectCode('ERR_WIRE_LENGTH', () => codec.encode({ kind: 'send_packet', packet: new Uint8Array(len) }), `packet ${len}`);
+    }
+    expectCode('ERR_WIRE_COMMAND', () => codec.encode({ kind: 'send_packet', packet: [1, 2] as unknown as Uint8Array }));
+  });
+
+  test('a sequence or queue hint out of the u32 range is ERR_WIRE_COMMAND', () => {
+    const bad: unknown[] = [-1, 2 ** 32, 2 ** 53, 1.5, NaN, Infinity, -0.5, '1', 1n, null, undefined];
+    for (const v of bad) {
+      const n = v as number;
+      const label = typeof v === 'bigint' ? 'bigint' : String(v);
+      expectCode('ERR_WIRE_COMMAND', () => codec.encode({ kind: 'retrieve_message', sequence: n }), `retrieve ${label}`);
+      expectCode('ERR_WIRE_COMMAND', () => codec.encode({ kind: 'ack', sequence: n }), `ack ${label}`);
+      expectCode('ERR_WIRE_COMMAND', () => codec.encode(message({ sequence: n })), `message.sequence ${label}`);
+      expectCode('ERR_WIRE_COMMAND', () => codec.encode(message({ queueHint: n })), `message.queueHint ${label}`);
+    }
+    for (const v of [0, 0xffffffff]) {
+      assert.equal(codec.encode({ kind: 'ack', sequence: v }).length, codec.commandLength);
+      assert.equal(codec.encode(message({ queueHint: v })).length, codec.commandLength);
+    }
+  });
+
+  test('a payload over maxPayload is ERR_WIRE_LENGTH', () => {
+    expectCode('ERR_WIRE_LENGTH', () => codec.encode(message({ payload: new Uint8Array(51) })));
+    expectCode('ERR_WIRE_LENGTH', () => codec.encode(message({ payload: new Uint8Array(70000) })));
+    assert.equal(codec.encode(message({ payload: new Uint8Array(50) })).length, codec.commandLength);
+    expectCode('ERR_WIRE_COMMAND', () => codec.encode(message({ payload: 'hi' })));
+  });
+
+  test('a SURB id that is not 16 bytes is ERR_WIRE_LENGTH', () => {
+    for (const len of [0, 15, 17, 32]) {
+      expectCode('ERR_WIRE_LENGTH', () => codec.encode(message({ surbId: new Uint8Array(len) })), `surbId ${len}`);
+    }
+    expectCode('ERR_WIRE_COMMAND', () => codec.encode(message({ surbId: undefined })));
+  });
+
+  test('an empty message with a payload or a SURB id is ERR_WIRE_COMMAND', () => {
+    expectCode('ERR_WIRE_COMMAND', () => codec.encode(message({ empty: true, payload: new Uint8Array(1) })));
+    expectCode('ERR_WIRE_COMMAND', () => codec.encode(message({ empty: true, payload: new Uint8Array(0), surbId: new Uint8Array(16) })));
+    expectCode('ERR_WIRE_COMMAND', () => codec.encode(message({ empty: 1 })));
+  });
+
+  test('an unknown disconnect reason or kind is ERR_WIRE_COMMAND', () => {
+    for (const reason of [4, 255, -1, 0.5, NaN]) {
+      expectCode('ERR_WIRE_COMMAND', () => codec.encode({ kind: 'disconnect', reason }), `reason ${reason}`);
+    }
+    expectCode('ERR_WIRE_COMMAND', () => codec.encode({ kind: 'bogus' } as unknown as WireCommand));
+    expectCode('ERR_WIRE_COMMAND', () => codec.encode(null as unknown as WireCommand));
+  });
+
+  test('error messages never echo field values', () => {
+    try {
+      codec.encode({ kind: 'ack', sequence: 4294967296 });
+      assert.fail('not rejected');
+    } catch (e) {
+      assert.ok(e instanceof BackchannelError);
+      assert.ok(!e.message.includes('4294967296'), e.message);
+      assert.ok(e.message.startsWith('wire: '), e.message);
+    }
+  });
+});
+
+describe('wire fuzzing', () => {
+  for (const opts of GEOMETRIES.slice(1)) {
+    const codec = new WireCodec(opts);
+    const label = `packetLength ${codec.packetLength}, maxPayload ${codec.maxPayload}`;
+
+    test(`random bytes of random lengths give typed errors or canonical commands (${label})`, () => {
+      fc.assert(
+        fc.property(
+          fc.uint8Array({ minLength: 0, maxLength: codec.commandLength + 10, size: 'max' }),
+          fc.boolean(),
+          fc.integer({ min: 0, max: 7 }),
+          (bytes, steer, type) => {
+            // Half the time, a valid header so the body rules are reached too.
+            if (steer && bytes.length >= 2) {
+              bytes[0] = WIRE_VERSION;
+              bytes[1] = type;
+            }
+            decodeCanonicalOrTyped(codec, bytes);
+          },
+        ),
+        { numRuns: 2000 },
+      );
+    });
+
+    test(`a single-byte mutation of a valid encoding fails typed or decodes canonically (${label})`, () => {
+      fc.assert(
+        fc.property(commandArb(codec), fc.nat(), fc.integer({ min: 1, max: 255 }), (cmd, pick, delta) => {
+          const bytes = codec.encode(cmd);
+          const i = pick % bytes.length;
+          bytes[i]! ^= delta;
+          decodeCanonicalOrTyped(codec, bytes);
+        }),
+        { numRuns: 2000 },
+      );
+    });
+  }
+
+  test('every single-byte change of every known-answer encoding is typed or canonical', () => {
+    const cmds: WireCommand[] = [
+      { kind: 'noop' },
+      { kind: 'disconnect', reason: 2 },
+      { kind: 'send_packet', packet: Uint8Array.of(0, 1, 2, 3) },
+      { kind: 'retrieve_message', sequence: 77 },
+      { kind: 'message', sequence: 1, queueHint: 2, empty: false, surbId: new Uint8Array(16).fill(1), payload: Uint8Array.of(5, 6) },
+      { kind: 'message', sequence: 1, queueHint: 2, empty: true, surbId: null, payload: new Uint8Array(0) },
+      { kind: 'ack', sequence: 78 },
+    ];
+    for (const cmd of cmds) {
+      const good = tiny.encode(cmd);
+      for (let i = 0; i < good.length; i++) {
+        for (let v = 0; v < 256; v++) {
+          const bytes = good.slice();
+          bytes[i] = v;
+          decodeCanonicalOrTyped(tiny, bytes);
+        }
+      }
+    }
+  });
+});
