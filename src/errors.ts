@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'ERR_NOISE_LENGTH'
   | 'ERR_NOISE_NONCE'
   // link: framing, handshake, peer policy, timeouts, buffers, closed links
+  | 'ERR_LINK_CONNECT'
   | 'ERR_LINK_FRAME'
   | 'ERR_LINK_HANDSHAKE'
   | 'ERR_LINK_REJECTED'

@@ -1,0 +1,748 @@
+/**
+ * An encrypted, authenticated, framed duplex channel over any ByteTransport (docs/link.md).
+ *
+ * On the wire every frame is a 2-byte big-endian length and one Noise message. The handshake is
+ * Noise XK (the initiator knows the responder's static key; the responder learns the
+ * initiator's in the third message and decides whether to accept it). After the handshake each
+ * frame's plaintext is one kind byte and a body: data, keepalive, rekey, close or ready.
+ *
+ * Every buffer is bounded: a frame is at most 65535 bytes, at most `maxQueuedMessages` received
+ * messages wait for `recv` (beyond that the transport is paused), at most `maxQueuedSends` sends
+ * wait for the transport to drain (beyond that `send` fails with ERR_LINK_BACKPRESSURE).
+ *
+ * Portable: no `node:` imports; the primitives come in through `crypto`.
+ */
+import { BackchannelError, isBackchannelError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
+import { abytes } from '../util/bytes.js';
+import type { NoiseCrypto } from '../noise/crypto.js';
+import type { CipherState, Handshake } from '../noise/state.js';
+import { createHandshakeWith } from '../noise/state.js';
+import type { ByteTransport } from './transport.js';
+
+/** The link's Noise protocol (../shared/DESIGN.md). */
+export const LINK_PROTOCOL = 'Noise_XK_25519_ChaChaPoly_BLAKE2b';
+/** Bound into the handshake hash: a peer speaking another link version fails the handshake. */
+export const LINK_PROLOGUE = new TextEncoder().encode('backchannel link v1');
+
+const HEADER_LENGTH = 2;
+const TAG_LENGTH = 16;
+/** The largest frame body: one Noise message. */
+export const MAX_FRAME_LENGTH = 65535;
+/** The largest message `send` takes: a Noise message less its tag and the kind byte. */
+export const MAX_LINK_MESSAGE = MAX_FRAME_LENGTH - TAG_LENGTH - 1;
+/** XK messages with empty payloads are 48, 48 and 64 bytes; anything longer is not ours. */
+const MAX_HANDSHAKE_FRAME = 256;
+
+/** The kind byte that starts every transport frame's plaintext. */
+const Kind = { data: 0, keepalive: 1, rekey: 2, close: 3, ready: 4 } as const;
+
+/** Why a link was closed, carried in the close frame. */
+export const CloseReason = { normal: 0, rejected: 1, protocol: 2, timeout: 3, overloaded: 4 } as const;
+export type CloseReasonCode = (typeof CloseReason)[keyof typeof CloseReason];
+
+export interface LinkOptions {
+  /** Seconds are milliseconds here. The whole handshake, acceptance included. Default 10 s. */
+  handshakeTimeoutMs?: number;
+  /** Send a keepalive after this long without sending. Default 15 s. */
+  keepaliveMs?: number;
+  /** Fail the link after this long without receiving. Default 60 s; must exceed keepaliveMs. */
+  idleTimeoutMs?: number;
+  /** Rekey the sending key after this many frames. Default 65536. */
+  rekeyAfterFrames?: number;
+  /** ... or after this long. Default 10 minutes. */
+  rekeyAfterMs?: number;
+  /** The largest message either side may send. Default and maximum MAX_LINK_MESSAGE. */
+  maxMessageLength?: number;
+  /** Received messages waiting for `recv` before reading pauses. Default 256. */
+  maxQueuedMessages?: number;
+  /** Sends waiting for the transport to drain before `send` fails. Default 1024. */
+  maxQueuedSends?: number;
+  /** Received bytes held while reading is paused on a transport that cannot pause. Default 4 MiB. */
+  maxBufferedBytes?: number;
+}
+
+export interface InitiatorOptions extends LinkOptions {
+  /** This node's static X25519 private key. */
+  staticKey: Uint8Array;
+  /** The responder's static X25519 public key, known beforehand (from the directory). */
+  remoteStatic: Uint8Array;
+}
+
+export interface ResponderOptions extends LinkOptions {
+  /** This node's static X25519 private key. */
+  staticKey: Uint8Array;
+  /** Decides whether to keep a link with the peer holding this static public key. */
+  accept(remoteStatic: Uint8Array): boolean | Promise<boolean>;
+}
+
+export interface LinkCloseInfo {
+  /** Who closed it: this side, the peer (with a close frame), or a failure. */
+  by: 'local' | 'remote' | 'error';
+  /** The close frame's reason, when there was one. */
+  reason?: CloseReasonCode;
+  /** The failure, when `by` is 'error'. */
+  error?: BackchannelError;
+}
+
+export interface LinkStats {
+  framesSent: number;
+  framesReceived: number;
+  bytesSent: number;
+  bytesReceived: number;
+  rekeys: number;
+}
+
+interface Resolved<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+function deferred<T>(): Resolved<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+function linkError(code: ErrorCode, message: string, cause?: unknown): BackchannelError {
+  return new BackchannelError(code, `link: ${message}`, cause === undefined ? undefined : { cause });
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value <= 0) throw new RangeError(`link: ${name} must be a positive integer`);
+  return value;
+}
+
+interface Settings {
+  handshakeTimeoutMs: number;
+  keepaliveMs: number;
+  idleTimeoutMs: number;
+  rekeyAfterFrames: number;
+  rekeyAfterMs: number;
+  maxMessageLength: number;
+  maxQueuedMessages: number;
+  maxQueuedSends: number;
+  maxBufferedBytes: number;
+}
+
+function settings(o: LinkOptions): Settings {
+  const s: Settings = {
+    handshakeTimeoutMs: positive('handshakeTimeoutMs', o.handshakeTimeoutMs, 10_000),
+    keepaliveMs: positive('keepaliveMs', o.keepaliveMs, 15_000),
+    idleTimeoutMs: positive('idleTimeoutMs', o.idleTimeoutMs, 60_000),
+    rekeyAfterFrames: positive('rekeyAfterFrames', o.rekeyAfterFrames, 65_536),
+    rekeyAfterMs: positive('rekeyAfterMs', o.rekeyAfterMs, 600_000),
+    maxMessageLength: positive('maxMessageLength', o.maxMessageLength, MAX_LINK_MESSAGE),
+    maxQueuedMessages: positive('maxQueuedMessages', o.maxQueuedMessages, 256),
+    maxQueuedSends: positive('maxQueuedSends', o.maxQueuedSends, 1024),
+    maxBufferedBytes: positive('maxBufferedBytes', o.maxBufferedBytes, 4 << 20),
+  };
+  if (s.maxMessageLength > MAX_LINK_MESSAGE) throw new RangeError(`link: maxMessageLength must be at most ${MAX_LINK_MESSAGE}`);
+  if (s.idleTimeoutMs <= s.keepaliveMs) throw new RangeError('link: idleTimeoutMs must exceed keepaliveMs');
+  return s;
+}
+
+const now = (): number => performance.now();
+
+/** Node timers keep the process alive; a link's own timers should not. */
+function unref(t: unknown): void {
+  (t as { unref?: () => void }).unref?.();
+}
+
+type Phase = 'handshake' | 'accepting' | 'awaiting-ready' | 'open' | 'closing' | 'closed';
+
+/**
+ * One end of an established link. Create with `Link.initiate` or `Link.respond` (or the TCP and
+ * WebSocket helpers, which call them).
+ */
+export class Link {
+  readonly #transport: ByteTransport;
+  readonly #s: Settings;
+  readonly #initiator: boolean;
+  readonly #accept: ResponderOptions['accept'] | undefined;
+  #hs: Handshake | null;
+  #send: CipherState | null = null;
+  #recv: CipherState | null = null;
+  #phase: Phase = 'handshake';
+  #remoteStatic: Uint8Array | null = null;
+  #handshakeHash: Uint8Array | null = null;
+
+  // receive side: unparsed chunks, then decrypted messages waiting for recv()
+  readonly #chunks: Uint8Array[] = [];
+  #chunkOffset = 0;
+  #pendingBytes = 0;
+  #paused = false;
+  readonly #inbox: Uint8Array[] = [];
+  readonly #readers: Resolved<Uint8Array | null>[] = [];
+
+  // send side: sealed frames waiting for the transport to drain
+  readonly #outbox: { frame: Uint8Array; done?: Resolved<void> }[] = [];
+  #queuedSends = 0;
+  #choked = false;
+
+  #lastSent = now();
+  #lastReceived = now();
+  #lastRekey = now();
+  #framesSinceRekey = 0;
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  readonly #ready = deferred<Link>();
+  readonly #closed = deferred<LinkCloseInfo>();
+  #closeInfo: LinkCloseInfo | null = null;
+  readonly stats: LinkStats = { framesSent: 0, framesReceived: 0, bytesSent: 0, bytesReceived: 0, rekeys: 0 };
+
+  private constructor(transport: ByteTransport, crypto: NoiseCrypto, initiator: boolean, opts: InitiatorOptions | ResponderOptions) {
+    this.#transport = transport;
+    this.#s = settings(opts);
+    this.#initiator = initiator;
+    this.#accept = initiator ? undefined : (opts as ResponderOptions).accept;
+    abytes('staticKey', opts.staticKey, 32);
+    if (initiator) abytes('remoteStatic', (opts as InitiatorOptions).remoteStatic, 32);
+    else if (typeof this.#accept !== 'function') throw new TypeError('link: accept must be a function');
+    this.#hs = createHandshakeWith(crypto, {
+      protocolName: LINK_PROTOCOL,
+      initiator,
+      prologue: LINK_PROLOGUE,
+      s: opts.staticKey,
+      ...(initiator ? { rs: (opts as InitiatorOptions).remoteStatic } : {}),
+    });
+    // The 'closed' promise never rejects; readiness failures reach whoever awaits `ready`.
+    this.#ready.promise.catch(() => undefined);
+  }
+
+  /** Runs the initiator's side of the handshake over `transport`; resolves once the responder accepted. */
+  static initiate(transport: ByteTransport, crypto: NoiseCrypto, opts: InitiatorOptions): Promise<Link> {
+    const link = new Link(transport, crypto, true, opts);
+    link.#start();
+    return link.#ready.promise;
+  }
+
+  /** Runs the responder's side; resolves once the initiator is authenticated and accepted. */
+  static respond(transport: ByteTransport, crypto: NoiseCrypto, opts: ResponderOptions): Promise<Link> {
+    const link = new Link(transport, crypto, false, opts);
+    link.#start();
+    return link.#ready.promise;
+  }
+
+  /** The peer's static public key (a copy). */
+  get remoteStatic(): Uint8Array {
+    return Uint8Array.from(this.#remoteStatic!);
+  }
+
+  /** The Noise handshake hash: the same on both ends, unique to this session. */
+  get handshakeHash(): Uint8Array {
+    return Uint8Array.from(this.#handshakeHash!);
+  }
+
+  get transportKind(): string {
+    return this.#transport.kind;
+  }
+
+  /** True while messages can be sent. */
+  get isOpen(): boolean {
+    return this.#phase === 'open';
+  }
+
+  /** Resolves once the link is closed, however that happened. Never rejects. */
+  get closed(): Promise<LinkCloseInfo> {
+    return this.#closed.promise;
+  }
+
+  #start(): void {
+    this.#timer = setTimeout(() => this.#fail(linkError('ERR_LINK_TIMEOUT', 'handshake timed out')), this.#s.handshakeTimeoutMs);
+    unref(this.#timer);
+    this.#transport.start({
+      onData: (chunk) => this.#onData(chunk),
+      onDrain: () => this.#onDrain(),
+      onClose: (error) => this.#onTransportClose(error),
+    });
+    if (this.#initiator) this.#writeHandshake();
+  }
+
+  // ---- sending -------------------------------------------------------------------------------
+
+  /**
+   * Sends one message. Resolves once it is handed to the transport; waits while the transport's
+   * buffer is full. The message is encrypted (and copied) before this returns.
+   * @throws {BackchannelError} ERR_LINK_CLOSED when the link is not open, ERR_LINK_FRAME for a
+   *   message longer than maxMessageLength, ERR_LINK_BACKPRESSURE when maxQueuedSends sends
+   *   already wait.
+   */
+  send(message: Uint8Array): Promise<void> {
+    try {
+      this.#checkSendable(message);
+      if (!this.#choked && this.#outbox.length === 0) {
+        this.#sendData(message);
+        return Promise.resolve();
+      }
+      if (this.#queuedSends >= this.#s.maxQueuedSends) throw linkError('ERR_LINK_BACKPRESSURE', `${this.#queuedSends} sends already wait for the transport`);
+      const done = deferred<void>();
+      this.#sendData(message, done);
+      return done.promise;
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
+  /**
+   * Sends one message if the transport has room now, and returns true; returns false (and sends
+   * nothing) when it is full. For senders that drop rather than wait, such as a mix node.
+   * @throws {BackchannelError} as `send`, but never ERR_LINK_BACKPRESSURE.
+   */
+  trySend(message: Uint8Array): boolean {
+    this.#checkSendable(message);
+    if (this.#choked || this.#outbox.length > 0) return false;
+    this.#sendData(message);
+    return true;
+  }
+
+  /** True when `trySend` would send now. */
+  get writable(): boolean {
+    return this.#phase === 'open' && !this.#choked && this.#outbox.length === 0;
+  }
+
+  #checkSendable(message: Uint8Array): void {
+    if (this.#phase !== 'open') throw linkError('ERR_LINK_CLOSED', 'link is not open');
+    abytes('message', message);
+    if (message.length > this.#s.maxMessageLength) throw linkError('ERR_LINK_FRAME', `message of ${message.length} bytes exceeds the link's limit of ${this.#s.maxMessageLength}`);
+  }
+
+  #sendData(message: Uint8Array, done?: Resolved<void>): void {
+    if (done) this.#queuedSends++;
+    this.#sendFrame(Kind.data, message, done);
+    if (++this.#framesSinceRekey >= this.#s.rekeyAfterFrames) this.#rekey();
+  }
+
+  /** Seals one transport frame in place and writes it (or queues it behind earlier frames). */
+  #sendFrame(kind: number, body: Uint8Array | null, done?: Resolved<void>): void {
+    const plainLength = 1 + (body ? body.length : 0);
+    const frame = new Uint8Array(HEADER_LENGTH + plainLength + TAG_LENGTH);
+    frame[HEADER_LENGTH] = kind;
+    if (body) frame.set(body, HEADER_LENGTH + 1);
+    const sealed = frame.subarray(HEADER_LENGTH);
+    this.#send!.encryptInto(sealed, EMPTY, sealed.subarray(0, plainLength));
+    const length = plainLength + TAG_LENGTH;
+    frame[0] = length >>> 8;
+    frame[1] = length & 0xff;
+    this.#lastSent = now();
+    this.stats.framesSent++;
+    this.stats.bytesSent += frame.length;
+    if (!this.#choked && this.#outbox.length === 0) {
+      this.#write(frame);
+      done?.resolve();
+      if (done) this.#queuedSends--;
+    } else {
+      this.#outbox.push(done ? { frame, done } : { frame });
+    }
+  }
+
+  #write(frame: Uint8Array): void {
+    if (!this.#transport.write(frame)) this.#choked = true;
+  }
+
+  #writeRaw(message: Uint8Array): void {
+    const frame = new Uint8Array(HEADER_LENGTH + message.length);
+    frame[0] = message.length >>> 8;
+    frame[1] = message.length & 0xff;
+    frame.set(message, HEADER_LENGTH);
+    this.#lastSent = now();
+    this.#write(frame);
+  }
+
+  #onDrain(): void {
+    this.#choked = false;
+    while (!this.#choked && this.#outbox.length > 0) {
+      const { frame, done } = this.#outbox.shift()!;
+      this.#write(frame);
+      if (done) {
+        this.#queuedSends--;
+        done.resolve();
+      }
+    }
+    if (this.#phase === 'closing' && this.#outbox.length === 0) this.#transport.end();
+  }
+
+  /** Tells the peer, then moves the sending key forward (Noise REKEY). */
+  #rekey(): void {
+    this.#sendFrame(Kind.rekey, null);
+    this.#send!.rekey();
+    this.#framesSinceRekey = 0;
+    this.#lastRekey = now();
+    this.stats.rekeys++;
+  }
+
+  // ---- receiving -----------------------------------------------------------------------------
+
+  /**
+   * The next message; null once the link closed cleanly (the peer's close frame or ours) and
+   * every message before it was read.
+   * @throws {BackchannelError} the failure that ended the link, when it did not close cleanly.
+   */
+  recv(): Promise<Uint8Array | null> {
+    const m = this.#inbox.shift();
+    if (m !== undefined) {
+      this.#maybeResume();
+      return Promise.resolve(m);
+    }
+    if (this.#closeInfo) {
+      return this.#closeInfo.error ? Promise.reject(this.#closeInfo.error) : Promise.resolve(null);
+    }
+    const d = deferred<Uint8Array | null>();
+    this.#readers.push(d);
+    return d.promise;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    for (;;) {
+      const m = await this.recv();
+      if (m === null) return;
+      yield m;
+    }
+  }
+
+  #onData(chunk: Uint8Array): void {
+    if (this.#phase === 'closed' || chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#pendingBytes += chunk.length;
+    this.stats.bytesReceived += chunk.length;
+    if (this.#pendingBytes > this.#s.maxBufferedBytes) {
+      this.#fail(linkError('ERR_LINK_BACKPRESSURE', 'peer sent more than the receive buffer holds'), CloseReason.overloaded);
+      return;
+    }
+    this.#pump();
+  }
+
+  /** Handles every complete frame buffered, unless the inbox is full. */
+  #pump(): void {
+    while (!this.#paused && this.#phase !== 'closed') {
+      if (this.#phase === 'accepting') return; // frames wait until the accept callback answers
+      const frame = this.#takeFrame();
+      if (frame === null) return;
+      try {
+        this.#onFrame(frame);
+      } catch (e) {
+        this.#fail(isBackchannelError(e) ? e : linkError('ERR_LINK_PROTOCOL', 'frame handling failed', e), CloseReason.protocol);
+        return;
+      }
+      if (this.#inbox.length >= this.#s.maxQueuedMessages) {
+        this.#paused = true;
+        if (this.#transport.canPause) this.#transport.pause();
+      }
+    }
+  }
+
+  #maybeResume(): void {
+    if (this.#paused && this.#inbox.length <= this.#s.maxQueuedMessages >>> 1) {
+      this.#paused = false;
+      if (this.#transport.canPause) this.#transport.resume();
+      this.#pump();
+    }
+  }
+
+  #byteAt(i: number): number {
+    let off = this.#chunkOffset + i;
+    for (const c of this.#chunks) {
+      if (off < c.length) return c[off]!;
+      off -= c.length;
+    }
+    return 0;
+  }
+
+  /** The next frame body (without its length), a view where it lies in one chunk; null if incomplete. */
+  #takeFrame(): Uint8Array | null {
+    if (this.#pendingBytes < HEADER_LENGTH) return null;
+    const length = (this.#byteAt(0) << 8) | this.#byteAt(1);
+    const limit = this.#phase === 'open' || this.#phase === 'closing' || this.#phase === 'awaiting-ready' ? this.#s.maxMessageLength + 1 + TAG_LENGTH : MAX_HANDSHAKE_FRAME;
+    if (length === 0 || length > limit) throw linkError('ERR_LINK_FRAME', `frame length ${length} outside 1..${limit}`);
+    if (this.#pendingBytes < HEADER_LENGTH + length) return null;
+    const first = this.#chunks[0]!;
+    let frame: Uint8Array;
+    if (first.length - this.#chunkOffset >= HEADER_LENGTH + length) {
+      frame = first.subarray(this.#chunkOffset + HEADER_LENGTH, this.#chunkOffset + HEADER_LENGTH + length);
+      this.#consume(HEADER_LENGTH + length);
+    } else {
+      this.#consume(HEADER_LENGTH);
+      frame = new Uint8Array(length);
+      let filled = 0;
+      while (filled < length) {
+        const c = this.#chunks[0]!;
+        const n = Math.min(length - filled, c.length - this.#chunkOffset);
+        frame.set(c.subarray(this.#chunkOffset, this.#chunkOffset + n), filled);
+        filled += n;
+        this.#consume(n);
+      }
+    }
+    return frame;
+  }
+
+  #consume(n: number): void {
+    this.#pendingBytes -= n;
+    while (n > 0) {
+      const c = this.#chunks[0]!;
+      const left = c.length - this.#chunkOffset;
+      if (n < left) {
+        this.#chunkOffset += n;
+        return;
+      }
+      n -= left;
+      this.#chunks.shift();
+      this.#chunkOffset = 0;
+    }
+  }
+
+  #onFrame(frame: Uint8Array): void {
+    this.#lastReceived = now();
+    this.stats.framesReceived++;
+    if (this.#phase === 'handshake') {
+      this.#readHandshake(frame);
+      return;
+    }
+    const plain = new Uint8Array(frame.length - TAG_LENGTH);
+    this.#recv!.decryptInto(plain, EMPTY, frame);
+    const kind = plain[0];
+    if (kind === undefined) throw linkError('ERR_LINK_PROTOCOL', 'empty frame');
+    if (this.#phase === 'awaiting-ready') {
+      if (kind === Kind.ready && plain.length === 1) {
+        this.#open();
+        return;
+      }
+      if (kind === Kind.close && plain.length === 2 && plain[1] === CloseReason.rejected) {
+        this.#fail(linkError('ERR_LINK_REJECTED', 'the responder refused this static key'));
+        return;
+      }
+      throw linkError('ERR_LINK_PROTOCOL', 'expected the ready frame');
+    }
+    switch (kind) {
+      case Kind.data:
+        this.#deliver(plain.subarray(1));
+        return;
+      case Kind.keepalive:
+        if (plain.length !== 1) break;
+        return;
+      case Kind.rekey:
+        if (plain.length !== 1) break;
+        this.#recv!.rekey();
+        return;
+      case Kind.close:
+        if (plain.length !== 2 || plain[1]! > CloseReason.overloaded) break;
+        this.#finish({ by: 'remote', reason: plain[1] as CloseReasonCode });
+        return;
+    }
+    throw linkError('ERR_LINK_PROTOCOL', `unexpected frame kind ${kind} of ${plain.length} bytes`);
+  }
+
+  #deliver(message: Uint8Array): void {
+    const reader = this.#readers.shift();
+    if (reader) reader.resolve(message);
+    else this.#inbox.push(message);
+  }
+
+  // ---- handshake -----------------------------------------------------------------------------
+
+  #writeHandshake(): void {
+    this.#writeRaw(this.#hs!.writeMessage());
+    if (this.#hs!.finished) this.#afterHandshake();
+  }
+
+  #readHandshake(frame: Uint8Array): void {
+    const hs = this.#hs!;
+    try {
+      hs.readMessage(frame);
+    } catch (e) {
+      throw linkError('ERR_LINK_HANDSHAKE', 'handshake failed', e);
+    }
+    if (hs.finished) this.#afterHandshake();
+    else this.#writeHandshake();
+  }
+
+  #afterHandshake(): void {
+    const hs = this.#hs!;
+    this.#remoteStatic = hs.remoteStatic;
+    this.#handshakeHash = hs.handshakeHash;
+    const [i2r, r2i] = hs.split();
+    this.#send = this.#initiator ? i2r : r2i;
+    this.#recv = this.#initiator ? r2i : i2r;
+    this.#hs = null;
+    if (this.#initiator) {
+      this.#phase = 'awaiting-ready';
+      return;
+    }
+    this.#phase = 'accepting';
+    let verdict: boolean | Promise<boolean>;
+    try {
+      verdict = this.#accept!(Uint8Array.from(this.#remoteStatic!));
+    } catch (e) {
+      verdict = Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
+    Promise.resolve(verdict).then(
+      (ok) => this.#decide(ok === true),
+      (e: unknown) => this.#decide(false, e),
+    );
+  }
+
+  #decide(ok: boolean, cause?: unknown): void {
+    if (this.#phase !== 'accepting') return; // failed or timed out meanwhile
+    if (!ok) {
+      // Tell the initiator (its connect fails with ERR_LINK_REJECTED), flush, then close.
+      const error = linkError('ERR_LINK_REJECTED', cause === undefined ? 'peer refused by the accept policy' : 'accept policy failed', cause);
+      this.#sendFrame(Kind.close, Uint8Array.of(CloseReason.rejected));
+      this.#phase = 'closed';
+      this.#closeInfo = { by: 'error', error };
+      this.#clearTimer();
+      this.#ready.reject(error);
+      this.#transport.end();
+      const t = setTimeout(() => this.#transport.destroy(), this.#s.handshakeTimeoutMs);
+      unref(t);
+      void this.#closed.promise.then(() => clearTimeout(t));
+      return;
+    }
+    this.#sendFrame(Kind.ready, null);
+    this.#open();
+    this.#pump();
+  }
+
+  #open(): void {
+    this.#phase = 'open';
+    if (this.#timer) clearTimeout(this.#timer);
+    const t = now();
+    this.#lastReceived = t;
+    this.#lastRekey = t;
+    this.#scheduleTick();
+    this.#ready.resolve(this);
+  }
+
+  #scheduleTick(): void {
+    const interval = Math.max(5, Math.min(this.#s.keepaliveMs, this.#s.idleTimeoutMs - this.#s.keepaliveMs) >>> 1);
+    this.#timer = setTimeout(() => this.#tick(), interval);
+    unref(this.#timer);
+  }
+
+  #tick(): void {
+    this.#timer = null;
+    if (this.#phase !== 'open') return;
+    const t = now();
+    if (t - this.#lastReceived >= this.#s.idleTimeoutMs) {
+      this.#fail(linkError('ERR_LINK_TIMEOUT', `nothing received for ${this.#s.idleTimeoutMs} ms`), CloseReason.timeout);
+      return;
+    }
+    if (t - this.#lastRekey >= this.#s.rekeyAfterMs) this.#rekey();
+    if (t - this.#lastSent >= this.#s.keepaliveMs && this.#outbox.length === 0) this.#sendFrame(Kind.keepalive, null);
+    this.#scheduleTick();
+  }
+
+  // ---- closing -------------------------------------------------------------------------------
+
+  /**
+   * Closes cleanly: queued messages are flushed, then a close frame tells the peer, then the
+   * transport ends. Resolves when the transport is closed.
+   */
+  close(reason: CloseReasonCode = CloseReason.normal): Promise<LinkCloseInfo> {
+    if (this.#phase === 'open') {
+      this.#sendFrame(Kind.close, Uint8Array.of(reason));
+      this.#phase = 'closing';
+      this.#readersDone();
+      if (this.#outbox.length === 0) this.#transport.end();
+      const t = setTimeout(() => this.#transport.destroy(), this.#s.handshakeTimeoutMs);
+      unref(t);
+      void this.#closed.promise.then(() => clearTimeout(t));
+    } else if (this.#phase !== 'closing' && this.#phase !== 'closed') {
+      this.#fail(linkError('ERR_LINK_CLOSED', 'closed before the handshake finished'));
+    }
+    return this.#closed.promise;
+  }
+
+  /** Pending readers get null (or the queued messages first); later sends fail. */
+  #readersDone(): void {
+    if (this.#inbox.length === 0) for (const r of this.#readers.splice(0)) r.resolve(null);
+  }
+
+  /** The peer closed with a close frame. */
+  #finish(info: LinkCloseInfo): void {
+    this.#phase = 'closed';
+    this.#closeInfo = info;
+    this.#clearTimer();
+    this.#rejectSends(linkError('ERR_LINK_CLOSED', 'the peer closed the link'));
+    this.#readersDone();
+    this.#transport.end();
+  }
+
+  #onTransportClose(error?: Error): void {
+    if (this.#phase === 'closing') {
+      this.#phase = 'closed';
+      this.#closeInfo ??= { by: 'local' };
+      this.#clearTimer();
+      this.#wipeKeys();
+      this.#readersDone();
+      this.#closed.resolve(this.#closeInfo);
+      return;
+    }
+    if (this.#phase === 'closed') {
+      this.#wipeKeys();
+      this.#closed.resolve(this.#closeInfo!);
+      return;
+    }
+    if (this.#phase !== 'open') {
+      this.#fail(linkError('ERR_LINK_HANDSHAKE', 'connection closed during the handshake', error));
+      return;
+    }
+    this.#fail(linkError('ERR_LINK_CLOSED', error ? 'transport failed' : 'the peer closed the connection without a close frame', error));
+  }
+
+  /** Ends the link after an error: tells the peer when it can, drops the transport, wakes everyone. */
+  #fail(error: BackchannelError, reason?: CloseReasonCode): void {
+    if (this.#phase === 'closed') return;
+    if (reason !== undefined && this.#send && (this.#phase === 'open' || this.#phase === 'awaiting-ready')) {
+      try {
+        this.#write(this.#sealControl(Kind.close, reason));
+      } catch {
+        // the transport is already failing
+      }
+    }
+    this.#phase = 'closed';
+    this.#closeInfo = { by: 'error', error };
+    this.#clearTimer();
+    this.#hs?.destroy();
+    this.#rejectSends(error);
+    for (const r of this.#readers.splice(0)) r.reject(error);
+    this.#inbox.length = 0;
+    this.#chunks.length = 0;
+    this.#pendingBytes = 0;
+    this.#ready.reject(error);
+    this.#transport.destroy();
+    this.#wipeKeys();
+    this.#closed.resolve(this.#closeInfo);
+  }
+
+  #sealControl(kind: number, reason: number): Uint8Array {
+    const frame = new Uint8Array(HEADER_LENGTH + 2 + TAG_LENGTH);
+    frame[0] = 0;
+    frame[1] = 2 + TAG_LENGTH;
+    frame[2] = kind;
+    frame[3] = reason;
+    const sealed = frame.subarray(HEADER_LENGTH);
+    this.#send!.encryptInto(sealed, EMPTY, sealed.subarray(0, 2));
+    return frame;
+  }
+
+  #rejectSends(error: BackchannelError): void {
+    for (const { done } of this.#outbox.splice(0)) done?.reject(error);
+    this.#queuedSends = 0;
+  }
+
+  #clearTimer(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  #wipeKeys(): void {
+    this.#send?.destroy();
+    this.#recv?.destroy();
+  }
+}
+
+const EMPTY = new Uint8Array(0);

@@ -1,0 +1,163 @@
+/** Links over WebSocket in Node (the `ws` package), server and client. */
+import { WebSocket, WebSocketServer } from 'ws';
+import type { RawData } from 'ws';
+import { BackchannelError } from '../errors.js';
+import type { NoiseCrypto } from '../noise/crypto.js';
+import { nodeNoiseCrypto } from '../noise/crypto-node.js';
+import { LinkAcceptor } from './acceptor.js';
+import type { LinkServerOptions } from './acceptor.js';
+import type { InitiatorOptions } from './link.js';
+import { Link, MAX_FRAME_LENGTH } from './link.js';
+import type { LinkServer } from './tcp.js';
+import { DEFAULT_HIGH_WATER_MARK } from './tcp.js';
+import type { ByteTransport, TransportHandlers } from './transport.js';
+
+/** One WebSocket message carries one frame: its length prefix and a Noise message. */
+const MAX_WS_MESSAGE = MAX_FRAME_LENGTH + 2;
+
+export class NodeWsTransport implements ByteTransport {
+  readonly kind = 'websocket';
+  readonly canPause = true;
+  readonly #ws: WebSocket;
+  readonly #highWaterMark: number;
+  #choked = false;
+  #handlers: TransportHandlers | null = null;
+
+  constructor(ws: WebSocket, highWaterMark = DEFAULT_HIGH_WATER_MARK) {
+    this.#ws = ws;
+    this.#highWaterMark = highWaterMark;
+  }
+
+  start(h: TransportHandlers): void {
+    this.#handlers = h;
+    let failure: Error | undefined;
+    this.#ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (!isBinary || !Buffer.isBuffer(data)) {
+        failure = new Error('text or fragmented WebSocket message');
+        this.#ws.terminate();
+        return;
+      }
+      h.onData(new Uint8Array(data.buffer, data.byteOffset, data.length));
+    });
+    this.#ws.on('error', (e) => {
+      failure = e;
+    });
+    this.#ws.on('close', () => h.onClose(failure));
+    if (this.#ws.readyState === WebSocket.CLOSED) queueMicrotask(() => h.onClose(failure ?? new Error('WebSocket already closed')));
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.#ws.readyState !== WebSocket.OPEN) return true;
+    this.#ws.send(chunk, { binary: true }, () => this.#sent());
+    if (this.#ws.bufferedAmount >= this.#highWaterMark) this.#choked = true;
+    return !this.#choked;
+  }
+
+  #sent(): void {
+    if (this.#choked && this.#ws.bufferedAmount < this.#highWaterMark >>> 1) {
+      this.#choked = false;
+      this.#handlers?.onDrain();
+    }
+  }
+
+  get bufferedAmount(): number {
+    return this.#ws.bufferedAmount;
+  }
+
+  pause(): void {
+    this.#ws.pause();
+  }
+
+  resume(): void {
+    this.#ws.resume();
+  }
+
+  end(): void {
+    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.close(1000);
+    else this.#ws.terminate();
+  }
+
+  destroy(): void {
+    this.#ws.terminate();
+  }
+}
+
+export interface WsConnectOptions extends InitiatorOptions {
+  /** ws:// or wss:// address of a link server. */
+  url: string;
+  crypto?: NoiseCrypto;
+  highWaterMark?: number;
+}
+
+/** Connects over WebSocket from Node and runs the handshake. Errors as connectTcp. */
+export function connectWs(opts: WsConnectOptions): Promise<Link> {
+  return new Promise<WebSocket>((resolve, reject) => {
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(opts.url, { maxPayload: MAX_WS_MESSAGE, perMessageDeflate: false, handshakeTimeout: opts.handshakeTimeoutMs ?? 10_000 });
+    } catch (e) {
+      reject(new BackchannelError('ERR_LINK_CONNECT', 'link: bad WebSocket URL', { cause: e }));
+      return;
+    }
+    ws.once('open', () => {
+      ws.removeAllListeners('error');
+      resolve(ws);
+    });
+    ws.once('error', (e) => reject(new BackchannelError('ERR_LINK_CONNECT', 'link: WebSocket connect failed', { cause: e })));
+  }).then((ws) => Link.initiate(new NodeWsTransport(ws, opts.highWaterMark), opts.crypto ?? nodeNoiseCrypto, opts));
+}
+
+export interface WsListenOptions extends LinkServerOptions {
+  host?: string;
+  port?: number;
+  /** Only upgrade requests for this path are accepted. Default '/link'. */
+  path?: string;
+  crypto?: NoiseCrypto;
+  highWaterMark?: number;
+}
+
+export interface WsLinkServer extends LinkServer {
+  /** The ws:// address clients connect to. */
+  readonly url: string;
+}
+
+/** Listens for links over WebSocket. */
+export async function listenWs(opts: WsListenOptions): Promise<WsLinkServer> {
+  const acceptor = new LinkAcceptor(opts.crypto ?? nodeNoiseCrypto, opts);
+  const path = opts.path ?? '/link';
+  const wss = new WebSocketServer({
+    host: opts.host ?? '127.0.0.1',
+    port: opts.port ?? 0,
+    path,
+    maxPayload: MAX_WS_MESSAGE,
+    perMessageDeflate: false,
+    clientTracking: false,
+  });
+  wss.on('connection', (ws) => {
+    ws.on('error', () => undefined); // reported through the link
+    acceptor.take(new NodeWsTransport(ws, opts.highWaterMark));
+  });
+  await new Promise<void>((resolve, reject) => {
+    wss.once('error', reject);
+    wss.once('listening', () => {
+      wss.off('error', reject);
+      resolve();
+    });
+  });
+  wss.on('error', () => undefined);
+  const address = wss.address();
+  if (address === null || typeof address === 'string') throw new Error('link: unexpected server address');
+  const host = address.address;
+  return {
+    host,
+    port: address.port,
+    url: `ws://${host.includes(':') ? `[${host}]` : host}:${address.port}${path}`,
+    stats: acceptor.stats,
+    links: acceptor.links,
+    async close() {
+      const stopped = new Promise<void>((resolve) => wss.close(() => resolve()));
+      await acceptor.closeAll();
+      await stopped;
+    },
+  };
+}
