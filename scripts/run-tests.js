@@ -19,5 +19,7 @@ if (files.length === 0) {
   console.error(`run-tests: no test files under ${root}${filters.length ? ` matching ${filters.join(', ')}` : ''}`);
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], { stdio: 'inherit' });
+// Node 20 keeps the WHATWG WebSocket (the browser's API, used by the portable link) behind a flag.
+const flags = typeof globalThis.WebSocket === 'undefined' ? ['--experimental-websocket'] : [];
+const r = spawnSync(process.execPath, [...flags, '--test', '--test-reporter=spec', ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

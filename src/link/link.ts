@@ -421,9 +421,9 @@ export class Link {
   #pump(): void {
     while (!this.#paused && this.#phase !== 'closed') {
       if (this.#phase === 'accepting') return; // frames wait until the accept callback answers
-      const frame = this.#takeFrame();
-      if (frame === null) return;
       try {
+        const frame = this.#takeFrame();
+        if (frame === null) return;
         this.#onFrame(frame);
       } catch (e) {
         this.#fail(isBackchannelError(e) ? e : linkError('ERR_LINK_PROTOCOL', 'frame handling failed', e), CloseReason.protocol);
