@@ -18,6 +18,11 @@ export class TcpTransport implements ByteTransport {
   readonly canPause = true;
   readonly #socket: Socket;
   readonly #highWaterMark: number;
+  #corked = false;
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.#socket.uncork();
+  };
 
   constructor(socket: Socket, highWaterMark = DEFAULT_HIGH_WATER_MARK) {
     this.#socket = socket;
@@ -36,8 +41,18 @@ export class TcpTransport implements ByteTransport {
     if (this.#socket.destroyed) queueMicrotask(() => h.onClose(failure ?? new Error('socket already closed')));
   }
 
+  /**
+   * Frames written in one turn of the event loop leave in one system call: the socket is corked
+   * at the first write and uncorked once the current code has run (process.nextTick), so a burst
+   * costs one writev instead of one write per frame, and a lone frame is not delayed.
+   */
   write(chunk: Uint8Array): boolean {
     if (this.#socket.destroyed || this.#socket.writableEnded) return true;
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      process.nextTick(this.#uncork);
+    }
     this.#socket.write(chunk);
     // Node's own mark (16 KiB) is below ours, so 'drain' follows whenever this returns false.
     return this.#socket.writableLength < this.#highWaterMark;
