@@ -7,7 +7,7 @@ import type { BackchannelError } from '../errors.js';
 import { isBackchannelError } from '../errors.js';
 import type { NoiseCrypto } from '../noise/crypto.js';
 import type { ResponderOptions } from './link.js';
-import { Link } from './link.js';
+import { CloseReason, Link } from './link.js';
 import type { ByteTransport } from './transport.js';
 
 export interface LinkServerOptions extends ResponderOptions {
@@ -54,16 +54,30 @@ export class LinkAcceptor {
       transport.destroy();
       return;
     }
+    let handshake: Promise<Link>;
+    try {
+      handshake = Link.respond(transport, this.#crypto, this.#opts);
+    } catch {
+      // bad options: refuse the connection rather than throw into the server's event handler
+      this.stats.failed++;
+      transport.destroy();
+      return;
+    }
     this.#pending++;
     this.#handshaking.add(transport);
-    Link.respond(transport, this.#crypto, this.#opts).then(
+    handshake.then(
       (link) => {
         this.#pending--;
         this.#handshaking.delete(transport);
         this.stats.accepted++;
         this.links.add(link);
         void link.closed.then(() => this.links.delete(link));
-        this.#opts.onLink(link);
+        try {
+          this.#opts.onLink(link);
+        } catch {
+          // the application's handler failed; the link must not outlive it
+          void link.close(CloseReason.protocol);
+        }
       },
       (e: unknown) => {
         this.#pending--;

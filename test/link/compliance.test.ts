@@ -11,7 +11,7 @@ import { WebSocket as NodeWs } from 'ws';
 import { nodeBackend } from '../../src/crypto/node.js';
 import { isBackchannelError } from '../../src/errors.js';
 import type { Link, LinkOptions, LinkServer } from '../../src/link/index.js';
-import { connectBrowserWs, connectTcp, connectWs, listenTcp, listenWs } from '../../src/link/index.js';
+import { CloseReason, connectBrowserWs, connectTcp, connectWs, listenTcp, listenWs } from '../../src/link/index.js';
 import { portableNoiseCrypto } from '../../src/noise/crypto-portable.js';
 
 const serverKey = nodeBackend.randomBytes(32);
@@ -278,5 +278,28 @@ describe('link interop: TCP and WebSocket', () => {
     await tcpClient.close();
     await wsClient.close();
     await Promise.all(relays.map((r) => r.catch(() => undefined)));
+  });
+});
+
+describe('link servers and application handlers', () => {
+  test('a server whose onLink handler throws closes that link and keeps serving', async () => {
+    let calls = 0;
+    const server = await listenTcp({
+      staticKey: serverKey,
+      accept: () => true,
+      onLink: () => {
+        calls++;
+        throw new Error('handler bug');
+      },
+    });
+    servers.push(server);
+    for (let i = 0; i < 2; i++) {
+      const client = await connectTcp({ host: server.host, port: server.port, staticKey: clientKey, remoteStatic: serverPub });
+      assert.equal(await client.recv(), null);
+      const info = await client.closed;
+      assert.equal(info.by, 'remote');
+      assert.equal(info.reason, CloseReason.protocol);
+    }
+    assert.equal(calls, 2);
   });
 });
