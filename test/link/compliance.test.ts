@@ -181,13 +181,13 @@ for (const c of CASES) {
     });
 
     test('keepalives hold an idle link open; a peer that stalls is timed out', async () => {
-      const h = await harness(c, { keepaliveMs: 40, idleTimeoutMs: 200 });
-      const client = await c.connect(h.server, { keepaliveMs: 40, idleTimeoutMs: 200 });
+      const h = await harness(c, { keepaliveMs: 50, idleTimeoutMs: 400 });
+      const client = await c.connect(h.server, { keepaliveMs: 50, idleTimeoutMs: 400 });
       const server = await h.nextLink();
-      await sleep(500);
+      await sleep(1000);
       assert.ok(client.isOpen && server.isOpen, 'idle link closed despite keepalives');
       // A client that stops sending anything: the server times it out.
-      const h2 = await harness(c, { keepaliveMs: 40, idleTimeoutMs: 200 });
+      const h2 = await harness(c, { keepaliveMs: 50, idleTimeoutMs: 400 });
       const quiet = await c.connect(h2.server, { keepaliveMs: 60_000, idleTimeoutMs: 120_000 });
       const server2 = await h2.nextLink();
       const info = await server2.closed;
