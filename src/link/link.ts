@@ -676,6 +676,7 @@ export class Link {
       this.#phase = 'closed';
       this.#closeInfo ??= { by: 'local' };
       this.#clearTimer();
+      this.#rejectSends(linkError('ERR_LINK_CLOSED', 'the connection ended before queued messages were written'));
       this.#wipeKeys();
       this.#readersDone();
       this.#closed.resolve(this.#closeInfo);
