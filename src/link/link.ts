@@ -318,8 +318,8 @@ export class Link {
     if (++this.#framesSinceRekey >= this.#s.rekeyAfterFrames) this.#rekey();
   }
 
-  /** Seals one transport frame in place and writes it (or queues it behind earlier frames). */
-  #sendFrame(kind: number, body: Uint8Array | null, done?: Resolved<void>): void {
+  /** One transport frame: length, then kind and body encrypted in place under the sending key. */
+  #seal(kind: number, body: Uint8Array | null): Uint8Array {
     const plainLength = 1 + (body ? body.length : 0);
     const frame = new Uint8Array(HEADER_LENGTH + plainLength + TAG_LENGTH);
     frame[HEADER_LENGTH] = kind;
@@ -329,6 +329,12 @@ export class Link {
     const length = plainLength + TAG_LENGTH;
     frame[0] = length >>> 8;
     frame[1] = length & 0xff;
+    return frame;
+  }
+
+  /** Seals one transport frame and writes it (or queues it behind earlier frames). */
+  #sendFrame(kind: number, body: Uint8Array | null, done?: Resolved<void>): void {
+    const frame = this.#seal(kind, body);
     this.#lastSent = now();
     this.stats.framesSent++;
     this.stats.bytesSent += frame.length;
@@ -699,7 +705,7 @@ export class Link {
     if (this.#phase === 'closed') return;
     if (reason !== undefined && this.#send && (this.#phase === 'open' || this.#phase === 'awaiting-ready')) {
       try {
-        this.#write(this.#sealControl(Kind.close, reason));
+        this.#write(this.#seal(Kind.close, Uint8Array.of(reason)));
       } catch {
         // the transport is already failing
       }
@@ -717,17 +723,6 @@ export class Link {
     this.#transport.destroy();
     this.#wipeKeys();
     this.#closed.resolve(this.#closeInfo);
-  }
-
-  #sealControl(kind: number, reason: number): Uint8Array {
-    const frame = new Uint8Array(HEADER_LENGTH + 2 + TAG_LENGTH);
-    frame[0] = 0;
-    frame[1] = 2 + TAG_LENGTH;
-    frame[2] = kind;
-    frame[3] = reason;
-    const sealed = frame.subarray(HEADER_LENGTH);
-    this.#send!.encryptInto(sealed, EMPTY, sealed.subarray(0, 2));
-    return frame;
   }
 
   #rejectSends(error: BackchannelError): void {
