@@ -30,6 +30,17 @@ export interface LinkServerStats {
   overloaded: number;
 }
 
+/** What a listener returns, whatever its transport. */
+export interface LinkServer {
+  readonly host: string;
+  readonly port: number;
+  readonly stats: LinkServerStats;
+  /** Links open now. */
+  readonly links: ReadonlySet<Link>;
+  /** Stops listening, closes every link cleanly. */
+  close(): Promise<void>;
+}
+
 export class LinkAcceptor {
   readonly #crypto: NoiseCrypto;
   readonly #opts: LinkServerOptions;
@@ -87,6 +98,24 @@ export class LinkAcceptor {
         if (isBackchannelError(e)) this.#opts.onError?.(e);
       },
     );
+  }
+
+  /**
+   * The handle a listener at `host:port` returns; its close stops the listener (which calls back
+   * when it has stopped), drops pending handshakes and closes every link cleanly.
+   */
+  server(host: string, port: number, stopListening: (stopped: () => void) => void): LinkServer {
+    return {
+      host,
+      port,
+      stats: this.stats,
+      links: this.links,
+      close: async () => {
+        const stopped = new Promise<void>((resolve) => stopListening(resolve));
+        await this.closeAll();
+        await stopped;
+      },
+    };
   }
 
   /** Closes every open link cleanly and drops connections still in their handshake. */

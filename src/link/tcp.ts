@@ -4,7 +4,7 @@ import type { Server, Socket } from 'node:net';
 import { BackchannelError } from '../errors.js';
 import type { NoiseCrypto } from '../noise/crypto.js';
 import { nodeNoiseCrypto } from '../noise/crypto-node.js';
-import type { LinkServerOptions, LinkServerStats } from './acceptor.js';
+import type { LinkServer, LinkServerOptions } from './acceptor.js';
 import { LinkAcceptor } from './acceptor.js';
 import type { InitiatorOptions } from './link.js';
 import { Link } from './link.js';
@@ -120,16 +120,6 @@ export interface TcpListenOptions extends LinkServerOptions {
   highWaterMark?: number;
 }
 
-export interface LinkServer {
-  readonly host: string;
-  readonly port: number;
-  readonly stats: LinkServerStats;
-  /** Links open now. */
-  readonly links: ReadonlySet<Link>;
-  /** Stops listening, closes every link cleanly. */
-  close(): Promise<void>;
-}
-
 /** Listens for links over TCP. */
 export async function listenTcp(opts: TcpListenOptions): Promise<LinkServer> {
   const acceptor = new LinkAcceptor(opts.crypto ?? nodeNoiseCrypto, opts);
@@ -147,15 +137,5 @@ export async function listenTcp(opts: TcpListenOptions): Promise<LinkServer> {
   server.on('error', () => undefined);
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('link: unexpected server address');
-  return {
-    host: address.address,
-    port: address.port,
-    stats: acceptor.stats,
-    links: acceptor.links,
-    async close() {
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      await acceptor.closeAll();
-      await stopped;
-    },
-  };
+  return acceptor.server(address.address, address.port, (stopped) => server.close(() => stopped()));
 }

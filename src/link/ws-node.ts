@@ -5,10 +5,9 @@ import { BackchannelError } from '../errors.js';
 import type { NoiseCrypto } from '../noise/crypto.js';
 import { nodeNoiseCrypto } from '../noise/crypto-node.js';
 import { LinkAcceptor } from './acceptor.js';
-import type { LinkServerOptions } from './acceptor.js';
+import type { LinkServer, LinkServerOptions } from './acceptor.js';
 import type { InitiatorOptions } from './link.js';
 import { Link, MAX_FRAME_LENGTH } from './link.js';
-import type { LinkServer } from './tcp.js';
 import { DEFAULT_HIGH_WATER_MARK } from './tcp.js';
 import type { ByteTransport, TransportHandlers } from './transport.js';
 
@@ -149,15 +148,7 @@ export async function listenWs(opts: WsListenOptions): Promise<WsLinkServer> {
   if (address === null || typeof address === 'string') throw new Error('link: unexpected server address');
   const host = address.address;
   return {
-    host,
-    port: address.port,
+    ...acceptor.server(host, address.port, (stopped) => wss.close(() => stopped())),
     url: `ws://${host.includes(':') ? `[${host}]` : host}:${address.port}${path}`,
-    stats: acceptor.stats,
-    links: acceptor.links,
-    async close() {
-      const stopped = new Promise<void>((resolve) => wss.close(() => resolve()));
-      await acceptor.closeAll();
-      await stopped;
-    },
   };
 }
