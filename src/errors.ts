@@ -40,6 +40,22 @@ export type ErrorCode =
   | 'ERR_WIRE_VERSION'
   | 'ERR_WIRE_LENGTH'
   | 'ERR_WIRE_COMMAND'
+  // pki: descriptors, votes, consensus documents, fetching them
+  | 'ERR_PKI_ENCODING'
+  | 'ERR_PKI_SIGNATURE'
+  | 'ERR_PKI_THRESHOLD'
+  | 'ERR_PKI_UNAUTHORIZED'
+  | 'ERR_PKI_EPOCH'
+  | 'ERR_PKI_FETCH'
+  // mixnet payloads (flags, SURB, user bytes inside a Sphinx payload)
+  | 'ERR_PAYLOAD'
+  // gateway mailboxes
+  | 'ERR_MAILBOX_FULL'
+  | 'ERR_MAILBOX_STORE'
+  // servers: configuration files, key files, start-up
+  | 'ERR_CONFIG'
+  | 'ERR_KEYS'
+  | 'ERR_SERVER'
   // cli
   | 'ERR_CLI_USAGE';
 

@@ -1,0 +1,82 @@
+/**
+ * The operations endpoint every server has: `GET /healthz` (200 when healthy, 503 when not, with
+ * a small JSON body) and `GET /metrics` (Prometheus text). Meant for 127.0.0.1 or an operator
+ * network; it serves nothing else and reads no request bodies.
+ */
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { Registry } from 'prom-client';
+
+export interface Health {
+  readonly healthy: boolean;
+  /** Short facts for an operator: role, epoch, counts. No keys or addresses. */
+  readonly detail?: Readonly<Record<string, string | number | boolean | null>>;
+}
+
+export interface OpsServerInit {
+  host: string;
+  port: number;
+  registry: Registry;
+  health(): Health;
+}
+
+export interface OpsServer {
+  readonly host: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Starts the operations endpoint. */
+export async function startOpsServer(init: OpsServerInit): Promise<OpsServer> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET' }).end();
+      return;
+    }
+    if (path === '/healthz') {
+      let h: Health;
+      try {
+        h = init.health();
+      } catch {
+        h = { healthy: false };
+      }
+      res.writeHead(h.healthy ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: h.healthy ? 'ok' : 'unhealthy', ...h.detail }));
+      return;
+    }
+    if (path === '/metrics') {
+      init.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': init.registry.contentType });
+          res.end(text);
+        },
+        () => {
+          res.writeHead(500).end();
+        },
+      );
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
+  });
+  server.headersTimeout = 5_000;
+  server.requestTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(init.port, init.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  if (addr === null || typeof addr === 'string') throw new Error('ops: unexpected server address');
+  return {
+    host: addr.address,
+    port: addr.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
