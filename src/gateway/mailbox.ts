@@ -1,0 +1,458 @@
+/**
+ * The gateway's durable mailboxes: packets that arrive for a client are kept in SQLite
+ * (better-sqlite3, WAL) until the client fetches and acknowledges them. Nothing is reported
+ * stored before its transaction is committed with `synchronous = FULL`, so an entry that a
+ * caller saw as stored survives a crash of the process (and, on a disk that honours fsync, a loss
+ * of power).
+ *
+ * Each mailbox numbers its entries with a sequence number that only grows: the next number is
+ * kept in the client's row, so a number is never handed out twice, even after the entry was
+ * acknowledged and the store reopened. Entries are written in batches, one transaction (one
+ * fsync) per batch; see group-commit.ts for the component that forms the batches.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { BackchannelError } from '../errors.js';
+import type { Clock } from '../ops/clock.js';
+import { systemClock } from '../ops/clock.js';
+import { MAX_FORWARD_PAYLOAD_LENGTH, RECIPIENT_ID_LENGTH, SURB_ID_LENGTH } from '../sphinx/constants.js';
+import { abytes, aint, toHex } from '../util/bytes.js';
+
+/** The layout this build reads and writes, kept in SQLite's `user_version`. */
+export const MAILBOX_SCHEMA_VERSION = 1;
+/** Entries one mailbox may hold (the gateway's brief). At 2.6 kB a packet: about 26 MB a client. */
+export const DEFAULT_MAX_PER_MAILBOX = 10_000;
+/** Entries the whole store may hold. At 2.6 kB a packet: about 2.6 GB of disk. */
+export const DEFAULT_MAX_TOTAL = 1_000_000;
+/** How long a write waits for another connection's lock before failing with ERR_MAILBOX_STORE. */
+export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+/** Registered recipients remembered in memory (one gateway's clients, as RateLimiter's bound). */
+const REGISTERED_CACHE_SIZE = 100_000;
+/** The WAL file is truncated back to this size after a checkpoint, so that one burst does not keep disk forever. */
+const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
+/** Sequence numbers start here; `peek(recipient, 0)` therefore sees every entry. */
+const FIRST_SEQ = 1;
+
+/** One packet to keep for a client. */
+export interface MailboxEntry {
+  /** The recipient's 32-byte id (the Sphinx recipient command). */
+  recipient: Uint8Array;
+  /** The 16-byte SURB id when the packet is a SURB reply, null otherwise. */
+  surbId: Uint8Array | null;
+  payload: Uint8Array;
+}
+
+/** What became of one entry of a batch. Refusals are results, not exceptions: the rest of the batch is still stored. */
+export type StoreResult = { ok: true; seq: number } | { ok: false; code: 'ERR_MAILBOX_FULL' | 'unknown_recipient' };
+
+/** The oldest entry that `peek` found. */
+export interface PeekedEntry {
+  seq: number;
+  surbId: Uint8Array | null;
+  payload: Uint8Array;
+  /** When the entry was stored, in the store's clock (milliseconds since the Unix epoch). */
+  storedAt: number;
+  /** Entries in the mailbox after this one (with a greater seq). */
+  remaining: number;
+}
+
+export interface MailboxStoreOptions {
+  /** Entries one mailbox may hold; more are refused with ERR_MAILBOX_FULL. Default 10 000. */
+  maxPerMailbox?: number;
+  /** Entries the whole store may hold; more are refused with ERR_MAILBOX_FULL. Default 1 000 000. */
+  maxTotal?: number;
+  /** Milliseconds a write waits on another connection's lock. Default 5 000. */
+  busyTimeoutMs?: number;
+  /** Stamps `registered_at` and `stored_at`. Default: the system clock. */
+  clock?: Clock;
+}
+
+/** Durable mailboxes, one per registered client. Every method is synchronous and returns after commit. */
+export interface MailboxStore {
+  /** Registers a recipient; registering again changes nothing. */
+  register(recipient: Uint8Array): void;
+  isRegistered(recipient: Uint8Array): boolean;
+  /** Stores a batch in one transaction; result i belongs to entry i. */
+  storeBatch(entries: readonly MailboxEntry[]): StoreResult[];
+  store(entry: MailboxEntry): StoreResult;
+  /** The oldest entry, or the oldest with seq > afterSeq; null when there is none. */
+  peek(recipient: Uint8Array, afterSeq?: number): PeekedEntry | null;
+  /** Deletes one entry; false when it was not there. */
+  ack(recipient: Uint8Array, seq: number): boolean;
+  /** Deletes every entry with seq < `belowSeq` (what a client confirms it holds when it fetches from `belowSeq` on); returns how many. */
+  ackBelow(recipient: Uint8Array, belowSeq: number): number;
+  /** Entries held for one recipient (0 when it is not registered). */
+  count(recipient: Uint8Array): number;
+  /** Entries held for everyone. */
+  total(): number;
+  /** Checks the database file and every counter against the rows; throws when anything disagrees. Scans everything. */
+  check(): void;
+  /** Closes the database; idempotent. Every other method then throws ERR_MAILBOX_STORE. */
+  close(): void;
+}
+
+// Why `messages` is a rowid table and not WITHOUT ROWID: a WITHOUT ROWID row lives in an index
+// b-tree, where anything over about 1 kB (4 kB pages) spills into overflow pages; packets are
+// 2.6 kB and fit whole in a rowid table's leaf. The (recipient, seq) index stays small.
+// `clients.stored` and `totals.stored` are counters kept in the same transactions as the rows, so
+// that the caps cost one lookup instead of a count.
+const SCHEMA = `
+CREATE TABLE clients (
+  recipient BLOB PRIMARY KEY,
+  registered_at INTEGER NOT NULL,
+  next_seq INTEGER NOT NULL,
+  stored INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE messages (
+  id INTEGER PRIMARY KEY,
+  recipient BLOB NOT NULL,
+  seq INTEGER NOT NULL,
+  surb_id BLOB,
+  payload BLOB NOT NULL,
+  stored_at INTEGER NOT NULL,
+  UNIQUE (recipient, seq)
+);
+CREATE TABLE totals (
+  id INTEGER PRIMARY KEY CHECK (id = 0),
+  stored INTEGER NOT NULL
+);
+INSERT INTO totals (id, stored) VALUES (0, 0);
+`;
+
+interface ClientRow {
+  next_seq: number;
+  stored: number;
+}
+
+interface MessageRow {
+  seq: number;
+  surb_id: Buffer | null;
+  payload: Buffer;
+  stored_at: number;
+}
+
+/**
+ * Opens (creating when needed) the mailbox store at `path`; `':memory:'` gives a store that lives
+ * only in this process, for tests and the simulator.
+ * @throws {BackchannelError} ERR_MAILBOX_STORE when the file cannot be opened, is not a mailbox
+ *   store, has a schema version this build does not know, or cannot use WAL.
+ * @throws {TypeError | RangeError} for bad options.
+ * @example
+ *   const store = openMailboxStore('data/mailboxes.sqlite');
+ *   store.register(recipientId);
+ *   const [r] = store.storeBatch([{ recipient: recipientId, surbId: null, payload }]);
+ */
+export function openMailboxStore(path: string, options: MailboxStoreOptions = {}): MailboxStore {
+  if (typeof path !== 'string' || path === '') throw new TypeError('"path" expected a non-empty string');
+  const maxPerMailbox = options.maxPerMailbox ?? DEFAULT_MAX_PER_MAILBOX;
+  const maxTotal = options.maxTotal ?? DEFAULT_MAX_TOTAL;
+  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+  aint('maxPerMailbox', maxPerMailbox, 1, Number.MAX_SAFE_INTEGER);
+  aint('maxTotal', maxTotal, 1, Number.MAX_SAFE_INTEGER);
+  aint('busyTimeoutMs', busyTimeoutMs, 0, 2 ** 31 - 1);
+  const clock = options.clock ?? systemClock;
+  const memory = path === ':memory:';
+
+  let db: Database.Database | undefined;
+  try {
+    if (!memory) mkdirSync(dirname(resolve(path)), { recursive: true });
+    db = new Database(path, { timeout: busyTimeoutMs });
+    if (!memory) {
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal') throw new BackchannelError('ERR_MAILBOX_STORE', 'mailbox: the database cannot use WAL journaling');
+    }
+    // FULL: a commit returns only once the WAL is fsynced; NORMAL could lose the last commits on power loss.
+    db.pragma('synchronous = FULL');
+    db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
+    migrate(db);
+    return new SqliteMailboxStore(db, clock, maxPerMailbox, maxTotal);
+  } catch (err) {
+    try {
+      db?.close();
+    } catch {
+      // the open error is the one worth reporting
+    }
+    if (err instanceof BackchannelError) throw err;
+    throw new BackchannelError('ERR_MAILBOX_STORE', 'mailbox: cannot open the store', { cause: err });
+  }
+}
+
+/** Creates the schema in an empty database; accepts only a database at MAILBOX_SCHEMA_VERSION otherwise. */
+function migrate(db: Database.Database): void {
+  db.transaction(() => {
+    const version = db.pragma('user_version', { simple: true });
+    if (version === MAILBOX_SCHEMA_VERSION) return;
+    if (version !== 0) {
+      throw new BackchannelError(
+        'ERR_MAILBOX_STORE',
+        `mailbox: unknown schema version ${String(version)} (this build reads version ${MAILBOX_SCHEMA_VERSION})`,
+      );
+    }
+    const objects = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM sqlite_schema').get();
+    if (objects !== undefined && objects.n > 0) {
+      throw new BackchannelError('ERR_MAILBOX_STORE', 'mailbox: the database holds other tables and is not a mailbox store');
+    }
+    db.exec(SCHEMA);
+    db.pragma(`user_version = ${MAILBOX_SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+function checkRecipient(recipient: unknown): asserts recipient is Uint8Array {
+  abytes('recipient', recipient, RECIPIENT_ID_LENGTH);
+}
+
+/**
+ * Checks one entry's fields, as storeBatch does before it writes anything.
+ * @throws {TypeError | RangeError} naming the field.
+ */
+export function checkMailboxEntry(entry: unknown): asserts entry is MailboxEntry {
+  if (typeof entry !== 'object' || entry === null) throw new TypeError(`"entry" expected an object, got ${entry === null ? 'null' : typeof entry}`);
+  const e = entry as Record<string, unknown>;
+  checkRecipient(e['recipient']);
+  if (e['surbId'] !== null) abytes('surbId', e['surbId'], SURB_ID_LENGTH);
+  abytes('payload', e['payload']);
+  if (e['payload'].length > MAX_FORWARD_PAYLOAD_LENGTH) {
+    throw new RangeError(`"payload" expected at most ${MAX_FORWARD_PAYLOAD_LENGTH} bytes, got length=${e['payload'].length}`);
+  }
+}
+
+/** A copy that is a plain Uint8Array (better-sqlite3 returns Buffers, which may share a pool). */
+function own(b: Buffer): Uint8Array {
+  return new Uint8Array(b);
+}
+
+class SqliteMailboxStore implements MailboxStore {
+  readonly #db: Database.Database;
+  readonly #clock: Clock;
+  readonly #maxPerMailbox: number;
+  readonly #maxTotal: number;
+  /** Recipients known to be registered, most recently used last. No unregister exists, so a hit never goes stale. */
+  readonly #registered = new Map<string, true>();
+  #closed = false;
+
+  readonly #insertClient: Database.Statement<[Uint8Array, number, number]>;
+  readonly #selectClient: Database.Statement<[Uint8Array], ClientRow>;
+  readonly #bumpClient: Database.Statement<[Uint8Array]>;
+  readonly #dropClient: Database.Statement<[Uint8Array]>;
+  readonly #insertMessage: Database.Statement<[Uint8Array, number, Uint8Array | null, Uint8Array, number]>;
+  readonly #selectAfter: Database.Statement<[Uint8Array, number], MessageRow>;
+  readonly #countUpTo: Database.Statement<[Uint8Array, number], { n: number }>;
+  readonly #deleteMessage: Database.Statement<[Uint8Array, number]>;
+  readonly #deleteBelow: Database.Statement<[Uint8Array, number]>;
+  readonly #dropClientBy: Database.Statement<[number, Uint8Array]>;
+  readonly #selectTotal: Database.Statement<[], { stored: number }>;
+  readonly #addTotal: Database.Statement<[number]>;
+  readonly #storeTx: Database.Transaction<(entries: readonly MailboxEntry[]) => StoreResult[]>;
+  readonly #ackTx: Database.Transaction<(recipient: Uint8Array, seq: number) => boolean>;
+  readonly #ackBelowTx: Database.Transaction<(recipient: Uint8Array, belowSeq: number) => number>;
+  readonly #peekTx: Database.Transaction<(recipient: Uint8Array, afterSeq: number | undefined) => PeekedEntry | null>;
+
+  constructor(db: Database.Database, clock: Clock, maxPerMailbox: number, maxTotal: number) {
+    this.#db = db;
+    this.#clock = clock;
+    this.#maxPerMailbox = maxPerMailbox;
+    this.#maxTotal = maxTotal;
+    this.#insertClient = db.prepare(
+      'INSERT INTO clients (recipient, registered_at, next_seq, stored) VALUES (?, ?, ?, 0) ON CONFLICT (recipient) DO NOTHING',
+    );
+    this.#selectClient = db.prepare('SELECT next_seq, stored FROM clients WHERE recipient = ?');
+    this.#bumpClient = db.prepare('UPDATE clients SET next_seq = next_seq + 1, stored = stored + 1 WHERE recipient = ?');
+    this.#dropClient = db.prepare('UPDATE clients SET stored = stored - 1 WHERE recipient = ?');
+    this.#dropClientBy = db.prepare('UPDATE clients SET stored = stored - ? WHERE recipient = ?');
+    this.#insertMessage = db.prepare(
+      'INSERT INTO messages (recipient, seq, surb_id, payload, stored_at) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.#selectAfter = db.prepare(
+      'SELECT seq, surb_id, payload, stored_at FROM messages WHERE recipient = ? AND seq > ? ORDER BY seq LIMIT 1',
+    );
+    this.#countUpTo = db.prepare('SELECT COUNT(*) AS n FROM messages WHERE recipient = ? AND seq <= ?');
+    this.#deleteMessage = db.prepare('DELETE FROM messages WHERE recipient = ? AND seq = ?');
+    this.#deleteBelow = db.prepare('DELETE FROM messages WHERE recipient = ? AND seq < ?');
+    this.#selectTotal = db.prepare('SELECT stored FROM totals WHERE id = 0');
+    this.#addTotal = db.prepare('UPDATE totals SET stored = stored + ? WHERE id = 0');
+
+    this.#storeTx = db.transaction((entries: readonly MailboxEntry[]): StoreResult[] => {
+      const now = this.#clock.now();
+      const before = this.#readTotal();
+      let total = before;
+      const results: StoreResult[] = [];
+      for (const e of entries) {
+        const client = this.#selectClient.get(e.recipient);
+        if (client === undefined) {
+          results.push({ ok: false, code: 'unknown_recipient' });
+        } else if (client.stored >= this.#maxPerMailbox || total >= this.#maxTotal) {
+          results.push({ ok: false, code: 'ERR_MAILBOX_FULL' });
+        } else {
+          this.#insertMessage.run(e.recipient, client.next_seq, e.surbId, e.payload, now);
+          this.#bumpClient.run(e.recipient);
+          total++;
+          results.push({ ok: true, seq: client.next_seq });
+        }
+      }
+      if (total !== before) this.#addTotal.run(total - before);
+      return results;
+    });
+
+    this.#ackTx = db.transaction((recipient: Uint8Array, seq: number): boolean => {
+      if (this.#deleteMessage.run(recipient, seq).changes === 0) return false;
+      this.#dropClient.run(recipient);
+      this.#addTotal.run(-1);
+      return true;
+    });
+
+    this.#ackBelowTx = db.transaction((recipient: Uint8Array, belowSeq: number): number => {
+      const deleted = this.#deleteBelow.run(recipient, belowSeq).changes;
+      if (deleted > 0) {
+        this.#dropClientBy.run(deleted, recipient);
+        this.#addTotal.run(-deleted);
+      }
+      return deleted;
+    });
+
+    this.#peekTx = db.transaction((recipient: Uint8Array, afterSeq: number | undefined): PeekedEntry | null => {
+      const after = afterSeq ?? FIRST_SEQ - 1;
+      const row = this.#selectAfter.get(recipient, after);
+      if (row === undefined) return null;
+      const stored = this.#selectClient.get(recipient)?.stored ?? 0;
+      // Counting what lies at or below `after` (usually nothing: clients fetch from their oldest
+      // unacknowledged entry) costs less than counting everything after `row`.
+      const below = after < FIRST_SEQ ? 0 : (this.#countUpTo.get(recipient, after)?.n ?? 0);
+      const remaining = stored - below - 1;
+      return {
+        seq: row.seq,
+        surbId: row.surb_id === null ? null : own(row.surb_id),
+        payload: own(row.payload),
+        storedAt: row.stored_at,
+        remaining,
+      };
+    });
+  }
+
+  register(recipient: Uint8Array): void {
+    checkRecipient(recipient);
+    this.#guard('register', () => {
+      this.#insertClient.run(recipient, this.#clock.now(), FIRST_SEQ);
+    });
+    this.#remember(toHex(recipient));
+  }
+
+  isRegistered(recipient: Uint8Array): boolean {
+    checkRecipient(recipient);
+    const key = toHex(recipient);
+    if (this.#registered.has(key)) {
+      this.#remember(key);
+      return true;
+    }
+    const found = this.#guard('lookup', () => this.#selectClient.get(recipient) !== undefined);
+    if (found) this.#remember(key);
+    return found;
+  }
+
+  storeBatch(entries: readonly MailboxEntry[]): StoreResult[] {
+    if (!Array.isArray(entries)) throw new TypeError(`"entries" expected an array, got ${typeof entries}`);
+    // Every argument is checked before the transaction starts: a bad entry stores nothing.
+    for (const e of entries) checkMailboxEntry(e);
+    if (entries.length === 0) return this.#guard('store', () => []);
+    return this.#guard('store', () => this.#storeTx.immediate(entries));
+  }
+
+  store(entry: MailboxEntry): StoreResult {
+    const [result] = this.storeBatch([entry]);
+    if (result === undefined) throw new BackchannelError('ERR_MAILBOX_STORE', 'mailbox: store returned no result');
+    return result;
+  }
+
+  peek(recipient: Uint8Array, afterSeq?: number): PeekedEntry | null {
+    checkRecipient(recipient);
+    if (afterSeq !== undefined) aint('afterSeq', afterSeq, 0, Number.MAX_SAFE_INTEGER);
+    return this.#guard('peek', () => this.#peekTx.deferred(recipient, afterSeq));
+  }
+
+  ack(recipient: Uint8Array, seq: number): boolean {
+    checkRecipient(recipient);
+    aint('seq', seq, 0, Number.MAX_SAFE_INTEGER);
+    return this.#guard('ack', () => this.#ackTx.immediate(recipient, seq));
+  }
+
+  ackBelow(recipient: Uint8Array, belowSeq: number): number {
+    checkRecipient(recipient);
+    aint('belowSeq', belowSeq, 0, Number.MAX_SAFE_INTEGER);
+    return this.#guard('ack', () => this.#ackBelowTx.immediate(recipient, belowSeq));
+  }
+
+  count(recipient: Uint8Array): number {
+    checkRecipient(recipient);
+    return this.#guard('count', () => this.#selectClient.get(recipient)?.stored ?? 0);
+  }
+
+  total(): number {
+    return this.#guard('count', () => this.#readTotal());
+  }
+
+  check(): void {
+    const problem = this.#guard('check', () =>
+      this.#db.transaction((): string | null => {
+        const integrity = this.#db.pragma('integrity_check', { simple: true });
+        if (integrity !== 'ok') return 'integrity_check failed';
+        const bad = (sql: string): boolean => this.#db.prepare<[], { n: number }>(sql).get()?.n !== 0;
+        if (bad('SELECT COUNT(*) AS n FROM messages WHERE recipient NOT IN (SELECT recipient FROM clients)')) {
+          return 'entries without a registered recipient';
+        }
+        if (
+          bad(`SELECT COUNT(*) AS n FROM clients c WHERE c.stored <> (SELECT COUNT(*) FROM messages m WHERE m.recipient = c.recipient)`)
+        ) {
+          return 'a mailbox counter disagrees with its entries';
+        }
+        if (bad(`SELECT COUNT(*) AS n FROM clients c WHERE c.next_seq <= (SELECT COALESCE(MAX(seq), 0) FROM messages m WHERE m.recipient = c.recipient)`)) {
+          return 'a next sequence number is not above the entries';
+        }
+        if (bad(`SELECT COUNT(*) AS n FROM messages WHERE seq < ${FIRST_SEQ} OR (surb_id IS NOT NULL AND length(surb_id) <> ${SURB_ID_LENGTH})`)) {
+          return 'an entry has a malformed field';
+        }
+        const sum = this.#db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM messages').get()?.n ?? 0;
+        if (sum !== this.#readTotal()) return 'the total counter disagrees with the entries';
+        return null;
+      }).deferred(),
+    );
+    if (problem !== null) throw new BackchannelError('ERR_MAILBOX_STORE', `mailbox: store is inconsistent: ${problem}`);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#registered.clear();
+    try {
+      this.#db.close();
+    } catch (err) {
+      throw new BackchannelError('ERR_MAILBOX_STORE', 'mailbox: close failed', { cause: err });
+    }
+  }
+
+  #readTotal(): number {
+    const row = this.#selectTotal.get();
+    if (row === undefined) throw new BackchannelError('ERR_MAILBOX_STORE', 'mailbox: the totals row is missing');
+    return row.stored;
+  }
+
+  #remember(key: string): void {
+    // Map keeps insertion order: delete and re-insert makes `key` the most recently used.
+    this.#registered.delete(key);
+    this.#registered.set(key, true);
+    if (this.#registered.size > REGISTERED_CACHE_SIZE) {
+      const oldest = this.#registered.keys().next();
+      if (oldest.done !== true) this.#registered.delete(oldest.value);
+    }
+  }
+
+  /** Runs `fn` on the open database; any failure of SQLite becomes ERR_MAILBOX_STORE with the cause attached. */
+  #guard<T>(what: string, fn: () => T): T {
+    if (this.#closed) throw new BackchannelError('ERR_MAILBOX_STORE', `mailbox: ${what} on a closed store`);
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof BackchannelError) throw err;
+      throw new BackchannelError('ERR_MAILBOX_STORE', `mailbox: ${what} failed`, { cause: err });
+    }
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * Per-client rate limiting at the gateway: one token bucket per client, refilled at `perSecond`
+ * up to `burst`. Time comes only from the injected clock, so tests and the simulator drive it.
+ *
+ * Memory is bounded: at most `maxClients` buckets are kept, and the least recently used one is
+ * forgotten when a new client would exceed that. A forgotten client starts again with a full
+ * bucket, so a client that was idle long enough to be evicted gets at most one extra burst;
+ * whoever can make more than `maxClients` clients active between two of its own requests could
+ * also use those identities directly, so eviction gives no new way around the limit.
+ */
+import type { Clock } from '../ops/clock.js';
+import { aint, toHex } from '../util/bytes.js';
+
+/** Buckets kept at most: one gateway's clients, about 100 bytes each. */
+export const DEFAULT_MAX_CLIENTS = 100_000;
+
+export interface RateLimiterOptions {
+  /** Tokens added per second (may be fractional); > 0. */
+  perSecond: number;
+  /** Bucket size: the most a client may take at once after being idle; >= 1. */
+  burst: number;
+  /** Buckets kept at most; the least recently used is evicted beyond. Default 100 000. */
+  maxClients?: number;
+  clock: Clock;
+}
+
+interface Bucket {
+  tokens: number;
+  /** Clock time of the last refill, in milliseconds. */
+  at: number;
+}
+
+/** Token buckets keyed by client. */
+export class RateLimiter {
+  readonly #perMs: number;
+  readonly #burst: number;
+  readonly #maxClients: number;
+  readonly #clock: Clock;
+  /** Insertion order is recency: a used bucket is moved to the end, the first one is evicted. */
+  readonly #buckets = new Map<string, Bucket>();
+
+  /**
+   * @throws {TypeError | RangeError} for bad options.
+   * @example
+   *   const limiter = new RateLimiter({ perSecond: 20, burst: 40, clock: systemClock });
+   *   if (!limiter.take(clientKey)) dropped.inc({ reason: 'rate_limited' });
+   */
+  constructor(options: RateLimiterOptions) {
+    if (typeof options !== 'object' || options === null) throw new TypeError('"options" expected an object');
+    const { perSecond, burst, clock } = options;
+    const maxClients = options.maxClients ?? DEFAULT_MAX_CLIENTS;
+    finite('perSecond', perSecond);
+    finite('burst', burst);
+    if (perSecond <= 0) throw new RangeError(`"perSecond" expected a number > 0, got ${perSecond}`);
+    if (burst < 1) throw new RangeError(`"burst" expected a number >= 1, got ${burst}`);
+    aint('maxClients', maxClients, 1, Number.MAX_SAFE_INTEGER);
+    if (typeof clock?.now !== 'function') throw new TypeError('"clock" expected a Clock');
+    this.#perMs = perSecond / 1000;
+    this.#burst = burst;
+    this.#maxClients = maxClients;
+    this.#clock = clock;
+  }
+
+  /** Buckets held now (at most maxClients). */
+  get size(): number {
+    return this.#buckets.size;
+  }
+
+  /**
+   * Takes `n` tokens from the client's bucket: true when they were there (and are now taken),
+   * false when not (and nothing is taken). A request larger than `burst` never succeeds.
+   * @throws {TypeError | RangeError} when `key` is neither a string nor bytes, or `n` is not a positive integer.
+   */
+  take(key: string | Uint8Array, n = 1): boolean {
+    const k = bucketKey(key);
+    aint('n', n, 1, Number.MAX_SAFE_INTEGER);
+    const now = this.#clock.now();
+    let bucket = this.#buckets.get(k);
+    if (bucket === undefined) {
+      bucket = { tokens: this.#burst, at: now };
+      if (this.#buckets.size >= this.#maxClients) {
+        const oldest = this.#buckets.keys().next();
+        if (oldest.done !== true) this.#buckets.delete(oldest.value);
+      }
+    } else {
+      this.#buckets.delete(k);
+      // A clock that steps back refills nothing, and the bucket follows it, so that it does not stall until the clock catches up.
+      const elapsed = Math.max(0, now - bucket.at);
+      bucket.tokens = Math.min(this.#burst, bucket.tokens + elapsed * this.#perMs);
+      bucket.at = now;
+    }
+    this.#buckets.set(k, bucket);
+    if (bucket.tokens < n) return false;
+    bucket.tokens -= n;
+    return true;
+  }
+}
+
+/** Strings and bytes live in separate key spaces, so a string that spells some bytes' hex is a different client. */
+function bucketKey(key: unknown): string {
+  if (typeof key === 'string') return `s:${key}`;
+  if (key instanceof Uint8Array) return `b:${toHex(key)}`;
+  throw new TypeError(`"key" expected string or Uint8Array, got ${key === null ? 'null' : typeof key}`);
+}
+
+function finite(name: string, value: unknown): asserts value is number {
+  if (typeof value !== 'number') throw new TypeError(`"${name}" expected a number, got ${typeof value}`);
+  if (!Number.isFinite(value)) throw new RangeError(`"${name}" expected a finite number, got ${value}`);
+}
