@@ -1,0 +1,511 @@
+/**
+ * Sphinx unwrapping spread over worker threads, so that a mix node uses every core: the X25519
+ * operations and the AEZ pass over the payload (~90 us per packet for the default geometry) are
+ * the whole cost of a hop.
+ *
+ * Packets submitted in the same event-loop turn go to a worker together, as one message that
+ * transfers one buffer (and come back as one message on the same buffer), which keeps the cost of
+ * the threads to a few microseconds per packet. Each packet goes to the least-loaded worker at the
+ * time it is submitted, so a burst is split across workers rather than queued behind one.
+ *
+ * The pool holds a copy of each mix key for as long as it is set, because a worker that dies is
+ * replaced and the new one needs the keys; `deleteKey` and `close` zero it, here and in the workers.
+ * The replay check is the caller's: it needs the outcome's epoch and replay tag, and must happen
+ * on one thread.
+ */
+import { Worker } from 'node:worker_threads';
+import { BackchannelError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
+import { geometryFromUserPayload } from '../sphinx/geometry.js';
+import type { Geometry } from '../sphinx/geometry.js';
+import { Sphinx } from '../sphinx/sphinx.js';
+import { X25519_PRIVATE_KEY_LENGTH } from '../sphinx/constants.js';
+import { nodeBackend } from '../crypto/node.js';
+import { abytes, aint, wipe } from '../util/bytes.js';
+import {
+  EPOCH_STRIDE,
+  MAX_EPOCHS_PER_UNWRAP,
+  RECORD_LENGTH,
+  WORKER_MARK,
+  decodeOutcome,
+  geometryFromParams,
+  geometryParams,
+  unwrapWithKeys,
+} from './unwrap-worker.js';
+import type { UnwrapWorkerData } from './unwrap-worker.js';
+
+export { MAX_EPOCHS_PER_UNWRAP } from './unwrap-worker.js';
+
+/** What unwrapping one packet gave: a closed sum, switch over `kind`. */
+export type UnwrapOutcome =
+  | {
+      readonly kind: 'forward';
+      /** The epoch whose key opened the packet: the caller checks its replay cache. */
+      readonly epoch: number;
+      readonly nextHop: Uint8Array;
+      readonly delayMs: number;
+      readonly packet: Uint8Array;
+      readonly replayTag: Uint8Array;
+    }
+  | {
+      readonly kind: 'final';
+      readonly epoch: number;
+      readonly recipient: Uint8Array;
+      readonly surbId: Uint8Array | null;
+      readonly payload: Uint8Array;
+      readonly replayTag: Uint8Array;
+    }
+  | {
+      readonly kind: 'error';
+      /**
+       * An ERR_SPHINX_* code from Sphinx.unwrap (ERR_SPHINX_MAC when every key tried failed the
+       * MAC); ERR_SERVER when the worker holding the packet died (or for an unexpected
+       * exception); ERR_LINK_CLOSED when the pool was closed first.
+       */
+      readonly code: ErrorCode;
+    }
+  | {
+      /** No key is set for any of the epochs asked for. */
+      readonly kind: 'no_key';
+    };
+
+/** The most workers a pool starts; more than the cores only adds contention. */
+export const MAX_UNWRAP_WORKERS = 256;
+/** The largest maxInFlight: 2^20 packets of ~3 kB is 3 GiB of buffers. */
+export const MAX_UNWRAP_IN_FLIGHT = 1 << 20;
+/**
+ * Packets per message by default. 32 default-geometry packets take ~3 ms to unwrap, against
+ * ~20 us to post and receive a message; larger batches add latency and gain nothing measurable.
+ */
+export const DEFAULT_UNWRAP_BATCH = 32;
+const MAX_UNWRAP_BATCH = 1024;
+/** ... and bytes per message at most, which caps the batch for very large geometries. */
+const MAX_BATCH_BYTES = 4 << 20;
+/** How long close() lets a worker finish what it holds and zero its keys before terminating it. */
+const CLOSE_GRACE_MS = 2000;
+/** A worker that dies before it is ready is restarted after a delay that doubles from here ... */
+const RESPAWN_BASE_MS = 100;
+/** ... up to here, so a broken installation does not spin. */
+const RESPAWN_MAX_MS = 10_000;
+
+export interface UnwrapPoolOptions {
+  /** The network's geometry, or the parameters of geometryFromUserPayload. */
+  readonly geometry: Geometry | { readonly hops: number; readonly userPayloadLength: number; readonly withSurb: boolean };
+  /**
+   * Worker threads. 0 unwraps on the calling thread, in a microtask after `unwrap` returns: for
+   * tests and the simulator, where threads would only get in the way of determinism.
+   */
+  readonly workers: number;
+  /** Packets accepted and not yet answered, at most; `unwrap` returns null beyond. */
+  readonly maxInFlight: number;
+  /** Packets per message to a worker, at most (and at most 4 MiB of them). Default DEFAULT_UNWRAP_BATCH. */
+  readonly maxBatch?: number;
+}
+
+type Resolve = (o: UnwrapOutcome) => void;
+
+/** A batch being filled for one worker, sent at the end of the turn or when full. */
+interface OpenBatch {
+  readonly packets: ArrayBuffer;
+  readonly epochsBuffer: ArrayBuffer;
+  readonly epochs: Float64Array;
+  readonly resolvers: Resolve[];
+}
+
+interface Slot {
+  readonly index: number;
+  worker: Worker | null;
+  ready: boolean;
+  /** Packets given to this slot (open batch included) and not yet answered. */
+  load: number;
+  open: OpenBatch | null;
+  readonly sent: Map<number, Resolve[]>;
+  /** Consecutive deaths before becoming ready, for the restart back-off. */
+  failures: number;
+  respawnTimer: ReturnType<typeof setTimeout> | undefined;
+}
+
+type FromWorker = { readonly type: 'ready' } | { readonly type: 'unwrapped'; readonly batch: number; readonly packets: ArrayBuffer; readonly records: ArrayBuffer };
+
+const CLOSED: UnwrapOutcome = Object.freeze({ kind: 'error', code: 'ERR_LINK_CLOSED' });
+const WORKER_LOST: UnwrapOutcome = Object.freeze({ kind: 'error', code: 'ERR_SERVER' });
+const BAD_LENGTH: UnwrapOutcome = Object.freeze({ kind: 'error', code: 'ERR_SPHINX_LENGTH' });
+
+/** Fault injection for tests: `pool[killWorkerForTest](i)` terminates worker i as a crash would. */
+export const killWorkerForTest: unique symbol = Symbol('UnwrapPool.killWorkerForTest');
+
+function resolveGeometry(g: UnwrapPoolOptions['geometry']): Geometry {
+  if (typeof g !== 'object' || g === null) throw new TypeError(`"geometry" expected object, got ${g === null ? 'null' : typeof g}`);
+  if ('packetLength' in g) return geometryFromParams(geometryParams(g));
+  return geometryFromUserPayload(g.hops, g.userPayloadLength, g.withSurb);
+}
+
+/**
+ * A pool of Sphinx unwrappers.
+ *
+ * @example
+ * const pool = new UnwrapPool({ geometry: defaultGeometry(), workers: availableParallelism() - 1, maxInFlight: 4096 });
+ * pool.setKey(epoch, mixPrivateKey);
+ * const p = pool.unwrap(packet, [epoch]);
+ * if (p === null) metrics.drop('queue_full');
+ * else handle(await p);
+ */
+export class UnwrapPool {
+  readonly geometry: Geometry;
+  readonly workers: number;
+  readonly maxInFlight: number;
+  readonly maxBatch: number;
+  readonly #sphinx: Sphinx;
+  readonly #keys = new Map<number, Uint8Array>();
+  readonly #slots: Slot[] = [];
+  readonly #freeBuffers: ArrayBuffer[] = [];
+  #inFlight = 0;
+  #nextBatch = 1;
+  #flushScheduled = false;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #restarts = 0;
+  #readyWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  // Inline mode (workers: 0): packets waiting for the microtask.
+  #inline: { packet: Uint8Array; epochs: readonly number[]; resolve: Resolve }[] = [];
+  #inlineScheduled = false;
+
+  /**
+   * Starts the workers (they load in the background; `ready()` waits for them).
+   * @throws {TypeError|RangeError} for options of the wrong type or range;
+   *   {BackchannelError} ERR_SPHINX_GEOMETRY for a bad geometry.
+   */
+  constructor(options: UnwrapPoolOptions) {
+    this.geometry = resolveGeometry(options.geometry);
+    aint('workers', options.workers, 0, MAX_UNWRAP_WORKERS);
+    aint('maxInFlight', options.maxInFlight, 1, MAX_UNWRAP_IN_FLIGHT);
+    const maxBatch = options.maxBatch ?? DEFAULT_UNWRAP_BATCH;
+    aint('maxBatch', maxBatch, 1, MAX_UNWRAP_BATCH);
+    this.workers = options.workers;
+    this.maxInFlight = options.maxInFlight;
+    this.maxBatch = Math.max(1, Math.min(maxBatch, Math.floor(MAX_BATCH_BYTES / this.geometry.packetLength)));
+    this.#sphinx = new Sphinx(this.geometry, nodeBackend);
+    for (let i = 0; i < this.workers; i++) {
+      const slot: Slot = { index: i, worker: null, ready: false, load: 0, open: null, sent: new Map(), failures: 0, respawnTimer: undefined };
+      this.#slots.push(slot);
+      this.#spawn(slot);
+    }
+  }
+
+  /** Packets accepted by `unwrap` and not yet answered. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Workers restarted after dying. */
+  get restarts(): number {
+    return this.#restarts;
+  }
+
+  /**
+   * Resolves when every worker has loaded (at once with workers: 0). Not needed before `unwrap`,
+   * which queues behind the loading; useful to keep start-up out of a measurement.
+   * @throws {BackchannelError} (rejects) ERR_SERVER when a worker dies before it is ready,
+   *   ERR_LINK_CLOSED when the pool is closed.
+   */
+  ready(): Promise<void> {
+    if (this.#closed) return Promise.reject(new BackchannelError('ERR_LINK_CLOSED', 'mix: unwrap pool closed'));
+    if (this.#allReady()) return Promise.resolve();
+    const p = new Promise<void>((resolve, reject) => this.#readyWaiters.push({ resolve, reject }));
+    // Someone waits for the workers: keep the process alive until they are up.
+    for (const slot of this.#slots) {
+      slot.respawnTimer?.ref();
+      this.#updateRef(slot);
+    }
+    return p;
+  }
+
+  /**
+   * Sets (or replaces) the mix private key for `epoch`, in every worker. The pool keeps a copy,
+   * zeroed by deleteKey or close; the caller may wipe its own. Ignored once the pool is closed.
+   * @throws {TypeError|RangeError} for an epoch that is not a non-negative safe integer or a key
+   *   that is not 32 bytes.
+   */
+  setKey(epoch: number, privateKey: Uint8Array): void {
+    aint('epoch', epoch, 0, Number.MAX_SAFE_INTEGER);
+    abytes('privateKey', privateKey, X25519_PRIVATE_KEY_LENGTH);
+    if (this.#closed) return;
+    wipe(this.#keys.get(epoch));
+    const key = privateKey.slice();
+    this.#keys.set(epoch, key);
+    for (const slot of this.#slots) if (slot.worker !== null) this.#sendKey(slot.worker, epoch, key);
+  }
+
+  /**
+   * Forgets the key for `epoch`, zeroing every copy. Packets already handed to a worker may still
+   * be opened with it.
+   * @throws {TypeError|RangeError} for an epoch that is not a non-negative safe integer.
+   */
+  deleteKey(epoch: number): void {
+    aint('epoch', epoch, 0, Number.MAX_SAFE_INTEGER);
+    const key = this.#keys.get(epoch);
+    if (key === undefined) return;
+    wipe(key);
+    this.#keys.delete(epoch);
+    for (const slot of this.#slots) slot.worker?.postMessage({ type: 'deleteKey', epoch });
+  }
+
+  /** The epochs that have a key, ascending. */
+  epochs(): number[] {
+    return [...this.#keys.keys()].sort((a, b) => a - b);
+  }
+
+  /**
+   * Unwraps `packet` with the key of the first of `epochs` whose MAC matches. The packet is
+   * copied before this returns, so the caller may reuse its buffer. Returns null, accepting
+   * nothing, when `maxInFlight` packets are already in flight. A packet of the wrong length
+   * resolves at once as ERR_SPHINX_LENGTH; after close every packet resolves as ERR_LINK_CLOSED.
+   * @throws {TypeError|RangeError} when `packet` is not a Uint8Array, or `epochs` is not 1 to
+   *   MAX_EPOCHS_PER_UNWRAP non-negative safe integers.
+   */
+  unwrap(packet: Uint8Array, epochs: readonly number[]): Promise<UnwrapOutcome> | null {
+    abytes('packet', packet);
+    if (!Array.isArray(epochs)) throw new TypeError(`"epochs" expected array, got ${typeof epochs}`);
+    aint('epochs.length', epochs.length, 1, MAX_EPOCHS_PER_UNWRAP);
+    for (const e of epochs) aint('epoch', e, 0, Number.MAX_SAFE_INTEGER);
+    if (this.#closed) return Promise.resolve(CLOSED);
+    if (this.#inFlight >= this.maxInFlight) return null;
+    const size = this.geometry.packetLength;
+    if (packet.length !== size) return Promise.resolve(BAD_LENGTH);
+
+    if (this.workers === 0) {
+      this.#inFlight++;
+      const copy = packet.slice();
+      const list = epochs.slice();
+      return new Promise((resolve) => {
+        this.#inline.push({ packet: copy, epochs: list, resolve });
+        if (!this.#inlineScheduled) {
+          this.#inlineScheduled = true;
+          queueMicrotask(this.#drainInline);
+        }
+      });
+    }
+
+    const slot = this.#leastLoaded();
+    if (slot === undefined) return Promise.resolve(WORKER_LOST);
+    this.#inFlight++;
+    slot.load++;
+    let open = slot.open;
+    if (open === null) {
+      const epochsBuffer = new ArrayBuffer(this.maxBatch * EPOCH_STRIDE * Float64Array.BYTES_PER_ELEMENT);
+      open = { packets: this.#buffer(), epochsBuffer, epochs: new Float64Array(epochsBuffer), resolvers: [] };
+      slot.open = open;
+    }
+    const i = open.resolvers.length;
+    new Uint8Array(open.packets, i * size, size).set(packet);
+    const off = i * EPOCH_STRIDE;
+    open.epochs[off] = epochs.length;
+    for (let e = 0; e < epochs.length; e++) open.epochs[off + 1 + e] = epochs[e]!;
+    const promise = new Promise<UnwrapOutcome>((resolve) => open.resolvers.push(resolve));
+    if (open.resolvers.length >= this.maxBatch) this.#send(slot);
+    else if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      // setImmediate runs after the I/O callbacks of this loop turn: packets read from several
+      // links in one turn share a message.
+      setImmediate(this.#flush);
+    }
+    return promise;
+  }
+
+  /**
+   * Stops the workers and zeroes every key. Packets not yet answered resolve as ERR_LINK_CLOSED.
+   * Each worker gets CLOSE_GRACE_MS to finish what it holds and zero its own keys before it is
+   * terminated. Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.#closed = true;
+    for (const item of this.#inline.splice(0)) item.resolve(CLOSED);
+    const exits: Promise<void>[] = [];
+    for (const slot of this.#slots) {
+      clearTimeout(slot.respawnTimer);
+      slot.respawnTimer = undefined;
+      this.#fail(slot, CLOSED, true);
+      const w = slot.worker;
+      slot.worker = null;
+      slot.ready = false;
+      if (w !== null) exits.push(this.#stopWorker(w));
+    }
+    this.#inFlight = 0;
+    for (const k of this.#keys.values()) wipe(k);
+    this.#keys.clear();
+    this.#freeBuffers.length = 0;
+    for (const w of this.#readyWaiters.splice(0)) w.reject(new BackchannelError('ERR_LINK_CLOSED', 'mix: unwrap pool closed'));
+    this.#closing = Promise.all(exits).then(() => undefined);
+    return this.#closing;
+  }
+
+  /** Fault injection for tests: terminates worker `index` without telling the pool, as a crash. */
+  async [killWorkerForTest](index: number): Promise<void> {
+    await this.#slots[index]?.worker?.terminate();
+  }
+
+  readonly #drainInline = (): void => {
+    this.#inlineScheduled = false;
+    const items = this.#inline;
+    this.#inline = [];
+    for (const { packet, epochs, resolve } of items) {
+      const outcome = unwrapWithKeys(this.#sphinx, this.#keys, packet, epochs, 0, epochs.length);
+      this.#inFlight--;
+      resolve(outcome);
+    }
+  };
+
+  readonly #flush = (): void => {
+    this.#flushScheduled = false;
+    for (const slot of this.#slots) if (slot.open !== null) this.#send(slot);
+  };
+
+  #leastLoaded(): Slot | undefined {
+    let best: Slot | undefined;
+    for (const s of this.#slots) if (s.worker !== null && (best === undefined || s.load < best.load)) best = s;
+    return best;
+  }
+
+  /** A buffer for one batch: a returned one when there is one. */
+  #buffer(): ArrayBuffer {
+    return this.#freeBuffers.pop() ?? new ArrayBuffer(this.maxBatch * this.geometry.packetLength);
+  }
+
+  #send(slot: Slot): void {
+    const open = slot.open;
+    slot.open = null;
+    if (open === null) return;
+    const w = slot.worker;
+    if (w === null) {
+      // The worker died while this batch was filling and no other could take it.
+      slot.load -= open.resolvers.length;
+      this.#inFlight -= open.resolvers.length;
+      for (const r of open.resolvers) r(WORKER_LOST);
+      return;
+    }
+    const batch = this.#nextBatch++;
+    slot.sent.set(batch, open.resolvers);
+    if (slot.sent.size === 1) this.#updateRef(slot);
+    w.postMessage({ type: 'unwrap', batch, count: open.resolvers.length, packets: open.packets, epochs: open.epochsBuffer }, [open.packets, open.epochsBuffer]);
+  }
+
+  #sendKey(w: Worker, epoch: number, key: Uint8Array): void {
+    // A fresh copy whose buffer is transferred: nothing of it stays behind on this thread.
+    const k = key.slice();
+    w.postMessage({ type: 'setKey', epoch, key: k }, [k.buffer]);
+  }
+
+  #onMessage(slot: Slot, w: Worker, msg: FromWorker): void {
+    if (slot.worker !== w) return;
+    if (msg.type === 'ready') {
+      slot.ready = true;
+      slot.failures = 0;
+      if (this.#allReady()) for (const r of this.#readyWaiters.splice(0)) r.resolve();
+      for (const s of this.#slots) this.#updateRef(s);
+      return;
+    }
+    const resolvers = slot.sent.get(msg.batch);
+    if (resolvers === undefined) return;
+    slot.sent.delete(msg.batch);
+    if (slot.sent.size === 0) this.#updateRef(slot);
+    const n = resolvers.length;
+    slot.load -= n;
+    this.#inFlight -= n;
+    const size = this.geometry.packetLength;
+    for (let i = 0; i < n; i++) {
+      const out = decodeOutcome(new Uint8Array(msg.packets, i * size, size), new Uint8Array(msg.records, i * RECORD_LENGTH, RECORD_LENGTH));
+      resolvers[i]!(out);
+    }
+    // The buffer held delivered payloads: zero it before it carries the next batch.
+    new Uint8Array(msg.packets, 0, n * size).fill(0);
+    if (msg.packets.byteLength === this.maxBatch * size && this.#freeBuffers.length < 2 * this.workers) this.#freeBuffers.push(msg.packets);
+  }
+
+  #spawn(slot: Slot): void {
+    const data: UnwrapWorkerData = { mark: WORKER_MARK, geometry: geometryParams(this.geometry) };
+    const w = new Worker(new URL('./unwrap-worker.js', import.meta.url), { workerData: data });
+    slot.worker = w;
+    slot.ready = false;
+    w.on('message', (msg: FromWorker) => this.#onMessage(slot, w, msg));
+    // 'error' is followed by 'exit', where the slot is dealt with; without a listener the
+    // worker's exception would be thrown on this thread.
+    w.on('error', () => {});
+    w.on('exit', () => this.#onExit(slot, w));
+    // After the listeners: adding a 'message' listener refs the worker again.
+    this.#updateRef(slot);
+    for (const [epoch, key] of this.#keys) this.#sendKey(w, epoch, key);
+  }
+
+  #onExit(slot: Slot, w: Worker): void {
+    if (slot.worker !== w) return;
+    const wasReady = slot.ready;
+    slot.worker = null;
+    slot.ready = false;
+    this.#fail(slot, WORKER_LOST, false);
+    if (!wasReady) {
+      slot.failures++;
+      for (const r of this.#readyWaiters.splice(0)) r.reject(new BackchannelError('ERR_SERVER', 'mix: an unwrap worker failed to start'));
+      for (const s of this.#slots) this.#updateRef(s);
+    }
+    if (this.#closed) return;
+    this.#restarts++;
+    const delay = slot.failures === 0 ? 0 : Math.min(RESPAWN_MAX_MS, RESPAWN_BASE_MS * 2 ** (slot.failures - 1));
+    if (delay === 0) {
+      this.#spawn(slot);
+    } else {
+      slot.respawnTimer = setTimeout(() => {
+        slot.respawnTimer = undefined;
+        if (!this.#closed) this.#spawn(slot);
+      }, delay);
+      slot.respawnTimer.unref();
+    }
+  }
+
+  /**
+   * Resolves what the slot's worker holds as `outcome`, and the batch still filling too when
+   * `withOpen` (a batch not yet sent can go to the worker that replaces a dead one).
+   */
+  #fail(slot: Slot, outcome: UnwrapOutcome, withOpen: boolean): void {
+    let n = 0;
+    for (const resolvers of slot.sent.values()) {
+      n += resolvers.length;
+      for (const r of resolvers) r(outcome);
+    }
+    slot.sent.clear();
+    if (withOpen && slot.open !== null) {
+      n += slot.open.resolvers.length;
+      for (const r of slot.open.resolvers) r(outcome);
+      slot.open = null;
+    }
+    slot.load -= n;
+    this.#inFlight -= n;
+  }
+
+  #stopWorker(w: Worker): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => void w.terminate().finally(resolve), CLOSE_GRACE_MS);
+      w.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      w.ref();
+      w.postMessage({ type: 'close' });
+    });
+  }
+
+  /**
+   * An idle worker does not keep the process alive; one with packets in flight, or one that a
+   * `ready()` caller waits for, does.
+   */
+  #updateRef(slot: Slot): void {
+    const w = slot.worker;
+    if (w === null) return;
+    if (slot.sent.size > 0 || (!slot.ready && this.#readyWaiters.length > 0)) w.ref();
+    else w.unref();
+  }
+
+  #allReady(): boolean {
+    return this.#slots.every((s) => s.ready);
+  }
+}

@@ -1,0 +1,177 @@
+// The replay cache: verdicts against a Set model, the bound (full, never grown past), growth by
+// doubling, clearing, and one cache per epoch.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { nodeBackend } from '../../src/crypto/node.js';
+import { MAX_REPLAY_ENTRIES, REPLAY_ENTRY_LENGTH, ReplayCache, ReplayCaches } from '../../src/mix/replay-cache.js';
+
+function tag(): Uint8Array {
+  return nodeBackend.randomBytes(32);
+}
+
+/** A tag whose kept prefix is the 4-byte big-endian `n` followed by zeros. */
+function tagOf(n: number): Uint8Array {
+  const t = new Uint8Array(32);
+  new DataView(t.buffer).setUint32(0, n);
+  return t;
+}
+
+describe('ReplayCache', () => {
+  test('a tag is fresh once and a replay after that', () => {
+    const c = new ReplayCache({ maxEntries: 16 });
+    const a = tag();
+    const b = tag();
+    assert.equal(c.check(a), 'fresh');
+    assert.equal(c.check(b), 'fresh');
+    assert.equal(c.check(a), 'replay');
+    assert.equal(c.check(a.slice()), 'replay');
+    assert.equal(c.check(b), 'replay');
+    assert.equal(c.size, 2);
+  });
+
+  test('only the first 16 bytes of a tag are compared', () => {
+    const c = new ReplayCache({ maxEntries: 16 });
+    const a = tag();
+    const b = a.slice();
+    b[REPLAY_ENTRY_LENGTH] = b[REPLAY_ENTRY_LENGTH]! ^ 1;
+    b[31] = b[31]! ^ 0x80;
+    assert.equal(c.check(a), 'fresh');
+    assert.equal(c.check(b), 'replay');
+    const d = a.slice();
+    d[REPLAY_ENTRY_LENGTH - 1] = d[REPLAY_ENTRY_LENGTH - 1]! ^ 1;
+    assert.equal(c.check(d), 'fresh');
+  });
+
+  test('the all-zero tag, which marks empty slots inside, is remembered like any other', () => {
+    const c = new ReplayCache({ maxEntries: 2 });
+    assert.equal(c.check(new Uint8Array(32)), 'fresh');
+    assert.equal(c.check(new Uint8Array(32)), 'replay');
+    assert.equal(c.size, 1);
+    assert.equal(c.check(tag()), 'fresh');
+    const zeroPrefix = new Uint8Array(32);
+    zeroPrefix[20] = 7;
+    assert.equal(c.check(zeroPrefix), 'replay');
+  });
+
+  test('verdicts match a Set model for any sequence of tags, with growth along the way', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 300 }), { maxLength: 600 }), fc.integer({ min: 1, max: 400 }), (seq, max) => {
+        const c = new ReplayCache({ maxEntries: max, initialEntries: 1 });
+        const model = new Set<number>();
+        for (const n of seq) {
+          const expected = model.has(n) ? 'replay' : model.size >= max ? 'full' : 'fresh';
+          if (expected === 'fresh') model.add(n);
+          assert.equal(c.check(tagOf(n)), expected);
+        }
+        assert.equal(c.size, model.size);
+        // The all-zero tag (n = 0) lives in a flag, not in a slot.
+        assert.ok(c.slots >= 2 * (model.size - (model.has(0) ? 1 : 0)), 'load factor at or under 1/2');
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test('once maxEntries tags are held a new tag is full, and known tags are still replays', () => {
+    const c = new ReplayCache({ maxEntries: 100 });
+    const tags = Array.from({ length: 100 }, tag);
+    for (const t of tags) assert.equal(c.check(t), 'fresh');
+    assert.equal(c.check(tag()), 'full');
+    assert.equal(c.check(tag()), 'full');
+    for (const t of tags) assert.equal(c.check(t), 'replay');
+    assert.equal(c.size, 100);
+  });
+
+  test('the table doubles as it fills, up to twice the bound rounded to a power of two and no further', () => {
+    const max = 3000;
+    const c = new ReplayCache({ maxEntries: max, initialEntries: 8 });
+    assert.equal(c.slots, 16);
+    const seen: number[] = [c.slots];
+    for (let i = 0; i < max; i++) {
+      c.check(tag());
+      if (c.slots !== seen[seen.length - 1]) seen.push(c.slots);
+      assert.ok(c.size <= c.slots / 2, 'load factor stays at or under 1/2');
+    }
+    assert.deepEqual(seen, [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]);
+    for (let i = 0; i < 1000; i++) assert.equal(c.check(tag()), 'full');
+    assert.equal(c.slots, 8192);
+    assert.equal(c.byteLength, 8192 * REPLAY_ENTRY_LENGTH);
+    assert.equal(c.size, max);
+  });
+
+  test('clear forgets every tag and shrinks the table back', () => {
+    const c = new ReplayCache({ maxEntries: 1000, initialEntries: 4 });
+    const tags = Array.from({ length: 500 }, tag);
+    for (const t of tags) c.check(t);
+    assert.ok(c.slots > 16);
+    c.clear();
+    assert.equal(c.size, 0);
+    assert.equal(c.slots, 16);
+    for (const t of tags) assert.equal(c.check(t), 'fresh');
+  });
+
+  test('two caches with different hash keys agree on every verdict', () => {
+    const a = new ReplayCache({ maxEntries: 64, hashKey: new Uint8Array(16) });
+    const b = new ReplayCache({ maxEntries: 64, hashKey: new Uint8Array(16).fill(0xa5) });
+    const tags = Array.from({ length: 80 }, tag);
+    for (const t of [...tags, ...tags]) assert.equal(a.check(t), b.check(t));
+  });
+
+  test('bad arguments throw TypeError or RangeError', () => {
+    assert.throws(() => new ReplayCache({ maxEntries: 0 }), RangeError);
+    assert.throws(() => new ReplayCache({ maxEntries: MAX_REPLAY_ENTRIES + 1 }), RangeError);
+    assert.throws(() => new ReplayCache({ maxEntries: 1.5 }), TypeError);
+    assert.throws(() => new ReplayCache({ maxEntries: 10, hashKey: new Uint8Array(15) }), RangeError);
+    const c = new ReplayCache(10);
+    assert.equal(c.maxEntries, 10);
+    assert.throws(() => c.check(new Uint8Array(16)), RangeError);
+    assert.throws(() => c.check('x' as unknown as Uint8Array), TypeError);
+  });
+});
+
+describe('ReplayCaches', () => {
+  test('each epoch has its own cache, made on first use', () => {
+    const caches = new ReplayCaches({ maxEntries: 10 });
+    const t = tag();
+    assert.equal(caches.forEpoch(5).check(t), 'fresh');
+    assert.equal(caches.forEpoch(6).check(t), 'fresh');
+    assert.equal(caches.forEpoch(5).check(t), 'replay');
+    assert.equal(caches.forEpoch(5), caches.forEpoch(5));
+    assert.deepEqual(caches.epochs(), [5, 6]);
+    assert.equal(caches.size, 2);
+    assert.ok(caches.byteLength > 0);
+  });
+
+  test('retain drops the caches of every other epoch', () => {
+    const caches = new ReplayCaches(100);
+    const t = tag();
+    for (const e of [1, 2, 3, 4]) caches.forEpoch(e).check(t);
+    const kept = caches.forEpoch(3);
+    caches.retain([3, 4, 9]);
+    assert.deepEqual(caches.epochs(), [3, 4]);
+    assert.equal(caches.forEpoch(3), kept);
+    assert.equal(caches.forEpoch(3).check(t), 'replay');
+    assert.equal(caches.forEpoch(1).check(t), 'fresh', 'a dropped epoch starts empty');
+    caches.clear();
+    assert.deepEqual(caches.epochs(), []);
+    assert.equal(caches.size, 0);
+  });
+
+  test('bad options fail at construction, bad epochs at lookup', () => {
+    assert.throws(() => new ReplayCaches({ maxEntries: -1 }), RangeError);
+    const caches = new ReplayCaches(4);
+    assert.throws(() => caches.forEpoch(-1), RangeError);
+    assert.throws(() => caches.forEpoch(0.5), TypeError);
+  });
+
+  test('the bound applies per epoch', () => {
+    const caches = new ReplayCaches({ maxEntries: 3 });
+    for (let i = 0; i < 3; i++) {
+      const t = tag();
+      assert.equal(caches.forEpoch(1).check(t), 'fresh');
+      assert.equal(caches.forEpoch(2).check(t), 'fresh');
+    }
+    assert.equal(caches.forEpoch(1).check(tag()), 'full');
+    assert.equal(caches.forEpoch(2).check(tag()), 'full');
+  });
+});
