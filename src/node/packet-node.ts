@@ -1,0 +1,418 @@
+/**
+ * What mix nodes and gateways share: a Noise XK listener, Sphinx unwrapping on worker threads,
+ * replay caches per mix key, the delay queue, and links to the next hop. The mix and the gateway
+ * differ only in whom they accept and what they do with a packet's outcome (src/mix/mix.ts,
+ * src/gateway/gateway.ts).
+ *
+ * Every packet that is not sent on is counted under one drop reason (src/ops/metrics.ts). Every
+ * queue is bounded by `limits.maxQueuedPackets`.
+ */
+import type { CryptoBackend } from '../crypto/types.js';
+import type { Link } from '../link/link.js';
+import { CloseReason } from '../link/link.js';
+import type { LinkServer } from '../link/acceptor.js';
+import { connectTcp, listenTcp } from '../link/tcp.js';
+import type { NoiseCrypto } from '../noise/crypto.js';
+import type { Clock } from '../ops/clock.js';
+import type { Logger } from '../ops/log.js';
+import type { DropReason, NodeMetrics } from '../ops/metrics.js';
+import type { DocumentNode, NetworkParameters, NodeRole, SignedDocument } from '../pki/types.js';
+import type { NodeLimits, ListenAddress } from '../config/types.js';
+import { geometryFromUserPayload } from '../sphinx/geometry.js';
+import type { Geometry } from '../sphinx/geometry.js';
+import { DelayQueue } from '../mix/delay-queue.js';
+import { ReplayCaches } from '../mix/replay-cache.js';
+import { UnwrapPool } from '../mix/unwrap-pool.js';
+import type { UnwrapOutcome } from '../mix/unwrap-pool.js';
+import { WireCodec } from '../wire/commands.js';
+import type { WireCommand } from '../wire/commands.js';
+import { toHex } from '../util/bytes.js';
+import { PeerLinks } from './peers.js';
+import type { Connect } from './peers.js';
+
+/** Where documents come from: the follower in a server, a fixed document in a benchmark. */
+export interface DocumentSource {
+  current(): SignedDocument | null;
+  /** Calls `fn` with each new document; returns an unsubscribe function. */
+  subscribe(fn: (doc: SignedDocument) => void): () => void;
+}
+
+/** The node's X25519 mix private keys, by epoch (the key store in a server). */
+export interface MixKeySource {
+  privateKey(epoch: number): Uint8Array | null;
+}
+
+export interface PacketNodeInit {
+  readonly name: string;
+  readonly role: NodeRole;
+  /** 1..layers for a mix, 0 for a gateway. */
+  readonly layer: number;
+  /** Ed25519 identity public key: the node id other hops name. */
+  readonly identityKey: Uint8Array;
+  readonly linkKey: { readonly privateKey: Uint8Array; readonly publicKey: Uint8Array };
+  readonly listen: ListenAddress;
+  readonly limits: NodeLimits;
+  readonly params: NetworkParameters;
+}
+
+export interface PacketNodeComponents {
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics: NodeMetrics;
+  readonly documents: DocumentSource;
+  readonly keys: MixKeySource;
+  readonly crypto: CryptoBackend;
+  readonly noise?: NoiseCrypto;
+  /** Makes a link to a next hop; TCP to its advertised address by default. */
+  readonly connect?: Connect;
+}
+
+/** Who is on the other end of an incoming link. */
+export type PeerKind = 'previous' | 'client';
+
+/** What differs between a mix and a gateway. */
+export interface NodeRoleHooks {
+  /** Whether to accept a link from this static key, and as what; null refuses. */
+  classify(remoteStatic: Uint8Array): PeerKind | null;
+  /** A client's link opened (gateways). */
+  clientLinked?(link: Link): void;
+  /** A command other than send_packet from a client (gateways); returns false to count it unexpected. */
+  clientCommand?(link: Link, cmd: WireCommand): boolean;
+  /** Whether this client may send one more packet now (gateways: the rate limit). */
+  admitClientPacket?(link: Link): boolean;
+  /** A packet whose last hop is this node. Returns the drop reason, or null when handled. */
+  final?(outcome: Extract<UnwrapOutcome, { kind: 'final' }>, from: PeerKind): DropReason | null;
+}
+
+interface Delayed {
+  readonly peer: DocumentNode;
+  readonly frame: Uint8Array;
+  readonly receivedAt: number;
+  readonly delayMs: number;
+}
+
+/** Parameters must match those the network publishes; a document with others is refused. */
+export function sameParams(a: NetworkParameters, b: NetworkParameters): boolean {
+  return (
+    a.epochPeriodMs === b.epochPeriodMs &&
+    a.hops === b.hops &&
+    a.userPayloadLength === b.userPayloadLength &&
+    a.withSurb === b.withSurb &&
+    a.layers === b.layers
+  );
+}
+
+export class PacketNode {
+  readonly init: PacketNodeInit;
+  readonly geometry: Geometry;
+  readonly codec: WireCodec;
+  readonly #c: PacketNodeComponents;
+  readonly #hooks: NodeRoleHooks;
+  readonly #pool: UnwrapPool;
+  readonly #replays: ReplayCaches;
+  readonly #delays: DelayQueue<Delayed>;
+  readonly #peers: PeerLinks;
+  #server: LinkServer | null = null;
+  #docs: SignedDocument[] = [];
+  #nodes = new Map<string, DocumentNode>();
+  #previousLinkKeys = new Set<string>();
+  #loadedEpochs = new Set<number>();
+  #epochTimer: unknown = null;
+  #gaugeTimer: unknown = null;
+  #unsubscribe: (() => void) | null = null;
+  #stopped = false;
+
+  constructor(init: PacketNodeInit, components: PacketNodeComponents, hooks: NodeRoleHooks) {
+    this.init = init;
+    this.#c = components;
+    this.#hooks = hooks;
+    this.geometry = geometryFromUserPayload(init.params.hops, init.params.userPayloadLength, init.params.withSurb);
+    this.codec = new WireCodec({ packetLength: this.geometry.packetLength });
+    const bound = init.limits.maxQueuedPackets;
+    this.#pool = new UnwrapPool({ geometry: this.geometry, workers: init.limits.workers, maxInFlight: Math.max(1, Math.min(bound, 16_384)) });
+    this.#replays = new ReplayCaches(init.limits.replayCacheEntries);
+    this.#delays = new DelayQueue<Delayed>({ clock: components.clock, capacity: bound, onDue: (items) => this.#release(items) });
+    this.#peers = new PeerLinks({
+      clock: components.clock,
+      log: components.log,
+      connect: components.connect ?? ((peer) => this.#connectTcp(peer)),
+      drop: (r) => this.drop(r),
+      sent: () => components.metrics.packetsOut.inc(),
+    });
+  }
+
+  get port(): number {
+    return this.#server?.port ?? 0;
+  }
+
+  /** The document in use (the newest), or null before the first. */
+  get document(): SignedDocument | null {
+    return this.#docs[0] ?? null;
+  }
+
+  get epoch(): number {
+    return Math.floor(this.#c.clock.now() / this.init.params.epochPeriodMs);
+  }
+
+  drop(reason: DropReason): void {
+    this.#c.metrics.drop(reason);
+  }
+
+  async start(): Promise<void> {
+    this.#onEpochTick();
+    const doc = this.#c.documents.current();
+    if (doc) this.#useDocument(doc);
+    this.#unsubscribe = this.#c.documents.subscribe((d) => this.#useDocument(d));
+    this.#server = await listenTcp({
+      host: this.init.listen.host,
+      port: this.init.listen.port,
+      staticKey: this.init.linkKey.privateKey,
+      ...(this.#c.noise ? { crypto: this.#c.noise } : {}),
+      maxMessageLength: this.codec.commandLength,
+      accept: (rs) => this.#hooks.classify(rs) !== null,
+      onLink: (link) => this.#onLink(link),
+    });
+    const gauges = (): void => {
+      this.#c.metrics.queueDepth.set({ queue: 'unwrap' }, this.#pool.inFlight);
+      this.#c.metrics.queueDepth.set({ queue: 'delay' }, this.#delays.size);
+      this.#c.metrics.queueDepth.set({ queue: 'connect' }, this.#peers.queued);
+      this.#gaugeTimer = this.#c.clock.setTimer(gauges, 1000);
+    };
+    gauges();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#unsubscribe?.();
+    if (this.#epochTimer !== null) this.#c.clock.clearTimer(this.#epochTimer);
+    if (this.#gaugeTimer !== null) this.#c.clock.clearTimer(this.#gaugeTimer);
+    const held = this.#delays.clear();
+    if (held.length > 0) this.#c.metrics.drop('shutdown', held.length);
+    this.#delays.stop();
+    this.#peers.close();
+    await this.#server?.close();
+    await this.#pool.close();
+    this.#replays.retain([]);
+  }
+
+  /** Looks a node up by its id in the documents held (the newest and the one before). */
+  node(id: Uint8Array): DocumentNode | undefined {
+    return this.#nodes.get(toHex(id));
+  }
+
+  /** Whether this static key belongs to a node of the previous layer in a document held. */
+  isPreviousHop(remoteStatic: Uint8Array): boolean {
+    return this.#previousLinkKeys.has(toHex(remoteStatic));
+  }
+
+  /** The nodes of a layer (0: gateways) in the newest document. */
+  layerNodes(layer: number): DocumentNode[] {
+    const doc = this.document;
+    if (!doc) return [];
+    return doc.document.nodes.filter((n) => n.layer === layer && (layer === 0 ? n.role === 'gateway' : n.role === 'mix'));
+  }
+
+  /** Sends a packet to a node now, with no delay (gateways: SURB acknowledgements). */
+  sendNow(peer: DocumentNode, packet: Uint8Array): void {
+    this.#peers.send(peer, this.codec.encode({ kind: 'send_packet', packet }));
+  }
+
+  #connectTcp(peer: DocumentNode): Promise<Link> {
+    const i = peer.tcpAddress.lastIndexOf(':');
+    const host = peer.tcpAddress.slice(0, i).replace(/^\[|\]$/g, '');
+    const port = Number(peer.tcpAddress.slice(i + 1));
+    return connectTcp({
+      host,
+      port,
+      staticKey: this.init.linkKey.privateKey,
+      remoteStatic: peer.linkKey,
+      maxMessageLength: this.codec.commandLength,
+      handshakeTimeoutMs: 5_000,
+      ...(this.#c.noise ? { crypto: this.#c.noise } : {}),
+    });
+  }
+
+  #useDocument(signed: SignedDocument): void {
+    const doc = signed.document;
+    if (!sameParams(doc.params, this.init.params)) {
+      this.#c.log.error('document parameters differ from this node\'s configuration; document ignored', { epoch: doc.epoch });
+      return;
+    }
+    const newest = this.#docs[0];
+    if (newest && doc.epoch < newest.document.epoch) return;
+    if (newest && doc.epoch === newest.document.epoch) this.#docs = [signed, ...this.#docs.slice(1)];
+    else this.#docs = newest ? [signed, newest] : [signed];
+    this.#nodes = new Map();
+    this.#previousLinkKeys = new Set();
+    const prevLayer = this.init.role === 'gateway' ? doc.params.layers : this.init.layer - 1;
+    for (const d of [...this.#docs].reverse()) {
+      for (const n of d.document.nodes) {
+        this.#nodes.set(toHex(n.identityKey), n);
+        const inPrev = prevLayer === 0 ? n.role === 'gateway' : n.role === 'mix' && n.layer === prevLayer;
+        if (inPrev) this.#previousLinkKeys.add(toHex(n.linkKey));
+      }
+    }
+    this.#peers.retain(new Set(this.#nodes.keys()));
+    this.#c.metrics.epoch.set(doc.epoch);
+  }
+
+  /** The epochs whose keys a packet arriving now may use: the current one, and a neighbour near a boundary. */
+  #tryEpochs(): number[] {
+    const p = this.init.params.epochPeriodMs;
+    const now = this.#c.clock.now();
+    const e = Math.floor(now / p);
+    const into = now - e * p;
+    if (into < p / 4) return [e, e - 1];
+    if (into > (3 * p) / 4) return [e, e + 1];
+    return [e];
+  }
+
+  /** Keeps the keys for the previous, current and next epochs in the unwrap pool; runs at every quarter epoch. */
+  #onEpochTick(): void {
+    if (this.#stopped) return;
+    const p = this.init.params.epochPeriodMs;
+    const now = this.#c.clock.now();
+    const e = Math.floor(now / p);
+    const want = new Set(this.#tryEpochs().concat([e + 1]));
+    for (const epoch of want) {
+      if (this.#loadedEpochs.has(epoch)) continue;
+      const key = this.#c.keys.privateKey(epoch);
+      if (key === null) continue;
+      this.#pool.setKey(epoch, key);
+      this.#loadedEpochs.add(epoch);
+    }
+    for (const epoch of [...this.#loadedEpochs]) {
+      if (want.has(epoch)) continue;
+      this.#pool.deleteKey(epoch);
+      this.#loadedEpochs.delete(epoch);
+    }
+    this.#replays.retain([...want]);
+    const quarter = p / 4;
+    const next = (Math.floor(now / quarter) + 1) * quarter;
+    this.#epochTimer = this.#c.clock.setTimer(() => this.#onEpochTick(), next - now + 1);
+  }
+
+  #onLink(link: Link): void {
+    const kind = this.#hooks.classify(link.remoteStatic);
+    if (kind === null) {
+      void link.close(CloseReason.rejected);
+      return;
+    }
+    if (kind === 'client') this.#hooks.clientLinked?.(link);
+    void (async () => {
+      try {
+        for await (const message of link) this.#onMessage(link, kind, message);
+      } catch {
+        // the link failed; its peer reconnects
+      }
+    })();
+  }
+
+  #onMessage(link: Link, kind: PeerKind, message: Uint8Array): void {
+    let cmd: WireCommand;
+    try {
+      cmd = this.codec.decode(message);
+    } catch {
+      this.drop('malformed_frame');
+      return;
+    }
+    switch (cmd.kind) {
+      case 'send_packet': {
+        this.#c.metrics.packetsIn.inc();
+        if (kind === 'client' && this.#hooks.admitClientPacket && !this.#hooks.admitClientPacket(link)) {
+          this.drop('rate_limited');
+          return;
+        }
+        this.#unwrap(cmd.packet, kind);
+        return;
+      }
+      case 'noop':
+        return;
+      case 'disconnect':
+        void link.close();
+        return;
+      default:
+        if (kind === 'client' && this.#hooks.clientCommand?.(link, cmd)) return;
+        this.drop('unexpected_command');
+    }
+  }
+
+  #unwrap(packet: Uint8Array, from: PeerKind): void {
+    const receivedAt = performance.now();
+    const pending = this.#pool.unwrap(packet, this.#tryEpochs());
+    if (pending === null) {
+      this.drop('queue_full');
+      return;
+    }
+    pending.then(
+      (outcome) => this.#onOutcome(outcome, from, receivedAt),
+      () => this.drop('bad_packet'),
+    );
+  }
+
+  #onOutcome(outcome: UnwrapOutcome, from: PeerKind, receivedAt: number): void {
+    switch (outcome.kind) {
+      case 'error':
+        // ERR_LINK_CLOSED: the pool closed under the packet (shutdown); ERR_SERVER: its worker died.
+        this.drop(outcome.code === 'ERR_LINK_CLOSED' ? 'shutdown' : outcome.code === 'ERR_SERVER' ? 'worker_failed' : 'bad_packet');
+        return;
+      case 'no_key':
+        this.drop('no_mix_key');
+        return;
+      case 'forward':
+      case 'final':
+        break;
+    }
+    // The replay check comes only after the MAC verified (the unwrap succeeded).
+    const seen = this.#replays.forEpoch(outcome.epoch).check(outcome.replayTag);
+    if (seen !== 'fresh') {
+      this.drop(seen === 'replay' ? 'replay' : 'replay_cache_full');
+      return;
+    }
+    if (outcome.kind === 'final') {
+      const reason = this.#hooks.final ? this.#hooks.final(outcome, from) : 'not_final';
+      if (reason !== null) this.drop(reason);
+      return;
+    }
+    const next = this.#nodes.get(toHex(outcome.nextHop));
+    if (next === undefined) {
+      this.drop('unknown_next_hop');
+      return;
+    }
+    if (!this.#mayForwardTo(next, from)) {
+      this.drop('wrong_next_hop');
+      return;
+    }
+    if (outcome.delayMs > this.init.limits.maxDelayMs) {
+      this.drop('delay_too_long');
+      return;
+    }
+    const item: Delayed = { peer: next, frame: this.codec.encode({ kind: 'send_packet', packet: outcome.packet }), receivedAt, delayMs: outcome.delayMs };
+    if (outcome.delayMs === 0) {
+      this.#release([item]);
+      return;
+    }
+    if (!this.#delays.push(item, this.#c.clock.now() + outcome.delayMs)) {
+      this.drop('queue_full');
+      return;
+    }
+    this.#c.metrics.packetsDelayed.inc();
+  }
+
+  /** Stratified topology: a mix of layer L sends to layer L+1, the last layer to gateways, a gateway to layer 1. */
+  #mayForwardTo(next: DocumentNode, from: PeerKind): boolean {
+    const layers = this.init.params.layers;
+    if (this.init.role === 'gateway') return from === 'client' && next.role === 'mix' && next.layer === 1;
+    if (this.init.layer === layers) return next.role === 'gateway';
+    return next.role === 'mix' && next.layer === this.init.layer + 1;
+  }
+
+  #release(items: readonly Delayed[]): void {
+    const now = performance.now();
+    for (const it of items) {
+      this.#c.metrics.processingSeconds.observe(Math.max(0, now - it.receivedAt - it.delayMs) / 1000);
+      this.#peers.send(it.peer, it.frame);
+    }
+  }
+}

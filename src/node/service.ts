@@ -1,0 +1,193 @@
+/**
+ * Runs a mix node or a gateway from its config file: keys from its data directory, the document
+ * follower, mix keys made ahead and deleted after their epoch, descriptor uploads, the packet node
+ * itself, and the operations endpoint. `backchannel mix|gateway --config FILE` calls this.
+ */
+import { availableParallelism } from 'node:os';
+import { Registry } from 'prom-client';
+import { loadOrCreateIdentity, loadOrCreateLinkKey, MixKeyStore } from '../config/keys.js';
+import type { GatewayConfig, MixConfig } from '../config/types.js';
+import { nodeBackend } from '../crypto/node.js';
+import { openMailboxStore } from '../gateway/mailbox.js';
+import { createGateway } from '../gateway/gateway.js';
+import { createMixNode } from '../mix/mix.js';
+import type { Clock } from '../ops/clock.js';
+import { systemClock } from '../ops/clock.js';
+import { startOpsServer } from '../ops/http.js';
+import type { OpsServer } from '../ops/http.js';
+import type { Logger } from '../ops/log.js';
+import { nodeMetrics } from '../ops/metrics.js';
+import { uploadDescriptor } from '../pki/client.js';
+import { signDescriptor } from '../pki/descriptor.js';
+import { documentExpiresAt } from '../pki/document.js';
+import { nodeEd25519 } from '../pki/ed25519-node.js';
+import { DocumentFollower } from '../pki/follower.js';
+import type { Descriptor, SignedDocument } from '../pki/types.js';
+import { MAX_DESCRIPTOR_MIX_KEYS } from '../pki/types.js';
+import type { DocumentSource, PacketNode } from './packet-node.js';
+
+/** Mix keys exist for the current epoch and this many ahead (published in descriptors). */
+export const MIX_KEYS_AHEAD = 2;
+/** Descriptors are uploaded this many times per epoch (and at start), so that a restarted authority soon has them. */
+export const UPLOADS_PER_EPOCH = 8;
+
+export interface RunningNode {
+  readonly node: PacketNode;
+  readonly ops: OpsServer;
+  stop(): Promise<void>;
+}
+
+export interface NodeServiceComponents {
+  readonly clock?: Clock;
+  readonly log: Logger;
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Starts a mix node or gateway as its config says; resolves once it listens. */
+export async function runNodeServer(config: MixConfig | GatewayConfig, components: NodeServiceComponents): Promise<RunningNode> {
+  const clock = components.clock ?? systemClock;
+  const log = components.log.child(config.role);
+  const params = config.params;
+  const period = params.epochPeriodMs;
+  const identity = loadOrCreateIdentity(config.dataDir);
+  const link = loadOrCreateLinkKey(config.dataDir);
+  const mixKeys = MixKeyStore.open(config.dataDir);
+  if (identity.insecurePermissions || link.insecurePermissions || mixKeys.insecurePermissions) {
+    log.warn('key files are readable by group or others; chmod 600 them');
+  }
+  const registry = new Registry();
+  registry.setDefaultLabels({ node: config.name });
+  const metrics = nodeMetrics(registry);
+
+  const subscribers = new Set<(d: SignedDocument) => void>();
+  const follower = new DocumentFollower(
+    {
+      authorities: config.authorities,
+      threshold: config.threshold,
+      onDocument: (d) => {
+        log.info('new document', { epoch: d.document.epoch, nodes: d.document.nodes.length });
+        for (const fn of subscribers) fn(d);
+      },
+      onExpired: () => log.warn('document expired and no newer one could be fetched'),
+    },
+    { clock, log, registry, ed: nodeEd25519 },
+  );
+  const documents: DocumentSource = {
+    current: () => follower.current(),
+    subscribe(fn) {
+      subscribers.add(fn);
+      return () => subscribers.delete(fn);
+    },
+  };
+
+  const epochNow = (): number => Math.floor(clock.now() / period);
+  const ensureKeys = (): void => {
+    const e = epochNow();
+    const want: number[] = [];
+    for (let i = 0; i <= MIX_KEYS_AHEAD; i++) want.push(e + i);
+    const made = mixKeys.ensure(want);
+    // The previous epoch's key stays for packets still in flight; older ones are deleted.
+    const deleted = mixKeys.deleteBefore(e - 1);
+    if (made.length > 0 || deleted.length > 0) log.info('mix keys rotated', { epoch: e, made: made.length, deleted: deleted.length });
+  };
+  ensureKeys();
+
+  const workers = config.limits.workers >= 0 ? config.limits.workers : availableParallelism();
+  const baseInit = {
+    name: config.name,
+    identityKey: identity.publicKey,
+    linkKey: { privateKey: link.privateKey, publicKey: link.publicKey },
+    listen: config.listen,
+    limits: { ...config.limits, workers },
+    params,
+  };
+  const baseComponents = {
+    clock,
+    log,
+    metrics,
+    documents,
+    keys: { privateKey: (epoch: number) => mixKeys.get(epoch)?.privateKey ?? null },
+    crypto: nodeBackend,
+  };
+  let node: PacketNode;
+  let closeMailbox: (() => void) | null = null;
+  let stopRole: () => Promise<void>;
+  if (config.role === 'mix') {
+    node = createMixNode({ ...baseInit, role: 'mix', layer: config.layer }, baseComponents);
+    stopRole = () => node.stop();
+  } else {
+    const mailbox = openMailboxStore(config.mailbox.path, { maxPerMailbox: config.mailbox.maxPerMailbox, maxTotal: config.mailbox.maxTotal, clock });
+    closeMailbox = () => mailbox.close();
+    const gw = createGateway({ ...baseInit, role: 'gateway', layer: 0, clientRate: config.clientRate }, { ...baseComponents, mailbox });
+    node = gw.node;
+    stopRole = () => gw.stop();
+  }
+  await node.start();
+  const advertise = config.advertise ?? hostPort(config.listen.host, node.port);
+
+  // Descriptor uploads: at start, then UPLOADS_PER_EPOCH times an epoch, each with fresh keys.
+  let uploadTimer: unknown = null;
+  let stopped = false;
+  const upload = async (): Promise<void> => {
+    ensureKeys();
+    const e = epochNow();
+    const epochs: number[] = [];
+    for (let i = 0; i <= MIX_KEYS_AHEAD && epochs.length < MAX_DESCRIPTOR_MIX_KEYS; i++) epochs.push(e + i);
+    const desc: Descriptor = {
+      name: config.name,
+      identityKey: identity.publicKey,
+      linkKey: link.publicKey,
+      role: config.role,
+      layer: config.role === 'mix' ? config.layer : 0,
+      tcpAddress: advertise,
+      wsAddress: config.role === 'gateway' ? config.wsAdvertise : null,
+      mixKeys: mixKeys.publicKeys(epochs),
+    };
+    const bytes = signDescriptor(desc, identity.seed, nodeEd25519);
+    const outcomes = await uploadDescriptor(config.authorities, bytes, { timeoutMs: 5_000 });
+    const ok = outcomes.filter((o) => o.ok).length;
+    if (ok < outcomes.length) log.warn('descriptor upload incomplete', { accepted: ok, authorities: outcomes.length, epoch: e });
+    else log.debug('descriptor uploaded', { epoch: e });
+  };
+  const scheduleUpload = (ms: number): void => {
+    if (stopped) return;
+    uploadTimer = clock.setTimer(() => {
+      upload()
+        .catch((err: unknown) => log.error('descriptor upload failed', { error: err instanceof Error ? err.message : 'unknown' }))
+        .finally(() => scheduleUpload(Math.max(1000, Math.floor(period / UPLOADS_PER_EPOCH))));
+    }, ms);
+  };
+  scheduleUpload(0);
+  follower.start();
+
+  const ops = await startOpsServer({
+    host: config.ops.host,
+    port: config.ops.port,
+    registry,
+    health: () => {
+      const doc = follower.current();
+      const fresh = doc !== null && clock.now() < documentExpiresAt(doc.document.epoch, period);
+      return { healthy: fresh, detail: { role: config.role, epoch: doc?.document.epoch ?? null, document: fresh ? 'valid' : 'missing' } };
+    },
+  });
+  log.info('started', { role: config.role, layer: config.role === 'mix' ? config.layer : 0, workers });
+
+  return {
+    node,
+    ops,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (uploadTimer !== null) clock.clearTimer(uploadTimer);
+      follower.stop();
+      await stopRole();
+      await ops.close();
+      closeMailbox?.();
+      mixKeys.close();
+      log.info('stopped');
+    },
+  };
+}
