@@ -4,13 +4,22 @@
  */
 import { readFileSync } from 'node:fs';
 import { isBackchannelError } from '../errors.js';
+import { runGenconfig } from './genconfig.js';
+import { runServer } from './server.js';
 import { runSphinx } from './sphinx.js';
+import { runStatus, runUp } from './up.js';
 
 const HELP = `Usage: backchannel <command> [options]
 
 Backchannel: a metadata-private messenger over a Loopix-style mix network.
 
 Commands:
+  up          start a complete local network (3 authorities, 3 layers of 2 mixes, 2 gateways)
+  status      show a network's epoch, servers, health and traffic
+  genconfig   write the configs and keys of a network of N hosts
+  authority   run a directory authority          (--config FILE)
+  mix         run a mix node                     (--config FILE)
+  gateway     run a gateway                      (--config FILE)
   sphinx      inspect Sphinx packets: unwrap a hop, decrypt a SURB reply, print a geometry
   version     print the version
   help        print this help
@@ -42,11 +51,25 @@ export async function main(argv: string[]): Promise<number> {
       case 'sphinx':
         out = runSphinx(rest);
         break;
+      case 'genconfig':
+        out = await runGenconfig(rest);
+        break;
+      case 'up':
+        out = await runUp(rest);
+        break;
+      case 'status':
+        out = await runStatus(rest);
+        break;
+      case 'authority':
+      case 'mix':
+      case 'gateway':
+        out = await runServer(command, rest);
+        break;
       default:
         process.stderr.write(`backchannel: unknown command "${command}"\n\n${HELP}`);
         return 2;
     }
-    process.stdout.write(out.endsWith('\n') ? out : `${out}\n`);
+    if (out !== '') process.stdout.write(out.endsWith('\n') ? out : `${out}\n`);
     return 0;
   } catch (e) {
     if (isBackchannelError(e)) {

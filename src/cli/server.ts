@@ -1,0 +1,102 @@
+/**
+ * `backchannel authority|mix|gateway --config FILE`: runs one server in the foreground until
+ * SIGINT or SIGTERM, then stops it cleanly (links closed with a close frame, mailbox committed).
+ * Logs are JSON lines on stderr.
+ */
+import { Registry } from 'prom-client';
+import { startAuthority } from '../authority/authority.js';
+import { loadConfig } from '../config/load.js';
+import { loadOrCreateIdentity } from '../config/keys.js';
+import type { ServerConfig, ServerRole } from '../config/types.js';
+import { BackchannelError } from '../errors.js';
+import { systemClock } from '../ops/clock.js';
+import { startOpsServer } from '../ops/http.js';
+import { jsonLogger } from '../ops/log.js';
+import { nodeEd25519 } from '../pki/ed25519-node.js';
+import { runNodeServer } from '../node/service.js';
+import { parseOptions, requireString } from './args.js';
+
+const ABOUT: Record<ServerRole, string> = {
+  authority: 'a directory authority: collects node descriptors, votes, signs the consensus document each epoch',
+  mix: 'a mix node: unwraps, delays and forwards packets between layers',
+  gateway: "a gateway: clients' entry and exit, with their durable mailboxes",
+};
+
+function help(role: ServerRole): string {
+  return `Usage: backchannel ${role} --config FILE
+
+Runs ${ABOUT[role]}.
+Runs in the foreground until Ctrl-C (SIGINT) or SIGTERM, then shuts down cleanly.
+
+Options:
+  --config FILE   the server's JSON config (write one with 'backchannel genconfig')
+  --help          print this help
+
+Logs go to stderr as JSON lines. Health: GET /healthz and metrics: GET /metrics on the
+config's "ops" address.
+`;
+}
+
+/** Resolves when the process is asked to stop. */
+function stopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (s: NodeJS.Signals): void => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(s);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+async function start(config: ServerConfig): Promise<() => Promise<void>> {
+  const log = jsonLogger({ level: config.logLevel, component: config.name });
+  if (config.role !== 'authority') {
+    const running = await runNodeServer(config, { log });
+    return () => running.stop();
+  }
+  const identity = loadOrCreateIdentity(config.dataDir);
+  const self = config.authorities.find((a) => a.name === config.name);
+  if (!self || !equal(self.identityKey, identity.publicKey)) {
+    throw new BackchannelError('ERR_CONFIG', 'config: this authority\'s identity key does not match its entry in "authorities"');
+  }
+  const registry = new Registry();
+  registry.setDefaultLabels({ node: config.name });
+  const authority = await startAuthority(
+    { name: config.name, identitySeed: identity.seed, listen: config.listen, authorities: config.authorities, threshold: config.threshold, params: config.params, nodes: config.nodes },
+    { clock: systemClock, log: log.child('authority'), registry, ed: nodeEd25519 },
+  );
+  const ops = await startOpsServer({
+    host: config.ops.host,
+    port: config.ops.port,
+    registry,
+    health: () => {
+      const doc = authority.current();
+      return { healthy: true, detail: { role: 'authority', epoch: doc?.document.epoch ?? null, document: doc ? 'valid' : 'missing' } };
+    },
+  });
+  log.info('started', { role: 'authority' });
+  return async () => {
+    await ops.close();
+    await authority.close();
+    log.info('stopped');
+  };
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Runs the server until a signal; returns the text to print (nothing). */
+export async function runServer(role: ServerRole, argv: string[]): Promise<string> {
+  const opts = parseOptions(argv, { config: { type: 'string' } });
+  if (opts['help']) return help(role);
+  const config = loadConfig(requireString(opts, 'config'));
+  if (config.role !== role) throw new BackchannelError('ERR_CONFIG', `config: this is a ${config.role} config, not a ${role} config`);
+  const signal = stopSignal();
+  const stop = await start(config);
+  await signal;
+  await stop();
+  return '';
+}

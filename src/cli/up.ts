@@ -1,0 +1,106 @@
+/**
+ * `backchannel up` and `backchannel status`: a complete local network on this machine, and its state.
+ */
+import { join, resolve } from 'node:path';
+import { NETWORK_FILE } from '../config/genconfig.js';
+import { readLocalServers } from '../local/network.js';
+import { networkStatus, statusJson, statusTable } from '../local/status.js';
+import { DEFAULT_DATA_DIR, startLocalNetwork } from '../local/up.js';
+import { parseOptions } from './args.js';
+
+export const UP_HELP = `Usage: backchannel up [--dir DIR] [--base-port N] [--epoch-seconds S]
+
+Starts a complete Backchannel network on this machine, on 127.0.0.1: 3 directory authorities,
+3 layers of 2 mix nodes and 2 gateways, each its own process. Waits until the authorities have
+signed the first consensus document, prints what runs where, and runs until Ctrl-C, which stops
+every server cleanly.
+
+The first run makes the configs and keys under DIR (as 'backchannel genconfig' would, with
+60-second epochs and the first free ports from 30000); later runs reuse them, mailboxes included.
+
+Options:
+  --dir DIR          state directory (default ${DEFAULT_DATA_DIR})
+  --base-port N      first port to try for a new network (default 30000)
+  --epoch-seconds S  epoch length for a new network (default 60)
+  --help             print this help
+
+Each server logs to DIR/<name>/server.log. 'backchannel status --dir DIR' shows the network's state.
+`;
+
+export const STATUS_HELP = `Usage: backchannel status [--dir DIR] [--json]
+
+Shows the state of the network whose configs are in DIR (default ${DEFAULT_DATA_DIR}): the epoch,
+and for every server its role, layer, health and traffic, read from its health and metrics endpoints.
+
+Options:
+  --dir DIR   state directory (default ${DEFAULT_DATA_DIR})
+  --json      one JSON object: {"epoch": N, "nodes": [{"name", "role", "layer", "healthy", ...}]}
+  --help      print this help
+`;
+
+function stopSignal(): Promise<void> {
+  return new Promise((res) => {
+    const on = (): void => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      res();
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+export async function runUp(argv: string[]): Promise<string> {
+  const v = parseOptions(argv, { dir: { type: 'string' }, 'base-port': { type: 'string' }, 'epoch-seconds': { type: 'string' } });
+  if (v['help'] === true) return UP_HELP;
+  const dir = resolve(typeof v['dir'] === 'string' ? v['dir'] : DEFAULT_DATA_DIR);
+  const int = (name: string, min: number, max: number): number | undefined => {
+    const s = v[name];
+    if (s === undefined) return undefined;
+    const n = Number(s);
+    if (typeof s !== 'string' || !/^\d+$/.test(s) || n < min || n > max) throw new RangeError(`--${name} must be an integer in [${min}, ${max}]`);
+    return n;
+  };
+  const basePort = int('base-port', 1024, 64_000);
+  const epochSeconds = int('epoch-seconds', 1, 7 * 24 * 3600);
+  const err = (line: string): void => {
+    process.stderr.write(`${line}\n`);
+  };
+  const stopping = stopSignal();
+  const running = await startLocalNetwork({
+    dir,
+    ...(basePort === undefined ? {} : { basePort }),
+    ...(epochSeconds === undefined ? {} : { params: { epochPeriodMs: epochSeconds * 1000 } }),
+    progress: err,
+    onExit: (name, how) => err(`backchannel: ${name} exited (${how}); see ${join(dir, name, 'server.log')}`),
+  });
+  const { network, document } = running;
+  const rows = network.servers.map((s) => {
+    const what = s.role === 'authority' ? 'authority' : s.role === 'mix' ? `mix, layer ${s.layer}` : 'gateway';
+    return `  ${s.name.padEnd(12)} ${what.padEnd(14)} ${s.role === 'authority' ? 'http://' : ''}${s.listen.padEnd(20)} ops ${s.opsUrl}  pid ${network.pid(s.name) ?? '-'}`;
+  });
+  process.stdout.write(
+    [
+      `Backchannel is running on this machine: epoch ${document.document.epoch}, ${document.document.nodes.length} nodes in the consensus.`,
+      '',
+      ...rows,
+      '',
+      `Clients: the network's description is ${join(dir, NETWORK_FILE)} (authorities, their keys, gateways).`,
+      `State and logs: ${dir}. Status: backchannel status --dir ${dir}`,
+      'Press Ctrl-C to stop every server.',
+      '',
+    ].join('\n'),
+  );
+  await stopping;
+  err('stopping...');
+  await running.stop();
+  return 'stopped';
+}
+
+export async function runStatus(argv: string[]): Promise<string> {
+  const v = parseOptions(argv, { dir: { type: 'string' }, json: { type: 'boolean' } });
+  if (v['help'] === true) return STATUS_HELP;
+  const dir = resolve(typeof v['dir'] === 'string' ? v['dir'] : DEFAULT_DATA_DIR);
+  const st = await networkStatus(readLocalServers(dir));
+  return v['json'] === true ? statusJson(st) : statusTable(st);
+}

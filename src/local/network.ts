@@ -1,0 +1,158 @@
+/**
+ * A whole network on one machine, as separate processes: what `backchannel up` runs, and what the
+ * integration and fault tests drive (the same code path). Each server is `backchannel <role>
+ * --config <dir>/<name>/config.json`, logging to `<dir>/<name>/server.log`.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, openSync, closeSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../config/load.js';
+import type { ServerConfig } from '../config/types.js';
+import { BackchannelError } from '../errors.js';
+
+/** The bin script, found from this file's place in dist/. */
+export const BIN_PATH = fileURLToPath(new URL('../../../bin/backchannel.js', import.meta.url));
+
+export interface LocalServer {
+  readonly name: string;
+  readonly role: ServerConfig['role'];
+  /** Mix layer; 0 for gateways; null for authorities. */
+  readonly layer: number | null;
+  readonly config: ServerConfig;
+  readonly configPath: string;
+  /** The operations endpoint (`/healthz`, `/metrics`). */
+  readonly opsUrl: string;
+  /** Where peers connect: the authority's HTTP API, or a node's link listener. */
+  readonly listen: string;
+}
+
+/** Every server configured under `dir` (one folder each, holding config.json), in a stable order. */
+export function readLocalServers(dir: string): LocalServer[] {
+  if (!existsSync(dir)) throw new BackchannelError('ERR_CONFIG', `local: no network in ${dir} (run \`backchannel up\` or \`backchannel genconfig\`)`);
+  const out: LocalServer[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const configPath = join(dir, entry.name, 'config.json');
+    if (!existsSync(configPath)) continue;
+    const config = loadConfig(configPath);
+    const layer = config.role === 'authority' ? null : config.role === 'gateway' ? 0 : config.layer;
+    const opsHost = config.ops.host.includes(':') ? `[${config.ops.host}]` : config.ops.host;
+    const l = config.listen;
+    out.push({
+      name: config.name,
+      role: config.role,
+      layer,
+      config,
+      configPath,
+      opsUrl: `http://${opsHost}:${config.ops.port}`,
+      listen: `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`,
+    });
+  }
+  if (out.length === 0) throw new BackchannelError('ERR_CONFIG', `local: no server configs under ${dir}`);
+  const rank = { authority: 0, mix: 1, gateway: 2 } as const;
+  return out.sort((a, b) => rank[a.role] - rank[b.role] || (a.layer ?? 0) - (b.layer ?? 0) || a.name.localeCompare(b.name));
+}
+
+/** True when nothing listens on 127.0.0.1:port now. */
+export function portFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, host, () => s.close(() => resolve(true)));
+  });
+}
+
+/** A base port with `count` free ports from it, tried from `start` in steps of 100. */
+export async function findFreePortRange(count: number, start = 30_000, host = '127.0.0.1'): Promise<number> {
+  for (let base = start; base + count < 65_000; base += 100) {
+    let ok = true;
+    for (let p = base; p < base + count && ok; p++) ok = await portFree(p, host);
+    if (ok) return base;
+  }
+  throw new BackchannelError('ERR_SERVER', 'local: no free port range found');
+}
+
+export interface ProcessState {
+  readonly server: LocalServer;
+  child: ChildProcess | null;
+  /** Exit code or signal of the last exit, when it exited. */
+  lastExit: string | null;
+}
+
+/** Runs and stops the servers of one local network. */
+export class LocalNetwork {
+  readonly dir: string;
+  readonly servers: readonly LocalServer[];
+  readonly #procs = new Map<string, ProcessState>();
+  readonly #onExit: (name: string, how: string) => void;
+  #stopping = false;
+
+  constructor(dir: string, opts: { onExit?: (name: string, how: string) => void } = {}) {
+    this.dir = dir;
+    this.servers = readLocalServers(dir);
+    this.#onExit = opts.onExit ?? (() => undefined);
+    for (const s of this.servers) this.#procs.set(s.name, { server: s, child: null, lastExit: null });
+  }
+
+  server(name: string): LocalServer {
+    const p = this.#procs.get(name);
+    if (!p) throw new RangeError(`local: no server named ${name}`);
+    return p.server;
+  }
+
+  /** Whether the server's process runs now. */
+  running(name: string): boolean {
+    const c = this.#procs.get(name)?.child;
+    return c !== null && c !== undefined && c.exitCode === null && c.signalCode === null;
+  }
+
+  pid(name: string): number | undefined {
+    return this.#procs.get(name)?.child?.pid;
+  }
+
+  /** Starts every server that is not running, authorities first. */
+  startAll(): void {
+    for (const s of this.servers) if (!this.running(s.name)) this.start(s.name);
+  }
+
+  /** Starts one server's process. */
+  start(name: string): void {
+    const st = this.#procs.get(name);
+    if (!st) throw new RangeError(`local: no server named ${name}`);
+    if (this.running(name)) return;
+    const logPath = join(this.dir, name, 'server.log');
+    const fd = openSync(logPath, 'a', 0o600);
+    const child = spawn(process.execPath, [BIN_PATH, st.server.role, '--config', st.server.configPath], {
+      stdio: ['ignore', fd, fd],
+      env: { ...process.env },
+    });
+    closeSync(fd);
+    st.child = child;
+    child.once('exit', (code, signal) => {
+      st.lastExit = signal ?? `exit ${code ?? '?'}`;
+      if (!this.#stopping) this.#onExit(name, st.lastExit);
+    });
+  }
+
+  /** Sends `signal` to one server and waits for it to exit. */
+  async kill(name: string, signal: NodeJS.Signals = 'SIGTERM', graceMs = 10_000): Promise<void> {
+    const child = this.#procs.get(name)?.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** Stops every server: SIGTERM, then SIGKILL after `graceMs`; nodes first, authorities last. */
+  async stopAll(graceMs = 10_000): Promise<void> {
+    this.#stopping = true;
+    const nodes = this.servers.filter((s) => s.role !== 'authority');
+    await Promise.all(nodes.map((s) => this.kill(s.name, 'SIGTERM', graceMs)));
+    await Promise.all(this.servers.filter((s) => s.role === 'authority').map((s) => this.kill(s.name, 'SIGTERM', graceMs)));
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * `backchannel up`'s work, shared with the integration tests: make a local network's configs
+ * when the directory has none, start every server as its own process, and wait until the
+ * authorities have signed the first consensus and every node follows it.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateNetwork, networkPortCount, NETWORK_FILE, readNetworkFile } from '../config/genconfig.js';
+import type { NetworkFile } from '../config/network.js';
+import { LOCAL_NETWORK_EPOCH_MS } from '../config/params.js';
+import type { NetworkParameters } from '../pki/types.js';
+import { BackchannelError } from '../errors.js';
+import { fetchDocument } from '../pki/client.js';
+import { nodeEd25519 } from '../pki/ed25519-node.js';
+import type { SignedDocument } from '../pki/types.js';
+import { findFreePortRange, LocalNetwork } from './network.js';
+import { networkStatus } from './status.js';
+
+/** The local network's shape (DESIGN.md): 3 authorities, 3 layers of 2 mixes, 2 gateways. */
+export const LOCAL_AUTHORITIES = 3;
+export const LOCAL_LAYERS = 3;
+export const LOCAL_MIXES_PER_LAYER = 2;
+export const LOCAL_GATEWAYS = 2;
+export const DEFAULT_DATA_DIR = './backchannel-data';
+
+export interface UpOptions {
+  readonly dir: string;
+  /** First port to try when making a new network (default 30000; the next free range is used). */
+  readonly basePort?: number;
+  /** For a new network: overrides of the parameters (epochs of LOCAL_NETWORK_EPOCH_MS by default). */
+  readonly params?: Partial<Omit<NetworkParameters, 'layers'>>;
+  /** How long to wait for the first consensus and healthy nodes. Default: 3 epochs + 30 s. */
+  readonly timeoutMs?: number;
+  /** Progress lines for people (stderr in the CLI). */
+  readonly progress?: (line: string) => void;
+  /** A server process that exits while the network runs. */
+  readonly onExit?: (name: string, how: string) => void;
+}
+
+export interface RunningLocalNetwork {
+  readonly network: LocalNetwork;
+  readonly networkFile: NetworkFile;
+  readonly document: SignedDocument;
+  /** Whether the configs were made by this call. */
+  readonly created: boolean;
+  stop(): Promise<void>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Makes the configs under `dir` unless they exist. Returns whether it made them. */
+export async function ensureLocalNetwork(opts: Pick<UpOptions, 'dir' | 'basePort' | 'params'>): Promise<boolean> {
+  if (existsSync(join(opts.dir, NETWORK_FILE))) return false;
+  const shape = { authorities: LOCAL_AUTHORITIES, layers: LOCAL_LAYERS, mixesPerLayer: LOCAL_MIXES_PER_LAYER, gateways: LOCAL_GATEWAYS };
+  const basePort = await findFreePortRange(networkPortCount(shape), opts.basePort ?? 30_000);
+  generateNetwork({
+    dir: opts.dir,
+    ...shape,
+    hosts: ['127.0.0.1'],
+    basePort,
+    params: { epochPeriodMs: LOCAL_NETWORK_EPOCH_MS, ...opts.params },
+  });
+  return true;
+}
+
+/** Waits until a document with the threshold of signatures can be fetched. */
+export async function waitForDocument(net: NetworkFile, deadline: number, minNodes = 0): Promise<SignedDocument> {
+  let last: unknown = null;
+  while (Date.now() < deadline) {
+    try {
+      const doc = await fetchDocument({ authorities: net.authorities, threshold: net.threshold, epoch: 'current', ed: nodeEd25519, timeoutMs: 2_000 });
+      if (doc.document.nodes.length >= minNodes) return doc;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(250);
+  }
+  throw new BackchannelError('ERR_SERVER', `up: no consensus document within the time allowed${last instanceof Error ? ` (${last.message})` : ''}`);
+}
+
+/** Starts the network in `dir` (making it first when needed) and waits until it works. */
+export async function startLocalNetwork(opts: UpOptions): Promise<RunningLocalNetwork> {
+  const progress = opts.progress ?? (() => undefined);
+  const created = await ensureLocalNetwork(opts);
+  const networkFile = readNetworkFile(join(opts.dir, NETWORK_FILE));
+  const network = new LocalNetwork(opts.dir, opts.onExit ? { onExit: opts.onExit } : {});
+  const period = networkFile.params.epochPeriodMs;
+  const deadline = Date.now() + (opts.timeoutMs ?? 3 * period + 30_000);
+  const nodes = network.servers.filter((s) => s.role !== 'authority').length;
+  progress(`${created ? 'made a new network; ' : ''}starting ${network.servers.length} servers...`);
+  network.startAll();
+  try {
+    progress('waiting for the authorities to sign the first consensus...');
+    const document = await waitForDocument(networkFile, deadline);
+    progress(`consensus for epoch ${document.document.epoch} signed, listing ${document.document.nodes.length} of ${nodes} nodes`);
+    progress('waiting for every server to be healthy...');
+    for (;;) {
+      const st = await networkStatus(network.servers, 1_000);
+      const down = st.nodes.filter((n) => !n.healthy).map((n) => n.name);
+      if (down.length === 0) break;
+      if (Date.now() > deadline) throw new BackchannelError('ERR_SERVER', `up: servers not healthy in time: ${down.join(', ')} (see their server.log)`);
+      await sleep(250);
+    }
+    return { network, networkFile, document, created, stop: () => network.stopAll() };
+  } catch (e) {
+    await network.stopAll();
+    throw e;
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * Faults on a whole local network (separate processes, 10-second epochs): an authority down out
+ * of three, a mix node killed with SIGKILL and restarted, a gateway killed with SIGKILL while
+ * packets arrive for its mailbox.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { nodeBackend } from '../../src/crypto/node.js';
+import type { RunningLocalNetwork } from '../../src/local/up.js';
+import { ensureLocalNetwork, startLocalNetwork } from '../../src/local/up.js';
+import { networkStatus } from '../../src/local/status.js';
+import { fetchDocument } from '../../src/pki/client.js';
+import { nodeEd25519 } from '../../src/pki/ed25519-node.js';
+import type { DocumentNode, SignedDocument } from '../../src/pki/types.js';
+import { toHex } from '../../src/util/bytes.js';
+import { TestClient } from '../helpers/mixnet-client.js';
+
+const EPOCH_MS = 10_000;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function raiseClientRate(dir: string): void {
+  for (const gw of ['gateway-1', 'gateway-2']) {
+    const p = join(dir, gw, 'config.json');
+    const c = JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
+    c['clientRate'] = { perSecond: 5000, burst: 5000 };
+    writeFileSync(p, JSON.stringify(c, null, 2));
+  }
+}
+
+describe('faults on a local network', { timeout: 300_000 }, () => {
+  let dir: string;
+  let net: RunningLocalNetwork;
+
+  const fetchDoc = (epoch: number | 'current'): Promise<SignedDocument> =>
+    fetchDocument({ authorities: net.networkFile.authorities, threshold: net.networkFile.threshold, epoch, ed: nodeEd25519, timeoutMs: 2_000 });
+
+  /** Waits for a valid document of an epoch after `epoch`. */
+  async function nextDocument(epoch: number, timeoutMs = 4 * EPOCH_MS): Promise<SignedDocument> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      try {
+        const d = await fetchDoc('current');
+        if (d.document.epoch > epoch) return d;
+      } catch {
+        // not yet
+      }
+      await sleep(250);
+    }
+    throw new Error(`no document after epoch ${epoch}`);
+  }
+
+  /** The document of the current epoch, taken early in the epoch so that a test's packets keep valid keys. */
+  async function freshDocument(): Promise<SignedDocument> {
+    for (;;) {
+      const into = Date.now() % EPOCH_MS;
+      if (into < 0.4 * EPOCH_MS) {
+        const d = await fetchDoc('current').catch(() => null);
+        if (d !== null && d.document.epoch === Math.floor(Date.now() / EPOCH_MS)) return d;
+      }
+      await sleep(100);
+    }
+  }
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'bc-faults-'));
+    await ensureLocalNetwork({ dir, basePort: 31_200, params: { epochPeriodMs: EPOCH_MS, mixMeanDelayMs: 5 } });
+    raiseClientRate(dir);
+    net = await startLocalNetwork({ dir });
+  });
+
+  after(async () => {
+    await net?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a mix node killed with SIGKILL and restarted is listed and carries packets again by the next epoch', async () => {
+    const name = 'mix-2-1';
+    await net.network.kill(name, 'SIGKILL');
+    const killedIn = (await fetchDoc('current')).document.epoch;
+    net.network.start(name);
+    const doc = await nextDocument(killedIn);
+    const mix = doc.document.nodes.find((n) => n.name === name);
+    assert.ok(mix, 'the restarted mix is in the next document');
+    // Healthy again (it follows the document), and packets routed through it arrive.
+    const deadline = Date.now() + 2 * EPOCH_MS;
+    while (!(await networkStatus([net.network.server(name)])).nodes[0]!.healthy) {
+      assert.ok(Date.now() < deadline, 'the restarted mix becomes healthy');
+      await sleep(200);
+    }
+    const fresh = await freshDocument();
+    const nodes = fresh.document.nodes;
+    const gw1 = nodes.find((n) => n.name === 'gateway-1')!;
+    const gw2 = nodes.find((n) => n.name === 'gateway-2')!;
+    const via = [nodes.find((n) => n.name === 'mix-1-1')!, nodes.find((n) => n.name === name)!, nodes.find((n) => n.name === 'mix-3-1')!];
+    const sender = new TestClient(fresh, gw1);
+    const receiver = new TestClient(fresh, gw2);
+    await sender.connect();
+    await receiver.connect();
+    try {
+      for (let i = 0; i < 20; i++) await sender.send(sender.buildPacket(fresh, gw2, receiver.publicKey, Uint8Array.of(i), { mixes: via }).packet);
+      const got = await receiver.drain(20, 5_000);
+      assert.equal(got.length, 20);
+    } finally {
+      await sender.close();
+      await receiver.close();
+    }
+  });
+
+  it('a gateway killed with SIGKILL loses no mailbox entry it acknowledged', async () => {
+    const doc = await freshDocument();
+    const nodes = doc.document.nodes;
+    const gw1 = nodes.find((n) => n.name === 'gateway-1')!;
+    const gw2: DocumentNode = nodes.find((n) => n.name === 'gateway-2')!;
+    const sender = new TestClient(doc, gw1);
+    const receiver = new TestClient(doc, gw2);
+    await sender.connect();
+    await receiver.connect();
+    const bodyBySurb = new Map<string, string>();
+    const keysBySurb = new Map<string, Uint8Array>();
+    const N = 400;
+    const built = [];
+    for (let i = 0; i < N; i++) {
+      const body = nodeBackend.randomBytes(32);
+      const p = sender.buildPacket(doc, gw2, receiver.publicKey, body, { ackTo: sender, delayMs: 1 });
+      bodyBySurb.set(toHex(p.surbId!), toHex(body));
+      keysBySurb.set(toHex(p.surbId!), p.surbKeys!);
+      built.push(p.packet);
+    }
+    try {
+      // Send half; once acknowledgements come back (deliveries are flowing), kill the receiving
+      // gateway, and send the other half while it is down and while it restarts.
+      const acks: Awaited<ReturnType<TestClient['drain']>> = [];
+      for (let i = 0; i < N / 2; i++) await sender.send(built[i]!);
+      const acksBy = Date.now() + 15_000;
+      while (acks.length < 20) {
+        assert.ok(Date.now() < acksBy, 'acknowledgements arrive');
+        const a = await sender.fetchOne();
+        if (a !== null) acks.push(a);
+        else await sleep(10);
+      }
+      await net.network.kill('gateway-2', 'SIGKILL', 0);
+      for (let i = N / 2; i < N; i++) await sender.send(built[i]!);
+      net.network.start('gateway-2');
+      acks.push(...(await sender.drain(N, 5_000)));
+      const acked = new Set<string>();
+      for (const a of acks) {
+        const keys = keysBySurb.get(toHex(a.surbId!));
+        assert.ok(keys);
+        sender.sphinx.decryptSurbPayload(a.payload, keys);
+        acked.add(toHex(a.surbId!));
+      }
+      assert.ok(acked.size > 0, 'some deliveries were acknowledged before the kill');
+      // Reconnect to the restarted gateway and drain the mailbox.
+      let stored: Set<string> | null = null;
+      const deadline = Date.now() + 15_000;
+      while (stored === null) {
+        try {
+          await receiver.close();
+          await receiver.connect();
+          stored = new Set((await receiver.drain(N, 3_000)).map((f) => toHex(f.payload.subarray(0, 32))));
+        } catch {
+          assert.ok(Date.now() < deadline, 'the restarted gateway accepts its client again');
+          await sleep(250);
+        }
+      }
+      for (const s of acked) assert.ok(stored.has(bodyBySurb.get(s)!), 'every acknowledged entry is in the mailbox after the crash');
+      assert.ok(stored.size >= acked.size);
+    } finally {
+      await sender.close();
+      await receiver.close();
+    }
+  });
+
+  it('with one authority of three down, the other two still make a valid consensus', async () => {
+    await net.network.kill('authority-3', 'SIGKILL');
+    const at = (await fetchDoc('current')).document.epoch;
+    // The next epoch's document may have been signed before the kill; the one after cannot.
+    const doc = await nextDocument(at + 1, 5 * EPOCH_MS);
+    assert.ok(doc.document.epoch > at + 1);
+    assert.ok(doc.signatures.length >= 2);
+    const signers = new Set(doc.signatures.map((s) => toHex(s.authority)));
+    const third = net.networkFile.authorities.find((a) => a.name === 'authority-3')!;
+    assert.ok(!signers.has(toHex(third.identityKey)), 'the authority that is down signed nothing');
+    assert.equal(doc.document.nodes.length, 8);
+  });
+});
