@@ -5,6 +5,7 @@
 import { benchAez } from './aez.js';
 import { benchCrypto } from './crypto.js';
 import { benchLink } from './link.js';
+import { benchMix } from './mix.js';
 import { benchSphinx } from './sphinx.js';
 import { printTable } from './_timing.js';
 
@@ -12,6 +13,7 @@ const BENCHES: Record<string, { about: string; run: () => Record<string, number>
   sphinx: { about: 'Sphinx create/unwrap and AEZ for the default geometry, against one X25519', run: () => ({ ...benchSphinx() }) },
   aez: { about: 'AEZ (the Sphinx payload SPRP) against the npm aez package', run: () => ({ ...benchAez() }) },
   crypto: { about: 'X25519 candidates for the Node backend and the other primitives', run: benchCrypto },
+  mix: { about: 'One mix node over real links: packets/s at zero delay, added latency at half load', run: benchMix },
   link: { about: 'Encrypted link (Noise over TCP) against plain TCP, 3 kB frames over loopback', run: async () => ({ ...(await benchLink()) }) },
 };
 
