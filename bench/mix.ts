@@ -114,7 +114,7 @@ export async function benchMix(): Promise<Record<string, number>> {
     signatures: [],
   };
   const metrics = nodeMetrics();
-  const workers = availableParallelism();
+  const workers = process.env["BENCH_MIX_WORKERS"] !== undefined ? Number(process.env["BENCH_MIX_WORKERS"]) : availableParallelism();
   const mix = createMixNode(
     {
       name: 'bench-mix',
@@ -149,8 +149,14 @@ export async function benchMix(): Promise<Record<string, number>> {
     const rate = packetsPerS / 2;
     const count = Math.min(total - THROUGHPUT_PACKETS - 1000, Math.round(rate * LATENCY_SECONDS));
     process.stderr.write(`latency: ${count} packets at ${Math.round(rate)}/s...\n`);
+    const inside = async (): Promise<{ le1: number; all: number }> => {
+      const t = await metrics.registry.metrics();
+      return { le1: readSample(t, 'backchannel_processing_seconds_bucket', { le: '0.001' }) ?? 0, all: readSample(t, 'backchannel_processing_seconds_count') ?? 0 };
+    };
+    const insideBefore = await inside();
     post({ type: 'latency', count, rate });
     const lat = await next('latency');
+    const insideAfter = await inside();
     const sorted = lat.latenciesMs.sort((a, b) => a - b);
     const text = await metrics.registry.metrics();
     let dropped = 0;
@@ -168,6 +174,10 @@ export async function benchMix(): Promise<Record<string, number>> {
       latency_packets: lat.received,
       added_latency_p50_ms: round(percentile(sorted, 50)),
       added_latency_p99_ms: round(percentile(sorted, 99)),
+      added_latency_p90_ms: round(percentile(sorted, 90)),
+      // Share of packets that spent at most 1 ms inside the mix (its own histogram), at half load.
+      inside_mix_le_1ms: round((insideAfter.le1 - insideBefore.le1) / Math.max(1, insideAfter.all - insideBefore.all), 4),
+      added_latency_max_ms: round(sorted[sorted.length - 1] ?? NaN),
       dropped,
       ...byReason,
       build_s: round(ready.buildMs / 1000),

@@ -131,6 +131,11 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
   // Descriptor uploads: at start, then UPLOADS_PER_EPOCH times an epoch, each with fresh keys.
   let uploadTimer: unknown = null;
   let stopped = false;
+  // An upload some authority missed (it may still be starting) is retried after 1 s, doubling up
+  // to the normal interval, so that a network's first document soon lists every node.
+  const interval = Math.max(1000, Math.floor(period / UPLOADS_PER_EPOCH));
+  let retryMs = 1_000;
+  let uploadFailed = false;
   const upload = async (): Promise<void> => {
     ensureKeys();
     const e = epochNow();
@@ -149,6 +154,7 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
     const bytes = signDescriptor(desc, identity.seed, nodeEd25519);
     const outcomes = await uploadDescriptor(config.authorities, bytes, { timeoutMs: 5_000 });
     const ok = outcomes.filter((o) => o.ok).length;
+    uploadFailed = ok < outcomes.length;
     if (ok < outcomes.length) log.warn('descriptor upload incomplete', { accepted: ok, authorities: outcomes.length, epoch: e });
     else log.debug('descriptor uploaded', { epoch: e });
   };
@@ -156,8 +162,15 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
     if (stopped) return;
     uploadTimer = clock.setTimer(() => {
       upload()
-        .catch((err: unknown) => log.error('descriptor upload failed', { error: err instanceof Error ? err.message : 'unknown' }))
-        .finally(() => scheduleUpload(Math.max(1000, Math.floor(period / UPLOADS_PER_EPOCH))));
+        .catch((err: unknown) => {
+          uploadFailed = true;
+          log.error('descriptor upload failed', { error: err instanceof Error ? err.message : 'unknown' });
+        })
+        .finally(() => {
+          if (!uploadFailed) retryMs = 1_000;
+          scheduleUpload(uploadFailed ? retryMs : interval);
+          if (uploadFailed) retryMs = Math.min(interval, retryMs * 2);
+        });
     }, ms);
   };
   scheduleUpload(0);
