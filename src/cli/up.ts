@@ -77,7 +77,7 @@ export async function runUp(argv: string[]): Promise<string> {
   const { network, document } = running;
   const rows = network.servers.map((s) => {
     const what = s.role === 'authority' ? 'authority' : s.role === 'mix' ? `mix, layer ${s.layer}` : 'gateway';
-    return `  ${s.name.padEnd(12)} ${what.padEnd(14)} ${s.role === 'authority' ? 'http://' : ''}${s.listen.padEnd(20)} ops ${s.opsUrl}  pid ${network.pid(s.name) ?? '-'}`;
+    return `  ${s.name.padEnd(12)} ${what.padEnd(14)} ${`${s.role === 'authority' ? 'http://' : ''}${s.listen}`.padEnd(27)} ops ${s.opsUrl}  pid ${network.pid(s.name) ?? '-'}`;
   });
   process.stdout.write(
     [
