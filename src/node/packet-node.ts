@@ -12,6 +12,7 @@ import type { Link } from '../link/link.js';
 import { CloseReason } from '../link/link.js';
 import type { LinkServer } from '../link/acceptor.js';
 import { connectTcp, listenTcp } from '../link/tcp.js';
+import { listenWs } from '../link/ws-node.js';
 import type { NoiseCrypto } from '../noise/crypto.js';
 import type { Clock } from '../ops/clock.js';
 import type { Logger } from '../ops/log.js';
@@ -51,6 +52,8 @@ export interface PacketNodeInit {
   readonly identityKey: Uint8Array;
   readonly linkKey: { readonly privateKey: Uint8Array; readonly publicKey: Uint8Array };
   readonly listen: ListenAddress;
+  /** A WebSocket listener as well (gateways, for browser clients), with the same policy. */
+  readonly wsListen?: ListenAddress | null;
   readonly limits: NodeLimits;
   readonly params: NetworkParameters;
 }
@@ -113,6 +116,7 @@ export class PacketNode {
   readonly #delays: DelayQueue<Delayed>;
   readonly #peers: PeerLinks;
   #server: LinkServer | null = null;
+  #wsServer: LinkServer | null = null;
   #docs: SignedDocument[] = [];
   #nodes = new Map<string, DocumentNode>();
   #previousLinkKeys = new Set<string>();
@@ -163,15 +167,16 @@ export class PacketNode {
     const doc = this.#c.documents.current();
     if (doc) this.#useDocument(doc);
     this.#unsubscribe = this.#c.documents.subscribe((d) => this.#useDocument(d));
-    this.#server = await listenTcp({
-      host: this.init.listen.host,
-      port: this.init.listen.port,
+    const policy = {
       staticKey: this.init.linkKey.privateKey,
       ...(this.#c.noise ? { crypto: this.#c.noise } : {}),
       maxMessageLength: this.codec.commandLength,
-      accept: (rs) => this.#hooks.classify(rs) !== null,
-      onLink: (link) => this.#onLink(link),
-    });
+      accept: (rs: Uint8Array) => this.#hooks.classify(rs) !== null,
+      onLink: (link: Link) => this.#onLink(link),
+    };
+    this.#server = await listenTcp({ host: this.init.listen.host, port: this.init.listen.port, ...policy });
+    const ws = this.init.wsListen;
+    if (ws) this.#wsServer = await listenWs({ host: ws.host, port: ws.port, ...policy });
     const gauges = (): void => {
       this.#c.metrics.queueDepth.set({ queue: 'unwrap' }, this.#pool.inFlight);
       this.#c.metrics.queueDepth.set({ queue: 'delay' }, this.#delays.size);
@@ -192,6 +197,7 @@ export class PacketNode {
     this.#delays.stop();
     this.#peers.close();
     await this.#server?.close();
+    await this.#wsServer?.close();
     await this.#pool.close();
     this.#replays.retain([]);
   }

@@ -121,7 +121,7 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
   } else {
     const mailbox = openMailboxStore(config.mailbox.path, { maxPerMailbox: config.mailbox.maxPerMailbox, maxTotal: config.mailbox.maxTotal, clock });
     closeMailbox = () => mailbox.close();
-    const gw = createGateway({ ...baseInit, role: 'gateway', layer: 0, clientRate: config.clientRate }, { ...baseComponents, mailbox });
+    const gw = createGateway({ ...baseInit, role: 'gateway', layer: 0, wsListen: config.wsListen, clientRate: config.clientRate }, { ...baseComponents, mailbox });
     node = gw.node;
     stopRole = () => gw.stop();
   }

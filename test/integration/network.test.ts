@@ -16,6 +16,7 @@ import { networkStatus, statusJson } from '../../src/local/status.js';
 import { readSample } from '../../src/ops/metrics.js';
 import type { DocumentNode } from '../../src/pki/types.js';
 import { toHex } from '../../src/util/bytes.js';
+import { connectWs } from '../../src/link/ws-node.js';
 import { scrape, TestClient } from '../helpers/mixnet-client.js';
 
 const PACKETS = 1000;
@@ -156,5 +157,19 @@ describe('a local network started like `backchannel up`', { timeout: 240_000 }, 
     assert.equal(await sender.fetchOne(), null, 'the gateway still answers on the same link');
     const after = readSample(await scrape(net.network.server('gateway-1').opsUrl), 'backchannel_packets_dropped_total', { reason: 'malformed_frame' }) ?? 0;
     assert.equal(after - before, 2);
+  });
+
+  it('serves clients over WebSocket as well, on the address its descriptor publishes', async () => {
+    assert.ok(gw2.wsAddress, 'the gateway publishes a WebSocket address');
+    const key = nodeBackend.randomBytes(32);
+    const link = await connectWs({ url: gw2.wsAddress, staticKey: key, remoteStatic: gw2.linkKey, maxMessageLength: receiver.codec.commandLength });
+    try {
+      await link.send(receiver.codec.encode({ kind: 'retrieve_message', sequence: 0 }));
+      const reply = receiver.codec.decode((await link.recv())!);
+      assert.equal(reply.kind, 'message');
+      assert.ok(reply.kind === 'message' && reply.empty, 'a new mailbox answers with an empty message');
+    } finally {
+      await link.close();
+    }
   });
 });
