@@ -46,3 +46,16 @@ export function requireHex(values: Record<string, string | boolean | undefined>,
   if (length !== undefined && bytes.length !== length) throw usageError(`--${name} must be ${length} bytes (${2 * length} hex digits), got ${bytes.length}`);
   return bytes;
 }
+
+/** Resolves with the signal when the process is asked to stop (SIGINT or SIGTERM), once. */
+export function stopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (s: NodeJS.Signals): void => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(s);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}

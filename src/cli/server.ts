@@ -14,7 +14,8 @@ import { startOpsServer } from '../ops/http.js';
 import { jsonLogger } from '../ops/log.js';
 import { nodeEd25519 } from '../pki/ed25519-node.js';
 import { runNodeServer } from '../node/service.js';
-import { parseOptions, requireString } from './args.js';
+import { equalBytes } from '../util/bytes.js';
+import { parseOptions, requireString, stopSignal } from './args.js';
 
 const ABOUT: Record<ServerRole, string> = {
   authority: 'a directory authority: collects node descriptors, votes, signs the consensus document each epoch',
@@ -37,19 +38,6 @@ config's "ops" address.
 `;
 }
 
-/** Resolves when the process is asked to stop. */
-function stopSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (s: NodeJS.Signals): void => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      resolve(s);
-    };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
-}
-
 async function start(config: ServerConfig): Promise<() => Promise<void>> {
   const log = jsonLogger({ level: config.logLevel, component: config.name });
   if (config.role !== 'authority') {
@@ -58,7 +46,7 @@ async function start(config: ServerConfig): Promise<() => Promise<void>> {
   }
   const identity = loadOrCreateIdentity(config.dataDir);
   const self = config.authorities.find((a) => a.name === config.name);
-  if (!self || !equal(self.identityKey, identity.publicKey)) {
+  if (!self || !equalBytes(self.identityKey, identity.publicKey)) {
     throw new BackchannelError('ERR_CONFIG', 'config: this authority\'s identity key does not match its entry in "authorities"');
   }
   const registry = new Registry();
@@ -82,10 +70,6 @@ async function start(config: ServerConfig): Promise<() => Promise<void>> {
     await authority.close();
     log.info('stopped');
   };
-}
-
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** Runs the server until a signal; returns the text to print (nothing). */

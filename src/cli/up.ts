@@ -6,7 +6,7 @@ import { NETWORK_FILE } from '../config/genconfig.js';
 import { readLocalServers } from '../local/network.js';
 import { networkStatus, statusJson, statusTable } from '../local/status.js';
 import { DEFAULT_DATA_DIR, startLocalNetwork } from '../local/up.js';
-import { parseOptions } from './args.js';
+import { parseOptions, requireInt, stopSignal } from './args.js';
 
 export const UP_HELP = `Usage: backchannel up [--dir DIR] [--base-port N] [--epoch-seconds S]
 
@@ -38,29 +38,11 @@ Options:
   --help      print this help
 `;
 
-function stopSignal(): Promise<void> {
-  return new Promise((res) => {
-    const on = (): void => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      res();
-    };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
-}
-
 export async function runUp(argv: string[]): Promise<string> {
   const v = parseOptions(argv, { dir: { type: 'string' }, 'base-port': { type: 'string' }, 'epoch-seconds': { type: 'string' } });
   if (v['help'] === true) return UP_HELP;
   const dir = resolve(typeof v['dir'] === 'string' ? v['dir'] : DEFAULT_DATA_DIR);
-  const int = (name: string, min: number, max: number): number | undefined => {
-    const s = v[name];
-    if (s === undefined) return undefined;
-    const n = Number(s);
-    if (typeof s !== 'string' || !/^\d+$/.test(s) || n < min || n > max) throw new RangeError(`--${name} must be an integer in [${min}, ${max}]`);
-    return n;
-  };
+  const int = (name: string, min: number, max: number): number | undefined => (v[name] === undefined ? undefined : requireInt(v, name, min, max));
   const basePort = int('base-port', 1024, 64_000);
   const epochSeconds = int('epoch-seconds', 1, 7 * 24 * 3600);
   const err = (line: string): void => {

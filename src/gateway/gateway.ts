@@ -18,10 +18,8 @@ import { decodeForwardPayload } from '../mixnet/payload.js';
 import { PacketNode } from '../node/packet-node.js';
 import type { PacketNodeComponents, PacketNodeInit } from '../node/packet-node.js';
 import type { DropReason } from '../ops/metrics.js';
-import { geometryFromUserPayload } from '../sphinx/geometry.js';
 import { Sphinx } from '../sphinx/sphinx.js';
 import type { WireCommand } from '../wire/commands.js';
-import { toHex } from '../util/bytes.js';
 import type { UnwrapOutcome } from '../mix/unwrap-pool.js';
 import { GroupCommitter } from './group-commit.js';
 import type { MailboxStore } from './mailbox.js';
@@ -53,7 +51,6 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
   const fetches = new Counter({ name: 'backchannel_mailbox_fetches_total', help: 'Mailbox fetches answered, by result', labelNames: ['result'] as const, registers: [registry] });
   const limiter = new RateLimiter({ perSecond: init.clientRate.perSecond, burst: init.clientRate.burst, clock: components.clock });
   const committer = new GroupCommitter(mailbox);
-  const sphinx = new Sphinx(geometryFromUserPayload(init.params.hops, init.params.userPayloadLength, init.params.withSurb), components.crypto);
   let node: PacketNode | null = null;
 
   const drop = (r: DropReason): void => metrics.drop(r);
@@ -144,11 +141,13 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
   node = new PacketNode(init, components, {
     classify: (rs) => (node?.isPreviousHop(rs) ? 'previous' : 'client'),
     clientLinked: (link) => mailbox.register(link.remoteStatic),
-    admitClientPacket: (link) => limiter.take(toHex(link.remoteStatic)),
+    admitClientPacket: (link) => limiter.take(link.remoteStatic),
     clientCommand,
     final: (outcome, from) => (from === 'previous' ? deliver(outcome) : 'not_final'),
   });
   const n = node;
+  // The same geometry as the node's: acknowledgements are made and payloads read with it.
+  const sphinx = new Sphinx(n.geometry, components.crypto);
   return {
     node: n,
     start: () => n.start(),

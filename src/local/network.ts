@@ -9,6 +9,7 @@ import { existsSync, openSync, closeSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { joinHostPort } from '../config/_validate.js';
 import { loadConfig } from '../config/load.js';
 import type { ServerConfig } from '../config/types.js';
 import { BackchannelError } from '../errors.js';
@@ -39,16 +40,14 @@ export function readLocalServers(dir: string): LocalServer[] {
     if (!existsSync(configPath)) continue;
     const config = loadConfig(configPath);
     const layer = config.role === 'authority' ? null : config.role === 'gateway' ? 0 : config.layer;
-    const opsHost = config.ops.host.includes(':') ? `[${config.ops.host}]` : config.ops.host;
-    const l = config.listen;
     out.push({
       name: config.name,
       role: config.role,
       layer,
       config,
       configPath,
-      opsUrl: `http://${opsHost}:${config.ops.port}`,
-      listen: `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`,
+      opsUrl: `http://${joinHostPort(config.ops.host, config.ops.port)}`,
+      listen: joinHostPort(config.listen.host, config.listen.port),
     });
   }
   if (out.length === 0) throw new BackchannelError('ERR_CONFIG', `local: no server configs under ${dir}`);

@@ -19,6 +19,7 @@ import type { ErrorCode } from '../errors.js';
 import { geometryFromUserPayload } from '../sphinx/geometry.js';
 import type { Geometry } from '../sphinx/geometry.js';
 import { Sphinx } from '../sphinx/sphinx.js';
+import type { UnwrapResult } from '../sphinx/sphinx.js';
 import { X25519_PRIVATE_KEY_LENGTH } from '../sphinx/constants.js';
 import { nodeBackend } from '../crypto/node.js';
 import { abytes, aint, wipe } from '../util/bytes.js';
@@ -38,23 +39,8 @@ export { MAX_EPOCHS_PER_UNWRAP } from './unwrap-worker.js';
 
 /** What unwrapping one packet gave: a closed sum, switch over `kind`. */
 export type UnwrapOutcome =
-  | {
-      readonly kind: 'forward';
-      /** The epoch whose key opened the packet: the caller checks its replay cache. */
-      readonly epoch: number;
-      readonly nextHop: Uint8Array;
-      readonly delayMs: number;
-      readonly packet: Uint8Array;
-      readonly replayTag: Uint8Array;
-    }
-  | {
-      readonly kind: 'final';
-      readonly epoch: number;
-      readonly recipient: Uint8Array;
-      readonly surbId: Uint8Array | null;
-      readonly payload: Uint8Array;
-      readonly replayTag: Uint8Array;
-    }
+  /** What Sphinx.unwrap returns, with the epoch whose key opened the packet (the caller checks that epoch's replay cache). */
+  | (UnwrapResult & { readonly epoch: number })
   | {
       readonly kind: 'error';
       /**

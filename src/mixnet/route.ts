@@ -3,6 +3,7 @@
  * gateway, one mix per layer, the recipient's gateway. Portable: no `node:` imports.
  */
 import { BackchannelError } from '../errors.js';
+import { mixKeyFor } from '../pki/descriptor.js';
 import type { ConsensusDocument, DocumentNode } from '../pki/types.js';
 import type { PathHop } from '../sphinx/sphinx.js';
 import type { RoutingCommand } from '../sphinx/commands.js';
@@ -28,8 +29,8 @@ function routeError(message: string): BackchannelError {
 }
 
 /** The node's mix key for `epoch`. @throws {BackchannelError} ERR_SPHINX_PATH when it has none. */
-export function mixKeyFor(node: DocumentNode, epoch: number): Uint8Array {
-  const k = node.mixKeys.find((m) => m.epoch === epoch);
+export function mixPublicKey(node: DocumentNode, epoch: number): Uint8Array {
+  const k = mixKeyFor(node, epoch);
   if (k === undefined) throw routeError(`node ${node.name} has no mix key for epoch ${epoch}`);
   return k.publicKey;
 }
@@ -78,6 +79,6 @@ export function pathHops(nodes: readonly DocumentNode[], epoch: number, delaysMs
       commands.push({ type: 'recipient', id: dest.recipient });
       if (dest.surbId !== undefined) commands.push({ type: 'surbReply', id: dest.surbId });
     }
-    return { id: node.identityKey, publicKey: mixKeyFor(node, epoch), commands };
+    return { id: node.identityKey, publicKey: mixPublicKey(node, epoch), commands };
   });
 }

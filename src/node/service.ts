@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Registry } from 'prom-client';
+import { joinHostPort } from '../config/_validate.js';
 import { loadOrCreateIdentity, loadOrCreateLinkKey, MixKeyStore } from '../config/keys.js';
 import type { GatewayConfig, MixConfig } from '../config/types.js';
 import { nodeBackend } from '../crypto/node.js';
@@ -40,10 +41,6 @@ export interface RunningNode {
 export interface NodeServiceComponents {
   readonly clock?: Clock;
   readonly log: Logger;
-}
-
-function hostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** Starts a mix node or gateway as its config says; resolves once it listens. */
@@ -126,7 +123,7 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
     stopRole = () => gw.stop();
   }
   await node.start();
-  const advertise = config.advertise ?? hostPort(config.listen.host, node.port);
+  const advertise = config.advertise ?? joinHostPort(config.listen.host, node.port);
 
   // Descriptor uploads: at start, then UPLOADS_PER_EPOCH times an epoch, each with fresh keys.
   let uploadTimer: unknown = null;

@@ -6,7 +6,7 @@
  * Portable: no `node:` imports (fetch, AbortController and web streams are in browsers and Node).
  */
 import { BackchannelError } from '../errors.js';
-import { abytes, aint, toHex } from '../util/bytes.js';
+import { abytes, aint, concatBytes, toHex } from '../util/bytes.js';
 import { MAX_DESCRIPTOR_LENGTH } from './descriptor.js';
 import { MAX_SIGNED_DOCUMENT_LENGTH, decodeDocument, decodeSignedDocument, documentHash, validSignatures } from './document.js';
 import type { Ed25519 } from './ed25519.js';
@@ -75,13 +75,7 @@ async function readLimited(res: Response, limit: number): Promise<Uint8Array> {
     }
     chunks.push(value);
   }
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
+  return concatBytes(...chunks);
 }
 
 /**

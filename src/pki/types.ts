@@ -54,18 +54,11 @@ export interface NetworkParameters {
   readonly fetchRatePerS: number;
 }
 
-/** A node as the document lists it: its descriptor with the mix keys for the document's epoch and the next. */
-export interface DocumentNode {
-  readonly name: string;
-  readonly identityKey: Uint8Array;
-  readonly linkKey: Uint8Array;
-  readonly role: NodeRole;
-  readonly layer: number;
-  readonly tcpAddress: string;
-  readonly wsAddress: string | null;
-  /** The keys for `epoch` and, when published, `epoch + 1`. */
-  readonly mixKeys: readonly MixKey[];
-}
+/**
+ * A node as the document lists it: its descriptor's fields, with `mixKeys` narrowed to the keys
+ * for the document's epoch and, when published, the next.
+ */
+export type DocumentNode = Descriptor;
 
 /** One epoch's consensus: the same bytes at every honest authority. */
 export interface ConsensusDocument {

@@ -4,6 +4,8 @@
  * its mailbox. The real client (traffic discipline, retransmission, state) is another component;
  * this one only exercises the servers.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { nodeBackend } from '../../src/crypto/node.js';
 import { connectTcp } from '../../src/link/tcp.js';
 import type { Link } from '../../src/link/link.js';
@@ -131,4 +133,14 @@ export class TestClient {
 export async function scrape(opsUrl: string): Promise<string> {
   const res = await fetch(`${opsUrl}/metrics`);
   return res.text();
+}
+
+/** Lets test clients send faster than the default per-client rate (that limit is tested apart). */
+export function raiseClientRate(dir: string, gateways = ['gateway-1', 'gateway-2']): void {
+  for (const gw of gateways) {
+    const p = join(dir, gw, 'config.json');
+    const c = JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
+    c['clientRate'] = { perSecond: 5000, burst: 5000 };
+    writeFileSync(p, JSON.stringify(c, null, 2));
+  }
 }

@@ -4,7 +4,7 @@
  * packets arrive for its mailbox.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,19 +16,10 @@ import { fetchDocument } from '../../src/pki/client.js';
 import { nodeEd25519 } from '../../src/pki/ed25519-node.js';
 import type { DocumentNode, SignedDocument } from '../../src/pki/types.js';
 import { toHex } from '../../src/util/bytes.js';
-import { TestClient } from '../helpers/mixnet-client.js';
+import { raiseClientRate, TestClient } from '../helpers/mixnet-client.js';
 
 const EPOCH_MS = 10_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function raiseClientRate(dir: string): void {
-  for (const gw of ['gateway-1', 'gateway-2']) {
-    const p = join(dir, gw, 'config.json');
-    const c = JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
-    c['clientRate'] = { perSecond: 5000, burst: 5000 };
-    writeFileSync(p, JSON.stringify(c, null, 2));
-  }
-}
 
 describe('faults on a local network', { timeout: 300_000 }, () => {
   let dir: string;

@@ -5,7 +5,7 @@
  * SURB acknowledgement comes back; replays and flipped bits are dropped and counted.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,19 +17,9 @@ import { readSample } from '../../src/ops/metrics.js';
 import type { DocumentNode } from '../../src/pki/types.js';
 import { toHex } from '../../src/util/bytes.js';
 import { connectWs } from '../../src/link/ws-node.js';
-import { scrape, TestClient } from '../helpers/mixnet-client.js';
+import { raiseClientRate, scrape, TestClient } from '../helpers/mixnet-client.js';
 
 const PACKETS = 1000;
-
-/** Lets the test clients send faster than the default per-client rate (that limit is tested apart). */
-function raiseClientRate(dir: string): void {
-  for (const gw of ['gateway-1', 'gateway-2']) {
-    const p = join(dir, gw, 'config.json');
-    const c = JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
-    c['clientRate'] = { perSecond: 5000, burst: 5000 };
-    writeFileSync(p, JSON.stringify(c, null, 2));
-  }
-}
 
 describe('a local network started like `backchannel up`', { timeout: 240_000 }, () => {
   let dir: string;
