@@ -56,6 +56,14 @@ export type ErrorCode =
   | 'ERR_CONFIG'
   | 'ERR_KEYS'
   | 'ERR_SERVER'
+  // client: addresses, frames and messages, its state, the daemon's local socket
+  | 'ERR_CLIENT_ADDRESS'
+  | 'ERR_CLIENT_FRAME'
+  | 'ERR_CLIENT_MESSAGE'
+  | 'ERR_CLIENT_NO_SURBS'
+  | 'ERR_CLIENT_STATE'
+  | 'ERR_CLIENT_NOT_RUNNING'
+  | 'ERR_CLIENT_IPC'
   // cli
   | 'ERR_CLI_USAGE';
 

@@ -7,7 +7,8 @@
  * - Packets from the last mix layer end here: a forward payload is stored in the recipient's
  *   mailbox (SQLite, committed before anything else happens), and only then is the SURB it
  *   carries turned into an acknowledgement and sent into layer 1; a SURB reply is stored as it is,
- *   with its SURB id, for the client to decrypt.
+ *   with its SURB id, for the client to decrypt. A packet for the all-zero mailbox is a client's
+ *   drop cover: it is discarded and counted (reason `drop_cover`), never acknowledged.
  * - A client fetches with `retrieve_message{n}`: the gateway deletes the entries below n (the
  *   client holds them), and answers with exactly one `message`, the oldest entry from n on or an
  *   empty one, so that every fetch looks the same on the link.
@@ -19,6 +20,7 @@ import { PacketNode } from '../node/packet-node.js';
 import type { PacketNodeComponents, PacketNodeInit } from '../node/packet-node.js';
 import type { DropReason } from '../ops/metrics.js';
 import { Sphinx } from '../sphinx/sphinx.js';
+import { isZero } from '../util/bytes.js';
 import type { WireCommand } from '../wire/commands.js';
 import type { UnwrapOutcome } from '../mix/unwrap-pool.js';
 import { GroupCommitter } from './group-commit.js';
@@ -57,6 +59,8 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
 
   function deliver(outcome: FinalOutcome): DropReason | null {
     const recipient = outcome.recipient;
+    // Drop cover (Loopix): clients address it to the all-zero mailbox; it ends here, unacknowledged.
+    if (isZero(recipient)) return 'drop_cover';
     if (!mailbox.isRegistered(recipient)) return 'unknown_recipient';
     let surb: Uint8Array | null = null;
     let payload: Uint8Array;

@@ -22,6 +22,7 @@ export const DROP_REASONS = [
   'link_down', // the link to the next hop could not be made or was closed
   'rate_limited', // a client sent faster than its gateway allows
   'unknown_recipient', // a final-hop packet for a mailbox this gateway does not serve
+  'drop_cover', // a client's drop cover packet reached its end, as it should (not an error)
   'mailbox_full', // the recipient's mailbox (or the gateway's store) is full
   'store_error', // the mailbox database failed to commit
   'bad_payload', // a delivered payload whose layout (flags, SURB) is malformed

@@ -1,0 +1,67 @@
+/**
+ * The running client as its users see it: what the daemon's local socket (daemon.ts) exposes and
+ * what a browser UI would call. The engine (client.ts) implements it. Portable: no `node:` imports.
+ */
+import type { InboxMessage, OutgoingMessage } from './store.js';
+
+export interface SendRequest {
+  /** A recipient address (address.ts); exactly one of `to` and `inReplyTo`. */
+  readonly to?: string;
+  /** Answer the inbox message with this id anonymously, through the SURBs it carried. */
+  readonly inReplyTo?: Uint8Array;
+  readonly body: Uint8Array;
+  /** SURBs to attach so that the recipient can reply without learning our address (0 by default). */
+  readonly replySurbs?: number;
+}
+
+export interface SendReceipt {
+  readonly id: Uint8Array;
+  readonly fragments: number;
+}
+
+export type ClientEvent =
+  /** `done` of `total` fragments acknowledged (a reply: sent). */
+  | { readonly type: 'progress'; readonly id: Uint8Array; readonly done: number; readonly total: number }
+  /** Every fragment acknowledged by the recipient's gateway. */
+  | { readonly type: 'delivered'; readonly id: Uint8Array }
+  /** A reply's fragments all left (replies through SURBs are not acknowledged). */
+  | { readonly type: 'sent'; readonly id: Uint8Array }
+  /** Retries ran out, or the message could not be sent at all. */
+  | { readonly type: 'failed'; readonly id: Uint8Array; readonly reason: string }
+  /** A message completed in the inbox. */
+  | { readonly type: 'message'; readonly message: InboxMessage }
+  | { readonly type: 'connected' }
+  | { readonly type: 'disconnected' };
+
+export interface ClientStatus {
+  readonly address: string;
+  /** The gateway's name in the current document, or null before the first document. */
+  readonly gateway: string | null;
+  readonly connected: boolean;
+  readonly epoch: number | null;
+  /** Outgoing messages not yet delivered, sent or failed. */
+  readonly pendingMessages: number;
+  /** Packets put on the link since start, by kind. */
+  readonly packetsSent: { readonly real: number; readonly drop: number; readonly loop: number };
+  /** Mailbox entries fetched since start, by what they were. */
+  readonly entriesReceived: { readonly fragment: number; readonly ack: number; readonly loop: number; readonly reply: number; readonly invalid: number };
+}
+
+export interface ClientApi {
+  readonly address: string;
+  status(): ClientStatus;
+  /**
+   * Accepts a message: when this returns, it is durable and will be delivered or reported failed.
+   * @throws {BackchannelError} ERR_CLIENT_ADDRESS for a bad address; ERR_CLIENT_MESSAGE for an
+   *   empty or too long body or a bad request; ERR_CLIENT_NO_SURBS for a reply that needs more
+   *   SURBs than remain; ERR_CLIENT_STATE when the client has no document yet for a SURB request.
+   */
+  send(request: SendRequest): SendReceipt;
+  /** Calls `listener` for every event until the returned function is called. */
+  subscribe(listener: (event: ClientEvent) => void): () => void;
+  /** Inbox messages the user has not consumed, oldest first. */
+  unconsumed(afterSeq: number, limit: number): InboxMessage[];
+  /** Marks an inbox message as had by the user. */
+  consume(seq: number): void;
+  outgoing(id: Uint8Array): OutgoingMessage | null;
+}

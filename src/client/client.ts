@@ -1,0 +1,712 @@
+/**
+ * The client engine: Loopix traffic, reliable delivery, reassembly (docs/client.md).
+ *
+ * - Sending: one Poisson clock at the consensus send rate. At each of its events the client puts
+ *   exactly one packet on its gateway link: the most overdue real fragment (new or due for
+ *   retransmission), or else a drop cover packet. A second Poisson clock sends loop cover packets
+ *   that come back to our own mailbox. Real and cover packets cost the same work (a path, a SURB,
+ *   an envelope, a Sphinx packet), so neither the link nor the CPU tells them apart.
+ * - Reliability: every real fragment carries a SURB; the recipient's gateway sends it back as an
+ *   acknowledgement once the fragment is on disk. A fragment not acknowledged in time goes again on
+ *   a fresh path with a fresh SURB, after a timeout that is adaptive (RFC 6298 on the acks'
+ *   round trips), doubles per attempt and carries a random exponential excess, so that no fixed
+ *   retry pattern confirms a sender. After MAX_ATTEMPTS the message is reported failed.
+ * - Receiving: the mailbox is fetched at a constant rate, whether or not mail waits. Each entry is
+ *   processed and its effect stored in the same transaction as the next mailbox position, so a
+ *   crash neither loses nor repeats anything: the gateway deletes an entry only when we ask for a
+ *   later one.
+ *
+ * Everything that outlives a restart is in the ClientStore; the engine holds only caches of it.
+ * Portable: no `node:` imports (the browser runs the same engine).
+ */
+import type { CryptoBackend } from '../crypto/types.js';
+import { BackchannelError, isBackchannelError } from '../errors.js';
+import { encodeForwardPayload } from '../mixnet/payload.js';
+import { chooseMixes, gateways, pathHops, randomIntFrom } from '../mixnet/route.js';
+import type { RandomInt } from '../mixnet/route.js';
+import type { NoiseAead } from '../noise/crypto.js';
+import type { Clock } from '../ops/clock.js';
+import type { Logger } from '../ops/log.js';
+import type { DocumentNode, NetworkParameters, SignedDocument } from '../pki/types.js';
+import { geometryFromUserPayload } from '../sphinx/geometry.js';
+import type { Geometry } from '../sphinx/geometry.js';
+import { Sphinx } from '../sphinx/sphinx.js';
+import { equalBytes, toHex, wipe } from '../util/bytes.js';
+import { WireCodec } from '../wire/commands.js';
+import type { WireCommand } from '../wire/commands.js';
+import { decodeAddress, encodeAddress } from './address.js';
+import type { ClientApi, ClientEvent, ClientStatus, SendReceipt, SendRequest } from './api.js';
+import { open, seal } from './envelope.js';
+import { MAX_REPLY_SURBS, MESSAGE_ID_LENGTH, decodeFrame, decodeMessage, encodeMessage, fragmentFrames, frameLength, loopFrame } from './frames.js';
+import { PoissonClock, exponentialMs, uniform01 } from './poisson.js';
+import type { ClientStore, Destination, InboxMessage, OutgoingFragment, OutgoingMessage } from './store.js';
+
+/** Attempts per fragment before its message is reported failed. With the backoff below they span several minutes. */
+export const MAX_ATTEMPTS = 12;
+/** Bounds of the retransmission timeout (RFC 6298 keeps at least a second; a minute caps the backoff). */
+export const MIN_RTO_MS = 1000;
+export const MAX_RTO_MS = 60_000;
+/** A mailbox recipient of all zeros: the gateway drops such a packet (drop cover). */
+export const DROP_MAILBOX = new Uint8Array(32);
+/** How often old SURBs, stale fragments and finished messages are pruned. */
+const PRUNE_INTERVAL_MS = 60_000;
+/** Finished outgoing messages are kept this long for `outgoing(id)`. */
+const KEEP_FINISHED_MS = 24 * 3_600_000;
+/** Incomplete incoming messages are dropped after this long without completing. */
+const KEEP_FRAGMENTS_MS = 24 * 3_600_000;
+/** Reconnection backoff to the gateway: from a second, doubling, to a minute, jittered. */
+const RECONNECT_MIN_MS = 1000;
+const RECONNECT_MAX_MS = 60_000;
+
+/** The part of a Link (src/link/link.ts) the client uses; tests may supply a stand-in. */
+export interface GatewayLink {
+  trySend(message: Uint8Array): boolean;
+  send(message: Uint8Array): Promise<void>;
+  recv(): Promise<Uint8Array | null>;
+  close(): Promise<unknown>;
+}
+
+export interface ClientInit {
+  /** 32-byte X25519 private key of our links; its public key is our mailbox id. */
+  readonly linkPrivateKey: Uint8Array;
+  /** Our gateway's Ed25519 identity key. */
+  readonly gateway: Uint8Array;
+}
+
+export interface ClientComponents {
+  readonly clock: Clock;
+  readonly crypto: CryptoBackend;
+  /** ChaCha20-Poly1305, for envelopes. */
+  readonly aead: NoiseAead;
+  readonly store: ClientStore;
+  readonly log: Logger;
+  /** Opens a link to `gateway` as a client with our static key; `maxMessageLength` is the wire codec's command length. */
+  readonly connect: (gateway: DocumentNode, staticKey: Uint8Array, maxMessageLength: number) => Promise<GatewayLink>;
+}
+
+interface Pending {
+  readonly messageId: Uint8Array;
+  readonly index: number;
+  readonly frame: Uint8Array;
+  readonly destination: Destination;
+  readonly replySurb: Uint8Array | null;
+  attempts: number;
+  dueAt: number;
+}
+
+/** Per-geometry tools, rebuilt when the consensus changes the parameters. */
+interface Tools {
+  readonly params: NetworkParameters;
+  readonly geometry: Geometry;
+  readonly sphinx: Sphinx;
+  readonly codec: WireCodec;
+  readonly frameLength: number;
+}
+
+function clientError(code: 'ERR_CLIENT_MESSAGE' | 'ERR_CLIENT_STATE', message: string): BackchannelError {
+  return new BackchannelError(code, `client: ${message}`);
+}
+
+function sameParams(a: NetworkParameters, b: NetworkParameters): boolean {
+  return a.hops === b.hops && a.userPayloadLength === b.userPayloadLength && a.withSurb === b.withSurb;
+}
+
+export class Client implements ClientApi {
+  readonly address: string;
+  readonly #init: ClientInit;
+  readonly #c: ClientComponents;
+  readonly #log: Logger;
+  readonly #mailbox: Uint8Array;
+  readonly #rand: RandomInt;
+  readonly #u01: () => number;
+  readonly #pending = new Map<string, Pending>();
+  readonly #listeners = new Set<(e: ClientEvent) => void>();
+  readonly #sendClock: PoissonClock;
+  readonly #loopClock: PoissonClock;
+  #doc: SignedDocument | null = null;
+  #tools: Tools | null = null;
+  #link: GatewayLink | null = null;
+  #connecting = false;
+  #reconnectDelay = RECONNECT_MIN_MS;
+  #reconnectTimer: unknown = null;
+  #fetchTimer: unknown = null;
+  #pruneTimer: unknown = null;
+  #running = false;
+  #nextSeq = 0;
+  #srtt: number | null = null;
+  #rttvar = 0;
+  readonly #sent = { real: 0, drop: 0, loop: 0 };
+  readonly #received = { fragment: 0, ack: 0, loop: 0, reply: 0, invalid: 0 };
+
+  constructor(init: ClientInit, components: ClientComponents) {
+    if (init.linkPrivateKey.length !== 32 || init.gateway.length !== 32) throw new RangeError('client: keys must be 32 bytes');
+    this.#init = init;
+    this.#c = components;
+    this.#log = components.log.child('client');
+    this.#mailbox = components.crypto.x25519Base(init.linkPrivateKey);
+    this.address = encodeAddress(components.crypto, { gateway: init.gateway, mailbox: this.#mailbox });
+    this.#rand = randomIntFrom(components.crypto.randomBytes);
+    this.#u01 = uniform01(components.crypto.randomBytes);
+    this.#sendClock = new PoissonClock(components.clock, () => this.#tools?.params.sendRatePerS ?? 0, this.#u01, () => this.#onSendTick());
+    this.#loopClock = new PoissonClock(components.clock, () => this.#tools?.params.loopRatePerS ?? 0, this.#u01, () => this.#onLoopTick());
+  }
+
+  // ---- life cycle ----
+
+  /** Loads the pending fragments and starts the clocks; traffic flows once a document and a link exist. */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#nextSeq = this.#c.store.nextMailboxSeq();
+    for (const f of this.#c.store.pendingFragments()) this.#track(f);
+    this.#sendClock.start();
+    this.#loopClock.start();
+    this.#scheduleFetch();
+    this.#prune();
+    this.#maybeConnect();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    this.#sendClock.stop();
+    this.#loopClock.stop();
+    for (const t of [this.#fetchTimer, this.#reconnectTimer, this.#pruneTimer]) if (t !== null) this.#c.clock.clearTimer(t);
+    this.#fetchTimer = this.#reconnectTimer = this.#pruneTimer = null;
+    const link = this.#link;
+    this.#link = null;
+    if (link !== null) await link.close().catch(() => undefined);
+  }
+
+  /** Feeds a verified consensus document. */
+  setDocument(doc: SignedDocument): void {
+    const p = doc.document.params;
+    if (this.#tools === null || !sameParams(this.#tools.params, p)) {
+      const geometry = geometryFromUserPayload(p.hops, p.userPayloadLength, p.withSurb);
+      const codec = new WireCodec({ packetLength: geometry.packetLength });
+      const changed = this.#tools !== null && this.#tools.codec.commandLength !== codec.commandLength;
+      this.#tools = { params: p, geometry, sphinx: new Sphinx(geometry, this.#c.crypto), codec, frameLength: frameLength(geometry) };
+      if (changed && this.#link !== null) void this.#link.close().catch(() => undefined); // reconnects with the new codec
+    } else {
+      this.#tools = { ...this.#tools, params: p };
+    }
+    this.#doc = doc;
+    this.#maybeConnect();
+  }
+
+  // ---- ClientApi ----
+
+  status(): ClientStatus {
+    const gw = this.#doc === null ? undefined : this.#gatewayNode();
+    let pendingMessages = 0;
+    const seen = new Set<string>();
+    for (const p of this.#pending.values()) {
+      const k = toHex(p.messageId);
+      if (!seen.has(k)) {
+        seen.add(k);
+        pendingMessages++;
+      }
+    }
+    return {
+      address: this.address,
+      gateway: gw?.name ?? null,
+      connected: this.#link !== null,
+      epoch: this.#doc?.document.epoch ?? null,
+      pendingMessages,
+      packetsSent: { ...this.#sent },
+      entriesReceived: { ...this.#received },
+    };
+  }
+
+  send(request: SendRequest): SendReceipt {
+    const tools = this.#tools;
+    const doc = this.#doc;
+    if (tools === null || doc === null) throw clientError('ERR_CLIENT_STATE', 'no network document yet; try again in a few seconds');
+    const hasTo = request.to !== undefined;
+    const hasReply = request.inReplyTo !== undefined;
+    if (hasTo === hasReply) throw clientError('ERR_CLIENT_MESSAGE', 'give exactly one of a recipient address and a message to reply to');
+    const nSurbs = request.replySurbs ?? 0;
+    if (!Number.isInteger(nSurbs) || nSurbs < 0 || nSurbs > MAX_REPLY_SURBS) throw clientError('ERR_CLIENT_MESSAGE', `reply SURBs must be 0 to ${MAX_REPLY_SURBS}`);
+    const id = this.#c.crypto.randomBytes(MESSAGE_ID_LENGTH);
+    const now = this.#now();
+    let destination: Destination;
+    const surbs: { id: Uint8Array; surb: Uint8Array; keys: Uint8Array }[] = [];
+    if (request.to !== undefined) {
+      const addr = decodeAddress(this.#c.crypto, request.to);
+      destination = { kind: 'address', gateway: addr.gateway, mailbox: addr.mailbox };
+      if (nSurbs > 0) {
+        // The reply will leave from the recipient's gateway and end in our mailbox.
+        const first = this.#node(addr.gateway);
+        const ours = this.#gatewayNode();
+        if (first === undefined || ours === undefined) throw clientError('ERR_CLIENT_STATE', 'a gateway of this message is not in the current network document');
+        for (let i = 0; i < nSurbs; i++) {
+          const surbId = this.#c.crypto.randomBytes(16);
+          const route = [first, ...chooseMixes(doc.document, this.#rand), ours];
+          const s = tools.sphinx.createSurb(pathHops(route, doc.document.epoch, this.#delays(route.length - 1, true), { recipient: this.#mailbox, surbId }));
+          surbs.push({ id: surbId, surb: s.surb, keys: s.surbKeys });
+        }
+      }
+    } else {
+      if (!(request.inReplyTo instanceof Uint8Array)) throw clientError('ERR_CLIENT_MESSAGE', 'a reply names the message it answers');
+      if (nSurbs > 0) throw clientError('ERR_CLIENT_MESSAGE', 'a reply cannot carry reply SURBs');
+      destination = { kind: 'reply', inReplyTo: request.inReplyTo };
+    }
+    const encoded = encodeMessage(tools.geometry, request.body, surbs.map((s) => s.surb));
+    const frames = fragmentFrames(tools.geometry, id, encoded);
+    this.#c.store.transaction(() => {
+      for (const s of surbs) this.#c.store.putSurb(s.id, { purpose: 'reply', keys: s.keys, messageId: id }, now);
+      this.#c.store.enqueue({ id, destination, length: encoded.length, createdAt: now }, frames);
+    });
+    for (const s of surbs) wipe(s.keys);
+    // The store reserved the reply SURBs: read the fragments back as it holds them.
+    for (const f of this.#c.store.pendingFragments()) if (equalBytes(f.messageId, id)) this.#track(f);
+    return { id, fragments: frames.length };
+  }
+
+  subscribe(listener: (event: ClientEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  unconsumed(afterSeq: number, limit: number): InboxMessage[] {
+    return this.#c.store.unconsumed(afterSeq, limit);
+  }
+
+  consume(seq: number): void {
+    this.#c.store.consume(seq);
+  }
+
+  outgoing(id: Uint8Array): OutgoingMessage | null {
+    return this.#c.store.outgoing(id);
+  }
+
+  // ---- internals: events, documents, links ----
+
+  /** Whole milliseconds: what the store keeps. */
+  #now(): number {
+    return Math.floor(this.#c.clock.now());
+  }
+
+  #emit(e: ClientEvent): void {
+    for (const l of this.#listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.#log.warn('event listener failed', { error: err instanceof Error ? err.name : 'unknown' });
+      }
+    }
+  }
+
+  #node(identity: Uint8Array): DocumentNode | undefined {
+    return this.#doc?.document.nodes.find((n) => equalBytes(n.identityKey, identity));
+  }
+
+  #gatewayNode(): DocumentNode | undefined {
+    const n = this.#node(this.#init.gateway);
+    return n !== undefined && n.role === 'gateway' ? n : undefined;
+  }
+
+  #maybeConnect(): void {
+    if (!this.#running || this.#link !== null || this.#connecting || this.#reconnectTimer !== null || this.#tools === null) return;
+    const gw = this.#gatewayNode();
+    if (gw === undefined) {
+      this.#log.warn('our gateway is not in the current document; waiting for the next');
+      return;
+    }
+    this.#connecting = true;
+    const commandLength = this.#tools.codec.commandLength;
+    this.#c.connect(gw, this.#init.linkPrivateKey, commandLength).then(
+      (link) => {
+        this.#connecting = false;
+        if (!this.#running) {
+          void link.close().catch(() => undefined);
+          return;
+        }
+        this.#link = link;
+        this.#reconnectDelay = RECONNECT_MIN_MS;
+        this.#log.info('connected to the gateway', { gateway: gw.name });
+        this.#emit({ type: 'connected' });
+        void this.#readLoop(link);
+      },
+      (err: unknown) => {
+        this.#connecting = false;
+        this.#log.warn('cannot connect to the gateway', { gateway: gw.name, code: isBackchannelError(err) ? err.code : 'unknown' });
+        this.#scheduleReconnect();
+      },
+    );
+  }
+
+  #scheduleReconnect(): void {
+    if (!this.#running || this.#reconnectTimer !== null) return;
+    const delay = this.#reconnectDelay * (0.5 + this.#u01());
+    this.#reconnectDelay = Math.min(RECONNECT_MAX_MS, this.#reconnectDelay * 2);
+    this.#reconnectTimer = this.#c.clock.setTimer(() => {
+      this.#reconnectTimer = null;
+      this.#maybeConnect();
+    }, delay);
+  }
+
+  async #readLoop(link: GatewayLink): Promise<void> {
+    try {
+      for (;;) {
+        const m = await link.recv();
+        if (m === null || this.#link !== link) break;
+        const tools = this.#tools;
+        if (tools === null) continue;
+        let cmd: WireCommand;
+        try {
+          cmd = tools.codec.decode(m);
+        } catch {
+          this.#received.invalid++;
+          continue;
+        }
+        if (cmd.kind === 'message') this.#onMessage(cmd);
+        else if (cmd.kind === 'disconnect') break;
+      }
+    } catch {
+      // the link failed; reconnect below
+    }
+    if (this.#link === link) {
+      this.#link = null;
+      void link.close().catch(() => undefined);
+      this.#log.info('disconnected from the gateway');
+      this.#emit({ type: 'disconnected' });
+      this.#scheduleReconnect();
+    }
+  }
+
+  #put(packet: Uint8Array): boolean {
+    const link = this.#link;
+    const tools = this.#tools;
+    if (link === null || tools === null) return false;
+    const frame = tools.codec.encode({ kind: 'send_packet', packet });
+    try {
+      if (!link.trySend(frame)) void link.send(frame).catch(() => undefined);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  // ---- sending ----
+
+  /** Per-hop delays for a route of `hops` hops that hold the packet: exponential at the network's mean; the first hop (a gateway) holds none unless `allDelay`. */
+  #delays(hops: number, firstIsGateway: boolean): number[] {
+    const mean = this.#tools!.params.mixMeanDelayMs;
+    return Array.from({ length: hops }, (_, i) => (i === 0 && firstIsGateway ? 0 : Math.min(0xffffffff, Math.round(exponentialMs(this.#u01, mean)))));
+  }
+
+  /** An acknowledgement SURB back to our mailbox through one mix per layer. */
+  #ackSurb(doc: SignedDocument, tools: Tools, surbId: Uint8Array, recipient: Uint8Array, lastHop: DocumentNode): { surb: Uint8Array; keys: Uint8Array } {
+    const route = [...chooseMixes(doc.document, this.#rand), lastHop];
+    const s = tools.sphinx.createSurb(pathHops(route, doc.document.epoch, this.#delays(route.length - 1, false), { recipient, surbId }));
+    return { surb: s.surb, keys: s.surbKeys };
+  }
+
+  /** A forward packet from our gateway through one mix per layer to `to`'s mailbox `mailbox`, carrying `frame` sealed and `surb`. */
+  #forwardPacket(doc: SignedDocument, tools: Tools, to: DocumentNode, mailbox: Uint8Array, sealTo: Uint8Array, frame: Uint8Array, surb: Uint8Array): Uint8Array {
+    const ours = this.#gatewayNode()!;
+    const route = [ours, ...chooseMixes(doc.document, this.#rand), to];
+    const body = seal(this.#c.crypto, this.#c.aead, sealTo, frame);
+    const payload = encodeForwardPayload(tools.geometry, body, surb);
+    return tools.sphinx.createPacket(pathHops(route, doc.document.epoch, this.#delays(route.length - 1, true), { recipient: mailbox }), payload);
+  }
+
+  #onSendTick(): void {
+    const doc = this.#doc;
+    const tools = this.#tools;
+    if (doc === null || tools === null || this.#link === null || this.#gatewayNode() === undefined) return;
+    const now = this.#now();
+    for (;;) {
+      const next = this.#nextDue(now);
+      if (next === null) break;
+      if (next.attempts >= MAX_ATTEMPTS) {
+        this.#fail(next.messageId, 'no acknowledgement after every retry');
+        continue;
+      }
+      try {
+        if (this.#sendReal(doc, tools, next, now)) return;
+      } catch (err) {
+        this.#log.warn('cannot build a packet', { code: isBackchannelError(err) ? err.code : 'unknown' });
+        this.#fail(next.messageId, isBackchannelError(err) ? err.message : 'cannot build a packet');
+        continue;
+      }
+      break; // its destination is unreachable this epoch; a drop cover goes in its place
+    }
+    this.#sendDrop(doc, tools);
+  }
+
+  #nextDue(now: number): Pending | null {
+    let best: Pending | null = null;
+    for (const p of this.#pending.values()) if (p.dueAt <= now && (best === null || p.dueAt < best.dueAt)) best = p;
+    return best;
+  }
+
+  /** Sends a real fragment; false when its destination is not in the document (it then counts an attempt). */
+  #sendReal(doc: SignedDocument, tools: Tools, p: Pending, now: number): boolean {
+    const store = this.#c.store;
+    if (p.destination.kind === 'reply') {
+      const surb = p.replySurb!;
+      const payload = new Uint8Array(tools.geometry.forwardPayloadLength);
+      payload.set(p.frame);
+      const built = tools.sphinx.createPacketFromSurb(surb, payload);
+      if (!equalBytes(built.firstHop, this.#init.gateway)) {
+        this.#fail(p.messageId, 'the reply SURB starts at another gateway than ours');
+        return false;
+      }
+      if (!this.#put(built.packet)) return false;
+      this.#sent.real++;
+      const m = store.transaction(() => {
+        store.recordAttempt(p.messageId, p.index, now, null);
+        return store.outgoing(p.messageId);
+      });
+      this.#pending.delete(key(p.messageId, p.index));
+      if (m !== null) this.#progress(m);
+      return true;
+    }
+    const to = this.#node(p.destination.gateway);
+    const due = now + Math.ceil(this.#timeout(p.attempts + 1));
+    if (to === undefined || to.role !== 'gateway') {
+      store.recordAttempt(p.messageId, p.index, now, due);
+      p.attempts++;
+      p.dueAt = due;
+      return false;
+    }
+    const surbId = this.#c.crypto.randomBytes(16);
+    const ack = this.#ackSurb(doc, tools, surbId, this.#mailbox, this.#gatewayNode()!);
+    const packet = this.#forwardPacket(doc, tools, to, p.destination.mailbox, p.destination.mailbox, p.frame, ack.surb);
+    // On the link first, then on disk: a crash between the two re-sends the fragment, which the
+    // receiver discards as a duplicate; the other order would delay departures by a commit.
+    if (!this.#put(packet)) {
+      wipe(ack.keys);
+      return false;
+    }
+    this.#sent.real++;
+    try {
+      store.transaction(() => {
+        store.putSurb(surbId, { purpose: 'ack', keys: ack.keys, messageId: p.messageId, index: p.index, sentAt: now, attempt: p.attempts + 1 }, now);
+        store.recordAttempt(p.messageId, p.index, now, due);
+      });
+    } catch (err) {
+      // The packet is out; without its record the fragment simply goes again when due.
+      this.#log.error('cannot record a sent fragment', { code: isBackchannelError(err) ? err.code : 'unknown' });
+    }
+    wipe(ack.keys);
+    p.attempts++;
+    p.dueAt = due;
+    return true;
+  }
+
+  #sendDrop(doc: SignedDocument, tools: Tools): void {
+    const gws = gateways(doc.document);
+    if (gws.length === 0) return;
+    const to = gws[this.#rand(gws.length)]!;
+    const ack = this.#ackSurb(doc, tools, this.#c.crypto.randomBytes(16), DROP_MAILBOX, to);
+    // The same work as a real fragment: sealed (to ourselves, nobody opens it) with a SURB.
+    const packet = this.#forwardPacket(doc, tools, to, DROP_MAILBOX, this.#mailbox, loopFrame(tools.geometry), ack.surb);
+    wipe(ack.keys);
+    if (this.#put(packet)) this.#sent.drop++;
+  }
+
+  #onLoopTick(): void {
+    const doc = this.#doc;
+    const tools = this.#tools;
+    const ours = doc === null ? undefined : this.#gatewayNode();
+    if (doc === null || tools === null || this.#link === null || ours === undefined) return;
+    const now = this.#now();
+    const surbId = this.#c.crypto.randomBytes(16);
+    try {
+      const ack = this.#ackSurb(doc, tools, surbId, this.#mailbox, ours);
+      const packet = this.#forwardPacket(doc, tools, ours, this.#mailbox, this.#mailbox, loopFrame(tools.geometry), ack.surb);
+      if (this.#put(packet)) {
+        this.#sent.loop++;
+        this.#c.store.putSurb(surbId, { purpose: 'loop', keys: ack.keys, sentAt: now }, now);
+      }
+      wipe(ack.keys);
+    } catch (err) {
+      this.#log.warn('cannot build a loop packet', { code: isBackchannelError(err) ? err.code : 'unknown' });
+    }
+  }
+
+  /** The retransmission timeout after attempt `attempt` (1-based): adaptive, doubled per attempt, randomised. */
+  #timeout(attempt: number): number {
+    let rto: number;
+    if (this.#srtt === null) {
+      const p = this.#tools!.params;
+      // Before any sample: 4 × the expected round trip (mixes both ways, a send and a fetch wait), plus a second.
+      const rtt = 2 * p.layers * p.mixMeanDelayMs + 1000 / Math.max(p.fetchRatePerS, 0.001) + 1000 / Math.max(p.sendRatePerS, 0.001);
+      rto = 4 * rtt + 1000;
+    } else {
+      rto = this.#srtt + 4 * this.#rttvar;
+    }
+    rto = Math.min(MAX_RTO_MS, Math.max(MIN_RTO_MS, rto));
+    const base = Math.min(MAX_RTO_MS, rto * 2 ** Math.min(attempt - 1, 16));
+    return Math.min(2 * MAX_RTO_MS, base + exponentialMs(this.#u01, base / 2));
+  }
+
+  #sampleRtt(ms: number): void {
+    if (this.#srtt === null) {
+      this.#srtt = ms;
+      this.#rttvar = ms / 2;
+    } else {
+      this.#rttvar = 0.75 * this.#rttvar + 0.25 * Math.abs(this.#srtt - ms);
+      this.#srtt = 0.875 * this.#srtt + 0.125 * ms;
+    }
+  }
+
+  #fail(messageId: Uint8Array, reason: string): void {
+    const m = this.#c.store.failMessage(messageId);
+    for (const [k, p] of this.#pending) if (equalBytes(p.messageId, messageId)) this.#pending.delete(k);
+    if (m !== null) this.#emit({ type: 'failed', id: messageId, reason });
+  }
+
+  #progress(m: OutgoingMessage): void {
+    this.#emit({ type: 'progress', id: m.id, done: m.done, total: m.fragments });
+    if (m.status === 'delivered') this.#emit({ type: 'delivered', id: m.id });
+    else if (m.status === 'sent') this.#emit({ type: 'sent', id: m.id });
+  }
+
+  #track(f: OutgoingFragment): void {
+    this.#pending.set(key(f.messageId, f.index), {
+      messageId: f.messageId,
+      index: f.index,
+      frame: f.frame,
+      destination: f.destination,
+      replySurb: f.replySurb,
+      attempts: f.attempts,
+      dueAt: f.dueAt,
+    });
+  }
+
+  // ---- receiving ----
+
+  #scheduleFetch(): void {
+    if (!this.#running) return;
+    const rate = this.#tools?.params.fetchRatePerS ?? 0;
+    this.#fetchTimer = this.#c.clock.setTimer(() => {
+      this.#fetchTimer = null;
+      const link = this.#link;
+      const tools = this.#tools;
+      if (link !== null && tools !== null) {
+        const frame = tools.codec.encode({ kind: 'retrieve_message', sequence: this.#nextSeq });
+        try {
+          if (!link.trySend(frame)) void link.send(frame).catch(() => undefined);
+        } catch {
+          // closed; the read loop reconnects
+        }
+      }
+      this.#scheduleFetch();
+    }, rate > 0 ? 1000 / rate : 1000);
+  }
+
+  #onMessage(cmd: Extract<WireCommand, { kind: 'message' }>): void {
+    if (cmd.empty || cmd.sequence < this.#nextSeq) return; // nothing waits, or an answer we already had
+    const seq = cmd.sequence;
+    const store = this.#c.store;
+    const events: ClientEvent[] = [];
+    try {
+      store.transaction(() => {
+        this.#process(cmd.surbId, cmd.payload, events);
+        store.setNextMailboxSeq(seq + 1);
+      });
+    } catch (err) {
+      // The entry is unusable (or the store failed): count it, and move past it unless the store is at fault.
+      this.#received.invalid++;
+      if (isBackchannelError(err) && err.code !== 'ERR_CLIENT_STATE') store.setNextMailboxSeq(seq + 1);
+      else {
+        this.#log.error('cannot store a mailbox entry', { code: isBackchannelError(err) ? err.code : 'unknown' });
+        return;
+      }
+    }
+    this.#nextSeq = seq + 1;
+    for (const e of events) this.#emit(e);
+  }
+
+  /** Applies one mailbox entry to the store (inside the caller's transaction); events go out after the commit. */
+  #process(surbId: Uint8Array | null, payload: Uint8Array, events: ClientEvent[]): void {
+    const tools = this.#tools!;
+    const store = this.#c.store;
+    const now = this.#now();
+    if (surbId !== null) {
+      const rec = store.surb(surbId);
+      if (rec === null) {
+        this.#received.invalid++;
+        return;
+      }
+      let plain: Uint8Array;
+      try {
+        plain = tools.sphinx.decryptSurbPayload(payload, rec.keys);
+      } catch {
+        this.#received.invalid++;
+        return;
+      }
+      store.deleteSurb(surbId);
+      if (rec.purpose === 'loop') {
+        this.#received.loop++;
+        return;
+      }
+      if (rec.purpose === 'ack') {
+        this.#received.ack++;
+        const m = store.fragmentDone(rec.messageId, rec.index);
+        const k = key(rec.messageId, rec.index);
+        if (this.#pending.has(k)) {
+          if (rec.attempt === 1 && this.#pending.get(k)!.attempts === 1) this.#sampleRtt(now - rec.sentAt); // Karn: unambiguous samples only
+          this.#pending.delete(k);
+          if (m !== null) {
+            events.push({ type: 'progress', id: m.id, done: m.done, total: m.fragments });
+            if (m.status === 'delivered') events.push({ type: 'delivered', id: m.id });
+          }
+        }
+        return;
+      }
+      this.#received.reply++;
+      this.#fragment(plain, rec.messageId, now, events);
+      return;
+    }
+    const frame = open(this.#c.crypto, this.#c.aead, this.#init.linkPrivateKey, this.#mailbox, payload);
+    if (frame === null) {
+      this.#received.invalid++;
+      return;
+    }
+    this.#fragment(frame, null, now, events);
+  }
+
+  #fragment(frameBytes: Uint8Array, inReplyTo: Uint8Array | null, now: number, events: ClientEvent[]): void {
+    const tools = this.#tools!;
+    try {
+      const frame = decodeFrame(tools.geometry, frameBytes);
+      if (frame.kind === 'loop') {
+        this.#received.loop++;
+        return;
+      }
+      const r = this.#c.store.putFragment(
+        { messageId: frame.messageId.slice(), index: frame.index, count: frame.count, data: frame.data.slice(), receivedAt: now, inReplyTo },
+        (joined) => decodeMessage(tools.geometry, joined),
+      );
+      this.#received.fragment++;
+      if (r.kind === 'complete') events.push({ type: 'message', message: r.message });
+    } catch (err) {
+      if (!isBackchannelError(err, 'ERR_CLIENT_FRAME')) throw err;
+      this.#received.invalid++; // a malformed frame or message: dropped, counted
+    }
+  }
+
+  #prune(): void {
+    if (!this.#running) return;
+    const now = this.#now();
+    const epochMs = this.#tools?.params.epochPeriodMs;
+    try {
+      // A SURB lives as long as the mix keys it was made with: the epoch it was made in and the next.
+      if (epochMs !== undefined) this.#c.store.pruneSurbs(now - 3 * epochMs);
+      this.#c.store.pruneFragments(now - KEEP_FRAGMENTS_MS);
+      this.#c.store.pruneOutgoing(now - KEEP_FINISHED_MS);
+    } catch (err) {
+      this.#log.warn('pruning the client state failed', { code: isBackchannelError(err) ? err.code : 'unknown' });
+    }
+    this.#pruneTimer = this.#c.clock.setTimer(() => this.#prune(), PRUNE_INTERVAL_MS);
+  }
+}
+
+function key(messageId: Uint8Array, index: number): string {
+  return `${toHex(messageId)}:${index}`;
+}

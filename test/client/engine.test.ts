@@ -1,0 +1,200 @@
+// The client engine in virtual time, over a stand-in gateway link that records what leaves:
+// the traffic discipline (Kolmogorov-Smirnov test of inter-departure times against the
+// configured exponential, idle and under a burst), and retransmission until failure with
+// randomised timeouts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { nodeBackend } from '../../src/crypto/node.js';
+import { Client, MAX_ATTEMPTS, MIN_RTO_MS } from '../../src/client/client.js';
+import type { GatewayLink } from '../../src/client/client.js';
+import type { ClientEvent } from '../../src/client/api.js';
+import { encodeAddress } from '../../src/client/address.js';
+import { SqliteClientStore } from '../../src/client/sqlite-store.js';
+import { nodeNoiseCrypto } from '../../src/noise/crypto-node.js';
+import { jsonLogger, silentLogger } from '../../src/ops/log.js';
+import { epochAt, epochStart } from '../../src/pki/document.js';
+import type { NetworkParameters, SignedDocument } from '../../src/pki/types.js';
+import { WireCodec } from '../../src/wire/commands.js';
+import { geometryFromUserPayload } from '../../src/sphinx/geometry.js';
+import { seededBackend } from '../helpers/seeded.js';
+import { ManualClock, bytes32, params as baseParams, testNetwork } from '../pki/fixtures.js';
+
+/** A gateway link that never answers and records the time of every packet put on it. */
+class RecordingLink implements GatewayLink {
+  readonly departures: number[] = [];
+  fetches = 0;
+  #closed: ((v: null) => void) | null = null;
+  readonly clock: ManualClock;
+  readonly codec: WireCodec;
+  constructor(clock: ManualClock, codec: WireCodec) {
+    this.clock = clock;
+    this.codec = codec;
+  }
+  trySend(message: Uint8Array): boolean {
+    const cmd = this.codec.decode(message);
+    if (cmd.kind === 'send_packet') this.departures.push(this.clock.now());
+    else if (cmd.kind === 'retrieve_message') this.fetches++;
+    return true;
+  }
+  send(message: Uint8Array): Promise<void> {
+    this.trySend(message);
+    return Promise.resolve();
+  }
+  recv(): Promise<Uint8Array | null> {
+    return new Promise((r) => (this.#closed = r));
+  }
+  close(): Promise<void> {
+    this.#closed?.(null);
+    return Promise.resolve();
+  }
+}
+
+interface Harness {
+  client: Client;
+  link: RecordingLink;
+  clock: ManualClock;
+  events: ClientEvent[];
+  eventTimes: { type: string; at: number }[];
+  dbPath: string;
+  peer: string;
+  done(): Promise<void>;
+}
+
+async function harness(seed: string, overrides: Partial<NetworkParameters>): Promise<Harness> {
+  const p: NetworkParameters = { ...baseParams, ...overrides };
+  const t0 = epochStart(epochAt(1_800_000_000_000, p.epochPeriodMs), p.epochPeriodMs) + 1000;
+  const epoch = epochAt(t0, p.epochPeriodMs);
+  const nodes = testNetwork(seed).map((n) => n.descriptor([epoch - 1, epoch, epoch + 1]).desc);
+  const doc: SignedDocument = { document: { epoch, params: p, nodes }, bytes: new Uint8Array(0), signatures: [] };
+  const clock = new ManualClock(t0);
+  const crypto = seededBackend(nodeBackend, bytes32(`engine ${seed}`));
+  const dir = mkdtempSync(join(tmpdir(), 'bc-engine-'));
+  const store = SqliteClientStore.open(join(dir, 'client.db'));
+  const g = geometryFromUserPayload(p.hops, p.userPayloadLength, p.withSurb);
+  const link = new RecordingLink(clock, new WireCodec({ packetLength: g.packetLength }));
+  const gateway = nodes.find((n) => n.role === 'gateway')!;
+  const client = new Client(
+    { linkPrivateKey: bytes32(`client ${seed}`), gateway: gateway.identityKey },
+    { clock, crypto, aead: nodeNoiseCrypto.aead('ChaChaPoly'), store, log: (process.env.DBG ? jsonLogger({ level: "debug" }) : silentLogger), connect: () => Promise.resolve(link) },
+  );
+  const events: ClientEvent[] = [];
+  const eventTimes: { type: string; at: number }[] = [];
+  client.subscribe((e) => {
+    events.push(e);
+    eventTimes.push({ type: e.type, at: clock.now() });
+  });
+  client.setDocument(doc);
+  client.start();
+  await clock.advanceTo(t0); // the link connects
+  const other = nodes.filter((n) => n.role === 'gateway')[1]!;
+  const peer = encodeAddress(nodeBackend, { gateway: other.identityKey, mailbox: nodeBackend.x25519Base(bytes32(`peer ${seed}`)) });
+  return {
+    client,
+    link,
+    clock,
+    events,
+    eventTimes,
+    dbPath: join(dir, 'client.db'),
+    peer,
+    async done() {
+      await client.stop();
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The one-sample Kolmogorov-Smirnov statistic of `xs` against Exp(rate). */
+function ksExponential(xs: number[], rate: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  let d = 0;
+  s.forEach((x, i) => {
+    const f = 1 - Math.exp(-rate * x);
+    d = Math.max(d, (i + 1) / n - f, f - i / n);
+  });
+  return d;
+}
+
+function gaps(times: number[]): number[] {
+  return times.slice(1).map((t, i) => (t - times[i]!) / 1000);
+}
+
+/** The KS critical value at significance 0.01 for n samples (asymptotic). */
+const ksCritical = (n: number): number => 1.628 / Math.sqrt(n);
+
+test('departures are a Poisson process at send + loop rate, whether the user is idle or sends a burst', async () => {
+  const rate = baseParams.sendRatePerS + baseParams.loopRatePerS;
+  for (const mode of ['idle', 'burst'] as const) {
+    const h = await harness(`ks-${mode}`, {});
+    try {
+      const start = h.clock.now();
+      if (mode === 'burst') {
+        // 60 fragments' worth of messages at once: far more than the send clock can carry at once.
+        for (let i = 0; i < 30; i++) h.client.send({ to: h.peer, body: new Uint8Array(3000).fill(i) });
+      }
+      await h.clock.advanceTo(start + 40_000);
+      const times = h.link.departures.filter((t) => t > start);
+      const xs = gaps(times);
+      const d = ksExponential(xs, rate);
+      const st = h.client.status();
+      assert.ok(xs.length > 800, `${mode}: ${xs.length} gaps`);
+      assert.ok(d < ksCritical(xs.length), `${mode}: KS D=${d.toFixed(4)} above ${ksCritical(xs.length).toFixed(4)} for ${xs.length} gaps`);
+      // The mean gap is 1/rate within 10%.
+      const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+      assert.ok(Math.abs(mean * rate - 1) < 0.1, `${mode}: mean gap ${mean.toFixed(4)} s`);
+      if (mode === 'idle') assert.equal(st.packetsSent.real, 0);
+      else assert.ok(st.packetsSent.real >= 60, `burst: ${st.packetsSent.real} real packets`); // each 3000-byte message is 2 fragments
+      assert.ok(st.packetsSent.drop > 0 && st.packetsSent.loop > 0);
+      // The same process with real packets in it: the burst did not add departures.
+      assert.equal(times.length, st.packetsSent.real + st.packetsSent.drop + st.packetsSent.loop);
+      // Fetches run at their own constant rate.
+      assert.ok(Math.abs(h.link.fetches - 40 * baseParams.fetchRatePerS) <= 2, `${h.link.fetches} fetches`);
+    } finally {
+      await h.done();
+    }
+  }
+});
+
+test('an unacknowledged fragment is retransmitted after randomised timeouts, then its message fails', async () => {
+  // A slow send clock keeps the virtual run cheap; no loops.
+  const h = await harness('retry', { sendRatePerS: 5, loopRatePerS: 0.001, fetchRatePerS: 1, epochPeriodMs: 3_600_000 });
+  try {
+    const a = h.client.send({ to: h.peer, body: new TextEncoder().encode('one') });
+    const b = h.client.send({ to: h.peer, body: new TextEncoder().encode('two') });
+    const start = h.clock.now();
+    // Every attempt's timeout is at most 2 minutes, so 12 attempts end well within 30 minutes.
+    await h.clock.advanceTo(start + 30 * 60_000);
+    const failed = h.events.filter((e) => e.type === 'failed');
+    assert.equal(failed.length, 2);
+    for (const id of [a.id, b.id]) {
+      const m = h.client.outgoing(id);
+      assert.equal(m?.status, 'failed');
+    }
+    assert.equal(h.client.status().packetsSent.real, 2 * MAX_ATTEMPTS);
+    assert.equal(h.client.status().pendingMessages, 0);
+    assert.ok(!h.events.some((e) => e.type === 'delivered'));
+    // The attempts, from the acknowledgement SURBs the client keeps: the gaps between attempts
+    // grow (backoff), and the two fragments, first sent a tick apart, retry on different
+    // schedules (timeouts are drawn, not fixed).
+    const db = new Database(h.dbPath, { readonly: true });
+    const schedule = (id: Uint8Array): number[] =>
+      (db.prepare('SELECT sent_at FROM surbs WHERE purpose = ? AND message_id = ? ORDER BY attempt').all('ack', id) as { sent_at: number }[]).map((r) => r.sent_at);
+    const [sa, sb] = [schedule(a.id), schedule(b.id)];
+    db.close();
+    assert.equal(sa.length, MAX_ATTEMPTS);
+    assert.equal(sb.length, MAX_ATTEMPTS);
+    const ga = sa.slice(1).map((t, i) => t - sa[i]!);
+    const gb = sb.slice(1).map((t, i) => t - sb[i]!);
+    assert.ok(ga.every((g) => g >= MIN_RTO_MS) && gb.every((g) => g >= MIN_RTO_MS));
+    assert.ok(ga.at(-1)! > 4 * ga[0]! && gb.at(-1)! > 4 * gb[0]!, `gaps ${ga.join(',')}`);
+    const differing = ga.filter((g, i) => Math.abs(g - gb[i]!) > 1000).length;
+    assert.ok(differing >= ga.length / 2, `gaps ${ga.join(',')} vs ${gb.join(',')}`);
+  } finally {
+    await h.done();
+  }
+});
