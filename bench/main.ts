@@ -3,6 +3,7 @@
  * the same run; nothing here asserts a time.
  */
 import { benchAez } from './aez.js';
+import { benchClient } from './client.js';
 import { benchCrypto } from './crypto.js';
 import { benchLink } from './link.js';
 import { benchMix } from './mix.js';
@@ -14,6 +15,7 @@ const BENCHES: Record<string, { about: string; run: () => Record<string, number>
   aez: { about: 'AEZ (the Sphinx payload SPRP) against the npm aez package', run: () => ({ ...benchAez() }) },
   crypto: { about: 'X25519 candidates for the Node backend and the other primitives', run: benchCrypto },
   mix: { about: 'One mix node over real links: packets/s at zero delay, added latency at half load', run: benchMix },
+  client: { about: 'Client: packets built per second, CPU per packet at the default rate, end-to-end latency on a local network', run: benchClient },
   link: { about: 'Encrypted link (Noise over TCP) against plain TCP, 3 kB frames over loopback', run: async () => ({ ...(await benchLink()) }) },
 };
 

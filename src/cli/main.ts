@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isBackchannelError } from '../errors.js';
+import { runClientCommand } from './client.js';
 import { runGenconfig } from './genconfig.js';
 import { runServer } from './server.js';
 import { runSphinx } from './sphinx.js';
@@ -20,6 +21,7 @@ Commands:
   authority   run a directory authority          (--config FILE)
   mix         run a mix node                     (--config FILE)
   gateway     run a gateway                      (--config FILE)
+  client      the messaging client: init, run, address, status, send, recv
   sphinx      inspect Sphinx packets: unwrap a hop, decrypt a SURB reply, print a geometry
   version     print the version
   help        print this help
@@ -65,6 +67,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'gateway':
         out = await runServer(command, rest);
         break;
+      case 'client':
+        return await runClientCommand(rest);
       default:
         process.stderr.write(`backchannel: unknown command "${command}"\n\n${HELP}`);
         return 2;

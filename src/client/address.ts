@@ -66,8 +66,10 @@ export function decodeAddress(crypto: Pick<CryptoBackend, 'hmacSha256'>, text: s
   if (!t.startsWith(ADDRESS_PREFIX)) throw addressError(`an address starts with "${ADDRESS_PREFIX}"`);
   const rest = t.slice(ADDRESS_PREFIX.length);
   if (!B64URL.test(rest)) throw addressError('an address holds only the letters A-Z, a-z, digits, "-" and "_" after its prefix');
+  const textLength = Math.ceil((RAW_LENGTH * 4) / 3);
+  if (rest.length !== textLength) throw addressError(`an address is ${ADDRESS_PREFIX.length + textLength} characters long`);
   const raw = fromBase64Url(rest);
-  if (raw.length !== RAW_LENGTH || toBase64Url(raw) !== rest) throw addressError(`an address is ${ADDRESS_PREFIX.length + Math.ceil((RAW_LENGTH * 4) / 3)} characters long`);
+  if (raw.length !== RAW_LENGTH || toBase64Url(raw) !== rest) throw addressError('not a valid address encoding');
   const body = raw.subarray(0, 2 * KEY_LENGTH);
   if (!equalBytes(checksum(crypto, body), raw.subarray(2 * KEY_LENGTH))) throw addressError('checksum mismatch (a mistyped or truncated address?)');
   return { gateway: raw.slice(0, KEY_LENGTH), mailbox: raw.slice(KEY_LENGTH, 2 * KEY_LENGTH) };

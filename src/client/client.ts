@@ -9,7 +9,7 @@
  * - Reliability: every real fragment carries a SURB; the recipient's gateway sends it back as an
  *   acknowledgement once the fragment is on disk. A fragment not acknowledged in time goes again on
  *   a fresh path with a fresh SURB, after a timeout that is adaptive (RFC 6298 on the acks'
- *   round trips), doubles per attempt and carries a random exponential excess, so that no fixed
+ *   round trips), grows by BACKOFF per attempt and carries a random exponential excess, so that no fixed
  *   retry pattern confirms a sender. After MAX_ATTEMPTS the message is reported failed.
  * - Receiving: the mailbox is fetched at a constant rate, whether or not mail waits. Each entry is
  *   processed and its effect stored in the same transaction as the next mailbox position, so a
@@ -26,7 +26,7 @@ import { chooseMixes, gateways, pathHops, randomIntFrom } from '../mixnet/route.
 import type { RandomInt } from '../mixnet/route.js';
 import type { NoiseAead } from '../noise/crypto.js';
 import type { Clock } from '../ops/clock.js';
-import type { Logger } from '../ops/log.js';
+import type { Logger } from '../ops/logger.js';
 import type { DocumentNode, NetworkParameters, SignedDocument } from '../pki/types.js';
 import { geometryFromUserPayload } from '../sphinx/geometry.js';
 import type { Geometry } from '../sphinx/geometry.js';
@@ -41,11 +41,19 @@ import { MAX_REPLY_SURBS, MESSAGE_ID_LENGTH, decodeFrame, decodeMessage, encodeM
 import { PoissonClock, exponentialMs, uniform01 } from './poisson.js';
 import type { ClientStore, Destination, InboxMessage, OutgoingFragment, OutgoingMessage } from './store.js';
 
-/** Attempts per fragment before its message is reported failed. With the backoff below they span several minutes. */
+/** Attempts per fragment before its message is reported failed. With the backoff below they span about 4 to 8 minutes. */
 export const MAX_ATTEMPTS = 12;
-/** Bounds of the retransmission timeout (RFC 6298 keeps at least a second; a minute caps the backoff). */
+/**
+ * Bounds of the retransmission timeout: RFC 6298 keeps at least a second; 30 s caps the backoff,
+ * so that a fragment lost while a dead mix is still listed (an epoch or two) goes again soon after.
+ */
 export const MIN_RTO_MS = 1000;
-export const MAX_RTO_MS = 60_000;
+export const MAX_RTO_MS = 30_000;
+/**
+ * Growth of the timeout per attempt. Losses here come from failed nodes more than from congestion
+ * (the send clock fixes the rate anyway), so the backoff is gentler than TCP's doubling.
+ */
+export const BACKOFF = 1.5;
 /** A mailbox recipient of all zeros: the gateway drops such a packet (drop cover). */
 export const DROP_MAILBOX = new Uint8Array(32);
 /** How often old SURBs, stale fragments and finished messages are pruned. */
@@ -528,7 +536,7 @@ export class Client implements ClientApi {
     }
   }
 
-  /** The retransmission timeout after attempt `attempt` (1-based): adaptive, doubled per attempt, randomised. */
+  /** The retransmission timeout after attempt `attempt` (1-based): adaptive, grown per attempt, randomised. */
   #timeout(attempt: number): number {
     let rto: number;
     if (this.#srtt === null) {
@@ -540,7 +548,7 @@ export class Client implements ClientApi {
       rto = this.#srtt + 4 * this.#rttvar;
     }
     rto = Math.min(MAX_RTO_MS, Math.max(MIN_RTO_MS, rto));
-    const base = Math.min(MAX_RTO_MS, rto * 2 ** Math.min(attempt - 1, 16));
+    const base = Math.min(MAX_RTO_MS, rto * BACKOFF ** Math.min(attempt - 1, 32));
     return Math.min(2 * MAX_RTO_MS, base + exponentialMs(this.#u01, base / 2));
   }
 

@@ -22,8 +22,14 @@ export const DEFAULT_MIX_MEAN_DELAY_MS = 50;
 export const DEFAULT_SEND_RATE_PER_S = 20;
 /** DESIGN.md: loop cover 5 packets/s (lambda_L). */
 export const DEFAULT_LOOP_RATE_PER_S = 5;
-/** DESIGN.md: clients fetch their mailbox at a constant 10 requests/s. */
-export const DEFAULT_FETCH_RATE_PER_S = 10;
+/**
+ * Clients fetch their mailbox at a constant 30 requests/s (DESIGN.md names no rate). Each fetch
+ * takes one entry, and a client's mailbox fills at 2 × loop rate (a loop and its acknowledgement)
+ * + send rate (acknowledgements of real fragments, at most one per send slot) + what others send
+ * it: 2 × 5 + 20 = 30 keeps up with the client's own traffic at full load. About 80 kB/s down at
+ * the default geometry; to be tuned with the simulator.
+ */
+export const DEFAULT_FETCH_RATE_PER_S = 30;
 
 /**
  * The network defaults: 5 hops (gateway, 3 mix layers, gateway) with a 2000-byte user payload

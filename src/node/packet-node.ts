@@ -306,9 +306,15 @@ export class PacketNode {
       return;
     }
     if (kind === 'client') this.#hooks.clientLinked?.(link);
+    let current: PeerKind = kind;
     void (async () => {
       try {
-        for await (const message of link) this.#onMessage(link, kind, message);
+        for await (const message of link) {
+          // A previous hop that linked before this node had a document (a gateway just restarted)
+          // looked like a client; once the document names it, it is treated as what it is.
+          if (current === 'client' && this.#hooks.classify(link.remoteStatic) === 'previous') current = 'previous';
+          this.#onMessage(link, current, message);
+        }
       } catch {
         // the link failed; its peer reconnects
       }

@@ -14,11 +14,12 @@ export interface Clock {
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimer(fn, ms) {
-    const t = setTimeout(fn, Math.max(0, ms));
-    if (typeof t === 'object' && t !== null && 'unref' in t) t.unref();
+    const t: unknown = setTimeout(fn, Math.max(0, ms));
+    // Node's timers have unref(); a browser's are numbers.
+    if (typeof t === 'object' && t !== null && 'unref' in t && typeof t.unref === 'function') (t as { unref(): void }).unref();
     return t;
   },
   clearTimer(handle) {
-    clearTimeout(handle as ReturnType<typeof setTimeout>);
+    clearTimeout(handle as Parameters<typeof clearTimeout>[0]);
   },
 };

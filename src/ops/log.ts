@@ -3,17 +3,9 @@
  * Fields are for counts, epochs, durations, error codes and operator-chosen node names only:
  * never keys, addresses, message ids or payloads (DESIGN.md).
  */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-export type LogFields = Readonly<Record<string, string | number | boolean | null>>;
+import type { LogFields, LogLevel, Logger } from './logger.js';
 
-export interface Logger {
-  debug(msg: string, fields?: LogFields): void;
-  info(msg: string, fields?: LogFields): void;
-  warn(msg: string, fields?: LogFields): void;
-  error(msg: string, fields?: LogFields): void;
-  /** A logger whose lines carry `component` (e.g. `mix`, `authority`). */
-  child(component: string): Logger;
-}
+export type { LogFields, LogLevel, Logger } from './logger.js';
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 

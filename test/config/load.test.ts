@@ -140,10 +140,10 @@ describe('parseConfig: valid configs', () => {
     assert.ok(c.role === 'gateway' && c.mailbox.path === '/srv/backchannel/node/mb/box.sqlite');
   });
 
-  test('the defaults are the ones DESIGN.md names', () => {
+  test('the defaults are the ones DESIGN.md names (and the fetch rate params.ts argues for)', () => {
     assert.deepEqual(
       { ...DEFAULT_PARAMS },
-      { epochPeriodMs: 1_200_000, hops: 5, userPayloadLength: 2000, withSurb: true, layers: 3, mixMeanDelayMs: 50, sendRatePerS: 20, loopRatePerS: 5, fetchRatePerS: 10 },
+      { epochPeriodMs: 1_200_000, hops: 5, userPayloadLength: 2000, withSurb: true, layers: 3, mixMeanDelayMs: 50, sendRatePerS: 20, loopRatePerS: 5, fetchRatePerS: 30 },
     );
     assert.equal(LOCAL_NETWORK_EPOCH_MS, 60_000);
     assert.deepEqual(parseParams('params', { ...DEFAULT_PARAMS }), DEFAULT_PARAMS);

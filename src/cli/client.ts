@@ -1,0 +1,578 @@
+/**
+ * `backchannel client ...`: the client daemon (`run`) and the commands that talk to it over its
+ * local socket (`status`, `send`, `recv`), plus `init` and `address`, which read or write its
+ * state directly.
+ */
+import { createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Buffer } from 'node:buffer';
+import { decodeAddress } from '../client/address.js';
+import { clientSocketPath, ipcCall, ipcRequest } from '../client/ipc.js';
+import type { IpcConnection, IpcMessage } from '../client/ipc.js';
+import { DEFAULT_CLIENT_DIR, initClient, notInitialisedError, readClientAddress, runClient } from '../client/node-client.js';
+import { CLIENT_DB_FILE } from '../client/sqlite-store.js';
+import { nodeBackend } from '../crypto/node.js';
+import { BackchannelError, isBackchannelError } from '../errors.js';
+import { DEFAULT_DATA_DIR } from '../local/up.js';
+import { jsonLogger } from '../ops/log.js';
+import { fromHex } from '../util/bytes.js';
+import { parseOptions, requireInt, stopSignal, usageError } from './args.js';
+
+/** The largest message `send` accepts. */
+export const MAX_SEND_BODY = 1024 * 1024;
+const CLIENT_LOG_FILE = 'client.log';
+
+export const CLIENT_HELP = `Usage: backchannel client <command> [options]
+
+The Backchannel client. 'client run' is a long-lived process: it keeps a link to your gateway,
+sends your messages and cover traffic at a steady random rate whether or not you write, and
+fetches your mailbox. The other commands talk to it over its socket DIR/client.sock.
+
+Commands:
+  init      make a new identity in DIR: a link key, a gateway, the authorities to trust
+  run       run the client until Ctrl-C
+  address   print your address, to give to the people who will write to you
+  status    show whether the client is connected, its epoch and its traffic
+  send      send a message to an address, or reply to a message you received
+  recv      print the messages received, and mark them read
+
+Every command takes --dir DIR, the client's state directory (default ${DEFAULT_CLIENT_DIR}).
+
+Example, with 'backchannel up' running in another terminal (two users on one machine):
+  backchannel client init --dir alice           # reads ${DEFAULT_DATA_DIR}/network.json
+  backchannel client init --dir bob
+  backchannel client run --dir alice &          # or each in its own terminal
+  backchannel client run --dir bob &
+  backchannel client send --dir alice --to "$(backchannel client address --dir bob)" hello bob
+  backchannel client recv --dir bob
+
+Run 'backchannel client <command> --help' for a command's options.
+`;
+
+const INIT_HELP = `Usage: backchannel client init [--dir DIR] [--network DIR | URL#KEY,...] [--threshold N] [--gateway NAME]
+
+Makes a new client identity in DIR: a fresh link key (its public key is your mailbox), the
+gateway that keeps your mailbox, and the directory authorities to trust. Prints your address.
+Refuses a DIR that already holds an identity.
+
+Options:
+  --dir DIR         the client's state directory (default ${DEFAULT_CLIENT_DIR}), created 0700
+  --network DIR     a network's data directory holding network.json, as 'backchannel up' or
+                    'backchannel genconfig' write it (default ${DEFAULT_DATA_DIR}); works offline
+  --network URL#KEY,...
+                    the authorities instead: each one's URL and Ed25519 identity key in hex,
+                    separated by commas; the current directory is fetched from them to list the
+                    gateways (the network must be running)
+  --threshold N     signatures a directory needs (default: network.json's, or a majority)
+  --gateway NAME    the gateway to use (default: one chosen at random)
+  --help            print this help
+
+Examples:
+  backchannel client init
+  backchannel client init --dir alice --network ./backchannel-data --gateway gateway-2
+  backchannel client init --network http://10.0.0.1:30000#3b6a...,http://10.0.0.2:30000#9f1c...
+`;
+
+const RUN_HELP = `Usage: backchannel client run [--dir DIR]
+
+Runs the client of DIR (default ${DEFAULT_CLIENT_DIR}) until Ctrl-C: follows the network's
+directory, keeps a link to the gateway, sends queued messages and cover traffic at the network's
+Poisson rates, fetches the mailbox, and serves the other commands on DIR/client.sock.
+
+Prints the address and the socket's path at start, and a line on stderr each time the link to
+the gateway comes up or goes down. Logs go to DIR/${CLIENT_LOG_FILE}. Only one client runs per DIR.
+
+Options:
+  --dir DIR   the client's state directory (default ${DEFAULT_CLIENT_DIR})
+  --help      print this help
+
+Example:
+  backchannel client run --dir alice
+`;
+
+const ADDRESS_HELP = `Usage: backchannel client address [--dir DIR]
+
+Prints the address of the client in DIR (default ${DEFAULT_CLIENT_DIR}): give it to the people who
+will write to you. It names your gateway and your mailbox there. Works whether or not the client runs.
+
+Options:
+  --dir DIR   the client's state directory (default ${DEFAULT_CLIENT_DIR})
+  --help      print this help
+`;
+
+const STATUS_HELP = `Usage: backchannel client status [--dir DIR] [--json]
+
+Asks the running client of DIR (default ${DEFAULT_CLIENT_DIR}) for its state: the address, the
+gateway and whether the link to it is up, the epoch, the messages not yet delivered, and the
+packets sent and mailbox entries received since it started.
+
+Options:
+  --dir DIR   the client's state directory (default ${DEFAULT_CLIENT_DIR})
+  --json      one JSON object instead of the table
+  --help      print this help
+`;
+
+const SEND_HELP = `Usage: backchannel client send --to ADDRESS | --reply-to ID [--file PATH] [--reply-surbs N] [--no-wait] [--dir DIR] [TEXT...]
+
+Hands a message to the running client of DIR (default ${DEFAULT_CLIENT_DIR}), which sends it in
+fragments at its steady rate. The message is the TEXT words joined by spaces; without TEXT, the
+contents of --file; without either, everything read from stdin. At most 1 MiB.
+
+By default send waits until every fragment is acknowledged by the recipient's gateway and prints
+"delivered ID" (a reply, which has no acknowledgements, prints "sent ID" once it has left). When
+the message cannot be delivered it prints "failed ID: REASON" on stderr and exits with status 1.
+The message is stored by the client before send waits: Ctrl-C stops the waiting, not the sending.
+
+Options:
+  --to ADDRESS      the recipient's address (see 'backchannel client address')
+  --reply-to ID     answer the received message ID anonymously, through the reply blocks (SURBs)
+                    it came with; you never learn the sender's address ('recv' shows the ID)
+  --file PATH       send the contents of this file
+  --reply-surbs N   attach N reply blocks so that the recipient can answer without learning your
+                    address: each lets them send one fragment back (default 0)
+  --no-wait         print "queued ID" and return as soon as the client has the message
+  --dir DIR         the client's state directory (default ${DEFAULT_CLIENT_DIR})
+  --help            print this help
+
+Put -- before TEXT that starts with "-".
+
+Examples:
+  backchannel client send --to bc1Qm... hello, are you there
+  backchannel client send --to bc1Qm... --reply-surbs 4 --file note.txt
+  echo thanks | backchannel client send --reply-to 5f0c...
+`;
+
+const RECV_HELP = `Usage: backchannel client recv [--dir DIR] [--follow] [--json]
+
+Prints the messages the running client of DIR (default ${DEFAULT_CLIENT_DIR}) has received and you
+have not read yet, oldest first, and marks each read once printed. Each one has a header line:
+
+  --- ID16 · N bytes · TIME[ · reply with --reply-to ID (K SURBs)]
+
+then its text (a message that is not UTF-8 text is shown as "(binary, N bytes; use --json)").
+
+Options:
+  --follow    keep printing new messages as they arrive, until Ctrl-C
+  --json      one JSON object per message: {"id", "seq", "received_at", "body_base64",
+              "reply_surbs", "in_reply_to"}
+  --dir DIR   the client's state directory (default ${DEFAULT_CLIENT_DIR})
+  --help      print this help
+`;
+
+type Values = Record<string, string | boolean | undefined>;
+
+function dirOption(v: Values): string {
+  return resolve(typeof v['dir'] === 'string' && v['dir'] !== '' ? v['dir'] : DEFAULT_CLIENT_DIR);
+}
+
+function out(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+function err(text: string): void {
+  process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+/** Writes to stdout and resolves once the data is handed to the system. */
+function writeStdout(text: string): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    process.stdout.write(text, (e) => (e ? reject(new BackchannelError('ERR_CLIENT_IPC', `cannot write to stdout (${(e as NodeJS.ErrnoException).code ?? 'error'})`)) : resolvePromise()));
+  });
+}
+
+function protocolError(what: string): BackchannelError {
+  return new BackchannelError('ERR_CLIENT_IPC', `client ipc: unexpected answer from the client (${what})`);
+}
+
+/** A daemon that does not answer, for a directory that holds no client at all, is "not initialised". */
+async function daemonCall<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (isBackchannelError(e, 'ERR_CLIENT_NOT_RUNNING') && !existsSync(join(dir, CLIENT_DB_FILE))) throw notInitialisedError(dir);
+    throw e;
+  }
+}
+
+// ---- init, address, run ----
+
+async function init(argv: string[]): Promise<number> {
+  const v = parseOptions(argv, { dir: { type: 'string' }, network: { type: 'string' }, threshold: { type: 'string' }, gateway: { type: 'string' } });
+  if (v['help'] === true) return help(INIT_HELP);
+  const dir = dirOption(v);
+  const network = typeof v['network'] === 'string' && v['network'] !== '' ? v['network'] : DEFAULT_DATA_DIR;
+  const threshold = v['threshold'] === undefined ? undefined : requireInt(v, 'threshold', 1, 64);
+  const gatewayName = typeof v['gateway'] === 'string' ? v['gateway'] : undefined;
+  const r = await initClient({ dir, network, ...(threshold === undefined ? {} : { threshold }), ...(gatewayName === undefined ? {} : { gatewayName }) });
+  out(
+    [
+      `Initialised a client in ${r.dir}, with gateway ${r.gatewayName}.`,
+      '',
+      `Your address (give it to the people who will write to you):`,
+      `  ${r.address}`,
+      '',
+      `Start the client with: backchannel client run --dir ${r.dir}`,
+    ].join('\n'),
+  );
+  return 0;
+}
+
+function address(argv: string[]): number {
+  const v = parseOptions(argv, { dir: { type: 'string' } });
+  if (v['help'] === true) return help(ADDRESS_HELP);
+  out(readClientAddress(dirOption(v)));
+  return 0;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const v = parseOptions(argv, { dir: { type: 'string' } });
+  if (v['help'] === true) return help(RUN_HELP);
+  const dir = dirOption(v);
+  clientSocketPath(dir); // a path too long fails before anything starts
+  if (!existsSync(join(dir, CLIENT_DB_FILE))) throw notInitialisedError(dir);
+  const logFile = join(dir, CLIENT_LOG_FILE);
+  const logStream = createWriteStream(logFile, { flags: 'a', mode: 0o600 });
+  logStream.on('error', () => undefined);
+  const closeLog = (): Promise<void> => new Promise((r) => logStream.end(r));
+  const log = jsonLogger({ write: (line) => logStream.write(line) });
+  const stopping = stopSignal();
+  let running;
+  try {
+    running = await runClient({
+      dir,
+      log,
+      onEvent: (e) => {
+        if (e.type === 'connected') err(`${new Date().toISOString()} connected to the gateway`);
+        else if (e.type === 'disconnected') err(`${new Date().toISOString()} disconnected from the gateway; reconnecting`);
+      },
+    });
+  } catch (e) {
+    await closeLog();
+    throw e;
+  }
+  out(
+    [
+      `The Backchannel client is running for ${dir}.`,
+      `address: ${running.address}`,
+      `socket:  ${running.socketPath}`,
+      `log:     ${logFile}`,
+      'Press Ctrl-C to stop.',
+    ].join('\n'),
+  );
+  await stopping;
+  err('stopping...');
+  try {
+    await running.stop();
+  } finally {
+    await closeLog();
+  }
+  err('stopped');
+  return 0;
+}
+
+// ---- status ----
+
+function num(status: IpcMessage, path: string[]): string {
+  let x: unknown = status;
+  for (const p of path) x = typeof x === 'object' && x !== null ? (x as Record<string, unknown>)[p] : undefined;
+  return typeof x === 'number' ? String(x) : '?';
+}
+
+export function statusTable(s: IpcMessage): string {
+  const gateway = typeof s['gateway'] === 'string' ? s['gateway'] : '(no directory yet)';
+  const epoch = typeof s['epoch'] === 'number' ? String(s['epoch']) : 'none yet';
+  const rows: Array<[string, string]> = [
+    ['address', typeof s['address'] === 'string' ? s['address'] : '?'],
+    ['gateway', `${gateway}, ${s['connected'] === true ? 'connected' : 'not connected'}`],
+    ['epoch', epoch],
+    ['pending', `${num(s, ['pendingMessages'])} messages not yet delivered`],
+    ['sent', `${num(s, ['packetsSent', 'real'])} real, ${num(s, ['packetsSent', 'drop'])} drop, ${num(s, ['packetsSent', 'loop'])} loop packets`],
+    [
+      'received',
+      `${num(s, ['entriesReceived', 'fragment'])} fragments, ${num(s, ['entriesReceived', 'ack'])} acks, ${num(s, ['entriesReceived', 'loop'])} loops, ` +
+        `${num(s, ['entriesReceived', 'reply'])} replies, ${num(s, ['entriesReceived', 'invalid'])} invalid`,
+    ],
+  ];
+  return rows.map(([k, val]) => `${k.padEnd(10)}${val}`).join('\n');
+}
+
+async function status(argv: string[]): Promise<number> {
+  const v = parseOptions(argv, { dir: { type: 'string' }, json: { type: 'boolean' } });
+  if (v['help'] === true) return help(STATUS_HELP);
+  const dir = dirOption(v);
+  const answer = await daemonCall(dir, () => ipcCall(clientSocketPath(dir), { op: 'status' }, { dir }));
+  const st = answer['status'];
+  if (answer['ok'] !== true || typeof st !== 'object' || st === null) throw protocolError('status');
+  out(v['json'] === true ? JSON.stringify(st) : statusTable(st as IpcMessage));
+  return 0;
+}
+
+// ---- send ----
+
+async function readStdin(limit: number): Promise<Uint8Array> {
+  if (process.stdin.isTTY === true) err('Type your message, then press Ctrl-D on a line of its own to send it (Ctrl-C cancels).');
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of process.stdin) {
+    const b = chunk as Buffer;
+    total += b.length;
+    if (total > limit) throw usageError(`the message is longer than ${limit} bytes (1 MiB)`);
+    chunks.push(b);
+  }
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
+function readBodyFile(path: string, limit: number): Uint8Array {
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) throw usageError(`--file: ${path} is not a file`);
+    if (st.size > limit) throw usageError(`--file: ${path} is longer than ${limit} bytes (1 MiB)`);
+    return new Uint8Array(readFileSync(path));
+  } catch (e) {
+    if (e instanceof BackchannelError) throw e;
+    const code = (e as { code?: unknown }).code;
+    throw usageError(`--file: cannot read ${path} (${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : typeof code === 'string' ? code : 'read failed'})`);
+  }
+}
+
+async function send(argv: string[]): Promise<number> {
+  let values: Values;
+  let positionals: string[];
+  try {
+    const parsed = parseArgs({
+      args: argv,
+      options: {
+        to: { type: 'string' },
+        'reply-to': { type: 'string' },
+        file: { type: 'string' },
+        'reply-surbs': { type: 'string' },
+        'no-wait': { type: 'boolean' },
+        dir: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: true,
+    });
+    values = parsed.values as Values;
+    positionals = parsed.positionals;
+  } catch (e) {
+    throw usageError(e instanceof Error ? e.message.split('\n')[0]! : String(e));
+  }
+  if (values['help'] === true) return help(SEND_HELP);
+  const dir = dirOption(values);
+  const to = typeof values['to'] === 'string' ? values['to'].trim() : undefined;
+  const replyTo = typeof values['reply-to'] === 'string' ? values['reply-to'].trim() : undefined;
+  if (to === undefined && replyTo === undefined) throw usageError('send needs --to ADDRESS (a new message) or --reply-to ID (a reply); see backchannel client send --help');
+  if (to !== undefined && replyTo !== undefined) throw usageError('give either --to or --reply-to, not both');
+  if (to !== undefined) decodeAddress(nodeBackend, to); // a typo fails here, before the body is read
+  if (replyTo !== undefined) {
+    try {
+      if (replyTo === '' || replyTo.length > 128) throw new RangeError('length');
+      fromHex(replyTo);
+    } catch {
+      throw usageError('--reply-to must be the hex id of a received message, as recv prints it');
+    }
+  }
+  const replySurbs = values['reply-surbs'] === undefined ? undefined : requireInt(values, 'reply-surbs', 0, 10_000);
+  const file = typeof values['file'] === 'string' ? values['file'] : undefined;
+  if (file !== undefined && positionals.length > 0) throw usageError('give the message as TEXT or as --file, not both');
+  const socketPath = clientSocketPath(dir);
+
+  let body: Uint8Array;
+  if (positionals.length > 0) {
+    body = new TextEncoder().encode(positionals.join(' '));
+    if (body.length > MAX_SEND_BODY) throw usageError(`the message is longer than ${MAX_SEND_BODY} bytes (1 MiB)`);
+  } else if (file !== undefined) {
+    body = readBodyFile(file, MAX_SEND_BODY);
+  } else {
+    // Do not have the user type a message for a client that is not there.
+    await daemonCall(dir, () => ipcCall(socketPath, { op: 'status' }, { dir }));
+    body = await readStdin(MAX_SEND_BODY);
+  }
+  if (body.length === 0) throw usageError('the message is empty');
+
+  const wait = values['no-wait'] !== true;
+  const request: IpcMessage = {
+    op: 'send',
+    ...(to === undefined ? {} : { to }),
+    ...(replyTo === undefined ? {} : { in_reply_to: replyTo.toLowerCase() }),
+    body_base64: Buffer.from(body).toString('base64'),
+    ...(replySurbs === undefined ? {} : { reply_surbs: replySurbs }),
+    wait,
+  };
+  let id: string | undefined;
+  let fragments = 0;
+  let terminal: IpcMessage | undefined;
+  let progressShown = false;
+  const showProgress = process.stderr.isTTY === true;
+  const clearProgress = (): void => {
+    if (progressShown) process.stderr.write('\r\x1b[K');
+    progressShown = false;
+  };
+  const onLine = (m: IpcMessage, connection: IpcConnection): void => {
+    if (id === undefined) {
+      if (m['ok'] !== true || typeof m['id'] !== 'string' || typeof m['fragments'] !== 'number') throw protocolError('send');
+      id = m['id'];
+      fragments = m['fragments'];
+      if (!wait) connection.end();
+      return;
+    }
+    if (m['event'] === 'progress') {
+      if (showProgress && fragments > 1 && typeof m['done'] === 'number' && typeof m['total'] === 'number') {
+        process.stderr.write(`\rsending: ${m['done']}/${m['total']} fragments ${replyTo === undefined ? 'acknowledged' : 'sent'}`);
+        progressShown = true;
+      }
+      return;
+    }
+    if (m['event'] === 'delivered' || m['event'] === 'sent' || m['event'] === 'failed') {
+      terminal = m;
+      connection.end();
+    }
+  };
+  try {
+    await daemonCall(dir, () => ipcRequest(socketPath, request, onLine, { dir }));
+  } finally {
+    clearProgress();
+  }
+  if (id === undefined) throw protocolError('no answer to send');
+  if (!wait) {
+    out(`queued ${id}`);
+    return 0;
+  }
+  if (terminal === undefined) {
+    throw new BackchannelError('ERR_CLIENT_IPC', `the client stopped before message ${id} was done; it stays queued and is sent when the client runs again`);
+  }
+  if (terminal['event'] === 'failed') {
+    err(`failed ${id}: ${typeof terminal['reason'] === 'string' ? terminal['reason'] : 'unknown reason'}`);
+    return 1;
+  }
+  out(`${terminal['event'] === 'delivered' ? 'delivered' : 'sent'} ${id}`);
+  return 0;
+}
+
+// ---- recv ----
+
+/** Shows control characters (escape sequences a sender could use on our terminal) as U+FFFD. */
+function forTerminal(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '\ufffd');
+}
+
+interface Received {
+  readonly seq: number;
+  readonly id: string;
+  readonly body: Buffer;
+  readonly bodyBase64: string;
+  readonly receivedAt: number;
+  readonly replySurbs: number;
+  readonly inReplyTo: string | null;
+}
+
+function parseReceived(m: IpcMessage): Received {
+  const { seq, id, body_base64: b64, received_at: at, reply_surbs: surbs, in_reply_to: irt } = m;
+  if (typeof seq !== 'number' || typeof id !== 'string' || typeof b64 !== 'string' || typeof at !== 'number' || typeof surbs !== 'number' || (irt !== null && typeof irt !== 'string')) {
+    throw protocolError('message');
+  }
+  return { seq, id, body: Buffer.from(b64, 'base64'), bodyBase64: b64, receivedAt: at, replySurbs: surbs, inReplyTo: irt };
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+export function formatReceived(r: Received, terminal: boolean): string {
+  const parts = [`--- ${r.id.slice(0, 16)}`, `${r.body.length} bytes`, new Date(r.receivedAt).toISOString()];
+  if (r.inReplyTo !== null) parts.push(`in reply to ${r.inReplyTo.slice(0, 16)}`);
+  if (r.replySurbs > 0) parts.push(`reply with --reply-to ${r.id} (${r.replySurbs} SURB${r.replySurbs === 1 ? '' : 's'})`);
+  let text: string;
+  try {
+    text = strictUtf8.decode(r.body);
+    if (terminal) text = forTerminal(text);
+  } catch {
+    text = `(binary, ${r.body.length} bytes; use --json)`;
+  }
+  return `${parts.join(' · ')}\n${text.endsWith('\n') ? text : `${text}\n`}`;
+}
+
+async function recv(argv: string[]): Promise<number> {
+  const v = parseOptions(argv, { dir: { type: 'string' }, follow: { type: 'boolean' }, json: { type: 'boolean' } });
+  if (v['help'] === true) return help(RECV_HELP);
+  const dir = dirOption(v);
+  const follow = v['follow'] === true;
+  const json = v['json'] === true;
+  const terminal = process.stdout.isTTY === true;
+  const socketPath = clientSocketPath(dir);
+  const abort = new AbortController();
+  let interrupted = false;
+  if (follow) {
+    void stopSignal().then(() => {
+      interrupted = true;
+      abort.abort();
+    });
+  }
+  // A closed stdout (recv | head) fails the write, and the message stays unread.
+  const onStdoutError = (): void => abort.abort();
+  process.stdout.on('error', onStdoutError);
+  let ended = false;
+  let count = 0;
+  const onLine = async (m: IpcMessage, connection: IpcConnection): Promise<void> => {
+    if (m['event'] === 'end') {
+      ended = true;
+      connection.end();
+      return;
+    }
+    if (m['event'] !== 'message') throw protocolError('recv');
+    const r = parseReceived(m);
+    const line = json
+      ? `${JSON.stringify({ id: r.id, seq: r.seq, received_at: r.receivedAt, body_base64: r.bodyBase64, reply_surbs: r.replySurbs, in_reply_to: r.inReplyTo })}\n`
+      : formatReceived(r, terminal);
+    await writeStdout(line);
+    count++;
+    // Only now that it is written: a crash before this line leaves the message unread.
+    connection.send({ op: 'consume', seq: r.seq });
+  };
+  try {
+    await daemonCall(dir, () => ipcRequest(socketPath, { op: 'recv', ...(follow ? { follow: true } : {}) }, onLine, { dir, signal: abort.signal }));
+  } finally {
+    process.stdout.off('error', onStdoutError);
+  }
+  if (follow) {
+    if (interrupted) return 0;
+    throw new BackchannelError('ERR_CLIENT_NOT_RUNNING', `the client for ${dir} stopped`);
+  }
+  if (!ended) throw new BackchannelError('ERR_CLIENT_IPC', `the client for ${dir} closed the connection before the end of the inbox`);
+  if (count === 0 && process.stderr.isTTY === true) err('no new messages');
+  return 0;
+}
+
+// ---- dispatch ----
+
+function help(text: string): number {
+  out(text);
+  return 0;
+}
+
+/** Runs `backchannel client <argv>`; returns the exit code. Errors are thrown for main to print. */
+export async function runClientCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  switch (sub) {
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      return help(CLIENT_HELP);
+    case 'init':
+      return init(rest);
+    case 'run':
+      return run(rest);
+    case 'address':
+      return address(rest);
+    case 'status':
+      return status(rest);
+    case 'send':
+      return send(rest);
+    case 'recv':
+      return recv(rest);
+    default:
+      throw usageError(`unknown client command "${sub.slice(0, 32)}"; the commands are init, run, address, status, send, recv (see backchannel client --help)`);
+  }
+}
