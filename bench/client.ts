@@ -7,7 +7,7 @@
  *   SURB keys and attempt to SQLite). Each packet is a path, an acknowledgement SURB, an envelope
  *   and a Sphinx packet at the default geometry.
  * - cpu_us_per_packet_default_rate, cpu_share_default_rate: the same engine on the wall clock at
- *   the default rates (send 20/s + loop 5/s, fetch 10/s) for a few seconds: process CPU per
+ *   the default rates (send 20/s + loop 5/s, fetch 30/s) for 10 seconds: process CPU per
  *   packet that left, and CPU time over wall time.
  * - e2e_p50_ms, e2e_p99_ms: on a local network started as `backchannel up` starts it (separate
  *   processes, default parameters), two clients in this process: the time from `send` of a
@@ -36,7 +36,7 @@ import type { DocumentNode, NetworkParameters, SignedDocument } from '../src/pki
 import { round } from './_timing.js';
 
 const VIRTUAL_PACKETS = Number(process.env['BENCH_CLIENT_PACKETS'] ?? 1500);
-const DEFAULT_RATE_SECONDS = Number(process.env['BENCH_CLIENT_SECONDS'] ?? 6);
+const DEFAULT_RATE_SECONDS = Number(process.env['BENCH_CLIENT_SECONDS'] ?? 10);
 const E2E_MESSAGES = Number(process.env['BENCH_CLIENT_MESSAGES'] ?? 100);
 
 /** Virtual time: timers run in order as fast as the work allows. */
