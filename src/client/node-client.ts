@@ -26,6 +26,7 @@ import { clientSocketPath, daemonAnswers } from './ipc.js';
 import { clientAddress, isInitialised, readClientIdentity, saveClientIdentity } from './settings.js';
 import { CLIENT_DB_FILE, SqliteClientStore } from './sqlite-store.js';
 import { randomIntFrom } from '../mixnet/route.js';
+import { wipe } from '../util/bytes.js';
 
 /** Where `backchannel client` keeps its state unless told otherwise. */
 export const DEFAULT_CLIENT_DIR = './backchannel-client';
@@ -171,7 +172,8 @@ export async function initClient(opts: InitClientOptions): Promise<InitClientRes
   if (existsSync(db)) {
     const store = SqliteClientStore.open(db);
     try {
-      if (isInitialised(store)) throw stateError(`${dir} is already initialised (address: ${clientAddress(nodeBackend, readClientIdentity(store))}); give another --dir for another identity`);
+      // No address in the error (errors never carry one): the user can print it.
+      if (isInitialised(store)) throw stateError(`${dir} is already initialised ('backchannel client address --dir ${dir}' prints its address); give another --dir for another identity`);
     } finally {
       store.close();
     }
@@ -194,7 +196,9 @@ export async function initClient(opts: InitClientOptions): Promise<InitClientRes
       if (isInitialised(store)) throw stateError(`${dir} is already initialised`);
       saveClientIdentity(store, identity);
     });
-    return { dir, address: clientAddress(nodeBackend, identity), gatewayName: gateway.name };
+    const address = clientAddress(nodeBackend, identity);
+    wipe(identity.linkPrivateKey);
+    return { dir, address, gatewayName: gateway.name };
   } finally {
     store.close();
   }
