@@ -38,6 +38,12 @@ export function measure(fn: () => void, opts: { batchMs?: number; batches?: numb
 }
 
 /** Rounds for printing. */
+/** The p-th percentile (0-100) of ascending `sorted`, nearest rank; NaN when empty. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
 export function round(x: number, digits = 2): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;

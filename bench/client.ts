@@ -33,7 +33,7 @@ import { systemClock } from '../src/ops/clock.js';
 import { silentLogger } from '../src/ops/log.js';
 import { epochAt } from '../src/pki/document.js';
 import type { DocumentNode, NetworkParameters, SignedDocument } from '../src/pki/types.js';
-import { round } from './_timing.js';
+import { percentile, round } from './_timing.js';
 
 const VIRTUAL_PACKETS = Number(process.env['BENCH_CLIENT_PACKETS'] ?? 1500);
 const DEFAULT_RATE_SECONDS = Number(process.env['BENCH_CLIENT_SECONDS'] ?? 10);
@@ -164,10 +164,6 @@ async function defaultRateCost(): Promise<{ cpuUsPerPacket: number; cpuShare: nu
     store.close();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
 /** End-to-end latency of one-fragment messages between two clients on a local network. */

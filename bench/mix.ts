@@ -18,16 +18,11 @@ import { systemClock } from '../src/ops/clock.js';
 import { silentLogger } from '../src/ops/log.js';
 import { nodeMetrics, readSample, DROP_REASONS } from '../src/ops/metrics.js';
 import type { NetworkParameters, SignedDocument, DocumentNode } from '../src/pki/types.js';
-import { round } from './_timing.js';
+import { percentile, round } from './_timing.js';
 import type { MixWorkerData, ToParent, ToWorker } from './mix-worker.js';
 
 const THROUGHPUT_PACKETS = 20_000;
 const LATENCY_SECONDS = 2;
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 export async function benchMix(): Promise<Record<string, number>> {
   const c = nodeBackend;

@@ -6,7 +6,7 @@
 import { existsSync, lstatSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Registry } from 'prom-client';
-import { authorities as parseAuthorities, threshold as parseThreshold } from '../config/_validate.js';
+import { authorities as parseAuthorities, splitHostPort, threshold as parseThreshold } from '../config/_validate.js';
 import { NETWORK_FILE, readNetworkFile } from '../config/genconfig.js';
 import { nodeBackend } from '../crypto/node.js';
 import { BackchannelError, isBackchannelError } from '../errors.js';
@@ -236,10 +236,7 @@ export interface RunningClient {
 
 /** Connects to a gateway as the engine asks. */
 function connectGateway(gateway: DocumentNode, staticKey: Uint8Array, maxMessageLength: number): ReturnType<typeof connectTcp> {
-  const i = gateway.tcpAddress.lastIndexOf(':');
-  const host = gateway.tcpAddress.slice(0, i).replace(/^\[|\]$/g, '');
-  const port = Number(gateway.tcpAddress.slice(i + 1));
-  return connectTcp({ host, port, staticKey, remoteStatic: gateway.linkKey, maxMessageLength, handshakeTimeoutMs: CONNECT_TIMEOUT_MS });
+  return connectTcp({ ...splitHostPort(gateway.tcpAddress), staticKey, remoteStatic: gateway.linkKey, maxMessageLength, handshakeTimeoutMs: CONNECT_TIMEOUT_MS });
 }
 
 /**

@@ -176,6 +176,12 @@ export function joinHostPort(host: string, port: number): string {
   return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+/** The host (brackets of an IPv6 literal removed) and port of a validated "host:port"; joinHostPort's inverse. */
+export function splitHostPort(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
+}
+
 export function host(path: string, value: unknown): string {
   if (typeof value !== 'string' || !isHost(value)) fail(path, 'an IP address or a host name', describe(value, false));
   return value;

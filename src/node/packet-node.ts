@@ -30,6 +30,7 @@ import type { WireCommand } from '../wire/commands.js';
 import { toHex } from '../util/bytes.js';
 import { PeerLinks } from './peers.js';
 import type { Connect } from './peers.js';
+import { splitHostPort } from '../config/_validate.js';
 
 /** Where documents come from: the follower in a server, a fixed document in a benchmark. */
 export interface DocumentSource {
@@ -225,12 +226,8 @@ export class PacketNode {
   }
 
   #connectTcp(peer: DocumentNode): Promise<Link> {
-    const i = peer.tcpAddress.lastIndexOf(':');
-    const host = peer.tcpAddress.slice(0, i).replace(/^\[|\]$/g, '');
-    const port = Number(peer.tcpAddress.slice(i + 1));
     return connectTcp({
-      host,
-      port,
+      ...splitHostPort(peer.tcpAddress),
       staticKey: this.init.linkKey.privateKey,
       remoteStatic: peer.linkKey,
       maxMessageLength: this.codec.commandLength,
