@@ -261,13 +261,13 @@ export class Client implements ClientApi {
     }
     const encoded = encodeMessage(tools.geometry, request.body, surbs.map((s) => s.surb));
     const frames = fragmentFrames(tools.geometry, id, encoded);
-    this.#c.store.transaction(() => {
+    const queued = this.#c.store.transaction(() => {
       for (const s of surbs) this.#c.store.putSurb(s.id, { purpose: 'reply', keys: s.keys, messageId: id }, now);
-      this.#c.store.enqueue({ id, destination, length: encoded.length, createdAt: now }, frames);
+      return this.#c.store.enqueue({ id, destination, length: encoded.length, createdAt: now }, frames);
     });
     for (const s of surbs) wipe(s.keys);
-    // The store reserved the reply SURBs: read the fragments back as it holds them.
-    for (const f of this.#c.store.pendingFragments()) if (equalBytes(f.messageId, id)) this.#track(f);
+    // As the store holds them: with the reply SURBs it reserved.
+    for (const f of queued) this.#track(f);
     return { id, fragments: frames.length };
   }
 

@@ -531,7 +531,7 @@ export class SqliteClientStore implements ClientStore {
 
   // ---- outgoing ----
 
-  enqueue(message: { id: Uint8Array; destination: Destination; length: number; createdAt: number }, frames: readonly Uint8Array[]): void {
+  enqueue(message: { id: Uint8Array; destination: Destination; length: number; createdAt: number }, frames: readonly Uint8Array[]): OutgoingFragment[] {
     if (typeof message !== 'object' || message === null) throw new TypeError('"message" expected an object');
     abytes('message.id', message.id);
     checkDestination(message.destination);
@@ -542,8 +542,8 @@ export class SqliteClientStore implements ClientStore {
     frames.forEach((f, i) => abytes(`frames[${i}]`, f));
     const { id, destination: d, length, createdAt } = message;
 
-    this.#run('enqueue', () =>
-      this.#tx(() => {
+    return this.#run('enqueue', () =>
+      this.#tx((): OutgoingFragment[] => {
         if (this.#selectMessage.get(id) !== undefined) throw stateError('an outgoing message with this id is already stored');
         let surbs: Uint8Array[] | null = null;
         if (d.kind === 'reply') {
@@ -566,8 +566,10 @@ export class SqliteClientStore implements ClientStore {
         } else {
           this.#insertMessage.run(id, 'reply', null, null, d.inReplyTo, length, frames.length, createdAt);
         }
-        frames.forEach((frame, i) => {
-          this.#insertFragment.run(id, i, frame, surbs === null ? null : (surbs[i] ?? null), createdAt);
+        return frames.map((frame, i): OutgoingFragment => {
+          const replySurb = surbs === null ? null : (surbs[i] ?? null);
+          this.#insertFragment.run(id, i, frame, replySurb, createdAt);
+          return { messageId: id.slice(), index: i, frame: frame.slice(), destination: d, replySurb, attempts: 0, dueAt: createdAt, lastSentAt: null };
         });
       }),
     );

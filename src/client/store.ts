@@ -96,12 +96,13 @@ export interface ClientStore {
 
   // ---- outgoing ----
   /**
-   * Stores a message and its fragment frames (all queued, due at `createdAt`). For a reply, takes
-   * one unused SURB of the inbox message per fragment and marks them used.
+   * Stores a message and its fragment frames (all queued, due at `createdAt`) and returns the
+   * fragments as pendingFragments() would list them. For a reply, takes one unused SURB of the
+   * inbox message per fragment and marks them used.
    * @throws {BackchannelError} ERR_CLIENT_NO_SURBS when a reply needs more SURBs than remain;
    *   ERR_CLIENT_STATE when `inReplyTo` names no inbox message.
    */
-  enqueue(message: { id: Uint8Array; destination: Destination; length: number; createdAt: number }, frames: readonly Uint8Array[]): void;
+  enqueue(message: { id: Uint8Array; destination: Destination; length: number; createdAt: number }, frames: readonly Uint8Array[]): OutgoingFragment[];
   /** Every fragment still waiting or unacknowledged, of pending messages, in no particular order. */
   pendingFragments(): OutgoingFragment[];
   /**

@@ -119,7 +119,7 @@ describe('client SQLite store', () => {
     withStore((store) => {
       const mid = id(1);
       const fs = frames(1, 3);
-      store.enqueue({ id: mid, destination: address, length: 150, createdAt: T0 }, fs);
+      const queued = store.enqueue({ id: mid, destination: address, length: 150, createdAt: T0 }, fs);
       assert.deepEqual(store.outgoing(mid), {
         id: mid,
         destination: address,
@@ -134,6 +134,7 @@ describe('client SQLite store', () => {
         pending,
         fs.map((frame, index) => ({ messageId: mid, index, frame, destination: address, replySurb: null, attempts: 0, dueAt: T0, lastSentAt: null })),
       );
+      assert.deepEqual(queued, pending, 'enqueue returns the fragments as the store lists them');
 
       store.recordAttempt(mid, 1, T0 + 10, T0 + 5_000);
       store.recordAttempt(mid, 1, T0 + 5_010, T0 + 15_000);
@@ -231,9 +232,10 @@ describe('client SQLite store', () => {
       assert.equal(question.replySurbs, 3);
       const rid = id(21);
       const destination: Destination = { kind: 'reply', inReplyTo: question.id };
-      store.enqueue({ id: rid, destination, length: 80, createdAt: T0 + 1 }, frames(21, 2));
+      const queued = store.enqueue({ id: rid, destination, length: 80, createdAt: T0 + 1 }, frames(21, 2));
       assert.equal(store.inboxMessage(question.id)?.replySurbs, 1, 'two of three SURBs are used');
       const pending = store.pendingFragments().sort((a, b) => a.index - b.index);
+      assert.deepEqual(queued, pending, 'enqueue returns the fragments with the SURBs it reserved');
       assert.deepEqual(
         pending.map((f) => f.replySurb),
         [bytes(150, 40), bytes(151, 40)],
