@@ -34,11 +34,10 @@
  * Large blobs (frames, fragment data, bodies) live in rowid tables, whose leaves hold a 2 kB row
  * whole; WITHOUT ROWID is kept for the small tables.
  */
-import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { BackchannelError } from '../errors.js';
 import { abytes, aint } from '../util/bytes.js';
+import { openDurableDatabase } from '../util/sqlite.js';
 import type {
   ClientStore,
   Destination,
@@ -461,33 +460,11 @@ export class SqliteClientStore implements ClientStore {
    */
   static open(path: string): SqliteClientStore {
     if (typeof path !== 'string' || path === '') throw new TypeError('"path" expected a non-empty string');
-    const memory = path === ':memory:';
-    let db: Database.Database | undefined;
-    try {
-      if (!memory) {
-        mkdirSync(dirname(resolve(path)), { recursive: true, mode: DIR_MODE });
-        // Create the file ourselves so that it gets our mode; an existing file is left as it is.
-        closeSync(openSync(path, 'a', FILE_MODE));
-      }
-      db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
-      if (!memory) {
-        const mode = db.pragma('journal_mode = WAL', { simple: true });
-        if (mode !== 'wal') throw stateError('the database cannot use WAL journaling');
-      }
-      // FULL: a commit returns only once the WAL is fsynced; NORMAL could lose the last commits on power loss.
-      db.pragma('synchronous = FULL');
-      db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
+    const durable = { busyTimeoutMs: BUSY_TIMEOUT_MS, journalSizeLimit: JOURNAL_SIZE_LIMIT, dirMode: DIR_MODE, fileMode: FILE_MODE, error: stateError, openFailure: 'cannot open the client database' };
+    return openDurableDatabase(path, durable, (db) => {
       migrate(db);
       return new SqliteClientStore(db);
-    } catch (err) {
-      try {
-        db?.close();
-      } catch {
-        // the open error is the one worth reporting
-      }
-      if (err instanceof BackchannelError) throw err;
-      throw stateError('cannot open the client database', err);
-    }
+    });
   }
 
   transaction<T>(fn: () => T): T {

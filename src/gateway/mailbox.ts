@@ -10,14 +10,13 @@
  * acknowledged and the store reopened. Entries are written in batches, one transaction (one
  * fsync) per batch; see group-commit.ts for the component that forms the batches.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { BackchannelError } from '../errors.js';
 import type { Clock } from '../ops/clock.js';
 import { systemClock } from '../ops/clock.js';
 import { MAX_FORWARD_PAYLOAD_LENGTH, RECIPIENT_ID_LENGTH, SURB_ID_LENGTH } from '../sphinx/constants.js';
 import { abytes, aint, toHex } from '../util/bytes.js';
+import { openDurableDatabase } from '../util/sqlite.js';
 
 /** The layout this build reads and writes, kept in SQLite's `user_version`. */
 export const MAILBOX_SCHEMA_VERSION = 1;
@@ -152,30 +151,16 @@ export function openMailboxStore(path: string, options: MailboxStoreOptions = {}
   aint('maxTotal', maxTotal, 1, Number.MAX_SAFE_INTEGER);
   aint('busyTimeoutMs', busyTimeoutMs, 0, 2 ** 31 - 1);
   const clock = options.clock ?? systemClock;
-  const memory = path === ':memory:';
-
-  let db: Database.Database | undefined;
-  try {
-    if (!memory) mkdirSync(dirname(resolve(path)), { recursive: true });
-    db = new Database(path, { timeout: busyTimeoutMs });
-    if (!memory) {
-      const mode = db.pragma('journal_mode = WAL', { simple: true });
-      if (mode !== 'wal') throw new BackchannelError('ERR_MAILBOX_STORE', 'mailbox: the database cannot use WAL journaling');
-    }
-    // FULL: a commit returns only once the WAL is fsynced; NORMAL could lose the last commits on power loss.
-    db.pragma('synchronous = FULL');
-    db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
+  const durable = {
+    busyTimeoutMs,
+    journalSizeLimit: JOURNAL_SIZE_LIMIT,
+    error: (message: string, cause?: unknown) => new BackchannelError('ERR_MAILBOX_STORE', `mailbox: ${message}`, cause === undefined ? undefined : { cause }),
+    openFailure: 'cannot open the store',
+  };
+  return openDurableDatabase(path, durable, (db) => {
     migrate(db);
     return new SqliteMailboxStore(db, clock, maxPerMailbox, maxTotal);
-  } catch (err) {
-    try {
-      db?.close();
-    } catch {
-      // the open error is the one worth reporting
-    }
-    if (err instanceof BackchannelError) throw err;
-    throw new BackchannelError('ERR_MAILBOX_STORE', 'mailbox: cannot open the store', { cause: err });
-  }
+  });
 }
 
 /** Creates the schema in an empty database; accepts only a database at MAILBOX_SCHEMA_VERSION otherwise. */
