@@ -64,6 +64,9 @@ export type ErrorCode =
   | 'ERR_CLIENT_STATE'
   | 'ERR_CLIENT_NOT_RUNNING'
   | 'ERR_CLIENT_IPC'
+  // simulator: scenario files, runs
+  | 'ERR_SIM_SCENARIO'
+  | 'ERR_SIM_STATE'
   // cli
   | 'ERR_CLI_USAGE';
 

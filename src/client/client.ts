@@ -31,6 +31,7 @@ import type { DocumentNode, NetworkParameters, SignedDocument } from '../pki/typ
 import { geometryFromUserPayload } from '../sphinx/geometry.js';
 import type { Geometry } from '../sphinx/geometry.js';
 import { Sphinx } from '../sphinx/sphinx.js';
+import type { PacketFormat, PacketFormatFactory } from '../sphinx/format.js';
 import { equalBytes, toHex, wipe } from '../util/bytes.js';
 import { WireCodec } from '../wire/commands.js';
 import type { WireCommand } from '../wire/commands.js';
@@ -90,6 +91,8 @@ export interface ClientComponents {
   readonly log: Logger;
   /** Opens a link to `gateway` as a client with our static key; `maxMessageLength` is the wire codec's command length. */
   readonly connect: (gateway: DocumentNode, staticKey: Uint8Array, maxMessageLength: number) => Promise<GatewayLink>;
+  /** The packet format for a geometry: Sphinx over `crypto` by default; the simulator's labelled packets. */
+  readonly packetFormat?: PacketFormatFactory;
 }
 
 interface Pending {
@@ -106,7 +109,7 @@ interface Pending {
 interface Tools {
   readonly params: NetworkParameters;
   readonly geometry: Geometry;
-  readonly sphinx: Sphinx;
+  readonly sphinx: PacketFormat;
   readonly codec: WireCodec;
   readonly frameLength: number;
 }
@@ -193,7 +196,7 @@ export class Client implements ClientApi {
       const geometry = geometryFromUserPayload(p.hops, p.userPayloadLength, p.withSurb);
       const codec = new WireCodec({ packetLength: geometry.packetLength });
       const changed = this.#tools !== null && this.#tools.codec.commandLength !== codec.commandLength;
-      this.#tools = { params: p, geometry, sphinx: new Sphinx(geometry, this.#c.crypto), codec, frameLength: frameLength(geometry) };
+      this.#tools = { params: p, geometry, sphinx: this.#c.packetFormat ? this.#c.packetFormat(geometry) : new Sphinx(geometry, this.#c.crypto), codec, frameLength: frameLength(geometry) };
       if (changed && this.#link !== null) void this.#link.close().catch(() => undefined); // reconnects with the new codec
     } else {
       this.#tools = { ...this.#tools, params: p };

@@ -14,12 +14,13 @@
  *   empty one, so that every fetch looks the same on the link.
  */
 import { Counter } from 'prom-client';
-import type { Link } from '../link/link.js';
+import type { MessageLink } from '../link/message-link.js';
 import { decodeForwardPayload } from '../mixnet/payload.js';
 import { PacketNode } from '../node/packet-node.js';
 import type { PacketNodeComponents, PacketNodeInit } from '../node/packet-node.js';
 import type { DropReason } from '../ops/metrics.js';
 import { Sphinx } from '../sphinx/sphinx.js';
+import type { PacketFormat } from '../sphinx/format.js';
 import { isZero } from '../util/bytes.js';
 import type { WireCommand } from '../wire/commands.js';
 import type { UnwrapOutcome } from '../mix/unwrap-pool.js';
@@ -33,6 +34,8 @@ export interface GatewayInit extends PacketNodeInit {
 
 export interface GatewayComponents extends PacketNodeComponents {
   readonly mailbox: MailboxStore;
+  /** Runs the mailbox's group commit after the current turn (setImmediate by default; the simulator's clock in virtual time). */
+  readonly commitSchedule?: (fn: () => void) => void;
 }
 
 export interface Gateway {
@@ -52,7 +55,7 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
   const acks = new Counter({ name: 'backchannel_surb_acks_sent_total', help: 'SURB acknowledgements sent into the network', registers: [registry] });
   const fetches = new Counter({ name: 'backchannel_mailbox_fetches_total', help: 'Mailbox fetches answered, by result', labelNames: ['result'] as const, registers: [registry] });
   const limiter = new RateLimiter({ perSecond: init.clientRate.perSecond, burst: init.clientRate.burst, clock: components.clock });
-  const committer = new GroupCommitter(mailbox);
+  const committer = new GroupCommitter(mailbox, components.commitSchedule ? { schedule: components.commitSchedule } : {});
   let node: PacketNode | null = null;
 
   const drop = (r: DropReason): void => metrics.drop(r);
@@ -108,7 +111,7 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
     node.sendNow(first, built.packet);
   }
 
-  function clientCommand(link: Link, cmd: WireCommand): boolean {
+  function clientCommand(link: MessageLink, cmd: WireCommand): boolean {
     if (node === null) return false;
     const recipient = link.remoteStatic;
     switch (cmd.kind) {
@@ -151,7 +154,7 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
   });
   const n = node;
   // The same geometry as the node's: acknowledgements are made and payloads read with it.
-  const sphinx = new Sphinx(n.geometry, components.crypto);
+  const sphinx: PacketFormat = components.packetFormat ? components.packetFormat(n.geometry) : new Sphinx(n.geometry, components.crypto);
   return {
     node: n,
     start: () => n.start(),

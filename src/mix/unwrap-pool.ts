@@ -34,6 +34,7 @@ import {
   unwrapWithKeys,
 } from './unwrap-worker.js';
 import type { UnwrapWorkerData } from './unwrap-worker.js';
+import type { Unwrapper } from './unwrapper.js';
 
 export { MAX_EPOCHS_PER_UNWRAP } from './unwrap-worker.js';
 
@@ -136,7 +137,7 @@ function resolveGeometry(g: UnwrapPoolOptions['geometry']): Geometry {
  * if (p === null) metrics.drop('queue_full');
  * else handle(await p);
  */
-export class UnwrapPool {
+export class UnwrapPool implements Unwrapper {
   readonly geometry: Geometry;
   readonly workers: number;
   readonly maxInFlight: number;

@@ -31,6 +31,7 @@ import { geometryFromForwardPayload, geometryFromUserPayload } from '../sphinx/g
 import type { Geometry } from '../sphinx/geometry.js';
 import { Sphinx } from '../sphinx/sphinx.js';
 import { wipe } from '../util/bytes.js';
+import type { PacketFormat } from '../sphinx/format.js';
 import type { UnwrapOutcome } from './unwrap-pool.js';
 
 /** Keys tried per packet at most: current, previous and next epoch, and one to spare. */
@@ -129,7 +130,7 @@ export function geometryParams(g: Geometry): GeometryParams {
  * on the key, or comes after the MAC matched). No key for any epoch gives 'no_key'.
  */
 export function unwrapWithKeys(
-  sphinx: Sphinx,
+  sphinx: Pick<PacketFormat, 'unwrap'>,
   keys: ReadonlyMap<number, Uint8Array>,
   packet: Uint8Array,
   epochs: ArrayLike<number>,

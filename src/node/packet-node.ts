@@ -10,7 +10,7 @@
 import type { CryptoBackend } from '../crypto/types.js';
 import type { Link } from '../link/link.js';
 import { CloseReason } from '../link/link.js';
-import type { LinkServer } from '../link/acceptor.js';
+import type { MessageLink } from '../link/message-link.js';
 import { connectTcp, listenTcp } from '../link/tcp.js';
 import { listenWs } from '../link/ws-node.js';
 import type { NoiseCrypto } from '../noise/crypto.js';
@@ -24,6 +24,9 @@ import type { Geometry } from '../sphinx/geometry.js';
 import { DelayQueue } from '../mix/delay-queue.js';
 import { ReplayCaches } from '../mix/replay-cache.js';
 import { UnwrapPool } from '../mix/unwrap-pool.js';
+import { InlineUnwrapper } from '../mix/unwrapper.js';
+import type { Unwrapper } from '../mix/unwrapper.js';
+import type { PacketFormatFactory } from '../sphinx/format.js';
 import type { UnwrapOutcome } from '../mix/unwrap-pool.js';
 import { WireCodec } from '../wire/commands.js';
 import type { WireCommand } from '../wire/commands.js';
@@ -69,7 +72,27 @@ export interface PacketNodeComponents {
   readonly noise?: NoiseCrypto;
   /** Makes a link to a next hop; TCP to its advertised address by default. */
   readonly connect?: Connect;
+  /** Listens for links from previous hops and clients; TCP on `init.listen` by default. */
+  readonly listen?: Listen;
+  /**
+   * The packet format, opened on the calling thread. By default Sphinx, on worker threads
+   * (`limits.workers`); the simulator passes labelled packets.
+   */
+  readonly packetFormat?: PacketFormatFactory;
 }
+
+/** What a node tells its listener: where, with which key, whom to accept, where links go. */
+export interface ListenPolicy {
+  readonly host: string;
+  readonly port: number;
+  readonly staticKey: Uint8Array;
+  readonly crypto?: NoiseCrypto;
+  readonly maxMessageLength: number;
+  accept(remoteStatic: Uint8Array): boolean;
+  onLink(link: MessageLink): void;
+}
+
+export type Listen = (policy: ListenPolicy) => Promise<{ readonly port: number; close(): Promise<void> }>;
 
 /** Who is on the other end of an incoming link. */
 export type PeerKind = 'previous' | 'client';
@@ -79,11 +102,11 @@ export interface NodeRoleHooks {
   /** Whether to accept a link from this static key, and as what; null refuses. */
   classify(remoteStatic: Uint8Array): PeerKind | null;
   /** A client's link opened (gateways). */
-  clientLinked?(link: Link): void;
+  clientLinked?(link: MessageLink): void;
   /** A command other than send_packet from a client (gateways); returns false to count it unexpected. */
-  clientCommand?(link: Link, cmd: WireCommand): boolean;
+  clientCommand?(link: MessageLink, cmd: WireCommand): boolean;
   /** Whether this client may send one more packet now (gateways: the rate limit). */
-  admitClientPacket?(link: Link): boolean;
+  admitClientPacket?(link: MessageLink): boolean;
   /** A packet whose last hop is this node. Returns the drop reason, or null when handled. */
   final?(outcome: Extract<UnwrapOutcome, { kind: 'final' }>, from: PeerKind): DropReason | null;
 }
@@ -112,12 +135,12 @@ export class PacketNode {
   readonly codec: WireCodec;
   readonly #c: PacketNodeComponents;
   readonly #hooks: NodeRoleHooks;
-  readonly #pool: UnwrapPool;
+  readonly #pool: Unwrapper;
   readonly #replays: ReplayCaches;
   readonly #delays: DelayQueue<Delayed>;
   readonly #peers: PeerLinks;
-  #server: LinkServer | null = null;
-  #wsServer: LinkServer | null = null;
+  #server: { readonly port: number; close(): Promise<void> } | null = null;
+  #wsServer: { close(): Promise<void> } | null = null;
   #docs: SignedDocument[] = [];
   #nodes = new Map<string, DocumentNode>();
   #previousLinkKeys = new Set<string>();
@@ -134,7 +157,9 @@ export class PacketNode {
     this.geometry = geometryFromUserPayload(init.params.hops, init.params.userPayloadLength, init.params.withSurb);
     this.codec = new WireCodec({ packetLength: this.geometry.packetLength });
     const bound = init.limits.maxQueuedPackets;
-    this.#pool = new UnwrapPool({ geometry: this.geometry, workers: init.limits.workers, maxInFlight: Math.max(1, Math.min(bound, 16_384)) });
+    this.#pool = components.packetFormat
+      ? new InlineUnwrapper(components.packetFormat(this.geometry))
+      : new UnwrapPool({ geometry: this.geometry, workers: init.limits.workers, maxInFlight: Math.max(1, Math.min(bound, 16_384)) });
     this.#replays = new ReplayCaches(init.limits.replayCacheEntries);
     this.#delays = new DelayQueue<Delayed>({ clock: components.clock, capacity: bound, onDue: (items) => this.#release(items) });
     this.#peers = new PeerLinks({
@@ -173,9 +198,10 @@ export class PacketNode {
       ...(this.#c.noise ? { crypto: this.#c.noise } : {}),
       maxMessageLength: this.codec.commandLength,
       accept: (rs: Uint8Array) => this.#hooks.classify(rs) !== null,
-      onLink: (link: Link) => this.#onLink(link),
+      onLink: (link: MessageLink) => this.#onLink(link),
     };
-    this.#server = await listenTcp({ host: this.init.listen.host, port: this.init.listen.port, ...policy });
+    const listen: Listen = this.#c.listen ?? ((p) => listenTcp(p));
+    this.#server = await listen({ host: this.init.listen.host, port: this.init.listen.port, ...policy });
     const ws = this.init.wsListen;
     if (ws) this.#wsServer = await listenWs({ host: ws.host, port: ws.port, ...policy });
     const gauges = (): void => {
@@ -296,7 +322,7 @@ export class PacketNode {
     this.#epochTimer = this.#c.clock.setTimer(() => this.#onEpochTick(), next - now + 1);
   }
 
-  #onLink(link: Link): void {
+  #onLink(link: MessageLink): void {
     const kind = this.#hooks.classify(link.remoteStatic);
     if (kind === null) {
       void link.close(CloseReason.rejected);
@@ -304,21 +330,26 @@ export class PacketNode {
     }
     if (kind === 'client') this.#hooks.clientLinked?.(link);
     let current: PeerKind = kind;
+    const onMessage = (message: Uint8Array): void => {
+      // A previous hop that linked before this node had a document (a gateway just restarted)
+      // looked like a client; once the document names it, it is treated as what it is.
+      if (current === 'client' && this.#hooks.classify(link.remoteStatic) === 'previous') current = 'previous';
+      this.#onMessage(link, current, message);
+    };
+    if (link.setHandler) {
+      link.setHandler(onMessage);
+      return;
+    }
     void (async () => {
       try {
-        for await (const message of link) {
-          // A previous hop that linked before this node had a document (a gateway just restarted)
-          // looked like a client; once the document names it, it is treated as what it is.
-          if (current === 'client' && this.#hooks.classify(link.remoteStatic) === 'previous') current = 'previous';
-          this.#onMessage(link, current, message);
-        }
+        for await (const message of link) onMessage(message);
       } catch {
         // the link failed; its peer reconnects
       }
     })();
   }
 
-  #onMessage(link: Link, kind: PeerKind, message: Uint8Array): void {
+  #onMessage(link: MessageLink, kind: PeerKind, message: Uint8Array): void {
     let cmd: WireCommand;
     try {
       cmd = this.codec.decode(message);
@@ -352,6 +383,10 @@ export class PacketNode {
     const pending = this.#pool.unwrap(packet, this.#tryEpochs());
     if (pending === null) {
       this.drop('queue_full');
+      return;
+    }
+    if (!(pending instanceof Promise)) {
+      this.#onOutcome(pending, from, receivedAt);
       return;
     }
     pending.then(

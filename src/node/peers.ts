@@ -3,14 +3,14 @@
  * comes, remade after it closes, with a short bounded queue while it is being made and a backoff
  * after a failure (packets for a peer in backoff are dropped as 'link_down': a mix never waits).
  */
-import type { Link } from '../link/link.js';
+import type { MessageLink } from '../link/message-link.js';
 import type { DocumentNode } from '../pki/types.js';
 import type { Clock } from '../ops/clock.js';
 import type { Logger } from '../ops/log.js';
 import type { DropReason } from '../ops/metrics.js';
 import { toHex } from '../util/bytes.js';
 
-export type Connect = (peer: DocumentNode) => Promise<Link>;
+export type Connect = (peer: DocumentNode) => Promise<MessageLink>;
 
 /** Packets kept per peer while its link is being made. */
 export const CONNECT_QUEUE_LENGTH = 1024;
@@ -19,7 +19,7 @@ export const BACKOFF_MIN_MS = 250;
 export const BACKOFF_MAX_MS = 10_000;
 
 interface PeerState {
-  link: Link | null;
+  link: MessageLink | null;
   connecting: boolean;
   queue: Uint8Array[];
   retryAt: number;
@@ -89,7 +89,7 @@ export class PeerLinks {
     if (!st.connecting) this.#connect(peer, st);
   }
 
-  #write(link: Link, frame: Uint8Array): void {
+  #write(link: MessageLink, frame: Uint8Array): void {
     try {
       if (link.trySend(frame)) {
         this.#init.sent();
@@ -117,13 +117,16 @@ export class PeerLinks {
         st.link = link;
         st.backoffMs = BACKOFF_MIN_MS;
         // A next hop has nothing to say to us; read and discard so that its keepalives flow.
-        void (async () => {
-          try {
-            for await (const _ of link) void _;
-          } catch {
-            // closed with an error: the next send reconnects
-          }
-        })();
+        if (link.setHandler) link.setHandler(() => undefined);
+        else {
+          void (async () => {
+            try {
+              for await (const _ of link) void _;
+            } catch {
+              // closed with an error: the next send reconnects
+            }
+          })();
+        }
         const queued = st.queue;
         st.queue = [];
         for (const f of queued) this.#write(link, f);

@@ -25,6 +25,7 @@ import {
 } from './constants.js';
 import type { Geometry } from './geometry.js';
 import { blindingFactor, deriveKeys } from './kdf.js';
+import type { PacketFormat } from './format.js';
 import type { PacketKeys } from './kdf.js';
 
 /** One hop of a path: who it is, its mix key for the epoch, and the commands it should read. */
@@ -76,7 +77,7 @@ function sphinxError(code: ErrorCode, message: string): BackchannelError {
 }
 
 /** Sphinx for one geometry and one crypto backend. */
-export class Sphinx {
+export class Sphinx implements PacketFormat {
   readonly geometry: Geometry;
   readonly #crypto: CryptoBackend;
 
