@@ -7,6 +7,7 @@ import { isBackchannelError } from '../errors.js';
 import { runClientCommand } from './client.js';
 import { runGenconfig } from './genconfig.js';
 import { runServer } from './server.js';
+import { runSim } from './sim.js';
 import { runSphinx } from './sphinx.js';
 import { runStatus, runUp } from './up.js';
 
@@ -23,6 +24,7 @@ Commands:
   gateway     run a gateway                      (--config FILE)
   client      the messaging client: init, run, address, status, send, recv
   sphinx      inspect Sphinx packets: unwrap a hop, decrypt a SURB reply, print a geometry
+  sim         simulate the network in virtual time: anonymity, latency, cover traffic
   version     print the version
   help        print this help
 
@@ -52,6 +54,9 @@ export async function main(argv: string[]): Promise<number> {
         break;
       case 'sphinx':
         out = runSphinx(rest);
+        break;
+      case 'sim':
+        out = await runSim(rest);
         break;
       case 'genconfig':
         out = await runGenconfig(rest);

@@ -1,0 +1,116 @@
+/**
+ * Mailboxes in memory, for gateways in the simulator: the MailboxStore contract
+ * (src/gateway/mailbox.ts) without the disk, which virtual time has no use for. Bounded like the
+ * SQLite store: per mailbox and in total.
+ */
+import { BackchannelError } from '../errors.js';
+import type { MailboxEntry, MailboxStore, PeekedEntry, StoreResult } from '../gateway/mailbox.js';
+import type { Clock } from '../ops/clock.js';
+import { toHex } from '../util/bytes.js';
+
+interface Box {
+  nextSeq: number;
+  /** Entries in seq order; entries[head..] are held. */
+  entries: { seq: number; surbId: Uint8Array | null; payload: Uint8Array; storedAt: number }[];
+  head: number;
+}
+
+export class MemoryMailboxStore implements MailboxStore {
+  readonly #boxes = new Map<string, Box>();
+  readonly #clock: Clock;
+  readonly #maxPerMailbox: number;
+  readonly #maxTotal: number;
+  #total = 0;
+  #closed = false;
+
+  constructor(clock: Clock, options: { maxPerMailbox?: number; maxTotal?: number } = {}) {
+    this.#clock = clock;
+    this.#maxPerMailbox = options.maxPerMailbox ?? 10_000;
+    this.#maxTotal = options.maxTotal ?? 1_000_000;
+  }
+
+  #box(recipient: Uint8Array): Box | undefined {
+    if (this.#closed) throw new BackchannelError('ERR_MAILBOX_STORE', 'mailbox: store closed');
+    return this.#boxes.get(toHex(recipient));
+  }
+
+  register(recipient: Uint8Array): void {
+    if (this.#box(recipient) === undefined) this.#boxes.set(toHex(recipient), { nextSeq: 1, entries: [], head: 0 });
+  }
+
+  isRegistered(recipient: Uint8Array): boolean {
+    return this.#box(recipient) !== undefined;
+  }
+
+  storeBatch(entries: readonly MailboxEntry[]): StoreResult[] {
+    return entries.map((e) => this.store(e));
+  }
+
+  store(entry: MailboxEntry): StoreResult {
+    const box = this.#box(entry.recipient);
+    if (box === undefined) return { ok: false, code: 'unknown_recipient' };
+    if (box.entries.length - box.head >= this.#maxPerMailbox || this.#total >= this.#maxTotal) return { ok: false, code: 'ERR_MAILBOX_FULL' };
+    const seq = box.nextSeq++;
+    box.entries.push({ seq, surbId: entry.surbId === null ? null : entry.surbId.slice(), payload: entry.payload.slice(), storedAt: this.#clock.now() });
+    this.#total++;
+    return { ok: true, seq };
+  }
+
+  peek(recipient: Uint8Array, afterSeq = 0): PeekedEntry | null {
+    const box = this.#box(recipient);
+    if (box === undefined) return null;
+    for (let i = box.head; i < box.entries.length; i++) {
+      const e = box.entries[i]!;
+      if (e.seq > afterSeq) return { seq: e.seq, surbId: e.surbId, payload: e.payload, storedAt: e.storedAt, remaining: box.entries.length - i - 1 };
+    }
+    return null;
+  }
+
+  ack(recipient: Uint8Array, seq: number): boolean {
+    const box = this.#box(recipient);
+    if (box === undefined) return false;
+    for (let i = box.head; i < box.entries.length; i++) {
+      if (box.entries[i]!.seq === seq) {
+        box.entries.splice(i, 1);
+        this.#total--;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  ackBelow(recipient: Uint8Array, belowSeq: number): number {
+    const box = this.#box(recipient);
+    if (box === undefined) return 0;
+    let n = 0;
+    while (box.head < box.entries.length && box.entries[box.head]!.seq < belowSeq) {
+      box.head++;
+      n++;
+    }
+    if (box.head > 64 && box.head * 2 > box.entries.length) {
+      box.entries.splice(0, box.head);
+      box.head = 0;
+    }
+    this.#total -= n;
+    return n;
+  }
+
+  count(recipient: Uint8Array): number {
+    const box = this.#box(recipient);
+    return box === undefined ? 0 : box.entries.length - box.head;
+  }
+
+  total(): number {
+    return this.#total;
+  }
+
+  check(): void {
+    let n = 0;
+    for (const b of this.#boxes.values()) n += b.entries.length - b.head;
+    if (n !== this.#total) throw new BackchannelError('ERR_MAILBOX_STORE', 'mailbox: total disagrees with the entries');
+  }
+
+  close(): void {
+    this.#closed = true;
+  }
+}
