@@ -7,6 +7,7 @@ import { benchClient } from './client.js';
 import { benchCrypto } from './crypto.js';
 import { benchLink } from './link.js';
 import { benchMix } from './mix.js';
+import { benchSim } from './sim.js';
 import { benchSphinx } from './sphinx.js';
 import { printTable } from './_timing.js';
 
@@ -16,6 +17,7 @@ const BENCHES: Record<string, { about: string; run: () => Record<string, number>
   crypto: { about: 'X25519 candidates for the Node backend and the other primitives', run: benchCrypto },
   mix: { about: 'One mix node over real links: packets/s at zero delay, added latency at half load', run: benchMix },
   client: { about: 'Client: packets built per second, CPU per packet at the default rate, end-to-end latency on a local network', run: benchClient },
+  sim: { about: 'Simulator: simulated events per second, 2 000 population clients through 3 layers of 10 mixes', run: benchSim },
   link: { about: 'Encrypted link (Noise over TCP) against plain TCP, 3 kB frames over loopback', run: async () => ({ ...(await benchLink()) }) },
 };
 

@@ -81,7 +81,7 @@ export async function runSim(argv: string[]): Promise<string> {
     const names = readdirSync(scenariosDir())
       .filter((f) => f.endsWith('.json'))
       .map((f) => f.slice(0, -5));
-    return names.map((n) => `${n.padEnd(18)} ${loadScenario(n).scenario.description.split('.')[0] ?? ''}`).join('\n');
+    return names.map((n) => `${n.padEnd(18)} ${loadScenario(n).scenario.description.split(/\.\s/)[0] ?? ''}`).join('\n');
   }
   const single = first === 'single-mix';
   const opts = parseOptions(rest, {

@@ -73,6 +73,8 @@ export interface Scenario {
   /** Time before measuring, and time measured, in time units. */
   readonly warmup: number;
   readonly duration: number;
+  /** The last time units of the run, in which clients write no new messages, so that those in flight arrive. */
+  readonly drain: number;
   readonly repetitions: number;
   readonly topology: Topology;
   readonly clients: Clients;
@@ -102,6 +104,7 @@ export const DEFAULT_SCENARIO: Scenario = {
   timeUnitMs: 1000,
   warmup: 30,
   duration: 60,
+  drain: 0,
   repetitions: 1,
   topology: { layers: 3, mixesPerLayer: 3, gateways: 2, latencyMs: 0 },
   clients: { count: 20, model: 'engine', sendRate: 2, loopRate: 0.5, fetchRate: 1, messageRate: 0.1, messageBytes: 100 },
@@ -142,7 +145,7 @@ export function parseScenario(json: unknown): Scenario {
 function parse(json: unknown): Scenario {
   const d = DEFAULT_SCENARIO;
   const o = object('scenario', json, [
-    'name', 'description', 'kind', 'seed', 'timeUnitMs', 'warmup', 'duration', 'repetitions', 'topology', 'clients', 'mu', 'lambda',
+    'name', 'description', 'kind', 'seed', 'timeUnitMs', 'warmup', 'duration', 'drain', 'repetitions', 'topology', 'clients', 'mu', 'lambda',
     'payloadBytes', 'corruptShare', 'failures', 'challenge', 'entropySamples', 'sweep', 'series', 'plot',
   ]);
   const t = opt(o, 'topology', (v) => object('scenario.topology', v, ['layers', 'mixesPerLayer', 'gateways', 'latencyMs']), {} as JsonObject);
@@ -192,6 +195,7 @@ function parse(json: unknown): Scenario {
     timeUnitMs: opt(o, 'timeUnitMs', (v) => number('scenario.timeUnitMs', v, 0, 1e9, true), d.timeUnitMs),
     warmup: opt(o, 'warmup', (v) => number('scenario.warmup', v, 0, 1e9), d.warmup),
     duration: opt(o, 'duration', (v) => number('scenario.duration', v, 0, 1e9, true), d.duration),
+    drain: opt(o, 'drain', (v) => number('scenario.drain', v, 0, 1e9), d.drain),
     repetitions: opt(o, 'repetitions', (v) => integer('scenario.repetitions', v, 1, 1000), d.repetitions),
     topology,
     clients,
@@ -206,6 +210,7 @@ function parse(json: unknown): Scenario {
     series: sweep('scenario.series', field(o, 'series')),
     plot,
   };
+  if (s.drain >= s.duration) throw new BackchannelError('ERR_CONFIG', 'config: scenario.drain must be shorter than scenario.duration');
   if (s.series !== null && s.sweep === null) throw new BackchannelError('ERR_CONFIG', 'config: scenario.series needs a scenario.sweep (the x axis)');
   return s;
 }

@@ -462,7 +462,9 @@ export async function runScenario(s: Scenario, repetition: number, options: RunO
   clock.settleAfter();
 
   // ---- workload: real messages, Poisson per client; the challenge senders one per time unit ----
+  const writeUntil = end - s.drain * unit;
   const write = (from: number): void => {
+    if (clock.now() > writeUntil) return;
     let to = rand(clientCount - 1);
     if (to >= from) to++;
     if (engine) {
