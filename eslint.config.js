@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'backchannel-data/', 'backchannel-client/'] },
+  { ignores: ['dist/', 'node_modules/', 'backchannel-data/', 'backchannel-client/', 'sim-results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
