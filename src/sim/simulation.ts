@@ -13,7 +13,7 @@
  * Owners (the numbers the transport and the observer use): gateways first, then the mixes layer
  * by layer, then the clients.
  */
-import { Client, DROP_MAILBOX } from '../client/client.js';
+import { Client } from '../client/client.js';
 import type { ClientEvent } from '../client/api.js';
 import { PoissonClock, uniform01 } from '../client/poisson.js';
 import { SqliteClientStore } from '../client/sqlite-store.js';
@@ -109,7 +109,6 @@ class PacketTable {
   readonly kind = new Uint8Array(RING);
   readonly owner = new Int32Array(RING);
   readonly sentAt = new Float64Array(RING);
-  readonly labelled = new Uint8Array(RING);
 
   slot(n: number): number {
     const i = n & (RING - 1);
@@ -122,7 +121,6 @@ class PacketTable {
     this.kind[i] = kind;
     this.owner[i] = owner;
     this.sentAt[i] = NaN;
-    this.labelled[i] = 0;
   }
 }
 
@@ -291,10 +289,7 @@ export async function runScenario(s: Scenario, repetition: number, options: RunO
     tracer?.enter(c.packet, c.owner);
     if (challenge !== null && kind === 'real' && measuring()) {
       const who = challengeSenders.indexOf(c.owner - firstClient);
-      if (who === 0 || who === 1) {
-        challenge.label(c.packet, who);
-        table.labelled[c.packet & (RING - 1)] = 1;
-      }
+      if (who === 0 || who === 1) challenge.label(c.packet, who);
     }
   };
   const packets = new LabelledPackets(onCreate);
@@ -557,6 +552,3 @@ export async function runScenario(s: Scenario, repetition: number, options: RunO
     corruptMixes: nCorrupt,
   };
 }
-
-/** The drop cover mailbox, re-exported for tests that address it. */
-export { DROP_MAILBOX };
