@@ -1,7 +1,7 @@
 /**
  * The queue in which a mix holds each packet for the delay its sender chose (Loopix: exponential
- * per-hop delays). A binary min-heap on the due time with one timer, armed for the earliest item:
- * thousands of held packets cost one timer, not thousands. Items due together are handed over as
+ * per-hop delays). A min-heap on the due time (src/util/timed-heap.ts) with one timer, armed for
+ * the earliest item: thousands of held packets cost one timer, not thousands. Items due together are handed over as
  * one batch, in due order, FIFO among equal due times (so that the output order depends only on
  * the due times, never on the heap's internals).
  *
@@ -10,6 +10,7 @@
  */
 import type { Clock } from '../ops/clock.js';
 import { aint } from '../util/bytes.js';
+import { TimedHeap } from '../util/timed-heap.js';
 
 /** The largest capacity accepted (64 M items): a bound, not a target. */
 export const MAX_DELAY_QUEUE_CAPACITY = 1 << 26;
@@ -43,11 +44,7 @@ export class DelayQueue<T> {
   readonly capacity: number;
   readonly #onDue: (items: T[]) => void;
   readonly #clock: Clock;
-  // The heap as parallel arrays: due time, arrival sequence (the tie-break), item.
-  readonly #due: number[] = [];
-  readonly #seq: number[] = [];
-  readonly #items: T[] = [];
-  #nextSeq = 0;
+  readonly #heap = new TimedHeap<T>();
   #timer: unknown = undefined;
   #armed = false;
   /** When the armed timer fires (clock time), valid while #armed. */
@@ -66,12 +63,12 @@ export class DelayQueue<T> {
 
   /** Items held. */
   get size(): number {
-    return this.#due.length;
+    return this.#heap.size;
   }
 
   /** The due time of the earliest item, or undefined when empty. */
   get nextDue(): number | undefined {
-    return this.#due[0];
+    return this.#heap.nextDue;
   }
 
   /**
@@ -83,11 +80,8 @@ export class DelayQueue<T> {
   push(item: T, due: number): boolean {
     if (typeof due !== 'number') throw new TypeError(`"due" expected number, got ${typeof due}`);
     if (!Number.isFinite(due)) throw new RangeError(`"due" expected a finite number, got ${due}`);
-    if (this.#stopped || this.#due.length >= this.capacity) return false;
-    this.#due.push(due);
-    this.#seq.push(this.#nextSeq++);
-    this.#items.push(item);
-    this.#siftUp(this.#due.length - 1);
+    if (this.#stopped || this.#heap.size >= this.capacity) return false;
+    this.#heap.push(due, item);
     // Re-arm only for an earlier item, and not when the armed timer is already at or past due
     // (it fires on the next turn anyway): a burst of pushes costs no timer churn.
     if (!this.#armed || (due < this.#armedAt && this.#armedAt > this.#clock.now())) this.#arm(due);
@@ -98,7 +92,7 @@ export class DelayQueue<T> {
   clear(): T[] {
     this.#disarm();
     const out: T[] = [];
-    while (this.#due.length > 0) out.push(this.#pop());
+    while (this.#heap.size > 0) out.push(this.#heap.pop());
     return out;
   }
 
@@ -129,65 +123,10 @@ export class DelayQueue<T> {
     if (this.#stopped) return;
     const now = this.#clock.now();
     const batch: T[] = [];
-    while (this.#due.length > 0 && this.#due[0]! <= now) batch.push(this.#pop());
+    while (this.#heap.size > 0 && this.#heap.nextDue! <= now) batch.push(this.#heap.pop());
     // Arm for what is left before handing the batch over, so a throwing callback stalls nothing.
-    if (this.#due.length > 0) this.#arm(this.#due[0]!);
+    const next = this.#heap.nextDue;
+    if (next !== undefined) this.#arm(next);
     if (batch.length > 0) this.#onDue(batch);
   };
-
-  /** True when heap entry i comes before entry j. */
-  #before(i: number, j: number): boolean {
-    const a = this.#due[i]!;
-    const b = this.#due[j]!;
-    return a < b || (a === b && this.#seq[i]! < this.#seq[j]!);
-  }
-
-  #swap(i: number, j: number): void {
-    const d = this.#due;
-    const s = this.#seq;
-    const it = this.#items;
-    const td = d[i]!;
-    d[i] = d[j]!;
-    d[j] = td;
-    const ts = s[i]!;
-    s[i] = s[j]!;
-    s[j] = ts;
-    const ti = it[i]!;
-    it[i] = it[j]!;
-    it[j] = ti;
-  }
-
-  #siftUp(i: number): void {
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!this.#before(i, parent)) return;
-      this.#swap(i, parent);
-      i = parent;
-    }
-  }
-
-  #siftDown(i: number): void {
-    const n = this.#due.length;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) return;
-      const r = l + 1;
-      const c = r < n && this.#before(r, l) ? r : l;
-      if (!this.#before(c, i)) return;
-      this.#swap(i, c);
-      i = c;
-    }
-  }
-
-  /** Removes the earliest item; the heap must not be empty. */
-  #pop(): T {
-    const top = this.#items[0]!;
-    const last = this.#due.length - 1;
-    if (last > 0) this.#swap(0, last);
-    this.#due.pop();
-    this.#seq.pop();
-    this.#items.pop();
-    if (last > 0) this.#siftDown(0);
-    return top;
-  }
 }

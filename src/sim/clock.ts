@@ -1,7 +1,7 @@
 /**
- * Virtual time for the simulator: a Clock (src/ops/clock.ts) whose timers sit in one binary heap
- * and run when the simulation reaches them, as fast as the CPU allows. The nodes and clients of a
- * simulation take this clock as they take the system clock in a server.
+ * Virtual time for the simulator: a Clock (src/ops/clock.ts) whose timers sit in one heap
+ * (src/util/timed-heap.ts) and run when the simulation reaches them, as fast as the CPU allows.
+ * The nodes and clients of a simulation take this clock as they take the system clock in a server.
  *
  * Events at the same time run in the order they were scheduled. Components that answer through
  * promises (a client's link reads, a mailbox commit) settle between events: whoever resolves such
@@ -10,6 +10,7 @@
  */
 import { BackchannelError } from '../errors.js';
 import type { Clock } from '../ops/clock.js';
+import { TimedHeap } from '../util/timed-heap.js';
 
 interface Entry {
   fn: (arg: unknown) => void;
@@ -22,11 +23,7 @@ const PROGRESS_EVERY = 1 << 16;
 
 export class SimClock implements Clock {
   #now: number;
-  // The heap as parallel arrays: due time, scheduling sequence (the tie-break), entry.
-  readonly #due: number[] = [];
-  readonly #seq: number[] = [];
-  readonly #entries: Entry[] = [];
-  #nextSeq = 0;
+  readonly #heap = new TimedHeap<Entry>();
   #settle = false;
   #running = false;
   /** Events run so far. */
@@ -43,7 +40,7 @@ export class SimClock implements Clock {
 
   /** Events waiting (cancelled ones included until they come up). */
   get pending(): number {
-    return this.#due.length;
+    return this.#heap.size;
   }
 
   setTimer(fn: () => void, ms: number): unknown {
@@ -57,21 +54,7 @@ export class SimClock implements Clock {
   /** Runs `fn(arg)` at virtual time `time` (now, if earlier); returns a handle for clearTimer. */
   at<T>(time: number, fn: (arg: T) => void, arg: T): unknown {
     const e: Entry = { fn: fn as (arg: unknown) => void, arg, cancelled: false };
-    const due = time > this.#now ? time : this.#now;
-    const d = this.#due;
-    const s = this.#seq;
-    const es = this.#entries;
-    let i = d.length;
-    d.push(due);
-    s.push(this.#nextSeq++);
-    es.push(e);
-    // sift up
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (d[p]! < due || (d[p] === due && s[p]! < s[i]!)) break;
-      this.#swap(i, p);
-      i = p;
-    }
+    this.#heap.push(time > this.#now ? time : this.#now, e);
     return e;
   }
 
@@ -94,9 +77,8 @@ export class SimClock implements Clock {
         this.#settle = false;
         await settle();
       }
-      while (this.#due.length > 0 && this.#due[0]! <= until) {
-        const due = this.#due[0]!;
-        const e = this.#pop();
+      for (let due = this.#heap.nextDue; due !== undefined && due <= until; due = this.#heap.nextDue) {
+        const e = this.#heap.pop();
         if (e.cancelled) continue;
         this.#now = due;
         this.events++;
@@ -115,49 +97,6 @@ export class SimClock implements Clock {
     } finally {
       this.#running = false;
     }
-  }
-
-  #swap(i: number, j: number): void {
-    const d = this.#due;
-    const s = this.#seq;
-    const es = this.#entries;
-    const td = d[i]!;
-    d[i] = d[j]!;
-    d[j] = td;
-    const ts = s[i]!;
-    s[i] = s[j]!;
-    s[j] = ts;
-    const te = es[i]!;
-    es[i] = es[j]!;
-    es[j] = te;
-  }
-
-  #pop(): Entry {
-    const d = this.#due;
-    const s = this.#seq;
-    const es = this.#entries;
-    const top = es[0]!;
-    const last = d.length - 1;
-    if (last > 0) {
-      d[0] = d[last]!;
-      s[0] = s[last]!;
-      es[0] = es[last]!;
-    }
-    d.pop();
-    s.pop();
-    es.pop();
-    const n = d.length;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      const c = r < n && (d[r]! < d[l]! || (d[r] === d[l] && s[r]! < s[l]!)) ? r : l;
-      if (d[i]! < d[c]! || (d[i] === d[c] && s[i]! < s[c]!)) break;
-      this.#swap(i, c);
-      i = c;
-    }
-    return top;
   }
 }
 
