@@ -1,8 +1,15 @@
 /**
- * The load side of `npm run bench -- mix`, in its own thread: builds the packets before any
- * timing, plays the previous hop (sends them to the mix over a link) and the next hop (a link
- * server that counts what the mix forwards), both in this thread so that one clock stamps the
- * send and the receipt of each packet.
+ * The load side of `npm run bench -- mix`, as two threads that share their timestamps through
+ * shared memory (performance.timeOrigin + performance.now() is one clock across a process's threads):
+ *
+ * - role 'sink' builds the packets before any timing (into shared memory) and plays the next hop:
+ *   a link server that recognises each packet the mix forwards and stamps its receipt.
+ * - role 'sender' plays the previous hop: sends the packets to the mix over a link and stamps
+ *   each send, either as fast as the link takes them or evenly paced at a given rate. Between
+ *   sends it sleeps in Atomics.wait, so pacing costs no CPU and has no 1 ms timer granularity
+ *   (timer ticks sent packets in bursts, which the mix then had to queue).
+ *
+ * Keeping the two apart keeps either side's work from delaying the other's stamps.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { nodeBackend } from '../src/crypto/node.js';
@@ -10,163 +17,216 @@ import { connectTcp, listenTcp } from '../src/link/index.js';
 import type { Link } from '../src/link/index.js';
 import { Sphinx } from '../src/sphinx/sphinx.js';
 import { geometryFromUserPayload } from '../src/sphinx/geometry.js';
-import { toHex } from '../src/util/bytes.js';
 import { WireCodec } from '../src/wire/commands.js';
 
-export interface MixWorkerData {
-  hops: number;
-  userPayloadLength: number;
-  withSurb: boolean;
-  packets: number;
-  mix: { id: Uint8Array; mixPublic: Uint8Array; mixPrivate: Uint8Array; linkPublic: Uint8Array };
-  sink: { id: Uint8Array; mixPublic: Uint8Array; linkPrivate: Uint8Array };
-  senderLinkPrivate: Uint8Array;
+export interface Shared {
+  /** Every frame, back to back, frameLength bytes each (written by the sink before 'ready'). */
+  readonly frames: SharedArrayBuffer;
+  readonly frameLength: number;
+  /** Float64 per packet: when it was sent / received, in ms on the shared clock (0: not yet). */
+  readonly sentAt: SharedArrayBuffer;
+  readonly receivedAt: SharedArrayBuffer;
 }
 
-export type ToWorker = { type: 'connect'; port: number } | { type: 'throughput'; count: number } | { type: 'latency'; count: number; rate: number };
+export type MixWorkerData =
+  | {
+      role: 'sink';
+      hops: number;
+      userPayloadLength: number;
+      withSurb: boolean;
+      packets: number;
+      mix: { id: Uint8Array; mixPublic: Uint8Array; mixPrivate: Uint8Array };
+      sink: { id: Uint8Array; mixPublic: Uint8Array; linkPrivate: Uint8Array };
+    }
+  | { role: 'sender'; shared: Shared; linkPrivate: Uint8Array; mixLinkPublic: Uint8Array; maxMessageLength: number };
+
+export type ToWorker =
+  | { type: 'connect'; port: number }
+  | { type: 'send'; start: number; count: number; rate: number | null }
+  | { type: 'wait'; target: number; timeoutMs: number };
 export type ToParent =
-  | { type: 'ready'; sinkPort: number; buildMs: number }
+  | { type: 'ready'; sinkPort: number; buildMs: number; shared: Shared }
   | { type: 'connected' }
-  | { type: 'throughput'; received: number; seconds: number }
-  | { type: 'latency'; received: number; latenciesMs: number[] }
+  | { type: 'sent' }
+  | { type: 'received'; received: number }
   | { type: 'failed'; message: string };
 
-const data = workerData as MixWorkerData;
-const port = parentPort!;
-const g = geometryFromUserPayload(data.hops, data.userPayloadLength, data.withSurb);
-const codec = new WireCodec({ packetLength: g.packetLength });
-const sphinx = new Sphinx(g, nodeBackend);
-
-// Build every packet, and the alpha each will have when it leaves the mix (to recognise it).
-const t0 = performance.now();
-const frames: Uint8Array[] = [];
-const indexByAlpha = new Map<string, number>();
-const payload = new Uint8Array(g.forwardPayloadLength);
-for (let i = 0; i < data.packets; i++) {
-  const recipient = nodeBackend.randomBytes(32);
-  const packet = sphinx.createPacket(
-    [
-      { id: data.mix.id, publicKey: data.mix.mixPublic, commands: [] },
-      { id: data.sink.id, publicKey: data.sink.mixPublic, commands: [{ type: 'recipient', id: recipient }] },
-    ],
-    payload,
-  );
-  const out = sphinx.unwrap(data.mix.mixPrivate, packet);
-  if (out.kind !== 'forward') throw new Error('bench: expected a forward hop');
-  indexByAlpha.set(toHex(out.packet.subarray(g.alphaOffset, g.alphaOffset + 32)), i);
-  frames.push(codec.encode({ kind: 'send_packet', packet }));
-}
-const buildMs = performance.now() - t0;
-
-const sentAt = new Float64Array(data.packets);
-const receivedAt = new Float64Array(data.packets);
-let received = 0;
-let waitFor = 0;
-let onAllReceived: (() => void) | null = null;
-
-function onSinkMessage(m: Uint8Array): void {
-  const cmd = codec.decode(m);
-  if (cmd.kind !== 'send_packet') return;
-  const i = indexByAlpha.get(toHex(cmd.packet.subarray(g.alphaOffset, g.alphaOffset + 32)));
-  if (i === undefined || receivedAt[i] !== 0) return;
-  receivedAt[i] = performance.now();
-  received++;
-  if (received >= waitFor && onAllReceived) onAllReceived();
+/** Now, on the clock every thread of the process shares. */
+export function sharedNow(): number {
+  return performance.timeOrigin + performance.now();
 }
 
-const sink = await listenTcp({
-  host: '127.0.0.1',
-  port: 0,
-  staticKey: data.sink.linkPrivate,
-  maxMessageLength: codec.commandLength,
-  accept: () => true,
-  onLink: (link) => {
-    void (async () => {
-      try {
-        for await (const m of link) onSinkMessage(m);
-      } catch {
-        // closed
-      }
-    })();
-  },
-});
-port.postMessage({ type: 'ready', sinkPort: sink.port, buildMs } satisfies ToParent);
+/**
+ * Packet index by the alpha (group element) it leaves the mix with: an open-addressing table of
+ * packet numbers in one Int32Array, keyed by the alpha's first four bytes, confirmed against the
+ * whole alpha. No per-packet objects, so nothing for the garbage collector to trace.
+ */
+class AlphaIndex {
+  readonly #alphas: Uint8Array;
+  readonly #slots: Int32Array;
+  readonly #mask: number;
 
-let sender: Link | null = null;
-let next = 0;
+  constructor(alphas: Uint8Array, count: number) {
+    this.#alphas = alphas;
+    let size = 1;
+    while (size < count * 2) size *= 2;
+    this.#slots = new Int32Array(size).fill(-1);
+    this.#mask = size - 1;
+    for (let i = 0; i < count; i++) {
+      let h = this.#hash(alphas, i * 32);
+      while (this.#slots[h] !== -1) h = (h + 1) & this.#mask;
+      this.#slots[h] = i;
+    }
+  }
 
-function waitReceived(target: number, timeoutMs: number): Promise<void> {
-  waitFor = target;
-  if (received >= target) return Promise.resolve();
-  return new Promise((resolve) => {
-    const t = setTimeout(() => {
-      onAllReceived = null;
-      resolve();
-    }, timeoutMs);
-    onAllReceived = () => {
-      clearTimeout(t);
-      onAllReceived = null;
-      resolve();
-    };
+  /** The packet whose alpha is `alpha`, or -1. */
+  find(alpha: Uint8Array): number {
+    for (let h = this.#hash(alpha, 0); ; h = (h + 1) & this.#mask) {
+      const i = this.#slots[h]!;
+      if (i === -1) return -1;
+      if (this.#equal(alpha, i * 32)) return i;
+    }
+  }
+
+  #hash(b: Uint8Array, off: number): number {
+    return (b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) & this.#mask;
+  }
+
+  #equal(alpha: Uint8Array, off: number): boolean {
+    for (let k = 0; k < 32; k++) if (alpha[k] !== this.#alphas[off + k]) return false;
+    return true;
+  }
+}
+
+function sink(data: Extract<MixWorkerData, { role: 'sink' }>): Promise<void> {
+  // Build every packet, and the alpha each will have when it leaves the mix (to recognise it).
+  // Everything lives in a few large typed arrays, not one object per packet: this thread's heap
+  // stays small, so its garbage collector does not pause the receipts it times (44 000 arrays and
+  // hex strings made mark-compact pauses of 5 to 40 ms, which showed as the mix's tail latency).
+  const t0 = performance.now();
+  const g = geometryFromUserPayload(data.hops, data.userPayloadLength, data.withSurb);
+  const codec = new WireCodec({ packetLength: g.packetLength });
+  const sphinx = new Sphinx(g, nodeBackend);
+  const frameLength = codec.commandLength;
+  const framesBuffer = new SharedArrayBuffer(data.packets * frameLength);
+  const frames = new Uint8Array(framesBuffer);
+  const alphas = new Uint8Array(data.packets * 32);
+  const payload = new Uint8Array(g.forwardPayloadLength);
+  for (let i = 0; i < data.packets; i++) {
+    const recipient = nodeBackend.randomBytes(32);
+    const packet = sphinx.createPacket(
+      [
+        { id: data.mix.id, publicKey: data.mix.mixPublic, commands: [] },
+        { id: data.sink.id, publicKey: data.sink.mixPublic, commands: [{ type: 'recipient', id: recipient }] },
+      ],
+      payload,
+    );
+    const out = sphinx.unwrap(data.mix.mixPrivate, packet);
+    if (out.kind !== 'forward') throw new Error('bench: expected a forward hop');
+    alphas.set(out.packet.subarray(g.alphaOffset, g.alphaOffset + 32), i * 32);
+    frames.set(codec.encode({ kind: 'send_packet', packet }), i * frameLength);
+  }
+  const index = new AlphaIndex(alphas, data.packets);
+  const buildMs = performance.now() - t0;
+  const shared: Shared = {
+    frames: framesBuffer,
+    frameLength,
+    sentAt: new SharedArrayBuffer(data.packets * 8),
+    receivedAt: new SharedArrayBuffer(data.packets * 8),
+  };
+  const receivedAt = new Float64Array(shared.receivedAt);
+  let received = 0;
+  let waiting: { target: number; done: () => void } | null = null;
+
+  const onMessage = (m: Uint8Array): void => {
+    const cmd = codec.decode(m);
+    if (cmd.kind !== 'send_packet') return;
+    const i = index.find(cmd.packet.subarray(g.alphaOffset, g.alphaOffset + 32));
+    if (i < 0 || receivedAt[i] !== 0) return;
+    receivedAt[i] = sharedNow();
+    received++;
+    if (waiting !== null && received >= waiting.target) waiting.done();
+  };
+  return listenTcp({
+    host: '127.0.0.1',
+    port: 0,
+    staticKey: data.sink.linkPrivate,
+    maxMessageLength: codec.commandLength,
+    accept: () => true,
+    onLink: (link) => {
+      void (async () => {
+        try {
+          for await (const m of link) onMessage(m);
+        } catch {
+          // closed
+        }
+      })();
+    },
+  }).then((server) => {
+    port.postMessage({ type: 'ready', sinkPort: server.port, buildMs, shared } satisfies ToParent);
+    port.on('message', (m: ToWorker) => {
+      if (m.type !== 'wait') return;
+      const reply = (): void => {
+        clearTimeout(timer);
+        waiting = null;
+        port.postMessage({ type: 'received', received } satisfies ToParent);
+      };
+      const timer = setTimeout(reply, m.timeoutMs);
+      waiting = { target: m.target, done: reply };
+      if (received >= m.target) reply();
+    });
   });
 }
 
-async function sendOne(link: Link): Promise<void> {
-  const i = next++;
-  sentAt[i] = performance.now();
-  if (!link.trySend(frames[i]!)) await link.send(frames[i]!);
-}
+function sender(data: Extract<MixWorkerData, { role: 'sender' }>): void {
+  const frames = new Uint8Array(data.shared.frames);
+  const frameLength = data.shared.frameLength;
+  const sentAt = new Float64Array(data.shared.sentAt);
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  let link: Link | null = null;
+  const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-async function throughput(count: number): Promise<void> {
-  const link = sender!;
-  const start = received;
-  const first = next;
-  const t = performance.now();
-  for (let k = 0; k < count; k++) await sendOne(link);
-  await waitReceived(start + count, 30_000);
-  let last = t;
-  for (let i = first; i < first + count; i++) if (receivedAt[i]! > last) last = receivedAt[i]!;
-  port.postMessage({ type: 'throughput', received: received - start, seconds: (last - t) / 1000 } satisfies ToParent);
-}
-
-async function latency(count: number, rate: number): Promise<void> {
-  const link = sender!;
-  const start = received;
-  const first = next;
-  const t = performance.now();
-  let sent = 0;
-  while (sent < count) {
-    const due = Math.min(count, Math.floor(((performance.now() - t) / 1000) * rate) + 1);
-    while (sent < due) {
-      await sendOne(link);
-      sent++;
-    }
-    await new Promise((r) => setTimeout(r, 1));
-  }
-  await waitReceived(start + count, 30_000);
-  const lat: number[] = [];
-  for (let i = first; i < first + count; i++) if (receivedAt[i]! > 0) lat.push(receivedAt[i]! - sentAt[i]!);
-  port.postMessage({ type: 'latency', received: received - start, latenciesMs: lat } satisfies ToParent);
-}
-
-port.on('message', (m: ToWorker) => {
-  const run = async (): Promise<void> => {
-    switch (m.type) {
-      case 'connect':
-        sender = await connectTcp({
-          host: '127.0.0.1',
-          port: m.port,
-          staticKey: data.senderLinkPrivate,
-          remoteStatic: data.mix.linkPublic,
-          maxMessageLength: codec.commandLength,
-        });
-        port.postMessage({ type: 'connected' } satisfies ToParent);
-        return;
-      case 'throughput':
-        return throughput(m.count);
-      case 'latency':
-        return latency(m.count, m.rate);
+  const send = async (start: number, count: number, rate: number | null): Promise<void> => {
+    const l = link!;
+    const t0 = sharedNow();
+    for (let i = start; i < start + count; i++) {
+      if (rate !== null) {
+        // Packet k of the run leaves at t0 + k / rate.
+        const wait = t0 + ((i - start) * 1000) / rate - sharedNow();
+        if (wait > 0) Atomics.wait(sleeper, 0, 0, wait);
+      }
+      const frame = frames.subarray(i * frameLength, (i + 1) * frameLength);
+      sentAt[i] = sharedNow();
+      if (!l.trySend(frame)) await l.send(frame);
+      // Let the link's write leave (it is flushed at the end of the turn) before sleeping again.
+      if (rate !== null) await yieldTurn();
     }
   };
-  run().catch((e: unknown) => port.postMessage({ type: 'failed', message: e instanceof Error ? e.message : String(e) } satisfies ToParent));
-});
+
+  port.on('message', (m: ToWorker) => {
+    const run = async (): Promise<void> => {
+      if (m.type === 'connect') {
+        link = await connectTcp({
+          host: '127.0.0.1',
+          port: m.port,
+          staticKey: data.linkPrivate,
+          remoteStatic: data.mixLinkPublic,
+          maxMessageLength: data.maxMessageLength,
+        });
+        port.postMessage({ type: 'connected' } satisfies ToParent);
+      } else if (m.type === 'send') {
+        await send(m.start, m.count, m.rate);
+        port.postMessage({ type: 'sent' } satisfies ToParent);
+      }
+    };
+    run().catch((e: unknown) => port.postMessage({ type: 'failed', message: e instanceof Error ? e.message : String(e) } satisfies ToParent));
+  });
+}
+
+const data = workerData as MixWorkerData;
+const port = parentPort!;
+if (data.role === 'sink') {
+  sink(data).catch((e: unknown) => port.postMessage({ type: 'failed', message: e instanceof Error ? e.message : String(e) } satisfies ToParent));
+} else {
+  sender(data);
+}

@@ -53,37 +53,73 @@ export async function benchMix(): Promise<Record<string, number>> {
   const latencyPackets = Math.round(6000 * LATENCY_SECONDS);
   const total = THROUGHPUT_PACKETS + latencyPackets * 2;
 
-  const data: MixWorkerData = {
+  const sinkData: MixWorkerData = {
+    role: 'sink',
     hops: params.hops,
     userPayloadLength: params.userPayloadLength,
     withSurb: params.withSurb,
     packets: total,
-    mix: { id: ids.mix, mixPublic: mixKey.publicKey, mixPrivate: mixKey.privateKey, linkPublic: mixLink.publicKey },
+    mix: { id: ids.mix, mixPublic: mixKey.publicKey, mixPrivate: mixKey.privateKey },
     sink: { id: ids.sink, mixPublic: sinkKey.publicKey, linkPrivate: sinkLink.privateKey },
-    senderLinkPrivate: senderLink.privateKey,
   };
-  const worker = new Worker(new URL('./mix-worker.js', import.meta.url), { workerData: data });
-  const waiting = new Map<string, (m: ToParent) => void>();
+  const threads: Worker[] = [];
   let failure: Error | null = null;
-  worker.on('message', (m: ToParent) => {
-    if (m.type === 'failed') failure = new Error(`mix worker: ${m.message}`);
-    const w = waiting.get(m.type);
-    waiting.delete(m.type);
-    w?.(m);
-  });
-  worker.on('error', (e) => {
-    failure = e;
-  });
-  const next = <T extends ToParent['type']>(type: T): Promise<Extract<ToParent, { type: T }>> =>
-    new Promise((resolve, reject) => {
-      if (failure) reject(failure);
-      waiting.set(type, (m) => resolve(m as Extract<ToParent, { type: T }>));
-      waiting.set('failed', () => reject(failure ?? new Error('mix worker failed')));
+  const failed: (() => void)[] = [];
+  /** Starts a load thread; `next(type)` waits for its next message of that type. */
+  const start = (data: MixWorkerData): { post: (m: ToWorker) => void; next: <T extends ToParent['type']>(type: T) => Promise<Extract<ToParent, { type: T }>> } => {
+    const worker = new Worker(new URL('./mix-worker.js', import.meta.url), { workerData: data });
+    threads.push(worker);
+    const waiting = new Map<string, (m: ToParent) => void>();
+    const fail = (e: Error): void => {
+      failure ??= e;
+      for (const f of failed.splice(0)) f();
+    };
+    worker.on('message', (m: ToParent) => {
+      if (m.type === 'failed') fail(new Error(`mix bench ${data.role}: ${m.message}`));
+      const w = waiting.get(m.type);
+      waiting.delete(m.type);
+      w?.(m);
     });
-  const post = (m: ToWorker): void => worker.postMessage(m);
+    worker.on('error', fail);
+    return {
+      post: (m) => worker.postMessage(m),
+      next: (type) =>
+        new Promise((resolve, reject) => {
+          if (failure) reject(failure);
+          waiting.set(type, (m) => resolve(m as never));
+          failed.push(() => reject(failure ?? new Error('mix bench thread failed')));
+        }),
+    };
+  };
 
   process.stderr.write(`building ${total} packets...\n`);
-  const ready = await next('ready');
+  const sink = start(sinkData);
+  const ready = await sink.next('ready');
+  const sender = start({
+    role: 'sender',
+    shared: ready.shared,
+    linkPrivate: senderLink.privateKey,
+    mixLinkPublic: mixLink.publicKey,
+    maxMessageLength: ready.shared.frameLength,
+  });
+  const sentAt = new Float64Array(ready.shared.sentAt);
+  const receivedAt = new Float64Array(ready.shared.receivedAt);
+  let nextPacket = 0;
+  let receivedSoFar = 0;
+  /** Sends `count` packets (as fast as the link takes them when `rate` is null) and waits until the sink has them or 30 s pass. */
+  const run = async (count: number, rate: number | null): Promise<{ first: number; received: number }> => {
+    const first = nextPacket;
+    nextPacket += count;
+    const received = sink.next('received');
+    sink.post({ type: 'wait', target: receivedSoFar + count, timeoutMs: 30_000 + (rate === null ? 0 : (count / rate) * 1000) });
+    const sent = sender.next('sent');
+    sender.post({ type: 'send', start: first, count, rate });
+    await sent;
+    const now = (await received).received;
+    const got = now - receivedSoFar;
+    receivedSoFar = now;
+    return { first, received: got };
+  };
 
   const node = (name: string, role: 'mix' | 'gateway', layer: number, id: Uint8Array, link: Uint8Array, mix: Uint8Array, addr: string): DocumentNode => ({
     name,
@@ -132,27 +168,33 @@ export async function benchMix(): Promise<Record<string, number>> {
   );
   await mix.start();
   try {
-    post({ type: 'connect', port: mix.port });
-    await next('connected');
+    const connected = sender.next('connected');
+    sender.post({ type: 'connect', port: mix.port });
+    await connected;
     // Warm-up: a small run first (JIT, worker start, links).
-    post({ type: 'throughput', count: 1000 });
-    await next('throughput');
+    await run(1000, null);
     process.stderr.write(`throughput: ${THROUGHPUT_PACKETS} packets...\n`);
-    post({ type: 'throughput', count: THROUGHPUT_PACKETS });
-    const tp = await next('throughput');
-    const packetsPerS = tp.received / tp.seconds;
-    const rate = packetsPerS / 2;
+    const tp = await run(THROUGHPUT_PACKETS, null);
+    let firstSent = Infinity;
+    let lastReceived = -Infinity;
+    for (let i = tp.first; i < tp.first + THROUGHPUT_PACKETS; i++) {
+      firstSent = Math.min(firstSent, sentAt[i]!);
+      if (receivedAt[i]! > 0) lastReceived = Math.max(lastReceived, receivedAt[i]!);
+    }
+    const packetsPerS = tp.received / ((lastReceived - firstSent) / 1000);
+    const rate = process.env['BENCH_MIX_LATENCY_RATE'] !== undefined ? Number(process.env['BENCH_MIX_LATENCY_RATE']) : packetsPerS / 2;
     const count = Math.min(total - THROUGHPUT_PACKETS - 1000, Math.round(rate * LATENCY_SECONDS));
-    process.stderr.write(`latency: ${count} packets at ${Math.round(rate)}/s...\n`);
+    process.stderr.write(`latency: ${count} packets at ${Math.round(rate)}/s, evenly paced...\n`);
     const inside = async (): Promise<{ le1: number; all: number }> => {
       const t = await metrics.registry.metrics();
       return { le1: readSample(t, 'backchannel_processing_seconds_bucket', { le: '0.001' }) ?? 0, all: readSample(t, 'backchannel_processing_seconds_count') ?? 0 };
     };
     const insideBefore = await inside();
-    post({ type: 'latency', count, rate });
-    const lat = await next('latency');
+    const lat = await run(count, rate);
     const insideAfter = await inside();
-    const sorted = lat.latenciesMs.sort((a, b) => a - b);
+    const latencies: number[] = [];
+    for (let i = lat.first; i < lat.first + count; i++) if (receivedAt[i]! > 0) latencies.push(receivedAt[i]! - sentAt[i]!);
+    const sorted = latencies.sort((a, b) => a - b);
     const text = await metrics.registry.metrics();
     let dropped = 0;
     const byReason: Record<string, number> = {};
@@ -179,6 +221,6 @@ export async function benchMix(): Promise<Record<string, number>> {
     };
   } finally {
     await mix.stop();
-    await worker.terminate();
+    for (const t of threads) await t.terminate();
   }
 }

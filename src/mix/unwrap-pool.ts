@@ -3,10 +3,14 @@
  * operations and the AEZ pass over the payload (~90 us per packet for the default geometry) are
  * the whole cost of a hop.
  *
- * Packets submitted in the same event-loop turn go to a worker together, as one message that
- * transfers one buffer (and come back as one message on the same buffer), which keeps the cost of
- * the threads to a few microseconds per packet. Each packet goes to the least-loaded worker at the
- * time it is submitted, so a burst is split across workers rather than queued behind one.
+ * Each worker has a ring of packet slots in shared memory (a SharedArrayBuffer that the pool
+ * owns and a replacement worker inherits). A packet is copied into the next free slot of the
+ * least-loaded worker at the time it is submitted, so a burst is split across workers rather than
+ * queued behind one; the packets submitted in one event-loop turn are announced to the worker by
+ * one small message (`{start, count}`), the worker unwraps them in place and answers with the same
+ * range. No buffer is allocated or transferred per batch: transferred buffers count as new
+ * external memory on each side, and at 10 000 packets/s they drove a mark-compact collection
+ * every ~80 ms on the main thread, the largest part of the mix's tail latency.
  *
  * The pool holds a copy of each mix key for as long as it is set, because a worker that dies is
  * replaced and the new one needs the keys; `deleteKey` and `close` zero it, here and in the workers.
@@ -31,6 +35,7 @@ import {
   decodeOutcome,
   geometryFromParams,
   geometryParams,
+  ringLayout,
   unwrapWithKeys,
 } from './unwrap-worker.js';
 import type { UnwrapWorkerData } from './unwrap-worker.js';
@@ -66,8 +71,12 @@ export const MAX_UNWRAP_IN_FLIGHT = 1 << 20;
  */
 export const DEFAULT_UNWRAP_BATCH = 32;
 const MAX_UNWRAP_BATCH = 1024;
-/** ... and bytes per message at most, which caps the batch for very large geometries. */
-const MAX_BATCH_BYTES = 4 << 20;
+/**
+ * Shared memory per worker at most (its ring of slots). A ring holds ceil(maxInFlight / workers)
+ * packets unless that would exceed this; a packet that finds the least-loaded ring full is refused
+ * like one beyond maxInFlight.
+ */
+const MAX_RING_BYTES = 64 << 20;
 /** How long close() lets a worker finish what it holds and zero its keys before terminating it. */
 const CLOSE_GRACE_MS = 2000;
 /** A worker that dies before it is ready is restarted after a delay that doubles from here ... */
@@ -85,34 +94,36 @@ export interface UnwrapPoolOptions {
   readonly workers: number;
   /** Packets accepted and not yet answered, at most; `unwrap` returns null beyond. */
   readonly maxInFlight: number;
-  /** Packets per message to a worker, at most (and at most 4 MiB of them). Default DEFAULT_UNWRAP_BATCH. */
+  /** Packets per message to a worker, at most (and at most a ring's size). Default DEFAULT_UNWRAP_BATCH. */
   readonly maxBatch?: number;
 }
 
 type Resolve = (o: UnwrapOutcome) => void;
 
-/** A batch being filled for one worker, sent at the end of the turn or when full. */
-interface OpenBatch {
-  readonly packets: ArrayBuffer;
-  readonly epochsBuffer: ArrayBuffer;
-  readonly epochs: Float64Array;
-  readonly resolvers: Resolve[];
-}
-
+/**
+ * One worker and its ring. Positions count packets since the ring was made (position p is slot
+ * p % capacity): [tail, sent) are with the worker, [sent, head) are written and not yet announced.
+ * The worker answers ranges in the order they were announced, so slots free up in order.
+ */
 interface Slot {
   readonly index: number;
   worker: Worker | null;
   ready: boolean;
-  /** Packets given to this slot (open batch included) and not yet answered. */
-  load: number;
-  open: OpenBatch | null;
-  readonly sent: Map<number, Resolve[]>;
+  readonly ring: SharedArrayBuffer;
+  readonly epochs: Float64Array;
+  readonly records: Uint8Array;
+  readonly packets: Uint8Array;
+  /** By slot: who waits for the packet there. */
+  readonly resolvers: (Resolve | undefined)[];
+  tail: number;
+  sent: number;
+  head: number;
   /** Consecutive deaths before becoming ready, for the restart back-off. */
   failures: number;
   respawnTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
-type FromWorker = { readonly type: 'ready' } | { readonly type: 'unwrapped'; readonly batch: number; readonly packets: ArrayBuffer; readonly records: ArrayBuffer };
+type FromWorker = { readonly type: 'ready' } | { readonly type: 'unwrapped'; readonly start: number; readonly count: number };
 
 const CLOSED: UnwrapOutcome = Object.freeze({ kind: 'error', code: 'ERR_LINK_CLOSED' });
 const WORKER_LOST: UnwrapOutcome = Object.freeze({ kind: 'error', code: 'ERR_SERVER' });
@@ -145,9 +156,7 @@ export class UnwrapPool implements Unwrapper {
   readonly #sphinx: Sphinx;
   readonly #keys = new Map<number, Uint8Array>();
   readonly #slots: Slot[] = [];
-  readonly #freeBuffers: ArrayBuffer[] = [];
   #inFlight = 0;
-  #nextBatch = 1;
   #flushScheduled = false;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -170,10 +179,32 @@ export class UnwrapPool implements Unwrapper {
     aint('maxBatch', maxBatch, 1, MAX_UNWRAP_BATCH);
     this.workers = options.workers;
     this.maxInFlight = options.maxInFlight;
-    this.maxBatch = Math.max(1, Math.min(maxBatch, Math.floor(MAX_BATCH_BYTES / this.geometry.packetLength)));
     this.#sphinx = new Sphinx(this.geometry, nodeBackend);
+    if (this.workers === 0) {
+      this.maxBatch = maxBatch;
+      return;
+    }
+    const perSlot = ringLayout(1, this.geometry.packetLength).bytes;
+    const capacity = Math.max(1, Math.min(Math.ceil(this.maxInFlight / this.workers), Math.floor(MAX_RING_BYTES / perSlot)));
+    this.maxBatch = Math.min(maxBatch, capacity);
+    const layout = ringLayout(capacity, this.geometry.packetLength);
     for (let i = 0; i < this.workers; i++) {
-      const slot: Slot = { index: i, worker: null, ready: false, load: 0, open: null, sent: new Map(), failures: 0, respawnTimer: undefined };
+      const ring = new SharedArrayBuffer(layout.bytes);
+      const slot: Slot = {
+        index: i,
+        worker: null,
+        ready: false,
+        ring,
+        epochs: new Float64Array(ring, layout.epochsOffset, capacity * EPOCH_STRIDE),
+        records: new Uint8Array(ring, layout.recordsOffset, capacity * RECORD_LENGTH),
+        packets: new Uint8Array(ring, layout.packetsOffset, capacity * this.geometry.packetLength),
+        resolvers: new Array<Resolve | undefined>(capacity).fill(undefined),
+        tail: 0,
+        sent: 0,
+        head: 0,
+        failures: 0,
+        respawnTimer: undefined,
+      };
       this.#slots.push(slot);
       this.#spawn(slot);
     }
@@ -245,7 +276,8 @@ export class UnwrapPool implements Unwrapper {
   /**
    * Unwraps `packet` with the key of the first of `epochs` whose MAC matches. The packet is
    * copied before this returns, so the caller may reuse its buffer. Returns null, accepting
-   * nothing, when `maxInFlight` packets are already in flight. A packet of the wrong length
+   * nothing, when `maxInFlight` packets are already in flight (or the least-loaded worker's ring
+   * is full, which only a ring capped by its byte bound or a dead worker brings about). A packet of the wrong length
    * resolves at once as ERR_SPHINX_LENGTH; after close every packet resolves as ERR_LINK_CLOSED.
    * @throws {TypeError|RangeError} when `packet` is not a Uint8Array, or `epochs` is not 1 to
    *   MAX_EPOCHS_PER_UNWRAP non-negative safe integers.
@@ -275,21 +307,19 @@ export class UnwrapPool implements Unwrapper {
 
     const slot = this.#leastLoaded();
     if (slot === undefined) return Promise.resolve(WORKER_LOST);
+    const capacity = slot.resolvers.length;
+    if (slot.head - slot.tail >= capacity) return null;
     this.#inFlight++;
-    slot.load++;
-    let open = slot.open;
-    if (open === null) {
-      const epochsBuffer = new ArrayBuffer(this.maxBatch * EPOCH_STRIDE * Float64Array.BYTES_PER_ELEMENT);
-      open = { packets: this.#buffer(), epochsBuffer, epochs: new Float64Array(epochsBuffer), resolvers: [] };
-      slot.open = open;
-    }
-    const i = open.resolvers.length;
-    new Uint8Array(open.packets, i * size, size).set(packet);
-    const off = i * EPOCH_STRIDE;
-    open.epochs[off] = epochs.length;
-    for (let e = 0; e < epochs.length; e++) open.epochs[off + 1 + e] = epochs[e]!;
-    const promise = new Promise<UnwrapOutcome>((resolve) => open.resolvers.push(resolve));
-    if (open.resolvers.length >= this.maxBatch) this.#send(slot);
+    const at = slot.head % capacity;
+    slot.head++;
+    slot.packets.set(packet, at * size);
+    const off = at * EPOCH_STRIDE;
+    slot.epochs[off] = epochs.length;
+    for (let e = 0; e < epochs.length; e++) slot.epochs[off + 1 + e] = epochs[e]!;
+    const promise = new Promise<UnwrapOutcome>((resolve) => {
+      slot.resolvers[at] = resolve;
+    });
+    if (slot.head - slot.sent >= this.maxBatch) this.#send(slot);
     else if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       // setImmediate runs after the I/O callbacks of this loop turn: packets read from several
@@ -321,9 +351,12 @@ export class UnwrapPool implements Unwrapper {
     this.#inFlight = 0;
     for (const k of this.#keys.values()) wipe(k);
     this.#keys.clear();
-    this.#freeBuffers.length = 0;
     for (const w of this.#readyWaiters.splice(0)) w.reject(new BackchannelError('ERR_LINK_CLOSED', 'mix: unwrap pool closed'));
-    this.#closing = Promise.all(exits).then(() => undefined);
+    // The rings may hold payloads a worker unwrapped during its grace period: zero them once no
+    // worker can write there any more.
+    this.#closing = Promise.all(exits).then(() => {
+      for (const slot of this.#slots) new Uint8Array(slot.ring).fill(0);
+    });
     return this.#closing;
   }
 
@@ -345,36 +378,54 @@ export class UnwrapPool implements Unwrapper {
 
   readonly #flush = (): void => {
     this.#flushScheduled = false;
-    for (const slot of this.#slots) if (slot.open !== null) this.#send(slot);
+    for (const slot of this.#slots) if (slot.head > slot.sent) this.#send(slot);
   };
 
   #leastLoaded(): Slot | undefined {
     let best: Slot | undefined;
-    for (const s of this.#slots) if (s.worker !== null && (best === undefined || s.load < best.load)) best = s;
+    for (const s of this.#slots) if (s.worker !== null && (best === undefined || s.head - s.tail < best.head - best.tail)) best = s;
     return best;
   }
 
-  /** A buffer for one batch: a returned one when there is one. */
-  #buffer(): ArrayBuffer {
-    return this.#freeBuffers.pop() ?? new ArrayBuffer(this.maxBatch * this.geometry.packetLength);
-  }
-
+  /** Announces the slot's written packets to its worker. */
   #send(slot: Slot): void {
-    const open = slot.open;
-    slot.open = null;
-    if (open === null) return;
+    const count = slot.head - slot.sent;
+    if (count === 0) return;
     const w = slot.worker;
     if (w === null) {
-      // The worker died while this batch was filling and no other could take it.
-      slot.load -= open.resolvers.length;
-      this.#inFlight -= open.resolvers.length;
-      for (const r of open.resolvers) r(WORKER_LOST);
+      // The worker died while these were being written and no other could take them.
+      this.#settle(slot, slot.head, WORKER_LOST);
+      slot.sent = slot.head;
       return;
     }
-    const batch = this.#nextBatch++;
-    slot.sent.set(batch, open.resolvers);
-    if (slot.sent.size === 1) this.#updateRef(slot);
-    w.postMessage({ type: 'unwrap', batch, count: open.resolvers.length, packets: open.packets, epochs: open.epochsBuffer }, [open.packets, open.epochsBuffer]);
+    const start = slot.sent;
+    const wasIdle = slot.tail === slot.sent;
+    slot.sent = slot.head;
+    if (wasIdle) this.#updateRef(slot);
+    w.postMessage({ type: 'unwrap', start, count });
+  }
+
+  /**
+   * Resolves the packets at positions [slot.tail, end) as `outcome` (or, when it is undefined, as
+   * the worker left them in the ring), zeroes their slots and frees them.
+   */
+  #settle(slot: Slot, end: number, outcome: UnwrapOutcome | undefined): void {
+    const capacity = slot.resolvers.length;
+    const size = this.geometry.packetLength;
+    for (let p = slot.tail; p < end; p++) {
+      const at = p % capacity;
+      const resolve = slot.resolvers[at];
+      slot.resolvers[at] = undefined;
+      const packet = slot.packets.subarray(at * size, (at + 1) * size);
+      const record = slot.records.subarray(at * RECORD_LENGTH, (at + 1) * RECORD_LENGTH);
+      const out = outcome ?? decodeOutcome(packet, record);
+      // The slot held a delivered payload: zero it before it carries the next packet.
+      packet.fill(0);
+      record.fill(0);
+      this.#inFlight--;
+      resolve?.(out);
+    }
+    slot.tail = end;
   }
 
   #sendKey(w: Worker, epoch: number, key: Uint8Array): void {
@@ -392,25 +443,14 @@ export class UnwrapPool implements Unwrapper {
       for (const s of this.#slots) this.#updateRef(s);
       return;
     }
-    const resolvers = slot.sent.get(msg.batch);
-    if (resolvers === undefined) return;
-    slot.sent.delete(msg.batch);
-    if (slot.sent.size === 0) this.#updateRef(slot);
-    const n = resolvers.length;
-    slot.load -= n;
-    this.#inFlight -= n;
-    const size = this.geometry.packetLength;
-    for (let i = 0; i < n; i++) {
-      const out = decodeOutcome(new Uint8Array(msg.packets, i * size, size), new Uint8Array(msg.records, i * RECORD_LENGTH, RECORD_LENGTH));
-      resolvers[i]!(out);
-    }
-    // The buffer held delivered payloads: zero it before it carries the next batch.
-    new Uint8Array(msg.packets, 0, n * size).fill(0);
-    if (msg.packets.byteLength === this.maxBatch * size && this.#freeBuffers.length < 2 * this.workers) this.#freeBuffers.push(msg.packets);
+    // Ranges come back in the order they were announced; anything else is not ours to settle.
+    if (msg.start !== slot.tail || msg.count < 1 || msg.start + msg.count > slot.sent) return;
+    this.#settle(slot, msg.start + msg.count, undefined);
+    if (slot.tail === slot.sent) this.#updateRef(slot);
   }
 
   #spawn(slot: Slot): void {
-    const data: UnwrapWorkerData = { mark: WORKER_MARK, geometry: geometryParams(this.geometry) };
+    const data: UnwrapWorkerData = { mark: WORKER_MARK, geometry: geometryParams(this.geometry), ring: slot.ring, capacity: slot.resolvers.length };
     const w = new Worker(new URL('./unwrap-worker.js', import.meta.url), { workerData: data });
     slot.worker = w;
     slot.ready = false;
@@ -450,23 +490,12 @@ export class UnwrapPool implements Unwrapper {
   }
 
   /**
-   * Resolves what the slot's worker holds as `outcome`, and the batch still filling too when
-   * `withOpen` (a batch not yet sent can go to the worker that replaces a dead one).
+   * Resolves what the slot's worker holds as `outcome`, and the packets written but not yet
+   * announced too when `withOpen` (those can go to the worker that replaces a dead one).
    */
   #fail(slot: Slot, outcome: UnwrapOutcome, withOpen: boolean): void {
-    let n = 0;
-    for (const resolvers of slot.sent.values()) {
-      n += resolvers.length;
-      for (const r of resolvers) r(outcome);
-    }
-    slot.sent.clear();
-    if (withOpen && slot.open !== null) {
-      n += slot.open.resolvers.length;
-      for (const r of slot.open.resolvers) r(outcome);
-      slot.open = null;
-    }
-    slot.load -= n;
-    this.#inFlight -= n;
+    this.#settle(slot, withOpen ? slot.head : slot.sent, outcome);
+    if (withOpen) slot.sent = slot.head;
   }
 
   #stopWorker(w: Worker): Promise<void> {
@@ -488,7 +517,7 @@ export class UnwrapPool implements Unwrapper {
   #updateRef(slot: Slot): void {
     const w = slot.worker;
     if (w === null) return;
-    if (slot.sent.size > 0 || (!slot.ready && this.#readyWaiters.length > 0)) w.ref();
+    if (slot.sent > slot.tail || (!slot.ready && this.#readyWaiters.length > 0)) w.ref();
     else w.unref();
   }
 

@@ -2,20 +2,22 @@
  * The unwrap worker: a `node:worker_threads` entry point that unwraps batches of Sphinx packets
  * for UnwrapPool (unwrap-pool.ts), and the batch format both sides share.
  *
+ The packets travel in a ring of `capacity` slots in a SharedArrayBuffer (workerData.ring, laid
+ * out by ringLayout): slot i has an epoch list (Float64, EPOCH_STRIDE: how many, then the epochs),
+ * a record (RECORD_LENGTH bytes, layout below) and a packet (packetLength bytes). Position p is
+ * slot p % capacity.
+ *
  * Messages, pool → worker (posted in order on one port, so a key set before a batch is there
  * when the batch is):
  *   { type: 'setKey', epoch, key }           key: a 32-byte Uint8Array whose buffer is transferred
  *   { type: 'deleteKey', epoch }             the worker zeroes its copy
- *   { type: 'unwrap', batch, count, packets, epochs }
- *       packets: ArrayBuffer, `count` packets of packetLength bytes back to back (transferred)
- *       epochs:  ArrayBuffer of Float64, EPOCH_STRIDE per packet: how many, then the epochs
+ *   { type: 'unwrap', start, count }         positions [start, start + count) hold packets
  *   { type: 'close' }                        zero every key and exit
  * worker → pool:
  *   { type: 'ready' }
- *   { type: 'unwrapped', batch, packets, records }
- *       packets: the same buffer back; slot i holds packet i's outgoing packet (forward) or its
- *                payload (final, `length` bytes from the start of the slot)
- *       records: ArrayBuffer, RECORD_LENGTH bytes per packet (layout below)
+ *   { type: 'unwrapped', start, count }      each of those slots now holds its outcome: the record,
+ *       and in the packet area the outgoing packet (forward) or the payload (final, `length`
+ *       bytes from the start of the slot)
  *
  * This module is also imported by the pool on the calling thread for the shared layout and for
  * `unwrapWithKeys`, which both the workers and the pool's inline mode (workers: 0) run, so that
@@ -54,6 +56,24 @@ export interface GeometryParams {
 export interface UnwrapWorkerData {
   readonly mark: typeof WORKER_MARK;
   readonly geometry: GeometryParams;
+  /** The worker's ring (ringLayout(capacity, packetLength)), shared with the pool. */
+  readonly ring: SharedArrayBuffer;
+  readonly capacity: number;
+}
+
+/** Where the parts of a ring of `capacity` slots lie in its shared buffer, in bytes. */
+export interface RingLayout {
+  readonly epochsOffset: number;
+  readonly recordsOffset: number;
+  readonly packetsOffset: number;
+  readonly bytes: number;
+}
+
+/** The layout of a ring: epoch lists first (8-byte aligned), then records, then packets. */
+export function ringLayout(capacity: number, packetLength: number): RingLayout {
+  const recordsOffset = capacity * EPOCH_STRIDE * Float64Array.BYTES_PER_ELEMENT;
+  const packetsOffset = recordsOffset + capacity * RECORD_LENGTH;
+  return { epochsOffset: 0, recordsOffset, packetsOffset, bytes: packetsOffset + capacity * packetLength };
 }
 
 /**
@@ -224,7 +244,7 @@ export function decodeOutcome(slot: Uint8Array, rec: Uint8Array): UnwrapOutcome 
 type ToWorker =
   | { readonly type: 'setKey'; readonly epoch: number; readonly key: Uint8Array }
   | { readonly type: 'deleteKey'; readonly epoch: number }
-  | { readonly type: 'unwrap'; readonly batch: number; readonly count: number; readonly packets: ArrayBuffer; readonly epochs: ArrayBuffer }
+  | { readonly type: 'unwrap'; readonly start: number; readonly count: number }
   | { readonly type: 'close' };
 
 function serve(port: MessagePort, data: UnwrapWorkerData): void {
@@ -232,6 +252,9 @@ function serve(port: MessagePort, data: UnwrapWorkerData): void {
   const sphinx = new Sphinx(geometry, nodeBackend);
   const size = geometry.packetLength;
   const keys = new Map<number, Uint8Array>();
+  const capacity = data.capacity;
+  const layout = ringLayout(capacity, size);
+  const epochs = new Float64Array(data.ring, layout.epochsOffset, capacity * EPOCH_STRIDE);
 
   port.on('message', (msg: ToWorker) => {
     switch (msg.type) {
@@ -244,15 +267,14 @@ function serve(port: MessagePort, data: UnwrapWorkerData): void {
         keys.delete(msg.epoch);
         break;
       case 'unwrap': {
-        const epochs = new Float64Array(msg.epochs);
-        const records = new ArrayBuffer(msg.count * RECORD_LENGTH);
-        for (let i = 0; i < msg.count; i++) {
-          const slot = new Uint8Array(msg.packets, i * size, size);
-          const off = i * EPOCH_STRIDE;
+        for (let p = msg.start; p < msg.start + msg.count; p++) {
+          const at = p % capacity;
+          const slot = new Uint8Array(data.ring, layout.packetsOffset + at * size, size);
+          const off = at * EPOCH_STRIDE;
           const outcome = unwrapWithKeys(sphinx, keys, slot, epochs, off + 1, epochs[off]!);
-          encodeOutcome(outcome, slot, new Uint8Array(records, i * RECORD_LENGTH, RECORD_LENGTH));
+          encodeOutcome(outcome, slot, new Uint8Array(data.ring, layout.recordsOffset + at * RECORD_LENGTH, RECORD_LENGTH));
         }
-        port.postMessage({ type: 'unwrapped', batch: msg.batch, packets: msg.packets, records }, [msg.packets, records]);
+        port.postMessage({ type: 'unwrapped', start: msg.start, count: msg.count });
         break;
       }
       case 'close':

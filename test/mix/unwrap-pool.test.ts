@@ -251,6 +251,28 @@ describe('UnwrapPool limits and lifecycle', () => {
     });
   }
 
+  test('a worker\'s ring is reused round and round: many more packets than slots, in uneven groups', async () => {
+    // One worker, maxInFlight 3: a ring of three slots, so positions wrap every three packets and
+    // groups of 1 or 2 straddle the end of the ring.
+    const pool = new UnwrapPool({ geometry, workers: 1, maxInFlight: 3 });
+    try {
+      loadAllHops(pool);
+      const journeys = Array.from({ length: 4 }, () => journey());
+      for (let round = 0; round < 12; round++) {
+        const group = 1 + (round % 3);
+        const picks = Array.from({ length: group }, (_, k) => ({ j: journeys[(round + k) % 4]!, hop: (round + k) % geometry.hops }));
+        const pending = picks.map(({ j, hop }) => pool.unwrap(j.arriving[hop]!, [EPOCH0 + hop]));
+        assert.ok(pending.every((p) => p !== null));
+        if (group === 3) assert.equal(pool.unwrap(journeys[0]!.arriving[0]!, [EPOCH0]), null, 'the ring is full');
+        const outcomes = await Promise.all(pending);
+        picks.forEach(({ j, hop }, k) => assert.deepEqual(outcomes[k], withEpoch(j.expected[hop]!, EPOCH0 + hop)));
+        assert.equal(pool.inFlight, 0);
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+
   test('a worker that dies is replaced: its packets fail with ERR_SERVER, and the keys carry over', async () => {
     const pool = new UnwrapPool({ geometry, workers: 2, maxInFlight: 1000 });
     try {
