@@ -9,7 +9,7 @@
  * also use those identities directly, so eviction gives no new way around the limit.
  */
 import type { Clock } from '../ops/clock.js';
-import { aint, toHex } from '../util/bytes.js';
+import { aint, idKey } from '../util/bytes.js';
 
 /** Buckets kept at most: one gateway's clients, about 100 bytes each. */
 export const DEFAULT_MAX_CLIENTS = 100_000;
@@ -99,7 +99,7 @@ export class RateLimiter {
 /** Strings and bytes live in separate key spaces, so a string that spells some bytes' hex is a different client. */
 function bucketKey(key: unknown): string {
   if (typeof key === 'string') return `s:${key}`;
-  if (key instanceof Uint8Array) return `b:${toHex(key)}`;
+  if (key instanceof Uint8Array) return `b:${idKey(key)}`;
   throw new TypeError(`"key" expected string or Uint8Array, got ${key === null ? 'null' : typeof key}`);
 }
 

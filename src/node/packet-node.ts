@@ -30,7 +30,7 @@ import type { PacketFormatFactory } from '../sphinx/format.js';
 import type { UnwrapOutcome } from '../mix/unwrap-pool.js';
 import { WireCodec } from '../wire/commands.js';
 import type { WireCommand } from '../wire/commands.js';
-import { toHex } from '../util/bytes.js';
+import { idKey } from '../util/bytes.js';
 import { PeerLinks } from './peers.js';
 import type { Connect } from './peers.js';
 import { splitHostPort } from '../config/_validate.js';
@@ -231,12 +231,12 @@ export class PacketNode {
 
   /** Looks a node up by its id in the documents held (the newest and the one before). */
   node(id: Uint8Array): DocumentNode | undefined {
-    return this.#nodes.get(toHex(id));
+    return this.#nodes.get(idKey(id));
   }
 
   /** Whether this static key belongs to a node of the previous layer in a document held. */
   isPreviousHop(remoteStatic: Uint8Array): boolean {
-    return this.#previousLinkKeys.has(toHex(remoteStatic));
+    return this.#previousLinkKeys.has(idKey(remoteStatic));
   }
 
   /** The nodes of a layer (0: gateways) in the newest document. */
@@ -277,9 +277,9 @@ export class PacketNode {
     const prevLayer = this.init.role === 'gateway' ? doc.params.layers : this.init.layer - 1;
     for (const d of [...this.#docs].reverse()) {
       for (const n of d.document.nodes) {
-        this.#nodes.set(toHex(n.identityKey), n);
+        this.#nodes.set(idKey(n.identityKey), n);
         const inPrev = prevLayer === 0 ? n.role === 'gateway' : n.role === 'mix' && n.layer === prevLayer;
-        if (inPrev) this.#previousLinkKeys.add(toHex(n.linkKey));
+        if (inPrev) this.#previousLinkKeys.add(idKey(n.linkKey));
       }
     }
     this.#peers.retain(new Set(this.#nodes.keys()));
@@ -419,7 +419,7 @@ export class PacketNode {
       if (reason !== null) this.drop(reason);
       return;
     }
-    const next = this.#nodes.get(toHex(outcome.nextHop));
+    const next = this.#nodes.get(idKey(outcome.nextHop));
     if (next === undefined) {
       this.drop('unknown_next_hop');
       return;

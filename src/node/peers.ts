@@ -8,7 +8,7 @@ import type { DocumentNode } from '../pki/types.js';
 import type { Clock } from '../ops/clock.js';
 import type { Logger } from '../ops/log.js';
 import type { DropReason } from '../ops/metrics.js';
-import { toHex } from '../util/bytes.js';
+import { idKey } from '../util/bytes.js';
 
 export type Connect = (peer: DocumentNode) => Promise<MessageLink>;
 
@@ -65,7 +65,7 @@ export class PeerLinks {
       this.#init.drop('shutdown');
       return;
     }
-    const key = toHex(peer.identityKey);
+    const key = idKey(peer.identityKey);
     let st = this.#peers.get(key);
     if (st === undefined) {
       st = { link: null, connecting: false, queue: [], retryAt: 0, backoffMs: BACKOFF_MIN_MS };
@@ -143,7 +143,7 @@ export class PeerLinks {
     );
   }
 
-  /** Forgets peers that are no longer in `keep` (identity keys as hex), closing their links. */
+  /** Forgets peers that are no longer in `keep` (identity keys as idKey strings), closing their links. */
   retain(keep: ReadonlySet<string>): void {
     for (const [k, st] of this.#peers) {
       if (keep.has(k)) continue;

@@ -6,7 +6,7 @@
 import { BackchannelError } from '../errors.js';
 import type { MailboxEntry, MailboxStore, PeekedEntry, StoreResult } from '../gateway/mailbox.js';
 import type { Clock } from '../ops/clock.js';
-import { toHex } from '../util/bytes.js';
+import { idKey } from '../util/bytes.js';
 
 interface Box {
   nextSeq: number;
@@ -31,11 +31,11 @@ export class MemoryMailboxStore implements MailboxStore {
 
   #box(recipient: Uint8Array): Box | undefined {
     if (this.#closed) throw new BackchannelError('ERR_MAILBOX_STORE', 'mailbox: store closed');
-    return this.#boxes.get(toHex(recipient));
+    return this.#boxes.get(idKey(recipient));
   }
 
   register(recipient: Uint8Array): void {
-    if (this.#box(recipient) === undefined) this.#boxes.set(toHex(recipient), { nextSeq: 1, entries: [], head: 0 });
+    if (this.#box(recipient) === undefined) this.#boxes.set(idKey(recipient), { nextSeq: 1, entries: [], head: 0 });
   }
 
   isRegistered(recipient: Uint8Array): boolean {

@@ -24,6 +24,14 @@ export function aint(name: string, value: unknown, min: number, max: number): as
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
+/**
+ * A compact Map key for a byte string (one character per byte): about three times cheaper to
+ * make and to hash than toHex, for identifiers looked up per packet. Not for display or logs.
+ */
+export function idKey(bytes: Uint8Array): string {
+  return String.fromCharCode.apply(null, bytes as unknown as number[]);
+}
+
 /** Lower-case hex of `bytes`. */
 export function toHex(bytes: Uint8Array): string {
   let out = '';
