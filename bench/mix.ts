@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- mix`: one mix node (src/mix, with its unwrap worker threads) over real Noise
- * links on loopback, zero delay. A worker thread (./mix-worker.ts) builds the packets before any
- * timing, sends them as the previous hop, and receives them as the next hop.
+ * links on loopback, zero delay. Two load threads (./mix-worker.ts) play its neighbours: the sink
+ * builds the packets before any timing and receives them as the next hop, the sender sends them
+ * as the previous hop; both stamp times into shared memory on the clock the threads share.
  *
  * - packets_per_s: packets sent as fast as the links take them, counted when the next hop has
  *   them: from the first send to the last receipt.
@@ -183,6 +184,7 @@ export async function benchMix(): Promise<Record<string, number>> {
     }
     const packetsPerS = tp.received / ((lastReceived - firstSent) / 1000);
     const rate = process.env['BENCH_MIX_LATENCY_RATE'] !== undefined ? Number(process.env['BENCH_MIX_LATENCY_RATE']) : packetsPerS / 2;
+    if (!(rate > 0 && Number.isFinite(rate))) throw new Error(`mix bench: the latency rate must be a positive number of packets/s, got ${rate}`);
     const count = Math.min(total - THROUGHPUT_PACKETS - 1000, Math.round(rate * LATENCY_SECONDS));
     process.stderr.write(`latency: ${count} packets at ${Math.round(rate)}/s, evenly paced...\n`);
     const inside = async (): Promise<{ le1: number; all: number }> => {

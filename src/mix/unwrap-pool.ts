@@ -394,8 +394,7 @@ export class UnwrapPool implements Unwrapper {
     const w = slot.worker;
     if (w === null) {
       // The worker died while these were being written and no other could take them.
-      this.#settle(slot, slot.head, WORKER_LOST);
-      slot.sent = slot.head;
+      this.#fail(slot, WORKER_LOST, true);
       return;
     }
     const start = slot.sent;

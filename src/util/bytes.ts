@@ -27,6 +27,8 @@ const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'
 /**
  * A compact Map key for a byte string (one character per byte): about three times cheaper to
  * make and to hash than toHex, for identifiers looked up per packet. Not for display or logs.
+ * For short byte strings (keys and ids): the bytes are passed as call arguments, which engines
+ * cap at some tens of thousands.
  */
 export function idKey(bytes: Uint8Array): string {
   return String.fromCharCode.apply(null, bytes as unknown as number[]);
