@@ -11,6 +11,7 @@ import { LOCAL_NETWORK_EPOCH_MS } from '../config/params.js';
 import type { NetworkParameters } from '../pki/types.js';
 import { BackchannelError } from '../errors.js';
 import { fetchDocument } from '../pki/client.js';
+import { epochAt } from '../pki/document.js';
 import { nodeEd25519 } from '../pki/ed25519-node.js';
 import type { SignedDocument } from '../pki/types.js';
 import { findFreePortRange, LocalNetwork } from './network.js';
@@ -63,19 +64,34 @@ export async function ensureLocalNetwork(opts: Pick<UpOptions, 'dir' | 'basePort
   return true;
 }
 
-/** Waits until a document with the threshold of signatures can be fetched. */
-export async function waitForDocument(net: NetworkFile, deadline: number, minNodes = 0): Promise<SignedDocument> {
-  let last: unknown = null;
-  while (Date.now() < deadline) {
+/**
+ * Waits until the authorities serve a document, with the threshold of signatures, for the epoch
+ * it is now, that lists every node named in `names`. A network's first documents may lack a node
+ * that started late (an authority votes without it once its bootstrap wait is over), and a
+ * document of an earlier epoch may still be served just after a boundary; neither is what a
+ * caller that routes through named nodes can use.
+ * @throws {BackchannelError} ERR_SERVER at the deadline, naming the nodes still missing.
+ */
+export async function waitForDocument(net: NetworkFile, deadline: number, names: readonly string[] = []): Promise<SignedDocument> {
+  let last = 'no document could be fetched';
+  for (;;) {
     try {
       const doc = await fetchDocument({ authorities: net.authorities, threshold: net.threshold, epoch: 'current', ed: nodeEd25519, timeoutMs: 2_000 });
-      if (doc.document.nodes.length >= minNodes) return doc;
+      const listed = new Set(doc.document.nodes.map((n) => n.name));
+      const missing = names.filter((n) => !listed.has(n));
+      const now = epochAt(Date.now(), net.params.epochPeriodMs);
+      if (missing.length === 0 && doc.document.epoch === now) return doc;
+      last =
+        doc.document.epoch !== now
+          ? `the newest document is for epoch ${doc.document.epoch}, not ${now}`
+          : `the document for epoch ${doc.document.epoch} does not list ${missing.join(', ')}`;
     } catch (e) {
-      last = e;
+      last = e instanceof Error ? e.message : 'fetch failed';
     }
+    if (Date.now() >= deadline) break;
     await sleep(250);
   }
-  throw new BackchannelError('ERR_SERVER', `up: no consensus document within the time allowed${last instanceof Error ? ` (${last.message})` : ''}`);
+  throw new BackchannelError('ERR_SERVER', `up: no consensus document naming every node within the time allowed (${last}; see the servers' server.log)`);
 }
 
 /** Starts the network in `dir` (making it first when needed) and waits until it works. */
@@ -86,13 +102,13 @@ export async function startLocalNetwork(opts: UpOptions): Promise<RunningLocalNe
   const network = new LocalNetwork(opts.dir, opts.onExit ? { onExit: opts.onExit } : {});
   const period = networkFile.params.epochPeriodMs;
   const deadline = Date.now() + (opts.timeoutMs ?? 3 * period + 30_000);
-  const nodes = network.servers.filter((s) => s.role !== 'authority').length;
   progress(`${created ? 'made a new network; ' : ''}starting ${network.servers.length} servers...`);
   network.startAll();
   try {
     progress('waiting for the authorities to sign the first consensus...');
-    const document = await waitForDocument(networkFile, deadline);
-    progress(`consensus for epoch ${document.document.epoch} signed, listing ${document.document.nodes.length} of ${nodes} nodes`);
+    const names = network.servers.filter((s) => s.role !== 'authority').map((s) => s.name);
+    const document = await waitForDocument(networkFile, deadline, names);
+    progress(`consensus for epoch ${document.document.epoch} signed, listing all ${names.length} nodes`);
     progress('waiting for every server to be healthy...');
     for (;;) {
       const st = await networkStatus(network.servers, 1_000);

@@ -32,6 +32,7 @@ import { WireCodec } from '../wire/commands.js';
 import type { WireCommand } from '../wire/commands.js';
 import { idKey } from '../util/bytes.js';
 import { PeerLinks } from './peers.js';
+import { acceptedEpochs, KEY_GRACE_FRACTION, loadedEpochs } from '../server/epochs.js';
 import type { Connect } from './peers.js';
 import { splitHostPort } from '../config/_validate.js';
 
@@ -286,24 +287,16 @@ export class PacketNode {
     this.#c.metrics.epoch.set(doc.epoch);
   }
 
-  /** The epochs whose keys a packet arriving now may use: the current one, and a neighbour near a boundary. */
   #tryEpochs(): number[] {
-    const p = this.init.params.epochPeriodMs;
-    const now = this.#c.clock.now();
-    const e = Math.floor(now / p);
-    const into = now - e * p;
-    if (into < p / 4) return [e, e - 1];
-    if (into > (3 * p) / 4) return [e, e + 1];
-    return [e];
+    return acceptedEpochs(this.#c.clock.now(), this.init.params.epochPeriodMs);
   }
 
-  /** Keeps the keys for the previous, current and next epochs in the unwrap pool; runs at every quarter epoch. */
+  /** Keeps the keys for the previous, current and next epochs in the unwrap pool; runs at every grace step (a quarter epoch). */
   #onEpochTick(): void {
     if (this.#stopped) return;
     const p = this.init.params.epochPeriodMs;
     const now = this.#c.clock.now();
-    const e = Math.floor(now / p);
-    const want = new Set(this.#tryEpochs().concat([e + 1]));
+    const want = loadedEpochs(now, p);
     for (const epoch of want) {
       if (this.#loadedEpochs.has(epoch)) continue;
       const key = this.#c.keys.privateKey(epoch);
@@ -317,8 +310,8 @@ export class PacketNode {
       this.#loadedEpochs.delete(epoch);
     }
     this.#replays.retain([...want]);
-    const quarter = p / 4;
-    const next = (Math.floor(now / quarter) + 1) * quarter;
+    const step = p * KEY_GRACE_FRACTION;
+    const next = (Math.floor(now / step) + 1) * step;
     this.#epochTimer = this.#c.clock.setTimer(() => this.#onEpochTick(), next - now + 1);
   }
 

@@ -14,11 +14,13 @@ import { ensureLocalNetwork, startLocalNetwork } from '../../src/local/up.js';
 import { networkStatus } from '../../src/local/status.js';
 import { fetchDocument } from '../../src/pki/client.js';
 import { nodeEd25519 } from '../../src/pki/ed25519-node.js';
-import type { DocumentNode, SignedDocument } from '../../src/pki/types.js';
+import type { SignedDocument } from '../../src/pki/types.js';
 import { toHex } from '../../src/util/bytes.js';
 import { raiseClientRate, TestClient } from '../helpers/mixnet-client.js';
+import { nodeNamed, usableDocument } from '../helpers/documents.js';
 
 const EPOCH_MS = 10_000;
+const NODES = ['gateway-1', 'gateway-2', 'mix-1-1', 'mix-1-2', 'mix-2-1', 'mix-2-2', 'mix-3-1', 'mix-3-2'];
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('faults on a local network', { timeout: 300_000 }, () => {
@@ -43,17 +45,8 @@ describe('faults on a local network', { timeout: 300_000 }, () => {
     throw new Error(`no document after epoch ${epoch}`);
   }
 
-  /** The document of the current epoch, taken early in the epoch so that a test's packets keep valid keys. */
-  async function freshDocument(): Promise<SignedDocument> {
-    for (;;) {
-      const into = Date.now() % EPOCH_MS;
-      if (into < 0.4 * EPOCH_MS) {
-        const d = await fetchDoc('current').catch(() => null);
-        if (d !== null && d.document.epoch === Math.floor(Date.now() / EPOCH_MS)) return d;
-      }
-      await sleep(100);
-    }
-  }
+  /** A document of the current epoch naming every node, with most of its keys' lifetime left. */
+  const freshDocument = (): Promise<SignedDocument> => usableDocument(net, NODES, { minRemainingMs: 0.8 * EPOCH_MS });
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'bc-faults-'));
@@ -82,10 +75,9 @@ describe('faults on a local network', { timeout: 300_000 }, () => {
       await sleep(200);
     }
     const fresh = await freshDocument();
-    const nodes = fresh.document.nodes;
-    const gw1 = nodes.find((n) => n.name === 'gateway-1')!;
-    const gw2 = nodes.find((n) => n.name === 'gateway-2')!;
-    const via = [nodes.find((n) => n.name === 'mix-1-1')!, nodes.find((n) => n.name === name)!, nodes.find((n) => n.name === 'mix-3-1')!];
+    const gw1 = nodeNamed(fresh, 'gateway-1');
+    const gw2 = nodeNamed(fresh, 'gateway-2');
+    const via = [nodeNamed(fresh, 'mix-1-1'), nodeNamed(fresh, name), nodeNamed(fresh, 'mix-3-1')];
     const sender = new TestClient(fresh, gw1);
     const receiver = new TestClient(fresh, gw2);
     await sender.connect();
@@ -102,9 +94,8 @@ describe('faults on a local network', { timeout: 300_000 }, () => {
 
   it('a gateway killed with SIGKILL loses no mailbox entry it acknowledged', async () => {
     const doc = await freshDocument();
-    const nodes = doc.document.nodes;
-    const gw1 = nodes.find((n) => n.name === 'gateway-1')!;
-    const gw2: DocumentNode = nodes.find((n) => n.name === 'gateway-2')!;
+    const gw1 = nodeNamed(doc, 'gateway-1');
+    const gw2 = nodeNamed(doc, 'gateway-2');
     const sender = new TestClient(doc, gw1);
     const receiver = new TestClient(doc, gw2);
     await sender.connect();

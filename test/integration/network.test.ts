@@ -18,8 +18,11 @@ import type { DocumentNode } from '../../src/pki/types.js';
 import { toHex } from '../../src/util/bytes.js';
 import { connectWs } from '../../src/link/ws-node.js';
 import { raiseClientRate, scrape, TestClient } from '../helpers/mixnet-client.js';
+import { nodeNamed, usableDocument } from '../helpers/documents.js';
 
 const PACKETS = 1000;
+const EPOCH_MS = 30_000;
+const NODES = ['gateway-1', 'gateway-2', 'mix-1-1', 'mix-1-2', 'mix-2-1', 'mix-2-2', 'mix-3-1', 'mix-3-2'];
 
 describe('a local network started like `backchannel up`', { timeout: 240_000 }, () => {
   let dir: string;
@@ -32,12 +35,11 @@ describe('a local network started like `backchannel up`', { timeout: 240_000 }, 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'bc-net-'));
     // Short mean delays keep the test quick; 30-second epochs so that a boundary may fall inside the run.
-    await ensureLocalNetwork({ dir, basePort: 31_000, params: { epochPeriodMs: 30_000, mixMeanDelayMs: 5 } });
+    await ensureLocalNetwork({ dir, basePort: 31_000, params: { epochPeriodMs: EPOCH_MS, mixMeanDelayMs: 5 } });
     raiseClientRate(dir);
     net = await startLocalNetwork({ dir });
-    const nodes = net.document.document.nodes;
-    gw1 = nodes.find((n) => n.name === 'gateway-1')!;
-    gw2 = nodes.find((n) => n.name === 'gateway-2')!;
+    gw1 = nodeNamed(net.document, 'gateway-1');
+    gw2 = nodeNamed(net.document, 'gateway-2');
     sender = new TestClient(net.document, gw1);
     receiver = new TestClient(net.document, gw2);
     await sender.connect();
@@ -64,7 +66,8 @@ describe('a local network started like `backchannel up`', { timeout: 240_000 }, 
   });
 
   it(`carries ${PACKETS} packets to a mailbox, each exactly once, and returns every SURB acknowledgement`, async () => {
-    const doc = net.document;
+    // Every packet and every acknowledgement must arrive while the hops hold this epoch's keys.
+    const doc = await usableDocument(net, NODES, { minRemainingMs: EPOCH_MS / 2 });
     const sent = new Map<string, number>();
     const surbs = new Map<string, Uint8Array>();
     const packets: Uint8Array[] = [];
@@ -108,7 +111,7 @@ describe('a local network started like `backchannel up`', { timeout: 240_000 }, 
   });
 
   it('drops replayed packets at the first hop and counts them', async () => {
-    const doc = net.document;
+    const doc = await usableDocument(net, NODES, { minRemainingMs: EPOCH_MS / 3 });
     const before = readSample(await scrape(net.network.server('gateway-1').opsUrl), 'backchannel_packets_dropped_total', { reason: 'replay' }) ?? 0;
     const p = sender.buildPacket(doc, gw2, receiver.publicKey, new TextEncoder().encode('once'), { delayMs: 1 });
     for (let i = 0; i < 6; i++) await sender.send(p.packet);
@@ -120,7 +123,7 @@ describe('a local network started like `backchannel up`', { timeout: 240_000 }, 
   });
 
   it('drops a packet with a flipped header bit at the first hop, and one with a flipped payload bit at the last, counting both', async () => {
-    const doc = net.document;
+    const doc = await usableDocument(net, NODES, { minRemainingMs: EPOCH_MS / 3 });
     const badPacket = async (name: string): Promise<number> =>
       readSample(await scrape(net.network.server(name).opsUrl), 'backchannel_packets_dropped_total', { reason: 'bad_packet' }) ?? 0;
     const before1 = await badPacket('gateway-1');

@@ -1,0 +1,48 @@
+/**
+ * Documents for tests that build packets by hand: a consensus of the current epoch that names the
+ * nodes a test routes through, taken early enough that every hop still holds the epoch's key when
+ * the test's packets arrive. A test that used the document from start-up instead could find, by
+ * the time it sent, that the epoch had moved on and the nodes had dropped that key (the packets
+ * then fail their MAC at the first hop), or that the first document lacked a node that had
+ * started late.
+ */
+import { epochStart } from '../../src/pki/document.js';
+import type { DocumentNode, SignedDocument } from '../../src/pki/types.js';
+import type { RunningLocalNetwork } from '../../src/local/up.js';
+import { waitForDocument } from '../../src/local/up.js';
+import { KEY_GRACE_FRACTION } from '../../src/server/epochs.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waits for a document of the current epoch that lists `names`, with at least `minRemainingMs`
+ * before the nodes stop accepting its keys (a quarter epoch after it ends).
+ * @throws Error when none comes within `timeoutMs`, saying what was missing.
+ */
+export async function usableDocument(
+  net: RunningLocalNetwork,
+  names: readonly string[],
+  opts: { readonly minRemainingMs: number; readonly timeoutMs?: number },
+): Promise<SignedDocument> {
+  const period = net.networkFile.params.epochPeriodMs;
+  if (opts.minRemainingMs >= period) throw new RangeError('"minRemainingMs" expected less than one epoch');
+  const deadline = Date.now() + (opts.timeoutMs ?? 3 * period + 10_000);
+  for (;;) {
+    const doc = await waitForDocument(net.networkFile, deadline, names);
+    const usableUntil = epochStart(doc.document.epoch + 1, period) + KEY_GRACE_FRACTION * period;
+    if (usableUntil - Date.now() >= opts.minRemainingMs) return doc;
+    if (Date.now() >= deadline) throw new Error(`test: no document with ${opts.minRemainingMs} ms of its keys left in time`);
+    // Too late in this epoch: wait for the next one's document.
+    await sleep(Math.max(0, epochStart(doc.document.epoch + 1, period) - Date.now()) + 50);
+  }
+}
+
+/**
+ * The node named `name` in `doc`.
+ * @throws Error when the document does not list it.
+ */
+export function nodeNamed(doc: SignedDocument, name: string): DocumentNode {
+  const n = doc.document.nodes.find((x) => x.name === name);
+  if (n === undefined) throw new Error(`test: the document for epoch ${doc.document.epoch} does not list ${name}`);
+  return n;
+}
