@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- mix`: one mix node (src/mix, with its unwrap worker threads) over real Noise
+ * `npm run bench -- mix`: one mix node (src/server, with its unwrap worker threads) over real Noise
  * links on loopback, zero delay. Two load threads (./mix-worker.ts) play its neighbours: the sink
  * builds the packets before any timing and receives them as the next hop, the sender sends them
  * as the previous hop; both stamp times into shared memory on the clock the threads share.
@@ -14,7 +14,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { nodeBackend } from '../src/crypto/node.js';
-import { createMixNode } from '../src/mix/mix.js';
+import { createMixNode } from '../src/server/mix.js';
 import { systemClock } from '../src/ops/clock.js';
 import { silentLogger } from '../src/ops/log.js';
 import { nodeMetrics, readSample, DROP_REASONS } from '../src/ops/metrics.js';

@@ -13,7 +13,7 @@ import { systemClock } from '../ops/clock.js';
 import { startOpsServer } from '../ops/http.js';
 import { jsonLogger } from '../ops/log.js';
 import { nodeEd25519 } from '../pki/ed25519-node.js';
-import { runNodeServer } from '../node/service.js';
+import { runNodeServer } from '../server/service.js';
 import { equalBytes } from '../util/bytes.js';
 import { parseOptions, requireString, stopSignal } from './args.js';
 

@@ -21,9 +21,9 @@
  */
 import type { CryptoBackend } from '../crypto/types.js';
 import { BackchannelError, isBackchannelError } from '../errors.js';
-import { encodeForwardPayload } from '../mixnet/payload.js';
-import { chooseMixes, gateways, pathHops, randomIntFrom } from '../mixnet/route.js';
-import type { RandomInt } from '../mixnet/route.js';
+import { encodeForwardPayload } from '../sphinx/payload.js';
+import { chooseMixes, gateways, pathHops, randomIntFrom } from '../pki/route.js';
+import type { RandomInt } from '../pki/route.js';
 import type { NoiseAead } from '../noise/crypto.js';
 import type { Clock } from '../ops/clock.js';
 import type { Logger } from '../ops/logger.js';

@@ -25,7 +25,7 @@ import type { IpcServer } from './daemon.js';
 import { clientSocketPath, daemonAnswers } from './ipc.js';
 import { clientAddress, isInitialised, readClientIdentity, saveClientIdentity } from './settings.js';
 import { CLIENT_DB_FILE, SqliteClientStore } from './sqlite-store.js';
-import { randomIntFrom } from '../mixnet/route.js';
+import { randomIntFrom } from '../pki/route.js';
 import { wipe } from '../util/bytes.js';
 
 /** Where `backchannel client` keeps its state unless told otherwise. */

@@ -1,10 +1,10 @@
 /**
  * Mailboxes in memory, for gateways in the simulator: the MailboxStore contract
- * (src/gateway/mailbox.ts) without the disk, which virtual time has no use for. Bounded like the
+ * (src/server/mailbox.ts) without the disk, which virtual time has no use for. Bounded like the
  * SQLite store: per mailbox and in total.
  */
 import { BackchannelError } from '../errors.js';
-import type { MailboxEntry, MailboxStore, PeekedEntry, StoreResult } from '../gateway/mailbox.js';
+import type { MailboxEntry, MailboxStore, PeekedEntry, StoreResult } from '../server/mailbox.js';
 import type { Clock } from '../ops/clock.js';
 import { idKey } from '../util/bytes.js';
 

@@ -2,7 +2,7 @@
  * A population client: the Loopix traffic of one user, for simulations of thousands of them, where
  * the full client (src/client/client.ts, with its store, envelopes and retransmissions) would cost
  * more than the network it drives. It uses the client's own pieces: the Poisson clock
- * (src/client/poisson.ts), path choice and per-hop delays (src/mixnet/route.ts), the payload
+ * (src/client/poisson.ts), path choice and per-hop delays (src/pki/route.ts), the payload
  * layout, the wire codec and a packet format; what it leaves out is reliability (no SURB, no
  * acknowledgement, no retransmission) and the envelope around the payload.
  *
@@ -14,9 +14,9 @@ import type { Clock } from '../ops/clock.js';
 import { PoissonClock, exponentialMs } from '../client/poisson.js';
 import { DROP_MAILBOX } from '../client/client.js';
 import type { GatewayLink } from '../client/client.js';
-import { encodeForwardPayload } from '../mixnet/payload.js';
-import { chooseMixes, gateways, pathHops } from '../mixnet/route.js';
-import type { RandomInt } from '../mixnet/route.js';
+import { encodeForwardPayload } from '../sphinx/payload.js';
+import { chooseMixes, gateways, pathHops } from '../pki/route.js';
+import type { RandomInt } from '../pki/route.js';
 import type { DocumentNode, SignedDocument } from '../pki/types.js';
 import type { PacketFormat } from '../sphinx/format.js';
 import { WireCodec } from '../wire/commands.js';

@@ -1,7 +1,7 @@
 /**
  * One simulation run: a whole network in virtual time, built from the real components.
  *
- * - Mix nodes and gateways are the servers' PacketNode (src/node/packet-node.ts) with the
+ * - Mix nodes and gateways are the servers' PacketNode (src/server/node.ts) with the
  *   simulator's clock, in-memory links (src/sim/transport.ts), labelled packets
  *   (src/sim/labelled.ts) and in-memory mailboxes. Their code paths are the servers': wire
  *   decoding, replay caches, delay queues, next-hop links, rate limits, acknowledgements.
@@ -20,13 +20,13 @@ import { SqliteClientStore } from '../client/sqlite-store.js';
 import { nodeBackend } from '../crypto/node.js';
 import type { CryptoBackend } from '../crypto/types.js';
 import { BackchannelError } from '../errors.js';
-import { createGateway } from '../gateway/gateway.js';
-import type { Gateway } from '../gateway/gateway.js';
-import { createMixNode } from '../mix/mix.js';
-import { MAX_REPLAY_ENTRIES } from '../mix/replay-cache.js';
-import { randomIntFrom } from '../mixnet/route.js';
-import type { RandomInt } from '../mixnet/route.js';
-import type { PacketNode, PacketNodeComponents, PacketNodeInit } from '../node/packet-node.js';
+import { createGateway } from '../server/gateway.js';
+import type { Gateway } from '../server/gateway.js';
+import { createMixNode } from '../server/mix.js';
+import { MAX_REPLAY_ENTRIES } from '../server/replay.js';
+import { randomIntFrom } from '../pki/route.js';
+import type { RandomInt } from '../pki/route.js';
+import type { PacketNode, PacketNodeComponents, PacketNodeInit } from '../server/node.js';
 import { nodeNoiseCrypto } from '../noise/crypto-node.js';
 import { silentLogger } from '../ops/log.js';
 import { nodeMetrics } from '../ops/metrics.js';

@@ -10,7 +10,7 @@
  */
 import { BackchannelError } from '../errors.js';
 import type { MessageLink } from '../link/message-link.js';
-import type { ListenPolicy } from '../node/packet-node.js';
+import type { ListenPolicy } from '../server/node.js';
 import type { GatewayLink } from '../client/client.js';
 import type { SimClock } from './clock.js';
 

@@ -19,7 +19,7 @@ import {
 } from '../../src/client/sqlite-store.js';
 import type { Destination, FragmentResult, InboxMessage, SurbRecord } from '../../src/client/store.js';
 import { isBackchannelError } from '../../src/errors.js';
-import { openMailboxStore } from '../../src/gateway/mailbox.js';
+import { openMailboxStore } from '../../src/server/mailbox.js';
 
 const root = mkdtempSync(join(tmpdir(), 'backchannel-client-store-'));
 after(() => rmSync(root, { recursive: true, force: true }));

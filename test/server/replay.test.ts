@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { nodeBackend } from '../../src/crypto/node.js';
-import { MAX_REPLAY_ENTRIES, REPLAY_ENTRY_LENGTH, ReplayCache, ReplayCaches } from '../../src/mix/replay-cache.js';
+import { MAX_REPLAY_ENTRIES, REPLAY_ENTRY_LENGTH, ReplayCache, ReplayCaches } from '../../src/server/replay.js';
 
 function tag(): Uint8Array {
   return nodeBackend.randomBytes(32);

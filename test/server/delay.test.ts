@@ -3,7 +3,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { DelayQueue, MAX_DELAY_QUEUE_CAPACITY } from '../../src/mix/delay-queue.js';
+import { DelayQueue, MAX_DELAY_QUEUE_CAPACITY } from '../../src/server/delay.js';
 import type { Clock } from '../../src/ops/clock.js';
 import { systemClock } from '../../src/ops/clock.js';
 

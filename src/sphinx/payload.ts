@@ -8,8 +8,8 @@
  * Portable: no `node:` imports.
  */
 import { BackchannelError } from '../errors.js';
-import type { Geometry } from '../sphinx/geometry.js';
-import { PLAINTEXT_HEADER_LENGTH } from '../sphinx/constants.js';
+import type { Geometry } from './geometry.js';
+import { PLAINTEXT_HEADER_LENGTH } from './constants.js';
 import { abytes } from '../util/bytes.js';
 
 /** Bit 0 of the flags byte: a SURB follows the plaintext header. */

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
-import { openMailboxStore } from '../../src/gateway/mailbox.js';
+import { openMailboxStore } from '../../src/server/mailbox.js';
 import { DURABILITY_RECIPIENTS, durabilityEntry, durabilityRecipient } from './durability-child.js';
 
 const CHILD = fileURLToPath(new URL('./durability-child.js', import.meta.url));

@@ -39,7 +39,7 @@ import {
   unwrapWithKeys,
 } from './unwrap-worker.js';
 import type { UnwrapWorkerData } from './unwrap-worker.js';
-import type { Unwrapper } from './unwrapper.js';
+import type { Unwrapper } from './unwrap.js';
 
 export { MAX_EPOCHS_PER_UNWRAP } from './unwrap-worker.js';
 

@@ -3,8 +3,8 @@
  * gateway, one mix per layer, the recipient's gateway. Portable: no `node:` imports.
  */
 import { BackchannelError } from '../errors.js';
-import { mixKeyFor } from '../pki/descriptor.js';
-import type { ConsensusDocument, DocumentNode } from '../pki/types.js';
+import { mixKeyFor } from './descriptor.js';
+import type { ConsensusDocument, DocumentNode } from './types.js';
 import type { PathHop } from '../sphinx/sphinx.js';
 import type { RoutingCommand } from '../sphinx/commands.js';
 

@@ -15,15 +15,15 @@
  */
 import { Counter } from 'prom-client';
 import type { MessageLink } from '../link/message-link.js';
-import { decodeForwardPayload } from '../mixnet/payload.js';
-import { PacketNode } from '../node/packet-node.js';
-import type { PacketNodeComponents, PacketNodeInit } from '../node/packet-node.js';
+import { decodeForwardPayload } from '../sphinx/payload.js';
+import { PacketNode } from './node.js';
+import type { PacketNodeComponents, PacketNodeInit } from './node.js';
 import type { DropReason } from '../ops/metrics.js';
 import { Sphinx } from '../sphinx/sphinx.js';
 import type { PacketFormat } from '../sphinx/format.js';
 import { isZero } from '../util/bytes.js';
 import type { WireCommand } from '../wire/commands.js';
-import type { UnwrapOutcome } from '../mix/unwrap-pool.js';
+import type { UnwrapOutcome } from './unwrap-pool.js';
 import { GroupCommitter } from './group-commit.js';
 import type { MailboxStore } from './mailbox.js';
 import { RateLimiter } from './rate-limit.js';

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { BackchannelError, isBackchannelError } from '../../src/errors.js';
-import { GroupCommitter } from '../../src/gateway/group-commit.js';
-import type { MailboxEntry, StoreResult } from '../../src/gateway/mailbox.js';
-import { openMailboxStore } from '../../src/gateway/mailbox.js';
+import { GroupCommitter } from '../../src/server/group-commit.js';
+import type { MailboxEntry, StoreResult } from '../../src/server/mailbox.js';
+import { openMailboxStore } from '../../src/server/mailbox.js';
 
 const root = mkdtempSync(join(tmpdir(), 'backchannel-group-commit-'));
 after(() => rmSync(root, { recursive: true, force: true }));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isBackchannelError } from '../../src/errors.js';
-import { decodeForwardPayload, encodeForwardPayload, FLAG_SURB } from '../../src/mixnet/payload.js';
+import { decodeForwardPayload, encodeForwardPayload, FLAG_SURB } from '../../src/sphinx/payload.js';
 import { defaultGeometry, geometryFromUserPayload } from '../../src/sphinx/geometry.js';
 
 describe('forward payload layout', () => {

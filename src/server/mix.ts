@@ -1,10 +1,10 @@
 /**
  * A mix node: accepts links only from the previous layer (layer 1: from gateways), unwraps each
  * packet, drops replays, holds it for the delay its routing command names, and forwards it to
- * the next layer (the last layer: to gateways). Everything else is in src/node/packet-node.ts.
+ * the next layer (the last layer: to gateways). Everything else is in src/server/node.ts.
  */
-import { PacketNode } from '../node/packet-node.js';
-import type { PacketNodeComponents, PacketNodeInit } from '../node/packet-node.js';
+import { PacketNode } from './node.js';
+import type { PacketNodeComponents, PacketNodeInit } from './node.js';
 
 /** Builds a mix node; `start()` it. */
 export function createMixNode(init: PacketNodeInit, components: PacketNodeComponents): PacketNode {

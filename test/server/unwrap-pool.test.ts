@@ -5,8 +5,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { nodeBackend } from '../../src/crypto/node.js';
-import { killWorkerForTest, MAX_EPOCHS_PER_UNWRAP, UnwrapPool } from '../../src/mix/unwrap-pool.js';
-import type { UnwrapOutcome } from '../../src/mix/unwrap-pool.js';
+import { killWorkerForTest, MAX_EPOCHS_PER_UNWRAP, UnwrapPool } from '../../src/server/unwrap-pool.js';
+import type { UnwrapOutcome } from '../../src/server/unwrap-pool.js';
 import { defaultGeometry, Sphinx } from '../../src/sphinx/index.js';
 import type { PathHop, UnwrapResult } from '../../src/sphinx/index.js';
 

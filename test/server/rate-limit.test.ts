@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { RateLimiter } from '../../src/gateway/rate-limit.js';
+import { RateLimiter } from '../../src/server/rate-limit.js';
 import type { Clock } from '../../src/ops/clock.js';
 
 /** A clock that moves only when the test says so. */

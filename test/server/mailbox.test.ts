@@ -11,8 +11,8 @@ import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { isBackchannelError } from '../../src/errors.js';
-import type { MailboxEntry, MailboxStore, MailboxStoreOptions } from '../../src/gateway/mailbox.js';
-import { MAILBOX_SCHEMA_VERSION, openMailboxStore } from '../../src/gateway/mailbox.js';
+import type { MailboxEntry, MailboxStore, MailboxStoreOptions } from '../../src/server/mailbox.js';
+import { MAILBOX_SCHEMA_VERSION, openMailboxStore } from '../../src/server/mailbox.js';
 import type { Clock } from '../../src/ops/clock.js';
 
 const root = mkdtempSync(join(tmpdir(), 'backchannel-mailbox-'));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isBackchannelError } from '../../src/errors.js';
-import { chooseMixes, pathHops, randomIntFrom } from '../../src/mixnet/route.js';
+import { chooseMixes, pathHops, randomIntFrom } from '../../src/pki/route.js';
 import type { ConsensusDocument, DocumentNode } from '../../src/pki/types.js';
 
 function node(name: string, role: 'mix' | 'gateway', layer: number, epochs: number[]): DocumentNode {

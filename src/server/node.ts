@@ -1,8 +1,8 @@
 /**
  * What mix nodes and gateways share: a Noise XK listener, Sphinx unwrapping on worker threads,
  * replay caches per mix key, the delay queue, and links to the next hop. The mix and the gateway
- * differ only in whom they accept and what they do with a packet's outcome (src/mix/mix.ts,
- * src/gateway/gateway.ts).
+ * differ only in whom they accept and what they do with a packet's outcome (src/server/mix.ts,
+ * src/server/gateway.ts).
  *
  * Every packet that is not sent on is counted under one drop reason (src/ops/metrics.ts). Every
  * queue is bounded by `limits.maxQueuedPackets`.
@@ -21,19 +21,19 @@ import type { DocumentNode, NetworkParameters, NodeRole, SignedDocument } from '
 import type { NodeLimits, ListenAddress } from '../config/types.js';
 import { geometryFromUserPayload } from '../sphinx/geometry.js';
 import type { Geometry } from '../sphinx/geometry.js';
-import { DelayQueue } from '../mix/delay-queue.js';
-import { ReplayCaches } from '../mix/replay-cache.js';
-import { UnwrapPool } from '../mix/unwrap-pool.js';
-import { InlineUnwrapper } from '../mix/unwrapper.js';
-import type { Unwrapper } from '../mix/unwrapper.js';
+import { DelayQueue } from './delay.js';
+import { ReplayCaches } from './replay.js';
+import { UnwrapPool } from './unwrap-pool.js';
+import { InlineUnwrapper } from './unwrap.js';
+import type { Unwrapper } from './unwrap.js';
 import type { PacketFormatFactory } from '../sphinx/format.js';
-import type { UnwrapOutcome } from '../mix/unwrap-pool.js';
+import type { UnwrapOutcome } from './unwrap-pool.js';
 import { WireCodec } from '../wire/commands.js';
 import type { WireCommand } from '../wire/commands.js';
 import { idKey } from '../util/bytes.js';
-import { PeerLinks } from './peers.js';
-import { acceptedEpochs, KEY_GRACE_FRACTION, loadedEpochs } from '../server/epochs.js';
-import type { Connect } from './peers.js';
+import { PeerLinks } from './forward.js';
+import { acceptedEpochs, KEY_GRACE_FRACTION, loadedEpochs } from './epochs.js';
+import type { Connect } from './forward.js';
 import { splitHostPort } from '../config/_validate.js';
 
 /** Where documents come from: the follower in a server, a fixed document in a benchmark. */

@@ -7,9 +7,9 @@
  */
 import { argv, stdout } from 'node:process';
 import { pathToFileURL } from 'node:url';
-import { GroupCommitter } from '../../src/gateway/group-commit.js';
-import type { MailboxEntry } from '../../src/gateway/mailbox.js';
-import { openMailboxStore } from '../../src/gateway/mailbox.js';
+import { GroupCommitter } from '../../src/server/group-commit.js';
+import type { MailboxEntry } from '../../src/server/mailbox.js';
+import { openMailboxStore } from '../../src/server/mailbox.js';
 
 /** Mailboxes written to in turn. */
 export const DURABILITY_RECIPIENTS = 8;

@@ -9,9 +9,9 @@ import { joinHostPort } from '../config/_validate.js';
 import { loadOrCreateIdentity, loadOrCreateLinkKey, MixKeyStore } from '../config/keys.js';
 import type { GatewayConfig, MixConfig } from '../config/types.js';
 import { nodeBackend } from '../crypto/node.js';
-import { openMailboxStore } from '../gateway/mailbox.js';
-import { createGateway } from '../gateway/gateway.js';
-import { createMixNode } from '../mix/mix.js';
+import { openMailboxStore } from './mailbox.js';
+import { createGateway } from './gateway.js';
+import { createMixNode } from './mix.js';
 import type { Clock } from '../ops/clock.js';
 import { systemClock } from '../ops/clock.js';
 import { startOpsServer } from '../ops/http.js';
@@ -25,7 +25,7 @@ import { nodeEd25519 } from '../pki/ed25519-node.js';
 import { DocumentFollower } from '../pki/follower.js';
 import type { Descriptor, SignedDocument } from '../pki/types.js';
 import { MAX_DESCRIPTOR_MIX_KEYS } from '../pki/types.js';
-import type { DocumentSource, PacketNode } from './packet-node.js';
+import type { DocumentSource, PacketNode } from './node.js';
 
 /** Mix keys exist for the current epoch and this many ahead (published in descriptors). */
 export const MIX_KEYS_AHEAD = 2;
