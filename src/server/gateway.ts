@@ -23,7 +23,7 @@ import { Sphinx } from '../sphinx/sphinx.js';
 import type { PacketFormat } from '../sphinx/format.js';
 import { isZero } from '../util/bytes.js';
 import type { WireCommand } from '../wire/commands.js';
-import type { UnwrapOutcome } from './unwrap-pool.js';
+import type { UnwrapOutcome } from './unwrap.js';
 import { GroupCommitter } from './group-commit.js';
 import type { MailboxStore } from './mailbox.js';
 import { RateLimiter } from './rate-limit.js';

@@ -27,7 +27,7 @@ import { UnwrapPool } from './unwrap-pool.js';
 import { InlineUnwrapper } from './unwrap.js';
 import type { Unwrapper } from './unwrap.js';
 import type { PacketFormatFactory } from '../sphinx/format.js';
-import type { UnwrapOutcome } from './unwrap-pool.js';
+import type { UnwrapOutcome } from './unwrap.js';
 import { WireCodec } from '../wire/commands.js';
 import type { WireCommand } from '../wire/commands.js';
 import { idKey } from '../util/bytes.js';

@@ -18,48 +18,18 @@
  * on one thread.
  */
 import { Worker } from 'node:worker_threads';
+import type { WorkerOptions } from 'node:worker_threads';
 import { BackchannelError } from '../errors.js';
-import type { ErrorCode } from '../errors.js';
 import { geometryFromUserPayload } from '../sphinx/geometry.js';
 import type { Geometry } from '../sphinx/geometry.js';
 import { Sphinx } from '../sphinx/sphinx.js';
-import type { UnwrapResult } from '../sphinx/sphinx.js';
 import { X25519_PRIVATE_KEY_LENGTH } from '../sphinx/constants.js';
 import { nodeBackend } from '../crypto/node.js';
 import { abytes, aint, wipe } from '../util/bytes.js';
-import {
-  EPOCH_STRIDE,
-  MAX_EPOCHS_PER_UNWRAP,
-  RECORD_LENGTH,
-  WORKER_MARK,
-  decodeOutcome,
-  geometryFromParams,
-  geometryParams,
-  ringLayout,
-  unwrapWithKeys,
-} from './unwrap-worker.js';
-import type { UnwrapWorkerData } from './unwrap-worker.js';
-import type { Unwrapper } from './unwrap.js';
-
-export { MAX_EPOCHS_PER_UNWRAP } from './unwrap-worker.js';
-
-/** What unwrapping one packet gave: a closed sum, switch over `kind`. */
-export type UnwrapOutcome =
-  /** What Sphinx.unwrap returns, with the epoch whose key opened the packet (the caller checks that epoch's replay cache). */
-  | (UnwrapResult & { readonly epoch: number })
-  | {
-      readonly kind: 'error';
-      /**
-       * An ERR_SPHINX_* code from Sphinx.unwrap (ERR_SPHINX_MAC when every key tried failed the
-       * MAC); ERR_SERVER when the worker holding the packet died (or for an unexpected
-       * exception); ERR_LINK_CLOSED when the pool was closed first.
-       */
-      readonly code: ErrorCode;
-    }
-  | {
-      /** No key is set for any of the epochs asked for. */
-      readonly kind: 'no_key';
-    };
+import { EPOCH_STRIDE, RECORD_LENGTH, WORKER_MARK, decodeOutcome, geometryFromParams, geometryParams, ringLayout } from './unwrap-ring.js';
+import type { UnwrapWorkerData } from './unwrap-ring.js';
+import { MAX_EPOCHS_PER_UNWRAP, unwrapWithKeys } from './unwrap.js';
+import type { UnwrapOutcome, Unwrapper } from './unwrap.js';
 
 /** The most workers a pool starts; more than the cores only adds contention. */
 export const MAX_UNWRAP_WORKERS = 256;
@@ -96,6 +66,8 @@ export interface UnwrapPoolOptions {
   readonly maxInFlight: number;
   /** Packets per message to a worker, at most (and at most a ring's size). Default DEFAULT_UNWRAP_BATCH. */
   readonly maxBatch?: number;
+  /** Starts a worker thread; `new Worker` by default. Tests wrap it to hold each worker and end one as a crash would. */
+  readonly spawnWorker?: (url: URL, options: WorkerOptions) => Worker;
 }
 
 type Resolve = (o: UnwrapOutcome) => void;
@@ -129,9 +101,6 @@ const CLOSED: UnwrapOutcome = Object.freeze({ kind: 'error', code: 'ERR_LINK_CLO
 const WORKER_LOST: UnwrapOutcome = Object.freeze({ kind: 'error', code: 'ERR_SERVER' });
 const BAD_LENGTH: UnwrapOutcome = Object.freeze({ kind: 'error', code: 'ERR_SPHINX_LENGTH' });
 
-/** Fault injection for tests: `pool[killWorkerForTest](i)` terminates worker i as a crash would. */
-export const killWorkerForTest: unique symbol = Symbol('UnwrapPool.killWorkerForTest');
-
 function resolveGeometry(g: UnwrapPoolOptions['geometry']): Geometry {
   if (typeof g !== 'object' || g === null) throw new TypeError(`"geometry" expected object, got ${g === null ? 'null' : typeof g}`);
   if ('packetLength' in g) return geometryFromParams(geometryParams(g));
@@ -154,6 +123,7 @@ export class UnwrapPool implements Unwrapper {
   readonly maxInFlight: number;
   readonly maxBatch: number;
   readonly #sphinx: Sphinx;
+  readonly #spawnWorker: (url: URL, options: WorkerOptions) => Worker;
   readonly #keys = new Map<number, Uint8Array>();
   readonly #slots: Slot[] = [];
   #inFlight = 0;
@@ -180,6 +150,7 @@ export class UnwrapPool implements Unwrapper {
     this.workers = options.workers;
     this.maxInFlight = options.maxInFlight;
     this.#sphinx = new Sphinx(this.geometry, nodeBackend);
+    this.#spawnWorker = options.spawnWorker ?? ((url, opts) => new Worker(url, opts));
     if (this.workers === 0) {
       this.maxBatch = maxBatch;
       return;
@@ -361,10 +332,6 @@ export class UnwrapPool implements Unwrapper {
   }
 
   /** Fault injection for tests: terminates worker `index` without telling the pool, as a crash. */
-  async [killWorkerForTest](index: number): Promise<void> {
-    await this.#slots[index]?.worker?.terminate();
-  }
-
   readonly #drainInline = (): void => {
     this.#inlineScheduled = false;
     const items = this.#inline;
@@ -450,7 +417,7 @@ export class UnwrapPool implements Unwrapper {
 
   #spawn(slot: Slot): void {
     const data: UnwrapWorkerData = { mark: WORKER_MARK, geometry: geometryParams(this.geometry), ring: slot.ring, capacity: slot.resolvers.length };
-    const w = new Worker(new URL('./unwrap-worker.js', import.meta.url), { workerData: data });
+    const w = this.#spawnWorker(new URL('./unwrap-worker.js', import.meta.url), { workerData: data });
     slot.worker = w;
     slot.ready = false;
     w.on('message', (msg: FromWorker) => this.#onMessage(slot, w, msg));

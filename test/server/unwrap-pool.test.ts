@@ -4,9 +4,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { Worker } from 'node:worker_threads';
+import type { WorkerOptions } from 'node:worker_threads';
 import { nodeBackend } from '../../src/crypto/node.js';
-import { killWorkerForTest, MAX_EPOCHS_PER_UNWRAP, UnwrapPool } from '../../src/server/unwrap-pool.js';
-import type { UnwrapOutcome } from '../../src/server/unwrap-pool.js';
+import { UnwrapPool } from '../../src/server/unwrap-pool.js';
+import { MAX_EPOCHS_PER_UNWRAP } from '../../src/server/unwrap.js';
+import type { UnwrapOutcome } from '../../src/server/unwrap.js';
 import { defaultGeometry, Sphinx } from '../../src/sphinx/index.js';
 import type { PathHop, UnwrapResult } from '../../src/sphinx/index.js';
 
@@ -59,6 +62,19 @@ function loadAllHops(pool: UnwrapPool): void {
 }
 
 /** Waits a macrotask turn or two, so that a pool's batch has been posted. */
+/** A spawnWorker that keeps every worker it starts, so that a test can end one as a crash would. */
+function spawnRecorder(): { workers: Worker[]; spawn: (url: URL, options: WorkerOptions) => Worker } {
+  const workers: Worker[] = [];
+  return {
+    workers,
+    spawn: (url, options) => {
+      const w = new Worker(url, options);
+      workers.push(w);
+      return w;
+    },
+  };
+}
+
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
@@ -274,7 +290,8 @@ describe('UnwrapPool limits and lifecycle', () => {
   });
 
   test('a worker that dies is replaced: its packets fail with ERR_SERVER, and the keys carry over', async () => {
-    const pool = new UnwrapPool({ geometry, workers: 2, maxInFlight: 1000 });
+    const spawned = spawnRecorder();
+    const pool = new UnwrapPool({ geometry, workers: 2, maxInFlight: 1000, spawnWorker: spawned.spawn });
     try {
       await pool.ready();
       loadAllHops(pool);
@@ -282,7 +299,7 @@ describe('UnwrapPool limits and lifecycle', () => {
       const want = withEpoch(expected[0]!, EPOCH0);
       const pending = Array.from({ length: 160 }, () => pool.unwrap(arriving[0]!, [EPOCH0])!);
       await nextTurn();
-      await pool[killWorkerForTest](0);
+      await spawned.workers[0]!.terminate();
       const outcomes = await Promise.all(pending);
       const lost = outcomes.filter((o) => o.kind === 'error');
       for (const o of lost) assert.deepEqual(o, { kind: 'error', code: 'ERR_SERVER' });
@@ -299,10 +316,11 @@ describe('UnwrapPool limits and lifecycle', () => {
   });
 
   test('a worker that dies before it is ready makes ready() reject, and comes back after a pause', async () => {
-    const pool = new UnwrapPool({ geometry, workers: 1, maxInFlight: 10 });
+    const spawned = spawnRecorder();
+    const pool = new UnwrapPool({ geometry, workers: 1, maxInFlight: 10, spawnWorker: spawned.spawn });
     try {
       const first = pool.ready();
-      await pool[killWorkerForTest](0);
+      await spawned.workers[0]!.terminate();
       await assert.rejects(first, { code: 'ERR_SERVER' });
       assert.equal(pool.restarts, 1);
       loadAllHops(pool);
