@@ -14,6 +14,8 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { nodeBackend } from '../src/crypto/node.js';
+import { geometryFromParameters } from '../src/sphinx/geometry.js';
+import { Sphinx } from '../src/sphinx/sphinx.js';
 import { createMixNode } from '../src/server/mix.js';
 import { systemClock } from '../src/ops/clock.js';
 import { silentLogger } from '../src/ops/log.js';
@@ -164,7 +166,7 @@ export async function benchMix(): Promise<Record<string, number>> {
       metrics,
       documents: { current: () => doc, subscribe: () => () => undefined },
       keys: { privateKey: (e) => (e === epoch ? mixKey.privateKey : e === epoch + 1 ? nextMixKey.privateKey : null) },
-      crypto: c,
+      format: new Sphinx(geometryFromParameters(params), c),
     },
   );
   await mix.start();

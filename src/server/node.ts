@@ -1,13 +1,18 @@
 /**
- * What mix nodes and gateways share: a Noise XK listener, Sphinx unwrapping on worker threads,
- * replay caches per mix key, the delay queue, and links to the next hop. The mix and the gateway
- * differ only in whom they accept and what they do with a packet's outcome (src/server/mix.ts,
- * src/server/gateway.ts).
+ * The packet's path through a mix node or a gateway, stage by stage:
+ *
+ *   accept (this file: Noise XK listeners, links classified as previous hop or client, frames
+ *   decoded) -> unwrap (unwrap.ts; on worker threads, unwrap-pool.ts) -> replay check (replay.ts)
+ *   -> delay (delay.ts) -> forward (forward.ts)
+ *
+ * A gateway adds two stages that it owns and passes in (gateway.ts): its client sessions
+ * (fetch.ts), which get every command from a client link, and its final stage (store.ts), which
+ * returns what to do with a packet that ends here: store it, then acknowledge it with a packet
+ * that the node forwards like any other. A mix has neither.
  *
  * Every packet that is not sent on is counted under one drop reason (src/ops/metrics.ts). Every
  * queue is bounded by `limits.maxQueuedPackets`.
  */
-import type { CryptoBackend } from '../crypto/types.js';
 import type { Link } from '../link/link.js';
 import { CloseReason } from '../link/link.js';
 import type { MessageLink } from '../link/message-link.js';
@@ -19,18 +24,21 @@ import type { Logger } from '../ops/log.js';
 import type { DropReason, NodeMetrics } from '../ops/metrics.js';
 import type { DocumentNode, NetworkParameters, NodeRole, SignedDocument } from '../pki/types.js';
 import type { NodeLimits, ListenAddress } from '../config/types.js';
-import { geometryFromUserPayload } from '../sphinx/geometry.js';
 import type { Geometry } from '../sphinx/geometry.js';
+import type { PacketFormat } from '../sphinx/format.js';
+import { Sphinx } from '../sphinx/sphinx.js';
 import { DelayQueue } from './delay.js';
 import { ReplayCaches } from './replay.js';
 import { UnwrapPool } from './unwrap-pool.js';
 import { InlineUnwrapper } from './unwrap.js';
 import type { Unwrapper } from './unwrap.js';
-import type { PacketFormatFactory } from '../sphinx/format.js';
 import type { UnwrapOutcome } from './unwrap.js';
 import { WireCodec } from '../wire/commands.js';
 import type { WireCommand } from '../wire/commands.js';
 import { idKey } from '../util/bytes.js';
+import type { ClientSessions } from './fetch.js';
+import type { MailboxEntry, StoreResult } from './mailbox.js';
+import type { FinalAction, FinalOutcome } from './store.js';
 import { PeerLinks } from './forward.js';
 import { acceptedEpochs, KEY_GRACE_FRACTION, loadedEpochs } from './epochs.js';
 import type { Connect } from './forward.js';
@@ -69,17 +77,29 @@ export interface PacketNodeComponents {
   readonly metrics: NodeMetrics;
   readonly documents: DocumentSource;
   readonly keys: MixKeySource;
-  readonly crypto: CryptoBackend;
   readonly noise?: NoiseCrypto;
   /** Makes a link to a next hop; TCP to its advertised address by default. */
   readonly connect?: Connect;
   /** Listens for links from previous hops and clients; TCP on `init.listen` by default. */
   readonly listen?: Listen;
   /**
-   * The packet format, opened on the calling thread. By default Sphinx, on worker threads
-   * (`limits.workers`); the simulator passes labelled packets.
+   * The packet format, built once with the network's geometry (every packet size comes from
+   * `format.geometry`). Sphinx is unwrapped on worker threads (`limits.workers`); any other format
+   * (the simulator's labelled packets) on the calling thread.
    */
-  readonly packetFormat?: PacketFormatFactory;
+  readonly format: PacketFormat;
+}
+
+/** What a gateway adds to the node: it owns these, the node calls them. */
+export interface GatewayStages {
+  /** Every command from a client link (a link from a key that is not a previous hop). */
+  readonly clients: ClientSessions;
+  /** The final stage: what to do with a packet that ends at this gateway. */
+  final(outcome: FinalOutcome): FinalAction;
+  /** Commits a mailbox entry; resolves once it is durable (or refused). */
+  commit(entry: MailboxEntry): Promise<StoreResult>;
+  /** An acknowledgement went into layer 1. */
+  ackSent(): void;
 }
 
 /** What a node tells its listener: where, with which key, whom to accept, where links go. */
@@ -98,26 +118,15 @@ export type Listen = (policy: ListenPolicy) => Promise<{ readonly port: number; 
 /** Who is on the other end of an incoming link. */
 export type PeerKind = 'previous' | 'client';
 
-/** What differs between a mix and a gateway. */
-export interface NodeRoleHooks {
-  /** Whether to accept a link from this static key, and as what; null refuses. */
-  classify(remoteStatic: Uint8Array): PeerKind | null;
-  /** A client's link opened (gateways). */
-  clientLinked?(link: MessageLink): void;
-  /** A command other than send_packet from a client (gateways); returns false to count it unexpected. */
-  clientCommand?(link: MessageLink, cmd: WireCommand): boolean;
-  /** Whether this client may send one more packet now (gateways: the rate limit). */
-  admitClientPacket?(link: MessageLink): boolean;
-  /** A packet whose last hop is this node. Returns the drop reason, or null when handled. */
-  final?(outcome: Extract<UnwrapOutcome, { kind: 'final' }>, from: PeerKind): DropReason | null;
-}
-
 interface Delayed {
   readonly peer: DocumentNode;
   readonly frame: Uint8Array;
   readonly receivedAt: number;
   readonly delayMs: number;
 }
+
+/** Packets in the unwrap pool at most, whatever limits.maxQueuedPackets allows (16 384 packets of ~3 kB: 48 MiB of rings). */
+const MAX_UNWRAP_IN_FLIGHT_PER_NODE = 16_384;
 
 /** Parameters must match those the network publishes; a document with others is refused. */
 export function sameParams(a: NetworkParameters, b: NetworkParameters): boolean {
@@ -135,7 +144,7 @@ export class PacketNode {
   readonly geometry: Geometry;
   readonly codec: WireCodec;
   readonly #c: PacketNodeComponents;
-  readonly #hooks: NodeRoleHooks;
+  readonly #gateway: GatewayStages | null;
   readonly #pool: Unwrapper;
   readonly #replays: ReplayCaches;
   readonly #delays: DelayQueue<Delayed>;
@@ -151,16 +160,19 @@ export class PacketNode {
   #unsubscribe: (() => void) | null = null;
   #stopped = false;
 
-  constructor(init: PacketNodeInit, components: PacketNodeComponents, hooks: NodeRoleHooks) {
+  /** Use createMixNode or createGateway. */
+  constructor(init: PacketNodeInit, components: PacketNodeComponents, gateway: GatewayStages | null) {
+    if ((init.role === 'gateway') !== (gateway !== null)) throw new RangeError('node: a gateway, and only a gateway, has gateway stages');
     this.init = init;
     this.#c = components;
-    this.#hooks = hooks;
-    this.geometry = geometryFromUserPayload(init.params.hops, init.params.userPayloadLength, init.params.withSurb);
+    this.#gateway = gateway;
+    this.geometry = components.format.geometry;
     this.codec = new WireCodec({ packetLength: this.geometry.packetLength });
     const bound = init.limits.maxQueuedPackets;
-    this.#pool = components.packetFormat
-      ? new InlineUnwrapper(components.packetFormat(this.geometry))
-      : new UnwrapPool({ geometry: this.geometry, workers: init.limits.workers, maxInFlight: Math.max(1, Math.min(bound, 16_384)) });
+    this.#pool =
+      components.format instanceof Sphinx
+        ? new UnwrapPool({ geometry: this.geometry, workers: init.limits.workers, maxInFlight: Math.max(1, Math.min(bound, MAX_UNWRAP_IN_FLIGHT_PER_NODE)) })
+        : new InlineUnwrapper(components.format);
     this.#replays = new ReplayCaches(init.limits.replayCacheEntries);
     this.#delays = new DelayQueue<Delayed>({ clock: components.clock, capacity: bound, onDue: (items) => this.#release(items) });
     this.#peers = new PeerLinks({
@@ -198,7 +210,7 @@ export class PacketNode {
       staticKey: this.init.linkKey.privateKey,
       ...(this.#c.noise ? { crypto: this.#c.noise } : {}),
       maxMessageLength: this.codec.commandLength,
-      accept: (rs: Uint8Array) => this.#hooks.classify(rs) !== null,
+      accept: (rs: Uint8Array) => this.#classify(rs) !== null,
       onLink: (link: MessageLink) => this.#onLink(link),
     };
     const listen: Listen = this.#c.listen ?? ((p) => listenTcp(p));
@@ -235,9 +247,10 @@ export class PacketNode {
     return this.#nodes.get(idKey(id));
   }
 
-  /** Whether this static key belongs to a node of the previous layer in a document held. */
-  isPreviousHop(remoteStatic: Uint8Array): boolean {
-    return this.#previousLinkKeys.has(idKey(remoteStatic));
+  /** Who is on the other end of a link from this static key: a previous hop, a client (gateways only), or nobody accepted. */
+  #classify(remoteStatic: Uint8Array): PeerKind | null {
+    if (this.#previousLinkKeys.has(idKey(remoteStatic))) return 'previous';
+    return this.#gateway !== null ? 'client' : null;
   }
 
   /** The nodes of a layer (0: gateways) in the newest document. */
@@ -245,11 +258,6 @@ export class PacketNode {
     const doc = this.document;
     if (!doc) return [];
     return doc.document.nodes.filter((n) => n.layer === layer && (layer === 0 ? n.role === 'gateway' : n.role === 'mix'));
-  }
-
-  /** Sends a packet to a node now, with no delay (gateways: SURB acknowledgements). */
-  sendNow(peer: DocumentNode, packet: Uint8Array): void {
-    this.#peers.send(peer, this.codec.encode({ kind: 'send_packet', packet }));
   }
 
   #connectTcp(peer: DocumentNode): Promise<Link> {
@@ -316,17 +324,17 @@ export class PacketNode {
   }
 
   #onLink(link: MessageLink): void {
-    const kind = this.#hooks.classify(link.remoteStatic);
+    const kind = this.#classify(link.remoteStatic);
     if (kind === null) {
       void link.close(CloseReason.rejected);
       return;
     }
-    if (kind === 'client') this.#hooks.clientLinked?.(link);
+    if (kind === 'client') this.#gateway?.clients.opened(link);
     let current: PeerKind = kind;
     const onMessage = (message: Uint8Array): void => {
       // A previous hop that linked before this node had a document (a gateway just restarted)
       // looked like a client; once the document names it, it is treated as what it is.
-      if (current === 'client' && this.#hooks.classify(link.remoteStatic) === 'previous') current = 'previous';
+      if (current === 'client' && this.#classify(link.remoteStatic) === 'previous') current = 'previous';
       this.#onMessage(link, current, message);
     };
     if (link.setHandler) {
@@ -350,24 +358,27 @@ export class PacketNode {
       this.drop('malformed_frame');
       return;
     }
-    switch (cmd.kind) {
-      case 'send_packet': {
-        this.#c.metrics.packetsIn.inc();
-        if (kind === 'client' && this.#hooks.admitClientPacket && !this.#hooks.admitClientPacket(link)) {
-          this.drop('rate_limited');
-          return;
-        }
-        this.#unwrap(cmd.packet, kind);
+    if (cmd.kind === 'noop') return;
+    if (cmd.kind === 'disconnect') {
+      void link.close();
+      return;
+    }
+    if (cmd.kind === 'send_packet') this.#c.metrics.packetsIn.inc();
+    if (kind === 'previous' || this.#gateway === null) {
+      if (cmd.kind === 'send_packet') this.#unwrap(cmd.packet, kind);
+      else this.drop('unexpected_command');
+      return;
+    }
+    const action = this.#gateway.clients.command(link, cmd);
+    switch (action.kind) {
+      case 'unwrap':
+        this.#unwrap(action.packet, 'client');
         return;
-      }
-      case 'noop':
+      case 'drop':
+        this.drop(action.reason);
         return;
-      case 'disconnect':
-        void link.close();
+      case 'done':
         return;
-      default:
-        if (kind === 'client' && this.#hooks.clientCommand?.(link, cmd)) return;
-        this.drop('unexpected_command');
     }
   }
 
@@ -408,8 +419,9 @@ export class PacketNode {
       return;
     }
     if (outcome.kind === 'final') {
-      const reason = this.#hooks.final ? this.#hooks.final(outcome, from) : 'not_final';
-      if (reason !== null) this.drop(reason);
+      // Only a gateway ends a route, and only for a packet that came through the mix layers.
+      if (this.#gateway === null || from !== 'previous') this.drop('not_final');
+      else this.#store(this.#gateway, this.#gateway.final(outcome));
       return;
     }
     const next = this.#nodes.get(idKey(outcome.nextHop));
@@ -443,6 +455,36 @@ export class PacketNode {
     if (this.init.role === 'gateway') return from === 'client' && next.role === 'mix' && next.layer === 1;
     if (this.init.layer === layers) return next.role === 'gateway';
     return next.role === 'mix' && next.layer === this.init.layer + 1;
+  }
+
+  /** Carries out the final stage's action: commit, then (only once durable) acknowledge. */
+  #store(gateway: GatewayStages, action: FinalAction): void {
+    if (action.kind === 'drop') {
+      this.drop(action.reason);
+      return;
+    }
+    gateway.commit(action.entry).then(
+      (r) => {
+        if (!r.ok) {
+          this.drop(r.code === 'unknown_recipient' ? 'unknown_recipient' : 'mailbox_full');
+          return;
+        }
+        const then = action.then;
+        if (then === null) return;
+        if (then.kind === 'drop') {
+          this.drop(then.reason);
+          return;
+        }
+        const first = this.#nodes.get(idKey(then.firstHop));
+        if (first === undefined || !this.#mayForwardTo(first, 'client')) {
+          this.drop(first === undefined ? 'unknown_next_hop' : 'wrong_next_hop');
+          return;
+        }
+        gateway.ackSent();
+        this.#peers.send(first, this.codec.encode({ kind: 'send_packet', packet: then.packet }));
+      },
+      () => this.drop('store_error'),
+    );
   }
 
   #release(items: readonly Delayed[]): void {

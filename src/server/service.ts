@@ -9,6 +9,8 @@ import { joinHostPort } from '../config/_validate.js';
 import { loadOrCreateIdentity, loadOrCreateLinkKey, MixKeyStore } from '../config/keys.js';
 import type { GatewayConfig, MixConfig } from '../config/types.js';
 import { nodeBackend } from '../crypto/node.js';
+import { geometryFromParameters } from '../sphinx/geometry.js';
+import { Sphinx } from '../sphinx/sphinx.js';
 import { openMailboxStore } from './mailbox.js';
 import { createGateway } from './gateway.js';
 import { createMixNode } from './mix.js';
@@ -107,7 +109,7 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
     metrics,
     documents,
     keys: { privateKey: (epoch: number) => mixKeys.get(epoch)?.privateKey ?? null },
-    crypto: nodeBackend,
+    format: new Sphinx(geometryFromParameters(params), nodeBackend),
   };
   let node: PacketNode;
   let closeMailbox: (() => void) | null = null;

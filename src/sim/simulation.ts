@@ -360,10 +360,9 @@ export async function runScenario(s: Scenario, repetition: number, options: RunO
       metrics: n.metrics,
       documents,
       keys: { privateKey: () => mixPrivate },
-      crypto,
       connect: (peer) => net.connect(n.owner, n.doc.linkKey, peer.tcpAddress, peer.linkKey),
       listen: (policy) => Promise.resolve(net.listen(n.owner, `${policy.host}:${policy.port}`, policy)),
-      packetFormat: packets.factory(n.owner),
+      format: packets.factory(n.owner)(geometry),
     };
     if (n.doc.role === 'mix') {
       n.packetNode = createMixNode(init, components);

@@ -106,3 +106,12 @@ export const DEFAULT_USER_PAYLOAD_LENGTH = 2000;
 export function defaultGeometry(): Geometry {
   return geometryFromUserPayload(DEFAULT_HOPS, DEFAULT_USER_PAYLOAD_LENGTH, true);
 }
+
+/**
+ * The geometry that a network's parameters describe (its hops, user payload and whether packets
+ * carry a SURB): what every server and client of that network builds, once.
+ * @throws {BackchannelError} ERR_SPHINX_GEOMETRY for parameters out of range.
+ */
+export function geometryFromParameters(p: { readonly hops: number; readonly userPayloadLength: number; readonly withSurb: boolean }): Geometry {
+  return geometryFromUserPayload(p.hops, p.userPayloadLength, p.withSurb);
+}

@@ -79,7 +79,7 @@ describe('a gateway linked by its previous layer before it has a document', { ti
           },
         },
         keys: { privateKey: (e) => (e === epoch ? gwKey.privateKey : null) },
-        crypto: c,
+        format: new Sphinx(g, c),
         mailbox,
       },
     );

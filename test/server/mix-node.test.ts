@@ -103,7 +103,7 @@ describe('a mix node', { timeout: 60_000 }, () => {
         limits: { maxDelayMs: 1_000, maxQueuedPackets: 20, replayCacheEntries: 10_000, workers: 1 },
         params,
       },
-      { clock: systemClock, log: silentLogger, metrics, documents: { current: () => doc, subscribe: () => () => undefined }, keys: { privateKey: (e) => (e === epoch ? mixKey.privateKey : null) }, crypto: c },
+      { clock: systemClock, log: silentLogger, metrics, documents: { current: () => doc, subscribe: () => () => undefined }, keys: { privateKey: (e) => (e === epoch ? mixKey.privateKey : null) }, format: sphinx },
     );
     await mix.start();
     prev = await connectTcp({ host: '127.0.0.1', port: mix.port, staticKey: gwLink.privateKey, remoteStatic: mixLink.publicKey, maxMessageLength: codec.commandLength });

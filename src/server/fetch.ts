@@ -1,0 +1,74 @@
+/**
+ * A gateway's client sessions: the commands its clients send besides packets. A client links with
+ * Noise XK; its static key names its mailbox. The node hands every command from a client link
+ * here and gets back what to do with it; a fetch is answered here, on the client's own link.
+ *
+ * A client fetches with `retrieve_message{n}`: the entries below n are deleted (the client holds
+ * them), and the answer is exactly one `message`, the oldest entry from n on or an empty one, so
+ * that every fetch looks the same on the link.
+ */
+import type { Counter } from 'prom-client';
+import type { MessageLink } from '../link/message-link.js';
+import type { DropReason } from '../ops/metrics.js';
+import type { WireCodec, WireCommand } from '../wire/commands.js';
+import type { MailboxStore } from './mailbox.js';
+import type { RateLimiter } from './rate-limit.js';
+
+/** What the node does with one command from a client. */
+export type ClientAction = { readonly kind: 'unwrap'; readonly packet: Uint8Array } | { readonly kind: 'done' } | { readonly kind: 'drop'; readonly reason: DropReason };
+
+/** The part of a gateway that serves its clients' links. */
+export interface ClientSessions {
+  /** A client's link opened: its mailbox exists from now on. */
+  opened(link: MessageLink): void;
+  /** One command from a client (not `noop` or `disconnect`, which the node handles for every link). */
+  command(link: MessageLink, cmd: WireCommand): ClientAction;
+}
+
+export interface ClientSessionsInit {
+  readonly mailbox: MailboxStore;
+  readonly limiter: RateLimiter;
+  readonly codec: WireCodec;
+  /** Fetches answered, by result (`message` or `empty`). */
+  readonly fetches: Counter<'result'>;
+}
+
+/** The sessions of a gateway's clients over its mailbox store. */
+export function clientSessions(init: ClientSessionsInit): ClientSessions {
+  const { mailbox, limiter, codec, fetches } = init;
+
+  function answerFetch(link: MessageLink, sequence: number): void {
+    const recipient = link.remoteStatic;
+    if (sequence > 0) mailbox.ackBelow(recipient, sequence);
+    const entry = sequence > 0 ? mailbox.peek(recipient, sequence - 1) : mailbox.peek(recipient);
+    const reply: WireCommand =
+      entry === null
+        ? { kind: 'message', sequence, queueHint: 0, empty: true, surbId: null, payload: new Uint8Array(0) }
+        : { kind: 'message', sequence: entry.seq, queueHint: Math.min(entry.remaining, 0xffffffff), empty: false, surbId: entry.surbId, payload: entry.payload };
+    fetches.inc({ result: entry === null ? 'empty' : 'message' });
+    const frame = codec.encode(reply);
+    try {
+      if (!link.trySend(frame)) void link.send(frame).catch(() => undefined);
+    } catch {
+      // the link closed; the client fetches again
+    }
+  }
+
+  return {
+    opened: (link) => mailbox.register(link.remoteStatic),
+    command(link, cmd) {
+      switch (cmd.kind) {
+        case 'send_packet':
+          return limiter.take(link.remoteStatic) ? { kind: 'unwrap', packet: cmd.packet } : { kind: 'drop', reason: 'rate_limited' };
+        case 'retrieve_message':
+          answerFetch(link, cmd.sequence);
+          return { kind: 'done' };
+        case 'ack':
+          mailbox.ack(link.remoteStatic, cmd.sequence);
+          return { kind: 'done' };
+        default:
+          return { kind: 'drop', reason: 'unexpected_command' };
+      }
+    },
+  };
+}

@@ -1,0 +1,57 @@
+/**
+ * The gateway's final stage: what becomes of a packet whose last hop is this gateway. It decides
+ * and returns an action; the node carries it out (commit the entry, then send the
+ * acknowledgement), so that nothing here reaches back into the node.
+ *
+ * - A packet for the all-zero mailbox is a client's drop cover (Loopix): it ends here, counted.
+ * - A SURB reply is stored as it arrived, with its SURB id, for the client to decrypt.
+ * - A forward payload is read (src/sphinx/payload.ts); its body is stored, and the SURB it carries
+ *   becomes the acknowledgement, sent only once the entry is committed.
+ */
+import type { DropReason } from '../ops/metrics.js';
+import type { PacketFormat } from '../sphinx/format.js';
+import { decodeForwardPayload } from '../sphinx/payload.js';
+import { isZero } from '../util/bytes.js';
+import type { MailboxEntry, MailboxStore } from './mailbox.js';
+import type { UnwrapOutcome } from './unwrap.js';
+
+export type FinalOutcome = Extract<UnwrapOutcome, { kind: 'final' }>;
+
+/** What follows a committed store: an acknowledgement to send into layer 1, or a drop to count. */
+export type AfterStore = { readonly kind: 'ack'; readonly packet: Uint8Array; readonly firstHop: Uint8Array } | { readonly kind: 'drop'; readonly reason: DropReason };
+
+/** What the node does with a final packet. */
+export type FinalAction = { readonly kind: 'drop'; readonly reason: DropReason } | { readonly kind: 'store'; readonly entry: MailboxEntry; readonly then: AfterStore | null };
+
+/** The final stage of a gateway: reads a final outcome against the mailboxes it keeps. */
+export function finalStage(format: PacketFormat, mailbox: Pick<MailboxStore, 'isRegistered'>): (outcome: FinalOutcome) => FinalAction {
+  const g = format.geometry;
+  return (outcome) => {
+    const recipient = outcome.recipient;
+    if (isZero(recipient)) return { kind: 'drop', reason: 'drop_cover' };
+    if (!mailbox.isRegistered(recipient)) return { kind: 'drop', reason: 'unknown_recipient' };
+    if (outcome.surbId !== null) {
+      return { kind: 'store', entry: { recipient: recipient.slice(), surbId: outcome.surbId.slice(), payload: outcome.payload }, then: null };
+    }
+    let surb: Uint8Array | null;
+    let body: Uint8Array;
+    try {
+      const p = decodeForwardPayload(g, outcome.payload);
+      surb = p.surb;
+      body = p.body.slice();
+    } catch {
+      return { kind: 'drop', reason: 'bad_payload' };
+    }
+    let then: AfterStore | null = null;
+    if (surb !== null) {
+      try {
+        // The acknowledgement carries an all-zero payload: it says only "stored".
+        then = { kind: 'ack', ...format.createPacketFromSurb(surb, new Uint8Array(g.forwardPayloadLength)) };
+      } catch {
+        // A SURB that does not open: the body is still stored; the sender will retransmit.
+        then = { kind: 'drop', reason: 'bad_payload' };
+      }
+    }
+    return { kind: 'store', entry: { recipient: recipient.slice(), surbId: null, payload: body }, then };
+  };
+}
