@@ -19,6 +19,7 @@
  * Everything that outlives a restart is in the ClientStore; the engine holds only caches of it.
  * Portable: no `node:` imports (the browser runs the same engine).
  */
+import { RECIPIENT_ID_LENGTH, SURB_ID_LENGTH } from '../sphinx/constants.js';
 import type { CryptoBackend } from '../crypto/types.js';
 import { BackchannelError, isBackchannelError } from '../errors.js';
 import { encodeForwardPayload } from '../sphinx/payload.js';
@@ -56,7 +57,7 @@ export const MAX_RTO_MS = 30_000;
  */
 export const BACKOFF = 1.5;
 /** A mailbox recipient of all zeros: the gateway drops such a packet (drop cover). */
-export const DROP_MAILBOX = new Uint8Array(32);
+export const DROP_MAILBOX = new Uint8Array(RECIPIENT_ID_LENGTH);
 /** How often old SURBs, stale fragments and finished messages are pruned. */
 const PRUNE_INTERVAL_MS = 60_000;
 /** Finished outgoing messages are kept this long for `outgoing(id)`. */
@@ -251,7 +252,7 @@ export class Client implements ClientApi {
         const ours = this.#gatewayNode();
         if (first === undefined || ours === undefined) throw clientError('ERR_CLIENT_STATE', 'a gateway of this message is not in the current network document');
         for (let i = 0; i < nSurbs; i++) {
-          const surbId = this.#c.crypto.randomBytes(16);
+          const surbId = this.#c.crypto.randomBytes(SURB_ID_LENGTH);
           const route = [first, ...chooseMixes(doc.document, this.#rand), ours];
           const s = tools.sphinx.createSurb(pathHops(route, doc.document.epoch, this.#delays(route.length - 1, true), { recipient: this.#mailbox, surbId }));
           surbs.push({ id: surbId, surb: s.surb, keys: s.surbKeys });
@@ -483,7 +484,7 @@ export class Client implements ClientApi {
       p.dueAt = due;
       return false;
     }
-    const surbId = this.#c.crypto.randomBytes(16);
+    const surbId = this.#c.crypto.randomBytes(SURB_ID_LENGTH);
     const ack = this.#ackSurb(doc, tools, surbId, this.#mailbox, this.#gatewayNode()!);
     const packet = this.#forwardPacket(doc, tools, to, p.destination.mailbox, p.destination.mailbox, p.frame, ack.surb);
     // On the link first, then on disk: a crash between the two re-sends the fragment, which the
@@ -512,7 +513,7 @@ export class Client implements ClientApi {
     const gws = gateways(doc.document);
     if (gws.length === 0) return;
     const to = gws[this.#rand(gws.length)]!;
-    const ack = this.#ackSurb(doc, tools, this.#c.crypto.randomBytes(16), DROP_MAILBOX, to);
+    const ack = this.#ackSurb(doc, tools, this.#c.crypto.randomBytes(SURB_ID_LENGTH), DROP_MAILBOX, to);
     // The same work as a real fragment: sealed (to ourselves, nobody opens it) with a SURB.
     const packet = this.#forwardPacket(doc, tools, to, DROP_MAILBOX, this.#mailbox, loopFrame(tools.geometry), ack.surb);
     wipe(ack.keys);
@@ -525,7 +526,7 @@ export class Client implements ClientApi {
     const ours = doc === null ? undefined : this.#gatewayNode();
     if (doc === null || tools === null || this.#link === null || ours === undefined) return;
     const now = this.#now();
-    const surbId = this.#c.crypto.randomBytes(16);
+    const surbId = this.#c.crypto.randomBytes(SURB_ID_LENGTH);
     try {
       const ack = this.#ackSurb(doc, tools, surbId, this.#mailbox, ours);
       const packet = this.#forwardPacket(doc, tools, ours, this.#mailbox, this.#mailbox, loopFrame(tools.geometry), ack.surb);

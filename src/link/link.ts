@@ -18,6 +18,7 @@ import { abytes } from '../util/bytes.js';
 import type { NoiseCrypto } from '../noise/crypto.js';
 import type { CipherState, Handshake } from '../noise/state.js';
 import { createHandshakeWith } from '../noise/state.js';
+import type { Clock } from '../ops/clock.js';
 import type { ByteTransport } from './transport.js';
 
 /** The link's Noise protocol (../shared/DESIGN.md). */
@@ -60,6 +61,11 @@ export interface LinkOptions {
   maxQueuedSends?: number;
   /** Received bytes held while reading is paused on a transport that cannot pause. Default 4 MiB. */
   maxBufferedBytes?: number;
+  /**
+   * Time for the handshake timeout, keepalives, idle detection and rekeying: the monotonic clock
+   * and the platform's timers by default; a test or the simulator passes its own (virtual time).
+   */
+  clock?: Clock;
 }
 
 export interface InitiatorOptions extends LinkOptions {
@@ -148,12 +154,21 @@ function settings(o: LinkOptions): Settings {
   return s;
 }
 
-const now = (): number => performance.now();
-
-/** Node timers keep the process alive; a link's own timers should not. */
-function unref(t: unknown): void {
-  (t as { unref?: () => void }).unref?.();
-}
+/**
+ * The default clock: monotonic (a wall-clock step must not fire a keepalive or an idle timeout),
+ * with timers that never keep a Node process alive on their own.
+ */
+const monotonicClock: Clock = {
+  now: () => performance.now(),
+  setTimer(fn, ms) {
+    const t: unknown = setTimeout(fn, Math.max(0, ms));
+    (t as { unref?: () => void }).unref?.();
+    return t;
+  },
+  clearTimer(handle) {
+    clearTimeout(handle as Parameters<typeof clearTimeout>[0]);
+  },
+};
 
 type Phase = 'handshake' | 'accepting' | 'awaiting-ready' | 'open' | 'closing' | 'closed';
 
@@ -186,11 +201,12 @@ export class Link {
   #queuedSends = 0;
   #choked = false;
 
-  #lastSent = now();
-  #lastReceived = now();
-  #lastRekey = now();
+  readonly #clock: Clock;
+  #lastSent: number;
+  #lastReceived: number;
+  #lastRekey: number;
   #framesSinceRekey = 0;
-  #timer: ReturnType<typeof setTimeout> | null = null;
+  #timer: unknown = null;
   readonly #ready = deferred<Link>();
   readonly #closed = deferred<LinkCloseInfo>();
   #closeInfo: LinkCloseInfo | null = null;
@@ -199,6 +215,8 @@ export class Link {
   private constructor(transport: ByteTransport, crypto: NoiseCrypto, initiator: boolean, opts: InitiatorOptions | ResponderOptions) {
     this.#transport = transport;
     this.#s = settings(opts);
+    this.#clock = opts.clock ?? monotonicClock;
+    this.#lastSent = this.#lastReceived = this.#lastRekey = this.#clock.now();
     this.#initiator = initiator;
     this.#accept = initiator ? undefined : (opts as ResponderOptions).accept;
     abytes('staticKey', opts.staticKey, 32);
@@ -254,8 +272,7 @@ export class Link {
   }
 
   #start(): void {
-    this.#timer = setTimeout(() => this.#fail(linkError('ERR_LINK_TIMEOUT', 'handshake timed out')), this.#s.handshakeTimeoutMs);
-    unref(this.#timer);
+    this.#timer = this.#clock.setTimer(() => this.#fail(linkError('ERR_LINK_TIMEOUT', 'handshake timed out')), this.#s.handshakeTimeoutMs);
     this.#transport.start({
       onData: (chunk) => this.#onData(chunk),
       onDrain: () => this.#onDrain(),
@@ -335,7 +352,7 @@ export class Link {
   /** Seals one transport frame and writes it (or queues it behind earlier frames). */
   #sendFrame(kind: number, body: Uint8Array | null, done?: Resolved<void>): void {
     const frame = this.#seal(kind, body);
-    this.#lastSent = now();
+    this.#lastSent = this.#clock.now();
     this.stats.framesSent++;
     this.stats.bytesSent += frame.length;
     if (!this.#choked && this.#outbox.length === 0) {
@@ -356,7 +373,7 @@ export class Link {
     frame[0] = message.length >>> 8;
     frame[1] = message.length & 0xff;
     frame.set(message, HEADER_LENGTH);
-    this.#lastSent = now();
+    this.#lastSent = this.#clock.now();
     this.#write(frame);
   }
 
@@ -378,7 +395,7 @@ export class Link {
     this.#sendFrame(Kind.rekey, null);
     this.#send!.rekey();
     this.#framesSinceRekey = 0;
-    this.#lastRekey = now();
+    this.#lastRekey = this.#clock.now();
     this.stats.rekeys++;
   }
 
@@ -502,7 +519,7 @@ export class Link {
   }
 
   #onFrame(frame: Uint8Array): void {
-    this.#lastReceived = now();
+    this.#lastReceived = this.#clock.now();
     this.stats.framesReceived++;
     if (this.#phase === 'handshake') {
       this.#readHandshake(frame);
@@ -602,9 +619,8 @@ export class Link {
       this.#clearTimer();
       this.#ready.reject(error);
       this.#transport.end();
-      const t = setTimeout(() => this.#transport.destroy(), this.#s.handshakeTimeoutMs);
-      unref(t);
-      void this.#closed.promise.then(() => clearTimeout(t));
+      const t = this.#clock.setTimer(() => this.#transport.destroy(), this.#s.handshakeTimeoutMs);
+      void this.#closed.promise.then(() => this.#clock.clearTimer(t));
       return;
     }
     this.#sendFrame(Kind.ready, null);
@@ -614,8 +630,8 @@ export class Link {
 
   #open(): void {
     this.#phase = 'open';
-    if (this.#timer) clearTimeout(this.#timer);
-    const t = now();
+    if (this.#timer !== null) this.#clock.clearTimer(this.#timer);
+    const t = this.#clock.now();
     this.#lastReceived = t;
     this.#lastRekey = t;
     this.#scheduleTick();
@@ -624,14 +640,13 @@ export class Link {
 
   #scheduleTick(): void {
     const interval = Math.max(5, Math.min(this.#s.keepaliveMs, this.#s.idleTimeoutMs - this.#s.keepaliveMs) >>> 1);
-    this.#timer = setTimeout(() => this.#tick(), interval);
-    unref(this.#timer);
+    this.#timer = this.#clock.setTimer(() => this.#tick(), interval);
   }
 
   #tick(): void {
     this.#timer = null;
     if (this.#phase !== 'open') return;
-    const t = now();
+    const t = this.#clock.now();
     if (t - this.#lastReceived >= this.#s.idleTimeoutMs) {
       this.#fail(linkError('ERR_LINK_TIMEOUT', `nothing received for ${this.#s.idleTimeoutMs} ms`), CloseReason.timeout);
       return;
@@ -653,9 +668,8 @@ export class Link {
       this.#phase = 'closing';
       this.#readersDone();
       if (this.#outbox.length === 0) this.#transport.end();
-      const t = setTimeout(() => this.#transport.destroy(), this.#s.handshakeTimeoutMs);
-      unref(t);
-      void this.#closed.promise.then(() => clearTimeout(t));
+      const t = this.#clock.setTimer(() => this.#transport.destroy(), this.#s.handshakeTimeoutMs);
+      void this.#closed.promise.then(() => this.#clock.clearTimer(t));
     } else if (this.#phase !== 'closing' && this.#phase !== 'closed') {
       this.#fail(linkError('ERR_LINK_CLOSED', 'closed before the handshake finished'));
     }
@@ -731,7 +745,7 @@ export class Link {
   }
 
   #clearTimer(): void {
-    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#timer !== null) this.#clock.clearTimer(this.#timer);
     this.#timer = null;
   }
 

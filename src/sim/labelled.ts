@@ -16,7 +16,7 @@ import { BackchannelError } from '../errors.js';
 import type { PacketFormat, PacketFormatFactory } from '../sphinx/format.js';
 import type { Geometry } from '../sphinx/geometry.js';
 import type { PathHop, Surb, UnwrapResult } from '../sphinx/sphinx.js';
-import { NODE_ID_LENGTH, PAYLOAD_TAG_LENGTH, RECIPIENT_ID_LENGTH, SPRP_KEY_MATERIAL_LENGTH, SURB_ID_LENGTH } from '../sphinx/constants.js';
+import { NODE_ID_LENGTH, PAYLOAD_TAG_LENGTH, RECIPIENT_ID_LENGTH, REPLAY_TAG_LENGTH, SPRP_KEY_MATERIAL_LENGTH, SURB_ID_LENGTH } from '../sphinx/constants.js';
 import { isZero } from '../util/bytes.js';
 
 const MAGIC = [0x4c, 0x42, 0x4c, 0x31]; // "LBL1"
@@ -144,7 +144,7 @@ class LabelledFormat implements PacketFormat {
     const count = packet[OFF_COUNT]!;
     if (count < 1 || count > g.hops || hop >= count) throw labelError('ERR_SPHINX_COMMAND', 'bad hop index');
     // Unique per packet and hop: the number, the hop index.
-    const replayTag = new Uint8Array(32);
+    const replayTag = new Uint8Array(REPLAY_TAG_LENGTH);
     replayTag.set(packet.subarray(OFF_NUMBER, OFF_NUMBER + 4));
     replayTag[4] = hop;
     if (hop + 1 < count) {

@@ -14,6 +14,7 @@ import { chooseMixes, pathHops, randomIntFrom } from '../../src/pki/route.js';
 import type { DocumentNode, SignedDocument } from '../../src/pki/types.js';
 import { geometryFromUserPayload } from '../../src/sphinx/geometry.js';
 import type { Geometry } from '../../src/sphinx/geometry.js';
+import { SURB_ID_LENGTH } from '../../src/sphinx/constants.js';
 import { Sphinx } from '../../src/sphinx/sphinx.js';
 import { WireCodec } from '../../src/wire/commands.js';
 import type { WireCommand } from '../../src/wire/commands.js';
@@ -77,7 +78,7 @@ export class TestClient {
     let surbId: Uint8Array | null = null;
     let surbKeys: Uint8Array | null = null;
     if (opts.ackTo) {
-      surbId = nodeBackend.randomBytes(16);
+      surbId = nodeBackend.randomBytes(SURB_ID_LENGTH);
       const back = [...chooseMixes(doc.document, rand), opts.ackTo.gateway];
       const s = this.sphinx.createSurb(pathHops(back, epoch, back.slice(1).map(() => delay), { recipient: opts.ackTo.publicKey, surbId }));
       surb = s.surb;
