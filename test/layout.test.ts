@@ -1,0 +1,89 @@
+// The folder layout: no two top-level folders under src/ import each other (STYLE.md, item 11).
+// scripts/check-folders.js does the work; `npm run lint` runs it too, and this file puts it in
+// `npm test`, which is all CI runs. The fixtures below prove the script finds what it should.
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// This file runs as dist/test/layout.test.js; the script is not compiled and stays at the root.
+const SCRIPT = fileURLToPath(new URL('../../scripts/check-folders.js', import.meta.url));
+
+function checkFolders(srcDir?: string): { status: number | null; out: string } {
+  const r = spawnSync(process.execPath, srcDir === undefined ? [SCRIPT] : [SCRIPT, srcDir], { encoding: 'utf8' });
+  return { status: r.status, out: r.stdout + r.stderr };
+}
+
+test('the top-level folders under src/ import each other in no cycle', () => {
+  const { status, out } = checkFolders();
+  assert.equal(status, 0, out);
+  assert.match(out, /^check-folders: no cycles/);
+});
+
+describe('check-folders on fixture trees', () => {
+  const root = mkdtempSync(join(tmpdir(), 'backchannel-layout-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  /** Writes `files` (paths relative to a fresh src/) and returns that src/. */
+  function tree(name: string, files: Record<string, string>): string {
+    const src = join(root, name, 'src');
+    for (const [path, text] of Object.entries(files)) {
+      mkdirSync(dirname(join(src, path)), { recursive: true });
+      writeFileSync(join(src, path), text);
+    }
+    return src;
+  }
+
+  test('a loop through three folders is reported with the import behind each edge', () => {
+    const src = tree('three', {
+      'a/x.ts': "import type { Y } from '../b/y.js';\nexport type X = Y;\n",
+      'b/y.ts': "// a re-export is an edge too\nexport { z as y } from '../c/deep/z.js';\nexport type Y = number;\n",
+      'c/deep/z.ts': "export const z = 1;\nexport async function load(): Promise<unknown> {\n  return import('../../a/x.js');\n}\n",
+      'd/w.ts': "import '../a/x.js';\n",
+    });
+    const { status, out } = checkFolders(src);
+    assert.equal(status, 1, out);
+    assert.match(out, /\{a, b, c\}/);
+    assert.match(out, /a -> b -> c -> a/);
+    assert.match(out, /a -> b: src\/a\/x\.ts:1 imports '\.\.\/b\/y\.js'/);
+    assert.match(out, /b -> c: src\/b\/y\.ts:2 imports '\.\.\/c\/deep\/z\.js'/);
+    assert.match(out, /c -> a: src\/c\/deep\/z\.ts:3 imports '\.\.\/\.\.\/a\/x\.js'/);
+    // d only imports into the loop; it is not part of it.
+    assert.doesNotMatch(out, /\bd -> /);
+  });
+
+  test('a file directly under src/ is a node of its own', () => {
+    const src = tree('file-node', {
+      'errors.ts': "import { limit } from './a/limits.js';\nexport const E = limit;\n",
+      'a/limits.ts': "import { E } from '../errors.js';\nexport const limit = 1;\nexport const again = E;\n",
+    });
+    const { status, out } = checkFolders(src);
+    assert.equal(status, 1, out);
+    assert.match(out, /a -> errors\.ts -> a/);
+  });
+
+  test('imports written in comments, strings and templates do not count, and an acyclic tree passes', () => {
+    const src = tree('clean', {
+      'errors.ts': 'export const E = 1;\n',
+      'a/x.ts': [
+        "import { E } from '../errors.js';",
+        "import { y } from '../b/y.js';",
+        "// import { x } from '../a/x.js' in b would be a cycle",
+        'export const x = E + y;',
+      ].join('\n'),
+      'b/y.ts': [
+        "/* import { x } from '../a/x.js'; */",
+        "export const hint = \"import { x } from '../a/x.js'\";",
+        "export const t = `${hint} import('../a/x.js')`;",
+        "export const re = /from '..\\/a\\/x.js'/;",
+        'export const y = 2;',
+      ].join('\n'),
+    });
+    const { status, out } = checkFolders(src);
+    assert.equal(status, 0, out);
+    assert.match(out, /^check-folders: no cycles between the 3 top-level folders and files of 3 files/);
+  });
+});
