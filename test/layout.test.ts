@@ -1,16 +1,19 @@
-// The folder layout: no two top-level folders under src/ import each other (STYLE.md, item 11).
+// The folder layout (STYLE.md, item 11). No two top-level folders under src/ import each other:
 // scripts/check-folders.js does the work; `npm run lint` runs it too, and this file puts it in
 // `npm test`, which is all CI runs. The fixtures below prove the script finds what it should.
+// Protocol folders import no Node-only code: eslint.config.js says so, and its list of exempt
+// Node-only files is checked here against what tsconfig.browser.json type-checks.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join, relative, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
-// This file runs as dist/test/layout.test.js; the script is not compiled and stays at the root.
-const SCRIPT = fileURLToPath(new URL('../../scripts/check-folders.js', import.meta.url));
+// This file runs as dist/test/layout.test.js; the scripts and configs are not compiled.
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SCRIPT = join(ROOT, 'scripts', 'check-folders.js');
 
 function checkFolders(srcDir?: string): { status: number | null; out: string } {
   const r = spawnSync(process.execPath, srcDir === undefined ? [SCRIPT] : [SCRIPT, srcDir], { encoding: 'utf8' });
@@ -86,4 +89,31 @@ describe('check-folders on fixture trees', () => {
     assert.equal(status, 0, out);
     assert.match(out, /^check-folders: no cycles between the 3 top-level folders and files of 3 files/);
   });
+});
+
+test('the Node-only files exempt from the protocol import rule are exactly the protocol files the browser build does not type-check', async () => {
+  const config = (await import(pathToFileURL(join(ROOT, 'eslint.config.js')).href)) as { PROTOCOL_FOLDERS: string[]; NODE_ONLY_FILES: string[] };
+  const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.browser.json'), '--listFilesOnly'], { encoding: 'utf8' });
+  assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr);
+  // Every file tsc reaches from the browser roots, imported ones included, is browser-checked.
+  const browser = new Set(
+    tsc.stdout
+      .split('\n')
+      .map((p) => relative(ROOT, p.trim()).split(sep).join('/'))
+      .filter((p) => p.startsWith('src/')),
+  );
+  const protocolFiles = config.PROTOCOL_FOLDERS.filter((f) => existsSync(join(ROOT, 'src', f))).flatMap((f) =>
+    readdirSync(join(ROOT, 'src', f), { recursive: true, encoding: 'utf8' })
+      .filter((p) => p.endsWith('.ts'))
+      .map((p) => `src/${f}/${p.split(sep).join('/')}`),
+  );
+  assert.ok(protocolFiles.length > 0);
+  const exempt = new Set(config.NODE_ONLY_FILES);
+  for (const file of config.NODE_ONLY_FILES) {
+    assert.ok(existsSync(join(ROOT, file)), `${file} is listed in NODE_ONLY_FILES but does not exist`);
+    assert.ok(!browser.has(file), `${file} is listed in NODE_ONLY_FILES but tsconfig.browser.json type-checks it`);
+  }
+  for (const file of protocolFiles) {
+    assert.ok(exempt.has(file) || browser.has(file), `${file} is neither type-checked by tsconfig.browser.json nor listed in NODE_ONLY_FILES in eslint.config.js`);
+  }
 });
