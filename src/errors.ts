@@ -27,7 +27,7 @@ export type ErrorCode =
   | 'ERR_NOISE_DECRYPT'
   | 'ERR_NOISE_LENGTH'
   | 'ERR_NOISE_NONCE'
-  // link: framing, handshake, peer policy, timeouts, buffers, closed links
+  // link: framing, handshake, peer policy, timeouts, buffers, closed links, the byte transport under it
   | 'ERR_LINK_CONNECT'
   | 'ERR_LINK_FRAME'
   | 'ERR_LINK_HANDSHAKE'
@@ -36,6 +36,7 @@ export type ErrorCode =
   | 'ERR_LINK_BACKPRESSURE'
   | 'ERR_LINK_CLOSED'
   | 'ERR_LINK_PROTOCOL'
+  | 'ERR_LINK_TRANSPORT'
   // wire commands
   | 'ERR_WIRE_VERSION'
   | 'ERR_WIRE_LENGTH'

@@ -302,7 +302,8 @@ export class Link {
       this.#sendData(message, done);
       return done.promise;
     } catch (e) {
-      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+      // Only a transport's write can throw something that is not an Error; callers still get a code.
+      return Promise.reject(e instanceof Error ? e : linkError('ERR_LINK_TRANSPORT', 'the transport threw a non-Error value', e));
     }
   }
 
@@ -600,7 +601,8 @@ export class Link {
     try {
       verdict = this.#accept!(Uint8Array.from(this.#remoteStatic!));
     } catch (e) {
-      verdict = Promise.reject(e instanceof Error ? e : new Error(String(e)));
+      // #decide wraps whatever the policy threw in ERR_LINK_REJECTED, keeping it as the cause.
+      verdict = Promise.reject(e);
     }
     Promise.resolve(verdict).then(
       (ok) => this.#decide(ok === true),

@@ -38,7 +38,7 @@ export class TcpTransport implements ByteTransport {
       failure = e;
     });
     this.#socket.on('close', () => h.onClose(failure));
-    if (this.#socket.destroyed) queueMicrotask(() => h.onClose(failure ?? new Error('socket already closed')));
+    if (this.#socket.destroyed) queueMicrotask(() => h.onClose(failure ?? new BackchannelError('ERR_LINK_CLOSED', 'link: TCP socket already closed')));
   }
 
   /**
@@ -136,6 +136,6 @@ export async function listenTcp(opts: TcpListenOptions): Promise<LinkServer> {
   });
   server.on('error', () => undefined);
   const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('link: unexpected server address');
+  if (address === null || typeof address === 'string') throw new BackchannelError('ERR_SERVER', 'link: unexpected server address');
   return acceptor.server(address.address, address.port, (stopped) => server.close(() => stopped()));
 }

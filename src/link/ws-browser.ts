@@ -37,14 +37,14 @@ export class BrowserWsTransport implements ByteTransport {
     this.#ws.onmessage = (ev: { data: unknown }) => {
       if (!(ev.data instanceof ArrayBuffer)) {
         this.#ws.close(4000);
-        close(new Error('text WebSocket message'));
+        close(new BackchannelError('ERR_LINK_PROTOCOL', 'link: text WebSocket message'));
         return;
       }
       h.onData(new Uint8Array(ev.data));
     };
     this.#ws.onerror = () => undefined; // the close event follows
-    this.#ws.onclose = (ev: { wasClean: boolean; code: number }) => close(ev.wasClean ? undefined : new Error(`WebSocket closed with code ${ev.code}`));
-    if (this.#ws.readyState === WebSocket.CLOSED) queueMicrotask(() => close(new Error('WebSocket already closed')));
+    this.#ws.onclose = (ev: { wasClean: boolean; code: number }) => close(ev.wasClean ? undefined : new BackchannelError('ERR_LINK_CLOSED', `link: WebSocket closed with code ${ev.code}`));
+    if (this.#ws.readyState === WebSocket.CLOSED) queueMicrotask(() => close(new BackchannelError('ERR_LINK_CLOSED', 'link: WebSocket already closed')));
   }
 
   write(chunk: Uint8Array): boolean {

@@ -32,7 +32,7 @@ export class NodeWsTransport implements ByteTransport {
     let failure: Error | undefined;
     this.#ws.on('message', (data: RawData, isBinary: boolean) => {
       if (!isBinary || !Buffer.isBuffer(data)) {
-        failure = new Error('text or fragmented WebSocket message');
+        failure = new BackchannelError('ERR_LINK_PROTOCOL', 'link: text or fragmented WebSocket message');
         this.#ws.terminate();
         return;
       }
@@ -42,7 +42,7 @@ export class NodeWsTransport implements ByteTransport {
       failure = e;
     });
     this.#ws.on('close', () => h.onClose(failure));
-    if (this.#ws.readyState === WebSocket.CLOSED) queueMicrotask(() => h.onClose(failure ?? new Error('WebSocket already closed')));
+    if (this.#ws.readyState === WebSocket.CLOSED) queueMicrotask(() => h.onClose(failure ?? new BackchannelError('ERR_LINK_CLOSED', 'link: WebSocket already closed')));
   }
 
   write(chunk: Uint8Array): boolean {
@@ -145,7 +145,7 @@ export async function listenWs(opts: WsListenOptions): Promise<WsLinkServer> {
   });
   wss.on('error', () => undefined);
   const address = wss.address();
-  if (address === null || typeof address === 'string') throw new Error('link: unexpected server address');
+  if (address === null || typeof address === 'string') throw new BackchannelError('ERR_SERVER', 'link: unexpected server address');
   const host = address.address;
   return {
     ...acceptor.server(host, address.port, (stopped) => wss.close(() => stopped())),

@@ -6,6 +6,7 @@
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { Registry } from 'prom-client';
+import { BackchannelError } from '../errors.js';
 
 export interface Health {
   readonly healthy: boolean;
@@ -69,7 +70,7 @@ export async function startOpsServer(init: OpsServerInit): Promise<OpsServer> {
     });
   });
   const addr = server.address();
-  if (addr === null || typeof addr === 'string') throw new Error('ops: unexpected server address');
+  if (addr === null || typeof addr === 'string') throw new BackchannelError('ERR_SERVER', 'ops: unexpected server address');
   return {
     host: addr.address,
     port: addr.port,

@@ -191,7 +191,8 @@ export class Sphinx implements PacketFormat {
         out.set(nextHop.mac, g.gammaOffset);
         return { kind: 'forward', nextHop: nextHop.id, delayMs: delayMs ?? 0, packet: out, replayTag };
       }
-      if (recipient === undefined) throw new Error('sphinx: unreachable, recipient checked above');
+      // Checked before the AEZ pass already; repeated because the compiler cannot follow that check.
+      if (recipient === undefined) throw sphinxError('ERR_SPHINX_COMMAND', 'invalid packet, no next hop and no recipient');
       if (surbId !== null) {
         // A reply: the payload is encrypted under the SURB creator's keys; only they can check it.
         return { kind: 'final', recipient, surbId, payload: body, replayTag };
