@@ -1,0 +1,104 @@
+/**
+ * The gateway's final stage decides, and returns, what becomes of a packet that ends at the
+ * gateway; it never stores or sends anything itself. Real Sphinx packets, opened as the last hop.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { nodeBackend } from '../../src/crypto/node.js';
+import { finalStage } from '../../src/server/store.js';
+import type { FinalOutcome } from '../../src/server/store.js';
+import { RECIPIENT_ID_LENGTH, SURB_ID_LENGTH } from '../../src/sphinx/constants.js';
+import { geometryFromUserPayload } from '../../src/sphinx/geometry.js';
+import { encodeForwardPayload } from '../../src/sphinx/payload.js';
+import { Sphinx } from '../../src/sphinx/sphinx.js';
+import type { PathHop } from '../../src/sphinx/sphinx.js';
+
+const c = nodeBackend;
+const g = geometryFromUserPayload(3, 200, true);
+const sphinx = new Sphinx(g, c);
+const hops = Array.from({ length: g.hops }, () => {
+  const privateKey = c.randomBytes(32);
+  return { id: c.randomBytes(32), privateKey, publicKey: c.x25519Base(privateKey) };
+});
+const registered = c.randomBytes(RECIPIENT_ID_LENGTH);
+const stage = finalStage(sphinx, { isRegistered: (r) => Buffer.from(r).equals(registered) });
+
+function path(recipient: Uint8Array, surbId?: Uint8Array): PathHop[] {
+  return hops.map((h, i) => ({
+    id: h.id,
+    publicKey: h.publicKey,
+    commands: i < hops.length - 1 ? [] : [{ type: 'recipient', id: recipient }, ...(surbId ? [{ type: 'surbReply' as const, id: surbId }] : [])],
+  }));
+}
+
+/** The outcome the last hop gets for `packet`. */
+function arrive(packet: Uint8Array): FinalOutcome {
+  let p = packet;
+  for (let i = 0; i < hops.length; i++) {
+    const r = sphinx.unwrap(hops[i]!.privateKey, p);
+    if (r.kind === 'final') return { ...r, epoch: 1 };
+    p = r.packet;
+  }
+  throw new Error('test: the route did not end');
+}
+
+describe('the gateway final stage', () => {
+  test('a forward payload with a SURB is stored, then acknowledged with a packet to the SURB\'s first hop', () => {
+    const ackPath = path(c.randomBytes(RECIPIENT_ID_LENGTH), c.randomBytes(SURB_ID_LENGTH));
+    const { surb, surbKeys } = sphinx.createSurb(ackPath);
+    const body = c.randomBytes(50);
+    const action = stage(arrive(sphinx.createPacket(path(registered), encodeForwardPayload(g, body, surb))));
+    assert.equal(action.kind, 'store');
+    if (action.kind !== 'store') return;
+    assert.deepEqual(action.entry.recipient, registered);
+    assert.equal(action.entry.surbId, null);
+    assert.deepEqual(action.entry.payload.subarray(0, body.length), body);
+    assert.equal(action.then?.kind, 'ack');
+    if (action.then?.kind !== 'ack') return;
+    assert.deepEqual(action.then.firstHop, hops[0]!.id);
+    // The acknowledgement travels the SURB's route and says only "stored": an all-zero payload.
+    const back = arrive(action.then.packet);
+    assert.ok(sphinx.decryptSurbPayload(back.payload, surbKeys).every((b) => b === 0));
+  });
+
+  test('a forward payload without a SURB is stored with nothing after', () => {
+    const action = stage(arrive(sphinx.createPacket(path(registered), encodeForwardPayload(g, Uint8Array.of(7), null))));
+    assert.equal(action.kind, 'store');
+    assert.equal(action.kind === 'store' && action.then, null);
+  });
+
+  test('a SURB reply is stored as it came, with its SURB id, and not acknowledged', () => {
+    const surbId = c.randomBytes(SURB_ID_LENGTH);
+    const { surb } = sphinx.createSurb(path(registered, surbId));
+    const { packet } = sphinx.createPacketFromSurb(surb, new Uint8Array(g.forwardPayloadLength).fill(3));
+    const outcome = arrive(packet);
+    const action = stage(outcome);
+    assert.equal(action.kind, 'store');
+    if (action.kind !== 'store') return;
+    assert.deepEqual(action.entry.surbId, surbId);
+    assert.deepEqual(action.entry.payload, outcome.payload);
+    assert.equal(action.then, null);
+  });
+
+  test('drop cover, an unknown recipient and a malformed payload are drops, each with its reason', () => {
+    const zero = new Uint8Array(RECIPIENT_ID_LENGTH);
+    assert.deepEqual(stage(arrive(sphinx.createPacket(path(zero), encodeForwardPayload(g, Uint8Array.of(1), null)))), { kind: 'drop', reason: 'drop_cover' });
+    const stranger = c.randomBytes(RECIPIENT_ID_LENGTH);
+    assert.deepEqual(stage(arrive(sphinx.createPacket(path(stranger), encodeForwardPayload(g, Uint8Array.of(1), null)))), { kind: 'drop', reason: 'unknown_recipient' });
+    const badFlags = encodeForwardPayload(g, Uint8Array.of(1), null);
+    badFlags[0] = 0x80;
+    assert.deepEqual(stage(arrive(sphinx.createPacket(path(registered), badFlags))), { kind: 'drop', reason: 'bad_payload' });
+  });
+
+  test('a garbage SURB still stores the body; its acknowledgement names a first hop that no document lists', () => {
+    const { surb } = sphinx.createSurb(path(c.randomBytes(RECIPIENT_ID_LENGTH), c.randomBytes(SURB_ID_LENGTH)));
+    surb.fill(0);
+    const action = stage(arrive(sphinx.createPacket(path(registered), encodeForwardPayload(g, Uint8Array.of(9), surb))));
+    assert.equal(action.kind, 'store');
+    if (action.kind !== 'store') return;
+    assert.equal(action.entry.payload[0], 9);
+    // The node looks the first hop up before sending and counts unknown_next_hop.
+    assert.equal(action.then?.kind, 'ack');
+    assert.ok(action.then?.kind === 'ack' && action.then.firstHop.every((b) => b === 0));
+  });
+});
