@@ -17,6 +17,8 @@ import type { Geometry } from '../../src/sphinx/geometry.js';
 import { SURB_ID_LENGTH } from '../../src/sphinx/constants.js';
 import { Sphinx } from '../../src/sphinx/sphinx.js';
 import { WireCodec } from '../../src/wire/commands.js';
+import { DROP_REASONS, readSample } from '../../src/ops/metrics.js';
+import { equalBytes } from '../../src/util/bytes.js';
 import type { WireCommand } from '../../src/wire/commands.js';
 
 const rand = randomIntFrom(nodeBackend.randomBytes);
@@ -74,17 +76,20 @@ export class TestClient {
   ): { packet: Uint8Array; surbId: Uint8Array | null; surbKeys: Uint8Array | null } {
     const epoch = doc.document.epoch;
     const delay = opts.delayMs ?? 0;
+    // Each gateway as this document lists it: its mix keys are those of the document's epoch, not
+    // of the document this client was made with.
+    const self = sameNode(doc, this.gateway);
     let surb: Uint8Array | null = null;
     let surbId: Uint8Array | null = null;
     let surbKeys: Uint8Array | null = null;
     if (opts.ackTo) {
       surbId = nodeBackend.randomBytes(SURB_ID_LENGTH);
-      const back = [...chooseMixes(doc.document, rand), opts.ackTo.gateway];
+      const back = [...chooseMixes(doc.document, rand), sameNode(doc, opts.ackTo.gateway)];
       const s = this.sphinx.createSurb(pathHops(back, epoch, back.slice(1).map(() => delay), { recipient: opts.ackTo.publicKey, surbId }));
       surb = s.surb;
       surbKeys = s.surbKeys;
     }
-    const nodes = [this.gateway, ...(opts.mixes ?? chooseMixes(doc.document, rand)), to];
+    const nodes = [self, ...(opts.mixes ?? chooseMixes(doc.document, rand)), sameNode(doc, to)];
     const path = pathHops(nodes, epoch, nodes.slice(1).map((_, i) => (i === 0 ? 0 : delay)), { recipient });
     const packet = this.sphinx.createPacket(path, encodeForwardPayload(this.geometry, body, surb));
     return { packet, surbId, surbKeys };
@@ -128,6 +133,32 @@ export class TestClient {
   async close(): Promise<void> {
     await this.#link?.close();
   }
+}
+
+/**
+ * `node` as `doc` lists it (matched by identity key).
+ * @throws Error when the document does not list it.
+ */
+export function sameNode(doc: SignedDocument, node: DocumentNode): DocumentNode {
+  const n = doc.document.nodes.find((x) => equalBytes(x.identityKey, node.identityKey));
+  if (n === undefined) throw new Error(`test client: the document for epoch ${doc.document.epoch} does not list ${node.name}`);
+  return n;
+}
+
+/** Every drop counter of every node, as `name: reason=n ...` lines: for the message of a failed assertion. */
+export async function dropSummary(servers: readonly { readonly name: string; readonly role: string; readonly opsUrl: string }[]): Promise<string> {
+  const lines: string[] = [];
+  for (const s of servers) {
+    if (s.role === 'authority') continue;
+    const text = await scrape(s.opsUrl).catch(() => null);
+    if (text === null) {
+      lines.push(`${s.name}: no answer`);
+      continue;
+    }
+    const counts = DROP_REASONS.map((r) => [r, readSample(text, 'backchannel_packets_dropped_total', { reason: r }) ?? 0] as const).filter(([, n]) => n > 0);
+    lines.push(`${s.name}: in=${readSample(text, 'backchannel_packets_in_total') ?? 0} out=${readSample(text, 'backchannel_packets_out_total') ?? 0} ${counts.map(([r, n]) => `${r}=${n}`).join(' ')}`);
+  }
+  return lines.join('\n');
 }
 
 /** Fetches a server's metrics text from its ops URL. */

@@ -16,7 +16,7 @@ import { fetchDocument } from '../../src/pki/client.js';
 import { nodeEd25519 } from '../../src/pki/ed25519-node.js';
 import type { SignedDocument } from '../../src/pki/types.js';
 import { toHex } from '../../src/util/bytes.js';
-import { raiseClientRate, TestClient } from '../helpers/mixnet-client.js';
+import { dropSummary, raiseClientRate, TestClient } from '../helpers/mixnet-client.js';
 import { nodeNamed, usableDocument } from '../helpers/documents.js';
 
 const EPOCH_MS = 10_000;
@@ -85,7 +85,7 @@ describe('faults on a local network', { timeout: 300_000 }, () => {
     try {
       for (let i = 0; i < 20; i++) await sender.send(sender.buildPacket(fresh, gw2, receiver.publicKey, Uint8Array.of(i), { mixes: via }).packet);
       const got = await receiver.drain(20, 5_000);
-      assert.equal(got.length, 20);
+      if (got.length !== 20) assert.fail(`${got.length} of 20 packets arrived; drops:\n${await dropSummary(net.network.servers)}`);
     } finally {
       await sender.close();
       await receiver.close();
@@ -118,7 +118,7 @@ describe('faults on a local network', { timeout: 300_000 }, () => {
       for (let i = 0; i < N / 2; i++) await sender.send(built[i]!);
       const acksBy = Date.now() + 15_000;
       while (acks.length < 20) {
-        assert.ok(Date.now() < acksBy, 'acknowledgements arrive');
+        if (Date.now() >= acksBy) assert.fail(`acknowledgements arrive (${acks.length} of 20); drops:\n${await dropSummary(net.network.servers)}`);
         const a = await sender.fetchOne();
         if (a !== null) acks.push(a);
         else await sleep(10);

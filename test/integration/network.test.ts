@@ -17,7 +17,7 @@ import { readSample } from '../../src/ops/metrics.js';
 import type { DocumentNode } from '../../src/pki/types.js';
 import { toHex } from '../../src/util/bytes.js';
 import { connectWs } from '../../src/link/ws-node.js';
-import { raiseClientRate, scrape, TestClient } from '../helpers/mixnet-client.js';
+import { dropSummary, raiseClientRate, scrape, TestClient } from '../helpers/mixnet-client.js';
 import { nodeNamed, usableDocument } from '../helpers/documents.js';
 
 const PACKETS = 1000;
@@ -92,7 +92,7 @@ describe('a local network started like `backchannel up`', { timeout: 240_000 }, 
       assert.ok(f.payload.subarray(64).every((b) => b === 0), 'the rest of the body is the zero padding');
       seen.add(key);
     }
-    assert.equal(seen.size, PACKETS);
+    if (seen.size !== PACKETS) assert.fail(`${seen.size} of ${PACKETS} packets arrived; drops:\n${await dropSummary(net.network.servers)}`);
     // Nothing more arrives later.
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(await receiver.fetchOne(), null);
@@ -107,7 +107,7 @@ describe('a local network started like `backchannel up`', { timeout: 240_000 }, 
       assert.ok(plain.every((b) => b === 0), 'an acknowledgement carries the zero payload');
       acked.add(toHex(a.surbId));
     }
-    assert.equal(acked.size, PACKETS);
+    if (acked.size !== PACKETS) assert.fail(`${acked.size} of ${PACKETS} acknowledgements came back; drops:\n${await dropSummary(net.network.servers)}`);
   });
 
   it('drops replayed packets at the first hop and counts them', async () => {
@@ -138,8 +138,9 @@ describe('a local network started like `backchannel up`', { timeout: 240_000 }, 
     while (Date.now() < deadline && ((await badPacket('gateway-1')) < before1 + 1 || (await badPacket('gateway-2')) < before2 + 1)) {
       await new Promise((r) => setTimeout(r, 100));
     }
-    assert.equal((await badPacket('gateway-1')) - before1, 1);
-    assert.equal((await badPacket('gateway-2')) - before2, 1);
+    const summary = await dropSummary(net.network.servers);
+    assert.equal((await badPacket('gateway-1')) - before1, 1, summary);
+    assert.equal((await badPacket('gateway-2')) - before2, 1, summary);
     assert.equal(await receiver.fetchOne(), null, 'neither was delivered');
   });
 
