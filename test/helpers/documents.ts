@@ -29,12 +29,16 @@ export async function usableDocument(
   const deadline = Date.now() + (opts.timeoutMs ?? 3 * period + 10_000);
   for (;;) {
     const doc = await waitForDocument(net.networkFile, deadline, names);
-    const usableUntil = epochStart(doc.document.epoch + 1, period) + KEY_GRACE_FRACTION * period;
-    if (usableUntil - Date.now() >= opts.minRemainingMs) return doc;
+    if (keysUsableUntil(doc, period) - Date.now() >= opts.minRemainingMs) return doc;
     if (Date.now() >= deadline) throw new Error(`test: no document with ${opts.minRemainingMs} ms of its keys left in time`);
     // Too late in this epoch: wait for the next one's document.
     await sleep(Math.max(0, epochStart(doc.document.epoch + 1, period) - Date.now()) + 50);
   }
+}
+
+/** When the nodes stop accepting packets built with `doc`'s keys: a grace period after its epoch ends. */
+export function keysUsableUntil(doc: SignedDocument, periodMs: number): number {
+  return epochStart(doc.document.epoch + 1, periodMs) + KEY_GRACE_FRACTION * periodMs;
 }
 
 /**
