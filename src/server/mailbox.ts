@@ -67,15 +67,27 @@ export interface MailboxStoreOptions {
   clock?: Clock;
 }
 
-/** Durable mailboxes, one per registered client. Every method is synchronous and returns after commit. */
+/**
+ * Mailboxes, one per registered client. Every method is synchronous and returns after commit.
+ * Arguments are checked before anything changes: a wrong type is a TypeError, a wrong length or
+ * value a RangeError. Implemented by openMailboxStore (SQLite, durable) and by the simulator's
+ * MemoryMailboxStore; test/server/mailbox-compliance.ts is the behaviour both must show.
+ */
 export interface MailboxStore {
   /** Registers a recipient; registering again changes nothing. */
   register(recipient: Uint8Array): void;
   isRegistered(recipient: Uint8Array): boolean;
-  /** Stores a batch in one transaction; result i belongs to entry i. */
+  /**
+   * Stores a batch in one transaction; result i belongs to entry i. A malformed entry anywhere in
+   * the batch throws and nothing is stored. The store keeps copies of the bytes: the caller may
+   * reuse its buffers as soon as this returns.
+   */
   storeBatch(entries: readonly MailboxEntry[]): StoreResult[];
   store(entry: MailboxEntry): StoreResult;
-  /** The oldest entry, or the oldest with seq > afterSeq; null when there is none. */
+  /**
+   * The oldest entry, or the oldest with seq > afterSeq; null when there is none. Its arrays are
+   * the caller's own: changing them changes nothing stored.
+   */
   peek(recipient: Uint8Array, afterSeq?: number): PeekedEntry | null;
   /** Deletes one entry; false when it was not there. */
   ack(recipient: Uint8Array, seq: number): boolean;
