@@ -15,6 +15,14 @@ interface Box {
   head: number;
 }
 
+/**
+ * A copy of `bytes` in a buffer of its own. Not `bytes.slice()`: on a Buffer (what the network
+ * hands a gateway) slice is a view, and the stored entry would change with the caller's buffer.
+ */
+function own(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}
+
 export class MemoryMailboxStore implements MailboxStore {
   readonly #boxes = new Map<string, Box>();
   readonly #clock: Clock;
@@ -51,7 +59,7 @@ export class MemoryMailboxStore implements MailboxStore {
     if (box === undefined) return { ok: false, code: 'unknown_recipient' };
     if (box.entries.length - box.head >= this.#maxPerMailbox || this.#total >= this.#maxTotal) return { ok: false, code: 'ERR_MAILBOX_FULL' };
     const seq = box.nextSeq++;
-    box.entries.push({ seq, surbId: entry.surbId === null ? null : entry.surbId.slice(), payload: entry.payload.slice(), storedAt: this.#clock.now() });
+    box.entries.push({ seq, surbId: entry.surbId === null ? null : own(entry.surbId), payload: own(entry.payload), storedAt: this.#clock.now() });
     this.#total++;
     return { ok: true, seq };
   }
@@ -61,7 +69,10 @@ export class MemoryMailboxStore implements MailboxStore {
     if (box === undefined) return null;
     for (let i = box.head; i < box.entries.length; i++) {
       const e = box.entries[i]!;
-      if (e.seq > afterSeq) return { seq: e.seq, surbId: e.surbId, payload: e.payload, storedAt: e.storedAt, remaining: box.entries.length - i - 1 };
+      if (e.seq > afterSeq) {
+        // The caller owns what peek returns (the MailboxStore contract): wiping it must leave the entry whole.
+        return { seq: e.seq, surbId: e.surbId === null ? null : own(e.surbId), payload: own(e.payload), storedAt: e.storedAt, remaining: box.entries.length - i - 1 };
+      }
     }
     return null;
   }
