@@ -37,25 +37,31 @@ export class MemoryMailboxStore implements MailboxStore {
     this.#maxTotal = options.maxTotal ?? 1_000_000;
   }
 
-  #box(recipient: Uint8Array): Box | undefined {
-    if (this.#closed) throw new BackchannelError('ERR_MAILBOX_STORE', 'mailbox: store closed');
+  /** Throws as the SQLite store does once closed: a simulated gateway that used a closed store would go unnoticed otherwise. */
+  #open(what: string): void {
+    if (this.#closed) throw new BackchannelError('ERR_MAILBOX_STORE', `mailbox: ${what} on a closed store`);
+  }
+
+  #box(what: string, recipient: Uint8Array): Box | undefined {
+    this.#open(what);
     return this.#boxes.get(idKey(recipient));
   }
 
   register(recipient: Uint8Array): void {
-    if (this.#box(recipient) === undefined) this.#boxes.set(idKey(recipient), { nextSeq: 1, entries: [], head: 0 });
+    if (this.#box('register', recipient) === undefined) this.#boxes.set(idKey(recipient), { nextSeq: 1, entries: [], head: 0 });
   }
 
   isRegistered(recipient: Uint8Array): boolean {
-    return this.#box(recipient) !== undefined;
+    return this.#box('lookup', recipient) !== undefined;
   }
 
   storeBatch(entries: readonly MailboxEntry[]): StoreResult[] {
+    this.#open('store');
     return entries.map((e) => this.store(e));
   }
 
   store(entry: MailboxEntry): StoreResult {
-    const box = this.#box(entry.recipient);
+    const box = this.#box('store', entry.recipient);
     if (box === undefined) return { ok: false, code: 'unknown_recipient' };
     if (box.entries.length - box.head >= this.#maxPerMailbox || this.#total >= this.#maxTotal) return { ok: false, code: 'ERR_MAILBOX_FULL' };
     const seq = box.nextSeq++;
@@ -65,7 +71,7 @@ export class MemoryMailboxStore implements MailboxStore {
   }
 
   peek(recipient: Uint8Array, afterSeq = 0): PeekedEntry | null {
-    const box = this.#box(recipient);
+    const box = this.#box('peek', recipient);
     if (box === undefined) return null;
     for (let i = box.head; i < box.entries.length; i++) {
       const e = box.entries[i]!;
@@ -78,7 +84,7 @@ export class MemoryMailboxStore implements MailboxStore {
   }
 
   ack(recipient: Uint8Array, seq: number): boolean {
-    const box = this.#box(recipient);
+    const box = this.#box('ack', recipient);
     if (box === undefined) return false;
     for (let i = box.head; i < box.entries.length; i++) {
       if (box.entries[i]!.seq === seq) {
@@ -91,7 +97,7 @@ export class MemoryMailboxStore implements MailboxStore {
   }
 
   ackBelow(recipient: Uint8Array, belowSeq: number): number {
-    const box = this.#box(recipient);
+    const box = this.#box('ack', recipient);
     if (box === undefined) return 0;
     let n = 0;
     while (box.head < box.entries.length && box.entries[box.head]!.seq < belowSeq) {
@@ -107,15 +113,17 @@ export class MemoryMailboxStore implements MailboxStore {
   }
 
   count(recipient: Uint8Array): number {
-    const box = this.#box(recipient);
+    const box = this.#box('count', recipient);
     return box === undefined ? 0 : box.entries.length - box.head;
   }
 
   total(): number {
+    this.#open('count');
     return this.#total;
   }
 
   check(): void {
+    this.#open('check');
     let n = 0;
     for (const b of this.#boxes.values()) n += b.entries.length - b.head;
     if (n !== this.#total) throw new BackchannelError('ERR_MAILBOX_STORE', 'mailbox: total disagrees with the entries');
@@ -123,5 +131,6 @@ export class MemoryMailboxStore implements MailboxStore {
 
   close(): void {
     this.#closed = true;
+    this.#boxes.clear();
   }
 }
