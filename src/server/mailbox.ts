@@ -195,7 +195,11 @@ function migrate(db: Database.Database): void {
   }).immediate();
 }
 
-function checkRecipient(recipient: unknown): asserts recipient is Uint8Array {
+/**
+ * Checks a recipient id, as every MailboxStore method that takes one does first.
+ * @throws {TypeError | RangeError} naming "recipient".
+ */
+export function checkRecipient(recipient: unknown): asserts recipient is Uint8Array {
   abytes('recipient', recipient, RECIPIENT_ID_LENGTH);
 }
 
@@ -212,6 +216,15 @@ export function checkMailboxEntry(entry: unknown): asserts entry is MailboxEntry
   if (e['payload'].length > MAX_FORWARD_PAYLOAD_LENGTH) {
     throw new RangeError(`"payload" expected at most ${MAX_FORWARD_PAYLOAD_LENGTH} bytes, got length=${e['payload'].length}`);
   }
+}
+
+/**
+ * Checks a whole batch, as storeBatch does before it stores any of it.
+ * @throws {TypeError | RangeError} naming "entries" or the field of the first bad entry.
+ */
+export function checkMailboxBatch(entries: unknown): asserts entries is readonly MailboxEntry[] {
+  if (!Array.isArray(entries)) throw new TypeError(`"entries" expected an array, got ${typeof entries}`);
+  for (const e of entries) checkMailboxEntry(e);
 }
 
 /** A copy that is a plain Uint8Array (better-sqlite3 returns Buffers, which may share a pool). */
@@ -347,9 +360,8 @@ class SqliteMailboxStore implements MailboxStore {
   }
 
   storeBatch(entries: readonly MailboxEntry[]): StoreResult[] {
-    if (!Array.isArray(entries)) throw new TypeError(`"entries" expected an array, got ${typeof entries}`);
     // Every argument is checked before the transaction starts: a bad entry stores nothing.
-    for (const e of entries) checkMailboxEntry(e);
+    checkMailboxBatch(entries);
     if (entries.length === 0) return this.#guard('store', () => []);
     return this.#guard('store', () => this.#storeTx.immediate(entries));
   }

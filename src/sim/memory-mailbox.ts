@@ -5,8 +5,9 @@
  */
 import { BackchannelError } from '../errors.js';
 import type { MailboxEntry, MailboxStore, PeekedEntry, StoreResult } from '../server/mailbox.js';
+import { checkMailboxBatch, checkMailboxEntry, checkRecipient } from '../server/mailbox.js';
 import type { Clock } from '../ops/clock.js';
-import { idKey } from '../util/bytes.js';
+import { aint, idKey } from '../util/bytes.js';
 
 interface Box {
   nextSeq: number;
@@ -48,20 +49,30 @@ export class MemoryMailboxStore implements MailboxStore {
   }
 
   register(recipient: Uint8Array): void {
+    checkRecipient(recipient);
     if (this.#box('register', recipient) === undefined) this.#boxes.set(idKey(recipient), { nextSeq: 1, entries: [], head: 0 });
   }
 
   isRegistered(recipient: Uint8Array): boolean {
+    checkRecipient(recipient);
     return this.#box('lookup', recipient) !== undefined;
   }
 
   storeBatch(entries: readonly MailboxEntry[]): StoreResult[] {
+    // All checked before any is stored: the SQLite store's transaction stores a batch whole or not at all.
+    checkMailboxBatch(entries);
     this.#open('store');
-    return entries.map((e) => this.store(e));
+    return entries.map((e) => this.#storeOne(e));
   }
 
   store(entry: MailboxEntry): StoreResult {
-    const box = this.#box('store', entry.recipient);
+    checkMailboxEntry(entry);
+    this.#open('store');
+    return this.#storeOne(entry);
+  }
+
+  #storeOne(entry: MailboxEntry): StoreResult {
+    const box = this.#boxes.get(idKey(entry.recipient));
     if (box === undefined) return { ok: false, code: 'unknown_recipient' };
     if (box.entries.length - box.head >= this.#maxPerMailbox || this.#total >= this.#maxTotal) return { ok: false, code: 'ERR_MAILBOX_FULL' };
     const seq = box.nextSeq++;
@@ -70,12 +81,15 @@ export class MemoryMailboxStore implements MailboxStore {
     return { ok: true, seq };
   }
 
-  peek(recipient: Uint8Array, afterSeq = 0): PeekedEntry | null {
+  peek(recipient: Uint8Array, afterSeq?: number): PeekedEntry | null {
+    checkRecipient(recipient);
+    if (afterSeq !== undefined) aint('afterSeq', afterSeq, 0, Number.MAX_SAFE_INTEGER);
+    const after = afterSeq ?? 0;
     const box = this.#box('peek', recipient);
     if (box === undefined) return null;
     for (let i = box.head; i < box.entries.length; i++) {
       const e = box.entries[i]!;
-      if (e.seq > afterSeq) {
+      if (e.seq > after) {
         // The caller owns what peek returns (the MailboxStore contract): wiping it must leave the entry whole.
         return { seq: e.seq, surbId: e.surbId === null ? null : own(e.surbId), payload: own(e.payload), storedAt: e.storedAt, remaining: box.entries.length - i - 1 };
       }
@@ -84,6 +98,8 @@ export class MemoryMailboxStore implements MailboxStore {
   }
 
   ack(recipient: Uint8Array, seq: number): boolean {
+    checkRecipient(recipient);
+    aint('seq', seq, 0, Number.MAX_SAFE_INTEGER);
     const box = this.#box('ack', recipient);
     if (box === undefined) return false;
     for (let i = box.head; i < box.entries.length; i++) {
@@ -97,6 +113,8 @@ export class MemoryMailboxStore implements MailboxStore {
   }
 
   ackBelow(recipient: Uint8Array, belowSeq: number): number {
+    checkRecipient(recipient);
+    aint('belowSeq', belowSeq, 0, Number.MAX_SAFE_INTEGER);
     const box = this.#box('ack', recipient);
     if (box === undefined) return 0;
     let n = 0;
@@ -113,6 +131,7 @@ export class MemoryMailboxStore implements MailboxStore {
   }
 
   count(recipient: Uint8Array): number {
+    checkRecipient(recipient);
     const box = this.#box('count', recipient);
     return box === undefined ? 0 : box.entries.length - box.head;
   }
