@@ -5,7 +5,7 @@
  */
 import { BackchannelError } from '../errors.js';
 import type { MailboxEntry, MailboxStore, PeekedEntry, StoreResult } from '../server/mailbox.js';
-import { checkMailboxBatch, checkMailboxEntry, checkRecipient } from '../server/mailbox.js';
+import { DEFAULT_MAX_PER_MAILBOX, DEFAULT_MAX_TOTAL, checkMailboxBatch, checkMailboxEntry, checkRecipient } from '../server/mailbox.js';
 import type { Clock } from '../ops/clock.js';
 import { aint, idKey } from '../util/bytes.js';
 
@@ -32,10 +32,18 @@ export class MemoryMailboxStore implements MailboxStore {
   #total = 0;
   #closed = false;
 
+  /**
+   * A store whose caps, when not given, are the SQLite store's defaults.
+   * @throws {TypeError | RangeError} when a cap is not an integer of at least 1, as openMailboxStore does.
+   */
   constructor(clock: Clock, options: { maxPerMailbox?: number; maxTotal?: number } = {}) {
+    const maxPerMailbox = options.maxPerMailbox ?? DEFAULT_MAX_PER_MAILBOX;
+    const maxTotal = options.maxTotal ?? DEFAULT_MAX_TOTAL;
+    aint('maxPerMailbox', maxPerMailbox, 1, Number.MAX_SAFE_INTEGER);
+    aint('maxTotal', maxTotal, 1, Number.MAX_SAFE_INTEGER);
     this.#clock = clock;
-    this.#maxPerMailbox = options.maxPerMailbox ?? 10_000;
-    this.#maxTotal = options.maxTotal ?? 1_000_000;
+    this.#maxPerMailbox = maxPerMailbox;
+    this.#maxTotal = maxTotal;
   }
 
   /** Throws as the SQLite store does once closed: a simulated gateway that used a closed store would go unnoticed otherwise. */
