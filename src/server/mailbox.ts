@@ -67,15 +67,27 @@ export interface MailboxStoreOptions {
   clock?: Clock;
 }
 
-/** Durable mailboxes, one per registered client. Every method is synchronous and returns after commit. */
+/**
+ * Mailboxes, one per registered client. Every method is synchronous and returns after commit.
+ * Arguments are checked before anything changes: a wrong type is a TypeError, a wrong length or
+ * value a RangeError. Implemented by openMailboxStore (SQLite, durable) and by the simulator's
+ * MemoryMailboxStore; test/server/mailbox-compliance.ts is the behaviour both must show.
+ */
 export interface MailboxStore {
   /** Registers a recipient; registering again changes nothing. */
   register(recipient: Uint8Array): void;
   isRegistered(recipient: Uint8Array): boolean;
-  /** Stores a batch in one transaction; result i belongs to entry i. */
+  /**
+   * Stores a batch in one transaction; result i belongs to entry i. A malformed entry anywhere in
+   * the batch throws and nothing is stored. The store keeps copies of the bytes: the caller may
+   * reuse its buffers as soon as this returns.
+   */
   storeBatch(entries: readonly MailboxEntry[]): StoreResult[];
   store(entry: MailboxEntry): StoreResult;
-  /** The oldest entry, or the oldest with seq > afterSeq; null when there is none. */
+  /**
+   * The oldest entry, or the oldest with seq > afterSeq; null when there is none. Its arrays are
+   * the caller's own: changing them changes nothing stored.
+   */
   peek(recipient: Uint8Array, afterSeq?: number): PeekedEntry | null;
   /** Deletes one entry; false when it was not there. */
   ack(recipient: Uint8Array, seq: number): boolean;
@@ -183,7 +195,11 @@ function migrate(db: Database.Database): void {
   }).immediate();
 }
 
-function checkRecipient(recipient: unknown): asserts recipient is Uint8Array {
+/**
+ * Checks a recipient id, as every MailboxStore method that takes one does first.
+ * @throws {TypeError | RangeError} naming "recipient".
+ */
+export function checkRecipient(recipient: unknown): asserts recipient is Uint8Array {
   abytes('recipient', recipient, RECIPIENT_ID_LENGTH);
 }
 
@@ -200,6 +216,15 @@ export function checkMailboxEntry(entry: unknown): asserts entry is MailboxEntry
   if (e['payload'].length > MAX_FORWARD_PAYLOAD_LENGTH) {
     throw new RangeError(`"payload" expected at most ${MAX_FORWARD_PAYLOAD_LENGTH} bytes, got length=${e['payload'].length}`);
   }
+}
+
+/**
+ * Checks a whole batch, as storeBatch does before it stores any of it.
+ * @throws {TypeError | RangeError} naming "entries" or the field of the first bad entry.
+ */
+export function checkMailboxBatch(entries: unknown): asserts entries is readonly MailboxEntry[] {
+  if (!Array.isArray(entries)) throw new TypeError(`"entries" expected an array, got ${typeof entries}`);
+  for (const e of entries) checkMailboxEntry(e);
 }
 
 /** A copy that is a plain Uint8Array (better-sqlite3 returns Buffers, which may share a pool). */
@@ -335,9 +360,8 @@ class SqliteMailboxStore implements MailboxStore {
   }
 
   storeBatch(entries: readonly MailboxEntry[]): StoreResult[] {
-    if (!Array.isArray(entries)) throw new TypeError(`"entries" expected an array, got ${typeof entries}`);
     // Every argument is checked before the transaction starts: a bad entry stores nothing.
-    for (const e of entries) checkMailboxEntry(e);
+    checkMailboxBatch(entries);
     if (entries.length === 0) return this.#guard('store', () => []);
     return this.#guard('store', () => this.#storeTx.immediate(entries));
   }

@@ -5,14 +5,23 @@
  */
 import { BackchannelError } from '../errors.js';
 import type { MailboxEntry, MailboxStore, PeekedEntry, StoreResult } from '../server/mailbox.js';
+import { DEFAULT_MAX_PER_MAILBOX, DEFAULT_MAX_TOTAL, checkMailboxBatch, checkMailboxEntry, checkRecipient } from '../server/mailbox.js';
 import type { Clock } from '../ops/clock.js';
-import { idKey } from '../util/bytes.js';
+import { aint, idKey } from '../util/bytes.js';
 
 interface Box {
   nextSeq: number;
   /** Entries in seq order; entries[head..] are held. */
   entries: { seq: number; surbId: Uint8Array | null; payload: Uint8Array; storedAt: number }[];
   head: number;
+}
+
+/**
+ * A copy of `bytes` in a buffer of its own. Not `bytes.slice()`: on a Buffer (what the network
+ * hands a gateway) slice is a view, and the stored entry would change with the caller's buffer.
+ */
+function own(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
 }
 
 export class MemoryMailboxStore implements MailboxStore {
@@ -23,51 +32,83 @@ export class MemoryMailboxStore implements MailboxStore {
   #total = 0;
   #closed = false;
 
+  /**
+   * A store whose caps, when not given, are the SQLite store's defaults.
+   * @throws {TypeError | RangeError} when a cap is not an integer of at least 1, as openMailboxStore does.
+   */
   constructor(clock: Clock, options: { maxPerMailbox?: number; maxTotal?: number } = {}) {
+    const maxPerMailbox = options.maxPerMailbox ?? DEFAULT_MAX_PER_MAILBOX;
+    const maxTotal = options.maxTotal ?? DEFAULT_MAX_TOTAL;
+    aint('maxPerMailbox', maxPerMailbox, 1, Number.MAX_SAFE_INTEGER);
+    aint('maxTotal', maxTotal, 1, Number.MAX_SAFE_INTEGER);
     this.#clock = clock;
-    this.#maxPerMailbox = options.maxPerMailbox ?? 10_000;
-    this.#maxTotal = options.maxTotal ?? 1_000_000;
+    this.#maxPerMailbox = maxPerMailbox;
+    this.#maxTotal = maxTotal;
   }
 
-  #box(recipient: Uint8Array): Box | undefined {
-    if (this.#closed) throw new BackchannelError('ERR_MAILBOX_STORE', 'mailbox: store closed');
+  /** Throws as the SQLite store does once closed: a simulated gateway that used a closed store would go unnoticed otherwise. */
+  #open(what: string): void {
+    if (this.#closed) throw new BackchannelError('ERR_MAILBOX_STORE', `mailbox: ${what} on a closed store`);
+  }
+
+  #box(what: string, recipient: Uint8Array): Box | undefined {
+    this.#open(what);
     return this.#boxes.get(idKey(recipient));
   }
 
   register(recipient: Uint8Array): void {
-    if (this.#box(recipient) === undefined) this.#boxes.set(idKey(recipient), { nextSeq: 1, entries: [], head: 0 });
+    checkRecipient(recipient);
+    if (this.#box('register', recipient) === undefined) this.#boxes.set(idKey(recipient), { nextSeq: 1, entries: [], head: 0 });
   }
 
   isRegistered(recipient: Uint8Array): boolean {
-    return this.#box(recipient) !== undefined;
+    checkRecipient(recipient);
+    return this.#box('lookup', recipient) !== undefined;
   }
 
   storeBatch(entries: readonly MailboxEntry[]): StoreResult[] {
-    return entries.map((e) => this.store(e));
+    // All checked before any is stored: the SQLite store's transaction stores a batch whole or not at all.
+    checkMailboxBatch(entries);
+    this.#open('store');
+    return entries.map((e) => this.#storeOne(e));
   }
 
   store(entry: MailboxEntry): StoreResult {
-    const box = this.#box(entry.recipient);
+    checkMailboxEntry(entry);
+    this.#open('store');
+    return this.#storeOne(entry);
+  }
+
+  #storeOne(entry: MailboxEntry): StoreResult {
+    const box = this.#boxes.get(idKey(entry.recipient));
     if (box === undefined) return { ok: false, code: 'unknown_recipient' };
     if (box.entries.length - box.head >= this.#maxPerMailbox || this.#total >= this.#maxTotal) return { ok: false, code: 'ERR_MAILBOX_FULL' };
     const seq = box.nextSeq++;
-    box.entries.push({ seq, surbId: entry.surbId === null ? null : entry.surbId.slice(), payload: entry.payload.slice(), storedAt: this.#clock.now() });
+    box.entries.push({ seq, surbId: entry.surbId === null ? null : own(entry.surbId), payload: own(entry.payload), storedAt: this.#clock.now() });
     this.#total++;
     return { ok: true, seq };
   }
 
-  peek(recipient: Uint8Array, afterSeq = 0): PeekedEntry | null {
-    const box = this.#box(recipient);
+  peek(recipient: Uint8Array, afterSeq?: number): PeekedEntry | null {
+    checkRecipient(recipient);
+    if (afterSeq !== undefined) aint('afterSeq', afterSeq, 0, Number.MAX_SAFE_INTEGER);
+    const after = afterSeq ?? 0;
+    const box = this.#box('peek', recipient);
     if (box === undefined) return null;
     for (let i = box.head; i < box.entries.length; i++) {
       const e = box.entries[i]!;
-      if (e.seq > afterSeq) return { seq: e.seq, surbId: e.surbId, payload: e.payload, storedAt: e.storedAt, remaining: box.entries.length - i - 1 };
+      if (e.seq > after) {
+        // The caller owns what peek returns (the MailboxStore contract): wiping it must leave the entry whole.
+        return { seq: e.seq, surbId: e.surbId === null ? null : own(e.surbId), payload: own(e.payload), storedAt: e.storedAt, remaining: box.entries.length - i - 1 };
+      }
     }
     return null;
   }
 
   ack(recipient: Uint8Array, seq: number): boolean {
-    const box = this.#box(recipient);
+    checkRecipient(recipient);
+    aint('seq', seq, 0, Number.MAX_SAFE_INTEGER);
+    const box = this.#box('ack', recipient);
     if (box === undefined) return false;
     for (let i = box.head; i < box.entries.length; i++) {
       if (box.entries[i]!.seq === seq) {
@@ -80,7 +121,9 @@ export class MemoryMailboxStore implements MailboxStore {
   }
 
   ackBelow(recipient: Uint8Array, belowSeq: number): number {
-    const box = this.#box(recipient);
+    checkRecipient(recipient);
+    aint('belowSeq', belowSeq, 0, Number.MAX_SAFE_INTEGER);
+    const box = this.#box('ack', recipient);
     if (box === undefined) return 0;
     let n = 0;
     while (box.head < box.entries.length && box.entries[box.head]!.seq < belowSeq) {
@@ -96,15 +139,18 @@ export class MemoryMailboxStore implements MailboxStore {
   }
 
   count(recipient: Uint8Array): number {
-    const box = this.#box(recipient);
+    checkRecipient(recipient);
+    const box = this.#box('count', recipient);
     return box === undefined ? 0 : box.entries.length - box.head;
   }
 
   total(): number {
+    this.#open('count');
     return this.#total;
   }
 
   check(): void {
+    this.#open('check');
     let n = 0;
     for (const b of this.#boxes.values()) n += b.entries.length - b.head;
     if (n !== this.#total) throw new BackchannelError('ERR_MAILBOX_STORE', 'mailbox: total disagrees with the entries');
@@ -112,5 +158,6 @@ export class MemoryMailboxStore implements MailboxStore {
 
   close(): void {
     this.#closed = true;
+    this.#boxes.clear();
   }
 }
