@@ -13,7 +13,7 @@ import { systemClock } from '../../src/ops/clock.js';
 import { jsonLogger, memoryLogger, silentLogger } from '../../src/ops/log.js';
 import { readSample } from '../../src/ops/metrics.js';
 import { uploadDescriptor } from '../../src/pki/client.js';
-import { encodeSignedDocument, epochAt, signDocumentHash, verifySignedDocument } from '../../src/pki/document.js';
+import { encodeSignedDocument, epochAt, epochStart, signDocumentHash, verifySignedDocument } from '../../src/pki/document.js';
 import { nodeEd25519 } from '../../src/pki/ed25519-node.js';
 import { DocumentFollower } from '../../src/pki/follower.js';
 import type { AuthorityInfo, NetworkParameters } from '../../src/pki/types.js';
@@ -117,10 +117,14 @@ describe('directory authorities on loopback', () => {
     const net = await startNetwork({ n: 3, start: [0, 1, 2], periodMs: 3000 });
     try {
       const from = await net.uploadAll();
+      const uploadsDone = Date.now();
       const e = await waitFor('a common document', () => commonEpoch(net, from), 8000);
       const docs = net.running.map((r) => r!.document(e)!);
       for (const d of docs) assert.deepEqual(d.bytes, docs[0]!.bytes);
-      assert.equal(docs[0]!.document.nodes.length, net.nodes.length);
+      // The bootstrap vote waits for the uploads only for a while (a quarter epoch here, 750 ms):
+      // on a loaded machine some may come later, so this document lists the nodes heard from by
+      // then, and the next one (voted on schedule, after every upload) lists them all.
+      assert.ok(docs[0]!.document.nodes.length >= 1 && docs[0]!.document.nodes.length <= net.nodes.length);
       // Everyone signed, and what GET serves verifies against the configured authorities.
       const res = await net.fetch(`${net.infos[1]!.url}/v1/document/${e}`);
       assert.equal(res.status, 200);
@@ -129,11 +133,16 @@ describe('directory authorities on loopback', () => {
       const verified = verifySignedDocument(body, { authorities: net.infos, threshold: 2, ed: nodeEd25519, epoch: e });
       assert.deepEqual(verified.bytes, docs[0]!.bytes);
       await waitFor('all three signatures', () => net.running.every((r) => r!.document(e)!.signatures.length === 3), 3000);
-      // The next epoch's document comes from the normal schedule (vote at 1/2, compute at 3/4).
-      const next = await waitFor('the next document', () => (net.running.every((r) => r!.document(e + 1) !== null) ? e + 1 : null), 7000);
+      // Later documents come from the normal schedule (the vote for E at 1/2 of E - 1, compute at
+      // 3/4); the first whose vote came after every upload lists every node.
+      const period = net.params.epochPeriodMs;
+      let scheduled = e + 1;
+      while (epochStart(scheduled - 1, period) + period / 2 <= uploadsDone) scheduled++;
+      const next = await waitFor('a scheduled document', () => (net.running.every((r) => r!.document(scheduled) !== null) ? scheduled : null), 3 * period + 1000);
       const nextDocs = net.running.map((r) => r!.document(next)!);
       for (const d of nextDocs) assert.deepEqual(d.bytes, nextDocs[0]!.bytes);
-      assert.equal(nextDocs[0]!.document.epoch, e + 1);
+      assert.equal(nextDocs[0]!.document.epoch, scheduled);
+      assert.equal(nextDocs[0]!.document.nodes.length, net.nodes.length);
       for (const reg of net.registries) {
         assert.ok(((await sample(reg, 'backchannel_authority_documents_total')) ?? 0) >= 2);
         assert.equal(await sample(reg, 'backchannel_authority_descriptors_total', { result: 'accepted' }), net.nodes.length);
