@@ -25,6 +25,7 @@ import type { RunningLocalNetwork } from '../../src/local/up.js';
 import { ensureLocalNetwork, startLocalNetwork } from '../../src/local/up.js';
 import { raiseClientRate, scrape } from '../helpers/mixnet-client.js';
 import { readSample } from '../../src/ops/metrics.js';
+import { KEY_GRACE_FRACTION } from '../../src/server/epochs.js';
 
 const EPOCH_MS = 20_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -130,6 +131,16 @@ async function collect(receiver: ClientProcess, expected: Map<string, string>, t
   }
 }
 
+/** Waits until `client` uses the document of the epoch it is now, within the epoch's first third; returns that epoch. */
+async function earlyInEpoch(client: ClientProcess): Promise<number> {
+  for (;;) {
+    const now = Date.now();
+    const epoch = Math.floor(now / EPOCH_MS);
+    if (now - epoch * EPOCH_MS < EPOCH_MS / 3 && (await client.status())['epoch'] === epoch) return epoch;
+    await sleep(100);
+  }
+}
+
 async function waitIdle(sender: ClientProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while ((await sender.status())['pendingMessages'] !== 0) {
@@ -185,38 +196,54 @@ describe('clients on a local network', { timeout: 600_000 }, () => {
   });
 
   it('an anonymous sender attaches SURBs and gets a reply through them, without giving its address', async () => {
-    const question = new TextEncoder().encode('who is there?');
-    const r = await ipcCall(alice.socket, { op: 'send', to: bob.address, body_base64: Buffer.from(question).toString('base64'), reply_surbs: 2, wait: true });
-    assert.equal(r['ok'], true, JSON.stringify(r));
-    const qid = r['id'] as string;
-    // Bob sees the message with 2 SURBs, and nothing in it names Alice.
-    let asked: IpcMessage | undefined;
-    for (let i = 0; i < 120 && asked === undefined; i++) {
-      await ipcRequest(bob.socket, { op: 'recv' }, (m, conn) => {
-        if (m['event'] === 'message') {
-          if (m['id'] === qid) asked = m;
-          conn.send({ op: 'consume', seq: m['seq'] as number });
-        } else if (m['event'] === 'end') conn.end();
+    // A SURB lives as long as the mix keys of the epoch it was made in (a quarter epoch past its
+    // end): a reply sent later is dropped by the first hop, by design, and replies are not
+    // acknowledged. On a loaded machine the question can take most of that time to reach Bob, so
+    // the exchange starts early in an epoch in which Alice holds that epoch's document, and is
+    // tried again (at most twice more) only when Bob could answer no sooner than the SURBs expired.
+    for (let attempt = 1; ; attempt++) {
+      const epoch = await earlyInEpoch(alice);
+      const expires = (epoch + 1 + KEY_GRACE_FRACTION) * EPOCH_MS;
+      const question = new TextEncoder().encode(`who is there? (${attempt})`);
+      const r = await ipcCall(alice.socket, { op: 'send', to: bob.address, body_base64: Buffer.from(question).toString('base64'), reply_surbs: 2, wait: true });
+      assert.equal(r['ok'], true, JSON.stringify(r));
+      const qid = r['id'] as string;
+      // Bob sees the message with 2 SURBs, and nothing in it names Alice.
+      let asked: IpcMessage | undefined;
+      for (let i = 0; i < 120 && asked === undefined; i++) {
+        await ipcRequest(bob.socket, { op: 'recv' }, (m, conn) => {
+          if (m['event'] === 'message') {
+            if (m['id'] === qid) asked = m;
+            conn.send({ op: 'consume', seq: m['seq'] as number });
+          } else if (m['event'] === 'end') conn.end();
+        });
+        if (asked === undefined) await sleep(250);
+      }
+      assert.ok(asked, 'the question arrived');
+      assert.equal(asked['reply_surbs'], 2);
+      assert.equal(asked['in_reply_to'], null);
+      // A reply of two fragments uses both SURBs; it is reported sent (replies are not acknowledged).
+      const answer = nodeBackend.randomBytes(3000);
+      const sent: IpcMessage[] = [];
+      await ipcRequest(bob.socket, { op: 'send', in_reply_to: qid, body_base64: Buffer.from(answer).toString('base64'), wait: true }, (m) => {
+        sent.push(m);
       });
-      if (asked === undefined) await sleep(250);
+      const sentAt = Date.now();
+      assert.equal(sent[0]?.['ok'], true, JSON.stringify(sent[0]));
+      assert.equal(sent.at(-1)?.['event'], 'sent');
+      // No SURB is left for a third fragment.
+      await assert.rejects(ipcCall(bob.socket, { op: 'send', in_reply_to: qid, body_base64: Buffer.from('more').toString('base64') }), (e: unknown) =>
+        isBackchannelError(e, 'ERR_CLIENT_NO_SURBS'),
+      );
+      // Two seconds for the reply to cross the network before its keys go.
+      if (sentAt + 2_000 >= expires) {
+        assert.ok(attempt < 3, `the question reached Bob in time to answer within its SURBs' lifetime (answered ${sentAt - expires} ms after they expired)`);
+        continue;
+      }
+      const got = await collect(alice, new Map([[sent[0]!['id'] as string, digest(answer)]]), 60_000);
+      assert.equal(got.size, 1);
+      return;
     }
-    assert.ok(asked, 'the question arrived');
-    assert.equal(asked['reply_surbs'], 2);
-    assert.equal(asked['in_reply_to'], null);
-    // A reply of two fragments uses both SURBs; it is reported sent (replies are not acknowledged).
-    const answer = nodeBackend.randomBytes(3000);
-    const sent: IpcMessage[] = [];
-    await ipcRequest(bob.socket, { op: 'send', in_reply_to: qid, body_base64: Buffer.from(answer).toString('base64'), wait: true }, (m) => {
-      sent.push(m);
-    });
-    assert.equal(sent[0]?.['ok'], true, JSON.stringify(sent[0]));
-    assert.equal(sent.at(-1)?.['event'], 'sent');
-    // No SURB is left for a third fragment.
-    await assert.rejects(ipcCall(bob.socket, { op: 'send', in_reply_to: qid, body_base64: Buffer.from('more').toString('base64') }), (e: unknown) =>
-      isBackchannelError(e, 'ERR_CLIENT_NO_SURBS'),
-    );
-    const got = await collect(alice, new Map([[sent[0]!['id'] as string, digest(answer)]]), 60_000);
-    assert.equal(got.size, 1);
   });
 
   it('a mix killed, the receiving gateway restarted and the sending client killed: every accepted message arrives once', async () => {
