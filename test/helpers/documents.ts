@@ -36,6 +36,30 @@ export async function usableDocument(
   }
 }
 
+/**
+ * Builds packets with a usable document (see usableDocument) and returns them once at least
+ * `minRemainingMs` of their keys' lifetime is left after building: on a loaded machine building
+ * many packets takes seconds, and packets sent after their keys expire are dropped as bad_packet.
+ * Builds again from a newer document when too little is left, at most `attempts` times.
+ * @throws Error when no attempt leaves enough time.
+ */
+export async function buildInTime<T>(
+  net: RunningLocalNetwork,
+  names: readonly string[],
+  minRemainingMs: number,
+  build: (doc: SignedDocument) => T,
+  attempts = 3,
+): Promise<{ readonly doc: SignedDocument; readonly built: T; readonly keysUntil: number }> {
+  const period = net.networkFile.params.epochPeriodMs;
+  for (let i = 1; ; i++) {
+    const doc = await usableDocument(net, names, { minRemainingMs: Math.min(period - 1, 2 * minRemainingMs) });
+    const built = build(doc);
+    const keysUntil = keysUsableUntil(doc, period);
+    if (keysUntil - Date.now() >= minRemainingMs) return { doc, built, keysUntil };
+    if (i >= attempts) throw new Error(`test: building the packets left less than ${minRemainingMs} ms of their keys' lifetime, ${attempts} times`);
+  }
+}
+
 /** When the nodes stop accepting packets built with `doc`'s keys: a grace period after its epoch ends. */
 export function keysUsableUntil(doc: SignedDocument, periodMs: number): number {
   return epochStart(doc.document.epoch + 1, periodMs) + KEY_GRACE_FRACTION * periodMs;

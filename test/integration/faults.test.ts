@@ -17,7 +17,7 @@ import { nodeEd25519 } from '../../src/pki/ed25519-node.js';
 import type { SignedDocument } from '../../src/pki/types.js';
 import { toHex } from '../../src/util/bytes.js';
 import { dropSummary, raiseClientRate, TestClient } from '../helpers/mixnet-client.js';
-import { keysUsableUntil, nodeNamed, usableDocument } from '../helpers/documents.js';
+import { buildInTime, nodeNamed, usableDocument } from '../helpers/documents.js';
 
 // 20-second epochs: the gateway test builds and sends its packets and waits for their
 // acknowledgements within one document's key lifetime (1.25 epochs at most), which on a loaded
@@ -99,26 +99,23 @@ describe('faults on a local network', { timeout: 300_000 }, () => {
     const N = 200;
     const bodyBySurb = new Map<string, string>();
     const keysBySurb = new Map<string, Uint8Array>();
-    let built: Uint8Array[] = [];
-    // Building N packets with SURBs takes seconds on a loaded machine; they are sent only while
-    // at least half an epoch of their keys' lifetime is left, or built again from a newer document.
-    let doc = await freshDocument();
-    const sender = new TestClient(doc, nodeNamed(doc, 'gateway-1'));
-    const receiver = new TestClient(doc, nodeNamed(doc, 'gateway-2'));
-    for (let attempt = 1; ; attempt++) {
-      built = [];
+    const first = await usableDocument(net, NODES, { minRemainingMs: 0 });
+    const sender = new TestClient(first, nodeNamed(first, 'gateway-1'));
+    const receiver = new TestClient(first, nodeNamed(first, 'gateway-2'));
+    // Half an epoch of the keys' lifetime left once built: the sends, the kill and the acks fit in it.
+    const { built, keysUntil: keysGone } = await buildInTime(net, NODES, EPOCH_MS / 2, (doc) => {
+      bodyBySurb.clear();
+      keysBySurb.clear();
+      const out: Uint8Array[] = [];
       for (let i = 0; i < N; i++) {
         const body = nodeBackend.randomBytes(32);
         const p = sender.buildPacket(doc, nodeNamed(doc, 'gateway-2'), receiver.publicKey, body, { ackTo: sender, delayMs: 1 });
         bodyBySurb.set(toHex(p.surbId!), toHex(body));
         keysBySurb.set(toHex(p.surbId!), p.surbKeys!);
-        built.push(p.packet);
+        out.push(p.packet);
       }
-      if (keysUsableUntil(doc, EPOCH_MS) - Date.now() >= EPOCH_MS / 2) break;
-      assert.ok(attempt < 3, 'the packets can be built within their keys\' lifetime');
-      doc = await freshDocument();
-    }
-    const keysGone = keysUsableUntil(doc, EPOCH_MS);
+      return out;
+    });
     await sender.connect();
     await receiver.connect();
     try {

@@ -18,7 +18,7 @@ import type { DocumentNode } from '../../src/pki/types.js';
 import { toHex } from '../../src/util/bytes.js';
 import { connectWs } from '../../src/link/ws-node.js';
 import { dropSummary, raiseClientRate, scrape, TestClient } from '../helpers/mixnet-client.js';
-import { nodeNamed, usableDocument } from '../helpers/documents.js';
+import { buildInTime, nodeNamed, usableDocument } from '../helpers/documents.js';
 
 const PACKETS = 1000;
 const EPOCH_MS = 30_000;
@@ -67,19 +67,23 @@ describe('a local network started like `backchannel up`', { timeout: 240_000 }, 
 
   it(`carries ${PACKETS} packets to a mailbox, each exactly once, and returns every SURB acknowledgement`, async () => {
     // Every packet and every acknowledgement must arrive while the hops hold this epoch's keys.
-    const doc = await usableDocument(net, NODES, { minRemainingMs: EPOCH_MS / 2 });
     const sent = new Map<string, number>();
     const surbs = new Map<string, Uint8Array>();
-    const packets: Uint8Array[] = [];
-    for (let i = 0; i < PACKETS; i++) {
-      const body = nodeBackend.randomBytes(64);
-      body[0] = i >> 8;
-      body[1] = i & 0xff;
-      const p = sender.buildPacket(doc, gw2, receiver.publicKey, body, { ackTo: sender, delayMs: 2 });
-      sent.set(toHex(body), i);
-      surbs.set(toHex(p.surbId!), p.surbKeys!);
-      packets.push(p.packet);
-    }
+    const { built: packets } = await buildInTime(net, NODES, EPOCH_MS / 3, (doc) => {
+      sent.clear();
+      surbs.clear();
+      const out: Uint8Array[] = [];
+      for (let i = 0; i < PACKETS; i++) {
+        const body = nodeBackend.randomBytes(64);
+        body[0] = i >> 8;
+        body[1] = i & 0xff;
+        const p = sender.buildPacket(doc, gw2, receiver.publicKey, body, { ackTo: sender, delayMs: 2 });
+        sent.set(toHex(body), i);
+        surbs.set(toHex(p.surbId!), p.surbKeys!);
+        out.push(p.packet);
+      }
+      return out;
+    });
     for (const p of packets) await sender.send(p);
 
     const got = await receiver.drain(PACKETS, 20_000);
@@ -148,7 +152,8 @@ describe('a local network started like `backchannel up`', { timeout: 240_000 }, 
     const before = readSample(await scrape(net.network.server('gateway-1').opsUrl), 'backchannel_packets_dropped_total', { reason: 'malformed_frame' }) ?? 0;
     await sender.link.send(new Uint8Array(17).fill(0xee));
     await sender.link.send(new Uint8Array(sender.codec.commandLength).fill(0x07));
-    assert.equal(await sender.fetchOne(), null, 'the gateway still answers on the same link');
+    // Any answer will do (acknowledgements of earlier tests may still be coming in): the link is served.
+    await assert.doesNotReject(sender.fetchOne(), 'the gateway still answers on the same link');
     const after = readSample(await scrape(net.network.server('gateway-1').opsUrl), 'backchannel_packets_dropped_total', { reason: 'malformed_frame' }) ?? 0;
     assert.equal(after - before, 2);
   });
