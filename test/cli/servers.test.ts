@@ -89,14 +89,18 @@ describe('backchannel authority|mix|gateway|up|status', () => {
     }
   });
 
-  it('status reports every server down when nothing runs, and fails clearly without a network', async () => {
+  it('status exits with 1 but still prints every server when they are down, and fails clearly without a network', async () => {
     const r = await cli(['status', '--dir', dir, '--json']);
-    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stderr, '');
     const st = JSON.parse(r.stdout) as { epoch: number | null; nodes: Array<{ name: string; role: string; layer: number | null; healthy: boolean }> };
     assert.equal(st.epoch, null);
     assert.equal(st.nodes.length, 11);
     assert.ok(st.nodes.every((n) => n.healthy === false));
     assert.deepEqual(st.nodes.find((n) => n.name === 'mix-2-1'), { ...st.nodes.find((n) => n.name === 'mix-2-1'), role: 'mix', layer: 2 });
+    const table = await cli(['status', '--dir', dir]);
+    assert.equal(table.code, 1);
+    assert.match(table.stdout, /0 of 11 servers healthy/);
     const none = await cli(['status', '--dir', join(dir, 'missing')]);
     assert.equal(none.code, 1);
     assert.match(none.stderr, /no network/);
