@@ -58,6 +58,8 @@ export type ErrorCode =
   | 'ERR_KEYS'
   | 'ERR_SERVER'
   | 'ERR_SERVER_LISTEN'
+  // a local network (`backchannel up`): its data folder or its ports already in use
+  | 'ERR_LOCAL_IN_USE'
   // client: addresses, frames and messages, its state, the daemon's local socket
   | 'ERR_CLIENT_ADDRESS'
   | 'ERR_CLIENT_FRAME'

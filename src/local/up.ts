@@ -1,7 +1,8 @@
 /**
  * `backchannel up`'s work, shared with the integration tests: make a local network's configs
  * when the directory has none, start every server as its own process, and wait until the
- * authorities have signed the first consensus and every node follows it.
+ * authorities have signed the first consensus and every node follows it. One `up` at a time runs
+ * a folder: it holds the folder's lock (lock.ts) while it runs.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { fetchDocument } from '../pki/client.js';
 import { epochAt } from '../pki/document.js';
 import { nodeEd25519 } from '../pki/ed25519-node.js';
 import type { SignedDocument } from '../pki/types.js';
+import { lockDataDir } from './lock.js';
 import { findFreePortRange, LocalNetwork } from './network.js';
 import { networkStatus } from './status.js';
 
@@ -44,6 +46,7 @@ export interface RunningLocalNetwork {
   readonly document: SignedDocument;
   /** Whether the configs were made by this call. */
   readonly created: boolean;
+  /** Stops every server and releases the folder's lock. */
   stop(): Promise<void>;
 }
 
@@ -94,32 +97,49 @@ export async function waitForDocument(net: NetworkFile, deadline: number, names:
   throw new BackchannelError('ERR_SERVER', `up: no consensus document naming every node within the time allowed (${last}; see the servers' server.log)`);
 }
 
-/** Starts the network in `dir` (making it first when needed) and waits until it works. */
+/**
+ * Starts the network in `dir` (making it first when needed) and waits until it works.
+ * @throws {BackchannelError} ERR_LOCAL_IN_USE when another `up` holds the folder; ERR_SERVER
+ *   when the network is not up in time. Whatever was started is stopped first.
+ */
 export async function startLocalNetwork(opts: UpOptions): Promise<RunningLocalNetwork> {
   const progress = opts.progress ?? (() => undefined);
-  const created = await ensureLocalNetwork(opts);
-  const networkFile = readNetworkFile(join(opts.dir, NETWORK_FILE));
-  const network = new LocalNetwork(opts.dir, opts.onExit ? { onExit: opts.onExit } : {});
-  const period = networkFile.params.epochPeriodMs;
-  const deadline = Date.now() + (opts.timeoutMs ?? 3 * period + 30_000);
-  progress(`${created ? 'made a new network; ' : ''}starting ${network.servers.length} servers...`);
-  network.startAll();
+  const lock = lockDataDir(opts.dir, { progress });
+  let network: LocalNetwork | null = null;
   try {
+    const created = await ensureLocalNetwork(opts);
+    const networkFile = readNetworkFile(join(opts.dir, NETWORK_FILE));
+    const net = new LocalNetwork(opts.dir, opts.onExit ? { onExit: opts.onExit } : {});
+    network = net;
+    const period = networkFile.params.epochPeriodMs;
+    const deadline = Date.now() + (opts.timeoutMs ?? 3 * period + 30_000);
+    progress(`${created ? 'made a new network; ' : ''}starting ${net.servers.length} servers...`);
+    net.startAll();
     progress('waiting for the authorities to sign the first consensus...');
-    const names = network.servers.filter((s) => s.role !== 'authority').map((s) => s.name);
+    const names = net.servers.filter((s) => s.role !== 'authority').map((s) => s.name);
     const document = await waitForDocument(networkFile, deadline, names);
     progress(`consensus for epoch ${document.document.epoch} signed, listing all ${names.length} nodes`);
     progress('waiting for every server to be healthy...');
     for (;;) {
-      const st = await networkStatus(network.servers, 1_000);
+      const st = await networkStatus(net.servers, 1_000);
       const down = st.nodes.filter((n) => !n.healthy).map((n) => n.name);
       if (down.length === 0) break;
       if (Date.now() > deadline) throw new BackchannelError('ERR_SERVER', `up: servers not healthy in time: ${down.join(', ')} (see their server.log)`);
       await sleep(250);
     }
-    return { network, networkFile, document, created, stop: () => network.stopAll() };
+    return {
+      network: net,
+      networkFile,
+      document,
+      created,
+      stop: async () => {
+        await net.stopAll();
+        lock.release();
+      },
+    };
   } catch (e) {
-    await network.stopAll();
+    await network?.stopAll();
+    lock.release();
     throw e;
   }
 }
