@@ -18,6 +18,12 @@ every server cleanly.
 The first run makes the configs and keys under DIR (as 'backchannel genconfig' would, with
 60-second epochs and the first free ports from 30000); later runs reuse them, mailboxes included.
 
+One 'up' at a time runs a folder: it holds DIR/up.lock while it runs, and another 'up' on the
+same folder is refused, naming the first one's pid (a lock left by a process that no longer runs
+is replaced). It also refuses to start when a port of the network's configs is taken, as it is
+when a copy of a running folder is started, and it fails as soon as a server exits while
+starting, naming the server and its log.
+
 Options:
   --dir DIR          state directory (default ${DEFAULT_DATA_DIR})
   --base-port N      first port to try for a new network (default 30000)
