@@ -53,10 +53,13 @@ export type ErrorCode =
   // gateway mailboxes
   | 'ERR_MAILBOX_FULL'
   | 'ERR_MAILBOX_STORE'
-  // servers: configuration files, key files, start-up
+  // servers: configuration files, key files, start-up, an address that cannot be bound
   | 'ERR_CONFIG'
   | 'ERR_KEYS'
   | 'ERR_SERVER'
+  | 'ERR_SERVER_LISTEN'
+  // a local network (`backchannel up`): its data folder or its ports already in use
+  | 'ERR_LOCAL_IN_USE'
   // client: addresses, frames and messages, its state, the daemon's local socket
   | 'ERR_CLIENT_ADDRESS'
   | 'ERR_CLIENT_FRAME'

@@ -766,7 +766,7 @@ function toSigned(d: Published): SignedDocument {
  * Starts an authority: validates the configuration, binds the HTTP API, and runs the schedule.
  * @throws {BackchannelError} ERR_CONFIG for an inconsistent configuration (this authority not
  *   listed, bad threshold, node roles that do not fit the layers).
- * @throws the listen error when the address cannot be bound.
+ * @throws {BackchannelError} ERR_SERVER_LISTEN when the address cannot be bound.
  * @example const a = await startAuthority(init, { clock: systemClock, log, registry, ed: nodeEd25519 });
  */
 export async function startAuthority(init: AuthorityInit, components: AuthorityComponents): Promise<RunningAuthority> {

@@ -7,6 +7,7 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../ops/log.js';
+import { listenOn } from '../util/listen.js';
 
 /** Bounds on a slow or idle client, from Node's defaults for a public server scaled down: requests here are small. */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -100,7 +101,7 @@ function send(res: ServerResponse, r: ApiResponse, close = false): void {
 
 /**
  * Starts an HTTP server on `host:port` (0 chooses a port).
- * @throws when the address cannot be bound (the listen error, e.g. EADDRINUSE).
+ * @throws {BackchannelError} ERR_SERVER_LISTEN when the address cannot be bound.
  */
 export async function startApiServer(init: ApiServerInit): Promise<ApiServer> {
   const { log } = init;
@@ -158,14 +159,7 @@ export async function startApiServer(init: ApiServerInit): Promise<ApiServer> {
     else socket.destroy();
   });
 
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    server.once('error', onError);
-    server.listen(init.port, init.host, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
+  await listenOn(server, init.host, init.port, 'authority');
   server.on('error', () => log.error('http server error'));
   const addr = server.address() as AddressInfo;
   const host = init.host.includes(':') ? `[${init.host}]` : init.host;

@@ -1,6 +1,7 @@
 /**
  * The `backchannel` command. Subcommands print their result on stdout; errors are one line on
- * stderr with no stack trace: exit code 2 for a usage error, 1 for anything else.
+ * stderr with no stack trace: exit code 2 for a usage error, 1 for anything else. `status` also
+ * exits with 1, after printing, when a server is down.
  */
 import { readFileSync } from 'node:fs';
 import { isBackchannelError } from '../errors.js';
@@ -41,6 +42,7 @@ export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     let out: string;
+    let code = 0;
     switch (command) {
       case undefined:
       case 'help':
@@ -65,7 +67,7 @@ export async function main(argv: string[]): Promise<number> {
         out = await runUp(rest);
         break;
       case 'status':
-        out = await runStatus(rest);
+        ({ out, code } = await runStatus(rest));
         break;
       case 'authority':
       case 'mix':
@@ -79,7 +81,7 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
     if (out !== '') process.stdout.write(out.endsWith('\n') ? out : `${out}\n`);
-    return 0;
+    return code;
   } catch (e) {
     if (isBackchannelError(e)) {
       process.stderr.write(`backchannel: ${e.message}\n`);

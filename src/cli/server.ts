@@ -11,6 +11,7 @@ import type { ServerConfig, ServerRole } from '../config/types.js';
 import { BackchannelError } from '../errors.js';
 import { systemClock } from '../ops/clock.js';
 import { startOpsServer } from '../ops/http.js';
+import type { OpsServer } from '../ops/http.js';
 import { jsonLogger } from '../ops/log.js';
 import { nodeEd25519 } from '../pki/ed25519-node.js';
 import { runNodeServer } from '../server/service.js';
@@ -55,15 +56,21 @@ async function start(config: ServerConfig): Promise<() => Promise<void>> {
     { name: config.name, identitySeed: identity.seed, listen: config.listen, authorities: config.authorities, threshold: config.threshold, params: config.params, nodes: config.nodes },
     { clock: systemClock, log: log.child('authority'), registry, ed: nodeEd25519 },
   );
-  const ops = await startOpsServer({
-    host: config.ops.host,
-    port: config.ops.port,
-    registry,
-    health: () => {
-      const doc = authority.current();
-      return { healthy: true, detail: { role: 'authority', epoch: doc?.document.epoch ?? null, document: doc ? 'valid' : 'missing' } };
-    },
-  });
+  let ops: OpsServer;
+  try {
+    ops = await startOpsServer({
+      host: config.ops.host,
+      port: config.ops.port,
+      registry,
+      health: () => {
+        const doc = authority.current();
+        return { healthy: true, detail: { role: 'authority', epoch: doc?.document.epoch ?? null, document: doc ? 'valid' : 'missing' } };
+      },
+    });
+  } catch (e) {
+    await authority.close();
+    throw e;
+  }
   log.info('started', { role: 'authority' });
   return async () => {
     await ops.close();
@@ -72,6 +79,14 @@ async function start(config: ServerConfig): Promise<() => Promise<void>> {
   };
 }
 
+/**
+ * How long a server whose start failed leaves for its error line to be written before it ends.
+ * A start can fail half way, after some parts run: a node whose ops port is taken already listens
+ * for links and uploads its descriptor. Nothing holds those parts to stop them, and the process
+ * must not linger as half a server (its SIGTERM handler would even keep it from being stopped).
+ */
+const FAILED_START_EXIT_MS = 500;
+
 /** Runs the server until a signal; returns the text to print (nothing). */
 export async function runServer(role: ServerRole, argv: string[]): Promise<string> {
   const opts = parseOptions(argv, { config: { type: 'string' } });
@@ -79,7 +94,14 @@ export async function runServer(role: ServerRole, argv: string[]): Promise<strin
   const config = loadConfig(requireString(opts, 'config'));
   if (config.role !== role) throw new BackchannelError('ERR_CONFIG', `config: this is a ${config.role} config, not a ${role} config`);
   const signal = stopSignal();
-  const stop = await start(config);
+  let stop: () => Promise<void>;
+  try {
+    stop = await start(config);
+  } catch (e) {
+    // Unref'd: a process with nothing left running ends at once, as after any failed command.
+    setTimeout(() => process.exit(process.exitCode ?? 1), FAILED_START_EXIT_MS).unref();
+    throw e;
+  }
   await signal;
   await stop();
   return '';

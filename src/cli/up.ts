@@ -18,6 +18,12 @@ every server cleanly.
 The first run makes the configs and keys under DIR (as 'backchannel genconfig' would, with
 60-second epochs and the first free ports from 30000); later runs reuse them, mailboxes included.
 
+One 'up' at a time runs a folder: it holds DIR/up.lock while it runs, and another 'up' on the
+same folder is refused, naming the first one's pid (a lock left by a process that no longer runs
+is replaced). It also refuses to start when a port of the network's configs is taken, as it is
+when a copy of a running folder is started, and it fails as soon as a server exits while
+starting, naming the server and its log.
+
 Options:
   --dir DIR          state directory (default ${DEFAULT_DATA_DIR})
   --base-port N      first port to try for a new network (default 30000)
@@ -31,6 +37,9 @@ export const STATUS_HELP = `Usage: backchannel status [--dir DIR] [--json]
 
 Shows the state of the network whose configs are in DIR (default ${DEFAULT_DATA_DIR}): the epoch,
 and for every server its role, layer, health and traffic, read from its health and metrics endpoints.
+
+Exits with 0 when every server is healthy and 1 when any is down (the table or JSON is printed
+either way), so that scripts can wait for a network or check it.
 
 Options:
   --dir DIR   state directory (default ${DEFAULT_DATA_DIR})
@@ -79,10 +88,11 @@ export async function runUp(argv: string[]): Promise<string> {
   return 'stopped';
 }
 
-export async function runStatus(argv: string[]): Promise<string> {
+/** The status to print, and the exit code: 1 when any server is down. */
+export async function runStatus(argv: string[]): Promise<{ out: string; code: number }> {
   const v = parseOptions(argv, { dir: { type: 'string' }, json: { type: 'boolean' } });
-  if (v['help'] === true) return STATUS_HELP;
+  if (v['help'] === true) return { out: STATUS_HELP, code: 0 };
   const dir = resolve(typeof v['dir'] === 'string' ? v['dir'] : DEFAULT_DATA_DIR);
   const st = await networkStatus(readLocalServers(dir));
-  return v['json'] === true ? statusJson(st) : statusTable(st);
+  return { out: v['json'] === true ? statusJson(st) : statusTable(st), code: st.nodes.every((n) => n.healthy) ? 0 : 1 };
 }

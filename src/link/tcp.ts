@@ -2,6 +2,7 @@
 import { createConnection, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { BackchannelError } from '../errors.js';
+import { listenOn } from '../util/listen.js';
 import type { NoiseCrypto } from '../noise/crypto.js';
 import { nodeNoiseCrypto } from '../noise/crypto-node.js';
 import type { LinkServer, LinkServerOptions } from './acceptor.js';
@@ -120,20 +121,17 @@ export interface TcpListenOptions extends LinkServerOptions {
   highWaterMark?: number;
 }
 
-/** Listens for links over TCP. */
+/**
+ * Listens for links over TCP.
+ * @throws {BackchannelError} ERR_SERVER_LISTEN when the address cannot be bound.
+ */
 export async function listenTcp(opts: TcpListenOptions): Promise<LinkServer> {
   const acceptor = new LinkAcceptor(opts.crypto ?? nodeNoiseCrypto, opts);
   const server: Server = createServer({ noDelay: true }, (socket) => {
     socket.on('error', () => undefined); // reported through the link
     acceptor.take(new TcpTransport(socket, opts.highWaterMark));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listenOn(server, opts.host ?? '127.0.0.1', opts.port ?? 0, 'link');
   server.on('error', () => undefined);
   const address = server.address();
   if (address === null || typeof address === 'string') throw new BackchannelError('ERR_SERVER', 'link: unexpected server address');

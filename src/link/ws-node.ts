@@ -2,6 +2,7 @@
 import { WebSocket, WebSocketServer } from 'ws';
 import type { RawData } from 'ws';
 import { BackchannelError } from '../errors.js';
+import { listenError } from '../util/listen.js';
 import type { NoiseCrypto } from '../noise/crypto.js';
 import { nodeNoiseCrypto } from '../noise/crypto-node.js';
 import { LinkAcceptor } from './acceptor.js';
@@ -120,13 +121,18 @@ export interface WsLinkServer extends LinkServer {
   readonly url: string;
 }
 
-/** Listens for links over WebSocket. */
+/**
+ * Listens for links over WebSocket.
+ * @throws {BackchannelError} ERR_SERVER_LISTEN when the address cannot be bound.
+ */
 export async function listenWs(opts: WsListenOptions): Promise<WsLinkServer> {
   const acceptor = new LinkAcceptor(opts.crypto ?? nodeNoiseCrypto, opts);
   const path = opts.path ?? '/link';
+  const listenHost = opts.host ?? '127.0.0.1';
+  const listenPort = opts.port ?? 0;
   const wss = new WebSocketServer({
-    host: opts.host ?? '127.0.0.1',
-    port: opts.port ?? 0,
+    host: listenHost,
+    port: listenPort,
     path,
     maxPayload: MAX_WS_MESSAGE,
     perMessageDeflate: false,
@@ -137,9 +143,11 @@ export async function listenWs(opts: WsListenOptions): Promise<WsLinkServer> {
     acceptor.take(new NodeWsTransport(ws, opts.highWaterMark));
   });
   await new Promise<void>((resolve, reject) => {
-    wss.once('error', reject);
+    // The ws package binds its own HTTP server and passes on that server's listen error.
+    const onError = (e: Error): void => reject(listenError('link', listenHost, listenPort, e));
+    wss.once('error', onError);
     wss.once('listening', () => {
-      wss.off('error', reject);
+      wss.off('error', onError);
       resolve();
     });
   });

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, openSync, closeSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +64,34 @@ export function portFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
+/** One address a server's config binds, named for messages. */
+export interface ServerPort {
+  readonly server: string;
+  /** Which listener: the link or API listener, a gateway's WebSocket listener, or the ops endpoint. */
+  readonly what: 'listen' | 'ws' | 'ops';
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Every address the servers' configs bind (port 0, any free port, left out). */
+export function serverPorts(servers: readonly LocalServer[]): ServerPort[] {
+  const out: ServerPort[] = [];
+  for (const s of servers) {
+    const c = s.config;
+    out.push({ server: s.name, what: 'listen', host: c.listen.host, port: c.listen.port });
+    if (c.role === 'gateway' && c.wsListen !== null) out.push({ server: s.name, what: 'ws', host: c.wsListen.host, port: c.wsListen.port });
+    out.push({ server: s.name, what: 'ops', host: c.ops.host, port: c.ops.port });
+  }
+  return out.filter((p) => p.port !== 0);
+}
+
+/** The addresses of `servers` that something else listens on now. */
+export async function takenPorts(servers: readonly LocalServer[]): Promise<ServerPort[]> {
+  const ports = serverPorts(servers);
+  const free = await Promise.all(ports.map((p) => portFree(p.port, p.host)));
+  return ports.filter((_, i) => !free[i]);
+}
+
 /** A base port with `count` free ports from it, tried from `start` in steps of 100. */
 export async function findFreePortRange(count: number, start = 30_000, host = '127.0.0.1'): Promise<number> {
   for (let base = start; base + count < 65_000; base += 100) {
@@ -79,7 +107,14 @@ export interface ProcessState {
   child: ChildProcess | null;
   /** Exit code or signal of the last exit, when it exited. */
   lastExit: string | null;
+  /** Where the server's log ended when it was last started: what it wrote since starts here. */
+  logOffset: number;
 }
+
+/** How much of a log's end lastError reads: a failed start writes its error last. */
+const LOG_TAIL_BYTES = 64 * 1024;
+/** The prefix of the one line main() writes for an error (src/cli/main.ts). */
+const ERROR_LINE_PREFIX = 'backchannel: ';
 
 /** Runs and stops the servers of one local network. */
 export class LocalNetwork {
@@ -93,7 +128,7 @@ export class LocalNetwork {
     this.dir = dir;
     this.servers = readLocalServers(dir);
     this.#onExit = opts.onExit ?? (() => undefined);
-    for (const s of this.servers) this.#procs.set(s.name, { server: s, child: null, lastExit: null });
+    for (const s of this.servers) this.#procs.set(s.name, { server: s, child: null, lastExit: null, logOffset: 0 });
   }
 
   server(name: string): LocalServer {
@@ -124,6 +159,7 @@ export class LocalNetwork {
     if (this.running(name)) return;
     const logPath = join(this.dir, name, 'server.log');
     const fd = openSync(logPath, 'a', 0o600);
+    st.logOffset = fstatSync(fd).size;
     const child = spawn(process.execPath, [BIN_PATH, st.server.role, '--config', st.server.configPath], {
       stdio: ['ignore', fd, fd],
       env: { ...process.env },
@@ -134,6 +170,33 @@ export class LocalNetwork {
       st.lastExit = signal ?? `exit ${code ?? '?'}`;
       if (!this.#stopping) this.#onExit(name, st.lastExit);
     });
+  }
+
+  /**
+   * The last error line (`backchannel: ...`, without that prefix) the server wrote to its log since
+   * it was last started, or null: why a server that exited at once did.
+   */
+  lastError(name: string): string | null {
+    const st = this.#procs.get(name);
+    if (!st) throw new RangeError(`local: no server named ${name}`);
+    let text: string;
+    try {
+      const fd = openSync(join(this.dir, name, 'server.log'), 'r');
+      try {
+        const size = fstatSync(fd).size;
+        const from = Math.max(st.logOffset, size - LOG_TAIL_BYTES);
+        const buf = Buffer.alloc(Math.max(0, size - from));
+        const n = readSync(fd, buf, 0, buf.length, from);
+        text = buf.subarray(0, n).toString('utf8');
+      } finally {
+        closeSync(fd);
+      }
+    } catch {
+      return null;
+    }
+    const lines = text.split('\n').filter((l) => l.startsWith(ERROR_LINE_PREFIX));
+    const last = lines[lines.length - 1];
+    return last === undefined ? null : last.slice(ERROR_LINE_PREFIX.length).trim();
   }
 
   /** Sends `signal` to one server and waits for it to exit. */

@@ -7,6 +7,7 @@ import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import { BackchannelError } from '../errors.js';
+import { listenOn } from '../util/listen.js';
 
 export interface Health {
   readonly healthy: boolean;
@@ -27,7 +28,10 @@ export interface OpsServer {
   close(): Promise<void>;
 }
 
-/** Starts the operations endpoint. */
+/**
+ * Starts the operations endpoint.
+ * @throws {BackchannelError} ERR_SERVER_LISTEN when the address cannot be bound.
+ */
 export async function startOpsServer(init: OpsServerInit): Promise<OpsServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -62,13 +66,7 @@ export async function startOpsServer(init: OpsServerInit): Promise<OpsServer> {
   });
   server.headersTimeout = 5_000;
   server.requestTimeout = 10_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(init.port, init.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listenOn(server, init.host, init.port, 'ops');
   const addr = server.address();
   if (addr === null || typeof addr === 'string') throw new BackchannelError('ERR_SERVER', 'ops: unexpected server address');
   return {

@@ -6,10 +6,14 @@ import { promisify } from 'node:util';
 export const BIN = fileURLToPath(new URL('../../../bin/backchannel.js', import.meta.url));
 const run = promisify(execFile);
 
-/** Runs `backchannel ...args`; never throws for a non-zero exit, which `code` reports. */
-export async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/**
+ * Runs `backchannel ...args`; never throws for a non-zero exit, which `code` reports. A run past
+ * `timeoutMs` (default 20 s) is killed with SIGKILL: the server commands take SIGTERM as a request
+ * to stop cleanly, which one stuck in its start would never act on.
+ */
+export async function cli(args: string[], opts: { timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { timeout: 20_000 });
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { timeout: opts.timeoutMs ?? 20_000, killSignal: 'SIGKILL' });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
