@@ -23,20 +23,21 @@ const W_MIN = 1n << 251n;
 const W_END = 1n << 252n;
 const MASK_255 = (1n << 255n) - 1n;
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+/** The value of each lower-case hex digit by its character code. */
+const HEX_DIGIT = new Uint8Array(128);
+for (let i = 0; i < 16; i++) HEX_DIGIT['0123456789abcdef'.charCodeAt(i)] = i;
 
-/** The little-endian integer of `bytes` (RFC 7748's decodeLittleEndian). */
-function fromLittleEndian(bytes: Uint8Array): bigint {
-  let hex = '';
-  for (let i = bytes.length - 1; i >= 0; i--) hex += HEX[bytes[i]!];
-  return BigInt(`0x${hex || '0'}`);
+/** The little-endian integer of 32 bytes (RFC 7748's decodeLittleEndian). */
+function fromLittleEndian32(bytes: Uint8Array): bigint {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, 32);
+  return v.getBigUint64(0, true) | (v.getBigUint64(8, true) << 64n) | (v.getBigUint64(16, true) << 128n) | (v.getBigUint64(24, true) << 192n);
 }
 
 /** `n` (0 <= n < 2^256) as 32 little-endian bytes. */
 function toLittleEndian32(n: bigint): Uint8Array {
   const hex = n.toString(16).padStart(64, '0');
   const out = new Uint8Array(32);
-  for (let i = 0; i < 32; i++) out[i] = parseInt(hex.slice(62 - 2 * i, 64 - 2 * i), 16);
+  for (let i = 0; i < 32; i++) out[i] = (HEX_DIGIT[hex.charCodeAt(62 - 2 * i)]! << 4) | HEX_DIGIT[hex.charCodeAt(63 - 2 * i)]!;
   return out;
 }
 
@@ -50,9 +51,9 @@ function modPow(base: bigint, exponent: bigint, m: bigint): bigint {
   return result;
 }
 
-/** The scalar X25519 multiplies by for the 32-byte `k` (RFC 7748's decodeScalar25519), modulo ℓ. */
+/** The scalar X25519 multiplies by for the 32 bytes `k` (RFC 7748's decodeScalar25519), modulo ℓ. */
 export function clampedScalarModL(k: Uint8Array): bigint {
-  const n = (fromLittleEndian(k) & MASK_255 & ~7n) | (1n << 254n);
+  const n = (fromLittleEndian32(k) & MASK_255 & ~7n) | (1n << 254n);
   return n % L;
 }
 
@@ -84,7 +85,7 @@ export function clampedRepresentative(r: bigint): Uint8Array | null {
  * square mod p (Euler's criterion), or zero.
  */
 export function isOnCurve(u: Uint8Array): boolean {
-  const x = (fromLittleEndian(u) & MASK_255) % P;
+  const x = (fromLittleEndian32(u) & MASK_255) % P;
   const rhs = (((x * x) % P) * x + A * ((x * x) % P) + x) % P;
   return rhs === 0n || modPow(rhs, (P - 1n) / 2n, P) === 1n;
 }
