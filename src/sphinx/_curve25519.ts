@@ -4,7 +4,7 @@
  * header-keys.ts only; unwrapping needs none of it. BigInt, as in @noble/curves. Portable: no
  * `node:` imports.
  *
- * BigInt values, and the strings they are parsed from, cannot be wiped. The ones made from
+ * BigInt values, and the hex strings written from them, cannot be wiped. The ones made from
  * secrets here come from a packet's ephemeral scalars (x and the blinding factors), whose byte
  * arrays are still wiped; they are garbage once the header is built, as the BigInt field elements
  * of the portable backend's X25519 are.
