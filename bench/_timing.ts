@@ -6,6 +6,11 @@
 export interface Timing {
   /** Median microseconds per operation over the batches. */
   us: number;
+  /**
+   * Median process CPU microseconds (user + system, every thread) per operation over the
+   * batches: on a shared machine, unlike wall time, it does not count the time others ran.
+   */
+  cpuUs: number;
   /** Fastest batch, microseconds per operation. */
   minUs: number;
   ops: number;
@@ -28,13 +33,18 @@ export function measure(fn: () => void, opts: { batchMs?: number; batches?: numb
     n *= 2;
   }
   const per: number[] = [];
+  const cpu: number[] = [];
   for (let b = 0; b < batches; b++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     for (let i = 0; i < n; i++) fn();
     per.push(((performance.now() - t0) * 1000) / n);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / n);
   }
   per.sort((a, b) => a - b);
-  return { us: per[Math.floor(per.length / 2)]!, minUs: per[0]!, ops: n * batches };
+  cpu.sort((a, b) => a - b);
+  return { us: per[Math.floor(per.length / 2)]!, cpuUs: cpu[Math.floor(cpu.length / 2)]!, minUs: per[0]!, ops: n * batches };
 }
 
 /** Rounds for printing. */

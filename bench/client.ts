@@ -2,19 +2,22 @@
  * `npm run bench -- client`: what the client costs and how fast it delivers.
  *
  * - create_cover_per_s, create_real_per_s: packets the engine builds and puts on a (stand-in)
- *   gateway link per second of CPU-bound work, driven in virtual time so that only building
+ *   gateway link per second of process CPU time, driven in virtual time so that only building
  *   counts: idle (drop cover and loops) and with real fragments waiting (each also commits its
  *   SURB keys and attempt to SQLite). Each packet is a path, an acknowledgement SURB, an envelope
  *   and a Sphinx packet at the default geometry.
  * - cpu_us_per_packet_default_rate, cpu_share_default_rate: the same engine on the wall clock at
- *   the default rates (send 20/s + loop 5/s, fetch 30/s) for 10 seconds: process CPU per
- *   packet that left, and CPU time over wall time.
+ *   the default rates (send 20/s + loop 5/s, fetch 30/s) for 10 seconds, three times: process CPU
+ *   per packet that left, and CPU time over wall time, the median of the three runs.
+ * - x25519_us: the process CPU time of one X25519 (the Node backend), measured in the same process
+ *   before and after the runs above. The machine may be shared, so the ratios to it
+ *   (…_over_x25519: CPU per packet in X25519s) are the figures to compare between runs.
  * - e2e_p50_ms, e2e_p99_ms: on a local network started as `backchannel up` starts it (separate
  *   processes, default parameters), two clients in this process: the time from `send` of a
  *   one-fragment message to its arrival in the other client's inbox. Compared with
  *   sum_mean_delays_ms (layers × mean mix delay, what Loopix's delays alone cost) and with
  *   expected_mean_ms, which adds the mean wait for a send slot (1 / send rate) and for a fetch
- *   (half the fetch interval).
+ *   (half the fetch interval). BENCH_CLIENT_MESSAGES=0 leaves this part out.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,10 +36,11 @@ import { systemClock } from '../src/ops/clock.js';
 import { silentLogger } from '../src/ops/log.js';
 import { epochAt } from '../src/pki/document.js';
 import type { DocumentNode, NetworkParameters, SignedDocument } from '../src/pki/types.js';
-import { percentile, round } from './_timing.js';
+import { measure, percentile, round } from './_timing.js';
 
 const VIRTUAL_PACKETS = Number(process.env['BENCH_CLIENT_PACKETS'] ?? 1500);
 const DEFAULT_RATE_SECONDS = Number(process.env['BENCH_CLIENT_SECONDS'] ?? 10);
+const DEFAULT_RATE_RUNS = Number(process.env['BENCH_CLIENT_RUNS'] ?? 3);
 const E2E_MESSAGES = Number(process.env['BENCH_CLIENT_MESSAGES'] ?? 100);
 
 /** Virtual time: timers run in order as fast as the work allows. */
@@ -125,7 +129,7 @@ async function engine(clock: Clock, dir: string, params: NetworkParameters): Pro
   return { client, link, peer, store };
 }
 
-/** Packets built per second of work, in virtual time; with `real`, real fragments fill every send slot. */
+/** Packets built per second of CPU time, in virtual time; with `real`, real fragments fill every send slot. */
 async function creationRate(real: boolean): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'bc-bench-client-'));
   const clock = new VirtualClock(Date.now());
@@ -135,10 +139,10 @@ async function creationRate(real: boolean): Promise<number> {
       // Enough one-fragment messages that a real fragment waits at every send slot.
       for (let i = 0; i < VIRTUAL_PACKETS; i++) client.send({ to: peer, body: nodeBackend.randomBytes(1000) });
     }
-    const t0 = process.hrtime.bigint();
+    const c0 = process.cpuUsage();
     while (link.packets < VIRTUAL_PACKETS && clock.step());
-    const s = Number(process.hrtime.bigint() - t0) / 1e9;
-    return link.packets / s;
+    const cpu = process.cpuUsage(c0);
+    return link.packets / ((cpu.user + cpu.system) / 1e6);
   } finally {
     await client.stop();
     store.close();
@@ -164,6 +168,21 @@ async function defaultRateCost(): Promise<{ cpuUsPerPacket: number; cpuShare: nu
     store.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** CPU microseconds of one X25519 with the Node backend, the unit of the same-run ratios. */
+function x25519Us(): number {
+  const scalar = nodeBackend.randomBytes(32);
+  const point = nodeBackend.x25519Base(nodeBackend.randomBytes(32));
+  return measure(() => nodeBackend.x25519(scalar, point)).cpuUs;
+}
+
+/** The median of `runs` runs of defaultRateCost, by CPU per packet. */
+async function medianDefaultRateCost(runs: number): Promise<{ cpuUsPerPacket: number; cpuShare: number; packets: number }> {
+  const all = [];
+  for (let i = 0; i < runs; i++) all.push(await defaultRateCost());
+  all.sort((a, b) => a.cpuUsPerPacket - b.cpuUsPerPacket);
+  return all[Math.floor(all.length / 2)]!;
 }
 
 /** End-to-end latency of one-fragment messages between two clients on a local network. */
@@ -219,19 +238,29 @@ async function endToEnd(): Promise<{ p50: number; p99: number; params: NetworkPa
 }
 
 export async function benchClient(): Promise<Record<string, number>> {
+  const x0 = x25519Us();
   const cover = await creationRate(false);
   const real = await creationRate(true);
-  const cost = await defaultRateCost();
-  const e2e = await endToEnd();
-  const p = e2e.params;
-  const sumDelays = p.layers * p.mixMeanDelayMs;
-  const expected = sumDelays + 1000 / p.sendRatePerS + 500 / p.fetchRatePerS;
-  return {
+  const cost = await medianDefaultRateCost(DEFAULT_RATE_RUNS);
+  const x25519 = (x0 + x25519Us()) / 2;
+  const cpu = {
     create_cover_per_s: round(cover),
     create_real_per_s: round(real),
     cpu_us_per_packet_default_rate: round(cost.cpuUsPerPacket),
     cpu_share_default_rate: round(cost.cpuShare, 4),
     packets_default_rate: cost.packets,
+    x25519_us: round(x25519),
+    create_cover_over_x25519: round(1e6 / cover / x25519),
+    create_real_over_x25519: round(1e6 / real / x25519),
+    cpu_per_packet_over_x25519: round(cost.cpuUsPerPacket / x25519),
+  };
+  if (E2E_MESSAGES === 0) return cpu;
+  const e2e = await endToEnd();
+  const p = e2e.params;
+  const sumDelays = p.layers * p.mixMeanDelayMs;
+  const expected = sumDelays + 1000 / p.sendRatePerS + 500 / p.fetchRatePerS;
+  return {
+    ...cpu,
     e2e_messages: e2e.n,
     e2e_p50_ms: round(e2e.p50),
     e2e_p99_ms: round(e2e.p99),

@@ -26,6 +26,7 @@ import {
 import type { Geometry } from './geometry.js';
 import { blindingFactor, deriveKeys } from './kdf.js';
 import type { PacketFormat } from './format.js';
+import { hopKeys, onCurveCache } from './header-keys.js';
 import type { PacketKeys } from './kdf.js';
 
 /** One hop of a path: who it is, its mix key for the epoch, and the commands it should read. */
@@ -72,6 +73,12 @@ export interface Surb {
   readonly surbKeys: Uint8Array;
 }
 
+/**
+ * Hop public keys whose on-curve test header creation remembers (header-keys.ts): every mix and
+ * gateway key of a network for two epochs, many times over.
+ */
+const ON_CURVE_CACHE_KEYS = 4096;
+
 function sphinxError(code: ErrorCode, message: string): BackchannelError {
   return new BackchannelError(code, `sphinx: ${message}`);
 }
@@ -80,6 +87,7 @@ function sphinxError(code: ErrorCode, message: string): BackchannelError {
 export class Sphinx implements PacketFormat {
   readonly geometry: Geometry;
   readonly #crypto: CryptoBackend;
+  readonly #onCurve = onCurveCache(ON_CURVE_CACHE_KEYS);
 
   constructor(geometry: Geometry, crypto: CryptoBackend) {
     this.geometry = geometry;
@@ -329,26 +337,13 @@ export class Sphinx implements PacketFormat {
 
     // x in the Sphinx paper: the ephemeral secret; alpha_0 = X25519(x, 9).
     const x = c.randomBytes(X25519_PRIVATE_KEY_LENGTH);
-    const alphas: Uint8Array[] = [c.x25519Base(x)];
-    const keys: PacketKeys[] = [];
-    const blinds: Uint8Array[] = [];
+    let keys: PacketKeys[] = [];
     const keystreams: Uint8Array[] = [];
     try {
-      for (let i = 0; i < n; i++) {
-        // s_i = X25519(b_{i-1}, ... X25519(b_0, X25519(x, y_i))): what hop i computes as X25519(y_i, alpha_i).
-        let s = this.#x25519(x, path[i]!.publicKey);
-        for (let j = 0; j < i; j++) {
-          const t = this.#x25519(blinds[j]!, s);
-          wipe(s);
-          s = t;
-        }
-        keys.push(deriveKeys(c, s));
-        wipe(s);
-        if (i < n - 1) {
-          blinds.push(blindingFactor(c, keys[i]!));
-          alphas.push(this.#x25519(blinds[i]!, alphas[i]!));
-        }
-      }
+      // alpha_i and every hop's keys, with one X25519 per group element (header-keys.ts).
+      const hops = hopKeys(c, x, path.map((h) => h.publicKey), this.#onCurve);
+      const alphas = hops.alphas;
+      keys = hops.keys;
 
       // Each hop's key stream over beta ‖ zeros. The tail of hop i's stream that falls past the
       // header, XORed with the tails before it, is the filler phi_i that hop i+1 will see.
@@ -400,7 +395,7 @@ export class Sphinx implements PacketFormat {
       for (const k of keys) k.wipe();
       throw e;
     } finally {
-      wipe(x, ...blinds, ...keystreams);
+      wipe(x, ...keystreams);
     }
   }
 }
