@@ -110,7 +110,9 @@ export class PeerLinks {
     this.#init.connect(peer).then(
       (link) => {
         st.connecting = false;
-        if (this.#closed) {
+        // Closed, or the peer left the documents meanwhile (its queue was counted then): the link
+        // has nothing to carry.
+        if (this.#closed || this.#peers.get(idKey(peer.identityKey)) !== st) {
           link.close();
           return;
         }
@@ -136,8 +138,7 @@ export class PeerLinks {
         st.retryAt = this.#init.clock.now() + st.backoffMs;
         st.backoffMs = Math.min(BACKOFF_MAX_MS, st.backoffMs * 2);
         this.#init.log.warn('link to next hop failed', { queued: st.queue.length });
-        this.#init.drop('link_down');
-        for (let i = 1; i < st.queue.length; i++) this.#init.drop('link_down');
+        for (let i = 0; i < st.queue.length; i++) this.#init.drop('link_down');
         st.queue = [];
       },
     );
@@ -149,6 +150,7 @@ export class PeerLinks {
       if (keep.has(k)) continue;
       st.link?.close();
       for (let i = 0; i < st.queue.length; i++) this.#init.drop('unknown_next_hop');
+      st.queue = [];
       this.#peers.delete(k);
     }
   }
