@@ -180,7 +180,9 @@ export class PacketNode {
       log: components.log,
       connect: components.connect ?? ((peer) => this.#connectTcp(peer)),
       drop: (r) => this.drop(r),
-      sent: () => components.metrics.packetsOut.inc(),
+      sent: () => {
+        components.metrics.counts.packetsOut++;
+      },
     });
   }
 
@@ -363,7 +365,7 @@ export class PacketNode {
       void link.close();
       return;
     }
-    if (cmd.kind === 'send_packet') this.#c.metrics.packetsIn.inc();
+    if (cmd.kind === 'send_packet') this.#c.metrics.counts.packetsIn++;
     if (kind === 'previous' || this.#gateway === null) {
       if (cmd.kind === 'send_packet') this.#unwrap(cmd.packet, kind);
       else this.drop('unexpected_command');
@@ -446,7 +448,7 @@ export class PacketNode {
       this.drop('queue_full');
       return;
     }
-    this.#c.metrics.packetsDelayed.inc();
+    this.#c.metrics.counts.packetsDelayed++;
   }
 
   /** Stratified topology: a mix of layer L sends to layer L+1, the last layer to gateways, a gateway to layer 1. */
