@@ -355,7 +355,9 @@ export class PacketNode {
   #onMessage(link: MessageLink, kind: PeerKind, message: Uint8Array): void {
     let cmd: WireCommand;
     try {
-      cmd = this.codec.decode(message);
+      // The message is ours (a link hands each one over): the packet stays where it arrived, a
+      // view into the command, and a format that opens packets in place forwards that command.
+      cmd = this.codec.decodeView(message);
     } catch {
       this.drop('malformed_frame');
       return;
@@ -367,14 +369,14 @@ export class PacketNode {
     }
     if (cmd.kind === 'send_packet') this.#c.metrics.counts.packetsIn++;
     if (kind === 'previous' || this.#gateway === null) {
-      if (cmd.kind === 'send_packet') this.#unwrap(cmd.packet, kind);
+      if (cmd.kind === 'send_packet') this.#unwrap(cmd.packet, kind, message);
       else this.drop('unexpected_command');
       return;
     }
     const action = this.#gateway.clients.command(link, cmd);
     switch (action.kind) {
       case 'unwrap':
-        this.#unwrap(action.packet, 'client');
+        this.#unwrap(action.packet, 'client', cmd.kind === 'send_packet' && action.packet === cmd.packet ? message : null);
         return;
       case 'drop':
         this.drop(action.reason);
@@ -384,7 +386,11 @@ export class PacketNode {
     }
   }
 
-  #unwrap(packet: Uint8Array, from: PeerKind): void {
+  /**
+   * Hands `packet` to the unwrapper. `frame` is the command it arrived in, with `packet` the view
+   * of its packet there, or null: a packet opened in place is then forwarded in that very command.
+   */
+  #unwrap(packet: Uint8Array, from: PeerKind, frame: Uint8Array | null): void {
     const receivedAt = performance.now();
     const pending = this.#pool.unwrap(packet, this.#tryEpochs());
     if (pending === null) {
@@ -392,16 +398,16 @@ export class PacketNode {
       return;
     }
     if (!(pending instanceof Promise)) {
-      this.#onOutcome(pending, from, receivedAt);
+      this.#onOutcome(pending, from, receivedAt, packet, frame);
       return;
     }
     pending.then(
-      (outcome) => this.#onOutcome(outcome, from, receivedAt),
+      (outcome) => this.#onOutcome(outcome, from, receivedAt, packet, frame),
       () => this.drop('bad_packet'),
     );
   }
 
-  #onOutcome(outcome: UnwrapOutcome, from: PeerKind, receivedAt: number): void {
+  #onOutcome(outcome: UnwrapOutcome, from: PeerKind, receivedAt: number, packet: Uint8Array, frame: Uint8Array | null): void {
     switch (outcome.kind) {
       case 'error':
         // ERR_LINK_CLOSED: the pool closed under the packet (shutdown); ERR_SERVER: its worker died.
@@ -439,7 +445,10 @@ export class PacketNode {
       this.drop('delay_too_long');
       return;
     }
-    const item: Delayed = { peer: next, frame: this.codec.encode({ kind: 'send_packet', packet: outcome.packet }), receivedAt, delayMs: outcome.delayMs };
+    // No copy when the packet was opened in place in the command it came in, or written into a
+    // fresh command by the unwrapper: that command goes on as it is.
+    const out = frame !== null && outcome.packet === packet ? frame : this.codec.sendPacketFrame(outcome.packet);
+    const item: Delayed = { peer: next, frame: out, receivedAt, delayMs: outcome.delayMs };
     if (outcome.delayMs === 0) {
       this.#release([item]);
       return;
@@ -483,7 +492,7 @@ export class PacketNode {
           return;
         }
         gateway.ackSent();
-        this.#peers.send(first, this.codec.encode({ kind: 'send_packet', packet: then.packet }));
+        this.#peers.send(first, this.codec.sendPacketFrame(then.packet));
       },
       () => this.drop('store_error'),
     );

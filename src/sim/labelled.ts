@@ -145,15 +145,16 @@ class LabelledFormat implements PacketFormat {
     if (count < 1 || count > g.hops || hop >= count) throw labelError('ERR_SPHINX_COMMAND', 'bad hop index');
     // Unique per packet and hop: the number, the hop index.
     const replayTag = new Uint8Array(REPLAY_TAG_LENGTH);
-    replayTag.set(packet.subarray(OFF_NUMBER, OFF_NUMBER + 4));
+    for (let i = 0; i < 4; i++) replayTag[i] = packet[OFF_NUMBER + i]!;
     replayTag[4] = hop;
     if (hop + 1 < count) {
       const off = OFF_HOPS + (hop + 1) * HOP_LENGTH;
       const here = OFF_HOPS + hop * HOP_LENGTH + NODE_ID_LENGTH;
       const delayMs = ((packet[here]! << 24) | (packet[here + 1]! << 16) | (packet[here + 2]! << 8) | packet[here + 3]!) >>> 0;
-      // Forwarded in place: the packet is the node's own copy (a fresh wire decode).
+      // Forwarded in place, as the node's own (its received command, which it then sends on as
+      // it is): a hop costs no copy, and the next hop's id is a view too.
       packet[OFF_HOP] = hop + 1;
-      return { kind: 'forward', nextHop: packet.slice(off, off + NODE_ID_LENGTH), delayMs, packet, replayTag };
+      return { kind: 'forward', nextHop: packet.subarray(off, off + NODE_ID_LENGTH), delayMs, packet, replayTag };
     }
     const at = OFF_HOPS + g.hops * HOP_LENGTH;
     const recipient = packet.slice(at, at + RECIPIENT_ID_LENGTH);
