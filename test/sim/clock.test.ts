@@ -1,9 +1,14 @@
-// The simulator's clock: events run by time, in the order they were scheduled among equal times
-// (those scheduled for the current time included), cancelled ones skipped.
+// The simulator's clock and its small helpers: events run by time, in the order they were
+// scheduled among equal times (those scheduled for the current time included), cancelled ones
+// skipped; slabs hand out disjoint zeroed arrays; the seeded stream's integers are randomIntFrom's.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { SimClock } from '../../src/sim/clock.js';
+import { Slab } from '../../src/sim/slab.js';
+import { seededStream } from '../../src/sim/random.js';
+import { randomIntFrom } from '../../src/pki/route.js';
+import { nodeBackend } from '../../src/crypto/node.js';
 
 test('events run by time, in scheduling order among equal times, whether scheduled ahead or for the current time', async () => {
   // Each event may schedule children at offsets 0 (the current time) or later; the reference is a
@@ -49,4 +54,32 @@ test('a cancelled event does not run or count, and run() stops at its bound', as
   assert.equal(clock.pending, 1);
   await clock.run(20);
   assert.deepEqual(ran, ['now', 'later', 'beyond']);
+});
+
+test('slabs give zeroed arrays that never overlap, and a fresh one past their size', () => {
+  const slab = new Slab(256);
+  const arrays = [3, 100, 64, 1, 90, 200, 300].map((n) => slab.take(n));
+  for (const a of arrays) {
+    assert.ok(a.every((b) => b === 0));
+    a.fill(0xff);
+  }
+  const ranges = arrays.filter((a) => a.buffer.byteLength === 256).map((a) => [a.byteOffset, a.byteOffset + a.length] as const);
+  for (const [i, [s1, e1]] of ranges.entries()) {
+    for (const [j, [s2, e2]] of ranges.entries()) if (i !== j && arrays[i]!.buffer === arrays[j]!.buffer) assert.ok(e1 <= s2 || e2 <= s1);
+  }
+  assert.equal(arrays.at(-1)!.length, 300);
+  assert.throws(() => new Slab(0), RangeError);
+});
+
+test('the seeded stream draws the integers randomIntFrom would from the same bytes, and the same bytes after', () => {
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: 1, max: 2 ** 32 }), { maxLength: 50 }), fc.string(), (ns, seed) => {
+      const a = seededStream(nodeBackend, seed);
+      const b = seededStream(nodeBackend, seed);
+      const viaBytes = randomIntFrom(b.bytes);
+      for (const n of ns) assert.equal(a.int(n), viaBytes(n));
+      assert.deepEqual(a.bytes(16), b.bytes(16));
+    }),
+    { numRuns: 30 },
+  );
 });
