@@ -5,6 +5,10 @@
  */
 import type { CloseReasonCode } from './link.js';
 
+/**
+ * A message received belongs to its reader, which may change it (a node opens a packet in place
+ * and sends the same command on); a message sent belongs to the link from then on.
+ */
 export interface MessageLink {
   /** The peer's static public key, authenticated by the handshake. */
   readonly remoteStatic: Uint8Array;

@@ -4,7 +4,8 @@
  * reasons are listed in DROP_REASONS, so that a scrape shows every counter, zeros included).
  * Labels never carry keys, addresses or identifiers.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { Histogram } from 'prom-client';
 
 /** Every reason a node drops a packet. */
 export const DROP_REASONS = [
@@ -31,6 +32,95 @@ export const DROP_REASONS = [
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
+/** The index of each reason in DROP_REASONS. */
+const DROP_INDEX: Readonly<Record<DropReason, number>> = Object.fromEntries(DROP_REASONS.map((r, i) => [r, i])) as Record<DropReason, number>;
+
+/** Upper bounds of `backchannel_processing_seconds`, in seconds. */
+export const PROCESSING_BUCKETS: readonly number[] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1];
+
+/**
+ * A Prometheus histogram without labels, for an observation per packet. prom-client's Histogram
+ * hashes its labels and looks a bucket up by a number turned into a property name on every
+ * observation (about 0.4 us, as much as the rest of a simulated hop); this one adds to an array.
+ * It offers what a Registry reads (`get`, `reset`, name, help, type) and exports the same text:
+ * cumulative `_bucket{le}` lines, `+Inf`, `_sum` and `_count`.
+ */
+export class PacketHistogram {
+  readonly name: string;
+  readonly help: string;
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  readonly #bounds: Float64Array;
+  /** Observations per bucket (not cumulative); the last one is past every bound (+Inf). */
+  readonly #counts: Float64Array;
+  #sum = 0;
+  #count = 0;
+  /** As prom-client: after reset, nothing is exported until the next observation. */
+  #exported = true;
+
+  /** @throws {TypeError|RangeError} for buckets that are not finite, ascending numbers. */
+  constructor(config: { readonly name: string; readonly help: string; readonly buckets: readonly number[]; readonly registers?: readonly Registry[] }) {
+    const b = config.buckets;
+    for (let i = 0; i < b.length; i++) {
+      if (typeof b[i] !== 'number' || !Number.isFinite(b[i])) throw new TypeError(`"buckets[${i}]" expected a finite number`);
+      if (i > 0 && b[i]! <= b[i - 1]!) throw new RangeError('"buckets" expected ascending numbers');
+    }
+    this.name = config.name;
+    this.help = config.help;
+    this.#bounds = Float64Array.from(b);
+    this.#counts = new Float64Array(b.length + 1);
+    // A Registry takes any object with what it reads; prom-client's types list only its own classes.
+    for (const r of config.registers ?? []) r.registerMetric(this as unknown as Histogram);
+  }
+
+  /** @throws {TypeError} for a value that is not a finite number (as prom-client). */
+  observe(value: number): void {
+    if (!Number.isFinite(value)) throw new TypeError('histogram: value is not a finite number');
+    const b = this.#bounds;
+    let i = 0;
+    while (i < b.length && value > b[i]!) i++;
+    this.#counts[i]!++;
+    this.#sum += value;
+    this.#count++;
+    this.#exported = true;
+  }
+
+  reset(): void {
+    this.#counts.fill(0);
+    this.#sum = 0;
+    this.#count = 0;
+    this.#exported = false;
+  }
+
+  /** The values as a Registry reads them (prom-client's shape for a histogram). */
+  get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: { labels: Record<string, string | number>; value: number; metricName: string }[] }> {
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+    if (!this.#exported) return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values });
+    const bucket = `${this.name}_bucket`;
+    let acc = 0;
+    for (let i = 0; i < this.#bounds.length; i++) {
+      acc += this.#counts[i]!;
+      values.push({ labels: { le: this.#bounds[i]! }, value: acc, metricName: bucket });
+    }
+    values.push({ labels: { le: '+Inf' }, value: this.#count, metricName: bucket });
+    values.push({ labels: {}, value: this.#sum, metricName: `${this.name}_sum` });
+    values.push({ labels: {}, value: this.#count, metricName: `${this.name}_count` });
+    return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values });
+  }
+}
+
+/**
+ * Counts that the packet path adds to per packet, as plain numbers: a prom-client `inc` costs
+ * about 0.1 us, with a label about 0.45 us (it hashes the label set each time), against a few
+ * nanoseconds for an addition. The counters take them in whenever they are read (their collect
+ * hook, which every scrape and every `get` runs), so what they export is exact at each read.
+ */
+export interface PacketCounts {
+  packetsIn: number;
+  packetsOut: number;
+  packetsDelayed: number;
+}
+
 export interface NodeMetrics {
   readonly registry: Registry;
   readonly packetsIn: Counter;
@@ -41,23 +131,54 @@ export interface NodeMetrics {
   /** The epoch of the document this node follows (0 before the first). */
   readonly epoch: Gauge;
   /** Time a packet spends inside the node beyond its requested delay, in seconds. */
-  readonly processingSeconds: Histogram;
+  readonly processingSeconds: PacketHistogram;
+  /** Added to per packet; packetsIn, packetsOut and packetsDelayed take these in when read. */
+  readonly counts: PacketCounts;
+  /** Counts `n` packets dropped for `reason` (added to `dropped` when it is read). */
   drop(reason: DropReason, n?: number): void;
 }
 
 /** A registry with the metrics every packet-handling server exports. */
 export function nodeMetrics(registry: Registry = new Registry()): NodeMetrics {
-  const packetsIn = new Counter({ name: 'backchannel_packets_in_total', help: 'Sphinx packets received', registers: [registry] });
-  const packetsOut = new Counter({ name: 'backchannel_packets_out_total', help: 'Sphinx packets sent on', registers: [registry] });
-  const packetsDelayed = new Counter({ name: 'backchannel_packets_delayed_total', help: 'Packets held for a non-zero delay', registers: [registry] });
-  const dropped = new Counter({ name: 'backchannel_packets_dropped_total', help: 'Packets dropped, by reason', labelNames: ['reason'] as const, registers: [registry] });
+  const counts: PacketCounts = { packetsIn: 0, packetsOut: 0, packetsDelayed: 0 };
+  const drops = new Float64Array(DROP_REASONS.length);
+  /** A counter that takes in counts[field] whenever it is read. */
+  const counted = (name: string, help: string, field: keyof PacketCounts): Counter =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const n = counts[field];
+        if (n === 0) return;
+        counts[field] = 0;
+        this.inc(n);
+      },
+    });
+  const packetsIn = counted('backchannel_packets_in_total', 'Sphinx packets received', 'packetsIn');
+  const packetsOut = counted('backchannel_packets_out_total', 'Sphinx packets sent on', 'packetsOut');
+  const packetsDelayed = counted('backchannel_packets_delayed_total', 'Packets held for a non-zero delay', 'packetsDelayed');
+  const dropped = new Counter({
+    name: 'backchannel_packets_dropped_total',
+    help: 'Packets dropped, by reason',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+    collect() {
+      for (let i = 0; i < drops.length; i++) {
+        const n = drops[i]!;
+        if (n === 0) continue;
+        drops[i] = 0;
+        this.inc({ reason: DROP_REASONS[i]! }, n);
+      }
+    },
+  });
   for (const r of DROP_REASONS) dropped.inc({ reason: r }, 0);
   const queueDepth = new Gauge({ name: 'backchannel_queue_depth', help: 'Packets waiting, by queue', labelNames: ['queue'] as const, registers: [registry] });
   const epoch = new Gauge({ name: 'backchannel_epoch', help: 'Epoch of the consensus document in use', registers: [registry] });
-  const processingSeconds = new Histogram({
+  const processingSeconds = new PacketHistogram({
     name: 'backchannel_processing_seconds',
     help: 'Time inside the node beyond the requested delay',
-    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
+    buckets: PROCESSING_BUCKETS,
     registers: [registry],
   });
   return {
@@ -69,8 +190,12 @@ export function nodeMetrics(registry: Registry = new Registry()): NodeMetrics {
     queueDepth,
     epoch,
     processingSeconds,
+    counts,
     drop(reason, n = 1) {
-      dropped.inc({ reason }, n);
+      const i = DROP_INDEX[reason];
+      // An unknown reason (only from untyped callers) goes to prom-client, which refuses it as before.
+      if (i === undefined) dropped.inc({ reason }, n);
+      else drops[i] = drops[i]! + n;
     },
   };
 }

@@ -44,11 +44,27 @@ export function gateways(doc: ConsensusDocument): DocumentNode[] {
   return doc.nodes.filter((x) => x.role === 'gateway');
 }
 
+/**
+ * The mixes of every layer (index 0 is layer 1), by document: a sender chooses a path for every
+ * packet, and a document does not change once made, so its layers are sorted out once.
+ */
+const layersByDocument = new WeakMap<ConsensusDocument, readonly (readonly DocumentNode[])[]>();
+
+function layersOf(doc: ConsensusDocument): readonly (readonly DocumentNode[])[] {
+  let layers = layersByDocument.get(doc);
+  if (layers === undefined) {
+    layers = Array.from({ length: doc.params.layers }, (_, i) => layer(doc, i + 1));
+    layersByDocument.set(doc, layers);
+  }
+  return layers;
+}
+
 /** One random mix per layer, in layer order. @throws {BackchannelError} ERR_SPHINX_PATH for an empty layer. */
 export function chooseMixes(doc: ConsensusDocument, rand: RandomInt): DocumentNode[] {
   const out: DocumentNode[] = [];
+  const layers = layersOf(doc);
   for (let l = 1; l <= doc.params.layers; l++) {
-    const nodes = layer(doc, l);
+    const nodes = layers[l - 1]!;
     if (nodes.length === 0) throw routeError(`layer ${l} is empty`);
     out.push(nodes[rand(nodes.length)]!);
   }

@@ -19,6 +19,8 @@ export const BACKOFF_MIN_MS = 250;
 export const BACKOFF_MAX_MS = 10_000;
 
 interface PeerState {
+  /** Set once `retain` or `close` forgot this peer: a cached reference to it is stale. */
+  gone: boolean;
   link: MessageLink | null;
   connecting: boolean;
   queue: Uint8Array[];
@@ -39,6 +41,11 @@ export interface PeerLinksInit {
 export class PeerLinks {
   readonly #init: PeerLinksInit;
   readonly #peers = new Map<string, PeerState>();
+  /**
+   * Each document entry's state, by the entry itself: one lookup by object rather than building
+   * the id's key for every packet. Entries of old documents fall away with the documents.
+   */
+  #byEntry = new WeakMap<DocumentNode, PeerState>();
   #closed = false;
 
   constructor(init: PeerLinksInit) {
@@ -65,11 +72,15 @@ export class PeerLinks {
       this.#init.drop('shutdown');
       return;
     }
-    const key = idKey(peer.identityKey);
-    let st = this.#peers.get(key);
-    if (st === undefined) {
-      st = { link: null, connecting: false, queue: [], retryAt: 0, backoffMs: BACKOFF_MIN_MS };
-      this.#peers.set(key, st);
+    let st = this.#byEntry.get(peer);
+    if (st === undefined || st.gone) {
+      const key = idKey(peer.identityKey);
+      st = this.#peers.get(key);
+      if (st === undefined) {
+        st = { gone: false, link: null, connecting: false, queue: [], retryAt: 0, backoffMs: BACKOFF_MIN_MS };
+        this.#peers.set(key, st);
+      }
+      this.#byEntry.set(peer, st);
     }
     const link = st.link;
     if (link !== null && link.isOpen) {
@@ -110,7 +121,9 @@ export class PeerLinks {
     this.#init.connect(peer).then(
       (link) => {
         st.connecting = false;
-        if (this.#closed) {
+        // Closed, or the peer left the documents meanwhile (its queue was counted then): the link
+        // has nothing to carry.
+        if (this.#closed || st.gone) {
           link.close();
           return;
         }
@@ -136,8 +149,7 @@ export class PeerLinks {
         st.retryAt = this.#init.clock.now() + st.backoffMs;
         st.backoffMs = Math.min(BACKOFF_MAX_MS, st.backoffMs * 2);
         this.#init.log.warn('link to next hop failed', { queued: st.queue.length });
-        this.#init.drop('link_down');
-        for (let i = 1; i < st.queue.length; i++) this.#init.drop('link_down');
+        for (let i = 0; i < st.queue.length; i++) this.#init.drop('link_down');
         st.queue = [];
       },
     );
@@ -147,8 +159,10 @@ export class PeerLinks {
   retain(keep: ReadonlySet<string>): void {
     for (const [k, st] of this.#peers) {
       if (keep.has(k)) continue;
+      st.gone = true;
       st.link?.close();
       for (let i = 0; i < st.queue.length; i++) this.#init.drop('unknown_next_hop');
+      st.queue = [];
       this.#peers.delete(k);
     }
   }
@@ -156,10 +170,12 @@ export class PeerLinks {
   close(): void {
     this.#closed = true;
     for (const st of this.#peers.values()) {
+      st.gone = true;
       st.link?.close();
       for (let i = 0; i < st.queue.length; i++) this.#init.drop('shutdown');
       st.queue = [];
     }
     this.#peers.clear();
+    this.#byEntry = new WeakMap();
   }
 }

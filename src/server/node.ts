@@ -36,6 +36,7 @@ import type { UnwrapOutcome } from './unwrap.js';
 import { WireCodec } from '../wire/commands.js';
 import type { WireCommand } from '../wire/commands.js';
 import { idKey } from '../util/bytes.js';
+import { IdMap } from '../util/id-map.js';
 import type { ClientSessions } from './fetch.js';
 import type { MailboxEntry, StoreResult } from './mailbox.js';
 import type { FinalAction, FinalOutcome } from './store.js';
@@ -152,9 +153,15 @@ export class PacketNode {
   #server: { readonly port: number; close(): Promise<void> } | null = null;
   #wsServer: { close(): Promise<void> } | null = null;
   #docs: SignedDocument[] = [];
-  #nodes = new Map<string, DocumentNode>();
+  /** The nodes of the documents held, by id (looked up per packet: no key string is built). */
+  #nodes = new IdMap<DocumentNode>();
   #previousLinkKeys = new Set<string>();
   #loadedEpochs = new Set<number>();
+  #epochs: number[] = [];
+  #epochsFrom = 0;
+  #epochsUntil = 0;
+  /** Counts the documents taken in: a link classified under an older one is looked at again. */
+  #generation = 0;
   #epochTimer: unknown = null;
   #gaugeTimer: unknown = null;
   #unsubscribe: (() => void) | null = null;
@@ -180,7 +187,9 @@ export class PacketNode {
       log: components.log,
       connect: components.connect ?? ((peer) => this.#connectTcp(peer)),
       drop: (r) => this.drop(r),
-      sent: () => components.metrics.packetsOut.inc(),
+      sent: () => {
+        components.metrics.counts.packetsOut++;
+      },
     });
   }
 
@@ -244,7 +253,7 @@ export class PacketNode {
 
   /** Looks a node up by its id in the documents held (the newest and the one before). */
   node(id: Uint8Array): DocumentNode | undefined {
-    return this.#nodes.get(idKey(id));
+    return this.#nodes.get(id);
   }
 
   /** Who is on the other end of a link from this static key: a previous hop, a client (gateways only), or nobody accepted. */
@@ -281,22 +290,34 @@ export class PacketNode {
     if (newest && doc.epoch < newest.document.epoch) return;
     if (newest && doc.epoch === newest.document.epoch) this.#docs = [signed, ...this.#docs.slice(1)];
     else this.#docs = newest ? [signed, newest] : [signed];
-    this.#nodes = new Map();
+    this.#generation++;
+    this.#nodes = new IdMap();
     this.#previousLinkKeys = new Set();
     const prevLayer = this.init.role === 'gateway' ? doc.params.layers : this.init.layer - 1;
     for (const d of [...this.#docs].reverse()) {
       for (const n of d.document.nodes) {
-        this.#nodes.set(idKey(n.identityKey), n);
+        this.#nodes.set(n.identityKey, n);
         const inPrev = prevLayer === 0 ? n.role === 'gateway' : n.role === 'mix' && n.layer === prevLayer;
         if (inPrev) this.#previousLinkKeys.add(idKey(n.linkKey));
       }
     }
-    this.#peers.retain(new Set(this.#nodes.keys()));
+    this.#peers.retain(new Set(Array.from(this.#nodes.entries(), ([id]) => idKey(id))));
     this.#c.metrics.epoch.set(doc.epoch);
   }
 
+  /** The epochs whose keys a packet arriving now may use; the same array until the next grace step. */
   #tryEpochs(): number[] {
-    return acceptedEpochs(this.#c.clock.now(), this.init.params.epochPeriodMs);
+    const now = this.#c.clock.now();
+    if (now < this.#epochsFrom || now >= this.#epochsUntil) {
+      const p = this.init.params.epochPeriodMs;
+      const step = p * KEY_GRACE_FRACTION;
+      this.#epochsFrom = Math.floor(now / step) * step;
+      this.#epochsUntil = this.#epochsFrom + step;
+      this.#epochs = acceptedEpochs(now, p);
+      // acceptedEpochs must not change within a step; if it could, only cache one instant.
+      if (acceptedEpochs(this.#epochsUntil - 1e-3, p).join() !== this.#epochs.join()) this.#epochsUntil = now;
+    }
+    return this.#epochs;
   }
 
   /** Keeps the keys for the previous, current and next epochs in the unwrap pool; runs at every grace step (a quarter epoch). */
@@ -331,10 +352,14 @@ export class PacketNode {
     }
     if (kind === 'client') this.#gateway?.clients.opened(link);
     let current: PeerKind = kind;
+    let seen = this.#generation;
     const onMessage = (message: Uint8Array): void => {
       // A previous hop that linked before this node had a document (a gateway just restarted)
-      // looked like a client; once the document names it, it is treated as what it is.
-      if (current === 'client' && this.#classify(link.remoteStatic) === 'previous') current = 'previous';
+      // looked like a client; once a document names it, it is treated as what it is.
+      if (current === 'client' && seen !== this.#generation) {
+        seen = this.#generation;
+        if (this.#classify(link.remoteStatic) === 'previous') current = 'previous';
+      }
       this.#onMessage(link, current, message);
     };
     if (link.setHandler) {
@@ -353,7 +378,9 @@ export class PacketNode {
   #onMessage(link: MessageLink, kind: PeerKind, message: Uint8Array): void {
     let cmd: WireCommand;
     try {
-      cmd = this.codec.decode(message);
+      // The message is ours (a link hands each one over): the packet stays where it arrived, a
+      // view into the command, and a format that opens packets in place forwards that command.
+      cmd = this.codec.decodeView(message);
     } catch {
       this.drop('malformed_frame');
       return;
@@ -363,16 +390,16 @@ export class PacketNode {
       void link.close();
       return;
     }
-    if (cmd.kind === 'send_packet') this.#c.metrics.packetsIn.inc();
+    if (cmd.kind === 'send_packet') this.#c.metrics.counts.packetsIn++;
     if (kind === 'previous' || this.#gateway === null) {
-      if (cmd.kind === 'send_packet') this.#unwrap(cmd.packet, kind);
+      if (cmd.kind === 'send_packet') this.#unwrap(cmd.packet, kind, message);
       else this.drop('unexpected_command');
       return;
     }
     const action = this.#gateway.clients.command(link, cmd);
     switch (action.kind) {
       case 'unwrap':
-        this.#unwrap(action.packet, 'client');
+        this.#unwrap(action.packet, 'client', cmd.kind === 'send_packet' && action.packet === cmd.packet ? message : null);
         return;
       case 'drop':
         this.drop(action.reason);
@@ -382,7 +409,11 @@ export class PacketNode {
     }
   }
 
-  #unwrap(packet: Uint8Array, from: PeerKind): void {
+  /**
+   * Hands `packet` to the unwrapper. `frame` is the command it arrived in, with `packet` the view
+   * of its packet there, or null: a packet opened in place is then forwarded in that very command.
+   */
+  #unwrap(packet: Uint8Array, from: PeerKind, frame: Uint8Array | null): void {
     const receivedAt = performance.now();
     const pending = this.#pool.unwrap(packet, this.#tryEpochs());
     if (pending === null) {
@@ -390,16 +421,16 @@ export class PacketNode {
       return;
     }
     if (!(pending instanceof Promise)) {
-      this.#onOutcome(pending, from, receivedAt);
+      this.#onOutcome(pending, from, receivedAt, packet, frame);
       return;
     }
     pending.then(
-      (outcome) => this.#onOutcome(outcome, from, receivedAt),
+      (outcome) => this.#onOutcome(outcome, from, receivedAt, packet, frame),
       () => this.drop('bad_packet'),
     );
   }
 
-  #onOutcome(outcome: UnwrapOutcome, from: PeerKind, receivedAt: number): void {
+  #onOutcome(outcome: UnwrapOutcome, from: PeerKind, receivedAt: number, packet: Uint8Array, frame: Uint8Array | null): void {
     switch (outcome.kind) {
       case 'error':
         // ERR_LINK_CLOSED: the pool closed under the packet (shutdown); ERR_SERVER: its worker died.
@@ -424,7 +455,7 @@ export class PacketNode {
       else this.#store(this.#gateway, this.#gateway.final(outcome));
       return;
     }
-    const next = this.#nodes.get(idKey(outcome.nextHop));
+    const next = this.#nodes.get(outcome.nextHop);
     if (next === undefined) {
       this.drop('unknown_next_hop');
       return;
@@ -437,16 +468,19 @@ export class PacketNode {
       this.drop('delay_too_long');
       return;
     }
-    const item: Delayed = { peer: next, frame: this.codec.encode({ kind: 'send_packet', packet: outcome.packet }), receivedAt, delayMs: outcome.delayMs };
+    // No copy when the packet was opened in place in the command it came in, or written into a
+    // fresh command by the unwrapper: that command goes on as it is.
+    const out = frame !== null && outcome.packet === packet ? frame : this.codec.sendPacketFrame(outcome.packet);
     if (outcome.delayMs === 0) {
-      this.#release([item]);
+      this.#send(next, out, performance.now() - receivedAt);
       return;
     }
+    const item: Delayed = { peer: next, frame: out, receivedAt, delayMs: outcome.delayMs };
     if (!this.#delays.push(item, this.#c.clock.now() + outcome.delayMs)) {
       this.drop('queue_full');
       return;
     }
-    this.#c.metrics.packetsDelayed.inc();
+    this.#c.metrics.counts.packetsDelayed++;
   }
 
   /** Stratified topology: a mix of layer L sends to layer L+1, the last layer to gateways, a gateway to layer 1. */
@@ -475,13 +509,13 @@ export class PacketNode {
           this.drop(then.reason);
           return;
         }
-        const first = this.#nodes.get(idKey(then.firstHop));
+        const first = this.#nodes.get(then.firstHop);
         if (first === undefined || !this.#mayForwardTo(first, 'client')) {
           this.drop(first === undefined ? 'unknown_next_hop' : 'wrong_next_hop');
           return;
         }
         gateway.ackSent();
-        this.#peers.send(first, this.codec.encode({ kind: 'send_packet', packet: then.packet }));
+        this.#peers.send(first, this.codec.sendPacketFrame(then.packet));
       },
       () => this.drop('store_error'),
     );
@@ -489,9 +523,12 @@ export class PacketNode {
 
   #release(items: readonly Delayed[]): void {
     const now = performance.now();
-    for (const it of items) {
-      this.#c.metrics.processingSeconds.observe(Math.max(0, now - it.receivedAt - it.delayMs) / 1000);
-      this.#peers.send(it.peer, it.frame);
-    }
+    for (const it of items) this.#send(it.peer, it.frame, now - it.receivedAt - it.delayMs);
+  }
+
+  /** Sends a frame on, with the time it spent in this node beyond its delay (milliseconds). */
+  #send(peer: DocumentNode, frame: Uint8Array, extraMs: number): void {
+    this.#c.metrics.processingSeconds.observe(Math.max(0, extraMs) / 1000);
+    this.#peers.send(peer, frame);
   }
 }

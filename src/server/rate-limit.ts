@@ -9,7 +9,8 @@
  * also use those identities directly, so eviction gives no new way around the limit.
  */
 import type { Clock } from '../ops/clock.js';
-import { aint, idKey } from '../util/bytes.js';
+import { aint } from '../util/bytes.js';
+import { IdMap } from '../util/id-map.js';
 
 /** Buckets kept at most: one gateway's clients, about 100 bytes each. */
 export const DEFAULT_MAX_CLIENTS = 100_000;
@@ -28,6 +29,11 @@ interface Bucket {
   tokens: number;
   /** Clock time of the last refill, in milliseconds. */
   at: number;
+  /** Its key (for eviction): a string, or bytes (the IdMap's own copy). */
+  readonly key: string | Uint8Array;
+  /** Neighbours in recency order (a doubly linked list: least recent first). */
+  older: Bucket | null;
+  newer: Bucket | null;
 }
 
 /** Token buckets keyed by client. */
@@ -36,8 +42,17 @@ export class RateLimiter {
   readonly #burst: number;
   readonly #maxClients: number;
   readonly #clock: Clock;
-  /** Insertion order is recency: a used bucket is moved to the end, the first one is evicted. */
-  readonly #buckets = new Map<string, Bucket>();
+  /**
+   * Buckets by key, strings and bytes apart so that their key spaces stay separate (bytes in an
+   * IdMap: a client's packets are looked up without building a string per packet).
+   * Recency is a linked list through the buckets: a used bucket moves to the newest end in
+   * constant time, and the oldest is evicted. (Deleting and re-inserting into a Map on every
+   * packet, as before, made the Map rehash its deleted entries over and over.)
+   */
+  readonly #strings = new Map<string, Bucket>();
+  readonly #bytes = new IdMap<Bucket>();
+  #oldest: Bucket | null = null;
+  #newest: Bucket | null = null;
 
   /**
    * @throws {TypeError | RangeError} for bad options.
@@ -63,7 +78,7 @@ export class RateLimiter {
 
   /** Buckets held now (at most maxClients). */
   get size(): number {
-    return this.#buckets.size;
+    return this.#strings.size + this.#bytes.size;
   }
 
   /**
@@ -72,35 +87,57 @@ export class RateLimiter {
    * @throws {TypeError | RangeError} when `key` is neither a string nor bytes, or `n` is not a positive integer.
    */
   take(key: string | Uint8Array, n = 1): boolean {
-    const k = bucketKey(key);
-    aint('n', n, 1, Number.MAX_SAFE_INTEGER);
+    // Strings and bytes live in separate key spaces, so a string that spells some bytes' hex is a different client.
+    let bucket: Bucket | undefined;
+    if (typeof key === 'string') bucket = this.#strings.get(key);
+    else if (key instanceof Uint8Array) bucket = this.#bytes.get(key);
+    else throw new TypeError(`"key" expected string or Uint8Array, got ${key === null ? 'null' : typeof key}`);
+    if (n !== 1) aint('n', n, 1, Number.MAX_SAFE_INTEGER);
     const now = this.#clock.now();
-    let bucket = this.#buckets.get(k);
     if (bucket === undefined) {
-      bucket = { tokens: this.#burst, at: now };
-      if (this.#buckets.size >= this.#maxClients) {
-        const oldest = this.#buckets.keys().next();
-        if (oldest.done !== true) this.#buckets.delete(oldest.value);
-      }
+      if (this.size >= this.#maxClients && this.#oldest !== null) this.#evict(this.#oldest);
+      const k = typeof key === 'string' ? key : key.slice();
+      bucket = { tokens: this.#burst, at: now, key: k, older: null, newer: null };
+      if (typeof k === 'string') this.#strings.set(k, bucket);
+      else this.#bytes.set(k, bucket);
+      this.#append(bucket);
     } else {
-      this.#buckets.delete(k);
       // A clock that steps back refills nothing, and the bucket follows it, so that it does not stall until the clock catches up.
       const elapsed = Math.max(0, now - bucket.at);
       bucket.tokens = Math.min(this.#burst, bucket.tokens + elapsed * this.#perMs);
       bucket.at = now;
+      if (bucket !== this.#newest) {
+        this.#unlink(bucket);
+        this.#append(bucket);
+      }
     }
-    this.#buckets.set(k, bucket);
     if (bucket.tokens < n) return false;
     bucket.tokens -= n;
     return true;
   }
-}
 
-/** Strings and bytes live in separate key spaces, so a string that spells some bytes' hex is a different client. */
-function bucketKey(key: unknown): string {
-  if (typeof key === 'string') return `s:${key}`;
-  if (key instanceof Uint8Array) return `b:${idKey(key)}`;
-  throw new TypeError(`"key" expected string or Uint8Array, got ${key === null ? 'null' : typeof key}`);
+  #append(b: Bucket): void {
+    b.older = this.#newest;
+    b.newer = null;
+    if (this.#newest !== null) this.#newest.newer = b;
+    else this.#oldest = b;
+    this.#newest = b;
+  }
+
+  #unlink(b: Bucket): void {
+    if (b.older !== null) b.older.newer = b.newer;
+    else this.#oldest = b.newer;
+    if (b.newer !== null) b.newer.older = b.older;
+    else this.#newest = b.older;
+    b.older = null;
+    b.newer = null;
+  }
+
+  #evict(b: Bucket): void {
+    this.#unlink(b);
+    if (typeof b.key === 'string') this.#strings.delete(b.key);
+    else this.#bytes.delete(b.key);
+  }
 }
 
 function finite(name: string, value: unknown): asserts value is number {

@@ -136,7 +136,8 @@ export class ReplayCache {
    * @throws {TypeError|RangeError} when `tag` is not a 32-byte Uint8Array.
    */
   check(tag: Uint8Array): ReplayVerdict {
-    abytes('tag', tag, REPLAY_TAG_LENGTH);
+    // Checked inline first: this runs for every packet, and abytes takes its lengths as an array.
+    if (!(tag instanceof Uint8Array) || tag.length !== REPLAY_TAG_LENGTH) abytes('tag', tag, REPLAY_TAG_LENGTH);
     const w0 = word(tag, 0);
     const w1 = word(tag, 4);
     const w2 = word(tag, 8);

@@ -23,12 +23,15 @@ export type AfterStore = { readonly kind: 'ack'; readonly packet: Uint8Array; re
 /** What the node does with a final packet. */
 export type FinalAction = { readonly kind: 'drop'; readonly reason: DropReason } | { readonly kind: 'store'; readonly entry: MailboxEntry; readonly then: AfterStore | null };
 
+/** Most packets that end at a gateway are drop cover: one action for all of them. */
+const DROP_COVER: FinalAction = Object.freeze({ kind: 'drop', reason: 'drop_cover' });
+
 /** The final stage of a gateway: reads a final outcome against the mailboxes it keeps. */
 export function finalStage(format: PacketFormat, mailbox: Pick<MailboxStore, 'isRegistered'>): (outcome: FinalOutcome) => FinalAction {
   const g = format.geometry;
   return (outcome) => {
     const recipient = outcome.recipient;
-    if (isZero(recipient)) return { kind: 'drop', reason: 'drop_cover' };
+    if (isZero(recipient)) return DROP_COVER;
     if (!mailbox.isRegistered(recipient)) return { kind: 'drop', reason: 'unknown_recipient' };
     if (outcome.surbId !== null) {
       return { kind: 'store', entry: { recipient: recipient.slice(), surbId: outcome.surbId.slice(), payload: outcome.payload }, then: null };

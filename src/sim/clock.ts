@@ -3,7 +3,11 @@
  * (src/util/timed-heap.ts) and run when the simulation reaches them, as fast as the CPU allows.
  * The nodes and clients of a simulation take this clock as they take the system clock in a server.
  *
- * Events at the same time run in the order they were scheduled. Components that answer through
+ * Events at the same time run in the order they were scheduled. An event scheduled for the current
+ * time (a link with no latency, a timer of 0 ms: most of a simulation's events) skips the heap: it
+ * goes to a first-in first-out list that runs after whatever the heap holds for the current time,
+ * which was scheduled earlier, and before anything later. The order is the heap's order exactly;
+ * only the cost of a push and a pop in a heap of thousands of timers is saved. Components that answer through
  * promises (a client's link reads, a mailbox commit) settle between events: whoever resolves such
  * a promise calls `settleAfter()`, and the run loop lets the microtasks and immediates run before
  * the next event.
@@ -24,6 +28,9 @@ const PROGRESS_EVERY = 1 << 16;
 export class SimClock implements Clock {
   #now: number;
   readonly #heap = new TimedHeap<Entry>();
+  /** Events for the current time, scheduled while the clock was at it, in order; from #nowHead on. */
+  #now0: Entry[] = [];
+  #nowHead = 0;
   #settle = false;
   #running = false;
   /** Events run so far. */
@@ -40,7 +47,7 @@ export class SimClock implements Clock {
 
   /** Events waiting (cancelled ones included until they come up). */
   get pending(): number {
-    return this.#heap.size;
+    return this.#heap.size + this.#now0.length - this.#nowHead;
   }
 
   setTimer(fn: () => void, ms: number): unknown {
@@ -54,7 +61,8 @@ export class SimClock implements Clock {
   /** Runs `fn(arg)` at virtual time `time` (now, if earlier); returns a handle for clearTimer. */
   at<T>(time: number, fn: (arg: T) => void, arg: T): unknown {
     const e: Entry = { fn: fn as (arg: unknown) => void, arg, cancelled: false };
-    this.#heap.push(time > this.#now ? time : this.#now, e);
+    if (time > this.#now) this.#heap.push(time, e);
+    else this.#now0.push(e);
     return e;
   }
 
@@ -77,10 +85,29 @@ export class SimClock implements Clock {
         this.#settle = false;
         await settle();
       }
-      for (let due = this.#heap.nextDue; due !== undefined && due <= until; due = this.#heap.nextDue) {
-        const e = this.#heap.pop();
+      while (this.#now <= until) {
+        let e: Entry;
+        const due = this.#heap.nextDue;
+        if (due !== undefined && due <= this.#now) {
+          // Scheduled for now before the clock got here: ahead of the list.
+          e = this.#heap.pop();
+        } else if (this.#nowHead < this.#now0.length) {
+          e = this.#now0[this.#nowHead]!;
+          this.#now0[this.#nowHead++] = DONE;
+          if (this.#nowHead === this.#now0.length) {
+            this.#now0.length = 0;
+            this.#nowHead = 0;
+          } else if (this.#nowHead >= 1024 && this.#nowHead * 2 >= this.#now0.length) {
+            this.#now0 = this.#now0.slice(this.#nowHead);
+            this.#nowHead = 0;
+          }
+        } else if (due !== undefined && due <= until) {
+          this.#now = due;
+          continue;
+        } else {
+          break;
+        }
         if (e.cancelled) continue;
-        this.#now = due;
         this.events++;
         e.fn(e.arg);
         if (this.#settle) {
@@ -99,6 +126,9 @@ export class SimClock implements Clock {
     }
   }
 }
+
+/** Stands in for an event that has run, so that the list does not hold on to it. */
+const DONE: Entry = { fn: () => undefined, arg: undefined, cancelled: true };
 
 /** Lets every pending microtask, and anything scheduled with setImmediate before, run. */
 function settle(): Promise<void> {

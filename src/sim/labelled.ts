@@ -56,9 +56,17 @@ export function packetNumber(packet: Uint8Array, offset = 0): number {
 export class LabelledPackets {
   #next = 1;
   readonly #onCreate: (c: LabelledCreation) => void;
+  /** @internal Where new packets are written (zeroed, of the geometry's packet length); fresh arrays by default. */
+  readonly allocate: ((packetLength: number) => Uint8Array) | null;
 
-  constructor(onCreate: (c: LabelledCreation) => void) {
+  /**
+   * `allocate`, when given, returns the memory for each packet made (zeroed, the length asked
+   * for, nobody else's): the simulation has packets made inside the wire commands that carry
+   * them, carved from slabs, so that sending one copies and allocates nothing.
+   */
+  constructor(onCreate: (c: LabelledCreation) => void, allocate?: (packetLength: number) => Uint8Array) {
     this.#onCreate = onCreate;
+    this.allocate = allocate ?? null;
   }
 
   /** Packets made so far. */
@@ -100,7 +108,6 @@ class LabelledFormat implements PacketFormat {
     out.set(MAGIC, 0);
     out[OFF_COUNT] = path.length;
     let recipient: Uint8Array | null = null;
-    const view = new DataView(out.buffer, out.byteOffset, out.length);
     for (let i = 0; i < path.length; i++) {
       const hop = path[i]!;
       const off = OFF_HOPS + i * HOP_LENGTH;
@@ -108,7 +115,7 @@ class LabelledFormat implements PacketFormat {
       for (const c of hop.commands) {
         if (c.type === 'nodeDelay') {
           if (i === path.length - 1) throw labelError('ERR_SPHINX_PATH', 'the last hop has no delay');
-          view.setUint32(off + NODE_ID_LENGTH, c.delayMs);
+          writeU32(out, off + NODE_ID_LENGTH, c.delayMs);
         } else if (c.type === 'recipient' || c.type === 'surbReply') {
           if (i !== path.length - 1) throw labelError('ERR_SPHINX_PATH', `only the last hop carries ${c.type}`);
           const at = OFF_HOPS + g.hops * HOP_LENGTH;
@@ -129,7 +136,8 @@ class LabelledFormat implements PacketFormat {
   createPacket(path: readonly PathHop[], payload: Uint8Array): Uint8Array {
     const g = this.geometry;
     if (payload.length !== g.forwardPayloadLength) throw labelError('ERR_SPHINX_LENGTH', `payload must be ${g.forwardPayloadLength} bytes`);
-    const packet = new Uint8Array(g.packetLength);
+    const packet = this.#packets.allocate?.(g.packetLength) ?? new Uint8Array(g.packetLength);
+    if (packet.length !== g.packetLength) throw labelError('ERR_SPHINX_LENGTH', 'the allocator gave a packet of the wrong length');
     const recipient = this.#header(path, packet.subarray(0, g.headerLength));
     packet.set(payload, g.headerLength + PAYLOAD_TAG_LENGTH);
     setNumber(packet, this.#packets.number(this.#owner, recipient, false));
@@ -145,15 +153,16 @@ class LabelledFormat implements PacketFormat {
     if (count < 1 || count > g.hops || hop >= count) throw labelError('ERR_SPHINX_COMMAND', 'bad hop index');
     // Unique per packet and hop: the number, the hop index.
     const replayTag = new Uint8Array(REPLAY_TAG_LENGTH);
-    replayTag.set(packet.subarray(OFF_NUMBER, OFF_NUMBER + 4));
+    for (let i = 0; i < 4; i++) replayTag[i] = packet[OFF_NUMBER + i]!;
     replayTag[4] = hop;
     if (hop + 1 < count) {
       const off = OFF_HOPS + (hop + 1) * HOP_LENGTH;
       const here = OFF_HOPS + hop * HOP_LENGTH + NODE_ID_LENGTH;
       const delayMs = ((packet[here]! << 24) | (packet[here + 1]! << 16) | (packet[here + 2]! << 8) | packet[here + 3]!) >>> 0;
-      // Forwarded in place: the packet is the node's own copy (a fresh wire decode).
+      // Forwarded in place, as the node's own (its received command, which it then sends on as
+      // it is): a hop costs no copy, and the next hop's id is a view too.
       packet[OFF_HOP] = hop + 1;
-      return { kind: 'forward', nextHop: packet.slice(off, off + NODE_ID_LENGTH), delayMs, packet, replayTag };
+      return { kind: 'forward', nextHop: packet.subarray(off, off + NODE_ID_LENGTH), delayMs, packet, replayTag };
     }
     const at = OFF_HOPS + g.hops * HOP_LENGTH;
     const recipient = packet.slice(at, at + RECIPIENT_ID_LENGTH);
@@ -192,8 +201,13 @@ class LabelledFormat implements PacketFormat {
 }
 
 function setNumber(packet: Uint8Array, n: number): void {
-  packet[OFF_NUMBER] = n >>> 24;
-  packet[OFF_NUMBER + 1] = (n >>> 16) & 0xff;
-  packet[OFF_NUMBER + 2] = (n >>> 8) & 0xff;
-  packet[OFF_NUMBER + 3] = n & 0xff;
+  writeU32(packet, OFF_NUMBER, n);
+}
+
+/** Big-endian, as DataView.setUint32 (which this replaces: no view object per packet). */
+function writeU32(out: Uint8Array, at: number, n: number): void {
+  out[at] = n >>> 24;
+  out[at + 1] = (n >>> 16) & 0xff;
+  out[at + 2] = (n >>> 8) & 0xff;
+  out[at + 3] = n & 0xff;
 }

@@ -17,7 +17,7 @@ import type { GatewayLink } from '../client/client.js';
 import { encodeForwardPayload } from '../sphinx/payload.js';
 import { chooseMixes, gateways, pathHops } from '../pki/route.js';
 import type { RandomInt } from '../pki/route.js';
-import type { DocumentNode, SignedDocument } from '../pki/types.js';
+import type { ConsensusDocument, DocumentNode, SignedDocument } from '../pki/types.js';
 import type { PacketFormat } from '../sphinx/format.js';
 import { WireCodec } from '../wire/commands.js';
 
@@ -54,6 +54,9 @@ export class PopulationClient {
   #fetchTimer: unknown = null;
   #nextSeq = 0;
   #payload: Uint8Array | null = null;
+  /** The gateways of the last document seen (drop cover goes to a random one). */
+  #gateways: DocumentNode[] = [];
+  #gatewaysOf: ConsensusDocument | null = null;
   readonly sent = { real: 0, drop: 0, loop: 0 };
 
   constructor(init: PopulationInit) {
@@ -102,7 +105,8 @@ export class PopulationClient {
     const link = this.#link;
     if (link === null) return false;
     try {
-      return link.trySend(this.#i.codec.encode({ kind: 'send_packet', packet }));
+      // The frame around the packet when it was made inside one (the simulation's allocator).
+      return link.trySend(this.#i.codec.sendPacketFrame(packet));
     } catch {
       return false;
     }
@@ -121,7 +125,12 @@ export class PopulationClient {
       }
       return;
     }
-    const gws = gateways(this.#i.document().document);
+    const doc = this.#i.document().document;
+    if (doc !== this.#gatewaysOf) {
+      this.#gatewaysOf = doc;
+      this.#gateways = gateways(doc);
+    }
+    const gws = this.#gateways;
     if (this.#put(this.#packet(gws[this.#i.rand(gws.length)]!, DROP_MAILBOX))) this.sent.drop++;
   }
 

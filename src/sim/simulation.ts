@@ -24,7 +24,6 @@ import { createGateway } from '../server/gateway.js';
 import type { Gateway } from '../server/gateway.js';
 import { createMixNode } from '../server/mix.js';
 import { MAX_REPLAY_ENTRIES } from '../server/replay.js';
-import { randomIntFrom } from '../pki/route.js';
 import type { RandomInt } from '../pki/route.js';
 import type { PacketNode, PacketNodeComponents, PacketNodeInit } from '../server/node.js';
 import { nodeNoiseCrypto } from '../noise/crypto-node.js';
@@ -42,8 +41,9 @@ import { LabelledPackets, packetNumber } from './labelled.js';
 import type { LabelledCreation } from './labelled.js';
 import { MemoryMailboxStore } from './memory-mailbox.js';
 import { PopulationClient } from './population.js';
-import { seededRandomBytes, seededUniform } from './random.js';
+import { seededStream, seededUniform } from './random.js';
 import type { Scenario } from './scenario.js';
+import { Slab } from './slab.js';
 import { SimLink, SimNet } from './transport.js';
 
 /** Packet kinds, as the simulator (not the adversary) knows them. */
@@ -152,10 +152,11 @@ interface SimNode {
 export async function runScenario(s: Scenario, repetition: number, options: RunOptions = {}): Promise<RunResult> {
   const wallStart = performance.now();
   const seed = `${s.seed}/${repetition}`;
-  const randomBytes = seededRandomBytes(nodeBackend, seed);
+  const stream = seededStream(nodeBackend, seed);
+  const randomBytes = stream.bytes;
   const crypto: CryptoBackend = { ...nodeBackend, randomBytes };
   const u01 = seededUniform(randomBytes);
-  const rand: RandomInt = randomIntFrom(randomBytes);
+  const rand: RandomInt = stream.int;
   const unit = s.timeUnitMs;
   const single = s.kind === 'single-mix';
   const layers = single ? 1 : s.topology.layers;
@@ -292,7 +293,11 @@ export async function runScenario(s: Scenario, repetition: number, options: RunO
       if (who === 0 || who === 1) challenge.label(c.packet, who);
     }
   };
-  const packets = new LabelledPackets(onCreate);
+  // Packets are made inside the send_packet commands that carry them, carved from slabs: a
+  // client's packet goes on its link, and through every hop, without a copy or an allocation.
+  const slab = new Slab();
+  const carve = (n: number): Uint8Array => slab.take(n);
+  const packets = new LabelledPackets(onCreate, (n) => (n === codec.packetLength ? codec.newSendPacket(carve).packet : new Uint8Array(n)));
 
   const observe = (from: number, to: number, m: Uint8Array): void => {
     if (m[1] !== 2) {

@@ -12,7 +12,11 @@ export interface PacketFormat {
   readonly geometry: Geometry;
   /** A packet that travels `path` and delivers `payload` (forwardPayloadLength bytes). */
   createPacket(path: readonly PathHop[], payload: Uint8Array): Uint8Array;
-  /** One hop's view of a packet, opened with the hop's mix private key. */
+  /**
+   * One hop's view of a packet, opened with the hop's mix private key. A format may open the
+   * packet in place and return it as the forward packet (labelled packets do; Sphinx leaves it
+   * as it is): the caller hands over a packet it owns.
+   */
   unwrap(privateKey: Uint8Array, packet: Uint8Array): UnwrapResult;
   /** A single-use reply block for `path`, and the keys that read the reply. */
   createSurb(path: readonly PathHop[]): Surb;

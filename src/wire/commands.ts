@@ -123,6 +123,13 @@ function writeU32(out: Uint8Array, offset: number, value: number): void {
   out[offset + 3] = value & 0xff;
 }
 
+/** True when every byte of `bytes` from `start` on is zero (isZero of a subarray, without making one). */
+function zeroFrom(bytes: Uint8Array, start: number): boolean {
+  let acc = 0;
+  for (let i = start; i < bytes.length; i++) acc |= bytes[i]!;
+  return acc === 0;
+}
+
 function readU16(bytes: Uint8Array, offset: number): number {
   return (bytes[offset]! << 8) | bytes[offset + 1]!;
 }
@@ -240,6 +247,56 @@ export class WireCodec {
    *   non-zero padding byte. Nothing else is ever thrown.
    */
   decode(bytes: Uint8Array): WireCommand {
+    return this.#decode(bytes, true);
+  }
+
+  /**
+   * Decodes one command as `decode` does (the same checks, the same errors), but its byte fields
+   * are views into `bytes`: nothing is copied. For a receiver that owns `bytes` (a link hands each
+   * message it receives to its reader) and may then forward a `send_packet` whole with
+   * `sendPacketFrame`, after changing its packet in place.
+   * @throws {BackchannelError} as `decode`.
+   */
+  decodeView(bytes: Uint8Array): WireCommand {
+    return this.#decode(bytes, false);
+  }
+
+  /**
+   * A new `send_packet` command whose packet is all zero, and the view of its packet to write the
+   * packet into: whoever produces a packet for a link can build it where the command has it, and
+   * `sendPacketFrame` then returns the command without a copy. `allocate` gives the command's
+   * memory (`commandLength` zero bytes, nobody else's); a fresh array by default.
+   * @throws {BackchannelError} ERR_WIRE_LENGTH when `allocate` gives an array of another length.
+   */
+  newSendPacket(allocate?: (length: number) => Uint8Array): { readonly frame: Uint8Array; readonly packet: Uint8Array } {
+    const frame = allocate === undefined ? new Uint8Array(this.commandLength) : allocate(this.commandLength);
+    if (!(frame instanceof Uint8Array) || frame.length !== this.commandLength) throw lengthError(`an allocated command must be ${this.commandLength} bytes`);
+    frame[0] = WIRE_VERSION;
+    frame[1] = WireCommandType.send_packet;
+    return { frame, packet: frame.subarray(WIRE_HEADER_LENGTH, WIRE_HEADER_LENGTH + this.packetLength) };
+  }
+
+  /**
+   * The `send_packet` command that carries `packet`. When `packet` is a view that sits where a
+   * whole `send_packet` command has its packet (as `decodeView` and `newSendPacket` give), with
+   * that command's header before it and zero padding after it, that command is returned as a view
+   * of the same memory: no copy. Otherwise the packet is encoded into a fresh command, as `encode`.
+   * The caller must own the memory around `packet` as well as the packet.
+   * @throws {BackchannelError} ERR_WIRE_LENGTH for a packet that is not `packetLength` bytes;
+   *   ERR_WIRE_COMMAND when it is not a Uint8Array.
+   */
+  sendPacketFrame(packet: Uint8Array): Uint8Array {
+    // Shared memory (an unwrap ring) is never the caller's alone: always copied out of.
+    if (packet instanceof Uint8Array && packet.length === this.packetLength && packet.buffer instanceof ArrayBuffer) {
+      const start = packet.byteOffset - WIRE_HEADER_LENGTH;
+      if (start < 0 || start + this.commandLength > packet.buffer.byteLength) return this.encode({ kind: 'send_packet', packet });
+      const frame = new Uint8Array(packet.buffer, start, this.commandLength);
+      if (frame[0] === WIRE_VERSION && frame[1] === WireCommandType.send_packet && zeroFrom(frame, WIRE_HEADER_LENGTH + this.packetLength)) return frame;
+    }
+    return this.encode({ kind: 'send_packet', packet });
+  }
+
+  #decode(bytes: Uint8Array, copy: boolean): WireCommand {
     if (!(bytes instanceof Uint8Array)) throw lengthError('a command must be a Uint8Array');
     if (bytes.length !== this.commandLength) {
       throw lengthError(`a command must be ${this.commandLength} bytes, got ${bytes.length}`);
@@ -263,7 +320,7 @@ export class WireCodec {
       }
       case WireCommandType.send_packet:
         end = body + this.packetLength;
-        cmd = { kind: 'send_packet', packet: bytes.slice(body, end) };
+        cmd = { kind: 'send_packet', packet: copy ? bytes.slice(body, end) : bytes.subarray(body, end) };
         break;
       case WireCommandType.retrieve_message:
         cmd = { kind: 'retrieve_message', sequence: readU32(bytes, body) };
@@ -290,8 +347,8 @@ export class WireCodec {
           sequence: readU32(bytes, body),
           queueHint: readU32(bytes, body + 4),
           empty,
-          surbId: hasSurbId ? surbField.slice() : null,
-          payload: bytes.slice(start, end),
+          surbId: !hasSurbId ? null : copy ? surbField.slice() : surbField,
+          payload: copy ? bytes.slice(start, end) : bytes.subarray(start, end),
         };
         break;
       }
@@ -302,7 +359,7 @@ export class WireCodec {
       default:
         throw commandError(`unknown command type ${type}`);
     }
-    if (!isZero(bytes.subarray(end))) throw commandError('non-zero padding');
+    if (!zeroFrom(bytes, end)) throw commandError('non-zero padding');
     return cmd;
   }
 }

@@ -152,6 +152,108 @@ describe('wire round trips', () => {
   });
 });
 
+describe('wire views: decoding without copies and forwarding a command as it is', () => {
+  const codec = new WireCodec({ packetLength: 100, maxPayload: 50 });
+
+  test('decodeView gives what decode gives, with byte fields that are views into the command', () => {
+    fc.assert(
+      fc.property(commandArb(codec), (cmd) => {
+        const bytes = codec.encode(cmd);
+        const view = codec.decodeView(bytes);
+        assert.deepEqual(view, codec.decode(bytes));
+        if (view.kind === 'send_packet') assert.equal(view.packet.buffer, bytes.buffer);
+        if (view.kind === 'message') {
+          assert.equal(view.payload.buffer, bytes.buffer);
+          if (view.surbId !== null) assert.equal(view.surbId.buffer, bytes.buffer);
+        }
+      }),
+    );
+  });
+
+  test('decodeView refuses exactly what decode refuses, with the same code', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: tiny.commandLength, maxLength: tiny.commandLength }), (bytes) => {
+        let a: unknown = null;
+        let b: unknown = null;
+        try {
+          tiny.decode(bytes);
+        } catch (e) {
+          a = e;
+        }
+        try {
+          tiny.decodeView(bytes);
+        } catch (e) {
+          b = e;
+        }
+        assert.equal(a === null, b === null);
+        if (a !== null) assert.equal((a as BackchannelError).code, (b as BackchannelError).code);
+      }),
+    );
+  });
+
+  test('a packet changed in place in its command is forwarded as that command, without a copy', () => {
+    const frame = codec.encode({ kind: 'send_packet', packet: new Uint8Array(100).fill(3) });
+    const cmd = codec.decodeView(frame);
+    assert.equal(cmd.kind, 'send_packet');
+    if (cmd.kind !== 'send_packet') return;
+    cmd.packet[0] = 9;
+    const out = codec.sendPacketFrame(cmd.packet);
+    assert.equal(out.buffer, frame.buffer);
+    assert.equal(out.byteOffset, frame.byteOffset);
+    assert.equal(out.length, codec.commandLength);
+    assert.deepEqual(codec.decode(out), { kind: 'send_packet', packet: Uint8Array.from({ length: 100 }, (_, i) => (i === 0 ? 9 : 3)) });
+  });
+
+  test('a command inside a larger buffer is found where it is', () => {
+    const big = new Uint8Array(codec.commandLength + 40);
+    big.set(codec.encode({ kind: 'send_packet', packet: new Uint8Array(100).fill(1) }), 17);
+    const cmd = codec.decodeView(big.subarray(17, 17 + codec.commandLength));
+    if (cmd.kind !== 'send_packet') throw new Error('expected send_packet');
+    const out = codec.sendPacketFrame(cmd.packet);
+    assert.equal(out.buffer, big.buffer);
+    assert.equal(out.byteOffset, 17);
+  });
+
+  test('newSendPacket: a packet written into it goes out as that command', () => {
+    const { frame, packet } = codec.newSendPacket();
+    packet.fill(0x42);
+    assert.equal(codec.sendPacketFrame(packet).buffer, frame.buffer);
+    assert.deepEqual(codec.decode(frame), { kind: 'send_packet', packet: new Uint8Array(100).fill(0x42) });
+    const slab = new Uint8Array(4 * codec.commandLength);
+    let used = 0;
+    const carved = codec.newSendPacket((n) => slab.subarray(used, (used += n)));
+    assert.equal(carved.frame.buffer, slab.buffer);
+    expectCode('ERR_WIRE_LENGTH', () => codec.newSendPacket(() => new Uint8Array(3)));
+  });
+
+  test('anything else is encoded afresh: a packet alone, one in a command with other bytes around it, or in shared memory', () => {
+    // Padding after the packet: 2 + max(100, 27 + 90) = 119 bytes a command.
+    const padded = new WireCodec({ packetLength: 100, maxPayload: 90 });
+    assert.equal(padded.commandLength, 119);
+    const alone = new Uint8Array(100).fill(5);
+    const encoded = padded.sendPacketFrame(alone);
+    assert.notEqual(encoded.buffer, alone.buffer);
+    assert.deepEqual(padded.decode(encoded), { kind: 'send_packet', packet: alone });
+    // The bytes before the packet are not a send_packet header, or the padding is not zero.
+    for (const spoil of [0, 1, 2 + 100, 118]) {
+      const frame = padded.encode({ kind: 'send_packet', packet: alone });
+      frame[spoil] = frame[spoil]! ^ 0xff;
+      const out = padded.sendPacketFrame(frame.subarray(2, 102));
+      assert.notEqual(out.buffer, frame.buffer, `byte ${spoil} spoilt`);
+      assert.deepEqual(padded.decode(out), { kind: 'send_packet', packet: alone });
+    }
+    // A buffer too short to hold the padding after the packet.
+    const short = new Uint8Array(2 + 100);
+    short.set([WIRE_VERSION, WireCommandType.send_packet]);
+    assert.notEqual(padded.sendPacketFrame(short.subarray(2)).buffer, short.buffer);
+    // Shared memory is never handed out, whatever it holds.
+    const shared = new Uint8Array(new SharedArrayBuffer(padded.commandLength));
+    shared.set(padded.encode({ kind: 'send_packet', packet: alone }));
+    assert.ok(!(padded.sendPacketFrame(shared.subarray(2, 102)).buffer instanceof SharedArrayBuffer));
+    expectCode('ERR_WIRE_LENGTH', () => padded.sendPacketFrame(new Uint8Array(99)));
+  });
+});
+
 describe('wire known answers (packetLength 4, maxPayload 3)', () => {
   // Each pair: a command and its 32-byte encoding, field by field.
   const cases: [string, WireCommand, string][] = [
