@@ -124,7 +124,15 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
     node = gw.node;
     stopRole = () => gw.stop();
   }
-  await node.start();
+  // A start that fails half way (a port taken) stops what it had started: no listener, worker or
+  // timer of a server that its caller was told did not start.
+  const abandon = async (e: unknown): Promise<never> => {
+    await stopRole().catch(() => undefined);
+    closeMailbox?.();
+    mixKeys.close();
+    throw e;
+  };
+  await node.start().catch(abandon);
   const advertise = config.advertise ?? joinHostPort(config.listen.host, node.port);
 
   // Descriptor uploads: at start, then UPLOADS_PER_EPOCH times an epoch, each with fresh keys.
@@ -172,9 +180,6 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
         });
     }, ms);
   };
-  scheduleUpload(0);
-  follower.start();
-
   const ops = await startOpsServer({
     host: config.ops.host,
     port: config.ops.port,
@@ -184,7 +189,9 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
       const fresh = doc !== null && clock.now() < documentExpiresAt(doc.document.epoch, period);
       return { healthy: fresh, detail: { role: config.role, epoch: doc?.document.epoch ?? null, document: fresh ? 'valid' : 'missing' } };
     },
-  });
+  }).catch(abandon);
+  scheduleUpload(0);
+  follower.start();
   log.info('started', { role: config.role, layer: config.role === 'mix' ? config.layer : 0, workers });
 
   return {
