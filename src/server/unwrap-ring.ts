@@ -107,7 +107,8 @@ export function encodeOutcome(o: UnwrapOutcome, slot: Uint8Array, rec: Uint8Arra
       rec.set(o.nextHop, RecordOffset.id);
       rec.set(o.replayTag, RecordOffset.replayTag);
       view.setFloat64(RecordOffset.epoch, o.epoch);
-      slot.set(o.packet);
+      // Opened in place, the packet is already where it goes.
+      if (o.packet.buffer !== slot.buffer || o.packet.byteOffset !== slot.byteOffset) slot.set(o.packet);
       break;
     case 'final':
       rec[RecordOffset.kind] = RecordKind.final;
