@@ -31,7 +31,6 @@ import { DelayQueue } from './delay.js';
 import { ReplayCaches } from './replay.js';
 import { UnwrapPool } from './unwrap-pool.js';
 import { InlineUnwrapper } from './unwrap.js';
-import type { Unwrapper } from './unwrap.js';
 import type { UnwrapOutcome } from './unwrap.js';
 import { WireCodec } from '../wire/commands.js';
 import type { WireCommand } from '../wire/commands.js';
@@ -126,6 +125,8 @@ interface Delayed {
   readonly delayMs: number;
 }
 
+const EMPTY = new Uint8Array(0);
+
 /** Packets in the unwrap pool at most, whatever limits.maxQueuedPackets allows (16 384 packets of ~3 kB: 48 MiB of rings). */
 const MAX_UNWRAP_IN_FLIGHT_PER_NODE = 16_384;
 
@@ -146,7 +147,7 @@ export class PacketNode {
   readonly codec: WireCodec;
   readonly #c: PacketNodeComponents;
   readonly #gateway: GatewayStages | null;
-  readonly #pool: Unwrapper;
+  readonly #pool: UnwrapPool | InlineUnwrapper;
   readonly #replays: ReplayCaches;
   readonly #delays: DelayQueue<Delayed>;
   readonly #peers: PeerLinks;
@@ -178,7 +179,13 @@ export class PacketNode {
     const bound = init.limits.maxQueuedPackets;
     this.#pool =
       components.format instanceof Sphinx
-        ? new UnwrapPool({ geometry: this.geometry, workers: init.limits.workers, maxInFlight: Math.max(1, Math.min(bound, MAX_UNWRAP_IN_FLIGHT_PER_NODE)) })
+        ? new UnwrapPool({
+            geometry: this.geometry,
+            workers: init.limits.workers,
+            maxInFlight: Math.max(1, Math.min(bound, MAX_UNWRAP_IN_FLIGHT_PER_NODE)),
+            // Forward packets leave the ring straight into the command that carries them on.
+            allocatePacket: () => this.codec.newSendPacket().packet,
+          })
         : new InlineUnwrapper(components.format);
     this.#replays = new ReplayCaches(init.limits.replayCacheEntries);
     this.#delays = new DelayQueue<Delayed>({ clock: components.clock, capacity: bound, onDue: (items) => this.#release(items) });
@@ -415,19 +422,15 @@ export class PacketNode {
    */
   #unwrap(packet: Uint8Array, from: PeerKind, frame: Uint8Array | null): void {
     const receivedAt = performance.now();
-    const pending = this.#pool.unwrap(packet, this.#tryEpochs());
-    if (pending === null) {
-      this.drop('queue_full');
+    const pool = this.#pool;
+    if (pool instanceof InlineUnwrapper) {
+      this.#onOutcome(pool.unwrap(packet, this.#tryEpochs()), from, receivedAt, packet, frame);
       return;
     }
-    if (!(pending instanceof Promise)) {
-      this.#onOutcome(pending, from, receivedAt, packet, frame);
-      return;
-    }
-    pending.then(
-      (outcome) => this.#onOutcome(outcome, from, receivedAt, packet, frame),
-      () => this.drop('bad_packet'),
-    );
+    // The pool copies the packet into a worker's ring and gives a fresh one back: nothing of the
+    // arriving command is kept meanwhile.
+    const accepted = pool.submit(packet, this.#tryEpochs(), (outcome) => this.#onOutcome(outcome, from, receivedAt, EMPTY, null));
+    if (!accepted) this.drop('queue_full');
   }
 
   #onOutcome(outcome: UnwrapOutcome, from: PeerKind, receivedAt: number, packet: Uint8Array, frame: Uint8Array | null): void {

@@ -68,6 +68,12 @@ export interface UnwrapPoolOptions {
   readonly maxBatch?: number;
   /** Starts a worker thread; `new Worker` by default. Tests wrap it to hold each worker and end one as a crash would. */
   readonly spawnWorker?: (url: URL, options: WorkerOptions) => Worker;
+  /**
+   * Memory for the packet of a forward outcome (packetLength zero bytes, the caller's from then
+   * on); a fresh array by default. A node passes the packet's place in a new send_packet command
+   * (WireCodec.newSendPacket), so that the packet leaves the ring by one copy and goes on as it is.
+   */
+  readonly allocatePacket?: () => Uint8Array;
 }
 
 type Resolve = (o: UnwrapOutcome) => void;
@@ -124,6 +130,7 @@ export class UnwrapPool implements Unwrapper {
   readonly maxBatch: number;
   readonly #sphinx: Sphinx;
   readonly #spawnWorker: (url: URL, options: WorkerOptions) => Worker;
+  readonly #allocatePacket: (() => Uint8Array) | null;
   readonly #keys = new Map<number, Uint8Array>();
   readonly #slots: Slot[] = [];
   #inFlight = 0;
@@ -151,6 +158,11 @@ export class UnwrapPool implements Unwrapper {
     this.maxInFlight = options.maxInFlight;
     this.#sphinx = new Sphinx(this.geometry, nodeBackend);
     this.#spawnWorker = options.spawnWorker ?? ((url, opts) => new Worker(url, opts));
+    this.#allocatePacket = options.allocatePacket ?? null;
+    if (this.#allocatePacket !== null) {
+      const probe: unknown = this.#allocatePacket();
+      if (!(probe instanceof Uint8Array) || probe.length !== this.geometry.packetLength) throw new RangeError(`"allocatePacket" expected to give ${this.geometry.packetLength} bytes`);
+    }
     if (this.workers === 0) {
       this.maxBatch = maxBatch;
       return;
@@ -254,32 +266,47 @@ export class UnwrapPool implements Unwrapper {
    *   MAX_EPOCHS_PER_UNWRAP non-negative safe integers.
    */
   unwrap(packet: Uint8Array, epochs: readonly number[]): Promise<UnwrapOutcome> | null {
+    let resolve!: Resolve;
+    const promise = new Promise<UnwrapOutcome>((r) => {
+      resolve = r;
+    });
+    return this.submit(packet, epochs, resolve) ? promise : null;
+  }
+
+  /**
+   * As `unwrap`, with a callback instead of a promise (no promise, no reaction job per packet):
+   * `done` gets the outcome, never synchronously. Returns false, accepting nothing (and `done`
+   * is never called), when `unwrap` would return null.
+   * @throws {TypeError|RangeError} as `unwrap`.
+   */
+  submit(packet: Uint8Array, epochs: readonly number[], done: (outcome: UnwrapOutcome) => void): boolean {
     abytes('packet', packet);
     if (!Array.isArray(epochs)) throw new TypeError(`"epochs" expected array, got ${typeof epochs}`);
     aint('epochs.length', epochs.length, 1, MAX_EPOCHS_PER_UNWRAP);
-    for (const e of epochs) aint('epoch', e, 0, Number.MAX_SAFE_INTEGER);
-    if (this.#closed) return Promise.resolve(CLOSED);
-    if (this.#inFlight >= this.maxInFlight) return null;
+    for (let e = 0; e < epochs.length; e++) aint('epoch', epochs[e], 0, Number.MAX_SAFE_INTEGER);
+    if (this.#closed) return this.#later(done, CLOSED);
+    if (this.#inFlight >= this.maxInFlight) return false;
     const size = this.geometry.packetLength;
-    if (packet.length !== size) return Promise.resolve(BAD_LENGTH);
+    if (packet.length !== size) return this.#later(done, BAD_LENGTH);
 
     if (this.workers === 0) {
       this.#inFlight++;
-      const copy = packet.slice();
-      const list = epochs.slice();
-      return new Promise((resolve) => {
-        this.#inline.push({ packet: copy, epochs: list, resolve });
-        if (!this.#inlineScheduled) {
-          this.#inlineScheduled = true;
-          queueMicrotask(this.#drainInline);
-        }
-      });
+      // Copied at once (the caller may reuse its buffer), into where a forward packet goes: it is
+      // then opened in place there.
+      const copy = this.#allocatePacket?.() ?? new Uint8Array(size);
+      copy.set(packet);
+      this.#inline.push({ packet: copy, epochs: epochs.slice(), resolve: done });
+      if (!this.#inlineScheduled) {
+        this.#inlineScheduled = true;
+        queueMicrotask(this.#drainInline);
+      }
+      return true;
     }
 
     const slot = this.#leastLoaded();
-    if (slot === undefined) return Promise.resolve(WORKER_LOST);
+    if (slot === undefined) return this.#later(done, WORKER_LOST);
     const capacity = slot.resolvers.length;
-    if (slot.head - slot.tail >= capacity) return null;
+    if (slot.head - slot.tail >= capacity) return false;
     this.#inFlight++;
     const at = slot.head % capacity;
     slot.head++;
@@ -287,9 +314,7 @@ export class UnwrapPool implements Unwrapper {
     const off = at * EPOCH_STRIDE;
     slot.epochs[off] = epochs.length;
     for (let e = 0; e < epochs.length; e++) slot.epochs[off + 1 + e] = epochs[e]!;
-    const promise = new Promise<UnwrapOutcome>((resolve) => {
-      slot.resolvers[at] = resolve;
-    });
+    slot.resolvers[at] = done;
     if (slot.head - slot.sent >= this.maxBatch) this.#send(slot);
     else if (!this.#flushScheduled) {
       this.#flushScheduled = true;
@@ -297,7 +322,13 @@ export class UnwrapPool implements Unwrapper {
       // links in one turn share a message.
       setImmediate(this.#flush);
     }
-    return promise;
+    return true;
+  }
+
+  /** Calls `done(outcome)` in a microtask (an outcome is never given synchronously); true. */
+  #later(done: Resolve, outcome: UnwrapOutcome): boolean {
+    queueMicrotask(() => done(outcome));
+    return true;
   }
 
   /**
@@ -337,7 +368,7 @@ export class UnwrapPool implements Unwrapper {
     const items = this.#inline;
     this.#inline = [];
     for (const { packet, epochs, resolve } of items) {
-      const outcome = unwrapWithKeys(this.#sphinx, this.#keys, packet, epochs, 0, epochs.length);
+      const outcome = unwrapWithKeys(this.#sphinx, this.#keys, packet, epochs, 0, epochs.length, true);
       this.#inFlight--;
       resolve(outcome);
     }
@@ -384,9 +415,11 @@ export class UnwrapPool implements Unwrapper {
       slot.resolvers[at] = undefined;
       const packet = slot.packets.subarray(at * size, (at + 1) * size);
       const record = slot.records.subarray(at * RECORD_LENGTH, (at + 1) * RECORD_LENGTH);
-      const out = outcome ?? decodeOutcome(packet, record);
-      // The slot held a delivered payload: zero it before it carries the next packet.
-      packet.fill(0);
+      const out = outcome ?? decodeOutcome(packet, record, this.#allocatePacket);
+      // A delivered payload (or what a failed unwrap left) is zeroed before the slot carries the
+      // next packet; a forward packet is what goes on the wire anyway, and the next packet
+      // overwrites it whole.
+      if (out.kind !== 'forward') packet.fill(0);
       record.fill(0);
       this.#inFlight--;
       resolve?.(out);

@@ -107,7 +107,8 @@ export function encodeOutcome(o: UnwrapOutcome, slot: Uint8Array, rec: Uint8Arra
       rec.set(o.nextHop, RecordOffset.id);
       rec.set(o.replayTag, RecordOffset.replayTag);
       view.setFloat64(RecordOffset.epoch, o.epoch);
-      slot.set(o.packet);
+      // Opened in place, the packet is already where it goes.
+      if (o.packet.buffer !== slot.buffer || o.packet.byteOffset !== slot.byteOffset) slot.set(o.packet);
       break;
     case 'final':
       rec[RecordOffset.kind] = RecordKind.final;
@@ -131,8 +132,11 @@ export function encodeOutcome(o: UnwrapOutcome, slot: Uint8Array, rec: Uint8Arra
   }
 }
 
-/** Reads record `rec` and its slot back into an outcome; every array returned is a fresh copy. */
-export function decodeOutcome(slot: Uint8Array, rec: Uint8Array): UnwrapOutcome {
+/**
+ * Reads record `rec` and its slot back into an outcome; every array returned is a fresh copy, a
+ * forward packet into what `allocatePacket` gives (packetLength zero bytes) when it is given.
+ */
+export function decodeOutcome(slot: Uint8Array, rec: Uint8Array, allocatePacket: (() => Uint8Array) | null = null): UnwrapOutcome {
   const view = new DataView(rec.buffer, rec.byteOffset, RECORD_LENGTH);
   switch (rec[RecordOffset.kind]) {
     case RecordKind.forward:
@@ -141,7 +145,7 @@ export function decodeOutcome(slot: Uint8Array, rec: Uint8Array): UnwrapOutcome 
         epoch: view.getFloat64(RecordOffset.epoch),
         nextHop: rec.slice(RecordOffset.id, RecordOffset.id + NODE_ID_LENGTH),
         delayMs: view.getUint32(RecordOffset.number),
-        packet: slot.slice(),
+        packet: copyPacket(slot, allocatePacket),
         replayTag: rec.slice(RecordOffset.replayTag, RecordOffset.replayTag + REPLAY_TAG_LENGTH),
       };
     case RecordKind.final:
@@ -162,3 +166,11 @@ export function decodeOutcome(slot: Uint8Array, rec: Uint8Array): UnwrapOutcome 
   }
 }
 
+
+function copyPacket(slot: Uint8Array, allocate: (() => Uint8Array) | null): Uint8Array {
+  const out = allocate?.();
+  // The pool checks its allocator once; anything else is copied as without one.
+  if (out === undefined || out.length !== slot.length) return slot.slice();
+  out.set(slot);
+  return out;
+}

@@ -54,7 +54,8 @@ function serve(port: MessagePort, data: UnwrapWorkerData): void {
           const at = p % capacity;
           const slot = new Uint8Array(data.ring, layout.packetsOffset + at * size, size);
           const off = at * EPOCH_STRIDE;
-          const outcome = unwrapWithKeys(sphinx, keys, slot, epochs, off + 1, epochs[off]!);
+          // Opened in place in the ring: no packet allocated or copied back.
+          const outcome = unwrapWithKeys(sphinx, keys, slot, epochs, off + 1, epochs[off]!, true);
           encodeOutcome(outcome, slot, new Uint8Array(data.ring, layout.recordsOffset + at * RECORD_LENGTH, RECORD_LENGTH));
         }
         port.postMessage({ type: 'unwrapped', start: msg.start, count: msg.count });

@@ -58,7 +58,9 @@ function outcomeCode(e: unknown): OutcomeCode {
 /**
  * Unwraps `packet` with the keys of `epochs` (the first `count` entries from `offset`), in order.
  * A MAC mismatch under one key moves on to the next; any other error is final (it does not depend
- * on the key, or comes after the MAC matched). No key for any epoch gives 'no_key'.
+ * on the key, or comes after the MAC matched). No key for any epoch gives 'no_key'. With
+ * `inPlace`, the packet is opened where it is (a forward packet is `packet` itself, a final
+ * payload a view into it); a MAC mismatch leaves it intact for the next key.
  */
 export function unwrapWithKeys(
   sphinx: Pick<PacketFormat, 'unwrap'>,
@@ -67,6 +69,7 @@ export function unwrapWithKeys(
   epochs: ArrayLike<number>,
   offset: number,
   count: number,
+  inPlace = false,
 ): UnwrapOutcome {
   let tried = false;
   for (let e = 0; e < count; e++) {
@@ -75,7 +78,7 @@ export function unwrapWithKeys(
     if (key === undefined) continue;
     tried = true;
     try {
-      const r = sphinx.unwrap(key, packet);
+      const r = inPlace ? sphinx.unwrap(key, packet, packet) : sphinx.unwrap(key, packet);
       return r.kind === 'forward'
         ? { kind: 'forward', epoch, nextHop: r.nextHop, delayMs: r.delayMs, packet: r.packet, replayTag: r.replayTag }
         : { kind: 'final', epoch, recipient: r.recipient, surbId: r.surbId, payload: r.payload, replayTag: r.replayTag };

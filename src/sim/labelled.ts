@@ -144,9 +144,16 @@ class LabelledFormat implements PacketFormat {
     return packet;
   }
 
-  unwrap(_privateKey: Uint8Array, packet: Uint8Array): UnwrapResult {
+  unwrap(_privateKey: Uint8Array, arriving: Uint8Array, into?: Uint8Array): UnwrapResult {
     const g = this.geometry;
-    if (packet.length !== g.packetLength) throw labelError('ERR_SPHINX_LENGTH', 'wrong packet length');
+    if (arriving.length !== g.packetLength) throw labelError('ERR_SPHINX_LENGTH', 'wrong packet length');
+    if (into !== undefined && into.length !== g.packetLength) throw new RangeError(`"into" expected ${g.packetLength} bytes`);
+    // Opened in place, in `into` when the caller gives one.
+    let packet = arriving;
+    if (into !== undefined && into !== arriving) {
+      into.set(arriving);
+      packet = into;
+    }
     if (packetNumber(packet) < 0) throw labelError('ERR_SPHINX_VERSION', 'not a labelled packet');
     const hop = packet[OFF_HOP]!;
     const count = packet[OFF_COUNT]!;

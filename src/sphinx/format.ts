@@ -14,10 +14,11 @@ export interface PacketFormat {
   createPacket(path: readonly PathHop[], payload: Uint8Array): Uint8Array;
   /**
    * One hop's view of a packet, opened with the hop's mix private key. A format may open the
-   * packet in place and return it as the forward packet (labelled packets do; Sphinx leaves it
-   * as it is): the caller hands over a packet it owns.
+   * packet in place and return it as the forward packet (labelled packets do; Sphinx does when
+   * `into` is the packet): the caller hands over a packet it owns. With `into` (packetLength
+   * bytes), the forward packet or the final payload (at the header's length in) is written there.
    */
-  unwrap(privateKey: Uint8Array, packet: Uint8Array): UnwrapResult;
+  unwrap(privateKey: Uint8Array, packet: Uint8Array, into?: Uint8Array): UnwrapResult;
   /** A single-use reply block for `path`, and the keys that read the reply. */
   createSurb(path: readonly PathHop[]): Surb;
   /** The reply packet a SURB makes for `payload`, and the id of its first hop. */

@@ -120,18 +120,26 @@ export class Sphinx implements PacketFormat {
   }
 
   /**
-   * Unwraps one layer with this hop's X25519 private key.
+   * Unwraps one layer with this hop's X25519 private key. The result's packet (forward) or payload
+   * (final) is written into `into` (packetLength bytes; the payload at the headerLength offset, as
+   * in a packet) when it is given, or into a fresh array. `into` may be `packet` itself: the packet
+   * is then opened in place, with no allocation or copy of its payload (an unwrap worker does this
+   * in its ring). Nothing is written before the MAC and the commands have been checked, so a
+   * packet that fails under one key is intact for the next; a payload found tampered with at the
+   * last hop (ERR_SPHINX_TAG) leaves the payload part of `into` zeroed.
    * @throws {BackchannelError} ERR_SPHINX_LENGTH, ERR_SPHINX_VERSION, ERR_SPHINX_POINT (alpha of
    *   small order), ERR_SPHINX_MAC, ERR_SPHINX_COMMAND (bad or inconsistent commands),
-   *   ERR_SPHINX_TAG (payload tampered with, at the last hop).
+   *   ERR_SPHINX_TAG (payload tampered with, at the last hop). {RangeError} for an `into` that is
+   *   not packetLength bytes.
    */
-  unwrap(privateKey: Uint8Array, packet: Uint8Array): UnwrapResult {
+  unwrap(privateKey: Uint8Array, packet: Uint8Array, into?: Uint8Array): UnwrapResult {
     const g = this.geometry;
     abytes('privateKey', privateKey, X25519_PRIVATE_KEY_LENGTH);
     abytes('packet', packet);
     if (packet.length !== g.packetLength) {
       throw sphinxError('ERR_SPHINX_LENGTH', `invalid packet, expected ${g.packetLength} bytes, got ${packet.length}`);
     }
+    if (into !== undefined) abytes('into', into, g.packetLength);
     if (packet[0] !== VERSION || packet[1] !== 0) throw sphinxError('ERR_SPHINX_VERSION', 'invalid packet, unknown version');
 
     const alpha = packet.subarray(g.alphaOffset, g.betaOffset);
@@ -181,20 +189,24 @@ export class Sphinx implements PacketFormat {
       if (nextHop === undefined && recipient === undefined) throw sphinxError('ERR_SPHINX_COMMAND', 'invalid packet, no next hop and no recipient');
       if (nextHop === undefined && delayMs !== undefined) throw sphinxError('ERR_SPHINX_COMMAND', 'invalid packet, a final hop carries a delay');
 
-      // The payload is decrypted in place in the outgoing packet, which saves a copy of ~3 kB.
-      const out = new Uint8Array(g.packetLength);
+      // The payload is decrypted in place in the outgoing packet, which saves a copy of ~3 kB
+      // (and, unwrapping in place, the whole packet).
+      const out = into ?? new Uint8Array(g.packetLength);
       const body = out.subarray(g.headerLength);
-      body.set(packet.subarray(g.headerLength));
+      if (out !== packet) body.set(packet.subarray(g.headerLength));
       sprpDecryptInPlace(keys.payloadKey, keys.headerIv, body);
 
       if (nextHop !== undefined) {
         const b = blindingFactor(this.#crypto, keys);
         try {
-          // alpha' = X25519(b, alpha): the next hop's group element.
+          // alpha' = X25519(b, alpha): the next hop's group element (alpha is read before this
+          // overwrites it, when unwrapping in place).
           out.set(this.#x25519(b, alpha), g.alphaOffset);
         } finally {
           wipe(b);
         }
+        out[0] = VERSION;
+        out[1] = 0;
         out.set(routing.subarray(g.perHopRoutingInfoLength), g.betaOffset);
         out.set(nextHop.mac, g.gammaOffset);
         return { kind: 'forward', nextHop: nextHop.id, delayMs: delayMs ?? 0, packet: out, replayTag };

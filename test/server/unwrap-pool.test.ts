@@ -209,6 +209,49 @@ for (const workers of [0, 2]) {
 }
 
 describe('UnwrapPool limits and lifecycle', () => {
+  test('submit: each callback gets its packet\'s outcome, never synchronously, and forward packets land where allocatePacket says', async () => {
+    for (const workers of [0, 2]) {
+      const homes: Uint8Array[] = [];
+      const pool = new UnwrapPool({
+        geometry,
+        workers,
+        maxInFlight: 64,
+        allocatePacket: () => {
+          const home = new Uint8Array(geometry.packetLength + 8).subarray(4, 4 + geometry.packetLength);
+          homes.push(home);
+          return home;
+        },
+      });
+      try {
+        await pool.ready();
+        loadAllHops(pool);
+        const { arriving, expected } = journey();
+        const got: (UnwrapOutcome | undefined)[] = [];
+        let sync = true;
+        const all = arriving.map(
+          (p, i) =>
+            new Promise<void>((resolve) => {
+              assert.equal(
+                pool.submit(p, [EPOCH0 + i], (o) => {
+                  assert.equal(sync, false, 'an outcome is never given synchronously');
+                  got[i] = o;
+                  resolve();
+                }),
+                true,
+              );
+            }),
+        );
+        sync = false;
+        await Promise.all(all);
+        assert.deepEqual(got, expected.map((r, i) => withEpoch(r, EPOCH0 + i)));
+        for (const o of got) if (o?.kind === 'forward') assert.ok(homes.some((h) => h.buffer === o.packet.buffer && h.byteOffset === o.packet.byteOffset));
+      } finally {
+        await pool.close();
+      }
+    }
+    assert.throws(() => new UnwrapPool({ geometry, workers: 0, maxInFlight: 1, allocatePacket: () => new Uint8Array(3) }), RangeError);
+  });
+
   test('the geometry may be given by its parameters', async () => {
     const pool = new UnwrapPool({ geometry: { hops: 5, userPayloadLength: 2000, withSurb: true }, workers: 0, maxInFlight: 1 });
     assert.deepEqual(pool.geometry, geometry);

@@ -5,6 +5,7 @@ import { nodeBackend } from '../../src/crypto/node.js';
 import { portableBackend } from '../../src/crypto/portable.js';
 import { decodeCommands, encodeCommand, geometryFromForwardPayload, Sphinx } from '../../src/sphinx/index.js';
 import { fromHex, toHex } from '../../src/util/bytes.js';
+import { isBackchannelError } from '../../src/errors.js';
 import { loadVectors } from '../vectors.js';
 
 export interface SphinxCase {
@@ -66,6 +67,50 @@ for (const backend of [nodeBackend, portableBackend]) {
       }
       assert.equal(hopsChecked, 30);
       assert.equal(surbsChecked, 5);
+    });
+
+    test('every hop of all 10 cases is reproduced byte for byte when unwrapped in place, and into another array', { skip: 'skip' in cases ? cases.skip : false }, () => {
+      if (!('data' in cases)) return;
+      const g = geometryFromForwardPayload(VECTOR_HOPS, VECTOR_FORWARD_PAYLOAD);
+      const sphinx = new Sphinx(g, backend);
+      let hopsChecked = 0;
+      for (const [ci, c] of cases.data.entries()) {
+        for (let i = 0; i < c.Nodes.length; i++) {
+          const key = fromHex(c.Nodes[i]!.PrivateKey);
+          const want = sphinx.unwrap(key, fromHex(c.Packets[i]!));
+          const inPlace = fromHex(c.Packets[i]!);
+          const into = new Uint8Array(g.packetLength).fill(0xa5);
+          const source = fromHex(c.Packets[i]!);
+          for (const [label, r, holder] of [
+            ['in place', sphinx.unwrap(key, inPlace, inPlace), inPlace],
+            ['into', sphinx.unwrap(key, source, into), into],
+          ] as const) {
+            assert.deepEqual(r, want, `case ${ci} hop ${i} ${label}`);
+            if (r.kind === 'forward') {
+              assert.equal(r.packet, holder, `case ${ci} hop ${i} ${label}: the packet is where it was asked for`);
+              assert.equal(toHex(r.packet), c.Packets[i + 1]);
+            } else {
+              assert.equal(r.payload.buffer, holder.buffer, `case ${ci} hop ${i} ${label}: the payload is a view`);
+            }
+          }
+          assert.equal(toHex(source), c.Packets[i], 'unwrapping into another array leaves the packet as it was');
+          hopsChecked++;
+        }
+      }
+      assert.equal(hopsChecked, 30);
+    });
+
+    test('a packet that fails the MAC under one key is left intact for the next, also in place', { skip: 'skip' in cases ? cases.skip : false }, () => {
+      if (!('data' in cases)) return;
+      const sphinx = new Sphinx(geometryFromForwardPayload(VECTOR_HOPS, VECTOR_FORWARD_PAYLOAD), backend);
+      const c = cases.data.find((x) => x.Nodes.length >= 2)!;
+      const packet = fromHex(c.Packets[0]!);
+      const wrongKey = fromHex(c.Nodes[1]!.PrivateKey);
+      assert.throws(() => sphinx.unwrap(wrongKey, packet, packet), (e) => isBackchannelError(e, 'ERR_SPHINX_MAC'));
+      assert.equal(toHex(packet), c.Packets[0]);
+      const r = sphinx.unwrap(fromHex(c.Nodes[0]!.PrivateKey), packet, packet);
+      assert.ok(r.kind === 'forward' && toHex(r.packet) === c.Packets[1]);
+      assert.throws(() => sphinx.unwrap(wrongKey, packet, new Uint8Array(10)), RangeError);
     });
 
     test('a SURB from the vectors carries the reply header and first hop', { skip: 'skip' in cases ? cases.skip : false }, () => {
