@@ -32,7 +32,10 @@ test('events run by time, in scheduling order among equal times, whether schedul
       await clock.run(1_000);
       // Replay the reference: repeatedly take the earliest (time, scheduling order) among those
       // scheduled so far and not run.
-      const expected = [...scheduled].sort((a, b) => a.at - b.at || a.seq - b.seq).map((s) => s.id);
+      const expected = scheduled
+        .filter((s) => s.at <= 1_000)
+        .sort((a, b) => a.at - b.at || a.seq - b.seq)
+        .map((s) => s.id);
       assert.deepEqual(ran, expected);
     }),
   );
