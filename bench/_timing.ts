@@ -47,13 +47,52 @@ export function measure(fn: () => void, opts: { batchMs?: number; batches?: numb
   return { us: per[Math.floor(per.length / 2)]!, cpuUs: cpu[Math.floor(cpu.length / 2)]!, minUs: per[0]!, ops: n * batches };
 }
 
-/** Rounds for printing. */
+/**
+ * Times `a` and `b` in alternating batches (a, b, a, b, ...) and reports each one's median: on a
+ * machine shared with other work, load that comes and goes falls on both alike, so the ratio of
+ * the two holds better than with one measured after the other. Wall time, as `measure`: the
+ * process's CPU time would leave out waits for a CPU, but would count the garbage collector's
+ * helper threads, which penalises whichever of the two allocates more.
+ */
+export function measurePair(a: () => void, b: () => void, opts: { batchMs?: number; batches?: number } = {}): [Timing, Timing] {
+  const batchMs = opts.batchMs ?? 100;
+  const batches = opts.batches ?? 15;
+  const calibrate = (fn: () => void): number => {
+    let n = 1;
+    for (;;) {
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) fn();
+      const dt = performance.now() - t0;
+      if (dt >= batchMs / 4) return Math.max(1, Math.round((n * batchMs) / dt));
+      n *= 2;
+    }
+  };
+  const na = calibrate(a);
+  const nb = calibrate(b);
+  const pa: number[] = [];
+  const pb: number[] = [];
+  for (let k = 0; k < batches; k++) {
+    let t0 = performance.now();
+    for (let i = 0; i < na; i++) a();
+    pa.push(((performance.now() - t0) * 1000) / na);
+    t0 = performance.now();
+    for (let i = 0; i < nb; i++) b();
+    pb.push(((performance.now() - t0) * 1000) / nb);
+  }
+  const timing = (per: number[], n: number): Timing => {
+    per.sort((x, y) => x - y);
+    return { us: per[Math.floor(per.length / 2)]!, minUs: per[0]!, ops: n * batches };
+  };
+  return [timing(pa, na), timing(pb, nb)];
+}
+
 /** The p-th percentile (0-100) of ascending `sorted`, nearest rank; NaN when empty. */
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
+/** Rounds for printing. */
 export function round(x: number, digits = 2): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;

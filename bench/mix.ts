@@ -9,6 +9,10 @@
  * - added_latency_p50_ms / _p99_ms: at half that rate, the time from the previous hop's send to
  *   the next hop's receipt of each packet. It includes both link crossings, so it bounds what the
  *   mix adds from above.
+ * - cpu_us_per_packet: the process's CPU time (every thread: the mix, its workers and the load)
+ *   over the throughput run, per packet; and unwrap_us, one Sphinx unwrap on this thread in the
+ *   same run. On a machine shared with other work the rate falls but these two hardly move, and
+ *   2 cores / cpu_us_per_packet is the rate the run would reach alone on them.
  * The machine is shared with the load generator (2 cores here), which the figures include.
  */
 import { availableParallelism } from 'node:os';
@@ -21,7 +25,7 @@ import { systemClock } from '../src/ops/clock.js';
 import { silentLogger } from '../src/ops/log.js';
 import { nodeMetrics, readSample, DROP_REASONS } from '../src/ops/metrics.js';
 import type { NetworkParameters, SignedDocument, DocumentNode } from '../src/pki/types.js';
-import { percentile, round } from './_timing.js';
+import { measure, percentile, round } from './_timing.js';
 import type { MixWorkerData, ToParent, ToWorker } from './mix-worker.js';
 
 const THROUGHPUT_PACKETS = 20_000;
@@ -147,6 +151,16 @@ export async function benchMix(): Promise<Record<string, number>> {
     bytes: new Uint8Array(0),
     signatures: [],
   };
+  // One unwrap on this thread, for scale: the CPU per packet is so many unwraps' worth.
+  const sphinx = new Sphinx(geometryFromParameters(params), c);
+  const probe = sphinx.createPacket(
+    [
+      { id: ids.mix, publicKey: mixKey.publicKey, commands: [] },
+      { id: ids.sink, publicKey: sinkKey.publicKey, commands: [{ type: 'recipient', id: new Uint8Array(32) }] },
+    ],
+    new Uint8Array(sphinx.geometry.forwardPayloadLength),
+  );
+  const unwrapUs = measure(() => sphinx.unwrap(mixKey.privateKey, probe)).us;
   const metrics = nodeMetrics();
   const workers = process.env["BENCH_MIX_WORKERS"] !== undefined ? Number(process.env["BENCH_MIX_WORKERS"]) : availableParallelism();
   const mix = createMixNode(
@@ -166,7 +180,7 @@ export async function benchMix(): Promise<Record<string, number>> {
       metrics,
       documents: { current: () => doc, subscribe: () => () => undefined },
       keys: { privateKey: (e) => (e === epoch ? mixKey.privateKey : e === epoch + 1 ? nextMixKey.privateKey : null) },
-      format: new Sphinx(geometryFromParameters(params), c),
+      format: sphinx,
     },
   );
   await mix.start();
@@ -177,7 +191,9 @@ export async function benchMix(): Promise<Record<string, number>> {
     // Warm-up: a small run first (JIT, worker start, links).
     await run(1000, null);
     process.stderr.write(`throughput: ${THROUGHPUT_PACKETS} packets...\n`);
+    const cpuBefore = process.cpuUsage();
     const tp = await run(THROUGHPUT_PACKETS, null);
+    const cpu = process.cpuUsage(cpuBefore);
     let firstSent = Infinity;
     let lastReceived = -Infinity;
     for (let i = tp.first; i < tp.first + THROUGHPUT_PACKETS; i++) {
@@ -211,6 +227,9 @@ export async function benchMix(): Promise<Record<string, number>> {
       workers,
       packets: tp.received,
       packets_per_s: round(packetsPerS),
+      cpu_us_per_packet: round((cpu.user + cpu.system) / tp.received),
+      unwrap_us: round(unwrapUs),
+      cpu_per_packet_over_unwrap: round((cpu.user + cpu.system) / tp.received / unwrapUs),
       latency_rate_per_s: round(rate),
       latency_packets: lat.received,
       added_latency_p50_ms: round(percentile(sorted, 50)),

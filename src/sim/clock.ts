@@ -28,9 +28,10 @@ const PROGRESS_EVERY = 1 << 16;
 export class SimClock implements Clock {
   #now: number;
   readonly #heap = new TimedHeap<Entry>();
-  /** Events for the current time, scheduled while the clock was at it, in order; from #nowHead on. */
+  /** Events for the current time, scheduled while the clock was at it, in order: #now0[#nowHead..#nowLength). */
   #now0: Entry[] = [];
   #nowHead = 0;
+  #nowLength = 0;
   #settle = false;
   #running = false;
   /** Events run so far. */
@@ -47,7 +48,7 @@ export class SimClock implements Clock {
 
   /** Events waiting (cancelled ones included until they come up). */
   get pending(): number {
-    return this.#heap.size + this.#now0.length - this.#nowHead;
+    return this.#heap.size + this.#nowLength - this.#nowHead;
   }
 
   setTimer(fn: () => void, ms: number): unknown {
@@ -62,7 +63,7 @@ export class SimClock implements Clock {
   at<T>(time: number, fn: (arg: T) => void, arg: T): unknown {
     const e: Entry = { fn: fn as (arg: unknown) => void, arg, cancelled: false };
     if (time > this.#now) this.#heap.push(time, e);
-    else this.#now0.push(e);
+    else this.#now0[this.#nowLength++] = e;
     return e;
   }
 
@@ -91,14 +92,15 @@ export class SimClock implements Clock {
         if (due !== undefined && due <= this.#now) {
           // Scheduled for now before the clock got here: ahead of the list.
           e = this.#heap.pop();
-        } else if (this.#nowHead < this.#now0.length) {
+        } else if (this.#nowHead < this.#nowLength) {
           e = this.#now0[this.#nowHead]!;
           this.#now0[this.#nowHead++] = DONE;
-          if (this.#nowHead === this.#now0.length) {
-            this.#now0.length = 0;
-            this.#nowHead = 0;
-          } else if (this.#nowHead >= 1024 && this.#nowHead * 2 >= this.#now0.length) {
-            this.#now0 = this.#now0.slice(this.#nowHead);
+          // Drained: start again from the front (the array keeps its size, holding only DONE).
+          if (this.#nowHead === this.#nowLength) this.#nowHead = this.#nowLength = 0;
+          else if (this.#nowHead >= 1024 && this.#nowHead * 2 >= this.#nowLength) {
+            this.#now0.copyWithin(0, this.#nowHead, this.#nowLength);
+            this.#now0.fill(DONE, this.#nowLength - this.#nowHead, this.#nowLength);
+            this.#nowLength -= this.#nowHead;
             this.#nowHead = 0;
           }
         } else if (due !== undefined && due <= until) {

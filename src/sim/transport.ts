@@ -33,9 +33,13 @@ export class SimLink implements MessageLink, GatewayLink {
   #peer: SimLink | null = null;
   readonly #net: SimNet;
   #open = true;
-  /** Messages sent and not yet arrived at the peer, oldest first (the latency is fixed, so order holds). */
+  /**
+   * Messages sent and not yet arrived at the peer, oldest first (the latency is fixed, so order
+   * holds): #inFlight[#inFlightHead..#inFlightLength). Drained, it starts again from the front.
+   */
   readonly #inFlight: Uint8Array[] = [];
   #inFlightHead = 0;
+  #inFlightLength = 0;
   /** Arrived messages nobody has read yet (iteration and recv only). */
   readonly #inbox: Uint8Array[] = [];
   #waiter: ((m: Uint8Array | null) => void) | null = null;
@@ -62,7 +66,7 @@ export class SimLink implements MessageLink, GatewayLink {
   trySend(message: Uint8Array): boolean {
     const peer = this.#peer;
     if (!this.#open || peer === null) throw closedError();
-    this.#inFlight.push(message);
+    this.#inFlight[this.#inFlightLength++] = message;
     this.#net.clock.at(this.#net.clock.now() + this.#net.latencyMs, arriveNext, this);
     return true;
   }
@@ -110,6 +114,7 @@ export class SimLink implements MessageLink, GatewayLink {
     this.#open = false;
     this.#inFlight.length = 0;
     this.#inFlightHead = 0;
+    this.#inFlightLength = 0;
     const w = this.#waiter;
     this.#waiter = null;
     if (w !== null) {
@@ -120,11 +125,14 @@ export class SimLink implements MessageLink, GatewayLink {
 
   /** The oldest message in flight reaches the peer. */
   #arrive(): void {
-    if (this.#inFlightHead >= this.#inFlight.length) return; // the link closed meanwhile
+    if (this.#inFlightHead >= this.#inFlightLength) return; // the link closed meanwhile
     const m = this.#inFlight[this.#inFlightHead]!;
     this.#inFlight[this.#inFlightHead++] = EMPTY;
-    if (this.#inFlightHead > 1024 && this.#inFlightHead * 2 > this.#inFlight.length) {
-      this.#inFlight.splice(0, this.#inFlightHead);
+    if (this.#inFlightHead === this.#inFlightLength) this.#inFlightHead = this.#inFlightLength = 0;
+    else if (this.#inFlightHead > 1024 && this.#inFlightHead * 2 > this.#inFlightLength) {
+      this.#inFlight.copyWithin(0, this.#inFlightHead, this.#inFlightLength);
+      this.#inFlight.fill(EMPTY, this.#inFlightLength - this.#inFlightHead, this.#inFlightLength);
+      this.#inFlightLength -= this.#inFlightHead;
       this.#inFlightHead = 0;
     }
     const peer = this.#peer;
