@@ -71,19 +71,26 @@ export function measurePair(a: () => void, b: () => void, opts: { batchMs?: numb
   const nb = calibrate(b);
   const pa: number[] = [];
   const pb: number[] = [];
-  for (let k = 0; k < batches; k++) {
-    let t0 = performance.now();
-    for (let i = 0; i < na; i++) a();
-    pa.push(((performance.now() - t0) * 1000) / na);
-    t0 = performance.now();
-    for (let i = 0; i < nb; i++) b();
-    pb.push(((performance.now() - t0) * 1000) / nb);
-  }
-  const timing = (per: number[], n: number): Timing => {
-    per.sort((x, y) => x - y);
-    return { us: per[Math.floor(per.length / 2)]!, minUs: per[0]!, ops: n * batches };
+  const ca: number[] = [];
+  const cb: number[] = [];
+  const batch = (fn: () => void, n: number, per: number[], cpu: number[]): void => {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) fn();
+    per.push(((performance.now() - t0) * 1000) / n);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / n);
   };
-  return [timing(pa, na), timing(pb, nb)];
+  for (let k = 0; k < batches; k++) {
+    batch(a, na, pa, ca);
+    batch(b, nb, pb, cb);
+  }
+  const timing = (per: number[], cpu: number[], n: number): Timing => {
+    per.sort((x, y) => x - y);
+    cpu.sort((x, y) => x - y);
+    return { us: per[Math.floor(per.length / 2)]!, cpuUs: cpu[Math.floor(cpu.length / 2)]!, minUs: per[0]!, ops: n * batches };
+  };
+  return [timing(pa, ca, na), timing(pb, cb, nb)];
 }
 
 /** The p-th percentile (0-100) of ascending `sorted`, nearest rank; NaN when empty. */
