@@ -43,6 +43,7 @@ export async function benchMix(): Promise<Record<string, number>> {
     sendRatePerS: 20,
     loopRatePerS: 5,
     fetchRatePerS: 10,
+    gatewayRatePerClientPerS: 25,
   };
   const epoch = Math.floor(Date.now() / params.epochPeriodMs);
   const keypair = (): { privateKey: Uint8Array; publicKey: Uint8Array } => {

@@ -30,6 +30,13 @@ export const DEFAULT_LOOP_RATE_PER_S = 5;
  * the default geometry; to be tuned with the simulator.
  */
 export const DEFAULT_FETCH_RATE_PER_S = 30;
+/**
+ * A gateway emits its own packets (acknowledgements, cover in their place) at 25 per second per
+ * linked client: one for every loop (5/s, each acknowledged) and every send slot (20/s, at most one
+ * acknowledgement each) of a client, so that on average acknowledgements never outrun the slots
+ * even when every client sends real messages all the time (docs/network.md, "What a gateway sends").
+ */
+export const DEFAULT_GATEWAY_RATE_PER_CLIENT_PER_S = DEFAULT_SEND_RATE_PER_S + DEFAULT_LOOP_RATE_PER_S;
 
 /**
  * The network defaults: 5 hops (gateway, 3 mix layers, gateway) with a 2000-byte user payload
@@ -45,6 +52,7 @@ export const DEFAULT_PARAMS: NetworkParameters = Object.freeze({
   sendRatePerS: DEFAULT_SEND_RATE_PER_S,
   loopRatePerS: DEFAULT_LOOP_RATE_PER_S,
   fetchRatePerS: DEFAULT_FETCH_RATE_PER_S,
+  gatewayRatePerClientPerS: DEFAULT_GATEWAY_RATE_PER_CLIENT_PER_S,
 });
 
 /** Shortest epoch: below a second, the epoch schedule is noise against clock skew. */
@@ -70,6 +78,7 @@ const PARAM_FIELDS = [
   'sendRatePerS',
   'loopRatePerS',
   'fetchRatePerS',
+  'gatewayRatePerClientPerS',
 ] as const;
 
 /**
@@ -90,6 +99,7 @@ export function parseParams(path: string, value: unknown): NetworkParameters {
     sendRatePerS: number(`${path}.sendRatePerS`, get('sendRatePerS', 'packets per second'), 0, MAX_RATE_PER_S, true),
     loopRatePerS: number(`${path}.loopRatePerS`, get('loopRatePerS', 'packets per second'), 0, MAX_RATE_PER_S, true),
     fetchRatePerS: number(`${path}.fetchRatePerS`, get('fetchRatePerS', 'requests per second'), 0, MAX_RATE_PER_S, true),
+    gatewayRatePerClientPerS: number(`${path}.gatewayRatePerClientPerS`, get('gatewayRatePerClientPerS', 'packets per second per linked client'), 0, MAX_RATE_PER_S, true),
   };
   if (p.layers + 2 > p.hops) fail(`${path}.hops`, `at least layers + 2 = ${p.layers + 2} (gateway, one mix per layer, gateway)`, String(p.hops));
   return p;
@@ -107,5 +117,6 @@ export function paramsToJson(p: NetworkParameters): Record<(typeof PARAM_FIELDS)
     sendRatePerS: p.sendRatePerS,
     loopRatePerS: p.loopRatePerS,
     fetchRatePerS: p.fetchRatePerS,
+    gatewayRatePerClientPerS: p.gatewayRatePerClientPerS,
   };
 }

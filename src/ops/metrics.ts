@@ -29,6 +29,9 @@ export const DROP_REASONS = [
   'bad_payload', // a delivered payload whose layout (flags, SURB) is malformed
   'not_final', // a packet that ends (or goes on) where its role says it must not
   'shutdown', // packets held when the node stopped
+  'ack_queue_full', // a gateway's acknowledgements outran its emission slots past the queue's bound (the oldest goes)
+  'no_route', // a gateway could not route a cover packet of its own (an empty layer, a node without a key)
+  'ack_expired', // an acknowledgement waited longer than MAX_ACK_WAIT_MS for a slot (its sender has retransmitted)
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 

@@ -79,13 +79,13 @@ export function checkParams(p: NetworkParameters): void {
   if (typeof p.withSurb !== 'boolean') throw invalid('withSurb is not a boolean');
   if (!int(p.layers, 1, 0xff)) throw invalid('layers out of range');
   if (!rate(p.mixMeanDelayMs)) throw invalid('mean mix delay out of range');
-  if (!rate(p.sendRatePerS) || !rate(p.loopRatePerS) || !rate(p.fetchRatePerS)) throw invalid('rates must be finite and non-negative');
+  if (!rate(p.sendRatePerS) || !rate(p.loopRatePerS) || !rate(p.fetchRatePerS) || !rate(p.gatewayRatePerClientPerS)) throw invalid('rates must be finite and non-negative');
 }
 
 function writeParams(w: Writer, p: NetworkParameters): void {
   checkParams(p);
   w.u32(p.epochPeriodMs).u8(p.hops).u32(p.userPayloadLength).bool(p.withSurb).u8(p.layers);
-  w.f64(p.mixMeanDelayMs).f64(p.sendRatePerS).f64(p.loopRatePerS).f64(p.fetchRatePerS);
+  w.f64(p.mixMeanDelayMs).f64(p.sendRatePerS).f64(p.loopRatePerS).f64(p.fetchRatePerS).f64(p.gatewayRatePerClientPerS);
 }
 
 function readParams(r: Reader): NetworkParameters {
@@ -99,6 +99,7 @@ function readParams(r: Reader): NetworkParameters {
     sendRatePerS: r.f64('send rate'),
     loopRatePerS: r.f64('loop rate'),
     fetchRatePerS: r.f64('fetch rate'),
+    gatewayRatePerClientPerS: r.f64('gateway rate'),
   };
   checkParams(p);
   return p;

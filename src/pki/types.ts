@@ -52,6 +52,11 @@ export interface NetworkParameters {
   readonly loopRatePerS: number;
   /** Constant rate at which clients fetch their mailbox, per second. */
   readonly fetchRatePerS: number;
+  /**
+   * A gateway's own packets into layer 1 (acknowledgements, or cover in their place), per second
+   * and per linked client: a Poisson rate that does not depend on what its clients send or receive.
+   */
+  readonly gatewayRatePerClientPerS: number;
 }
 
 /**

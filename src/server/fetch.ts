@@ -21,6 +21,8 @@ export type ClientAction = { readonly kind: 'unwrap'; readonly packet: Uint8Arra
 export interface ClientSessions {
   /** A client's link opened: its mailbox exists from now on. */
   opened(link: MessageLink): void;
+  /** Client links open now (the gateway's emission rate follows it; the wire shows it anyway). */
+  linked(): number;
   /** One command from a client (not `noop` or `disconnect`, which the node handles for every link). */
   command(link: MessageLink, cmd: WireCommand): ClientAction;
 }
@@ -36,6 +38,8 @@ export interface ClientSessionsInit {
 /** The sessions of a gateway's clients over its mailbox store. */
 export function clientSessions(init: ClientSessionsInit): ClientSessions {
   const { mailbox, limiter, codec, fetches } = init;
+  /** The client links opened and not yet seen closed; closed ones are swept when counted. */
+  const links = new Set<MessageLink>();
 
   function answerFetch(link: MessageLink, sequence: number): void {
     const recipient = link.remoteStatic;
@@ -55,7 +59,14 @@ export function clientSessions(init: ClientSessionsInit): ClientSessions {
   }
 
   return {
-    opened: (link) => mailbox.register(link.remoteStatic),
+    opened(link) {
+      mailbox.register(link.remoteStatic);
+      links.add(link);
+    },
+    linked() {
+      for (const l of links) if (!l.isOpen) links.delete(l);
+      return links.size;
+    },
     command(link, cmd) {
       switch (cmd.kind) {
         case 'send_packet':

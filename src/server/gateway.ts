@@ -49,6 +49,7 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
   const registry = metrics.registry;
   const stored = new Counter({ name: 'backchannel_mailbox_stored_total', help: 'Entries committed to mailboxes', registers: [registry] });
   const acks = new Counter({ name: 'backchannel_surb_acks_sent_total', help: 'SURB acknowledgements sent into the network', registers: [registry] });
+  const cover = new Counter({ name: 'backchannel_gateway_cover_sent_total', help: 'Cover packets of the gateway\'s own sent into the network in emission slots that no acknowledgement took', registers: [registry] });
   const fetches = new Counter({ name: 'backchannel_mailbox_fetches_total', help: 'Mailbox fetches answered, by result', labelNames: ['result'] as const, registers: [registry] });
   const limiter = new RateLimiter({ perSecond: init.clientRate.perSecond, burst: init.clientRate.burst, clock: components.clock });
   const committer = new GroupCommitter(mailbox, components.commitSchedule ? { schedule: components.commitSchedule } : {});
@@ -61,6 +62,7 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
       return r;
     },
     ackSent: () => acks.inc(),
+    coverSent: () => cover.inc(),
   });
   return {
     node,

@@ -43,6 +43,13 @@ import { PeerLinks } from './forward.js';
 import { acceptedEpochs, KEY_GRACE_FRACTION, loadedEpochs } from './epochs.js';
 import type { Connect } from './forward.js';
 import { splitHostPort } from '../config/_validate.js';
+import { randomBytes } from 'node:crypto';
+import { exponentialMs, uniform01 } from '../client/poisson.js';
+import { chooseMixes, gateways, pathHops, randomIntFrom } from '../pki/route.js';
+import type { RandomInt } from '../pki/route.js';
+import { RECIPIENT_ID_LENGTH } from '../sphinx/constants.js';
+import { Emitter } from './emit.js';
+import type { Outgoing } from './emit.js';
 
 /** Where documents come from: the follower in a server, a fixed document in a benchmark. */
 export interface DocumentSource {
@@ -88,6 +95,8 @@ export interface PacketNodeComponents {
    * (the simulator's labelled packets) on the calling thread.
    */
   readonly format: PacketFormat;
+  /** Random bytes for the gateway's emission clock and cover routes: the CSPRNG by default (the simulator's seeded stream). */
+  readonly random?: (n: number) => Uint8Array;
 }
 
 /** What a gateway adds to the node: it owns these, the node calls them. */
@@ -100,6 +109,8 @@ export interface GatewayStages {
   commit(entry: MailboxEntry): Promise<StoreResult>;
   /** An acknowledgement went into layer 1. */
   ackSent(): void;
+  /** A cover packet of the gateway's own went into layer 1 in an emission slot no acknowledgement took. */
+  coverSent(): void;
 }
 
 /** What a node tells its listener: where, with which key, whom to accept, where links go. */
@@ -126,6 +137,8 @@ interface Delayed {
 }
 
 const EMPTY = new Uint8Array(0);
+/** The all-zero mailbox: what ends there is drop cover, discarded by the gateway it reaches. */
+const DROP_RECIPIENT = new Uint8Array(RECIPIENT_ID_LENGTH);
 
 /** Packets in the unwrap pool at most, whatever limits.maxQueuedPackets allows (16 384 packets of ~3 kB: 48 MiB of rings). */
 const MAX_UNWRAP_IN_FLIGHT_PER_NODE = 16_384;
@@ -151,6 +164,13 @@ export class PacketNode {
   readonly #replays: ReplayCaches;
   readonly #delays: DelayQueue<Delayed>;
   readonly #peers: PeerLinks;
+  /** A gateway's own packets into layer 1 (acknowledgements, else cover), on its own clock. */
+  readonly #emitter: Emitter | null = null;
+  readonly #u01: () => number;
+  readonly #rand: RandomInt;
+  /** The gateway's linked clients, counted at most once a second (the emission rate follows it). */
+  #linked = 0;
+  #linkedAt = -Infinity;
   #server: { readonly port: number; close(): Promise<void> } | null = null;
   #wsServer: { close(): Promise<void> } | null = null;
   #docs: SignedDocument[] = [];
@@ -198,6 +218,20 @@ export class PacketNode {
         components.metrics.counts.packetsOut++;
       },
     });
+    const random = components.random ?? ((n: number) => new Uint8Array(randomBytes(n)));
+    this.#u01 = uniform01(random);
+    this.#rand = randomIntFrom(random);
+    if (gateway !== null) {
+      this.#emitter = new Emitter({
+        clock: components.clock,
+        u01: this.#u01,
+        ratePerS: () => this.init.params.gatewayRatePerClientPerS * Math.max(1, this.#linkedClients(gateway)),
+        cover: () => this.#coverPacket(),
+        send: (out) => this.#peers.send(out.peer, out.frame),
+        drop: (r) => this.drop(r),
+        sent: (kind) => (kind === 'ack' ? gateway.ackSent() : gateway.coverSent()),
+      });
+    }
   }
 
   get port(): number {
@@ -240,6 +274,7 @@ export class PacketNode {
       this.#gaugeTimer = this.#c.clock.setTimer(gauges, 1000);
     };
     gauges();
+    this.#emitter?.start();
   }
 
   async stop(): Promise<void> {
@@ -250,6 +285,8 @@ export class PacketNode {
     if (this.#gaugeTimer !== null) this.#c.clock.clearTimer(this.#gaugeTimer);
     const held = this.#delays.clear();
     if (held.length > 0) this.#c.metrics.drop('shutdown', held.length);
+    const acks = this.#emitter?.stop() ?? 0;
+    if (acks > 0) this.#c.metrics.drop('shutdown', acks);
     this.#delays.stop();
     this.#peers.close();
     await this.#server?.close();
@@ -517,11 +554,45 @@ export class PacketNode {
           this.drop(first === undefined ? 'unknown_next_hop' : 'wrong_next_hop');
           return;
         }
-        gateway.ackSent();
-        this.#peers.send(first, this.codec.sendPacketFrame(then.packet));
+        // It waits for the gateway's next emission slot, in a cover packet's place.
+        this.#emitter!.enqueue({ peer: first, frame: this.codec.sendPacketFrame(then.packet) });
       },
       () => this.drop('store_error'),
     );
+  }
+
+  #linkedClients(gateway: GatewayStages): number {
+    const now = this.#c.clock.now();
+    if (now - this.#linkedAt >= 1000) {
+      this.#linked = gateway.clients.linked();
+      this.#linkedAt = now;
+    }
+    return this.#linked;
+  }
+
+  /**
+   * A gateway's cover packet: through one random mix per layer to a random gateway's drop mailbox
+   * (perhaps this one), with the delays a client draws, so that at the mixes it looks as an
+   * acknowledgement does. Null without a document to route by (no slot is filled then).
+   */
+  #coverPacket(): Outgoing | null {
+    const signed = this.document;
+    if (signed === null) return null;
+    const doc = signed.document;
+    const exits = gateways(doc);
+    if (exits.length === 0) return null;
+    try {
+      const route = [...chooseMixes(doc, this.#rand), exits[this.#rand(exits.length)]!];
+      const mean = doc.params.mixMeanDelayMs;
+      const delays = Array.from({ length: route.length - 1 }, () => Math.min(0xffffffff, Math.round(exponentialMs(this.#u01, mean))));
+      const format = this.#c.format;
+      const packet = format.createPacket(pathHops(route, doc.epoch, delays, { recipient: DROP_RECIPIENT }), new Uint8Array(format.geometry.forwardPayloadLength));
+      return { peer: route[0]!, frame: this.codec.sendPacketFrame(packet) };
+    } catch {
+      // A layer without mixes or a node without a key for the epoch: no route now.
+      this.drop('no_route');
+      return null;
+    }
   }
 
   #release(items: readonly Delayed[]): void {

@@ -83,7 +83,8 @@ export interface RunResult {
   readonly latencySamples: readonly number[];
   /** Engine clients only: from send() to the recipient's inbox, in time units. */
   readonly messageLatency: Distribution;
-  readonly messages: { readonly written: number; readonly delivered: number };
+  /** Real messages written after the warm-up; of them, delivered, and reported failed by their sender (MAX_ATTEMPTS spent). */
+  readonly messages: { readonly written: number; readonly delivered: number; readonly failed: number };
   /** Single mix: the issue's observer (weights exp(-mu(T - t_i))), in bits; its theory log2(e·lambda/mu). */
   readonly entropy: (Distribution & { readonly theory: number }) | null;
   /** Network: sender entropy of real packets leaving the last layer, for the Theorem-1 observer, in bits. */
@@ -176,6 +177,8 @@ export async function runScenario(s: Scenario, repetition: number, options: RunO
     sendRatePerS: ((single ? s.lambda : s.clients.sendRate) * 1000) / unit,
     loopRatePerS: single ? 0 : (s.clients.loopRate * 1000) / unit,
     fetchRatePerS: single ? 0 : (s.clients.fetchRate * 1000) / unit,
+    // As the network's default: a gateway's own packets at its clients' send + loop rate each.
+    gatewayRatePerClientPerS: single ? 0 : ((s.clients.sendRate + s.clients.loopRate) * 1000) / unit,
   };
   const geometry = geometryFromUserPayload(params.hops, params.userPayloadLength, params.withSurb);
   const codec = new WireCodec({ packetLength: geometry.packetLength });
@@ -368,6 +371,7 @@ export async function runScenario(s: Scenario, repetition: number, options: RunO
       connect: (peer) => net.connect(n.owner, n.doc.linkKey, peer.tcpAddress, peer.linkKey),
       listen: (policy) => Promise.resolve(net.listen(n.owner, `${policy.host}:${policy.port}`, policy)),
       format: packets.factory(n.owner)(geometry),
+      random: randomBytes,
     };
     if (n.doc.role === 'mix') {
       n.packetNode = createMixNode(init, components);
@@ -400,6 +404,7 @@ export async function runScenario(s: Scenario, repetition: number, options: RunO
   const messageLatencies: number[] = [];
   let written = 0;
   let delivered = 0;
+  let failed = 0;
   for (let i = 0; i < clientCount; i++) {
     const owner = firstClient + i;
     const gw = clientGateway(i);
@@ -422,6 +427,13 @@ export async function runScenario(s: Scenario, repetition: number, options: RunO
         },
       );
       client.subscribe((e: ClientEvent) => {
+        if (e.type === 'failed') {
+          const at = sentAt.get(toHex(e.id));
+          if (at === undefined) return;
+          sentAt.delete(toHex(e.id));
+          if (at >= warmupEnd) failed++;
+          return;
+        }
         if (e.type !== 'message') return;
         const k = toHex(e.message.id);
         const at = sentAt.get(k);
@@ -548,7 +560,7 @@ export async function runScenario(s: Scenario, repetition: number, options: RunO
     latency: distribution(latencies),
     latencySamples: spread(latencies, 2000),
     messageLatency: distribution(messageLatencies),
-    messages: { written, delivered },
+    messages: { written, delivered, failed },
     entropy: single ? { ...entropyDist, theory: Math.log2(Math.E * (s.lambda / s.mu)) } : null,
     senderEntropy: tracer !== null ? { ...senderDist, truncated: entropySamples.length > 0 ? truncatedSum / entropySamples.length : 0 } : null,
     epsilon: eps === null ? null : { mean: eps.mean, messages: eps.messages, linked: eps.linked },

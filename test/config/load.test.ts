@@ -143,7 +143,7 @@ describe('parseConfig: valid configs', () => {
   test('the defaults are the ones DESIGN.md names (and the fetch rate params.ts argues for)', () => {
     assert.deepEqual(
       { ...DEFAULT_PARAMS },
-      { epochPeriodMs: 1_200_000, hops: 5, userPayloadLength: 2000, withSurb: true, layers: 3, mixMeanDelayMs: 50, sendRatePerS: 20, loopRatePerS: 5, fetchRatePerS: 30 },
+      { epochPeriodMs: 1_200_000, hops: 5, userPayloadLength: 2000, withSurb: true, layers: 3, mixMeanDelayMs: 50, sendRatePerS: 20, loopRatePerS: 5, fetchRatePerS: 30, gatewayRatePerClientPerS: 25 },
     );
     assert.equal(LOCAL_NETWORK_EPOCH_MS, 60_000);
     assert.deepEqual(parseParams('params', { ...DEFAULT_PARAMS }), DEFAULT_PARAMS);

@@ -61,6 +61,7 @@ const paramsArb: fc.Arbitrary<NetworkParameters> = fc.record({
   sendRatePerS: fc.double({ min: 0, max: 1e4, noNaN: true, noDefaultInfinity: true }).map((v) => (Object.is(v, -0) ? 0 : v)),
   loopRatePerS: fc.double({ min: 0, max: 1e4, noNaN: true, noDefaultInfinity: true }).map((v) => (Object.is(v, -0) ? 0 : v)),
   fetchRatePerS: fc.double({ min: 0, max: 1e4, noNaN: true, noDefaultInfinity: true }).map((v) => (Object.is(v, -0) ? 0 : v)),
+  gatewayRatePerClientPerS: fc.double({ min: 0, max: 1e4, noNaN: true, noDefaultInfinity: true }).map((v) => (Object.is(v, -0) ? 0 : v)),
 });
 
 const documentArb: fc.Arbitrary<ConsensusDocument> = fc

@@ -23,6 +23,7 @@ export const params: NetworkParameters = {
   sendRatePerS: 20,
   loopRatePerS: 5,
   fetchRatePerS: 1.5,
+  gatewayRatePerClientPerS: 25,
 };
 
 export interface TestNode {

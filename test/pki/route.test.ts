@@ -21,7 +21,7 @@ describe('routes through the topology', () => {
   });
 
   it('picks one mix per layer, in order, and refuses an empty layer', () => {
-    const params = { epochPeriodMs: 60_000, hops: 5, userPayloadLength: 2000, withSurb: true, layers: 3, mixMeanDelayMs: 50, sendRatePerS: 20, loopRatePerS: 5, fetchRatePerS: 10 };
+    const params = { epochPeriodMs: 60_000, hops: 5, userPayloadLength: 2000, withSurb: true, layers: 3, mixMeanDelayMs: 50, sendRatePerS: 20, loopRatePerS: 5, fetchRatePerS: 10, gatewayRatePerClientPerS: 25 };
     const doc: ConsensusDocument = { epoch: 1, params, nodes: [node('g', 'gateway', 0, [1]), node('a', 'mix', 1, [1]), node('b', 'mix', 2, [1]), node('c', 'mix', 3, [1])] };
     assert.deepEqual(chooseMixes(doc, () => 0).map((n) => n.layer), [1, 2, 3]);
     const holey = { ...doc, nodes: doc.nodes.filter((n) => n.layer !== 2) };

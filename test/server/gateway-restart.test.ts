@@ -26,7 +26,7 @@ import { Sphinx } from '../../src/sphinx/sphinx.js';
 import { WireCodec } from '../../src/wire/commands.js';
 
 const c = nodeBackend;
-const params: NetworkParameters = { epochPeriodMs: 3_600_000, hops: 5, userPayloadLength: 200, withSurb: false, layers: 3, mixMeanDelayMs: 1, sendRatePerS: 1, loopRatePerS: 1, fetchRatePerS: 1 };
+const params: NetworkParameters = { epochPeriodMs: 3_600_000, hops: 5, userPayloadLength: 200, withSurb: false, layers: 3, mixMeanDelayMs: 1, sendRatePerS: 1, loopRatePerS: 1, fetchRatePerS: 1, gatewayRatePerClientPerS: 1 };
 const g = geometryFromUserPayload(params.hops, params.userPayloadLength, params.withSurb);
 const codec = new WireCodec({ packetLength: g.packetLength });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

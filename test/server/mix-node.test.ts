@@ -21,7 +21,7 @@ import { geometryFromUserPayload } from '../../src/sphinx/geometry.js';
 import { WireCodec } from '../../src/wire/commands.js';
 
 const c = nodeBackend;
-const params: NetworkParameters = { epochPeriodMs: 3_600_000, hops: 5, userPayloadLength: 200, withSurb: false, layers: 3, mixMeanDelayMs: 1, sendRatePerS: 1, loopRatePerS: 1, fetchRatePerS: 1 };
+const params: NetworkParameters = { epochPeriodMs: 3_600_000, hops: 5, userPayloadLength: 200, withSurb: false, layers: 3, mixMeanDelayMs: 1, sendRatePerS: 1, loopRatePerS: 1, fetchRatePerS: 1, gatewayRatePerClientPerS: 1 };
 const g = geometryFromUserPayload(params.hops, params.userPayloadLength, params.withSurb);
 const sphinx = new Sphinx(g, c);
 const codec = new WireCodec({ packetLength: g.packetLength });
