@@ -35,7 +35,9 @@ describe('a local network started like `backchannel up`', { timeout: 240_000 }, 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'bc-net-'));
     // Short mean delays keep the test quick; 30-second epochs so that a boundary may fall inside the run.
-    await ensureLocalNetwork({ dir, basePort: 31_000, params: { epochPeriodMs: EPOCH_MS, mixMeanDelayMs: 5 } });
+    // The tests below send bursts of up to 1,000 packets from one client, far past any client's
+    // send clock; the gateway's emission slots (acknowledgements go only in them) are sized to match.
+    await ensureLocalNetwork({ dir, basePort: 31_000, params: { epochPeriodMs: EPOCH_MS, mixMeanDelayMs: 5, gatewayRatePerClientPerS: 250 } });
     raiseClientRate(dir);
     net = await startLocalNetwork({ dir });
     gw1 = nodeNamed(net.document, 'gateway-1');
