@@ -20,6 +20,8 @@ export interface SphinxBench {
   unwrap_in_place_us: number;
   create_us: number;
   create_surb_us: number;
+  /** A gateway's own cover packet (4 hops); it makes one per emission slot that no acknowledgement takes. */
+  gateway_cover_us: number;
   aez_us: number;
   npm_aez_us: number;
   aez_speedup_over_npm: number;
@@ -65,6 +67,10 @@ export function benchSphinx(): SphinxBench {
   const create = measure(() => sphinx.createPacket(path, payload), { batchMs: 200 });
   const surbPath: PathHop[] = path.map((h, i) => (i < path.length - 1 ? h : { ...h, commands: [...h.commands, { type: 'surbReply', id: c.randomBytes(16) }] }));
   const createSurb = measure(() => sphinx.createSurb(surbPath), { batchMs: 200 });
+  // A gateway's cover packet (src/server/node.ts): one mix per layer, then a gateway's drop mailbox.
+  const coverPath: PathHop[] = path.slice(1).map((h, i, a) => (i < a.length - 1 ? h : { ...h, commands: [{ type: 'recipient', id: new Uint8Array(32) }] }));
+  const zeros = new Uint8Array(g.forwardPayloadLength);
+  const gatewayCover = measure(() => sphinx.createPacket(coverPath, zeros), { batchMs: 200 });
 
   const aez = benchAez();
 
@@ -77,6 +83,7 @@ export function benchSphinx(): SphinxBench {
     unwrap_in_place_us: round(inPlace.us),
     create_us: round(create.us),
     create_surb_us: round(createSurb.us),
+    gateway_cover_us: round(gatewayCover.us),
     aez_us: aez.aez_us,
     npm_aez_us: aez.npm_aez_us,
     aez_speedup_over_npm: aez.aez_speedup_over_npm,
