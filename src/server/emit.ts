@@ -105,9 +105,15 @@ export class Emitter {
     this.#size++;
   }
 
-  /** One slot: the oldest acknowledgement still worth sending, else a cover packet. */
+  /**
+   * One slot: the oldest acknowledgement still worth sending, else a cover packet. The cover packet
+   * is made in every slot, and thrown away when an acknowledgement goes instead: the work of a
+   * slot (most of it the packet's X25519s, on the thread that also answers fetches) must not be
+   * lighter when acknowledgements flow, or fetch answers would come faster while mail arrives.
+   */
   #tick(): void {
     const now = this.#init.clock.now();
+    const cover = this.#init.cover();
     while (this.#size > 0) {
       const w = this.#shift()!;
       if (now - w.since > this.#maxWaitMs) {
@@ -118,7 +124,6 @@ export class Emitter {
       this.#init.sent?.('ack');
       return;
     }
-    const cover = this.#init.cover();
     if (cover === null) return;
     this.#init.send(cover);
     this.#init.sent?.('cover');

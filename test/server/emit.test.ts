@@ -21,6 +21,8 @@ interface Run {
   readonly sent: { readonly at: number; readonly kind: 'ack' | 'cover'; readonly id: number }[];
   readonly drops: DropReason[];
   readonly emitter: Emitter;
+  /** Cover packets made. */
+  readonly covers: number;
 }
 
 /** Runs an emitter at `rate`/s for `ms` of virtual time; `acks` are queued at the given times. */
@@ -57,7 +59,7 @@ async function run(seed: string, rate: number, ms: number, acks: readonly number
   emitter.start();
   await clock.run(ms);
   emitter.stop();
-  return { sent, drops, emitter };
+  return { sent, drops, emitter, covers };
 }
 
 test('frames leave at the clock\'s times whether acknowledgements wait or not: an acknowledgement replaces a cover packet', async () => {
@@ -80,6 +82,9 @@ test('frames leave at the clock\'s times whether acknowledgements wait or not: a
     'oldest first',
   );
   assert.deepEqual(busy.drops, []);
+  // A slot does the same work either way: a cover packet is made in every one.
+  assert.equal(busy.covers, idle.covers);
+  assert.equal(idle.covers, idle.sent.length);
   // The burst drains at the clock's rate (about 20/s), not at once.
   const burstDone = acks[299]!.at;
   assert.ok(burstDone > 10_000 + 10_000, `300 acknowledgements at 20/s take ~15 s: done at ${burstDone} ms`);
