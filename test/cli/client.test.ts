@@ -8,7 +8,8 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeAddress } from '../../src/client/address.js';
-import { generateNetwork, readNetworkFile } from '../../src/config/genconfig.js';
+import { generateNetwork, networkPortCount, readNetworkFile } from '../../src/config/genconfig.js';
+import { findFreePortRange } from '../../src/local/network.js';
 import { nodeBackend } from '../../src/crypto/node.js';
 import { toHex } from '../../src/util/bytes.js';
 import { BIN, cli } from '../helpers/cli.js';
@@ -40,10 +41,11 @@ async function startDaemon(dir: string): Promise<{ child: ChildProcessWithoutNul
 describe('backchannel client', () => {
   let root: string;
   let network: string;
-  before(() => {
+  before(async () => {
     root = mkdtempSync(join(tmpdir(), 'bc-cli-client-'));
     network = join(root, 'net');
-    generateNetwork({ dir: network, basePort: 39_500 });
+    // Below Linux's ephemeral range (32768 and up), where outgoing connections take their ports.
+    generateNetwork({ dir: network, basePort: await findFreePortRange(networkPortCount(), 32_000) });
   });
   after(() => rmSync(root, { recursive: true, force: true }));
 

@@ -22,9 +22,10 @@ function hold(port: number): Promise<Server> {
 
 describe('backchannel authority|mix|gateway|up|status', () => {
   let dir: string;
-  before(() => {
+  before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'bc-cli-'));
-    generateNetwork({ dir, basePort: 39_000 });
+    // Below Linux's ephemeral range (32768 and up), where outgoing connections take their ports.
+    generateNetwork({ dir, basePort: await findFreePortRange(networkPortCount(), 31_900) });
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
