@@ -114,6 +114,8 @@ export interface ClientComponents {
    * are verified against them. Without it, documents are fed with `setDocument` (the simulator).
    */
   readonly directory?: DirectoryTrust;
+  /** Called with each document the gateway gave once it is in use (e.g. to record the gateway's entry for the next start). Exceptions are logged. */
+  readonly onDocument?: (doc: SignedDocument) => void;
 }
 
 interface Pending {
@@ -377,11 +379,21 @@ export class Client implements ClientApi {
     const up = this.#upcoming;
     if (up !== null && epochAt(now, up.document.params.epochPeriodMs) >= up.document.epoch) {
       this.#upcoming = null;
-      if (this.#doc === null || this.#doc.document.epoch < up.document.epoch) this.setDocument(up);
+      if (this.#doc === null || this.#doc.document.epoch < up.document.epoch) this.#adopt(up);
     }
     if (this.#expired(now) && !this.#expiredReported) {
       this.#expiredReported = true;
       this.#log.warn('the network document expired and the gateway gave no newer one; real messages wait for one', { epoch: this.#doc!.document.epoch });
+    }
+  }
+
+  /** Uses a document the gateway gave, and tells `onDocument`. */
+  #adopt(doc: SignedDocument): void {
+    this.setDocument(doc);
+    try {
+      this.#c.onDocument?.(doc);
+    } catch (err) {
+      this.#log.warn('onDocument failed', { code: isBackchannelError(err) ? err.code : 'unknown' });
     }
   }
 
@@ -398,7 +410,7 @@ export class Client implements ClientApi {
         if (this.#doc !== null && this.#doc.document.epoch >= d.epoch) return;
         if (epochAt(now, d.params.epochPeriodMs) >= d.epoch) {
           this.#log.info('network document from the gateway', { epoch: d.epoch, nodes: d.nodes.length });
-          this.setDocument(r.signed);
+          this.#adopt(r.signed);
         } else {
           this.#upcoming = r.signed;
           this.#log.debug('next network document from the gateway', { epoch: d.epoch });

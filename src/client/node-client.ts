@@ -25,7 +25,7 @@ import { Client } from './client.js';
 import { startIpcServer } from './daemon.js';
 import type { IpcServer } from './daemon.js';
 import { clientSocketPath, daemonAnswers } from './ipc.js';
-import { clientAddress, contactNode, isInitialised, readClientIdentity, saveClientIdentity } from './settings.js';
+import { clientAddress, contactNode, isInitialised, readClientIdentity, refreshGatewayContact, saveClientIdentity } from './settings.js';
 import type { GatewayContact } from './settings.js';
 import { CLIENT_DB_FILE, SqliteClientStore } from './sqlite-store.js';
 import { randomIntFrom } from '../pki/route.js';
@@ -288,6 +288,10 @@ export async function runClient(opts: RunClientOptions): Promise<RunningClient> 
         log,
         connect: connectGateway,
         directory: { authorities: identity.authorities, threshold: identity.threshold, ed: nodeEd25519 },
+        // The next start links to where the gateway is now, should it move.
+        onDocument: (d) => {
+          if (refreshGatewayContact(store, identity, d.document)) log.child('daemon').info('gateway contact updated from the network document');
+        },
       },
     );
   } catch (e) {

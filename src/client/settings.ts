@@ -79,6 +79,22 @@ export function decodeGatewayContact(bytes: Uint8Array): GatewayContact {
   }
 }
 
+/**
+ * Records our gateway's entry in `doc` and the document's parameters as the contact for the next
+ * start, when they differ from what is stored (the gateway moved, the parameters changed).
+ * Returns true when it wrote. Nothing is written when the document does not list our gateway.
+ */
+export function refreshGatewayContact(store: ClientStore, identity: Pick<ClientIdentity, 'gateway'>, doc: { readonly params: NetworkParameters; readonly nodes: readonly DocumentNode[] }): boolean {
+  const n = doc.nodes.find((x) => x.role === 'gateway' && toHex(x.identityKey) === toHex(identity.gateway));
+  if (n === undefined) return false;
+  const fresh = encodeGatewayContact({ name: n.name, linkKey: n.linkKey, tcpAddress: n.tcpAddress, wsAddress: n.wsAddress, params: doc.params });
+  const stored = store.getSetting(SETTING_GATEWAY_CONTACT);
+  if (stored !== null && toHex(stored) === toHex(fresh)) return false;
+  decodeGatewayContact(fresh);
+  store.setSetting(SETTING_GATEWAY_CONTACT, fresh);
+  return true;
+}
+
 /** The document entry the engine links to before it has a document: our gateway as recorded. */
 export function contactNode(identity: Pick<ClientIdentity, 'gateway'>, c: GatewayContact): DocumentNode {
   return { name: c.name, identityKey: identity.gateway, linkKey: c.linkKey, role: 'gateway', layer: 0, tcpAddress: c.tcpAddress, wsAddress: c.wsAddress, mixKeys: [] };

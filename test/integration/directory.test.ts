@@ -27,10 +27,12 @@ const EPOCH_MS = 20_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 class ClientProcess {
+  readonly dir: string;
   readonly socket: string;
   #child: ChildProcess | null = null;
   address = '';
-  constructor(readonly dir: string) {
+  constructor(dir: string) {
+    this.dir = dir;
     this.socket = clientSocketPath(dir);
   }
 
