@@ -53,8 +53,9 @@ Run 'backchannel client <command> --help' for a command's options.
 const INIT_HELP = `Usage: backchannel client init [--dir DIR] [--network DIR | URL#KEY,...] [--threshold N] [--gateway NAME]
 
 Makes a new client identity in DIR: a fresh link key (its public key is your mailbox), the
-gateway that keeps your mailbox, and the directory authorities to trust. Prints your address.
-Refuses a DIR that already holds an identity.
+gateway that keeps your mailbox and how to reach it, and the directory authorities to trust.
+Prints your address. Refuses a DIR that already holds an identity. This is the only command that
+may contact an authority: 'client run' gets the directory through your gateway.
 
 Options:
   --dir DIR         the client's state directory (default ${DEFAULT_CLIENT_DIR}), created 0700

@@ -10,7 +10,7 @@
  * the client trusts (a threshold of their signatures), as a document fetched from them would be.
  *
  * Which epochs are wanted, as the server's follower does with the authorities (pki/follower.ts):
- * the current epoch's (or, with no document at all, the previous one's, which stays usable to the
+ * the current epoch's (or, with no usable document, the previous one's, which stays usable to the
  * end of the current epoch), and the next epoch's from 3/4 of the epoch, when authorities publish
  * it. An epoch the gateway has no document for, or whose chunks were bad, is asked for again after
  * a poll interval, not on every tick.
@@ -114,7 +114,9 @@ export class GatewayDirectory {
     const cur = epochAt(now, periodMs);
     if (inUse === null) return cur > 0 ? [cur, cur - 1] : [cur];
     const have = inUse.document.epoch;
-    if (have < cur) return upcoming !== null && upcoming.document.epoch === cur ? [] : [cur];
+    if (upcoming !== null && upcoming.document.epoch === cur) return [];
+    // An expired document (older than the previous epoch's) is worse than the previous epoch's.
+    if (have < cur) return have < cur - 1 ? [cur, cur - 1] : [cur];
     if (have === cur && upcoming === null && now >= epochStart(cur, periodMs) + NEXT_DOCUMENT_FROM * periodMs) return [cur + 1];
     return [];
   }

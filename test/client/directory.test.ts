@@ -86,6 +86,17 @@ describe('client directory: requests and reassembly', () => {
     assert.equal(dir.counts.unavailable, 2);
   });
 
+  test('with an expired document the previous epoch is asked for too, while the current one is not available', () => {
+    const dir = new GatewayDirectory(trust);
+    const old = verifySignedDocument(container(E - 2), { ...trust, epoch: E - 2 });
+    assert.deepEqual(dir.request(t0, old, null, PERIOD), { epoch: E, chunk: 0 });
+    dir.answer({ kind: 'document', epoch: E, available: false, chunk: 0, total: 0, data: new Uint8Array(0) }, t0, PERIOD, SIZE);
+    assert.deepEqual(dir.request(t0 + 1, old, null, PERIOD), { epoch: E - 1, chunk: 0 });
+    const prev = verifySignedDocument(container(E - 1), { ...trust, epoch: E - 1 });
+    dir.linkLost();
+    assert.equal(dir.request(t0 + 2, prev, null, PERIOD), null, 'the previous epoch is usable: only the current one is wanted, and it waits');
+  });
+
   test('the next epoch is asked for from 3/4 of the epoch, not before, and not once it is held', () => {
     const dir = new GatewayDirectory(trust);
     const cur = verifySignedDocument(container(E), { ...trust, epoch: E });
