@@ -60,9 +60,10 @@ export type ErrorCode =
   | 'ERR_SERVER_LISTEN'
   // a local network (`backchannel up`): its data folder or its ports already in use
   | 'ERR_LOCAL_IN_USE'
-  // client: addresses, frames and messages, its state, the daemon's local socket
+  // client: addresses, frames and messages, the directory from its gateway, its state, the daemon's local socket
   | 'ERR_CLIENT_ADDRESS'
   | 'ERR_CLIENT_FRAME'
+  | 'ERR_CLIENT_DIRECTORY'
   | 'ERR_CLIENT_MESSAGE'
   | 'ERR_CLIENT_NO_SURBS'
   | 'ERR_CLIENT_STATE'

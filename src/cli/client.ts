@@ -53,8 +53,9 @@ Run 'backchannel client <command> --help' for a command's options.
 const INIT_HELP = `Usage: backchannel client init [--dir DIR] [--network DIR | URL#KEY,...] [--threshold N] [--gateway NAME]
 
 Makes a new client identity in DIR: a fresh link key (its public key is your mailbox), the
-gateway that keeps your mailbox, and the directory authorities to trust. Prints your address.
-Refuses a DIR that already holds an identity.
+gateway that keeps your mailbox and how to reach it, and the directory authorities to trust.
+Prints your address. Refuses a DIR that already holds an identity. This is the only command that
+may contact an authority: 'client run' gets the directory through your gateway.
 
 Options:
   --dir DIR         the client's state directory (default ${DEFAULT_CLIENT_DIR}), created 0700
@@ -281,11 +282,21 @@ function num(status: IpcMessage, path: string[]): string {
 
 export function statusTable(s: IpcMessage): string {
   const gateway = typeof s['gateway'] === 'string' ? s['gateway'] : '(no directory yet)';
-  const epoch = typeof s['epoch'] === 'number' ? String(s['epoch']) : 'none yet';
+  const state = typeof s['document'] === 'string' && s['document'] !== 'none' ? ` (document ${s['document']})` : '';
+  const epoch = typeof s['epoch'] === 'number' ? `${s['epoch']}${state}` : 'none yet';
   const rows: Array<[string, string]> = [
     ['address', typeof s['address'] === 'string' ? s['address'] : '?'],
     ['gateway', `${gateway}, ${s['connected'] === true ? 'connected' : 'not connected'}`],
     ['epoch', epoch],
+    ...(typeof s['directory'] === 'object' && s['directory'] !== null
+      ? [
+          [
+            'directory',
+            `${num(s, ['directory', 'documents'])} documents from the gateway, ${num(s, ['directory', 'unavailable'])} not available, ` +
+              `${num(s, ['directory', 'invalid'])} invalid, ${num(s, ['directory', 'timeouts'])} unanswered`,
+          ] as [string, string],
+        ]
+      : []),
     ['pending', `${num(s, ['pendingMessages'])} messages not yet delivered`],
     ['sent', `${num(s, ['packetsSent', 'real'])} real, ${num(s, ['packetsSent', 'drop'])} drop, ${num(s, ['packetsSent', 'loop'])} loop packets`],
     [

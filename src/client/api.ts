@@ -33,12 +33,21 @@ export type ClientEvent =
   | { readonly type: 'connected' }
   | { readonly type: 'disconnected' };
 
+/**
+ * The document the client works on: `current` (this epoch's), `previous` (last epoch's, still
+ * usable), `expired` (no newer one came; real messages wait), `none` (none yet).
+ */
+export type DocumentState = 'current' | 'previous' | 'expired' | 'none';
+
 export interface ClientStatus {
   readonly address: string;
   /** The gateway's name in the current document, or null before the first document. */
   readonly gateway: string | null;
   readonly connected: boolean;
   readonly epoch: number | null;
+  readonly document: DocumentState;
+  /** Documents got from the gateway and what went wrong, since start; null when documents are fed another way. */
+  readonly directory: { readonly documents: number; readonly unavailable: number; readonly invalid: number; readonly timeouts: number } | null;
   /** Outgoing messages not yet delivered, sent or failed. */
   readonly pendingMessages: number;
   /** Packets put on the link since start, by kind. */

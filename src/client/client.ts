@@ -15,6 +15,12 @@
  *   processed and its effect stored in the same transaction as the next mailbox position, so a
  *   crash neither loses nor repeats anything: the gateway deletes an entry only when we ask for a
  *   later one.
+ * - The directory: with `directory` among the components, the consensus document comes from our
+ *   gateway, never from an authority: a fetch tick carries a `get_document` in place of its
+ *   `retrieve_message` when a document is wanted (directory.ts), so the link does not show it.
+ *   Until the first document, the gateway's contact and the network's parameters that `client
+ *   init` recorded (`bootstrap`) are enough to link to the gateway. A document that expires with
+ *   no newer one is reported (status, log); real fragments then wait, and cover keeps the clocks.
  *
  * Everything that outlives a restart is in the ClientStore; the engine holds only caches of it.
  * Portable: no `node:` imports (the browser runs the same engine).
@@ -28,6 +34,7 @@ import type { RandomInt } from '../pki/route.js';
 import type { NoiseAead } from '../noise/crypto.js';
 import type { Clock } from '../ops/clock.js';
 import type { Logger } from '../ops/logger.js';
+import { documentExpiresAt, epochAt } from '../pki/document.js';
 import type { DocumentNode, NetworkParameters, SignedDocument } from '../pki/types.js';
 import { geometryFromUserPayload } from '../sphinx/geometry.js';
 import type { Geometry } from '../sphinx/geometry.js';
@@ -37,7 +44,9 @@ import { equalBytes, toHex, wipe } from '../util/bytes.js';
 import { WireCodec } from '../wire/commands.js';
 import type { WireCommand } from '../wire/commands.js';
 import { decodeAddress, encodeAddress } from './address.js';
-import type { ClientApi, ClientEvent, ClientStatus, SendReceipt, SendRequest } from './api.js';
+import type { ClientApi, ClientEvent, ClientStatus, DocumentState, SendReceipt, SendRequest } from './api.js';
+import { GatewayDirectory } from './directory.js';
+import type { DirectoryTrust } from './directory.js';
 import { open, seal } from './envelope.js';
 import { MAX_REPLY_SURBS, MESSAGE_ID_LENGTH, decodeFrame, decodeMessage, encodeMessage, fragmentFrames, frameLength, loopFrame } from './frames.js';
 import { PoissonClock, exponentialMs, uniform01 } from './poisson.js';
@@ -81,6 +90,12 @@ export interface ClientInit {
   readonly linkPrivateKey: Uint8Array;
   /** Our gateway's Ed25519 identity key. */
   readonly gateway: Uint8Array;
+  /**
+   * What links us to our gateway before any document: its entry (address, link key) and the
+   * network's parameters (the wire length follows from them), as `client init` recorded them.
+   * A document's entry for our gateway takes its place once there is one.
+   */
+  readonly bootstrap?: { readonly gateway: DocumentNode; readonly params: NetworkParameters };
 }
 
 export interface ClientComponents {
@@ -94,6 +109,13 @@ export interface ClientComponents {
   readonly connect: (gateway: DocumentNode, staticKey: Uint8Array, maxMessageLength: number) => Promise<GatewayLink>;
   /** The packet format for a geometry: Sphinx over `crypto` by default; the simulator's labelled packets. */
   readonly packetFormat?: PacketFormatFactory;
+  /**
+   * The authorities we trust: when given, documents come from our gateway on the fetch clock and
+   * are verified against them. Without it, documents are fed with `setDocument` (the simulator).
+   */
+  readonly directory?: DirectoryTrust;
+  /** Called with each document the gateway gave once it is in use (e.g. to record the gateway's entry for the next start). Exceptions are logged. */
+  readonly onDocument?: (doc: SignedDocument) => void;
 }
 
 interface Pending {
@@ -136,6 +158,10 @@ export class Client implements ClientApi {
   readonly #sendClock: PoissonClock;
   readonly #loopClock: PoissonClock;
   #doc: SignedDocument | null = null;
+  /** The next epoch's document, verified, adopted when its epoch begins. */
+  #upcoming: SignedDocument | null = null;
+  readonly #directory: GatewayDirectory | null;
+  #expiredReported = false;
   #tools: Tools | null = null;
   #link: GatewayLink | null = null;
   #connecting = false;
@@ -161,6 +187,11 @@ export class Client implements ClientApi {
     this.#u01 = uniform01(components.crypto.randomBytes);
     this.#sendClock = new PoissonClock(components.clock, () => this.#tools?.params.sendRatePerS ?? 0, this.#u01, () => this.#onSendTick());
     this.#loopClock = new PoissonClock(components.clock, () => this.#tools?.params.loopRatePerS ?? 0, this.#u01, () => this.#onLoopTick());
+    this.#directory = components.directory === undefined ? null : new GatewayDirectory(components.directory);
+    if (init.bootstrap !== undefined) {
+      if (!equalBytes(init.bootstrap.gateway.identityKey, init.gateway)) throw new RangeError('client: the bootstrap gateway is not our gateway');
+      this.#setTools(init.bootstrap.params);
+    }
   }
 
   // ---- life cycle ----
@@ -192,7 +223,14 @@ export class Client implements ClientApi {
 
   /** Feeds a verified consensus document. */
   setDocument(doc: SignedDocument): void {
-    const p = doc.document.params;
+    this.#setTools(doc.document.params);
+    this.#doc = doc;
+    if (this.#upcoming !== null && this.#upcoming.document.epoch <= doc.document.epoch) this.#upcoming = null;
+    this.#expiredReported = false;
+    this.#maybeConnect();
+  }
+
+  #setTools(p: NetworkParameters): void {
     if (this.#tools === null || !sameParams(this.#tools.params, p)) {
       const geometry = geometryFromUserPayload(p.hops, p.userPayloadLength, p.withSurb);
       const codec = new WireCodec({ packetLength: geometry.packetLength });
@@ -202,8 +240,6 @@ export class Client implements ClientApi {
     } else {
       this.#tools = { ...this.#tools, params: p };
     }
-    this.#doc = doc;
-    this.#maybeConnect();
   }
 
   // ---- ClientApi ----
@@ -224,6 +260,8 @@ export class Client implements ClientApi {
       gateway: gw?.name ?? null,
       connected: this.#link !== null,
       epoch: this.#doc?.document.epoch ?? null,
+      document: this.#documentState(),
+      directory: this.#directory === null ? null : { ...this.#directory.counts },
       pendingMessages,
       packetsSent: { ...this.#sent },
       entriesReceived: { ...this.#received },
@@ -318,9 +356,82 @@ export class Client implements ClientApi {
     return n !== undefined && n.role === 'gateway' ? n : undefined;
   }
 
+  /** Where our link goes: our gateway's entry in the document, or else the one init recorded. */
+  #linkTarget(): DocumentNode | undefined {
+    return this.#gatewayNode() ?? this.#init.bootstrap?.gateway;
+  }
+
+  #expired(now: number): boolean {
+    const doc = this.#doc;
+    return doc !== null && now >= documentExpiresAt(doc.document.epoch, doc.document.params.epochPeriodMs);
+  }
+
+  #documentState(): DocumentState {
+    const doc = this.#doc;
+    if (doc === null) return 'none';
+    const now = this.#c.clock.now();
+    if (this.#expired(now)) return 'expired';
+    return doc.document.epoch < epochAt(now, doc.document.params.epochPeriodMs) ? 'previous' : 'current';
+  }
+
+  /** On each fetch tick: the next epoch's document when its epoch has begun, and an expired one reported (once). */
+  #documentTick(now: number): void {
+    const up = this.#upcoming;
+    if (up !== null && epochAt(now, up.document.params.epochPeriodMs) >= up.document.epoch) {
+      this.#upcoming = null;
+      if (this.#doc === null || this.#doc.document.epoch < up.document.epoch) this.#adopt(up);
+    }
+    if (this.#expired(now) && !this.#expiredReported) {
+      this.#expiredReported = true;
+      this.#log.warn('the network document expired and the gateway gave no newer one; real messages wait for one', { epoch: this.#doc!.document.epoch });
+    }
+  }
+
+  /** Uses a document the gateway gave, and tells `onDocument`. */
+  #adopt(doc: SignedDocument): void {
+    this.setDocument(doc);
+    try {
+      this.#c.onDocument?.(doc);
+    } catch (err) {
+      this.#log.warn('onDocument failed', { code: isBackchannelError(err) ? err.code : 'unknown' });
+    }
+  }
+
+  /** A `document` answer from the gateway. */
+  #onDocument(cmd: Extract<WireCommand, { kind: 'document' }>): void {
+    const dir = this.#directory;
+    const tools = this.#tools;
+    if (dir === null || tools === null) return;
+    const now = this.#c.clock.now();
+    const r = dir.answer(cmd, now, tools.params.epochPeriodMs, tools.codec.documentChunkLength);
+    switch (r.kind) {
+      case 'document': {
+        const d = r.signed.document;
+        if (this.#doc !== null && this.#doc.document.epoch >= d.epoch) return;
+        if (epochAt(now, d.params.epochPeriodMs) >= d.epoch) {
+          this.#log.info('network document from the gateway', { epoch: d.epoch, nodes: d.nodes.length });
+          this.#adopt(r.signed);
+        } else {
+          this.#upcoming = r.signed;
+          this.#log.debug('next network document from the gateway', { epoch: d.epoch });
+        }
+        return;
+      }
+      case 'invalid':
+        this.#log.warn('a bad directory document from the gateway', { code: r.error.code });
+        return;
+      case 'unavailable':
+        this.#log.debug('the gateway has no document for an epoch', { epoch: r.epoch });
+        return;
+      case 'partial':
+      case 'ignored':
+        return;
+    }
+  }
+
   #maybeConnect(): void {
     if (!this.#running || this.#link !== null || this.#connecting || this.#reconnectTimer !== null || this.#tools === null) return;
-    const gw = this.#gatewayNode();
+    const gw = this.#linkTarget();
     if (gw === undefined) {
       this.#log.warn('our gateway is not in the current document; waiting for the next');
       return;
@@ -373,6 +484,7 @@ export class Client implements ClientApi {
           continue;
         }
         if (cmd.kind === 'message') this.#onMessage(cmd);
+        else if (cmd.kind === 'document') this.#onDocument(cmd);
         else if (cmd.kind === 'disconnect') break;
       }
     } catch {
@@ -380,6 +492,7 @@ export class Client implements ClientApi {
     }
     if (this.#link === link) {
       this.#link = null;
+      this.#directory?.linkLost();
       void link.close().catch(() => undefined);
       this.#log.info('disconnected from the gateway');
       this.#emit({ type: 'disconnected' });
@@ -429,7 +542,9 @@ export class Client implements ClientApi {
     const tools = this.#tools;
     if (doc === null || tools === null || this.#link === null || this.#gatewayNode() === undefined) return;
     const now = this.#now();
-    for (;;) {
+    // With an expired document real fragments wait (their packets would be lost and their
+    // attempts spent); a drop cover keeps the send clock's pattern.
+    while (!this.#expired(now)) {
       const next = this.#nextDue(now);
       if (next === null) break;
       if (next.attempts >= MAX_ATTEMPTS) {
@@ -599,8 +714,12 @@ export class Client implements ClientApi {
       this.#fetchTimer = null;
       const link = this.#link;
       const tools = this.#tools;
+      const now = this.#c.clock.now();
+      this.#documentTick(now);
       if (link !== null && tools !== null) {
-        const frame = tools.codec.encode({ kind: 'retrieve_message', sequence: this.#nextSeq });
+        // A document request takes the place of this tick's fetch: the same frame length, the same clock.
+        const ask = this.#directory?.request(now, this.#doc, this.#upcoming, tools.params.epochPeriodMs) ?? null;
+        const frame = ask === null ? tools.codec.encode({ kind: 'retrieve_message', sequence: this.#nextSeq }) : tools.codec.encode({ kind: 'get_document', epoch: ask.epoch, chunk: ask.chunk });
         try {
           if (!link.trySend(frame)) void link.send(frame).catch(() => undefined);
         } catch {

@@ -1,11 +1,14 @@
 /**
  * The client on Node: making a client's state (`client init`), and running it as the long-lived
- * daemon (`client run`) with its SQLite store, TCP link to the gateway, directory follower and
- * local socket.
+ * daemon (`client run`) with its SQLite store, TCP link to the gateway and local socket.
+ *
+ * `client init` is the one step that may contact an authority (only when given their URLs; from a
+ * network.json it contacts nothing): it records the gateway's address, link key and the network's
+ * parameters. `client run` then reaches its gateway with those and gets every document through it
+ * (docs/client.md); it never contacts an authority.
  */
 import { existsSync, lstatSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Registry } from 'prom-client';
 import { authorities as parseAuthorities, splitHostPort, threshold as parseThreshold } from '../config/_validate.js';
 import { NETWORK_FILE, readNetworkFile } from '../config/genconfig.js';
 import { nodeBackend } from '../crypto/node.js';
@@ -16,14 +19,14 @@ import { systemClock } from '../ops/clock.js';
 import type { Logger } from '../ops/log.js';
 import { fetchDocument } from '../pki/client.js';
 import { nodeEd25519 } from '../pki/ed25519-node.js';
-import { DocumentFollower } from '../pki/follower.js';
 import type { AuthorityInfo, DocumentNode, SignedDocument } from '../pki/types.js';
 import type { ClientEvent } from './api.js';
 import { Client } from './client.js';
 import { startIpcServer } from './daemon.js';
 import type { IpcServer } from './daemon.js';
 import { clientSocketPath, daemonAnswers } from './ipc.js';
-import { clientAddress, isInitialised, readClientIdentity, saveClientIdentity } from './settings.js';
+import { clientAddress, contactNode, isInitialised, readClientIdentity, refreshGatewayContact, saveClientIdentity } from './settings.js';
+import type { GatewayContact } from './settings.js';
 import { CLIENT_DB_FILE, SqliteClientStore } from './sqlite-store.js';
 import { randomIntFrom } from '../pki/route.js';
 import { wipe } from '../util/bytes.js';
@@ -55,9 +58,8 @@ function openExisting(dir: string): SqliteClientStore {
   return SqliteClientStore.open(db);
 }
 
-/** A gateway a client may choose: its name and identity key. */
-interface GatewayChoice {
-  readonly name: string;
+/** A gateway a client may choose: its identity key and how to reach it. */
+interface GatewayChoice extends GatewayContact {
   readonly identityKey: Uint8Array;
 }
 
@@ -141,7 +143,10 @@ async function resolveNetwork(opts: InitClientOptions): Promise<{ authorities: r
       }
       throw e;
     }
-    const gateways = signed.document.nodes.filter((n: DocumentNode) => n.role === 'gateway').map((n) => ({ name: n.name, identityKey: n.identityKey }));
+    const params = signed.document.params;
+    const gateways = signed.document.nodes
+      .filter((n: DocumentNode) => n.role === 'gateway')
+      .map((n) => ({ name: n.name, identityKey: n.identityKey, linkKey: n.linkKey, tcpAddress: n.tcpAddress, wsAddress: n.wsAddress, params }));
     if (gateways.length === 0) throw stateError('the network directory lists no gateway');
     return { authorities, threshold, gateways };
   }
@@ -157,7 +162,9 @@ async function resolveNetwork(opts: InitClientOptions): Promise<{ authorities: r
   }
   const network = readNetworkFile(file);
   const threshold = checkThreshold(opts.threshold, network.threshold, network.authorities.length);
-  return { authorities: network.authorities, threshold, gateways: network.gateways.map((g) => ({ name: g.name, identityKey: g.identityKey })) };
+  const params = network.params;
+  const gateways = network.gateways.map((g) => ({ name: g.name, identityKey: g.identityKey, linkKey: g.linkKey, tcpAddress: g.tcpAddress, wsAddress: g.wsAddress, params }));
+  return { authorities: network.authorities, threshold, gateways };
 }
 
 /**
@@ -191,7 +198,8 @@ export async function initClient(opts: InitClientOptions): Promise<InitClientRes
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const store = SqliteClientStore.open(db);
   try {
-    const identity = { linkPrivateKey: random(32), gateway: gateway.identityKey, authorities, threshold };
+    const contact: GatewayContact = { name: gateway.name, linkKey: gateway.linkKey, tcpAddress: gateway.tcpAddress, wsAddress: gateway.wsAddress, params: gateway.params };
+    const identity = { linkPrivateKey: random(32), gateway: gateway.identityKey, authorities, threshold, contact };
     store.transaction(() => {
       if (isInitialised(store)) throw stateError(`${dir} is already initialised`);
       saveClientIdentity(store, identity);
@@ -222,15 +230,13 @@ export interface RunClientOptions {
   readonly log: Logger;
   /** Every event of the engine (connected, disconnected, messages, ...). */
   readonly onEvent?: (event: ClientEvent) => void;
-  /** For tests: the fetch used to reach the authorities. */
-  readonly fetch?: typeof fetch;
 }
 
 export interface RunningClient {
   readonly client: Client;
   readonly address: string;
   readonly socketPath: string;
-  /** Closes the socket, stops the follower and the engine, closes the store. Idempotent. */
+  /** Closes the socket, stops the engine, closes the store. Idempotent. */
   stop(): Promise<void>;
 }
 
@@ -240,7 +246,8 @@ function connectGateway(gateway: DocumentNode, staticKey: Uint8Array, maxMessage
 }
 
 /**
- * Runs the client of `dir`: the engine, the directory follower and the local socket DIR/client.sock.
+ * Runs the client of `dir`: the engine (which gets the directory through its gateway) and the
+ * local socket DIR/client.sock. Contacts no authority.
  * @throws {BackchannelError} ERR_CLIENT_STATE when `dir` holds no client, another client runs
  *   for it, or the socket path is too long; ERR_CLIENT_IPC when the socket cannot be made.
  */
@@ -264,19 +271,28 @@ export async function runClient(opts: RunClientOptions): Promise<RunningClient> 
   const store = openExisting(dir);
   let client: Client;
   let address: string;
-  let follower: DocumentFollower;
   let unsubscribe: (() => void) | null = null;
   try {
     const identity = readClientIdentity(store);
     address = clientAddress(nodeBackend, identity);
+    if (identity.contact === null) {
+      throw stateError(`${dir} was made by an older version that did not record how to reach its gateway; make a new client with \`backchannel client init\``);
+    }
     client = new Client(
-      { linkPrivateKey: identity.linkPrivateKey, gateway: identity.gateway },
-      { clock: systemClock, crypto: nodeBackend, aead: nodeNoiseCrypto.aead('ChaChaPoly'), store, log, connect: connectGateway },
-    );
-    const c = client;
-    follower = new DocumentFollower(
-      { authorities: identity.authorities, threshold: identity.threshold, onDocument: (d) => c.setDocument(d) },
-      { clock: systemClock, log, registry: new Registry(), ed: nodeEd25519, ...(opts.fetch === undefined ? {} : { fetch: opts.fetch }) },
+      { linkPrivateKey: identity.linkPrivateKey, gateway: identity.gateway, bootstrap: { gateway: contactNode(identity, identity.contact), params: identity.contact.params } },
+      {
+        clock: systemClock,
+        crypto: nodeBackend,
+        aead: nodeNoiseCrypto.aead('ChaChaPoly'),
+        store,
+        log,
+        connect: connectGateway,
+        directory: { authorities: identity.authorities, threshold: identity.threshold, ed: nodeEd25519 },
+        // The next start links to where the gateway is now, should it move.
+        onDocument: (d) => {
+          if (refreshGatewayContact(store, identity, d.document)) log.child('daemon').info('gateway contact updated from the network document');
+        },
+      },
     );
   } catch (e) {
     store.close();
@@ -293,12 +309,10 @@ export async function runClient(opts: RunClientOptions): Promise<RunningClient> 
   }
   if (opts.onEvent !== undefined) unsubscribe = client.subscribe(opts.onEvent);
   client.start();
-  follower.start();
   const shutDown = async (): Promise<void> => {
     try {
       await ipc.close();
     } finally {
-      follower.stop();
       unsubscribe?.();
       try {
         await client.stop();

@@ -8,7 +8,8 @@
  *   recipient's mailbox (SQLite, committed in groups before anything else happens), and only then
  *   is the SURB it carries, made into an acknowledgement, sent into layer 1; a SURB reply is stored
  *   as it is. Drop cover (the all-zero mailbox) is discarded and counted, never acknowledged.
- * - Fetches are answered by the client sessions (fetch.ts).
+ * - Fetches are answered by the client sessions (fetch.ts), and so are clients' requests for the
+ *   directory document: the gateway relays the signed document its follower holds.
  *
  * The gateway builds its stages first and hands them to the node it runs on; nothing here holds
  * the node or calls into it.
@@ -22,6 +23,7 @@ import type { PacketNodeComponents, PacketNodeInit } from './node.js';
 import { RateLimiter } from './rate-limit.js';
 import { finalStage } from './store.js';
 import { WireCodec } from '../wire/commands.js';
+import type { SignedDocument } from '../pki/types.js';
 
 export interface GatewayInit extends PacketNodeInit {
   readonly clientRate: { readonly perSecond: number; readonly burst: number };
@@ -31,6 +33,8 @@ export interface GatewayComponents extends PacketNodeComponents {
   readonly mailbox: MailboxStore;
   /** Runs the mailbox's group commit after the current turn (setImmediate by default; the simulator's clock in virtual time). */
   readonly commitSchedule?: (fn: () => void) => void;
+  /** The verified signed document held for an epoch (the follower's current or next), relayed to clients; none relayed without it. */
+  readonly directory?: (epoch: number) => SignedDocument | null;
 }
 
 export interface Gateway {
@@ -51,10 +55,18 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
   const acks = new Counter({ name: 'backchannel_surb_acks_sent_total', help: 'SURB acknowledgements sent into the network', registers: [registry] });
   const cover = new Counter({ name: 'backchannel_gateway_cover_sent_total', help: 'Cover packets of the gateway\'s own sent into the network in emission slots that no acknowledgement took', registers: [registry] });
   const fetches = new Counter({ name: 'backchannel_mailbox_fetches_total', help: 'Mailbox fetches answered, by result', labelNames: ['result'] as const, registers: [registry] });
+  const documentChunks = new Counter({ name: 'backchannel_directory_chunks_total', help: 'Directory document requests of clients answered, by result', labelNames: ['result'] as const, registers: [registry] });
   const limiter = new RateLimiter({ perSecond: init.clientRate.perSecond, burst: init.clientRate.burst, clock: components.clock });
   const committer = new GroupCommitter(mailbox, components.commitSchedule ? { schedule: components.commitSchedule } : {});
   const node = new PacketNode(init, components, {
-    clients: clientSessions({ mailbox, limiter, codec: new WireCodec({ packetLength: format.geometry.packetLength }), fetches }),
+    clients: clientSessions({
+      mailbox,
+      limiter,
+      codec: new WireCodec({ packetLength: format.geometry.packetLength }),
+      fetches,
+      documentChunks,
+      ...(components.directory === undefined ? {} : { documents: components.directory }),
+    }),
     final: finalStage(format, mailbox),
     commit: async (entry) => {
       const r = await committer.submit(entry);

@@ -120,7 +120,9 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
   } else {
     const mailbox = openMailboxStore(config.mailbox.path, { maxPerMailbox: config.mailbox.maxPerMailbox, maxTotal: config.mailbox.maxTotal, clock });
     closeMailbox = () => mailbox.close();
-    const gw = createGateway({ ...baseInit, role: 'gateway', layer: 0, wsListen: config.wsListen, clientRate: config.clientRate }, { ...baseComponents, mailbox });
+    // Clients get the directory through their gateway: it relays what its follower verified.
+    const directory = (epoch: number): SignedDocument | null => [follower.current(), follower.next()].find((d) => d?.document.epoch === epoch) ?? null;
+    const gw = createGateway({ ...baseInit, role: 'gateway', layer: 0, wsListen: config.wsListen, clientRate: config.clientRate }, { ...baseComponents, mailbox, directory });
     node = gw.node;
     stopRole = () => gw.stop();
   }

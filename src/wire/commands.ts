@@ -20,6 +20,24 @@ export const WIRE_HEADER_LENGTH = 2;
 /** Bytes of a `message` body before its payload: sequence, queue hint, flags, SURB id, payload length. */
 export const MESSAGE_BODY_OVERHEAD = 4 + 4 + 1 + SURB_ID_LENGTH + 2;
 
+/**
+ * Bytes of a `document` body before its chunk: epoch (4), status (1), chunk index (2), chunk
+ * count (2), chunk length (2).
+ */
+export const DOCUMENT_BODY_OVERHEAD = 4 + 1 + 2 + 2 + 2;
+
+/**
+ * Most chunks one directory document may be cut into. A signed document is at most 1 MiB
+ * (MAX_SIGNED_DOCUMENT_LENGTH in pki/document.ts): 339 chunks at the default geometry (3,098-byte
+ * chunks), and 1024 still carries it in chunks down to 1,024 bytes. A receiver never buffers more
+ * than this many chunks of one document.
+ */
+export const MAX_DOCUMENT_CHUNKS = 1024;
+
+/** `document` status byte: a chunk follows, or the gateway has no document for that epoch. */
+const DOCUMENT_CHUNK = 0;
+const DOCUMENT_UNAVAILABLE = 1;
+
 /** The largest value a u16 length field holds. */
 const MAX_UINT16 = 0xffff;
 const MAX_UINT32 = 0xffffffff;
@@ -32,6 +50,8 @@ export const WireCommandType = {
   retrieve_message: 3,
   message: 4,
   ack: 5,
+  get_document: 6,
+  document: 7,
 } as const;
 
 /** Why a peer closes the link; the only values a `disconnect` may carry. */
@@ -74,7 +94,22 @@ export type WireCommand =
       readonly payload: Uint8Array;
     }
   /** A client confirms it holds message `sequence`; the gateway may delete it. */
-  | { readonly kind: 'ack'; readonly sequence: number };
+  | { readonly kind: 'ack'; readonly sequence: number }
+  /** A client asks its gateway for chunk `chunk` of the signed directory document of `epoch`. */
+  | { readonly kind: 'get_document'; readonly epoch: number; readonly chunk: number }
+  /**
+   * A gateway's answer to `get_document`. When `available`, `data` is chunk `chunk` of `total`
+   * (1..MAX_DOCUMENT_CHUNKS) of the signed document, 1..documentChunkLength bytes. When not (the
+   * gateway holds no document for `epoch`), `chunk` echoes the request, `total` is 0, `data` empty.
+   */
+  | {
+      readonly kind: 'document';
+      readonly epoch: number;
+      readonly available: boolean;
+      readonly chunk: number;
+      readonly total: number;
+      readonly data: Uint8Array;
+    };
 
 export type WireCommandKind = WireCommand['kind'];
 
@@ -153,6 +188,8 @@ export class WireCodec {
   readonly commandLength: number;
   readonly packetLength: number;
   readonly maxPayload: number;
+  /** Most document bytes one `document` command carries: what a command holds after its header and DOCUMENT_BODY_OVERHEAD. */
+  readonly documentChunkLength: number;
 
   /**
    * @throws {BackchannelError} ERR_WIRE_LENGTH unless `packetLength` and `maxPayload` are positive
@@ -176,6 +213,7 @@ export class WireCodec {
       throw lengthError(`commands of ${commandLength} bytes would not fit in one link message (at most ${MAX_COMMAND_LENGTH})`);
     }
     this.commandLength = commandLength;
+    this.documentChunkLength = commandLength - WIRE_HEADER_LENGTH - DOCUMENT_BODY_OVERHEAD;
   }
 
   /**
@@ -183,7 +221,9 @@ export class WireCodec {
    * @throws {BackchannelError} ERR_WIRE_LENGTH for a packet that is not `packetLength` bytes, a
    *   payload longer than `maxPayload` or a SURB id that is not 16 bytes; ERR_WIRE_COMMAND for an
    *   unknown kind, a field of the wrong type, an integer out of range, an unknown disconnect
-   *   reason, or an empty message with a payload or SURB id.
+   *   reason, an empty message with a payload or SURB id, or an unavailable document with a chunk
+   *   count; ERR_WIRE_LENGTH also for document data of 0 or more than `documentChunkLength` bytes
+   *   (any bytes when unavailable).
    */
   encode(cmd: WireCommand): Uint8Array {
     if (typeof cmd !== 'object' || cmd === null) throw commandError('a command must be an object');
@@ -232,6 +272,35 @@ export class WireCodec {
         out[1] = WireCommandType.ack;
         writeU32(out, body, cmd.sequence);
         break;
+      case 'get_document':
+        checkUint('get_document.epoch', cmd.epoch, MAX_UINT32);
+        checkUint('get_document.chunk', cmd.chunk, MAX_DOCUMENT_CHUNKS - 1);
+        out[1] = WireCommandType.get_document;
+        writeU32(out, body, cmd.epoch);
+        writeU16(out, body + 4, cmd.chunk);
+        break;
+      case 'document': {
+        checkUint('document.epoch', cmd.epoch, MAX_UINT32);
+        if (typeof cmd.available !== 'boolean') throw commandError('document.available must be a boolean');
+        if (cmd.available) {
+          checkUint('document.total', cmd.total, MAX_DOCUMENT_CHUNKS);
+          if (cmd.total === 0) throw commandError('document.total must be at least 1 for an available document');
+          checkUint('document.chunk', cmd.chunk, cmd.total - 1);
+          checkBytes('document.data', cmd.data, 1, this.documentChunkLength);
+        } else {
+          checkUint('document.chunk', cmd.chunk, MAX_DOCUMENT_CHUNKS - 1);
+          if (cmd.total !== 0) throw commandError('document.total must be 0 when no document is available');
+          checkBytes('document.data', cmd.data, 0, 0);
+        }
+        out[1] = WireCommandType.document;
+        writeU32(out, body, cmd.epoch);
+        out[body + 4] = cmd.available ? DOCUMENT_CHUNK : DOCUMENT_UNAVAILABLE;
+        writeU16(out, body + 5, cmd.chunk);
+        writeU16(out, body + 7, cmd.total);
+        writeU16(out, body + 9, cmd.data.length);
+        out.set(cmd.data, body + DOCUMENT_BODY_OVERHEAD);
+        break;
+      }
       default:
         throw commandError('unknown command kind');
     }
@@ -243,8 +312,9 @@ export class WireCodec {
    * @throws {BackchannelError} ERR_WIRE_LENGTH unless `bytes` is a Uint8Array of `commandLength`
    *   bytes; ERR_WIRE_VERSION for any version but 1; ERR_WIRE_COMMAND for an unknown type, an
    *   unknown disconnect reason, a reserved flag bit, an empty message with a payload or SURB id,
-   *   a non-zero SURB id field without its flag, a payload length over `maxPayload`, or any
-   *   non-zero padding byte. Nothing else is ever thrown.
+   *   a non-zero SURB id field without its flag, a payload length over `maxPayload`, a document
+   *   chunk index, count, length or status out of range, or any non-zero padding byte. Nothing
+   *   else is ever thrown.
    */
   decode(bytes: Uint8Array): WireCommand {
     return this.#decode(bytes, true);
@@ -356,6 +426,33 @@ export class WireCodec {
         cmd = { kind: 'ack', sequence: readU32(bytes, body) };
         end = body + 4;
         break;
+      case WireCommandType.get_document: {
+        const chunk = readU16(bytes, body + 4);
+        if (chunk >= MAX_DOCUMENT_CHUNKS) throw commandError(`document chunk index ${chunk} is not below ${MAX_DOCUMENT_CHUNKS}`);
+        cmd = { kind: 'get_document', epoch: readU32(bytes, body), chunk };
+        end = body + 6;
+        break;
+      }
+      case WireCommandType.document: {
+        const status = bytes[body + 4]!;
+        const chunk = readU16(bytes, body + 5);
+        const total = readU16(bytes, body + 7);
+        const length = readU16(bytes, body + 9);
+        if (chunk >= MAX_DOCUMENT_CHUNKS) throw commandError(`document chunk index ${chunk} is not below ${MAX_DOCUMENT_CHUNKS}`);
+        if (status === DOCUMENT_CHUNK) {
+          if (total === 0 || total > MAX_DOCUMENT_CHUNKS) throw commandError(`document chunk count ${total} is not in [1, ${MAX_DOCUMENT_CHUNKS}]`);
+          if (chunk >= total) throw commandError('document chunk index is not below the chunk count');
+          if (length === 0 || length > this.documentChunkLength) throw commandError(`document chunk length ${length} is not in [1, ${this.documentChunkLength}]`);
+        } else if (status === DOCUMENT_UNAVAILABLE) {
+          if (total !== 0 || length !== 0) throw commandError('an unavailable document carries no chunk');
+        } else {
+          throw commandError(`unknown document status ${status}`);
+        }
+        const start = body + DOCUMENT_BODY_OVERHEAD;
+        end = start + length;
+        cmd = { kind: 'document', epoch: readU32(bytes, body), available: status === DOCUMENT_CHUNK, chunk, total, data: copy ? bytes.slice(start, end) : bytes.subarray(start, end) };
+        break;
+      }
       default:
         throw commandError(`unknown command type ${type}`);
     }

@@ -36,6 +36,8 @@ class FakeApi implements ClientApi {
       gateway: 'gateway-1',
       connected: true,
       epoch: 42,
+      document: 'current',
+      directory: { documents: 1, unavailable: 0, invalid: 0, timeouts: 0 },
       pendingMessages: this.outgoingById.size,
       packetsSent: { real: 1, drop: 2, loop: 3 },
       entriesReceived: { fragment: 4, ack: 5, loop: 6, reply: 7, invalid: 0 },

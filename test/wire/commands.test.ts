@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { BackchannelError, isBackchannelError } from '../../src/errors.js';
 import type { ErrorCode } from '../../src/errors.js';
 import { fromHex, toHex } from '../../src/util/bytes.js';
-import { DisconnectReason, MAX_COMMAND_LENGTH, WIRE_VERSION, WireCodec, WireCommandType } from '../../src/wire/index.js';
+import { DOCUMENT_BODY_OVERHEAD, DisconnectReason, MAX_COMMAND_LENGTH, MAX_DOCUMENT_CHUNKS, WIRE_VERSION, WireCodec, WireCommandType } from '../../src/wire/index.js';
 import type { WireCodecOptions, WireCommand } from '../../src/wire/index.js';
 
 const GEOMETRIES: WireCodecOptions[] = [{ packetLength: 3082 }, { packetLength: 100, maxPayload: 50 }, { packetLength: 4, maxPayload: 3 }];
@@ -57,6 +57,25 @@ function commandArb(codec: WireCodec): fc.Arbitrary<WireCommand> {
       payload: bytesArb(0, codec.maxPayload),
     }),
     fc.record({ kind: fc.constant('ack' as const), sequence: u32 }),
+    fc.record({ kind: fc.constant('get_document' as const), epoch: u32, chunk: fc.integer({ min: 0, max: MAX_DOCUMENT_CHUNKS - 1 }) }),
+    fc.integer({ min: 1, max: MAX_DOCUMENT_CHUNKS }).chain((total) =>
+      fc.record({
+        kind: fc.constant('document' as const),
+        epoch: u32,
+        available: fc.constant(true),
+        chunk: fc.integer({ min: 0, max: total - 1 }),
+        total: fc.constant(total),
+        data: bytesArb(1, codec.documentChunkLength),
+      }),
+    ),
+    fc.record({
+      kind: fc.constant('document' as const),
+      epoch: u32,
+      available: fc.constant(false),
+      chunk: fc.integer({ min: 0, max: MAX_DOCUMENT_CHUNKS - 1 }),
+      total: fc.constant(0),
+      data: fc.constant(new Uint8Array(0)),
+    }),
   );
 }
 
@@ -100,7 +119,7 @@ describe('wire codec geometry', () => {
   });
 
   test('the exported constants match the layout', () => {
-    assert.deepEqual(WireCommandType, { noop: 0, disconnect: 1, send_packet: 2, retrieve_message: 3, message: 4, ack: 5 });
+    assert.deepEqual(WireCommandType, { noop: 0, disconnect: 1, send_packet: 2, retrieve_message: 3, message: 4, ack: 5, get_document: 6, document: 7 });
     assert.deepEqual(DisconnectReason, { normal: 0, shutdown: 1, protocolError: 2, overloaded: 3 });
   });
 });
@@ -284,6 +303,17 @@ describe('wire known answers (packetLength 4, maxPayload 3)', () => {
       '01 04 00000001 00000000 01 00000000000000000000000000000000 0000 000000',
     ],
     ['ack', { kind: 'ack', sequence: 0xffffffff }, '01 05 ffffffff 0000000000000000000000000000000000000000000000000000'],
+    ['get_document', { kind: 'get_document', epoch: 0x01020304, chunk: 0x03ff }, '01 06 01020304 03ff 000000000000000000000000000000000000000000000000'],
+    [
+      'document chunk (the last of three, full length)',
+      { kind: 'document', epoch: 9, available: true, chunk: 2, total: 3, data: Uint8Array.from({ length: 19 }, (_, i) => i + 1) },
+      '01 07 00000009 00 0002 0003 0013 0102030405060708090a0b0c0d0e0f10111213',
+    ],
+    [
+      'document not available',
+      { kind: 'document', epoch: 0xfffffffe, available: false, chunk: 4, total: 0, data: new Uint8Array(0) },
+      '01 07 fffffffe 01 0004 0000 0000 00000000000000000000000000000000000000',
+    ],
   ];
   for (const [name, cmd, expected] of cases) {
     test(name, () => {
@@ -328,7 +358,7 @@ describe('wire strict decoding', () => {
   });
 
   test('an unknown type is ERR_WIRE_COMMAND', () => {
-    for (let t = 6; t < 256; t++) {
+    for (let t = 8; t < 256; t++) {
       const bytes = noop();
       bytes[1] = t;
       expectCode('ERR_WIRE_COMMAND', () => tiny.decode(bytes), `type ${t}`);
@@ -519,6 +549,9 @@ describe('wire fuzzing', () => {
       { kind: 'message', sequence: 1, queueHint: 2, empty: false, surbId: new Uint8Array(16).fill(1), payload: Uint8Array.of(5, 6) },
       { kind: 'message', sequence: 1, queueHint: 2, empty: true, surbId: null, payload: new Uint8Array(0) },
       { kind: 'ack', sequence: 78 },
+      { kind: 'get_document', epoch: 79, chunk: 1 },
+      { kind: 'document', epoch: 80, available: true, chunk: 1, total: 2, data: Uint8Array.of(7, 8, 9) },
+      { kind: 'document', epoch: 80, available: false, chunk: 1, total: 0, data: new Uint8Array(0) },
     ];
     for (const cmd of cmds) {
       const good = tiny.encode(cmd);
@@ -530,5 +563,103 @@ describe('wire fuzzing', () => {
         }
       }
     }
+  });
+});
+
+describe('wire document commands: strict decoding and encode validation (packetLength 4, maxPayload 3)', () => {
+  // Offsets in the command: header 2, epoch 4, status 1, chunk 2, total 2, length 2, data.
+  const STATUS = 6;
+  const CHUNK = 7;
+  const TOTAL = 9;
+  const LENGTH = 11;
+  const DATA = 2 + DOCUMENT_BODY_OVERHEAD;
+  const chunk = (over: Partial<Extract<WireCommand, { kind: 'document' }>> = {}) =>
+    tiny.encode({ kind: 'document', epoch: 5, available: true, chunk: 0, total: 2, data: Uint8Array.of(1, 2), ...over });
+  const setU16 = (b: Uint8Array, at: number, v: number): void => {
+    b[at] = v >>> 8;
+    b[at + 1] = v & 0xff;
+  };
+
+  test('a document chunk holds what a command has after the header and the document fields', () => {
+    assert.equal(tiny.documentChunkLength, 32 - 2 - DOCUMENT_BODY_OVERHEAD);
+    const codec = new WireCodec({ packetLength: 3082 });
+    assert.equal(codec.documentChunkLength, codec.commandLength - 2 - DOCUMENT_BODY_OVERHEAD);
+    const full: WireCommand = { kind: 'document', epoch: 1, available: true, chunk: 0, total: 1, data: new Uint8Array(codec.documentChunkLength).fill(3) };
+    assert.deepEqual(codec.decode(codec.encode(full)), full);
+  });
+
+  test('an unknown status byte is ERR_WIRE_COMMAND', () => {
+    for (let v = 2; v < 256; v++) {
+      const bytes = chunk();
+      bytes[STATUS] = v;
+      expectCode('ERR_WIRE_COMMAND', () => tiny.decode(bytes), `status ${v}`);
+    }
+  });
+
+  test('a chunk index at or past the count, a count of 0 or over the cap, a chunk index over the cap are ERR_WIRE_COMMAND', () => {
+    const cases: Array<[string, (b: Uint8Array) => void]> = [
+      ['index = count', (b) => setU16(b, CHUNK, 2)],
+      ['index > count', (b) => setU16(b, CHUNK, 0xffff)],
+      ['count 0', (b) => setU16(b, TOTAL, 0)],
+      ['count over the cap', (b) => setU16(b, TOTAL, MAX_DOCUMENT_CHUNKS + 1)],
+      ['unavailable with a chunk index over the cap', (b) => {
+        b.set(tiny.encode({ kind: 'document', epoch: 5, available: false, chunk: 0, total: 0, data: new Uint8Array(0) }));
+        setU16(b, CHUNK, MAX_DOCUMENT_CHUNKS);
+      }],
+    ];
+    for (const [name, mutate] of cases) {
+      const bytes = chunk();
+      mutate(bytes);
+      expectCode('ERR_WIRE_COMMAND', () => tiny.decode(bytes), name);
+    }
+    const get = tiny.encode({ kind: 'get_document', epoch: 1, chunk: 0 });
+    setU16(get, 6, MAX_DOCUMENT_CHUNKS);
+    expectCode('ERR_WIRE_COMMAND', () => tiny.decode(get), 'get_document chunk over the cap');
+  });
+
+  test('a chunk length of 0 or over documentChunkLength is ERR_WIRE_COMMAND', () => {
+    for (const len of [0, tiny.documentChunkLength + 1, 0xffff]) {
+      const bytes = chunk();
+      bytes.fill(0, DATA);
+      setU16(bytes, LENGTH, len);
+      expectCode('ERR_WIRE_COMMAND', () => tiny.decode(bytes), `length ${len}`);
+    }
+  });
+
+  test('an unavailable document with a count or a length is ERR_WIRE_COMMAND', () => {
+    const none = () => tiny.encode({ kind: 'document', epoch: 5, available: false, chunk: 0, total: 0, data: new Uint8Array(0) });
+    const withTotal = none();
+    setU16(withTotal, TOTAL, 1);
+    expectCode('ERR_WIRE_COMMAND', () => tiny.decode(withTotal));
+    const withLength = none();
+    setU16(withLength, LENGTH, 1);
+    withLength[DATA] = 1;
+    expectCode('ERR_WIRE_COMMAND', () => tiny.decode(withLength));
+  });
+
+  test('a non-zero byte after the chunk is ERR_WIRE_COMMAND', () => {
+    const bytes = chunk({ data: Uint8Array.of(1) });
+    bytes[DATA + 1] = 1;
+    expectCode('ERR_WIRE_COMMAND', () => tiny.decode(bytes));
+  });
+
+  test('the encoder refuses out-of-range fields before writing anything', () => {
+    const base = { kind: 'document', epoch: 5, available: true, chunk: 0, total: 2, data: Uint8Array.of(1) } as const;
+    const bad: Array<[ErrorCode, unknown]> = [
+      ['ERR_WIRE_COMMAND', { ...base, epoch: 2 ** 32 }],
+      ['ERR_WIRE_COMMAND', { ...base, epoch: -1 }],
+      ['ERR_WIRE_COMMAND', { ...base, total: 0 }],
+      ['ERR_WIRE_COMMAND', { ...base, total: MAX_DOCUMENT_CHUNKS + 1 }],
+      ['ERR_WIRE_COMMAND', { ...base, chunk: 2 }],
+      ['ERR_WIRE_COMMAND', { ...base, available: 1 }],
+      ['ERR_WIRE_COMMAND', { ...base, data: [1] }],
+      ['ERR_WIRE_LENGTH', { ...base, data: new Uint8Array(0) }],
+      ['ERR_WIRE_LENGTH', { ...base, data: new Uint8Array(tiny.documentChunkLength + 1) }],
+      ['ERR_WIRE_COMMAND', { ...base, available: false, total: 1, data: new Uint8Array(0) }],
+      ['ERR_WIRE_LENGTH', { ...base, available: false, total: 0, data: Uint8Array.of(1) }],
+      ['ERR_WIRE_COMMAND', { kind: 'get_document', epoch: 1, chunk: MAX_DOCUMENT_CHUNKS }],
+      ['ERR_WIRE_COMMAND', { kind: 'get_document', epoch: 1.5, chunk: 0 }],
+    ];
+    for (const [code, cmd] of bad) expectCode(code, () => tiny.encode(cmd as WireCommand), JSON.stringify(cmd, (_k, v: unknown) => (v instanceof Uint8Array ? `bytes(${v.length})` : v)));
   });
 });

@@ -1,0 +1,129 @@
+/** A gateway's client sessions relay the directory: each get_document gets exactly one document frame. */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Counter, Registry } from 'prom-client';
+import type { MessageLink } from '../../src/link/message-link.js';
+import { readSample } from '../../src/ops/metrics.js';
+import { compareNodes, encodeDocument, encodeSignedDocument, signDocument, verifySignedDocument } from '../../src/pki/document.js';
+import { nodeEd25519 } from '../../src/pki/ed25519-node.js';
+import type { SignedDocument } from '../../src/pki/types.js';
+import { clientSessions } from '../../src/server/fetch.js';
+import type { MailboxStore } from '../../src/server/mailbox.js';
+import type { RateLimiter } from '../../src/server/rate-limit.js';
+import { concatBytes, toHex } from '../../src/util/bytes.js';
+import { WireCodec } from '../../src/wire/commands.js';
+import type { WireCommand } from '../../src/wire/commands.js';
+import { params, range, testAuthorities, testNetwork } from '../pki/fixtures.js';
+
+const auths = testAuthorities(3, 'relay');
+const nodes = testNetwork('relay');
+
+function signed(epoch: number): SignedDocument {
+  const bytes = encodeDocument({ epoch, params, nodes: nodes.map((n) => n.descriptor(range(epoch, 2)).desc).sort(compareNodes) });
+  const container = encodeSignedDocument(bytes, auths.map((a) => ({ authority: a.info.identityKey, signature: signDocument(bytes, a.seed, nodeEd25519) })));
+  return verifySignedDocument(container, { authorities: auths.map((a) => a.info), threshold: 2, ed: nodeEd25519 });
+}
+
+/** A link that records what the gateway sends on it. */
+function recordingLink(): MessageLink & { frames: Uint8Array[] } {
+  const frames: Uint8Array[] = [];
+  return {
+    frames,
+    remoteStatic: new Uint8Array(32).fill(9),
+    isOpen: true,
+    trySend: (m) => {
+      frames.push(m);
+      return true;
+    },
+    send: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+    [Symbol.asyncIterator]: () => ({ next: () => Promise.resolve({ done: true as const, value: undefined }) }),
+  };
+}
+
+function sessions(codec: WireCodec, documents?: (epoch: number) => SignedDocument | null) {
+  const registry = new Registry();
+  const fetches = new Counter({ name: 'f', help: 'f', labelNames: ['result'] as const, registers: [registry] });
+  const documentChunks = new Counter({ name: 'd', help: 'd', labelNames: ['result'] as const, registers: [registry] });
+  const unused = new Proxy({}, { get: () => () => assert.fail('the mailbox is not touched by a document request') });
+  const s = clientSessions({
+    mailbox: unused as MailboxStore,
+    limiter: unused as RateLimiter,
+    codec,
+    fetches,
+    documentChunks,
+    ...(documents === undefined ? {} : { documents }),
+  });
+  return { s, registry };
+}
+
+describe('gateway: the directory relayed to clients', () => {
+  // Small commands (102 bytes, chunks of 89), so that a document takes many chunks.
+  const codec = new WireCodec({ packetLength: 100, maxPayload: 50 });
+  const held = new Map([10, 11].map((e) => [e, signed(e)]));
+  const lookup = (e: number): SignedDocument | null => held.get(e) ?? null;
+
+  test('every chunk request is answered by exactly one frame, and the chunks join into the signed document', async () => {
+    const { s, registry } = sessions(codec, lookup);
+    const link = recordingLink();
+    const want = encodeSignedDocument(held.get(11)!.bytes, held.get(11)!.signatures);
+    const parts: Uint8Array[] = [];
+    let total = 1;
+    for (let chunk = 0; chunk < total; chunk++) {
+      assert.deepEqual(s.command(link, { kind: 'get_document', epoch: 11, chunk }), { kind: 'done' });
+      assert.equal(link.frames.length, chunk + 1, 'one frame per request');
+      const frame = link.frames[chunk]!;
+      assert.equal(frame.length, codec.commandLength);
+      const cmd = codec.decode(frame);
+      assert.ok(cmd.kind === 'document' && cmd.available && cmd.epoch === 11 && cmd.chunk === chunk);
+      total = cmd.total;
+      parts.push(cmd.data);
+    }
+    assert.equal(total, Math.ceil(want.length / codec.documentChunkLength));
+    assert.ok(total > 3, 'the document spans several chunks');
+    assert.equal(toHex(concatBytes(...parts)), toHex(want));
+    const doc = verifySignedDocument(concatBytes(...parts), { authorities: auths.map((a) => a.info), threshold: 3, ed: nodeEd25519, epoch: 11 });
+    assert.equal(doc.document.epoch, 11);
+    assert.equal(readSample(await registry.metrics(), 'd', { result: 'chunk' }), total);
+  });
+
+  test('an epoch it holds no document for, or a chunk past the end, is answered "not available" in one frame of the same length', async () => {
+    const { s, registry } = sessions(codec, lookup);
+    const link = recordingLink();
+    const total = Math.ceil(encodeSignedDocument(held.get(10)!.bytes, held.get(10)!.signatures).length / codec.documentChunkLength);
+    const asks: WireCommand[] = [
+      { kind: 'get_document', epoch: 12, chunk: 0 },
+      { kind: 'get_document', epoch: 9, chunk: 3 },
+      { kind: 'get_document', epoch: 10, chunk: total },
+    ];
+    for (const ask of asks) s.command(link, ask);
+    assert.equal(link.frames.length, asks.length);
+    const answers = link.frames.map((f) => {
+      assert.equal(f.length, codec.commandLength);
+      return codec.decode(f);
+    });
+    assert.deepEqual(answers, [
+      { kind: 'document', epoch: 12, available: false, chunk: 0, total: 0, data: new Uint8Array(0) },
+      { kind: 'document', epoch: 9, available: false, chunk: 3, total: 0, data: new Uint8Array(0) },
+      { kind: 'document', epoch: 10, available: false, chunk: total, total: 0, data: new Uint8Array(0) },
+    ]);
+    assert.equal(readSample(await registry.metrics(), 'd', { result: 'unavailable' }), 3);
+  });
+
+  test('a gateway without a directory answers "not available"', () => {
+    const { s } = sessions(codec);
+    const link = recordingLink();
+    s.command(link, { kind: 'get_document', epoch: 10, chunk: 0 });
+    assert.equal(link.frames.length, 1);
+    const cmd = codec.decode(link.frames[0]!);
+    assert.ok(cmd.kind === 'document' && !cmd.available);
+  });
+
+  test('a lookup that returns another epoch than asked is not relayed', () => {
+    const { s } = sessions(codec, () => held.get(10)!);
+    const link = recordingLink();
+    s.command(link, { kind: 'get_document', epoch: 11, chunk: 0 });
+    const cmd = codec.decode(link.frames[0]!);
+    assert.ok(cmd.kind === 'document' && !cmd.available);
+  });
+});
