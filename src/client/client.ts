@@ -40,7 +40,7 @@ import { decodeAddress, encodeAddress } from './address.js';
 import type { ClientApi, ClientEvent, ClientStatus, SendReceipt, SendRequest } from './api.js';
 import { open, seal } from './envelope.js';
 import { MAX_REPLY_SURBS, MESSAGE_ID_LENGTH, decodeFrame, decodeMessage, encodeMessage, fragmentFrames, frameLength, loopFrame } from './frames.js';
-import { PoissonClock, exponentialMs, uniform01 } from './poisson.js';
+import { PeriodicClock, PoissonClock, exponentialMs, uniform01 } from './poisson.js';
 import type { ClientStore, Destination, InboxMessage, OutgoingFragment, OutgoingMessage } from './store.js';
 
 /** Attempts per fragment before its message is reported failed. With the backoff below they span about 4 to 8 minutes. */
@@ -135,13 +135,13 @@ export class Client implements ClientApi {
   readonly #listeners = new Set<(e: ClientEvent) => void>();
   readonly #sendClock: PoissonClock;
   readonly #loopClock: PoissonClock;
+  readonly #fetchClock: PeriodicClock;
   #doc: SignedDocument | null = null;
   #tools: Tools | null = null;
   #link: GatewayLink | null = null;
   #connecting = false;
   #reconnectDelay = RECONNECT_MIN_MS;
   #reconnectTimer: unknown = null;
-  #fetchTimer: unknown = null;
   #pruneTimer: unknown = null;
   #running = false;
   #nextSeq = 0;
@@ -161,6 +161,7 @@ export class Client implements ClientApi {
     this.#u01 = uniform01(components.crypto.randomBytes);
     this.#sendClock = new PoissonClock(components.clock, () => this.#tools?.params.sendRatePerS ?? 0, this.#u01, () => this.#onSendTick());
     this.#loopClock = new PoissonClock(components.clock, () => this.#tools?.params.loopRatePerS ?? 0, this.#u01, () => this.#onLoopTick());
+    this.#fetchClock = new PeriodicClock(components.clock, () => this.#tools?.params.fetchRatePerS ?? 0, () => this.#onFetchTick());
   }
 
   // ---- life cycle ----
@@ -173,7 +174,7 @@ export class Client implements ClientApi {
     for (const f of this.#c.store.pendingFragments()) this.#track(f);
     this.#sendClock.start();
     this.#loopClock.start();
-    this.#scheduleFetch();
+    this.#fetchClock.start();
     this.#prune();
     this.#maybeConnect();
   }
@@ -183,8 +184,9 @@ export class Client implements ClientApi {
     this.#running = false;
     this.#sendClock.stop();
     this.#loopClock.stop();
-    for (const t of [this.#fetchTimer, this.#reconnectTimer, this.#pruneTimer]) if (t !== null) this.#c.clock.clearTimer(t);
-    this.#fetchTimer = this.#reconnectTimer = this.#pruneTimer = null;
+    this.#fetchClock.stop();
+    for (const t of [this.#reconnectTimer, this.#pruneTimer]) if (t !== null) this.#c.clock.clearTimer(t);
+    this.#reconnectTimer = this.#pruneTimer = null;
     const link = this.#link;
     this.#link = null;
     if (link !== null) await link.close().catch(() => undefined);
@@ -592,23 +594,17 @@ export class Client implements ClientApi {
 
   // ---- receiving ----
 
-  #scheduleFetch(): void {
-    if (!this.#running) return;
-    const rate = this.#tools?.params.fetchRatePerS ?? 0;
-    this.#fetchTimer = this.#c.clock.setTimer(() => {
-      this.#fetchTimer = null;
-      const link = this.#link;
-      const tools = this.#tools;
-      if (link !== null && tools !== null) {
-        const frame = tools.codec.encode({ kind: 'retrieve_message', sequence: this.#nextSeq });
-        try {
-          if (!link.trySend(frame)) void link.send(frame).catch(() => undefined);
-        } catch {
-          // closed; the read loop reconnects
-        }
-      }
-      this.#scheduleFetch();
-    }, rate > 0 ? 1000 / rate : 1000);
+  /** One mailbox fetch, at the fetch clock's constant rate (ideal times, so the rate achieved is the configured one). */
+  #onFetchTick(): void {
+    const link = this.#link;
+    const tools = this.#tools;
+    if (link === null || tools === null) return;
+    const frame = tools.codec.encode({ kind: 'retrieve_message', sequence: this.#nextSeq });
+    try {
+      if (!link.trySend(frame)) void link.send(frame).catch(() => undefined);
+    } catch {
+      // closed; the read loop reconnects
+    }
   }
 
   #onMessage(cmd: Extract<WireCommand, { kind: 'message' }>): void {
