@@ -24,23 +24,24 @@ export function exponentialMs(u01: () => number, meanMs: number): number {
 }
 
 /**
- * An event more overdue than this when its timer callback finally runs is not sent: the schedule
- * restarts from `now − CATCH_UP_MS` instead. Ordinary lateness (a timer's 1 ms granularity, a
- * garbage-collection pause, a slow commit: milliseconds to tens of milliseconds) stays well
- * inside it, so nothing is lost in normal running; after a long stall (a suspended laptop, an
- * event loop blocked for seconds) the clock emits only the events a Poisson process puts in one
- * window of this length (2.5 on average at 25/s), not the hundreds that were missed, which would
- * be a burst no Poisson process makes. Restarting is exact for a Poisson process: it is
- * memoryless, so the time to the next event does not depend on how long the last gap ran.
+ * An event more overdue than this when its timer callback finally runs is never sent: the
+ * schedule restarts from `now − CATCH_UP_MS` instead. Ordinary lateness (a timer's 1 ms
+ * granularity, garbage collection, a slow commit, a loaded machine's scheduler: milliseconds to a
+ * few hundred) stays inside it, so the rate holds; after a long stall (a suspended laptop, an event
+ * loop blocked for seconds, a wall clock set forward) the missed events are not caught up, which
+ * would be a burst of hundreds that no Poisson process makes. Restarting is exact for a Poisson
+ * process: it is memoryless, so the time to the next event does not depend on how long the last
+ * gap ran.
  */
-export const CATCH_UP_MS = 100;
+export const CATCH_UP_MS = 1000;
 /**
- * The fewest events one timer callback may emit. A callback never emits more than
- * `max(MIN_BURST, ceil(2 × rate × CATCH_UP_MS))` (twice the mean count of a catch-up window):
- * at the default 25/s that is 8, which a Poisson(2.5) count exceeds with probability about 0.001.
- * When the cap is reached the remaining due events are dropped and the schedule restarts from now.
+ * One timer callback emits at most `max(MIN_BURST, ceil(rate × BURST_WINDOW_MS))` events (8 at the
+ * default 25/s; a Poisson count over a 100 ms stall, mean 2.5, exceeds it with probability about
+ * 0.001, one over a 200 ms stall with probability 0.07). When more are due, the rest are dropped
+ * and the schedule restarts from now: what follows any stall is at most this burst.
  */
 export const MIN_BURST = 8;
+const BURST_WINDOW_MS = 200;
 /** While the rate is 0 the clock looks again this often. */
 const PAUSED_RECHECK_MS = 1000;
 /**
@@ -54,7 +55,7 @@ const DUE_EPSILON_MS = 1e-6;
 
 /** The largest number of events one timer callback emits at `ratePerS`. */
 export function burstCap(ratePerS: number): number {
-  return Math.max(MIN_BURST, Math.ceil((2 * ratePerS * CATCH_UP_MS) / 1000));
+  return Math.max(MIN_BURST, Math.ceil((ratePerS * BURST_WINDOW_MS) / 1000));
 }
 
 /**
@@ -95,7 +96,7 @@ abstract class ScheduledClock {
     return this.#ticks;
   }
 
-  /** How often overdue events were dropped and the schedule restarted (a stall, or a burst cap reached). */
+  /** Timer callbacks that dropped overdue events and restarted the schedule (a stall, or the burst bound reached). */
   get restarts(): number {
     return this.#restarts;
   }
@@ -142,15 +143,16 @@ abstract class ScheduledClock {
       this.#arm(now);
       return;
     }
+    let restarted = false;
     if (now - this.#next > CATCH_UP_MS) {
-      this.#restarts++;
+      restarted = true;
       this.#restartFrom(now - CATCH_UP_MS);
     }
     const cap = burstCap(this.#rate());
     let emitted = 0;
     while (!this.#paused && this.#next <= now + DUE_EPSILON_MS) {
       if (emitted >= cap) {
-        this.#restarts++;
+        restarted = true;
         this.#restartFrom(now);
         break;
       }
@@ -162,6 +164,7 @@ abstract class ScheduledClock {
       if (r > 0) this.#next += this.gapMs(r);
       else this.#restartFrom(now);
     }
+    if (restarted) this.#restarts++;
     this.#arm(this.#clock.now());
   }
 }
