@@ -156,6 +156,8 @@ describe('rekeying that reveals nothing', () => {
   test('a quiet link sends only keepalives, each exactly keepaliveMs after the last frame; a due rekey rides on one', async () => {
     const clock = new SimClock(1_000_000);
     const { client, server, ct, st, clientLog } = await pairOn(clock, { keepaliveMs: 1_000, idleTimeoutMs: 10_000, rekeyAfterMs: 5_000 }, 'quiet');
+    // A send at an odd moment: a timer ticking on a period from set-up would not meet lastSent + keepaliveMs.
+    await clock.run(clock.now() + 333);
     await client.send(message(0));
     const lastData = clock.now();
     pass(ct, st);
@@ -183,7 +185,7 @@ describe('rekeying that reveals nothing', () => {
     const clock = new SimClock(1_000_000);
     const { client, server, ct, st, clientLog } = await pairOn(clock, { keepaliveMs: 1_000, idleTimeoutMs: 10_000 }, 'keepalive');
     for (let i = 0; i < 100; i++) {
-      await clock.run(clock.now() + 990);
+      await clock.run(clock.now() + 987);
       await client.send(message(i));
       pass(ct, st);
       pass(st, ct);
