@@ -229,6 +229,7 @@ export class Client implements ClientApi {
       pendingMessages,
       packetsSent: { ...this.#sent },
       entriesReceived: { ...this.#received },
+      clockRestarts: { send: this.#sendClock.restarts, loop: this.#loopClock.restarts, fetch: this.#fetchClock.restarts },
     };
   }
 
