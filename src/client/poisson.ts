@@ -35,10 +35,11 @@ export function exponentialMs(u01: () => number, meanMs: number): number {
  */
 export const CATCH_UP_MS = 1000;
 /**
- * One timer callback emits at most `max(MIN_BURST, ceil(rate × BURST_WINDOW_MS))` events (8 at the
- * default 25/s; a Poisson count over a 100 ms stall, mean 2.5, exceeds it with probability about
- * 0.001, one over a 200 ms stall with probability 0.07). When more are due, the rest are dropped
- * and the schedule restarts from now: what follows any stall is at most this burst.
+ * One timer callback of a clock emits at most `max(MIN_BURST, ceil(rate × BURST_WINDOW_MS))` events:
+ * 8 for each clock at the default rates (send 20/s, loop 5/s, fetch 30/s). The send clock's events
+ * due after a 100 ms stall exceed it with probability 0.0002, after 200 ms 0.02; the fetch clock's
+ * 0.004 and 0.15. When more are due, the rest are dropped and the schedule restarts from now: what
+ * follows any stall is at most this burst per clock.
  */
 export const MIN_BURST = 8;
 const BURST_WINDOW_MS = 200;
