@@ -4,6 +4,7 @@
  */
 import { benchAez } from './aez.js';
 import { benchClient } from './client.js';
+import { benchClocks } from './clocks.js';
 import { benchCrypto } from './crypto.js';
 import { benchLink } from './link.js';
 import { benchMix } from './mix.js';
@@ -17,6 +18,7 @@ const BENCHES: Record<string, { about: string; run: () => Record<string, number>
   crypto: { about: 'X25519 candidates for the Node backend and the other primitives', run: benchCrypto },
   mix: { about: 'One mix node over real links: packets/s at zero delay, added latency at half load', run: benchMix },
   client: { about: 'Client: packets built per second, CPU per packet at the default rate, end-to-end latency on a local network', run: benchClient },
+  clocks: { about: 'Client traffic clocks on the system clock: achieved rates, KS of the gaps, short gaps; old against new', run: benchClocks },
   sim: { about: 'Simulator: simulated events per second, 2 000 population clients through 3 layers of 10 mixes', run: benchSim },
   link: { about: 'Encrypted link (Noise over TCP) against plain TCP, 3 kB frames over loopback', run: async () => ({ ...(await benchLink()) }) },
 };

@@ -54,6 +54,8 @@ export interface ClientStatus {
   readonly packetsSent: { readonly real: number; readonly drop: number; readonly loop: number };
   /** Mailbox entries fetched since start, by what they were. */
   readonly entriesReceived: { readonly fragment: number; readonly ack: number; readonly loop: number; readonly reply: number; readonly invalid: number };
+  /** Timer callbacks of each traffic clock that dropped overdue events after a stall (docs/client.md, "Stalls"). */
+  readonly clockRestarts: { readonly send: number; readonly loop: number; readonly fetch: number };
 }
 
 export interface ClientApi {

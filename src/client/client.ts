@@ -49,7 +49,7 @@ import { GatewayDirectory } from './directory.js';
 import type { DirectoryTrust } from './directory.js';
 import { open, seal } from './envelope.js';
 import { MAX_REPLY_SURBS, MESSAGE_ID_LENGTH, decodeFrame, decodeMessage, encodeMessage, fragmentFrames, frameLength, loopFrame } from './frames.js';
-import { PoissonClock, exponentialMs, uniform01 } from './poisson.js';
+import { PeriodicClock, PoissonClock, exponentialMs, uniform01 } from './poisson.js';
 import type { ClientStore, Destination, InboxMessage, OutgoingFragment, OutgoingMessage } from './store.js';
 
 /** Attempts per fragment before its message is reported failed. With the backoff below they span about 4 to 8 minutes. */
@@ -157,6 +157,7 @@ export class Client implements ClientApi {
   readonly #listeners = new Set<(e: ClientEvent) => void>();
   readonly #sendClock: PoissonClock;
   readonly #loopClock: PoissonClock;
+  readonly #fetchClock: PeriodicClock;
   #doc: SignedDocument | null = null;
   /** The next epoch's document, verified, adopted when its epoch begins. */
   #upcoming: SignedDocument | null = null;
@@ -167,7 +168,6 @@ export class Client implements ClientApi {
   #connecting = false;
   #reconnectDelay = RECONNECT_MIN_MS;
   #reconnectTimer: unknown = null;
-  #fetchTimer: unknown = null;
   #pruneTimer: unknown = null;
   #running = false;
   #nextSeq = 0;
@@ -192,6 +192,7 @@ export class Client implements ClientApi {
       if (!equalBytes(init.bootstrap.gateway.identityKey, init.gateway)) throw new RangeError('client: the bootstrap gateway is not our gateway');
       this.#setTools(init.bootstrap.params);
     }
+    this.#fetchClock = new PeriodicClock(components.clock, () => this.#tools?.params.fetchRatePerS ?? 0, () => this.#onFetchTick());
   }
 
   // ---- life cycle ----
@@ -204,7 +205,7 @@ export class Client implements ClientApi {
     for (const f of this.#c.store.pendingFragments()) this.#track(f);
     this.#sendClock.start();
     this.#loopClock.start();
-    this.#scheduleFetch();
+    this.#fetchClock.start();
     this.#prune();
     this.#maybeConnect();
   }
@@ -214,8 +215,9 @@ export class Client implements ClientApi {
     this.#running = false;
     this.#sendClock.stop();
     this.#loopClock.stop();
-    for (const t of [this.#fetchTimer, this.#reconnectTimer, this.#pruneTimer]) if (t !== null) this.#c.clock.clearTimer(t);
-    this.#fetchTimer = this.#reconnectTimer = this.#pruneTimer = null;
+    this.#fetchClock.stop();
+    for (const t of [this.#reconnectTimer, this.#pruneTimer]) if (t !== null) this.#c.clock.clearTimer(t);
+    this.#reconnectTimer = this.#pruneTimer = null;
     const link = this.#link;
     this.#link = null;
     if (link !== null) await link.close().catch(() => undefined);
@@ -265,6 +267,7 @@ export class Client implements ClientApi {
       pendingMessages,
       packetsSent: { ...this.#sent },
       entriesReceived: { ...this.#received },
+      clockRestarts: { send: this.#sendClock.restarts, loop: this.#loopClock.restarts, fetch: this.#fetchClock.restarts },
     };
   }
 
@@ -707,27 +710,23 @@ export class Client implements ClientApi {
 
   // ---- receiving ----
 
-  #scheduleFetch(): void {
-    if (!this.#running) return;
-    const rate = this.#tools?.params.fetchRatePerS ?? 0;
-    this.#fetchTimer = this.#c.clock.setTimer(() => {
-      this.#fetchTimer = null;
-      const link = this.#link;
-      const tools = this.#tools;
-      const now = this.#c.clock.now();
-      this.#documentTick(now);
-      if (link !== null && tools !== null) {
-        // A document request takes the place of this tick's fetch: the same frame length, the same clock.
-        const ask = this.#directory?.request(now, this.#doc, this.#upcoming, tools.params.epochPeriodMs) ?? null;
-        const frame = ask === null ? tools.codec.encode({ kind: 'retrieve_message', sequence: this.#nextSeq }) : tools.codec.encode({ kind: 'get_document', epoch: ask.epoch, chunk: ask.chunk });
-        try {
-          if (!link.trySend(frame)) void link.send(frame).catch(() => undefined);
-        } catch {
-          // closed; the read loop reconnects
-        }
-      }
-      this.#scheduleFetch();
-    }, rate > 0 ? 1000 / rate : 1000);
+  /**
+   * One tick of the fetch clock (constant rate, ideal times, so the rate achieved is the configured
+   * one): a mailbox fetch, or a document request in its place (the same frame length, the same clock).
+   */
+  #onFetchTick(): void {
+    const link = this.#link;
+    const tools = this.#tools;
+    const now = this.#c.clock.now();
+    this.#documentTick(now);
+    if (link === null || tools === null) return;
+    const ask = this.#directory?.request(now, this.#doc, this.#upcoming, tools.params.epochPeriodMs) ?? null;
+    const frame = ask === null ? tools.codec.encode({ kind: 'retrieve_message', sequence: this.#nextSeq }) : tools.codec.encode({ kind: 'get_document', epoch: ask.epoch, chunk: ask.chunk });
+    try {
+      if (!link.trySend(frame)) void link.send(frame).catch(() => undefined);
+    } catch {
+      // closed; the read loop reconnects
+    }
   }
 
   #onMessage(cmd: Extract<WireCommand, { kind: 'message' }>): void {

@@ -1,6 +1,8 @@
 /**
  * Poisson clocks (Loopix): events whose gaps are independent exponential draws, so that an
- * observer learns nothing from when the next one comes. Randomness comes from the caller's CSPRNG.
+ * observer learns nothing from when the next one comes; and the constant-rate clock of mailbox
+ * fetches. Both schedule every event at an ideal time on the injected Clock, not relative to when
+ * the previous timer fired. Randomness comes from the caller's CSPRNG.
  * Portable: no `node:` imports.
  */
 import type { Clock } from '../ops/clock.js';
@@ -22,30 +24,89 @@ export function exponentialMs(u01: () => number, meanMs: number): number {
 }
 
 /**
- * Calls `onTick` at the events of a Poisson process whose rate (per second) `rate()` gives; the
- * rate is read again for every gap, so a new consensus changes it from the next event on. A rate
- * of 0 pauses the clock (it looks again every second).
+ * An event more overdue than this when its timer callback finally runs is never sent: the
+ * schedule restarts from `now − CATCH_UP_MS` instead. Ordinary lateness (a timer's 1 ms
+ * granularity, garbage collection, a slow commit, a loaded machine's scheduler: milliseconds to a
+ * few hundred) stays inside it, so the rate holds; after a long stall (a suspended laptop, an event
+ * loop blocked for seconds, a wall clock set forward) the missed events are not caught up, which
+ * would be a burst of hundreds that no Poisson process makes. Restarting is exact for a Poisson
+ * process: it is memoryless, so the time to the next event does not depend on how long the last
+ * gap ran.
  */
-export class PoissonClock {
+export const CATCH_UP_MS = 1000;
+/**
+ * One timer callback of a clock emits at most `max(MIN_BURST, ceil(rate × BURST_WINDOW_MS))` events:
+ * 8 for each clock at the default rates (send 20/s, loop 5/s, fetch 30/s). The send clock's events
+ * due after a 100 ms stall exceed it with probability 0.0002, after 200 ms 0.02; the fetch clock's
+ * 0.004 and 0.15. When more are due, the rest are dropped and the schedule restarts from now: what
+ * follows any stall is at most this burst per clock.
+ */
+export const MIN_BURST = 8;
+const BURST_WINDOW_MS = 200;
+/** While the rate is 0 the clock looks again this often. */
+const PAUSED_RECHECK_MS = 1000;
+/**
+ * A timer that fires at most this long before its event's ideal time waits for the rest; one that
+ * fires earlier still means the clock stepped backwards (a wall clock set back), and the event is
+ * taken as due now rather than waiting out the step.
+ */
+const EARLY_SLACK_MS = 50;
+/** Float slack when comparing an ideal time with the clock (virtual clocks fire exactly on it). */
+const DUE_EPSILON_MS = 1e-6;
+
+/** The largest number of events one timer callback emits at `ratePerS`. */
+export function burstCap(ratePerS: number): number {
+  return Math.max(MIN_BURST, Math.ceil((ratePerS * BURST_WINDOW_MS) / 1000));
+}
+
+/**
+ * Events at ideal times `t₀ + g₁ + g₂ + …` on an injected Clock, whatever the timers' lateness.
+ * Each timer callback emits every event whose ideal time has come, in order, one `onTick` each;
+ * the next timer is set for the next ideal time, so a late timer delays events without moving
+ * later ones, the achieved rate is the configured rate, and gaps shorter than the timers'
+ * resolution happen (several events in one callback) as often as the gap distribution says.
+ * The rate (per second) is read again for every gap; 0 pauses the clock (it looks again every
+ * second). See CATCH_UP_MS and MIN_BURST for what happens after a stall.
+ */
+abstract class ScheduledClock {
   readonly #clock: Clock;
   readonly #rate: () => number;
-  readonly #u01: () => number;
   readonly #onTick: () => void;
   #timer: unknown = null;
+  /** The ideal time of the next event (or of the next look at the rate, while paused). */
+  #next = 0;
+  #paused = true;
+  #ticks = 0;
+  #restarts = 0;
 
-  constructor(clock: Clock, rate: () => number, u01: () => number, onTick: () => void) {
+  constructor(clock: Clock, rate: () => number, onTick: () => void) {
     this.#clock = clock;
     this.#rate = rate;
-    this.#u01 = u01;
     this.#onTick = onTick;
   }
+
+  /** The gap to the next event, in milliseconds, at `ratePerS` (> 0). */
+  protected abstract gapMs(ratePerS: number): number;
 
   get running(): boolean {
     return this.#timer !== null;
   }
 
+  /** Events emitted since construction. */
+  get ticks(): number {
+    return this.#ticks;
+  }
+
+  /** Timer callbacks that dropped overdue events and restarted the schedule (a stall, or the burst bound reached). */
+  get restarts(): number {
+    return this.#restarts;
+  }
+
   start(): void {
-    if (this.#timer === null) this.#schedule();
+    if (this.#timer !== null) return;
+    const now = this.#clock.now();
+    this.#restartFrom(now);
+    this.#arm(now);
   }
 
   stop(): void {
@@ -53,15 +114,86 @@ export class PoissonClock {
     this.#timer = null;
   }
 
-  #schedule(): void {
+  /** Draws the next event's ideal time from `from`, or pauses while the rate is 0. */
+  #restartFrom(from: number): void {
     const r = this.#rate();
-    const gap = r > 0 ? exponentialMs(this.#u01, 1000 / r) : 1000;
+    this.#paused = !(r > 0);
+    this.#next = from + (this.#paused ? PAUSED_RECHECK_MS : this.gapMs(r));
+  }
+
+  #arm(now: number): void {
     const handle: { t: unknown } = { t: null };
     handle.t = this.#clock.setTimer(() => {
-      if (this.#timer !== handle.t) return; // stopped (or restarted) meanwhile
-      if (r > 0) this.#onTick();
-      if (this.#timer === handle.t) this.#schedule();
-    }, gap);
+      if (this.#timer === handle.t) this.#fire(handle.t);
+    }, this.#next - now);
     this.#timer = handle.t;
+  }
+
+  #fire(handle: unknown): void {
+    const now = this.#clock.now();
+    const early = this.#next - now;
+    if (early > DUE_EPSILON_MS) {
+      if (early <= EARLY_SLACK_MS) {
+        this.#arm(now);
+        return;
+      }
+      this.#next = now; // the clock stepped backwards: do not wait the step out
+    }
+    if (this.#paused) {
+      this.#restartFrom(now);
+      this.#arm(now);
+      return;
+    }
+    let restarted = false;
+    if (now - this.#next > CATCH_UP_MS) {
+      restarted = true;
+      this.#restartFrom(now - CATCH_UP_MS);
+    }
+    const cap = burstCap(this.#rate());
+    let emitted = 0;
+    while (!this.#paused && this.#next <= now + DUE_EPSILON_MS) {
+      if (emitted >= cap) {
+        restarted = true;
+        this.#restartFrom(now);
+        break;
+      }
+      emitted++;
+      this.#ticks++;
+      this.#onTick();
+      if (this.#timer !== handle) return; // stopped (or restarted) by onTick
+      const r = this.#rate();
+      if (r > 0) this.#next += this.gapMs(r);
+      else this.#restartFrom(now);
+    }
+    if (restarted) this.#restarts++;
+    this.#arm(this.#clock.now());
+  }
+}
+
+/**
+ * Calls `onTick` at the events of a Poisson process whose rate (per second) `rate()` gives, on
+ * ideal times (ScheduledClock); the rate is read again for every gap, so a new consensus changes
+ * it from the next event on. A rate of 0 pauses the clock (it looks again every second).
+ */
+export class PoissonClock extends ScheduledClock {
+  readonly #u01: () => number;
+
+  constructor(clock: Clock, rate: () => number, u01: () => number, onTick: () => void) {
+    super(clock, rate, onTick);
+    this.#u01 = u01;
+  }
+
+  protected gapMs(ratePerS: number): number {
+    return exponentialMs(this.#u01, 1000 / ratePerS);
+  }
+}
+
+/**
+ * Calls `onTick` at a constant rate (per second) on ideal times `t₀ + k / rate`, so that the
+ * achieved rate is the configured one whatever the timers' lateness (ScheduledClock).
+ */
+export class PeriodicClock extends ScheduledClock {
+  protected gapMs(ratePerS: number): number {
+    return 1000 / ratePerS;
   }
 }

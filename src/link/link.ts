@@ -4,7 +4,9 @@
  * On the wire every frame is a 2-byte big-endian length and one Noise message. The handshake is
  * Noise XK (the initiator knows the responder's static key; the responder learns the
  * initiator's in the third message and decides whether to accept it). After the handshake each
- * frame's plaintext is one kind byte and a body: data, keepalive, rekey, close or ready.
+ * frame's plaintext is one kind byte and a body: data, keepalive, close or ready; a rekey rides on
+ * the next data or keepalive frame that would go out anyway (kinds 5 and 6), so it never makes a
+ * frame of its own, and its point is drawn at random, not a fixed period from the link's set-up.
  *
  * Every buffer is bounded: a frame is at most 65535 bytes, at most `maxQueuedMessages` received
  * messages wait for `recv` (beyond that the transport is paused), at most `maxQueuedSends` sends
@@ -23,8 +25,12 @@ import type { ByteTransport } from './transport.js';
 
 /** The link's Noise protocol (../shared/DESIGN.md). */
 export const LINK_PROTOCOL = 'Noise_XK_25519_ChaChaPoly_BLAKE2b';
-/** Bound into the handshake hash: a peer speaking another link version fails the handshake. */
-export const LINK_PROLOGUE = new TextEncoder().encode('backchannel link v1');
+/**
+ * Bound into the handshake hash: a peer speaking another link version fails the handshake.
+ * v2: rekeying rides on data and keepalive frames (kinds 5 and 6); v1's rekey frame (kind 2) is
+ * gone, so a v1 peer is refused at the handshake rather than failing at its first rekey.
+ */
+export const LINK_PROLOGUE = new TextEncoder().encode('backchannel link v2');
 
 const HEADER_LENGTH = 2;
 const TAG_LENGTH = 16;
@@ -35,8 +41,17 @@ export const MAX_LINK_MESSAGE = MAX_FRAME_LENGTH - TAG_LENGTH - 1;
 /** XK messages with empty payloads are 48, 48 and 64 bytes; anything longer is not ours. */
 const MAX_HANDSHAKE_FRAME = 256;
 
-/** The kind byte that starts every transport frame's plaintext. */
-const Kind = { data: 0, keepalive: 1, rekey: 2, close: 3, ready: 4 } as const;
+/**
+ * The kind byte that starts every transport frame's plaintext. 2 was v1's rekey frame, shorter
+ * than a data frame and sent on a timer, which an observer could see; it is never reused.
+ * `dataThenRekey` and `keepaliveThenRekey` are a data or keepalive frame (same body, same size)
+ * after which the receiver moves its receiving key forward, as the sender did after sealing it.
+ */
+const Kind = { data: 0, keepalive: 1, close: 3, ready: 4, dataThenRekey: 5, keepaliveThenRekey: 6 } as const;
+
+/** The rekey point is drawn uniformly in [REKEY_JITTER_LOW, REKEY_JITTER_HIGH] × the configured frames and time. */
+const REKEY_JITTER_LOW = 0.5;
+const REKEY_JITTER_HIGH = 1.5;
 
 /** Why a link was closed, carried in the close frame. */
 export const CloseReason = { normal: 0, rejected: 1, protocol: 2, timeout: 3, overloaded: 4 } as const;
@@ -49,9 +64,15 @@ export interface LinkOptions {
   keepaliveMs?: number;
   /** Fail the link after this long without receiving. Default 60 s; must exceed keepaliveMs. */
   idleTimeoutMs?: number;
-  /** Rekey the sending key after this many frames. Default 65536. */
+  /**
+   * Rekey the sending key after about this many data frames: each rekey point is drawn uniformly
+   * in [0.5, 1.5] × this. Default 65536.
+   */
   rekeyAfterFrames?: number;
-  /** ... or after this long. Default 10 minutes. */
+  /**
+   * ... or after about this long (drawn in [0.5, 1.5] × this), on the first data or keepalive
+   * frame after it. Default 10 minutes.
+   */
   rekeyAfterMs?: number;
   /** The largest message either side may send. Default and maximum MAX_LINK_MESSAGE. */
   maxMessageLength?: number;
@@ -204,7 +225,11 @@ export class Link {
   readonly #clock: Clock;
   #lastSent: number;
   #lastReceived: number;
-  #lastRekey: number;
+  /** Randomness for the rekey points: the platform CSPRNG behind `crypto`. */
+  readonly #randomBytes: (n: number) => Uint8Array;
+  /** The data frame count, and the time, from which the next frame carries a rekey. */
+  #rekeyAtFrames = 0;
+  #rekeyAtMs = 0;
   #framesSinceRekey = 0;
   #timer: unknown = null;
   readonly #ready = deferred<Link>();
@@ -216,7 +241,8 @@ export class Link {
     this.#transport = transport;
     this.#s = settings(opts);
     this.#clock = opts.clock ?? monotonicClock;
-    this.#lastSent = this.#lastReceived = this.#lastRekey = this.#clock.now();
+    this.#lastSent = this.#lastReceived = this.#clock.now();
+    this.#randomBytes = (n) => crypto.dh.randomBytes(n);
     this.#initiator = initiator;
     this.#accept = initiator ? undefined : (opts as ResponderOptions).accept;
     abytes('staticKey', opts.staticKey, 32);
@@ -332,8 +358,9 @@ export class Link {
 
   #sendData(message: Uint8Array, done?: Resolved<void>): void {
     if (done) this.#queuedSends++;
-    this.#sendFrame(Kind.data, message, done);
-    if (++this.#framesSinceRekey >= this.#s.rekeyAfterFrames) this.#rekey();
+    const rekey = ++this.#framesSinceRekey >= this.#rekeyAtFrames || this.#clock.now() >= this.#rekeyAtMs;
+    this.#sendFrame(rekey ? Kind.dataThenRekey : Kind.data, message, done);
+    if (rekey) this.#rekeyed();
   }
 
   /** One transport frame: length, then kind and body encrypted in place under the sending key. */
@@ -391,13 +418,36 @@ export class Link {
     if (this.#phase === 'closing' && this.#outbox.length === 0) this.#transport.end();
   }
 
-  /** Tells the peer, then moves the sending key forward (Noise REKEY). */
-  #rekey(): void {
-    this.#sendFrame(Kind.rekey, null);
+  /**
+   * After sealing a frame that tells the peer to rekey: moves the sending key forward (Noise
+   * REKEY, section 11.3) and draws the next rekey point.
+   */
+  #rekeyed(): void {
     this.#send!.rekey();
-    this.#framesSinceRekey = 0;
-    this.#lastRekey = this.#clock.now();
     this.stats.rekeys++;
+    this.#drawRekeyPoint();
+  }
+
+  /**
+   * The next rekey point: a frame count and a time, each uniform in [0.5, 1.5] × the configured
+   * value, from now. A fixed period would not show on the wire (the rekey rides on frames that
+   * go out anyway), but a drawn one leaves nothing to line up even if a frame size ever did.
+   */
+  #drawRekeyPoint(): void {
+    const n = this.#s.rekeyAfterFrames;
+    const lo = Math.max(1, Math.ceil(n * REKEY_JITTER_LOW));
+    const hi = Math.max(lo, Math.floor(n * REKEY_JITTER_HIGH));
+    this.#rekeyAtFrames = lo + Math.floor(this.#uniform() * (hi - lo + 1));
+    this.#framesSinceRekey = 0;
+    this.#rekeyAtMs = this.#clock.now() + this.#s.rekeyAfterMs * (REKEY_JITTER_LOW + this.#uniform() * (REKEY_JITTER_HIGH - REKEY_JITTER_LOW));
+  }
+
+  /** A uniform draw in [0, 1) with 48 random bits. */
+  #uniform(): number {
+    const b = this.#randomBytes(6);
+    let v = 0;
+    for (let i = 0; i < 6; i++) v = v * 256 + b[i]!;
+    return v / 2 ** 48;
   }
 
   // ---- receiving -----------------------------------------------------------------------------
@@ -545,10 +595,14 @@ export class Link {
       case Kind.data:
         this.#deliver(plain.subarray(1));
         return;
+      case Kind.dataThenRekey:
+        this.#recv!.rekey();
+        this.#deliver(plain.subarray(1));
+        return;
       case Kind.keepalive:
         if (plain.length !== 1) break;
         return;
-      case Kind.rekey:
+      case Kind.keepaliveThenRekey:
         if (plain.length !== 1) break;
         this.#recv!.rekey();
         return;
@@ -633,16 +687,26 @@ export class Link {
   #open(): void {
     this.#phase = 'open';
     if (this.#timer !== null) this.#clock.clearTimer(this.#timer);
-    const t = this.#clock.now();
-    this.#lastReceived = t;
-    this.#lastRekey = t;
+    this.#lastReceived = this.#clock.now();
+    this.#drawRekeyPoint();
     this.#scheduleTick();
     this.#ready.resolve(this);
   }
 
+  /**
+   * One timer for keepalives and the idle timeout, set for the earlier of their deadlines as they
+   * stand (the last send plus keepaliveMs, the last receipt plus idleTimeoutMs). Sends and
+   * receipts only move the deadlines later, so the timer is not reset per frame: when it fires
+   * early it is set again for the deadlines as they are then. A keepalive thus leaves exactly
+   * keepaliveMs after the last frame sent, never on a period of its own.
+   */
   #scheduleTick(): void {
-    const interval = Math.max(5, Math.min(this.#s.keepaliveMs, this.#s.idleTimeoutMs - this.#s.keepaliveMs) >>> 1);
-    this.#timer = this.#clock.setTimer(() => this.#tick(), interval);
+    const now = this.#clock.now();
+    let keepalive = this.#lastSent + this.#s.keepaliveMs;
+    // Frames waiting for the transport to drain are sending enough: look again a keepalive later.
+    if (this.#outbox.length > 0 && keepalive <= now) keepalive = now + this.#s.keepaliveMs;
+    const due = Math.min(keepalive, this.#lastReceived + this.#s.idleTimeoutMs);
+    this.#timer = this.#clock.setTimer(() => this.#tick(), Math.max(MIN_TICK_MS, due - now));
   }
 
   #tick(): void {
@@ -653,8 +717,13 @@ export class Link {
       this.#fail(linkError('ERR_LINK_TIMEOUT', `nothing received for ${this.#s.idleTimeoutMs} ms`), CloseReason.timeout);
       return;
     }
-    if (t - this.#lastRekey >= this.#s.rekeyAfterMs) this.#rekey();
-    if (t - this.#lastSent >= this.#s.keepaliveMs && this.#outbox.length === 0) this.#sendFrame(Kind.keepalive, null);
+    // Only after keepaliveMs without sending: a short frame then tells nothing silence did not.
+    // A rekey that fell due while the link was quiet rides on it (same size as any keepalive).
+    if (t - this.#lastSent >= this.#s.keepaliveMs && this.#outbox.length === 0) {
+      const rekey = t >= this.#rekeyAtMs;
+      this.#sendFrame(rekey ? Kind.keepaliveThenRekey : Kind.keepalive, null);
+      if (rekey) this.#rekeyed();
+    }
     this.#scheduleTick();
   }
 
@@ -758,3 +827,5 @@ export class Link {
 }
 
 const EMPTY = new Uint8Array(0);
+/** The shortest wait of the keepalive timer, so that a deadline just passed never spins it. */
+const MIN_TICK_MS = 1;

@@ -41,6 +41,7 @@ class FakeApi implements ClientApi {
       pendingMessages: this.outgoingById.size,
       packetsSent: { real: 1, drop: 2, loop: 3 },
       entriesReceived: { fragment: 4, ack: 5, loop: 6, reply: 7, invalid: 0 },
+      clockRestarts: { send: 0, loop: 0, fetch: 0 },
     };
   }
 

@@ -154,6 +154,7 @@ test('departures are a Poisson process at send + loop rate, whether the user is 
       assert.equal(times.length, st.packetsSent.real + st.packetsSent.drop + st.packetsSent.loop);
       // Fetches run at their own constant rate.
       assert.ok(Math.abs(h.link.fetches - 40 * baseParams.fetchRatePerS) <= 2, `${h.link.fetches} fetches`);
+      assert.deepEqual(st.clockRestarts, { send: 0, loop: 0, fetch: 0 }, 'no event dropped in normal running');
     } finally {
       await h.done();
     }
@@ -195,6 +196,33 @@ test('an unacknowledged fragment is retransmitted after randomised timeouts, the
     for (const g of [ga, gb]) assert.ok(mean(g.slice(-3)) > 3 * mean(g.slice(0, 2)), `gaps ${g.join(',')} grow`);
     const differing = ga.filter((g, i) => Math.abs(g - gb[i]!) > 1000).length;
     assert.ok(differing >= ga.length / 2, `gaps ${ga.join(',')} vs ${gb.join(',')}`);
+  } finally {
+    await h.done();
+  }
+});
+
+test('after the host sleeps for an hour the client sends a bounded burst, not the packets it missed', async () => {
+  const h = await harness('stall', {});
+  try {
+    await h.clock.advanceTo(h.clock.now() + 10_000);
+    const before = h.link.departures.length;
+    const fetchesBefore = h.link.fetches;
+    // Time jumps (a suspended laptop): every timer is an hour overdue when it next runs.
+    h.clock.t += 3_600_000;
+    const woke = h.clock.now();
+    await h.clock.advanceTo(woke);
+    const burst = h.link.departures.filter((t) => t === woke).length;
+    // At most 8 per clock (send and loop) at once, where an hour holds 90 000 departures and 108 000 fetches.
+    assert.ok(burst <= 16, `${burst} packets at once`);
+    assert.ok(h.link.fetches - fetchesBefore <= 8, `${h.link.fetches - fetchesBefore} fetches at once`);
+    assert.ok(h.link.departures.length - before === burst);
+    const st = h.client.status();
+    assert.ok(st.clockRestarts.send >= 1 && st.clockRestarts.fetch >= 1, JSON.stringify(st.clockRestarts));
+    // Then the clocks carry on at their rates.
+    await h.clock.advanceTo(woke + 20_000);
+    const after = h.link.departures.filter((t) => t > woke).length;
+    const rate = baseParams.sendRatePerS + baseParams.loopRatePerS;
+    assert.ok(Math.abs(after - 20 * rate) <= 4 * Math.sqrt(20 * rate), `${after} departures in the 20 s after`);
   } finally {
     await h.done();
   }

@@ -171,8 +171,8 @@ describe('link framing and state machine (in-memory transport)', () => {
       assert.deepEqual(await settled(server.recv()), Uint8Array.of(i));
       assert.deepEqual(await settled(client.recv()), Uint8Array.of(100 + i));
     }
-    assert.equal(client.stats.rekeys, 6);
-    assert.equal(server.stats.rekeys, 6);
+    // Each rekey point is drawn in [2, 4] frames (0.5 to 1.5 × 3): 20 frames make 5 to 10 rekeys.
+    for (const n of [client.stats.rekeys, server.stats.rekeys]) assert.ok(n >= 5 && n <= 10, `${n} rekeys`);
   });
 
   test('sends beyond maxQueuedSends fail with ERR_LINK_BACKPRESSURE; queued sends go out in order on drain', async () => {
