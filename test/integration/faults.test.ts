@@ -16,7 +16,9 @@ import { fetchDocument } from '../../src/pki/client.js';
 import { nodeEd25519 } from '../../src/pki/ed25519-node.js';
 import type { SignedDocument } from '../../src/pki/types.js';
 import { toHex } from '../../src/util/bytes.js';
-import { dropSummary, raiseClientRate, TestClient } from '../helpers/mixnet-client.js';
+import { dropSummary, raiseClientRate, scrape, TestClient } from '../helpers/mixnet-client.js';
+import { readSample } from '../../src/ops/metrics.js';
+import { BACKOFF_MAX_MS } from '../../src/server/forward.js';
 import { buildInTime, nodeNamed, usableDocument } from '../helpers/documents.js';
 
 // 20-second epochs: the gateway test builds and sends its packets and waits for their
@@ -46,6 +48,24 @@ describe('faults on a local network', { timeout: 300_000 }, () => {
       await sleep(250);
     }
     throw new Error(`no document after epoch ${epoch}`);
+  }
+
+  /** Waits until `node` has dropped nothing as link_down for 2 s: its links to the next layer are all up. */
+  async function linkBackUp(node: string, timeoutMs: number): Promise<void> {
+    const server = net.network.server(node);
+    const linkDown = async (): Promise<number> => readSample(await scrape(server.opsUrl), 'backchannel_packets_dropped_total', { reason: 'link_down' }) ?? 0;
+    const deadline = Date.now() + timeoutMs;
+    let last = await linkDown();
+    let since = Date.now();
+    while (Date.now() - since < 2_000) {
+      if (Date.now() > deadline) assert.fail(`${node} kept dropping packets as link_down for ${timeoutMs} ms; drops:\n${await dropSummary(net.network.servers)}`);
+      await sleep(250);
+      const now = await linkDown();
+      if (now !== last) {
+        last = now;
+        since = Date.now();
+      }
+    }
   }
 
   /** A document of the current epoch naming every node, with most of its keys' lifetime left. */
@@ -79,6 +99,11 @@ describe('faults on a local network', { timeout: 300_000 }, () => {
       assert.ok(Date.now() < deadline, 'the restarted mix becomes healthy');
       await sleep(200);
     }
+    // The gateways' own cover flows through every mix all the time, so while mix-2-1 was down
+    // mix-1-1's link to it failed again and again and now waits out a backoff (up to
+    // BACKOFF_MAX_MS) before it reconnects. Wait for that link: once mix-1-1 counts no new
+    // link_down for 2 s (its cover to mix-2-1 alone is ~10 packets a second), it is up again.
+    await linkBackUp('mix-1-1', BACKOFF_MAX_MS + 10_000);
     const fresh = await freshDocument();
     const gw1 = nodeNamed(fresh, 'gateway-1');
     const gw2 = nodeNamed(fresh, 'gateway-2');
