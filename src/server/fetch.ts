@@ -5,13 +5,15 @@
  *
  * A client fetches with `retrieve_message{n}`: the entries below n are deleted (the client holds
  * them), and the answer is exactly one `message`, the oldest entry from n on or an empty one, so
- * that every fetch looks the same on the link.
+ * that every fetch looks the same on the link. Answering only reads: the deletion is recorded in
+ * memory and committed later, off this thread (gateway-mailbox.ts), so that an answer takes the
+ * same time whether the mailbox holds mail, the fetch deleted some, or deliveries are committing.
  */
 import type { Counter } from 'prom-client';
 import type { MessageLink } from '../link/message-link.js';
 import type { DropReason } from '../ops/metrics.js';
 import type { WireCodec, WireCommand } from '../wire/commands.js';
-import type { MailboxStore } from './mailbox.js';
+import type { FetchMailbox } from './gateway-mailbox.js';
 import type { RateLimiter } from './rate-limit.js';
 
 /** What the node does with one command from a client. */
@@ -26,20 +28,22 @@ export interface ClientSessions {
 }
 
 export interface ClientSessionsInit {
-  readonly mailbox: MailboxStore;
+  readonly mailbox: FetchMailbox;
   readonly limiter: RateLimiter;
   readonly codec: WireCodec;
   /** Fetches answered, by result (`message` or `empty`). */
   readonly fetches: Counter<'result'>;
+  /** Deletions refused because too many wait for a commit (the entries are handed out again; clients ignore what they hold). */
+  readonly deletionsRefused: Counter;
 }
 
 /** The sessions of a gateway's clients over its mailbox store. */
 export function clientSessions(init: ClientSessionsInit): ClientSessions {
-  const { mailbox, limiter, codec, fetches } = init;
+  const { mailbox, limiter, codec, fetches, deletionsRefused } = init;
 
   function answerFetch(link: MessageLink, sequence: number): void {
     const recipient = link.remoteStatic;
-    if (sequence > 0) mailbox.ackBelow(recipient, sequence);
+    if (sequence > 0 && !mailbox.deleteBelow(recipient, sequence)) deletionsRefused.inc();
     const entry = sequence > 0 ? mailbox.peek(recipient, sequence - 1) : mailbox.peek(recipient);
     const reply: WireCommand =
       entry === null
@@ -64,7 +68,7 @@ export function clientSessions(init: ClientSessionsInit): ClientSessions {
           answerFetch(link, cmd.sequence);
           return { kind: 'done' };
         case 'ack':
-          mailbox.ack(link.remoteStatic, cmd.sequence);
+          if (!mailbox.deleteOne(link.remoteStatic, cmd.sequence)) deletionsRefused.inc();
           return { kind: 'done' };
         default:
           return { kind: 'drop', reason: 'unexpected_command' };
