@@ -106,6 +106,7 @@ class WorkerMailboxWriter implements MailboxWriter {
   readonly #inFlight = new Map<number, InFlight>();
   #nextId = 1;
   #exited = false;
+  #started = false;
   #closing: Promise<void> | null = null;
 
   constructor(path: string, options: WorkerMailboxWriterOptions) {
@@ -127,6 +128,8 @@ class WorkerMailboxWriter implements MailboxWriter {
     w.on('message', (msg: FromWriter) => {
       switch (msg.type) {
         case 'ready':
+          this.#started = true;
+          this.#updateRef();
           ready?.resolve();
           ready = null;
           return;
@@ -157,7 +160,7 @@ class WorkerMailboxWriter implements MailboxWriter {
       for (const p of this.#inFlight.values()) p.reject(lost);
       this.#inFlight.clear();
     });
-    // An idle writer does not keep the process alive; one with groups in flight does.
+    // An idle writer does not keep the process alive; one starting or with groups in flight does.
     this.#updateRef();
   }
 
@@ -200,7 +203,7 @@ class WorkerMailboxWriter implements MailboxWriter {
 
   #updateRef(): void {
     if (this.#exited || this.#closing !== null) return;
-    if (this.#inFlight.size > 0) this.#worker.ref();
+    if (!this.#started || this.#inFlight.size > 0) this.#worker.ref();
     else this.#worker.unref();
   }
 }
