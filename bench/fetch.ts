@@ -13,7 +13,7 @@
  * - `deleting`: each fetch deletes the entry before the one it gets (n grows by one each time).
  * - `commits`: the mailbox is empty while deliveries to 20 other clients are committed in groups.
  *
- * Both paths run in the same process, one after the other, on the same arrivals:
+ * Both paths run in the same process, in turns, on the same arrivals:
  *
  * - `before`: what gateways did up to this change: the deletion of `retrieve_message{n}` is a
  *   synchronous SQLite write on the thread that answers, and deliveries are group-committed on
@@ -21,8 +21,11 @@
  * - `after`: GatewayMailbox: the answer only reads; deletions wait in memory and are committed
  *   with the deliveries' groups by the writer thread (openWorkerMailboxWriter).
  *
- * `BENCH_FETCH_SECONDS` (default 4) sets each phase's length, `BENCH_FETCH_RATE` (default 100)
- * the fetches per second, `BENCH_FETCH_DELIVERIES` (default 300) the deliveries per second.
+ * The two paths take turns, `BENCH_FETCH_ROUNDS` rounds each (default 2). `BENCH_FETCH_SECONDS`
+ * (default 4) sets each phase's length, `BENCH_FETCH_RATE` (default 100) the fetches per second,
+ * `BENCH_FETCH_DELIVERIES` (default 300) the deliveries per second. Besides the answer time
+ * (arrival to answer on the link, waiting included) `handling_p99_ms` is the time spent in the
+ * answer itself: what waiting adds is the rest.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -156,9 +159,21 @@ interface PathFigures {
   [phase: string]: { p50: number; p90: number; p99: number; handlingP99: number; n: number };
 }
 
-async function measurePath(load: Worker, path: Path, seconds: number, fetchRate: number, deliveryRate: number): Promise<PathFigures> {
-  const durationMs = seconds * 1000;
+/** Answer and handling times (ms) by phase, pooled over rounds. */
+type Samples = Record<string, { answer: number[]; handling: number[] }>;
+
+function figuresOf(samples: Samples): PathFigures {
   const out: PathFigures = {};
+  for (const phase of PHASES) {
+    const answer = [...(samples[phase]?.answer ?? [])].sort((a, b) => a - b);
+    const handling = [...(samples[phase]?.handling ?? [])].sort((a, b) => a - b);
+    out[phase] = { p50: percentile(answer, 50), p90: percentile(answer, 90), p99: percentile(answer, 99), handlingP99: percentile(handling, 99), n: answer.length };
+  }
+  return out;
+}
+
+async function measurePath(load: Worker, path: Path, seconds: number, fetchRate: number, deliveryRate: number, into: Samples): Promise<void> {
+  const durationMs = seconds * 1000;
   const client = nullLink(CLIENT);
   const idle = nullLink(IDLE_CLIENT);
   path.sessions.opened(client);
@@ -178,16 +193,15 @@ async function measurePath(load: Worker, path: Path, seconds: number, fetchRate:
     }
     if (phase === 'commits') link = idle;
     const { answer, handling } = await runPhase(load, path, { fetchRate, deliveryRate: phase === 'commits' ? deliveryRate : 0, durationMs, seed: 7 + PHASES.indexOf(phase) }, link, next);
-    answer.sort((a, b) => a - b);
-    handling.sort((a, b) => a - b);
-    out[phase] = { p50: percentile(answer, 50), p90: percentile(answer, 90), p99: percentile(answer, 99), handlingP99: percentile(handling, 99), n: answer.length };
+    const pool = (into[phase] ??= { answer: [], handling: [] });
+    pool.answer.push(...answer);
+    pool.handling.push(...handling);
     if (phase === 'entries' || phase === 'deleting') {
       // Empty the client's mailbox again (not timed) so that the next phase starts as the first did.
       path.sessions.command(client, { kind: 'retrieve_message', sequence: 2 ** 31 });
       await path.deliver({ recipient: other(0), surbId: null, payload: body(0) });
     }
   }
-  return out;
 }
 
 /** Runs the benchmark; returns flat figures (milliseconds, and after/before ratios). */
@@ -195,28 +209,33 @@ export async function benchFetch(): Promise<Record<string, number>> {
   const seconds = Number(process.env['BENCH_FETCH_SECONDS'] ?? 4);
   const fetchRate = Number(process.env['BENCH_FETCH_RATE'] ?? 100);
   const deliveryRate = Number(process.env['BENCH_FETCH_DELIVERIES'] ?? 300);
+  const rounds = Number(process.env['BENCH_FETCH_ROUNDS'] ?? 2);
   const dir = mkdtempSync(join(tmpdir(), 'backchannel-bench-fetch-'));
   const load = new Worker(new URL('./fetch-load.js', import.meta.url));
-  const result: Record<string, number> = { phase_seconds: seconds, fetches_per_s: fetchRate, deliveries_per_s: deliveryRate };
-  const figures: Record<'before' | 'after', PathFigures> = { before: {}, after: {} };
+  const result: Record<string, number> = { phase_seconds: seconds, rounds, fetches_per_s: fetchRate, deliveries_per_s: deliveryRate };
+  const samples: Record<'before' | 'after', Samples> = { before: {}, after: {} };
+  const beforeStore = openMailboxStore(join(dir, 'before.sqlite'));
+  const afterFile = join(dir, 'after.sqlite');
+  const reader = openMailboxStore(afterFile);
   try {
-    const beforeStore = openMailboxStore(join(dir, 'before.sqlite'));
-    const before = beforePath(beforeStore);
-    figures.before = await measurePath(load, before, seconds, fetchRate, deliveryRate);
-    await before.close();
-    beforeStore.close();
-
-    const afterFile = join(dir, 'after.sqlite');
-    const reader = openMailboxStore(afterFile);
-    const after = await afterPath(afterFile, reader);
-    figures.after = await measurePath(load, after, seconds, fetchRate, deliveryRate);
-    await after.close();
-    reader.close();
+    const paths = { before: beforePath(beforeStore), after: await afterPath(afterFile, reader) };
+    // Rounds alternate which path goes first, so that a machine busier at one moment than the
+    // next weighs on both alike; each path's samples are pooled over the rounds.
+    for (let round = 0; round < rounds; round++) {
+      for (const which of round % 2 === 0 ? (['before', 'after'] as const) : (['after', 'before'] as const)) {
+        await measurePath(load, paths[which], seconds, fetchRate, deliveryRate, samples[which]);
+      }
+    }
+    await paths.before.close();
+    await paths.after.close();
   } finally {
+    beforeStore.close();
+    reader.close();
     load.postMessage('stop');
     await load.terminate();
     rmSync(dir, { recursive: true, force: true });
   }
+  const figures = { before: figuresOf(samples.before), after: figuresOf(samples.after) };
   for (const which of ['before', 'after'] as const) {
     for (const phase of PHASES) {
       const f = figures[which][phase]!;
