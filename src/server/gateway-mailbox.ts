@@ -81,6 +81,14 @@ export interface GatewayMailboxComponents {
   readonly schedule?: (fn: () => void) => void;
 }
 
+/**
+ * A copy in a buffer of its own. Not `slice()`: on a Buffer (what the network hands a gateway)
+ * that is a view, and posting a view to the writer thread would copy the whole buffer under it.
+ */
+function own(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}
+
 interface Pending {
   entry: MailboxEntry;
   resolve(result: StoreResult): void;
@@ -159,7 +167,7 @@ export class GatewayMailbox implements FetchMailbox {
     this.#open('register');
     const k = idKey(recipient);
     if (this.#registrations.has(k) || this.#reader.isRegistered(recipient)) return;
-    this.#registrations.set(k, recipient.slice());
+    this.#registrations.set(k, own(recipient));
     this.#arm();
   }
 
@@ -199,7 +207,7 @@ export class GatewayMailbox implements FetchMailbox {
       return true;
     }
     if (this.#deletions >= this.#maxPendingDeletions) return false;
-    this.#below.set(k, { recipient: recipient.slice(), seq });
+    this.#below.set(k, { recipient: own(recipient), seq });
     this.#deletions++;
     this.#arm();
     return true;
@@ -216,7 +224,7 @@ export class GatewayMailbox implements FetchMailbox {
     // queue hint stays exact (one read; an ack is never answered, so no answer waits for it).
     if (seq < 1 || this.peek(recipient, seq - 1)?.seq !== seq) return true;
     if (this.#deletions >= this.#maxPendingDeletions) return false;
-    if (ones === undefined) this.#ones.set(k, { recipient: recipient.slice(), seqs: new Set([seq]) });
+    if (ones === undefined) this.#ones.set(k, { recipient: own(recipient), seqs: new Set([seq]) });
     else ones.seqs.add(seq);
     this.#deletions++;
     this.#arm();
@@ -237,11 +245,7 @@ export class GatewayMailbox implements FetchMailbox {
       return Promise.reject(err);
     }
     if (this.#queue.length >= this.#maxPending) return Promise.resolve({ ok: false, code: 'ERR_MAILBOX_FULL' });
-    const copy: MailboxEntry = {
-      recipient: entry.recipient.slice(),
-      surbId: entry.surbId === null ? null : entry.surbId.slice(),
-      payload: entry.payload.slice(),
-    };
+    const copy: MailboxEntry = { recipient: own(entry.recipient), surbId: entry.surbId === null ? null : own(entry.surbId), payload: own(entry.payload) };
     return new Promise<StoreResult>((resolve, reject) => {
       this.#queue.push({ entry: copy, resolve, reject });
       this.#wake();

@@ -183,6 +183,28 @@ describe('gateway mailbox', () => {
     }
   });
 
+  test('a delivery is copied when submitted: a Buffer reused by the caller before the commit changes nothing stored', async () => {
+    const store = openMailboxStore(':memory:');
+    try {
+      store.register(recipient(0));
+      const writer = heldWriter(inlineMailboxWriter(store));
+      const boxes = new GatewayMailbox({}, { reader: store, writer, clock: fakeClock() });
+      // A packet read from a socket is a view into a larger buffer, which the socket reuses.
+      const pool = Buffer.alloc(4096, 0x5a);
+      const submitted = boxes.submit({ recipient: recipient(0), surbId: pool.subarray(0, 16), payload: pool.subarray(16, 80) });
+      pool.fill(0);
+      await turn();
+      assert.equal(writer.groups[0]?.entries[0]?.payload.buffer.byteLength, 64, 'a tight copy: the writer thread is not sent the whole buffer');
+      await writer.release();
+      assert.deepEqual(await submitted, { ok: true, seq: 1 });
+      assert.deepEqual(store.peek(recipient(0))?.payload, new Uint8Array(64).fill(0x5a));
+      assert.deepEqual(store.peek(recipient(0))?.surbId, new Uint8Array(16).fill(0x5a));
+      await boxes.close();
+    } finally {
+      store.close();
+    }
+  });
+
   test('registrations are seen at once and committed with the next group, before its entries', async () => {
     const store = openMailboxStore(freshPath(), { maxPerMailbox: 1 });
     try {
