@@ -6,6 +6,7 @@ import { benchAez } from './aez.js';
 import { benchClient } from './client.js';
 import { benchClocks } from './clocks.js';
 import { benchCrypto } from './crypto.js';
+import { benchFetch } from './fetch.js';
 import { benchLink } from './link.js';
 import { benchMix } from './mix.js';
 import { benchSim } from './sim.js';
@@ -20,6 +21,7 @@ const BENCHES: Record<string, { about: string; run: () => Record<string, number>
   client: { about: 'Client: packets built per second, CPU per packet at the default rate, end-to-end latency on a local network', run: benchClient },
   clocks: { about: 'Client traffic clocks on the system clock: achieved rates, KS of the gaps, short gaps; old against new', run: benchClocks },
   sim: { about: 'Simulator: simulated events per second, 2 000 population clients through 3 layers of 10 mixes', run: benchSim },
+  fetch: { about: 'Gateway: fetch answer time (p50/p90/p99) by what the mailbox does, the old synchronous path against the writer thread', run: benchFetch },
   link: { about: 'Encrypted link (Noise over TCP) against plain TCP, 3 kB frames over loopback', run: async () => ({ ...(await benchLink()) }) },
 };
 

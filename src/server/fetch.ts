@@ -5,7 +5,9 @@
  *
  * A client fetches with `retrieve_message{n}`: the entries below n are deleted (the client holds
  * them), and the answer is exactly one `message`, the oldest entry from n on or an empty one, so
- * that every fetch looks the same on the link.
+ * that every fetch looks the same on the link. Answering only reads: the deletion is recorded in
+ * memory and committed later, off this thread (gateway-mailbox.ts), so that an answer takes the
+ * same time whether the mailbox holds mail, the fetch deleted some, or deliveries are committing.
  *
  * A client gets the directory here too, never from the authorities: `get_document{epoch, chunk}`
  * (sent in place of a fetch, on the same clock) is answered with exactly one `document` frame,
@@ -19,7 +21,7 @@ import { encodeSignedDocument } from '../pki/document.js';
 import type { SignedDocument } from '../pki/types.js';
 import { MAX_DOCUMENT_CHUNKS } from '../wire/commands.js';
 import type { WireCodec, WireCommand } from '../wire/commands.js';
-import type { MailboxStore } from './mailbox.js';
+import type { FetchMailbox } from './gateway-mailbox.js';
 import type { RateLimiter } from './rate-limit.js';
 
 /** What the node does with one command from a client. */
@@ -36,7 +38,7 @@ export interface ClientSessions {
 }
 
 export interface ClientSessionsInit {
-  readonly mailbox: MailboxStore;
+  readonly mailbox: FetchMailbox;
   readonly limiter: RateLimiter;
   readonly codec: WireCodec;
   /** Fetches answered, by result (`message` or `empty`). */
@@ -48,11 +50,13 @@ export interface ClientSessionsInit {
   readonly documents?: (epoch: number) => SignedDocument | null;
   /** Document chunks answered, by result (`chunk`, `unavailable`). */
   readonly documentChunks?: Counter<'result'>;
+  /** Deletions refused because too many wait for a commit (the entries are handed out again; clients ignore what they hold). */
+  readonly deletionsRefused: Counter;
 }
 
 /** The sessions of a gateway's clients over its mailbox store. */
 export function clientSessions(init: ClientSessionsInit): ClientSessions {
-  const { mailbox, limiter, codec, fetches } = init;
+  const { mailbox, limiter, codec, fetches, deletionsRefused } = init;
   /** The client links opened and not yet seen closed; closed ones are swept when counted. */
   const links = new Set<MessageLink>();
   // The container bytes of each document served, made once: the follower hands out the same
@@ -91,7 +95,7 @@ export function clientSessions(init: ClientSessionsInit): ClientSessions {
 
   function answerFetch(link: MessageLink, sequence: number): void {
     const recipient = link.remoteStatic;
-    if (sequence > 0) mailbox.ackBelow(recipient, sequence);
+    if (sequence > 0 && !mailbox.deleteBelow(recipient, sequence)) deletionsRefused.inc();
     const entry = sequence > 0 ? mailbox.peek(recipient, sequence - 1) : mailbox.peek(recipient);
     const answer: WireCommand =
       entry === null
@@ -118,7 +122,7 @@ export function clientSessions(init: ClientSessionsInit): ClientSessions {
           answerFetch(link, cmd.sequence);
           return { kind: 'done' };
         case 'ack':
-          mailbox.ack(link.remoteStatic, cmd.sequence);
+          if (!mailbox.deleteOne(link.remoteStatic, cmd.sequence)) deletionsRefused.inc();
           return { kind: 'done' };
         case 'get_document':
           answerDocument(link, cmd.epoch, cmd.chunk);

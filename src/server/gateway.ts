@@ -5,7 +5,7 @@
  *   mailbox (the 32-byte Sphinx recipient is the client's link public key). Each client's packets
  *   pass a token bucket, then go to layer 1 like any hop's (fetch.ts).
  * - Packets from the last mix layer end here (store.ts): a forward payload is stored in the
- *   recipient's mailbox (SQLite, committed in groups before anything else happens), and only then
+ *   recipient's mailbox (SQLite, committed in groups on a writer thread: gateway-mailbox.ts), and only then
  *   is the SURB it carries, made into an acknowledgement, sent into layer 1; a SURB reply is stored
  *   as it is. Drop cover (the all-zero mailbox) is discarded and counted, never acknowledged.
  * - Fetches are answered by the client sessions (fetch.ts), and so are clients' requests for the
@@ -15,8 +15,10 @@
  * the node or calls into it.
  */
 import { Counter } from 'prom-client';
-import { GroupCommitter } from './group-commit.js';
+import { GatewayMailbox } from './gateway-mailbox.js';
 import type { MailboxStore } from './mailbox.js';
+import { inlineMailboxWriter } from './mailbox-writer.js';
+import type { MailboxWriter } from './mailbox-writer.js';
 import { clientSessions } from './fetch.js';
 import { PacketNode } from './node.js';
 import type { PacketNodeComponents, PacketNodeInit } from './node.js';
@@ -30,7 +32,14 @@ export interface GatewayInit extends PacketNodeInit {
 }
 
 export interface GatewayComponents extends PacketNodeComponents {
+  /** The mailbox store, read on this thread (fetches, recipients). Written to here only through the default writer. */
   readonly mailbox: MailboxStore;
+  /**
+   * Commits deliveries, deletions and registrations; the gateway owns it and closes it on stop.
+   * A server passes a writer thread (openWorkerMailboxWriter), so that no write happens on the
+   * thread that answers fetches; the default commits on this thread, in `mailbox` (the simulator).
+   */
+  readonly mailboxWriter?: MailboxWriter;
   /** Runs the mailbox's group commit after the current turn (setImmediate by default; the simulator's clock in virtual time). */
   readonly commitSchedule?: (fn: () => void) => void;
   /** The verified signed document held for an epoch (the follower's current or next), relayed to clients; none relayed without it. */
@@ -57,19 +66,33 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
   const fetches = new Counter({ name: 'backchannel_mailbox_fetches_total', help: 'Mailbox fetches answered, by result', labelNames: ['result'] as const, registers: [registry] });
   const documentChunks = new Counter({ name: 'backchannel_directory_chunks_total', help: 'Directory document requests of clients answered, by result', labelNames: ['result'] as const, registers: [registry] });
   const limiter = new RateLimiter({ perSecond: init.clientRate.perSecond, burst: init.clientRate.burst, clock: components.clock });
-  const committer = new GroupCommitter(mailbox, components.commitSchedule ? { schedule: components.commitSchedule } : {});
+  const deletionsRefused = new Counter({
+    name: 'backchannel_mailbox_deletions_refused_total',
+    help: 'Mailbox deletions refused because too many waited for a commit',
+    registers: [registry],
+  });
+  const boxes = new GatewayMailbox(
+    {},
+    {
+      reader: mailbox,
+      writer: components.mailboxWriter ?? inlineMailboxWriter(mailbox),
+      clock: components.clock,
+      ...(components.commitSchedule ? { schedule: components.commitSchedule } : {}),
+    },
+  );
   const node = new PacketNode(init, components, {
     clients: clientSessions({
-      mailbox,
+      mailbox: boxes,
       limiter,
       codec: new WireCodec({ packetLength: format.geometry.packetLength }),
       fetches,
+      deletionsRefused,
       documentChunks,
       ...(components.directory === undefined ? {} : { documents: components.directory }),
     }),
-    final: finalStage(format, mailbox),
+    final: finalStage(format, boxes),
     commit: async (entry) => {
-      const r = await committer.submit(entry);
+      const r = await boxes.submit(entry);
       if (r.ok) stored.inc();
       return r;
     },
@@ -81,7 +104,8 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
     start: () => node.start(),
     async stop() {
       await node.stop();
-      await committer.close();
+      // Pending deliveries, deletions and registrations are committed, then the writer stops.
+      await boxes.close();
     },
   };
 }

@@ -7,6 +7,11 @@
  * The store is synchronous (better-sqlite3): while a batch commits, the event loop waits and new
  * packets wait in socket buffers; they form the next batch. Batches therefore grow with the load
  * by themselves, up to `maxBatch`.
+ *
+ * Gateways no longer commit this way: a commit on the thread that answers fetches delays the
+ * answers, which the traffic rule forbids. They use GatewayMailbox (gateway-mailbox.ts), which
+ * forms groups the same way and hands them to a writer thread. This committer stays for a store
+ * used on one thread alone, and as the old path that `npm run bench -- fetch` measures against.
  */
 import { BackchannelError } from '../errors.js';
 import { aint } from '../util/bytes.js';

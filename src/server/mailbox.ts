@@ -45,6 +45,24 @@ export interface MailboxEntry {
 /** What became of one entry of a batch. Refusals are results, not exceptions: the rest of the batch is still stored. */
 export type StoreResult = { ok: true; seq: number } | { ok: false; code: 'ERR_MAILBOX_FULL' | 'unknown_recipient' };
 
+/** A deletion a client asked for: every entry below `seq` (`retrieve_message{seq}`), or the one entry `seq` (`ack{seq}`). */
+export interface MailboxDeletion {
+  readonly kind: 'below' | 'one';
+  readonly recipient: Uint8Array;
+  readonly seq: number;
+}
+
+/**
+ * What one group commit writes, in this order and in one transaction: registrations, then
+ * deletions (so that the caps see the room they make), then entries. Every part is idempotent but
+ * the entries: registering twice, or deleting what is gone, changes nothing.
+ */
+export interface MailboxGroup {
+  readonly registrations: readonly Uint8Array[];
+  readonly deletions: readonly MailboxDeletion[];
+  readonly entries: readonly MailboxEntry[];
+}
+
 /** The oldest entry that `peek` found. */
 export interface PeekedEntry {
   seq: number;
@@ -84,6 +102,12 @@ export interface MailboxStore {
    */
   storeBatch(entries: readonly MailboxEntry[]): StoreResult[];
   store(entry: MailboxEntry): StoreResult;
+  /**
+   * Commits a group (registrations, deletions, entries) in one transaction; result i belongs to
+   * entry i. Everything is checked before anything changes: a malformed part throws and nothing
+   * of the group is written.
+   */
+  commitGroup(group: MailboxGroup): StoreResult[];
   /**
    * The oldest entry, or the oldest with seq > afterSeq; null when there is none. Its arrays are
    * the caller's own: changing them changes nothing stored.
@@ -227,6 +251,28 @@ export function checkMailboxBatch(entries: unknown): asserts entries is readonly
   for (const e of entries) checkMailboxEntry(e);
 }
 
+/**
+ * Checks a whole group, as commitGroup does before it writes any of it.
+ * @throws {TypeError | RangeError} naming the field of the first bad part.
+ */
+export function checkMailboxGroup(group: unknown): asserts group is MailboxGroup {
+  if (typeof group !== 'object' || group === null) throw new TypeError(`"group" expected an object, got ${group === null ? 'null' : typeof group}`);
+  const g = group as Record<string, unknown>;
+  const registrations = g['registrations'];
+  const deletions = g['deletions'];
+  if (!Array.isArray(registrations)) throw new TypeError(`"registrations" expected an array, got ${typeof registrations}`);
+  if (!Array.isArray(deletions)) throw new TypeError(`"deletions" expected an array, got ${typeof deletions}`);
+  for (const r of registrations) checkRecipient(r);
+  for (const d of deletions as unknown[]) {
+    if (typeof d !== 'object' || d === null) throw new TypeError('"deletion" expected an object');
+    const x = d as Record<string, unknown>;
+    if (x['kind'] !== 'below' && x['kind'] !== 'one') throw new RangeError('"deletion.kind" expected below or one');
+    checkRecipient(x['recipient']);
+    aint('seq', x['seq'], 0, Number.MAX_SAFE_INTEGER);
+  }
+  checkMailboxBatch(g['entries']);
+}
+
 /** A copy that is a plain Uint8Array (better-sqlite3 returns Buffers, which may share a pool). */
 function own(b: Buffer): Uint8Array {
   return new Uint8Array(b);
@@ -256,6 +302,7 @@ class SqliteMailboxStore implements MailboxStore {
   readonly #storeTx: Database.Transaction<(entries: readonly MailboxEntry[]) => StoreResult[]>;
   readonly #ackTx: Database.Transaction<(recipient: Uint8Array, seq: number) => boolean>;
   readonly #ackBelowTx: Database.Transaction<(recipient: Uint8Array, belowSeq: number) => number>;
+  readonly #groupTx: Database.Transaction<(group: MailboxGroup) => StoreResult[]>;
   readonly #peekTx: Database.Transaction<(recipient: Uint8Array, afterSeq: number | undefined) => PeekedEntry | null>;
 
   constructor(db: Database.Database, clock: Clock, maxPerMailbox: number, maxTotal: number) {
@@ -320,6 +367,17 @@ class SqliteMailboxStore implements MailboxStore {
       return deleted;
     });
 
+    // better-sqlite3 nests a transaction inside another as a savepoint: the group is one commit.
+    this.#groupTx = db.transaction((group: MailboxGroup): StoreResult[] => {
+      const now = this.#clock.now();
+      for (const r of group.registrations) this.#insertClient.run(r, now, FIRST_SEQ);
+      for (const d of group.deletions) {
+        if (d.kind === 'below') this.#ackBelowTx(d.recipient, d.seq);
+        else this.#ackTx(d.recipient, d.seq);
+      }
+      return group.entries.length === 0 ? [] : this.#storeTx(group.entries);
+    });
+
     this.#peekTx = db.transaction((recipient: Uint8Array, afterSeq: number | undefined): PeekedEntry | null => {
       const after = afterSeq ?? FIRST_SEQ - 1;
       const row = this.#selectAfter.get(recipient, after);
@@ -370,6 +428,13 @@ class SqliteMailboxStore implements MailboxStore {
     const [result] = this.storeBatch([entry]);
     if (result === undefined) throw new BackchannelError('ERR_MAILBOX_STORE', 'mailbox: store returned no result');
     return result;
+  }
+
+  commitGroup(group: MailboxGroup): StoreResult[] {
+    checkMailboxGroup(group);
+    const results = this.#guard('store', () => this.#groupTx.immediate(group));
+    for (const r of group.registrations) this.#remember(toHex(r));
+    return results;
   }
 
   peek(recipient: Uint8Array, afterSeq?: number): PeekedEntry | null {

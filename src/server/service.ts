@@ -12,6 +12,7 @@ import { nodeBackend } from '../crypto/node.js';
 import { geometryFromParameters } from '../sphinx/geometry.js';
 import { Sphinx } from '../sphinx/sphinx.js';
 import { openMailboxStore } from './mailbox.js';
+import { openWorkerMailboxWriter } from './mailbox-writer.js';
 import { createGateway } from './gateway.js';
 import { createMixNode } from './mix.js';
 import type { Clock } from '../ops/clock.js';
@@ -118,11 +119,22 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
     node = createMixNode({ ...baseInit, role: 'mix', layer: config.layer }, baseComponents);
     stopRole = () => node.stop();
   } else {
-    const mailbox = openMailboxStore(config.mailbox.path, { maxPerMailbox: config.mailbox.maxPerMailbox, maxTotal: config.mailbox.maxTotal, clock });
+    const caps = { maxPerMailbox: config.mailbox.maxPerMailbox, maxTotal: config.mailbox.maxTotal };
+    // This connection creates the store and then only reads (fetches); every write is made by
+    // the writer thread's own connection, so that no commit runs on the thread answering fetches.
+    const mailbox = openMailboxStore(config.mailbox.path, { ...caps, clock });
     closeMailbox = () => mailbox.close();
     // Clients get the directory through their gateway: it relays what its follower verified.
     const directory = (epoch: number): SignedDocument | null => [follower.current(), follower.next()].find((d) => d?.document.epoch === epoch) ?? null;
-    const gw = createGateway({ ...baseInit, role: 'gateway', layer: 0, wsListen: config.wsListen, clientRate: config.clientRate }, { ...baseComponents, mailbox, directory });
+    const mailboxWriter = await openWorkerMailboxWriter(config.mailbox.path, { ...caps, clock }).catch((err: unknown) => {
+      mailbox.close();
+      mixKeys.close();
+      throw err;
+    });
+    const gw = createGateway(
+      { ...baseInit, role: 'gateway', layer: 0, wsListen: config.wsListen, clientRate: config.clientRate },
+      { ...baseComponents, mailbox, mailboxWriter, directory },
+    );
     node = gw.node;
     stopRole = () => gw.stop();
   }

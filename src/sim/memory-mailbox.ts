@@ -4,8 +4,8 @@
  * SQLite store: per mailbox and in total.
  */
 import { BackchannelError } from '../errors.js';
-import type { MailboxEntry, MailboxStore, PeekedEntry, StoreResult } from '../server/mailbox.js';
-import { DEFAULT_MAX_PER_MAILBOX, DEFAULT_MAX_TOTAL, checkMailboxBatch, checkMailboxEntry, checkRecipient } from '../server/mailbox.js';
+import type { MailboxEntry, MailboxGroup, MailboxStore, PeekedEntry, StoreResult } from '../server/mailbox.js';
+import { DEFAULT_MAX_PER_MAILBOX, DEFAULT_MAX_TOTAL, checkMailboxBatch, checkMailboxEntry, checkMailboxGroup, checkRecipient } from '../server/mailbox.js';
 import type { Clock } from '../ops/clock.js';
 import { aint, idKey } from '../util/bytes.js';
 
@@ -77,6 +77,18 @@ export class MemoryMailboxStore implements MailboxStore {
     checkMailboxEntry(entry);
     this.#open('store');
     return this.#storeOne(entry);
+  }
+
+  commitGroup(group: MailboxGroup): StoreResult[] {
+    // Checked whole first, as the SQLite store's one transaction writes a group whole or not at all.
+    checkMailboxGroup(group);
+    this.#open('store');
+    for (const r of group.registrations) this.register(r);
+    for (const d of group.deletions) {
+      if (d.kind === 'below') this.ackBelow(d.recipient, d.seq);
+      else this.ack(d.recipient, d.seq);
+    }
+    return group.entries.map((e) => this.#storeOne(e));
   }
 
   #storeOne(entry: MailboxEntry): StoreResult {

@@ -22,7 +22,7 @@ import { MAX_SIGNED_DOCUMENT_LENGTH, compareNodes, documentExpiresAt, encodeDocu
 import { nodeEd25519 } from '../../src/pki/ed25519-node.js';
 import type { NetworkParameters, SignedDocument } from '../../src/pki/types.js';
 import { clientSessions } from '../../src/server/fetch.js';
-import type { MailboxStore } from '../../src/server/mailbox.js';
+import type { FetchMailbox } from '../../src/server/gateway-mailbox.js';
 import type { RateLimiter } from '../../src/server/rate-limit.js';
 import { geometryFromUserPayload } from '../../src/sphinx/geometry.js';
 import { WireCodec } from '../../src/wire/commands.js';
@@ -178,12 +178,13 @@ class GatewayStandIn implements GatewayLink {
     this.#codec = codec;
     this.#clock = clock;
     const registry = new Registry();
-    const mailbox = { register: () => undefined, ackBelow: () => 0, peek: () => null, ack: () => undefined } as unknown as MailboxStore;
+    const mailbox: FetchMailbox = { register: () => undefined, isRegistered: () => true, peek: () => null, deleteBelow: () => true, deleteOne: () => true };
     this.#sessions = clientSessions({
       mailbox,
       limiter: { take: () => true } as unknown as RateLimiter,
       codec,
       fetches: new Counter({ name: 'f', help: 'f', labelNames: ['result'] as const, registers: [registry] }),
+      deletionsRefused: new Counter({ name: 'r', help: 'r', registers: [registry] }),
       documents: (e) => this.held.get(e) ?? null,
     });
     const deliver = (m: Uint8Array): boolean => {

@@ -1,7 +1,7 @@
 // The client engine in virtual time, over a stand-in gateway link that records what leaves:
 // the traffic discipline (Kolmogorov-Smirnov test of inter-departure times against the
-// configured exponential, idle and under a burst), and retransmission until failure with
-// randomised timeouts.
+// configured exponential, idle and under a burst), retransmission until failure with
+// randomised timeouts, and a mailbox entry handed out twice delivered once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
@@ -13,6 +13,8 @@ import { Client, MAX_ATTEMPTS, MIN_RTO_MS } from '../../src/client/client.js';
 import type { GatewayLink } from '../../src/client/client.js';
 import type { ClientEvent } from '../../src/client/api.js';
 import { encodeAddress } from '../../src/client/address.js';
+import { seal } from '../../src/client/envelope.js';
+import { encodeMessage, fragmentFrames } from '../../src/client/frames.js';
 import { SqliteClientStore } from '../../src/client/sqlite-store.js';
 import { nodeNoiseCrypto } from '../../src/noise/crypto-node.js';
 import { jsonLogger, silentLogger } from '../../src/ops/log.js';
@@ -53,6 +55,27 @@ class RecordingLink implements GatewayLink {
   }
 }
 
+/** A recording link that also hands the client what the test pushes, as a gateway's answers. */
+class AnsweringLink extends RecordingLink {
+  readonly #inbox: Uint8Array[] = [];
+  #waiting: ((m: Uint8Array | null) => void) | null = null;
+  push(message: Uint8Array): void {
+    const w = this.#waiting;
+    this.#waiting = null;
+    if (w !== null) w(message);
+    else this.#inbox.push(message);
+  }
+  override recv(): Promise<Uint8Array | null> {
+    const m = this.#inbox.shift();
+    if (m !== undefined) return Promise.resolve(m);
+    return new Promise((r) => (this.#waiting = r));
+  }
+  override close(): Promise<void> {
+    this.#waiting?.(null);
+    return Promise.resolve();
+  }
+}
+
 interface Harness {
   client: Client;
   link: RecordingLink;
@@ -64,7 +87,7 @@ interface Harness {
   done(): Promise<void>;
 }
 
-async function harness(seed: string, overrides: Partial<NetworkParameters>): Promise<Harness> {
+async function harness(seed: string, overrides: Partial<NetworkParameters>, makeLink?: (clock: ManualClock, codec: WireCodec) => RecordingLink): Promise<Harness> {
   const p: NetworkParameters = { ...baseParams, ...overrides };
   const t0 = epochStart(epochAt(1_800_000_000_000, p.epochPeriodMs), p.epochPeriodMs) + 1000;
   const epoch = epochAt(t0, p.epochPeriodMs);
@@ -75,7 +98,8 @@ async function harness(seed: string, overrides: Partial<NetworkParameters>): Pro
   const dir = mkdtempSync(join(tmpdir(), 'bc-engine-'));
   const store = SqliteClientStore.open(join(dir, 'client.db'));
   const g = geometryFromUserPayload(p.hops, p.userPayloadLength, p.withSurb);
-  const link = new RecordingLink(clock, new WireCodec({ packetLength: g.packetLength }));
+  const codec = new WireCodec({ packetLength: g.packetLength });
+  const link = makeLink ? makeLink(clock, codec) : new RecordingLink(clock, codec);
   const gateway = nodes.find((n) => n.role === 'gateway')!;
   const client = new Client(
     { linkPrivateKey: bytes32(`client ${seed}`), gateway: gateway.identityKey },
@@ -223,6 +247,36 @@ test('after the host sleeps for an hour the client sends a bounded burst, not th
     const after = h.link.departures.filter((t) => t > woke).length;
     const rate = baseParams.sendRatePerS + baseParams.loopRatePerS;
     assert.ok(Math.abs(after - 20 * rate) <= 4 * Math.sqrt(20 * rate), `${after} departures in the 20 s after`);
+  } finally {
+    await h.done();
+  }
+});
+
+test('a mailbox entry handed out twice (a gateway that lost a deletion in a crash) is delivered once', async () => {
+  let link: AnsweringLink | null = null;
+  const h = await harness('dedupe', {}, (clock, codec) => (link = new AnsweringLink(clock, codec)));
+  try {
+    const p: NetworkParameters = { ...baseParams };
+    const g = geometryFromUserPayload(p.hops, p.userPayloadLength, p.withSurb);
+    const mailbox = nodeBackend.x25519Base(bytes32('client dedupe'));
+    const body = new TextEncoder().encode('sent once, fetched twice');
+    const [frame] = fragmentFrames(g, new Uint8Array(16).fill(7), encodeMessage(g, body, []));
+    assert.ok(frame !== undefined);
+    const sealed = seal(nodeBackend, nodeNoiseCrypto.aead('ChaChaPoly'), mailbox, frame);
+    const answer = (sequence: number): Uint8Array =>
+      link!.codec.encode({ kind: 'message', sequence, queueHint: 0, empty: false, surbId: null, payload: sealed });
+    const messages = (): number => h.events.filter((e) => e.type === 'message').length;
+    link!.push(answer(1));
+    await h.clock.advanceTo(h.clock.now() + 100);
+    assert.equal(messages(), 1, 'the entry is delivered');
+    // The same entry again under its own number (an answer the restarted gateway gave from an
+    // older fetch), then under a new number (the sender retransmitted because its acknowledgement
+    // was lost): the first is below the next number the client fetches from, the second a
+    // fragment it already holds.
+    link!.push(answer(1));
+    link!.push(answer(2));
+    await h.clock.advanceTo(h.clock.now() + 100);
+    assert.equal(messages(), 1, 'delivered once only');
   } finally {
     await h.done();
   }

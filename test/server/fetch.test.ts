@@ -8,7 +8,7 @@ import { compareNodes, encodeDocument, encodeSignedDocument, signDocument, verif
 import { nodeEd25519 } from '../../src/pki/ed25519-node.js';
 import type { SignedDocument } from '../../src/pki/types.js';
 import { clientSessions } from '../../src/server/fetch.js';
-import type { MailboxStore } from '../../src/server/mailbox.js';
+import type { FetchMailbox } from '../../src/server/gateway-mailbox.js';
 import type { RateLimiter } from '../../src/server/rate-limit.js';
 import { concatBytes, toHex } from '../../src/util/bytes.js';
 import { WireCodec } from '../../src/wire/commands.js';
@@ -47,10 +47,11 @@ function sessions(codec: WireCodec, documents?: (epoch: number) => SignedDocumen
   const documentChunks = new Counter({ name: 'd', help: 'd', labelNames: ['result'] as const, registers: [registry] });
   const unused = new Proxy({}, { get: () => () => assert.fail('the mailbox is not touched by a document request') });
   const s = clientSessions({
-    mailbox: unused as MailboxStore,
+    mailbox: unused as FetchMailbox,
     limiter: unused as RateLimiter,
     codec,
     fetches,
+    deletionsRefused: new Counter({ name: 'r', help: 'r', registers: [registry] }),
     documentChunks,
     ...(documents === undefined ? {} : { documents }),
   });

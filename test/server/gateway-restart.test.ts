@@ -2,6 +2,8 @@
  * A gateway that starts before it has a document (as after a restart) and is linked by a
  * layer-3 mix at once: the link first looks like a client's. Once the document names the mix,
  * its packets are deliveries, stored in the recipient's mailbox, not dropped as `not_final`.
+ * The gateway runs as a server's does, with its writer thread: its own connection to the store is
+ * never written through.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,6 +15,7 @@ import { createGateway } from '../../src/server/gateway.js';
 import type { Gateway } from '../../src/server/gateway.js';
 import { openMailboxStore } from '../../src/server/mailbox.js';
 import type { MailboxStore } from '../../src/server/mailbox.js';
+import { openWorkerMailboxWriter } from '../../src/server/mailbox-writer.js';
 import type { Link } from '../../src/link/link.js';
 import { connectTcp } from '../../src/link/tcp.js';
 import { encodeForwardPayload } from '../../src/sphinx/payload.js';
@@ -49,11 +52,27 @@ describe('a gateway linked by its previous layer before it has a document', { ti
   let gateway: Gateway;
   let feed: ((d: SignedDocument) => void) | null = null;
   let link: Link;
+  let mainThreadWrites = 0;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'bc-gw-restart-'));
     mailbox = openMailboxStore(join(dir, 'mailbox.sqlite'));
     mailbox.register(recipient);
+    const mailboxWriter = await openWorkerMailboxWriter(join(dir, 'mailbox.sqlite'));
+    // The gateway's own connection: every write attempted through it is counted.
+    const readOnly = new Proxy(mailbox, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop) as unknown;
+        if (typeof v !== 'function') return v;
+        if (['register', 'store', 'storeBatch', 'commitGroup', 'ack', 'ackBelow'].includes(String(prop))) {
+          return () => {
+            mainThreadWrites++;
+            throw new Error('test: a write on the gateway thread');
+          };
+        }
+        return (v as (...a: unknown[]) => unknown).bind(target);
+      },
+    });
     metrics = nodeMetrics();
     gateway = createGateway(
       {
@@ -80,7 +99,8 @@ describe('a gateway linked by its previous layer before it has a document', { ti
         },
         keys: { privateKey: (e) => (e === epoch ? gwKey.privateKey : null) },
         format: new Sphinx(g, c),
-        mailbox,
+        mailbox: readOnly,
+        mailboxWriter,
       },
     );
     await gateway.start();
@@ -121,5 +141,6 @@ describe('a gateway linked by its previous layer before it has a document', { ti
     assert.ok(entry, 'delivered to the mailbox');
     assert.deepEqual(entry.payload.subarray(0, body.length), body);
     assert.equal(readSample(await metrics.registry.metrics(), 'backchannel_packets_dropped_total', { reason: 'not_final' }) ?? 0, 0);
+    assert.equal(mainThreadWrites, 0, 'the writer thread did every write');
   });
 });

@@ -351,6 +351,62 @@ export function mailboxStoreCompliance(name: string, open: OpenMailboxStore, ext
       });
     });
 
+    test('commitGroup registers, then deletes, then stores, so that the deletions of a group make room for its entries', () => {
+      withStore({ maxPerMailbox: 2 }, (store) => {
+        store.register(recipient(0));
+        store.storeBatch([entry(0, 1), entry(0, 2)]);
+        const results = store.commitGroup({
+          registrations: [recipient(1)],
+          deletions: [{ kind: 'below', recipient: recipient(0), seq: 2 }],
+          entries: [entry(0, 3), entry(1, 4), entry(0, 5)],
+        });
+        assert.deepEqual(results, [{ ok: true, seq: 3 }, { ok: true, seq: 1 }, FULL], 'one deletion, room for one');
+        assert.equal(store.isRegistered(recipient(1)), true);
+        assert.deepEqual([store.peek(recipient(0))?.seq, store.count(recipient(0)), store.total()], [2, 2, 3]);
+        assert.deepEqual(store.commitGroup({ registrations: [], deletions: [{ kind: 'one', recipient: recipient(0), seq: 3 }], entries: [] }), []);
+        assert.deepEqual([store.peek(recipient(0))?.seq, store.peek(recipient(0), 2), store.total()], [2, null, 2]);
+        store.check();
+      });
+    });
+
+    test('commitGroup deletions are idempotent: deleting twice, or what is gone or never was, changes nothing', () => {
+      withStore({}, (store) => {
+        store.register(recipient(0));
+        store.storeBatch([1, 2, 3, 4].map((t) => entry(0, t)));
+        const group = {
+          registrations: [recipient(0)],
+          deletions: [
+            { kind: 'below', recipient: recipient(0), seq: 2 },
+            { kind: 'below', recipient: recipient(0), seq: 2 },
+            { kind: 'one', recipient: recipient(0), seq: 3 },
+            { kind: 'one', recipient: recipient(0), seq: 3 },
+            { kind: 'one', recipient: recipient(0), seq: 99 },
+            { kind: 'below', recipient: recipient(5), seq: 9 },
+          ] as const,
+          entries: [],
+        };
+        store.commitGroup(group);
+        store.commitGroup(group);
+        assert.deepEqual([store.peek(recipient(0))?.seq, store.peek(recipient(0), 2)?.seq, store.count(recipient(0)), store.total()], [2, 4, 2, 2]);
+        assert.equal(store.isRegistered(recipient(5)), false, 'a deletion registers nobody');
+        store.check();
+      });
+    });
+
+    test('a malformed part anywhere in a group throws and writes nothing of the group', () => {
+      withStore({}, (store) => {
+        store.register(recipient(0));
+        store.store(entry(0, 1));
+        const good = { registrations: [recipient(1)], deletions: [{ kind: 'below' as const, recipient: recipient(0), seq: 5 }], entries: [entry(0, 2)] };
+        assert.throws(() => store.commitGroup({ ...good, entries: [entry(0, 2), { ...entry(0, 3), surbId: new Uint8Array(3) }] }), RangeError);
+        assert.throws(() => store.commitGroup({ ...good, deletions: [{ kind: 'one', recipient: recipient(0), seq: -1 }] }), { name: 'RangeError', message: /"seq"/ });
+        assert.throws(() => store.commitGroup({ ...good, registrations: [new Uint8Array(31)] }), { name: 'RangeError', message: /"recipient"/ });
+        assert.throws(() => store.commitGroup({ ...good, deletions: 'x' as unknown as [] }), { name: 'TypeError', message: /"deletions"/ });
+        assert.equal(store.isRegistered(recipient(1)), false);
+        assert.deepEqual([store.count(recipient(0)), store.total()], [1, 1]);
+      });
+    });
+
     test('close is idempotent, and every other method then throws ERR_MAILBOX_STORE', () => {
       const store = open({});
       store.register(recipient(0));
@@ -363,6 +419,7 @@ export function mailboxStoreCompliance(name: string, open: OpenMailboxStore, ext
         ['storeBatch', () => store.storeBatch([entry(0, 2)])],
         ['storeBatch of no entries', () => store.storeBatch([])],
         ['store', () => store.store(entry(0, 2))],
+        ['commitGroup', () => store.commitGroup({ registrations: [], deletions: [], entries: [] })],
         ['peek', () => store.peek(recipient(0))],
         ['ack', () => store.ack(recipient(0), 1)],
         ['ackBelow', () => store.ackBelow(recipient(0), 2)],
