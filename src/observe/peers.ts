@@ -7,29 +7,37 @@
  */
 import { readdir, readFile, readlink } from 'node:fs/promises';
 
-/** A socket table row: local port and inode. */
+/** A socket table row: its local and remote ports and its inode. */
 interface SocketRow {
   readonly localPort: number;
+  readonly remotePort: number;
   readonly inode: string;
 }
 
-/** Parses /proc/net/tcp or tcp6: every row's local port and inode. */
+function portOf(field: string): number {
+  const colon = field.lastIndexOf(':');
+  return colon < 0 ? NaN : Number.parseInt(field.slice(colon + 1), 16);
+}
+
+/** Parses /proc/net/tcp or tcp6: every row's ports and inode. */
 export function parseProcNetTcp(text: string): SocketRow[] {
   const rows: SocketRow[] = [];
   for (const line of text.split('\n').slice(1)) {
     const f = line.trim().split(/\s+/);
     if (f.length < 10) continue;
-    const local = f[1]!;
-    const colon = local.lastIndexOf(':');
-    if (colon < 0) continue;
-    const port = Number.parseInt(local.slice(colon + 1), 16);
-    if (!Number.isInteger(port)) continue;
-    rows.push({ localPort: port, inode: f[9]! });
+    const localPort = portOf(f[1]!);
+    const remotePort = portOf(f[2]!);
+    if (!Number.isInteger(localPort) || !Number.isInteger(remotePort)) continue;
+    rows.push({ localPort, remotePort, inode: f[9]! });
   }
   return rows;
 }
 
-async function inodeOfPort(port: number): Promise<string | null> {
+/**
+ * The inode of the socket bound to `port` and connected to `peerPort`. The local port alone is
+ * not enough: Linux gives one ephemeral port to several connections to different destinations.
+ */
+async function inodeOf(port: number, peerPort: number): Promise<string | null> {
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text: string;
     try {
@@ -37,7 +45,7 @@ async function inodeOfPort(port: number): Promise<string | null> {
     } catch {
       continue;
     }
-    const row = parseProcNetTcp(text).find((r) => r.localPort === port && r.inode !== '0');
+    const row = parseProcNetTcp(text).find((r) => r.localPort === port && r.remotePort === peerPort && r.inode !== '0');
     if (row !== undefined) return row.inode;
   }
   return null;
@@ -62,11 +70,12 @@ async function holds(pid: number, link: string): Promise<boolean> {
 
 /**
  * An `identify` for relays: names the process, among `processes()` (pid → name, read at each
- * call so that processes started later count), that holds the socket bound to the source port.
+ * call so that processes started later count), that holds the socket of the connection from
+ * `remotePort` to the relay's `localPort`.
  */
-export function procPeerIdentifier(processes: () => ReadonlyMap<number, string>): (remotePort: number) => Promise<string | null> {
-  return async (remotePort) => {
-    const inode = await inodeOfPort(remotePort);
+export function procPeerIdentifier(processes: () => ReadonlyMap<number, string>): (remotePort: number, localPort: number) => Promise<string | null> {
+  return async (remotePort, localPort) => {
+    const inode = await inodeOf(remotePort, localPort);
     if (inode === null) return null;
     const link = `socket:[${inode}]`;
     for (const [pid, name] of processes()) if (await holds(pid, link)) return name;

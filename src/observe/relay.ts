@@ -72,10 +72,10 @@ export interface RelayComponents {
   /** Milliseconds since the observation started (high resolution). */
   readonly now?: () => number;
   /**
-   * Names the connecting side from its source port (the observer sees source addresses; on one
-   * machine they differ only by port). May answer later; null when unknown.
+   * Names the connecting side from its source port and the port it reached (the observer sees
+   * source addresses; on one machine they differ only by port). May answer later; null when unknown.
    */
-  readonly identify?: (remotePort: number) => string | null | Promise<string | null>;
+  readonly identify?: (remotePort: number, localPort: number) => string | null | Promise<string | null>;
 }
 
 export interface RelayStats {
@@ -224,9 +224,10 @@ export async function startRelay(init: RelayInit, components: RelayComponents & 
     };
     logs.push(log);
     const remotePort = accepted.remotePort;
-    if (components.identify !== undefined && remotePort !== undefined) {
+    const localPort = accepted.localPort;
+    if (components.identify !== undefined && remotePort !== undefined && localPort !== undefined) {
       Promise.resolve()
-        .then(() => components.identify!(remotePort))
+        .then(() => components.identify!(remotePort, localPort))
         .then(
           (peer) => {
             log.peer = peer;

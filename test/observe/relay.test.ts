@@ -176,7 +176,7 @@ describe('recording relay', () => {
 
   test('names the connecting process from its source port (Linux), and parses the socket table', async () => {
     const table = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:7530 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 12345 1\n';
-    assert.deepEqual(parseProcNetTcp(table), [{ localPort: 30000, inode: '12345' }]);
+    assert.deepEqual(parseProcNetTcp(table), [{ localPort: 30000, remotePort: 0, inode: '12345' }]);
     if (process.platform !== 'linux') return;
     const echo = await echoServer();
     const relay = await startRelay({ name: 'who', target: { host: '127.0.0.1', port: echo.port } }, { identify: procPeerIdentifier(() => new Map([[process.pid, 'this-test']])) });
