@@ -375,7 +375,31 @@ export function clientSeries(trace: Trace, opts: AnalysisOptions = {}): Map<stri
   return out;
 }
 
-const FEATURES = ['sent', 'received', 'slowShare', 'meanAnswerMs'] as const;
+/**
+ * The series the pairing attack correlates. Not `received`: a gateway answers the constant-rate
+ * fetches one for one, so that count takes two or three values a second set by the fetch clock's
+ * phase, and two such series correlate by the accident of a few seconds; the answer times carry
+ * what the gateway's side of the link shows.
+ */
+const FEATURES = ['sent', 'slowShare', 'meanAnswerMs'] as const;
+
+/**
+ * Each feature minus its mean over all clients in the same second. What every client shares (the
+ * machine or the network slowing down for everyone) would otherwise correlate every pair alike
+ * and hide what two correspondents share.
+ */
+export function removeCommonMode(series: ReadonlyMap<string, ClientSeries>): Map<string, ClientSeries> {
+  const all = [...series.values()];
+  const out = new Map<string, ClientSeries>();
+  if (all.length < 2) return new Map(series);
+  const bins = all[0]!.sent.length;
+  const common = Object.fromEntries(FEATURES.map((f) => [f, Array.from({ length: bins }, (_, k) => mean(all.map((c) => c[f][k]!)))])) as Record<(typeof FEATURES)[number], number[]>;
+  for (const [name, c] of series) {
+    const residual = (f: (typeof FEATURES)[number]): number[] => c[f].map((v, k) => v - common[f][k]!);
+    out.set(name, { sent: residual('sent'), received: c.received, slowShare: residual('slowShare'), meanAnswerMs: residual('meanAnswerMs') });
+  }
+  return out;
+}
 
 /** The best correlation of `x` against `y` shifted by −maxLag..maxLag bins. */
 export function maxLaggedCorrelation(x: readonly number[], y: readonly number[], maxLag: number): number {
@@ -420,11 +444,12 @@ export interface PairingSummary {
 
 /**
  * Pairing: for each client, every other client scored by the best lagged correlation of their
- * per-second series (any feature against the same feature), ranked. Uses only each client's own
+ * per-second series (any feature against the same feature, after removing what all clients
+ * share that second), ranked. Uses only each client's own
  * link, no ground truth; the truth only scores the ranking.
  */
 export function pairing(trace: Trace, opts: AnalysisOptions = {}): PairingSummary {
-  const series = clientSeries(trace, opts);
+  const series = removeCommonMode(clientSeries(trace, opts));
   const maxLag = opts.maxLagBins ?? DEFAULT_MAX_LAG_BINS;
   const names = [...series.keys()];
   const results: PairingResult[] = [];
