@@ -72,6 +72,11 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** A deadline to race against: its timer does not keep the process alive once the work is done. */
+function deadlineAfter(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
 function parseMinutes(argv: readonly string[]): number {
   const k = argv.indexOf('--minutes');
   if (k < 0) return DEFAULT_MINUTES;
@@ -199,7 +204,7 @@ export async function benchObserver(argv: readonly string[] = []): Promise<Recor
       const first = messages.length;
       const sends = start();
       const until = Date.now() + ACTIVE_TIMEOUT_MS;
-      await Promise.race([Promise.all(sends), sleep(ACTIVE_TIMEOUT_MS)]);
+      await Promise.race([Promise.all(sends), deadlineAfter(ACTIVE_TIMEOUT_MS)]);
       while (Date.now() < until && messages.slice(first).some((m) => m.receivedAt === null && m.outcome !== 'failed')) await sleep(250);
       const mine = messages.slice(first);
       say(`  ${mine.filter((m) => m.outcome === 'delivered').length}/${mine.length} delivered, ${mine.filter((m) => m.receivedAt !== null).length} received`);
@@ -352,6 +357,8 @@ function report(trace: Trace, messages: readonly MessageTruth[], unnamed: number
     line(`  ${o.label} (${o.initiator ?? '?'} -> ${o.responder}): ${o.total} in all; idle ${JSON.stringify(o.idle)}; active ${JSON.stringify(o.active)}`);
   }
   out['other_frames'] = others;
-  if (!json) console.log(lines.join('\n'));
+  // With --json the figures go to stdout as one line; the readable report then goes to stderr.
+  if (json) process.stderr.write(`${lines.join('\n')}\n`);
+  else console.log(lines.join('\n'));
   return out;
 }
