@@ -309,7 +309,7 @@ function report(trace: Trace, messages: readonly MessageTruth[], unnamed: number
   line('ack counting (per second, idle vs active seconds of the gateway\'s clients; Mann-Whitney)');
   for (const r of ackCounting(trace, opts)) {
     for (const [what, c] of [
-      ['surplus (to layer 1 - from clients)', r.surplus],
+      ['surplus (to layer 1 - clients\' packets)', r.surplus],
       ['from layer 3', r.fromLayer3],
       ['to layer 1', r.toLayer1],
     ] as const) {

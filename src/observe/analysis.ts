@@ -168,7 +168,10 @@ function roleOf(trace: Trace, name: string | null): Role | undefined {
 
 export interface AckCountingResult {
   readonly gateway: string;
-  /** Per second: data frames the gateway sent to layer 1, minus data frames its clients sent it. */
+  /**
+   * Per second: data frames the gateway sent to layer 1, minus its clients' packets (data frames
+   * they sent it less the answers it sent them: each fetch gets exactly one answer).
+   */
   readonly surplus: Comparison;
   /** Per second: data frames the gateway received from layer 3. */
   readonly fromLayer3: Comparison;
@@ -179,7 +182,10 @@ export interface AckCountingResult {
 /**
  * Ack counting: a gateway forwards its clients' packets to layer 1 one for one, so whatever it
  * sends to layer 1 beyond them is its own (acknowledgements of packets stored in its mailboxes).
- * Compared between idle and active seconds of the gateway's clients.
+ * Fetches look like packets on the wire but stay at the gateway; each gets one answer, so the
+ * clients' packets are their frames less the gateway's answers (which also keeps a fetch clock
+ * that slows down from passing for acknowledgements). Compared between idle and active seconds
+ * of the gateway's clients.
  */
 export function ackCounting(trace: Trace, opts: AnalysisOptions = {}): AckCountingResult[] {
   const dataSize = opts.dataFrameSize ?? measureDataFrameSize(trace.links);
@@ -189,16 +195,20 @@ export function ackCounting(trace: Trace, opts: AnalysisOptions = {}): AckCounti
     if (role.role !== 'gateway') continue;
     const toL1 = new Array<number>(bins).fill(0);
     const fromClients = new Array<number>(bins).fill(0);
+    const toClients = new Array<number>(bins).fill(0);
     const fromL3 = new Array<number>(bins).fill(0);
     for (const l of trace.links) {
       const r = roleOf(trace, l.responder);
       const i = roleOf(trace, l.initiator);
       if (l.initiator === gateway && r?.role === 'mix' && r.layer === 1) addInto(toL1, binDataFrames(l.forward, dataSize, trace.fromMs, bins));
-      if (l.responder === gateway && i?.role === 'client') addInto(fromClients, binDataFrames(l.forward, dataSize, trace.fromMs, bins));
+      if (l.responder === gateway && i?.role === 'client') {
+        addInto(fromClients, binDataFrames(l.forward, dataSize, trace.fromMs, bins));
+        addInto(toClients, binDataFrames(l.backward, dataSize, trace.fromMs, bins));
+      }
       if (l.responder === gateway && i?.role === 'mix') addInto(fromL3, binDataFrames(l.forward, dataSize, trace.fromMs, bins));
     }
     const kinds = classifyBins(activitiesOf(trace, clientsOf(trace, gateway)), trace.fromMs, bins, opts.guardMs ?? DEFAULT_GUARD_MS);
-    const surplus = toL1.map((v, k) => v - fromClients[k]!);
+    const surplus = toL1.map((v, k) => v - (fromClients[k]! - toClients[k]!));
     const s = splitBins(surplus, kinds);
     const a = splitBins(fromL3, kinds);
     const b = splitBins(toL1, kinds);

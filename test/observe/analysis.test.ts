@@ -41,6 +41,8 @@ interface Leaks {
   readonly acksPerS: number;
   /** Extra mean answer time (ms) while the client is active. */
   readonly slowerAnswerMs: number;
+  /** Share of fetches that do not happen while the client is active (a fetch clock falling behind). */
+  readonly fetchesLostWhileActive?: number;
 }
 
 /**
@@ -76,7 +78,11 @@ function synthetic(seed: number, leaks: Leaks): Trace {
     const fetches: number[] = [];
     // A constant-rate clock with its own phase, and the jitter of a real timer.
     const phase = rng() * (1000 / 30);
-    for (let k = 0; phase + k * (1000 / 30) < DURATION_MS; k++) fetches.push(phase + k * (1000 / 30) + 0.5 * rng());
+    for (let k = 0; phase + k * (1000 / 30) < DURATION_MS; k++) {
+      const t = phase + k * (1000 / 30) + 0.5 * rng();
+      if (inAny(t, mine) && rng() < (leaks.fetchesLostWhileActive ?? 0)) continue;
+      fetches.push(t);
+    }
     const up = [...sends, ...fetches].sort((a, b) => a - b);
     const down = fetches.map((t) => t + 1 - 2 * Math.log(1 - rng()) + (inAny(t, mine) ? leaks.slowerAnswerMs * (1 + rng()) : 0));
     const ka = poissonTimes(rng, 0.05, 0, DURATION_MS);
@@ -143,6 +149,12 @@ describe('observer analysis on synthetic traces', () => {
     for (const r of ackCounting(synthetic(2, TIGHT))) {
       assert.ok(r.surplus.mannWhitney!.p >= 0.05, `${r.gateway}: p = ${r.surplus.mannWhitney!.p}`);
       assert.ok(r.fromLayer3.mannWhitney!.p >= 0.05, `${r.gateway} from layer 3: p = ${r.fromLayer3.mannWhitney!.p}`);
+    }
+  });
+
+  test('ack counting: a fetch clock that falls behind while active is not taken for acknowledgements', () => {
+    for (const r of ackCounting(synthetic(8, { ...TIGHT, fetchesLostWhileActive: 0.2 }))) {
+      assert.ok(r.surplus.mannWhitney!.p >= 0.05, `${r.gateway}: p = ${r.surplus.mannWhitney!.p}`);
     }
   });
 
