@@ -81,7 +81,7 @@ function parseMinutes(argv: readonly string[]): number {
   const k = argv.indexOf('--minutes');
   if (k < 0) return DEFAULT_MINUTES;
   const m = Number(argv[k + 1]);
-  if (!Number.isFinite(m) || m <= 0 || m > 600) throw new RangeError('observer: --minutes expects a number of minutes from 0 to 600');
+  if (!Number.isFinite(m) || m <= 0 || m > 600) throw new RangeError('observer: --minutes expects a number of minutes above 0, at most 600');
   return m;
 }
 
