@@ -9,11 +9,22 @@ import { benchCrypto } from './crypto.js';
 import { benchFetch } from './fetch.js';
 import { benchLink } from './link.js';
 import { benchMix } from './mix.js';
+import { benchObserver } from './observer.js';
 import { benchSim } from './sim.js';
 import { benchSphinx } from './sphinx.js';
 import { printTable } from './_timing.js';
 
-const BENCHES: Record<string, { about: string; run: () => Record<string, number> | Promise<Record<string, number>> }> = {
+interface Bench {
+  readonly about: string;
+  readonly run: (argv: string[]) => Record<string, number> | Promise<Record<string, number>>;
+  /** Prints its own report (without --json) instead of the table of figures. */
+  readonly printsItself?: boolean;
+}
+
+/** Options that take a value: the value is not a benchmark's name. */
+const OPTIONS_WITH_VALUE = ['--minutes'];
+
+const BENCHES: Record<string, Bench> = {
   sphinx: { about: 'Sphinx create/unwrap and AEZ for the default geometry, against one X25519', run: () => ({ ...benchSphinx() }) },
   aez: { about: 'AEZ (the Sphinx payload SPRP) against the npm aez package', run: () => ({ ...benchAez() }) },
   crypto: { about: 'X25519 candidates for the Node backend and the other primitives', run: benchCrypto },
@@ -23,17 +34,22 @@ const BENCHES: Record<string, { about: string; run: () => Record<string, number>
   sim: { about: 'Simulator: simulated events per second, 2 000 population clients through 3 layers of 10 mixes', run: benchSim },
   fetch: { about: 'Gateway: fetch answer time (p50/p90/p99) by what the mailbox does, the old synchronous path against the writer thread', run: benchFetch },
   link: { about: 'Encrypted link (Noise over TCP) against plain TCP, 3 kB frames over loopback', run: async () => ({ ...(await benchLink()) }) },
+  observer: {
+    about: 'A global passive observer: relays on every link of a local network, 4 clients, attacks [--minutes M]',
+    run: (argv) => benchObserver(argv),
+    printsItself: true,
+  },
 };
 
 function usage(): string {
   return `Usage: npm run bench -- <name> [--json]\n\n${Object.entries(BENCHES)
-    .map(([k, v]) => `  ${k.padEnd(8)} ${v.about}`)
+    .map(([k, v]) => `  ${k.padEnd(9)} ${v.about}`)
     .join('\n')}\n`;
 }
 
 async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
-  const names = argv.filter((a) => !a.startsWith('-'));
+  const names = argv.filter((a, k) => !a.startsWith('-') && !OPTIONS_WITH_VALUE.includes(argv[k - 1] ?? ''));
   if (names.length === 0 || argv.includes('--help')) {
     process.stdout.write(usage());
     return names.length === 0 && !argv.includes('--help') ? 2 : 0;
@@ -45,13 +61,20 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if (!json) process.stderr.write(`running ${name}...\n`);
-    const result = await b.run();
+    const result = await b.run(argv);
     if (json) console.log(JSON.stringify(result));
-    else printTable(`${name}:`, Object.entries(result));
+    else if (b.printsItself !== true) printTable(`${name}:`, Object.entries(result));
   }
   return 0;
 }
 
-main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
-});
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    // A bad option or a failed run: one line, not a stack.
+    process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = e instanceof RangeError ? 2 : 1;
+  },
+);

@@ -72,6 +72,9 @@ export type ErrorCode =
   // simulator: scenario files, runs
   | 'ERR_SIM_SCENARIO'
   | 'ERR_SIM_STATE'
+  // the wire observer: a recording relay that cannot listen or reach its target, a bad trace
+  | 'ERR_OBSERVE_RELAY'
+  | 'ERR_OBSERVE_TRACE'
   // cli
   | 'ERR_CLI_USAGE';
 

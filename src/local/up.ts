@@ -23,6 +23,8 @@ import { nodeEd25519 } from '../pki/ed25519-node.js';
 import type { SignedDocument } from '../pki/types.js';
 import { equalBytes } from '../util/bytes.js';
 import { lockDataDir } from './lock.js';
+import { planRelays, startRelays } from './observed.js';
+import type { ObserveOptions, Observer } from './observed.js';
 import { findFreePortRange, LocalNetwork, takenPorts } from './network.js';
 import type { LocalServer, ServerPort } from './network.js';
 import { networkStatus } from './status.js';
@@ -46,6 +48,12 @@ export interface UpOptions {
   readonly progress?: (line: string) => void;
   /** A server process that exits while the network runs (one that exits while starting fails the start instead). */
   readonly onExit?: (name: string, how: string) => void;
+  /**
+   * Puts a recording relay in front of every mix and gateway (src/local/observed.ts): the wire
+   * observer. The folder's configs are changed for it, so a folder once observed needs this on
+   * every start.
+   */
+  readonly observe?: ObserveOptions;
 }
 
 export interface RunningLocalNetwork {
@@ -54,6 +62,8 @@ export interface RunningLocalNetwork {
   readonly document: SignedDocument;
   /** Whether the configs were made by this call. */
   readonly created: boolean;
+  /** The relays on every link, when started with `observe`; else null. */
+  readonly observer: Observer | null;
   /** Stops every server and releases the folder's lock. */
   stop(): Promise<void>;
 }
@@ -186,8 +196,10 @@ export async function startLocalNetwork(opts: UpOptions): Promise<RunningLocalNe
   const progress = opts.progress ?? (() => undefined);
   const lock = lockDataDir(opts.dir, { progress });
   let network: LocalNetwork | null = null;
+  let observer: Observer | null = null;
   try {
     const created = await ensureLocalNetwork(opts);
+    const relayPlans = opts.observe === undefined ? null : await planRelays(opts.dir);
     const networkFile = readNetworkFile(join(opts.dir, NETWORK_FILE));
     // Aborted, with the error to throw, when a server exits before the network is up.
     const startup = new AbortController();
@@ -207,6 +219,10 @@ export async function startLocalNetwork(opts: UpOptions): Promise<RunningLocalNe
     network = net;
     const taken = await takenPorts(net.servers);
     if (taken.length > 0) throw portsInUse(opts.dir, taken);
+    if (relayPlans !== null) {
+      observer = await startRelays(relayPlans, net, opts.observe);
+      progress(`${relayPlans.length} recording relays in front of the mixes and gateways`);
+    }
 
     const period = networkFile.params.epochPeriodMs;
     const deadline = Date.now() + (opts.timeoutMs ?? 3 * period + 30_000);
@@ -235,13 +251,16 @@ export async function startLocalNetwork(opts: UpOptions): Promise<RunningLocalNe
       networkFile,
       document,
       created,
+      observer,
       stop: async () => {
         await net.stopAll();
+        await observer?.close();
         lock.release();
       },
     };
   } catch (e) {
     await network?.stopAll();
+    await observer?.close();
     lock.release();
     throw e;
   }

@@ -1,0 +1,364 @@
+/**
+ * `npm run bench -- observer [--json] [--minutes M]`: what a global passive observer learns from
+ * the wire. A local network (real processes, as `backchannel up` runs them) with a recording relay
+ * on every link (src/local/observed.ts), four `backchannel client run` processes in two pairs
+ * across the two gateways (alice@gateway-1 ↔ bob@gateway-2, carol@gateway-1 ↔ dave@gateway-2),
+ * and a schedule of idle stretches between active ones: short messages, a burst of 30, 64 kB
+ * messages, one 1 MiB message. The driver keeps the ground truth (when each message was sent,
+ * acknowledged and received); the attacks of src/observe/analysis.ts run on the relays' frames
+ * against it. docs/anonymity.md explains each figure. Progress on stderr; it stops by itself and
+ * stops every process and relay it started.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { clientSocketPath, ipcCall, ipcRequest } from '../src/client/ipc.js';
+import { initClient } from '../src/client/node-client.js';
+import { nodeBackend } from '../src/crypto/node.js';
+import { BIN_PATH } from '../src/local/network.js';
+import { startLocalNetwork } from '../src/local/up.js';
+import type { RunningLocalNetwork } from '../src/local/up.js';
+import { ackCounting, clientLinkTests, fetchTiming, measureDataFrameSize, otherFrames, pairing } from '../src/observe/analysis.js';
+import type { Activity, Comparison, ObservedLink, Role, Trace } from '../src/observe/analysis.js';
+
+/** Default length of the schedule's idle stretches: 5 of them at 45 s, about 10 minutes in all with start-up. */
+const DEFAULT_MINUTES = 6;
+/** Idle stretches are minutes·60 / IDLE_DIVISOR seconds, within these bounds. */
+const IDLE_DIVISOR = 8;
+const MIN_IDLE_S = 15;
+const MAX_IDLE_S = 600;
+/** Longest wait for one active stretch's messages to be acknowledged and received. */
+const ACTIVE_TIMEOUT_MS = 240_000;
+/** How far past an activity the gateway's acknowledgements and the receiver's fetches still count as active. */
+const ACTIVITY_TAIL_MS = 2_000;
+/** A base port away from the other benches' (the next free range from it is used). */
+const BASE_PORT = 33_000;
+
+const CLIENTS = [
+  { name: 'alice', gateway: 'gateway-1', partner: 'bob' },
+  { name: 'bob', gateway: 'gateway-2', partner: 'alice' },
+  { name: 'carol', gateway: 'gateway-1', partner: 'dave' },
+  { name: 'dave', gateway: 'gateway-2', partner: 'carol' },
+] as const;
+type ClientName = (typeof CLIENTS)[number]['name'];
+
+interface RunningClientProcess {
+  readonly name: ClientName;
+  readonly dir: string;
+  readonly address: string;
+  readonly child: ChildProcess;
+  readonly exited: Promise<void>;
+}
+
+interface MessageTruth {
+  readonly from: ClientName;
+  readonly to: ClientName;
+  readonly bytes: number;
+  readonly sentAt: number;
+  id: string | null;
+  doneAt: number | null;
+  outcome: string | null;
+  receivedAt: number | null;
+}
+
+function say(line: string): void {
+  process.stderr.write(`observer: ${line}\n`);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A deadline to race against: its timer does not keep the process alive once the work is done. */
+function deadlineAfter(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+function parseMinutes(argv: readonly string[]): number {
+  const k = argv.indexOf('--minutes');
+  if (k < 0) return DEFAULT_MINUTES;
+  const m = Number(argv[k + 1]);
+  if (!Number.isFinite(m) || m <= 0 || m > 600) throw new RangeError('observer: --minutes expects a number of minutes above 0, at most 600');
+  return m;
+}
+
+async function startClientProcess(name: ClientName, dir: string, address: string): Promise<RunningClientProcess> {
+  const child = spawn(process.execPath, [BIN_PATH, 'client', 'run', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let out = '';
+  child.stderr?.on('data', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (/socket: /.test(out)) resolve();
+    });
+    void exited.then(() => reject(new Error(`bench observer: ${name}'s client exited while starting`)));
+  });
+  return { name, dir, address, child, exited };
+}
+
+async function waitConnected(c: RunningClientProcess, deadline: number): Promise<void> {
+  for (;;) {
+    try {
+      const r = await ipcCall(clientSocketPath(c.dir), { op: 'status' });
+      const status = r['status'] as { connected?: boolean; epoch?: number | null } | undefined;
+      if (status?.connected === true && status.epoch !== null) return;
+    } catch {
+      // not answering yet
+    }
+    if (Date.now() > deadline) throw new Error(`bench observer: ${c.name} did not connect to its gateway in time`);
+    await sleep(500);
+  }
+}
+
+/** A message body: a marker and random bytes. */
+function body(bytes: number): string {
+  return Buffer.from(nodeBackend.randomBytes(bytes)).toString('base64');
+}
+
+function fmt(x: number | null | undefined, digits = 3): string {
+  if (x === null || x === undefined || Number.isNaN(x)) return '-';
+  if (x !== 0 && Math.abs(x) < 10 ** -digits) return x.toExponential(1);
+  return x.toFixed(digits);
+}
+
+function compareRow(c: Comparison, test: 'mw' | 'ks'): Record<string, number> {
+  const r = test === 'mw' ? c.mannWhitney : c.ks;
+  return {
+    idle_mean: c.idleMean,
+    active_mean: c.activeMean,
+    idle_n: c.idleN,
+    active_n: c.activeN,
+    stat: r === null ? NaN : 'z' in r ? r.z : r.d,
+    p: r === null ? NaN : r.p,
+  };
+}
+
+export async function benchObserver(argv: readonly string[] = []): Promise<Record<string, number>> {
+  const minutes = parseMinutes(argv);
+  const idleMs = Math.round(Math.min(MAX_IDLE_S, Math.max(MIN_IDLE_S, (minutes * 60) / IDLE_DIVISOR)) * 1000);
+  const root = mkdtempSync(join(tmpdir(), 'bc-bench-observer-'));
+  const data = join(root, 'network');
+  const t0 = performance.now();
+  const now = (): number => performance.now() - t0;
+  const pids = new Map<number, string>();
+  const clients: RunningClientProcess[] = [];
+  const followers = new AbortController();
+  const messages: MessageTruth[] = [];
+  const byId = new Map<string, MessageTruth>();
+  let net: RunningLocalNetwork | null = null;
+  try {
+    say(`starting a local network with a relay on every link (idle stretches of ${idleMs / 1000} s)...`);
+    net = await startLocalNetwork({ dir: data, basePort: BASE_PORT, observe: { now, processes: () => pids }, progress: (l) => say(l) });
+    for (const c of CLIENTS) {
+      const dir = join(root, c.name);
+      const init = await initClient({ dir, network: data, gatewayName: c.gateway });
+      const proc = await startClientProcess(c.name, dir, init.address);
+      if (proc.child.pid !== undefined) pids.set(proc.child.pid, c.name);
+      clients.push(proc);
+    }
+    const deadline = Date.now() + 120_000;
+    await Promise.all(clients.map((c) => waitConnected(c, deadline)));
+    say('four clients connected to their gateways');
+    const client = (name: ClientName): RunningClientProcess => clients.find((c) => c.name === name)!;
+
+    // Ground truth of receipt: every client follows its inbox.
+    const followed = clients.map((c) =>
+      ipcRequest(
+        clientSocketPath(c.dir),
+        { op: 'recv', follow: true },
+        (m, conn) => {
+          if (m['event'] !== 'message') return;
+          const id = typeof m['id'] === 'string' ? m['id'] : '';
+          const truth = byId.get(id);
+          if (truth !== undefined && truth.receivedAt === null) truth.receivedAt = now();
+          conn.send({ op: 'consume', seq: m['seq'] });
+        },
+        { signal: followers.signal, maxLine: 8 * 1024 * 1024 },
+      ).catch(() => undefined),
+    );
+
+    const send = (from: ClientName, to: ClientName, bytes: number): Promise<void> => {
+      const truth: MessageTruth = { from, to, bytes, sentAt: now(), id: null, doneAt: null, outcome: null, receivedAt: null };
+      messages.push(truth);
+      return ipcRequest(clientSocketPath(client(from).dir), { op: 'send', to: client(to).address, body_base64: body(bytes), wait: true }, (m) => {
+        if (m['ok'] === true && typeof m['id'] === 'string') {
+          truth.id = m['id'];
+          byId.set(m['id'], truth);
+        } else if (m['event'] === 'delivered' || m['event'] === 'sent' || m['event'] === 'failed') {
+          truth.doneAt = now();
+          truth.outcome = m['event'];
+        }
+      }).catch(() => {
+        truth.outcome = 'error';
+        truth.doneAt = now();
+      });
+    };
+
+    /** Runs one active stretch and waits until its messages are acknowledged and received (or time out). */
+    const active = async (label: string, start: () => Promise<void>[]): Promise<void> => {
+      say(`active: ${label}`);
+      const first = messages.length;
+      const sends = start();
+      const until = Date.now() + ACTIVE_TIMEOUT_MS;
+      await Promise.race([Promise.all(sends), deadlineAfter(ACTIVE_TIMEOUT_MS)]);
+      while (Date.now() < until && messages.slice(first).some((m) => m.receivedAt === null && m.outcome !== 'failed')) await sleep(250);
+      const mine = messages.slice(first);
+      say(`  ${mine.filter((m) => m.outcome === 'delivered').length}/${mine.length} delivered, ${mine.filter((m) => m.receivedAt !== null).length} received`);
+    };
+    const idle = async (): Promise<void> => {
+      say(`idle for ${idleMs / 1000} s`);
+      await sleep(idleMs);
+    };
+
+    const fromMs = now();
+    await idle();
+    await active('alice and bob: 6 short messages, 3 s apart, both ways', () => {
+      const out: Promise<void>[] = [];
+      return [
+        (async () => {
+          for (let k = 0; k < 6; k++) {
+            out.push(send(k % 2 === 0 ? 'alice' : 'bob', k % 2 === 0 ? 'bob' : 'alice', 200));
+            await sleep(3_000);
+          }
+          await Promise.all(out);
+        })(),
+      ];
+    });
+    await idle();
+    await active('carol to dave: a burst of 30 short messages', () => Array.from({ length: 30 }, () => send('carol', 'dave', 200)));
+    await idle();
+    await active('alice and bob: a 64 kB message each way', () => [send('alice', 'bob', 64 * 1024), send('bob', 'alice', 64 * 1024)]);
+    await idle();
+    await active('dave to carol: one 1 MiB message', () => [send('dave', 'carol', 1024 * 1024)]);
+    await idle();
+    const toMs = now();
+
+    followers.abort();
+    await Promise.all(followed);
+    say('schedule done; stopping clients and the network...');
+    await stopClients(clients);
+    await net.stop();
+    const observer = net.observer!;
+    net = null;
+
+    // The observer's view: every relayed connection, named by its two ends.
+    const links: ObservedLink[] = [];
+    let unnamed = 0;
+    for (const r of observer.relays) {
+      for (const c of r.connections()) {
+        if (c.peer === null) unnamed++;
+        links.push({ initiator: c.peer, responder: r.name, label: `${r.name} link #${c.index}`, forward: c.forward, backward: c.backward });
+      }
+    }
+    const roles = new Map<string, Role>();
+    for (const r of observer.relays) roles.set(r.name, r.name.startsWith('gateway') ? { role: 'gateway' } : { role: 'mix', layer: Number(/^mix-(\d+)-/.exec(r.name)?.[1] ?? 0) });
+    for (const c of CLIENTS) roles.set(c.name, { role: 'client', gateway: c.gateway });
+    const activities: Activity[] = messages.map((m) => ({
+      startMs: m.sentAt,
+      endMs: Math.max(m.doneAt ?? toMs, m.receivedAt ?? m.doneAt ?? toMs) + ACTIVITY_TAIL_MS,
+      clients: [m.from, m.to],
+    }));
+    const trace: Trace = { links, roles, activities, fromMs, toMs, partners: new Map(CLIENTS.map((c) => [c.name, c.partner])) };
+    return report(trace, messages, unnamed, observer.dropped(), argv.includes('--json'));
+  } finally {
+    followers.abort();
+    await stopClients(clients);
+    await net?.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+async function stopClients(clients: readonly RunningClientProcess[]): Promise<void> {
+  await Promise.all(
+    clients.map(async (c) => {
+      if (c.child.exitCode !== null || c.child.signalCode !== null) return;
+      c.child.kill('SIGINT');
+      const timer = setTimeout(() => c.child.kill('SIGKILL'), 10_000);
+      await c.exited;
+      clearTimeout(timer);
+    }),
+  );
+}
+
+function report(trace: Trace, messages: readonly MessageTruth[], unnamed: number, dropped: number, json: boolean): Record<string, number> {
+  const dataSize = measureDataFrameSize(trace.links);
+  const opts = { dataFrameSize: dataSize };
+  const out: Record<string, number> = {
+    data_frame_bytes: dataSize,
+    seconds: Math.floor((trace.toMs - trace.fromMs) / 1000),
+    links: trace.links.length,
+    links_unnamed: unnamed,
+    records_dropped: dropped,
+    messages: messages.length,
+    messages_delivered: messages.filter((m) => m.outcome === 'delivered').length,
+    messages_received: messages.filter((m) => m.receivedAt !== null).length,
+  };
+  const put = (prefix: string, row: Record<string, number>): void => {
+    for (const [k, v] of Object.entries(row)) out[`${prefix}.${k}`] = v;
+  };
+  const lines: string[] = [];
+  const line = (s: string): void => void lines.push(s);
+
+  line(`data frames: ${dataSize} bytes; ${out['links']} links (${unnamed} with the connecting side unknown); ${out['seconds']} s observed`);
+  line(`messages: ${messages.length} sent, ${out['messages_delivered']} acknowledged, ${out['messages_received']} received`);
+  line('');
+  line('ack counting (per second, idle vs active seconds of the gateway\'s clients; Mann-Whitney)');
+  for (const r of ackCounting(trace, opts)) {
+    for (const [what, c] of [
+      ['surplus (to layer 1 - clients\' packets)', r.surplus],
+      ['from layer 3', r.fromLayer3],
+      ['to layer 1', r.toLayer1],
+    ] as const) {
+      line(`  ${r.gateway} ${what}: idle ${fmt(c.idleMean, 2)}/s (n=${c.idleN}), active ${fmt(c.activeMean, 2)}/s (n=${c.activeN}), z ${fmt(c.mannWhitney?.z, 2)}, p ${fmt(c.mannWhitney?.p)}`);
+    }
+    put(`ack.${r.gateway}.surplus`, compareRow(r.surplus, 'mw'));
+    put(`ack.${r.gateway}.from_layer3`, compareRow(r.fromLayer3, 'mw'));
+    put(`ack.${r.gateway}.to_layer1`, compareRow(r.toLayer1, 'mw'));
+  }
+  line('');
+  line('fetch answer time (gateway frame after the client\'s last frame; idle vs active; KS)');
+  for (const r of fetchTiming(trace, opts)) {
+    const c = r.latency;
+    line(
+      `  ${r.client}: idle mean ${fmt(c.idleMean, 2)} ms (n=${c.idleN}), active ${fmt(c.activeMean, 2)} ms (n=${c.activeN}), D ${fmt(c.ks?.d)}, p ${fmt(c.ks?.p)}; slow (> ${fmt(r.slowThresholdMs, 2)} ms, idle p90): idle ${fmt(r.slowShareIdle)}, active ${fmt(r.slowShareActive)}`,
+    );
+    put(`fetch.${r.client}`, { ...compareRow(c, 'ks'), slow_ms: r.slowThresholdMs, slow_share_idle: r.slowShareIdle, slow_share_active: r.slowShareActive });
+  }
+  line('');
+  line("a client's own link, idle vs active (frames/s: Mann-Whitney; inter-departure times: KS)");
+  for (const r of clientLinkTests(trace, opts)) {
+    line(
+      `  ${r.client}: sent ${fmt(r.sentPerS.idleMean, 2)} -> ${fmt(r.sentPerS.activeMean, 2)}/s p ${fmt(r.sentPerS.mannWhitney?.p)}; received ${fmt(r.receivedPerS.idleMean, 2)} -> ${fmt(r.receivedPerS.activeMean, 2)}/s p ${fmt(r.receivedPerS.mannWhitney?.p)}; gaps ${fmt(r.interDeparture.idleMean, 1)} -> ${fmt(r.interDeparture.activeMean, 1)} ms D ${fmt(r.interDeparture.ks?.d)} p ${fmt(r.interDeparture.ks?.p)}`,
+    );
+    put(`link.${r.client}.sent`, compareRow(r.sentPerS, 'mw'));
+    put(`link.${r.client}.received`, compareRow(r.receivedPerS, 'mw'));
+    put(`link.${r.client}.gaps`, compareRow(r.interDeparture, 'ks'));
+  }
+  line('');
+  const pair = pairing(trace, opts);
+  line('pairing (best lagged correlation of per-second series, candidates ranked)');
+  for (const r of pair.results) {
+    line(`  ${r.client}: ${r.ranking.map((c) => `${c.client} ${fmt(c.score)}`).join(', ')}; true partner ${r.partner ?? '-'} ${r.partnerFirst ? 'ranked first' : 'not first'}`);
+    out[`pairing.${r.client}.partner_first`] = r.partnerFirst ? 1 : 0;
+  }
+  line(`  ${pair.correct}/${pair.scored} ranked first; p under chance ${fmt(pair.p)}`);
+  out['pairing.correct'] = pair.correct;
+  out['pairing.p'] = pair.p;
+  line('');
+  line('frames of other sizes (not data frames), by link: idle / active counts');
+  let others = 0;
+  for (const o of otherFrames(trace, opts)) {
+    others += o.total;
+    if (o.total === 0) continue;
+    line(`  ${o.label} (${o.initiator ?? '?'} -> ${o.responder}): ${o.total} in all; idle ${JSON.stringify(o.idle)}; active ${JSON.stringify(o.active)}`);
+  }
+  out['other_frames'] = others;
+  // With --json the figures go to stdout as one line; the readable report then goes to stderr.
+  if (json) process.stderr.write(`${lines.join('\n')}\n`);
+  else console.log(lines.join('\n'));
+  return out;
+}
