@@ -71,6 +71,15 @@ export type ErrorCode =
   // simulator: scenario files, runs
   | 'ERR_SIM_SCENARIO'
   | 'ERR_SIM_STATE'
+  // messaging: encodings (state, bundles, messages), keys, one-time prekeys, authentication,
+  // duplicates, messages past the skip limit, sizes
+  | 'ERR_MSG_ENCODING'
+  | 'ERR_MSG_KEY'
+  | 'ERR_MSG_PREKEY'
+  | 'ERR_MSG_DECRYPT'
+  | 'ERR_MSG_REPLAY'
+  | 'ERR_MSG_SKIP_LIMIT'
+  | 'ERR_MSG_TOO_LONG'
   // cli
   | 'ERR_CLI_USAGE';
 
