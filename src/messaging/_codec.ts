@@ -3,7 +3,12 @@
  * u16/u32-prefixed length. The reader is strict: a short input, a value out of range or bytes left
  * over is an ERR_MSG_ENCODING error, never an exception of another kind.
  */
+import { sha256 } from '@noble/hashes/sha2.js';
 import { BackchannelError } from '../errors.js';
+import { equalBytes } from '../util/bytes.js';
+
+/** SHA-256 length: the check sum at the end of stored encodings. */
+const CHECKSUM_LENGTH = 32;
 
 /** Appends fields to a growing buffer. */
 export class Writer {
@@ -52,6 +57,16 @@ export class Writer {
     return this;
   }
 
+  /**
+   * Like `finish`, with SHA-256 of the content appended: stored state (identity, prekeys,
+   * sessions) detects any corruption on disk, in key bytes too, not only in its structure. It
+   * is a check sum, not a MAC: whoever can write the file can write a valid one.
+   */
+  finishChecked(): Uint8Array {
+    this.bytes(sha256(this.buf.subarray(0, this.len)));
+    return this.finish();
+  }
+
   /** A fresh copy of what was written; the working buffer (which may hold secrets) is wiped. */
   finish(): Uint8Array {
     const out = this.buf.slice(0, this.len);
@@ -69,6 +84,15 @@ export class Reader {
   constructor(buf: Uint8Array, what: string) {
     this.buf = buf;
     this.what = what;
+  }
+
+  /** A reader over `buf` without its trailing check sum, which must match (see Writer.finishChecked). */
+  static checked(buf: Uint8Array, what: string): Reader {
+    const r = new Reader(buf, what);
+    if (buf.length < CHECKSUM_LENGTH) r.fail('truncated');
+    const content = buf.subarray(0, buf.length - CHECKSUM_LENGTH);
+    if (!equalBytes(sha256(content), buf.subarray(content.length))) r.fail('check sum mismatch (corrupted or truncated)');
+    return new Reader(content, what);
   }
 
   fail(reason: string): never {

@@ -30,9 +30,9 @@ export function generateIdentity(c: CryptoBackend): Identity {
   return { dhSecret, dhPublic: c.x25519Base(dhSecret), kemSeed, kem: kemKeyPairFromSeed(kemSeed) };
 }
 
-/** version ‖ X25519 secret (32) ‖ ML-KEM seed (64): 97 bytes; the public halves are derived again on decoding. */
+/** version ‖ X25519 secret (32) ‖ ML-KEM seed (64) ‖ SHA-256 check sum: 129 bytes; the public halves are derived again on decoding. */
 export function encodeIdentity(id: Identity): Uint8Array {
-  return new Writer().u8(MESSAGING_VERSION).bytes(id.dhSecret).bytes(id.kemSeed).finish();
+  return new Writer().u8(MESSAGING_VERSION).bytes(id.dhSecret).bytes(id.kemSeed).finishChecked();
 }
 
 /**
@@ -40,7 +40,7 @@ export function encodeIdentity(id: Identity): Uint8Array {
  */
 export function decodeIdentity(c: CryptoBackend, bytes: Uint8Array): Identity {
   abytes('bytes', bytes);
-  const r = new Reader(bytes, 'identity');
+  const r = Reader.checked(bytes, 'identity');
   if (r.u8() !== MESSAGING_VERSION) r.fail('unknown version');
   const dhSecret = r.bytes(DH_LENGTH);
   const kemSeed = r.bytes(KEM_SEED_LENGTH);
@@ -116,11 +116,11 @@ export function createBundle(c: CryptoBackend, id: Identity, store: PrekeyStore)
   return { identityKey: id.dhPublic.slice(), kemPublicKey: id.kem.publicKey.slice(), prekeyId, prekey: c.x25519Base(secret) };
 }
 
-/** version ‖ next id (u64: up to 2^32) ‖ count (u32) ‖ (id (u32) ‖ secret (32)) in ascending id order. */
+/** version ‖ next id (u64: up to 2^32) ‖ count (u32) ‖ (id (u32) ‖ secret (32)) in ascending id order ‖ SHA-256 check sum. */
 export function encodePrekeyStore(store: PrekeyStore): Uint8Array {
   const w = new Writer().u8(MESSAGING_VERSION).u64(store.nextId).u32(store.keys.size);
   for (const id of [...store.keys.keys()].sort((a, b) => a - b)) w.u32(id).bytes(store.keys.get(id)!);
-  return w.finish();
+  return w.finishChecked();
 }
 
 /**
@@ -129,7 +129,7 @@ export function encodePrekeyStore(store: PrekeyStore): Uint8Array {
  */
 export function decodePrekeyStore(bytes: Uint8Array): PrekeyStore {
   abytes('bytes', bytes);
-  const r = new Reader(bytes, 'prekey store');
+  const r = Reader.checked(bytes, 'prekey store');
   if (r.u8() !== MESSAGING_VERSION) r.fail('unknown version');
   const nextId = r.u64();
   if (nextId > 2 ** 32) r.fail('next id out of range');

@@ -551,7 +551,7 @@ export class Session {
     w.u32(s.pqAnswered);
     w.u32(this.skipped.entries.size);
     for (const e of this.skipped.entries.values()) w.bytes(e.hk).u32(e.n).bytes(e.mk);
-    return w.finish();
+    return w.finishChecked();
   }
 
   /**
@@ -562,7 +562,7 @@ export class Session {
   static decode(bytes: Uint8Array, components: MessagingComponents): Session {
     abytes('bytes', bytes);
     const c = components.crypto;
-    const r = new Reader(bytes, 'session state');
+    const r = Reader.checked(bytes, 'session state');
     if (r.u8() !== MESSAGING_VERSION) r.fail('unknown version');
     const initiator = r.bool();
     const ad = r.bytes(2 * DH_LENGTH);
