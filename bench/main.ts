@@ -6,6 +6,7 @@ import { benchAez } from './aez.js';
 import { benchClient } from './client.js';
 import { benchCrypto } from './crypto.js';
 import { benchLink } from './link.js';
+import { benchMessaging } from './messaging.js';
 import { benchMix } from './mix.js';
 import { benchSim } from './sim.js';
 import { benchSphinx } from './sphinx.js';
@@ -18,6 +19,7 @@ const BENCHES: Record<string, { about: string; run: () => Record<string, number>
   mix: { about: 'One mix node over real links: packets/s at zero delay, added latency at half load', run: benchMix },
   client: { about: 'Client: packets built per second, CPU per packet at the default rate, end-to-end latency on a local network', run: benchClient },
   sim: { about: 'Simulator: simulated events per second, 2 000 population clients through 3 layers of 10 mixes', run: benchSim },
+  messaging: { about: 'Messaging sessions: set-up per side, a message with and without a DH step, a post-quantum step, against one X25519 (both backends)', run: benchMessaging },
   link: { about: 'Encrypted link (Noise over TCP) against plain TCP, 3 kB frames over loopback', run: async () => ({ ...(await benchLink()) }) },
 };
 
