@@ -13,9 +13,10 @@
  *
  * Each decryption works on a copy of the state and commits it only once the body has been
  * authenticated: a forged, corrupted or replayed message changes nothing (the spec's note on
- * rolling back, section 3.5). Every replaced key is wiped at the commit.
+ * rolling back, section 3.5). Every replaced key is wiped at the commit. The AEADs (XChaCha20-
+ * Poly1305 for headers, ChaCha20-Poly1305 for bodies) come from the crypto backend: native
+ * libsodium on Node, @noble/ciphers in a browser.
  */
-import { chacha20poly1305, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import type { CryptoBackend } from '../crypto/types.js';
 import { BackchannelError, isBackchannelError } from '../errors.js';
 import { abytes, concatBytes, equalBytes, idKey, wipe } from '../util/bytes.js';
@@ -189,13 +190,9 @@ function decodeHeader(bytes: Uint8Array): Header {
   return { dh, pn, n, kind, pqId, pq };
 }
 
-/** HDECRYPT: the header under `hk`, or null when it does not authenticate. */
-function openHeader(hk: Uint8Array, ad: Uint8Array, f: Frame): Uint8Array | null {
-  try {
-    return xchacha20poly1305(hk, f.nonce, concatBytes(ad, Uint8Array.of(f.type))).decrypt(f.sealedHeader);
-  } catch {
-    return null;
-  }
+/** HDECRYPT: the header under `hk` (XChaCha20-Poly1305), or null when it does not authenticate. */
+function openHeader(c: CryptoBackend, hk: Uint8Array, ad: Uint8Array, f: Frame): Uint8Array | null {
+  return c.chacha20Poly1305Open(hk, f.nonce, concatBytes(ad, Uint8Array.of(f.type)), f.sealedHeader);
 }
 
 /** DH with a peer's public key; a small-order key (which only a broken or hostile peer sends) is ERR_MSG_KEY. */
@@ -342,13 +339,13 @@ export class Session {
     else header = encodeHeader(s.dhsPublic, s.pn, s.ns, PQ_NONE, 0, null);
     const type = s.prekeyFields ? MESSAGE_TYPE_PREKEY : MESSAGE_TYPE_RATCHET;
     const nonce = c.randomBytes(HEADER_NONCE_LENGTH);
-    const sealedHeader = xchacha20poly1305(s.hks, nonce, concatBytes(s.ad, Uint8Array.of(type))).encrypt(header);
+    const sealedHeader = c.chacha20Poly1305Seal(s.hks, nonce, concatBytes(s.ad, Uint8Array.of(type)), header);
     const w = new Writer().u8(type);
     if (s.prekeyFields) w.bytes(s.prekeyFields);
     const prefix = w.bytes(nonce).u16(sealedHeader.length).bytes(sealedHeader).finish();
     const keys = messageKeys(c, mk);
     try {
-      const body = chacha20poly1305(keys.key, keys.nonce, concatBytes(s.ad, prefix)).encrypt(plaintext);
+      const body = c.chacha20Poly1305Seal(keys.key, keys.nonce, concatBytes(s.ad, prefix), plaintext);
       s.ns++;
       if (s.pqSentSince < 0xffffffff) s.pqSentSince++;
       return concatBytes(prefix, body);
@@ -404,7 +401,7 @@ export class Session {
     const c = this.c.crypto;
     // TrySkippedMessageKeysHE.
     for (const { hk } of this.skipped.headerKeys.values()) {
-      const hb = openHeader(hk, s.ad, f);
+      const hb = openHeader(c, hk, s.ad, f);
       if (!hb) continue;
       const h = decodeHeader(hb);
       const found = this.skipped.get(hk, h.n);
@@ -418,7 +415,7 @@ export class Session {
       break;
     }
     if (s.hkr) {
-      const hb = openHeader(s.hkr, s.ad, f);
+      const hb = openHeader(c, s.hkr, s.ad, f);
       if (hb) {
         const h = decodeHeader(hb);
         if (h.n < s.nr) throw replayError();
@@ -427,7 +424,7 @@ export class Session {
         return this.readNext(txn, f);
       }
     }
-    const hb = openHeader(s.nhkr, s.ad, f);
+    const hb = openHeader(c, s.nhkr, s.ad, f);
     if (!hb) throw decryptError();
     const h = decodeHeader(hb);
     this.readOffer(txn, h);
@@ -628,9 +625,9 @@ export function kemPublicOf(secretKey: Uint8Array): Uint8Array {
 function openBody(c: CryptoBackend, mk: Uint8Array, ad: Uint8Array, f: Frame): Uint8Array {
   const keys = messageKeys(c, mk);
   try {
-    return chacha20poly1305(keys.key, keys.nonce, concatBytes(ad, f.prefix)).decrypt(f.body);
-  } catch {
-    throw decryptError();
+    const out = c.chacha20Poly1305Open(keys.key, keys.nonce, concatBytes(ad, f.prefix), f.body);
+    if (out === null) throw decryptError();
+    return out;
   } finally {
     wipe(keys.key);
   }
