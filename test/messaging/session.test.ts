@@ -8,6 +8,9 @@ import {
   BUNDLE_LENGTH,
   MAX_MESSAGE_LENGTH,
   MAX_PLAINTEXT_LENGTH,
+  MAX_SKIPPED_HEADER_KEYS,
+  MAX_SKIPPED_KEYS,
+  MAX_SKIP_PER_CHAIN,
   PQ_RATCHET_INTERVAL_MS,
   PQ_RATCHET_MESSAGES,
   Session,
@@ -269,5 +272,45 @@ describe('encodings', () => {
     const v = e.slice();
     v[0] = 9;
     assert.throws(() => decodeBundle(v), code('ERR_MSG_ENCODING'));
+  });
+});
+
+describe('limits', () => {
+  test(`a message more than MAX_SKIP_PER_CHAIN (${MAX_SKIP_PER_CHAIN}) ahead is reported lost and changes nothing; one exactly that far is read`, () => {
+    const p = makePair('skip');
+    const ms = Array.from({ length: MAX_SKIP_PER_CHAIN + 2 }, (_, i) => p.alice.encrypt(te.encode(`m${i}`)));
+    assert.throws(() => p.bob.decrypt(ms[MAX_SKIP_PER_CHAIN + 1]!), code('ERR_MSG_SKIP_LIMIT'));
+    assert.equal(p.bob.skippedCount, 0);
+    assert.equal(td.decode(p.bob.decrypt(ms[MAX_SKIP_PER_CHAIN]!)), `m${MAX_SKIP_PER_CHAIN}`);
+    assert.equal(p.bob.skippedCount, MAX_SKIP_PER_CHAIN);
+    assert.equal(td.decode(p.bob.decrypt(ms[MAX_SKIP_PER_CHAIN + 1]!)), `m${MAX_SKIP_PER_CHAIN + 1}`);
+    assert.equal(td.decode(p.bob.decrypt(ms[7]!)), 'm7');
+    assert.equal(p.bob.skippedCount, MAX_SKIP_PER_CHAIN - 1);
+    assert.throws(() => p.bob.decrypt(ms[7]!), code('ERR_MSG_REPLAY'));
+  });
+
+  test(`the skipped-key cache keeps at most MAX_SKIPPED_KEYS (${MAX_SKIPPED_KEYS}) keys of at most MAX_SKIPPED_HEADER_KEYS (${MAX_SKIPPED_HEADER_KEYS}) chains, dropping the oldest`, () => {
+    const p = makePair('cache');
+    const held: Uint8Array[] = [];
+    // Chains of Alice's in which Bob skips one message each: the oldest chains' keys go first.
+    for (let chain = 0; chain < MAX_SKIPPED_HEADER_KEYS + 2; chain++) {
+      held.push(p.alice.encrypt(te.encode(`held${chain}`)));
+      p.bob.decrypt(p.alice.encrypt(te.encode('x')));
+      p.alice.decrypt(p.bob.encrypt(te.encode('y')));
+    }
+    assert.equal(p.bob.skippedCount, MAX_SKIPPED_HEADER_KEYS);
+    assert.throws(() => p.bob.decrypt(held[0]!), (e) => typed(e));
+    assert.throws(() => p.bob.decrypt(held[1]!), (e) => typed(e));
+    assert.equal(td.decode(p.bob.decrypt(held[2]!)), 'held2');
+    // One chain skipped far: the total bound holds.
+    for (let k = 0; k < 3; k++) {
+      const ms = Array.from({ length: MAX_SKIP_PER_CHAIN + 1 }, () => p.alice.encrypt(te.encode('z')));
+      p.bob.decrypt(ms[MAX_SKIP_PER_CHAIN]!);
+      assert.ok(p.bob.skippedCount <= MAX_SKIPPED_KEYS);
+      p.alice.decrypt(p.bob.encrypt(te.encode('y')));
+    }
+    assert.equal(p.bob.skippedCount, MAX_SKIPPED_KEYS);
+    const e = p.bob.encode();
+    assert.deepEqual(Session.decode(e, p.cb).encode(), e);
   });
 });
