@@ -12,12 +12,17 @@ const CHECKSUM_LENGTH = 32;
 
 /** Appends fields to a growing buffer. */
 export class Writer {
-  private buf = new Uint8Array(256);
+  private buf: Uint8Array;
   private len = 0;
+
+  /** `capacity`: the expected length, so that a writer of known size allocates once. */
+  constructor(capacity = 256) {
+    this.buf = new Uint8Array(capacity);
+  }
 
   private reserve(n: number): void {
     if (this.len + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
+    let size = Math.max(16, this.buf.length * 2);
     while (size < this.len + n) size *= 2;
     const next = new Uint8Array(size);
     next.set(this.buf.subarray(0, this.len));

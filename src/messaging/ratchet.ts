@@ -168,7 +168,7 @@ export function parseFrame(message: Uint8Array): Frame {
 }
 
 function encodeHeader(dh: Uint8Array, pn: number, n: number, kind: number, pqId: number, pq: Uint8Array | null): Uint8Array {
-  const w = new Writer().bytes(dh).u32(pn).u32(n).u8(kind);
+  const w = new Writer(HEADER_BASE_LENGTH + (pq === null ? 0 : 4 + pq.length)).bytes(dh).u32(pn).u32(n).u8(kind);
   if (kind !== PQ_NONE) w.u32(pqId).bytes(pq!);
   return w.finish();
 }
@@ -191,8 +191,13 @@ function decodeHeader(bytes: Uint8Array): Header {
 }
 
 /** HDECRYPT: the header under `hk` (XChaCha20-Poly1305), or null when it does not authenticate. */
-function openHeader(c: CryptoBackend, hk: Uint8Array, ad: Uint8Array, f: Frame): Uint8Array | null {
-  return c.chacha20Poly1305Open(hk, f.nonce, concatBytes(ad, Uint8Array.of(f.type)), f.sealedHeader);
+function openHeader(c: CryptoBackend, hk: Uint8Array, headerAd: Uint8Array, f: Frame): Uint8Array | null {
+  return c.chacha20Poly1305Open(hk, f.nonce, headerAd, f.sealedHeader);
+}
+
+/** The header's associated data: the session's, then the message type. */
+function headerAdOf(ad: Uint8Array, type: number): Uint8Array {
+  return concatBytes(ad, Uint8Array.of(type));
 }
 
 /** DH with a peer's public key; a small-order key (which only a broken or hostile peer sends) is ERR_MSG_KEY. */
@@ -339,16 +344,28 @@ export class Session {
     else header = encodeHeader(s.dhsPublic, s.pn, s.ns, PQ_NONE, 0, null);
     const type = s.prekeyFields ? MESSAGE_TYPE_PREKEY : MESSAGE_TYPE_RATCHET;
     const nonce = c.randomBytes(HEADER_NONCE_LENGTH);
-    const sealedHeader = c.chacha20Poly1305Seal(s.hks, nonce, concatBytes(s.ad, Uint8Array.of(type)), header);
-    const w = new Writer().u8(type);
-    if (s.prekeyFields) w.bytes(s.prekeyFields);
-    const prefix = w.bytes(nonce).u16(sealedHeader.length).bytes(sealedHeader).finish();
+    const sealedHeader = c.chacha20Poly1305Seal(s.hks, nonce, headerAdOf(s.ad, type), header);
+    // The message in one buffer: type ‖ [set-up] ‖ nonce ‖ header length ‖ sealed header ‖ sealed body.
+    const prefixLength = 1 + (s.prekeyFields ? s.prekeyFields.length : 0) + HEADER_NONCE_LENGTH + 2 + sealedHeader.length;
+    const out = new Uint8Array(prefixLength + plaintext.length + TAG_LENGTH);
+    let off = 0;
+    out[off++] = type;
+    if (s.prekeyFields) {
+      out.set(s.prekeyFields, off);
+      off += s.prekeyFields.length;
+    }
+    out.set(nonce, off);
+    off += HEADER_NONCE_LENGTH;
+    out[off++] = sealedHeader.length >>> 8;
+    out[off++] = sealedHeader.length & 0xff;
+    out.set(sealedHeader, off);
     const keys = messageKeys(c, mk);
     try {
-      const body = c.chacha20Poly1305Seal(keys.key, keys.nonce, concatBytes(s.ad, prefix), plaintext);
+      const prefix = out.subarray(0, prefixLength);
+      out.set(c.chacha20Poly1305Seal(keys.key, keys.nonce, concatBytes(s.ad, prefix), plaintext), prefixLength);
       s.ns++;
       if (s.pqSentSince < 0xffffffff) s.pqSentSince++;
-      return concatBytes(prefix, body);
+      return out;
     } finally {
       wipe(mk, keys.key, header);
     }
@@ -399,9 +416,10 @@ export class Session {
   private decryptIn(txn: Txn, f: Frame): Uint8Array {
     const s = txn.s;
     const c = this.c.crypto;
+    const hAd = headerAdOf(s.ad, f.type);
     // TrySkippedMessageKeysHE.
     for (const { hk } of this.skipped.headerKeys.values()) {
-      const hb = openHeader(c, hk, s.ad, f);
+      const hb = openHeader(c, hk, hAd, f);
       if (!hb) continue;
       const h = decodeHeader(hb);
       const found = this.skipped.get(hk, h.n);
@@ -415,7 +433,7 @@ export class Session {
       break;
     }
     if (s.hkr) {
-      const hb = openHeader(c, s.hkr, s.ad, f);
+      const hb = openHeader(c, s.hkr, hAd, f);
       if (hb) {
         const h = decodeHeader(hb);
         if (h.n < s.nr) throw replayError();
@@ -424,7 +442,7 @@ export class Session {
         return this.readNext(txn, f);
       }
     }
-    const hb = openHeader(c, s.nhkr, s.ad, f);
+    const hb = openHeader(c, s.nhkr, hAd, f);
     if (!hb) throw decryptError();
     const h = decodeHeader(hb);
     this.readOffer(txn, h);
