@@ -3,6 +3,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { BackchannelError, isBackchannelError } from '../../src/errors.js';
 import {
   BUNDLE_LENGTH,
@@ -253,6 +254,22 @@ describe('encodings', () => {
         { numRuns: 100 },
       );
     }
+  });
+
+  test('a state with a valid check sum but a bad structure (version, flag, count, trailing byte) is still ERR_MSG_ENCODING', () => {
+    const p = makePair('structure');
+    const e = p.bob.encode();
+    const content = e.subarray(0, e.length - 32);
+    const reseal = (c: Uint8Array): Uint8Array => new Uint8Array([...c, ...sha256(c)]);
+    assert.deepEqual(Session.decode(reseal(content), p.cb).encode(), e);
+    const edits: [string, (c: Uint8Array) => Uint8Array][] = [
+      ['version', (c) => ((c[0] = 2), c)],
+      ['initiator flag', (c) => ((c[1] = 2), c)],
+      ['trailing byte', (c) => new Uint8Array([...c, 0])],
+      ['skipped count', (c) => ((c[c.length - 1] = 1), c)],
+      ['truncated', (c) => c.subarray(0, c.length - 1)],
+    ];
+    for (const [what, edit] of edits) assert.throws(() => Session.decode(reseal(edit(content.slice())), p.cb), code('ERR_MSG_ENCODING'), what);
   });
 
   test('identities, prekey stores and bundles round-trip, and a bundle is strictly decoded', () => {
