@@ -75,6 +75,15 @@ export type ErrorCode =
   // the wire observer: a recording relay that cannot listen or reach its target, a bad trace
   | 'ERR_OBSERVE_RELAY'
   | 'ERR_OBSERVE_TRACE'
+  // messaging: encodings (state, bundles, messages), keys, one-time prekeys, authentication,
+  // duplicates, messages past the skip limit, sizes
+  | 'ERR_MSG_ENCODING'
+  | 'ERR_MSG_KEY'
+  | 'ERR_MSG_PREKEY'
+  | 'ERR_MSG_DECRYPT'
+  | 'ERR_MSG_REPLAY'
+  | 'ERR_MSG_SKIP_LIMIT'
+  | 'ERR_MSG_TOO_LONG'
   // cli
   | 'ERR_CLI_USAGE';
 

@@ -2,14 +2,15 @@
  * The Node backend: the fastest native call for each primitive, as measured by
  * `npm run bench -- crypto` (X25519: sodium-native beats KeyObjects imported from JWK and
  * @noble/curves; HMAC and HKDF: SHA-256 through sodium-native, which avoids an OpenSSL object per
- * call; AES-CTR and SHA-512/256: node:crypto).
+ * call; AES-CTR and SHA-512/256: node:crypto; ChaCha20-Poly1305 and XChaCha20-Poly1305:
+ * sodium-native, many times faster than @noble/ciphers for the short messages of the messaging layer).
  */
 import { createCipheriv, hash, randomFillSync } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { abytes, aint } from '../util/bytes.js';
-import { checkAesCtr, checkChacha, checkHkdf, checkX25519, rejectZeroSharedSecret } from './_checks.js';
+import { checkAead, checkAesCtr, checkChacha, checkHkdf, checkX25519, rejectZeroSharedSecret } from './_checks.js';
 import type { CryptoBackend } from './types.js';
-import { SHA256_LENGTH, X25519_KEY_LENGTH } from './types.js';
+import { POLY1305_TAG_LENGTH, SHA256_LENGTH, X25519_KEY_LENGTH } from './types.js';
 
 interface Sodium {
   crypto_scalarmult(q: Uint8Array, n: Uint8Array, p: Uint8Array): void;
@@ -17,6 +18,10 @@ interface Sodium {
   crypto_hash_sha256(out: Uint8Array, data: Uint8Array): void;
   crypto_stream_chacha20(out: Uint8Array, nonce: Uint8Array, key: Uint8Array): void;
   crypto_stream_chacha20_NONCEBYTES: number;
+  crypto_aead_chacha20poly1305_ietf_encrypt(c: Uint8Array, m: Uint8Array, ad: Uint8Array | null, nsec: null, npub: Uint8Array, k: Uint8Array): number;
+  crypto_aead_chacha20poly1305_ietf_decrypt(m: Uint8Array, nsec: null, c: Uint8Array, ad: Uint8Array | null, npub: Uint8Array, k: Uint8Array): number;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(c: Uint8Array, m: Uint8Array, ad: Uint8Array | null, nsec: null, npub: Uint8Array, k: Uint8Array): number;
+  crypto_aead_xchacha20poly1305_ietf_decrypt(m: Uint8Array, nsec: null, c: Uint8Array, ad: Uint8Array | null, npub: Uint8Array, k: Uint8Array): number;
 }
 
 // sodium-native is CommonJS and ships its prebuilt binaries inside the package.
@@ -151,5 +156,27 @@ export const nodeBackend: CryptoBackend = {
     abytes('data', data);
     const d = hash('sha512-256', data, 'buffer');
     return new Uint8Array(d.buffer, d.byteOffset, d.length);
+  },
+
+  chacha20Poly1305Seal(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+    const x = checkAead(key, nonce, ad, plaintext);
+    const out = new Uint8Array(plaintext.length + POLY1305_TAG_LENGTH);
+    if (x) sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(out, plaintext, ad, null, nonce, key);
+    else sodium.crypto_aead_chacha20poly1305_ietf_encrypt(out, plaintext, ad, null, nonce, key);
+    return out;
+  },
+
+  chacha20Poly1305Open(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, sealed: Uint8Array): Uint8Array | null {
+    const x = checkAead(key, nonce, ad, sealed);
+    if (sealed.length < POLY1305_TAG_LENGTH) return null;
+    const out = new Uint8Array(sealed.length - POLY1305_TAG_LENGTH);
+    try {
+      // libsodium verifies the tag in constant time before it decrypts, and throws on a mismatch.
+      if (x) sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(out, null, sealed, ad, nonce, key);
+      else sodium.crypto_aead_chacha20poly1305_ietf_decrypt(out, null, sealed, ad, nonce, key);
+      return out;
+    } catch {
+      return null;
+    }
   },
 };

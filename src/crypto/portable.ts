@@ -2,14 +2,14 @@
  * The portable backend: @noble/* only, no `node:` imports, for the browser client. It passes the
  * same tests and vectors as the Node backend; it is slower (X25519 in pure JavaScript).
  */
-import { chacha20 } from '@noble/ciphers/chacha.js';
+import { chacha20, chacha20poly1305, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { ctr } from '@noble/ciphers/aes.js';
 import { x25519 as nobleX25519 } from '@noble/curves/ed25519.js';
 import { expand } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256, sha512_256 } from '@noble/hashes/sha2.js';
 import { abytes, aint } from '../util/bytes.js';
-import { checkAesCtr, checkChacha, checkHkdf, checkX25519, rejectZeroSharedSecret } from './_checks.js';
+import { checkAead, checkAesCtr, checkChacha, checkHkdf, checkX25519, rejectZeroSharedSecret } from './_checks.js';
 import type { CryptoBackend } from './types.js';
 import { X25519_KEY_LENGTH } from './types.js';
 
@@ -71,5 +71,19 @@ export const portableBackend: CryptoBackend = {
   sha512_256(data: Uint8Array): Uint8Array {
     abytes('data', data);
     return sha512_256(data);
+  },
+
+  chacha20Poly1305Seal(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+    const x = checkAead(key, nonce, ad, plaintext);
+    return (x ? xchacha20poly1305 : chacha20poly1305)(key, nonce, ad).encrypt(plaintext);
+  },
+
+  chacha20Poly1305Open(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, sealed: Uint8Array): Uint8Array | null {
+    const x = checkAead(key, nonce, ad, sealed);
+    try {
+      return (x ? xchacha20poly1305 : chacha20poly1305)(key, nonce, ad).decrypt(sealed);
+    } catch {
+      return null;
+    }
   },
 };

@@ -37,6 +37,15 @@ export interface CryptoBackend {
 
   /** SHA-512/256 (FIPS 180-4), 32 bytes. */
   sha512_256(data: Uint8Array): Uint8Array;
+
+  /**
+   * AEAD seal: ChaCha20-Poly1305 (RFC 8439) with a 12-byte `nonce`, XChaCha20-Poly1305
+   * (draft-irtf-cfrg-xchacha) with a 24-byte one. Returns ciphertext ‖ 16-byte tag.
+   */
+  chacha20Poly1305Seal(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, plaintext: Uint8Array): Uint8Array;
+
+  /** AEAD open (see `chacha20Poly1305Seal`): the plaintext, or null when the tag does not verify (checked in constant time). */
+  chacha20Poly1305Open(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, sealed: Uint8Array): Uint8Array | null;
 }
 
 /** Lengths the backends share. */
@@ -45,5 +54,9 @@ export const SHA256_LENGTH = 32;
 export const AES256_KEY_LENGTH = 32;
 export const AES_BLOCK_LENGTH = 16;
 export const CHACHA20_KEY_LENGTH = 32;
+/** ChaCha20-Poly1305 nonces (RFC 8439 and XChaCha20) and tag. */
+export const CHACHA20POLY1305_NONCE_LENGTH = 12;
+export const XCHACHA20POLY1305_NONCE_LENGTH = 24;
+export const POLY1305_TAG_LENGTH = 16;
 /** RFC 5869 §2.3: L <= 255 * HashLen. */
 export const HKDF_SHA256_MAX_LENGTH = 255 * SHA256_LENGTH;

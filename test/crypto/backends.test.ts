@@ -102,6 +102,29 @@ function complianceSuite(b: CryptoBackend): void {
       assert.throws(() => b.hkdfSha256Expand(k32, k32, 255 * 32 + 1), RangeError);
       assert.throws(() => b.chacha20Keystream(new Uint8Array(16), 32), RangeError);
       assert.throws(() => b.hmacSha256(k32, null as unknown as Uint8Array), TypeError);
+      assert.throws(() => b.chacha20Poly1305Seal(k32, new Uint8Array(16), k32, k32), RangeError);
+    });
+
+    test('ChaCha20-Poly1305 reproduces RFC 8439 section 2.8.2 and XChaCha20-Poly1305 the draft\'s appendix A.3.1, and a flipped bit fails', () => {
+      const key = Uint8Array.from({ length: 32 }, (_, i) => 0x80 + i);
+      const ad = fromHex('50515253c0c1c2c3c4c5c6c7');
+      const pt = te.encode("Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.");
+      const sealed = b.chacha20Poly1305Seal(key, fromHex('070000004041424344454647'), ad, pt);
+      assert.equal(toHex(sealed.subarray(0, 16)), 'd31a8d34648e60db7b86afbc53ef7ec2');
+      assert.equal(toHex(sealed.subarray(pt.length)), '1ae10b594f09e26a7e902ecbd0600691');
+      assert.deepEqual(b.chacha20Poly1305Open(key, fromHex('070000004041424344454647'), ad, sealed), pt);
+      const xnonce = Uint8Array.from({ length: 24 }, (_, i) => 0x40 + i);
+      const xsealed = b.chacha20Poly1305Seal(key, xnonce, ad, pt);
+      assert.equal(toHex(xsealed.subarray(0, 16)), 'bd6d179d3e83d43b9576579493c0e939');
+      assert.equal(toHex(xsealed.subarray(pt.length)), 'c0875924c1c7987947deafd8780acf49');
+      assert.deepEqual(b.chacha20Poly1305Open(key, xnonce, ad, xsealed), pt);
+      for (const bit of [0, 8 * pt.length, 8 * xsealed.length - 1]) {
+        const bad = xsealed.slice();
+        bad[bit >> 3]! ^= 1 << (bit & 7);
+        assert.equal(b.chacha20Poly1305Open(key, xnonce, ad, bad), null);
+      }
+      assert.equal(b.chacha20Poly1305Open(key, xnonce, ad.subarray(1), xsealed), null);
+      assert.equal(b.chacha20Poly1305Open(key, xnonce, ad, new Uint8Array(15)), null);
     });
   });
 }
