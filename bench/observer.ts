@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- observer [--json] [--minutes M]`: what a global passive observer learns from
+ * `npm run bench -- observer [--json] [--minutes M] [--trace FILE]`: what a global passive observer learns from
  * the wire. A local network (real processes, as `backchannel up` runs them) with a recording relay
  * on every link (src/local/observed.ts), four `backchannel client run` processes in two pairs
  * across the two gateways (alice@gateway-1 ↔ bob@gateway-2, carol@gateway-1 ↔ dave@gateway-2),
@@ -11,7 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -263,6 +263,11 @@ export async function benchObserver(argv: readonly string[] = []): Promise<Recor
       clients: [m.from, m.to],
     }));
     const trace: Trace = { links, roles, activities, fromMs, toMs, partners: new Map(CLIENTS.map((c) => [c.name, c.partner])) };
+    const k = argv.indexOf('--trace');
+    if (k >= 0 && argv[k + 1] !== undefined) {
+      // Times and sizes only (what the relays recorded) and the driver's truth, for analyses of one's own.
+      writeFileSync(argv[k + 1]!, JSON.stringify({ ...trace, roles: Object.fromEntries(roles), partners: Object.fromEntries(trace.partners ?? []) }));
+    }
     return report(trace, messages, unnamed, observer.dropped(), argv.includes('--json'));
   } finally {
     followers.abort();
