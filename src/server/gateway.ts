@@ -80,20 +80,25 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
       ...(components.commitSchedule ? { schedule: components.commitSchedule } : {}),
     },
   );
+  const sessions = clientSessions({
+    mailbox: boxes,
+    limiter,
+    codec: new WireCodec({ packetLength: format.geometry.packetLength }),
+    fetches,
+    deletionsRefused,
+    documentChunks,
+    ...(components.directory === undefined ? {} : { documents: components.directory }),
+    ...(components.commitSchedule ? { schedule: components.commitSchedule } : {}),
+  });
   const node = new PacketNode(init, components, {
-    clients: clientSessions({
-      mailbox: boxes,
-      limiter,
-      codec: new WireCodec({ packetLength: format.geometry.packetLength }),
-      fetches,
-      deletionsRefused,
-      documentChunks,
-      ...(components.directory === undefined ? {} : { documents: components.directory }),
-    }),
+    clients: sessions,
     final: finalStage(format, boxes),
     commit: async (entry) => {
       const r = await boxes.submit(entry);
-      if (r.ok) stored.inc();
+      if (r.ok) {
+        stored.inc();
+        sessions.delivered(entry.recipient);
+      }
       return r;
     },
     ackSent: () => acks.inc(),
