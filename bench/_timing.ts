@@ -34,17 +34,25 @@ export function measure(fn: () => void, opts: { batchMs?: number; batches?: numb
   }
   const per: number[] = [];
   const cpu: number[] = [];
-  for (let b = 0; b < batches; b++) {
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) fn();
-    per.push(((performance.now() - t0) * 1000) / n);
-    const c = process.cpuUsage(c0);
-    cpu.push((c.user + c.system) / n);
-  }
+  for (let b = 0; b < batches; b++) timeBatch(fn, n, per, cpu);
+  return summarise(per, cpu, n * batches);
+}
+
+/** Runs `fn` `n` times; appends the wall and process-CPU microseconds per call. */
+function timeBatch(fn: () => void, n: number, per: number[], cpu: number[]): void {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) fn();
+  per.push(((performance.now() - t0) * 1000) / n);
+  const c = process.cpuUsage(c0);
+  cpu.push((c.user + c.system) / n);
+}
+
+/** Medians (and the fastest batch) of per-call times. */
+function summarise(per: number[], cpu: number[], ops: number): Timing {
   per.sort((a, b) => a - b);
   cpu.sort((a, b) => a - b);
-  return { us: per[Math.floor(per.length / 2)]!, cpuUs: cpu[Math.floor(cpu.length / 2)]!, minUs: per[0]!, ops: n * batches };
+  return { us: per[Math.floor(per.length / 2)]!, cpuUs: cpu[Math.floor(cpu.length / 2)]!, minUs: per[0]!, ops };
 }
 
 /**
@@ -73,24 +81,11 @@ export function measurePair(a: () => void, b: () => void, opts: { batchMs?: numb
   const pb: number[] = [];
   const ca: number[] = [];
   const cb: number[] = [];
-  const batch = (fn: () => void, n: number, per: number[], cpu: number[]): void => {
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) fn();
-    per.push(((performance.now() - t0) * 1000) / n);
-    const c = process.cpuUsage(c0);
-    cpu.push((c.user + c.system) / n);
-  };
   for (let k = 0; k < batches; k++) {
-    batch(a, na, pa, ca);
-    batch(b, nb, pb, cb);
+    timeBatch(a, na, pa, ca);
+    timeBatch(b, nb, pb, cb);
   }
-  const timing = (per: number[], cpu: number[], n: number): Timing => {
-    per.sort((x, y) => x - y);
-    cpu.sort((x, y) => x - y);
-    return { us: per[Math.floor(per.length / 2)]!, cpuUs: cpu[Math.floor(cpu.length / 2)]!, minUs: per[0]!, ops: n * batches };
-  };
-  return [timing(pa, ca, na), timing(pb, cb, nb)];
+  return [summarise(pa, ca, na * batches), summarise(pb, cb, nb * batches)];
 }
 
 /** The p-th percentile (0-100) of ascending `sorted`, nearest rank; NaN when empty. */
