@@ -9,8 +9,6 @@
  *   sender accepted is delivered exactly once.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,9 +16,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { nodeBackend } from '../../src/crypto/node.js';
 import { isBackchannelError } from '../../src/errors.js';
-import { clientSocketPath, ipcCall, ipcRequest } from '../../src/client/ipc.js';
+import { ipcCall, ipcRequest } from '../../src/client/ipc.js';
 import type { IpcMessage } from '../../src/client/ipc.js';
-import { BIN_PATH } from '../../src/local/network.js';
+import { ClientProcess } from '../helpers/client-process.js';
 import type { RunningLocalNetwork } from '../../src/local/up.js';
 import { ensureLocalNetwork, startLocalNetwork } from '../../src/local/up.js';
 import { raiseClientRate, scrape } from '../helpers/mixnet-client.js';
@@ -40,73 +38,6 @@ function sizes(n: number): number[] {
     out.push(Math.max(1, Math.round(Math.exp(u * Math.log(65_536)))));
   }
   return out;
-}
-
-class ClientProcess {
-  readonly dir: string;
-  readonly socket: string;
-  #child: ChildProcess | null = null;
-  address = '';
-
-  constructor(dir: string) {
-    this.dir = dir;
-    this.socket = clientSocketPath(dir);
-  }
-
-  init(network: string, gateway: string): void {
-    const r = spawnSync(process.execPath, [BIN_PATH, 'client', 'init', '--dir', this.dir, '--network', network, '--gateway', gateway], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    const a = spawnSync(process.execPath, [BIN_PATH, 'client', 'address', '--dir', this.dir], { encoding: 'utf8' });
-    assert.equal(a.status, 0, a.stderr);
-    this.address = a.stdout.trim();
-  }
-
-  /** Starts `client run` and waits until it is connected to its gateway. */
-  async run(): Promise<void> {
-    this.#child = spawn(process.execPath, [BIN_PATH, 'client', 'run', '--dir', this.dir], { stdio: ['ignore', 'ignore', 'ignore'] });
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const s = await this.status().catch(() => null);
-      if (s !== null && s['connected'] === true) return;
-      if (Date.now() > deadline) throw new Error(`client ${this.dir} did not connect`);
-      await sleep(200);
-    }
-  }
-
-  async status(): Promise<Record<string, unknown>> {
-    const r = await ipcCall(this.socket, { op: 'status' });
-    assert.equal(r['ok'], true);
-    return r['status'] as Record<string, unknown>;
-  }
-
-  /** Queues a message; returns its id once the client has it durably. */
-  async send(to: string, body: Uint8Array): Promise<string> {
-    const r = await ipcCall(this.socket, { op: 'send', to, body_base64: Buffer.from(body).toString('base64'), wait: false });
-    assert.equal(r['ok'], true, JSON.stringify(r));
-    return r['id'] as string;
-  }
-
-  /** Every unconsumed message, consumed. */
-  async recv(): Promise<{ id: string; body: Uint8Array }[]> {
-    const out: { id: string; body: Uint8Array }[] = [];
-    await ipcRequest(this.socket, { op: 'recv' }, (m: IpcMessage, conn) => {
-      if (m['event'] === 'message') {
-        out.push({ id: m['id'] as string, body: new Uint8Array(Buffer.from(m['body_base64'] as string, 'base64')) });
-        conn.send({ op: 'consume', seq: m['seq'] as number });
-      } else if (m['event'] === 'end') conn.end();
-    });
-    return out;
-  }
-
-  kill(signal: NodeJS.Signals): Promise<void> {
-    const c = this.#child;
-    this.#child = null;
-    if (c === null || c.exitCode !== null) return Promise.resolve();
-    return new Promise((r) => {
-      c.once('exit', () => r());
-      c.kill(signal);
-    });
-  }
 }
 
 /**

@@ -2,7 +2,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Counter, Registry } from 'prom-client';
-import type { MessageLink } from '../../src/link/message-link.js';
 import { readSample } from '../../src/ops/metrics.js';
 import { compareNodes, encodeDocument, encodeSignedDocument, signDocument, verifySignedDocument } from '../../src/pki/document.js';
 import { nodeEd25519 } from '../../src/pki/ed25519-node.js';
@@ -12,6 +11,7 @@ import type { FetchMailbox } from '../../src/server/gateway-mailbox.js';
 import type { RateLimiter } from '../../src/server/rate-limit.js';
 import { concatBytes, toHex } from '../../src/util/bytes.js';
 import { WireCodec } from '../../src/wire/commands.js';
+import { recordingLink } from '../helpers/recording-link.js';
 import type { WireCommand } from '../../src/wire/commands.js';
 import { params, range, testAuthorities, testNetwork } from '../pki/fixtures.js';
 
@@ -22,23 +22,6 @@ function signed(epoch: number): SignedDocument {
   const bytes = encodeDocument({ epoch, params, nodes: nodes.map((n) => n.descriptor(range(epoch, 2)).desc).sort(compareNodes) });
   const container = encodeSignedDocument(bytes, auths.map((a) => ({ authority: a.info.identityKey, signature: signDocument(bytes, a.seed, nodeEd25519) })));
   return verifySignedDocument(container, { authorities: auths.map((a) => a.info), threshold: 2, ed: nodeEd25519 });
-}
-
-/** A link that records what the gateway sends on it. */
-function recordingLink(): MessageLink & { frames: Uint8Array[] } {
-  const frames: Uint8Array[] = [];
-  return {
-    frames,
-    remoteStatic: new Uint8Array(32).fill(9),
-    isOpen: true,
-    trySend: (m) => {
-      frames.push(m);
-      return true;
-    },
-    send: () => Promise.resolve(),
-    close: () => Promise.resolve(),
-    [Symbol.asyncIterator]: () => ({ next: () => Promise.resolve({ done: true as const, value: undefined }) }),
-  };
 }
 
 function sessions(codec: WireCodec, documents?: (epoch: number) => SignedDocument | null) {

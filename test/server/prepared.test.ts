@@ -7,13 +7,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Counter, Registry } from 'prom-client';
-import type { MessageLink } from '../../src/link/message-link.js';
 import { clientSessions } from '../../src/server/fetch.js';
 import type { FetchMailbox } from '../../src/server/gateway-mailbox.js';
 import type { PeekedEntry } from '../../src/server/mailbox.js';
 import type { RateLimiter } from '../../src/server/rate-limit.js';
 import { WireCodec } from '../../src/wire/commands.js';
 import type { WireCommand } from '../../src/wire/commands.js';
+import { recordingLink } from '../helpers/recording-link.js';
 
 const codec = new WireCodec({ packetLength: 512 });
 const RECIPIENT = new Uint8Array(32).fill(5);
@@ -53,18 +53,7 @@ function harness() {
   const box = new Box();
   const later: (() => void)[] = [];
   const registry = new Registry();
-  const frames: Uint8Array[] = [];
-  const link: MessageLink = {
-    remoteStatic: RECIPIENT,
-    isOpen: true,
-    trySend: (m) => {
-      frames.push(m);
-      return true;
-    },
-    send: () => Promise.resolve(),
-    close: () => Promise.resolve(),
-    [Symbol.asyncIterator]: () => ({ next: () => Promise.resolve({ done: true as const, value: undefined }) }),
-  };
+  const link = recordingLink(RECIPIENT);
   const sessions = clientSessions({
     mailbox: box,
     limiter: { take: () => true } as unknown as RateLimiter,
@@ -79,7 +68,7 @@ function harness() {
     const before = box.reads;
     sessions.command(link, { kind: 'retrieve_message', sequence: n });
     const reads = box.reads - before;
-    const answer = codec.decode(frames.at(-1)!);
+    const answer = codec.decode(link.frames.at(-1)!);
     assert.equal(answer.kind, 'message');
     return { answer: answer as Extract<WireCommand, { kind: 'message' }>, reads };
   };
