@@ -49,7 +49,7 @@ import { GatewayDirectory } from './directory.js';
 import type { DirectoryTrust } from './directory.js';
 import { open, seal } from './envelope.js';
 import { MAX_REPLY_SURBS, MESSAGE_ID_LENGTH, decodeFrame, decodeMessage, encodeMessage, fragmentFrames, frameLength, loopFrame } from './frames.js';
-import { PeriodicClock, PoissonClock, exponentialMs, uniform01 } from './poisson.js';
+import { PeriodicClock, PoissonClock, exponentialMs, hopDelaysMs, uniform01 } from './poisson.js';
 import type { ClientStore, Destination, InboxMessage, OutgoingFragment, OutgoingMessage } from './store.js';
 
 /** Attempts per fragment before its message is reported failed. With the backoff below they span about 4 to 8 minutes. */
@@ -520,8 +520,7 @@ export class Client implements ClientApi {
 
   /** Per-hop delays for a route of `hops` hops that hold the packet: exponential at the network's mean; the first hop (a gateway) holds none unless `allDelay`. */
   #delays(hops: number, firstIsGateway: boolean): number[] {
-    const mean = this.#tools!.params.mixMeanDelayMs;
-    return Array.from({ length: hops }, (_, i) => (i === 0 && firstIsGateway ? 0 : Math.min(0xffffffff, Math.round(exponentialMs(this.#u01, mean)))));
+    return hopDelaysMs(this.#u01, this.#tools!.params.mixMeanDelayMs, hops, firstIsGateway);
   }
 
   /** An acknowledgement SURB back to our mailbox through one mix per layer. */

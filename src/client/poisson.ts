@@ -24,6 +24,15 @@ export function exponentialMs(u01: () => number, meanMs: number): number {
 }
 
 /**
+ * The delays a sender puts in a route's `hops` hops that hold the packet (Loopix): exponential at
+ * `meanMs`, in whole milliseconds as the routing command carries them (uint32). The first hop, a
+ * sender's own gateway, holds none when `firstIsGateway`.
+ */
+export function hopDelaysMs(u01: () => number, meanMs: number, hops: number, firstIsGateway: boolean): number[] {
+  return Array.from({ length: hops }, (_, i) => (i === 0 && firstIsGateway ? 0 : Math.min(0xffffffff, Math.round(exponentialMs(u01, meanMs)))));
+}
+
+/**
  * An event more overdue than this when its timer callback finally runs is never sent: the
  * schedule restarts from `now − CATCH_UP_MS` instead. Ordinary lateness (a timer's 1 ms
  * granularity, garbage collection, a slow commit, a loaded machine's scheduler: milliseconds to a

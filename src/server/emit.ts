@@ -18,8 +18,12 @@
  */
 import type { Clock } from '../ops/clock.js';
 import type { DropReason } from '../ops/metrics.js';
-import type { DocumentNode } from '../pki/types.js';
-import { PoissonClock } from '../client/poisson.js';
+import { chooseMixes, gateways, pathHops } from '../pki/route.js';
+import type { RandomInt } from '../pki/route.js';
+import type { ConsensusDocument, DocumentNode } from '../pki/types.js';
+import { RECIPIENT_ID_LENGTH } from '../sphinx/constants.js';
+import type { PacketFormat } from '../sphinx/format.js';
+import { hopDelaysMs, PoissonClock } from '../client/poisson.js';
 
 /** Acknowledgements waiting for a slot at most; past it the oldest goes (the sender retransmits). */
 export const MAX_QUEUED_ACKS = 4096;
@@ -28,6 +32,24 @@ export const MAX_QUEUED_ACKS = 4096;
  * (docs/client.md), so an older acknowledgement would only confirm a copy already on its way.
  */
 export const MAX_ACK_WAIT_MS = 30_000;
+
+/** The all-zero mailbox: what ends there is drop cover, discarded by the gateway it reaches. */
+const DROP_RECIPIENT = new Uint8Array(RECIPIENT_ID_LENGTH);
+
+/**
+ * A gateway's cover packet: through one random mix per layer to a random gateway's drop mailbox
+ * (perhaps the sender's own), with the delays a client draws, so that at the mixes it looks as
+ * an acknowledgement does. Null when the document lists no gateway.
+ * @throws {BackchannelError} ERR_SPHINX_PATH for an empty layer or a node without a key for the epoch.
+ */
+export function coverPacket(doc: ConsensusDocument, format: PacketFormat, rand: RandomInt, u01: () => number): { readonly peer: DocumentNode; readonly packet: Uint8Array } | null {
+  const exits = gateways(doc);
+  if (exits.length === 0) return null;
+  const route = [...chooseMixes(doc, rand), exits[rand(exits.length)]!];
+  const delays = hopDelaysMs(u01, doc.params.mixMeanDelayMs, route.length - 1, false);
+  const packet = format.createPacket(pathHops(route, doc.epoch, delays, { recipient: DROP_RECIPIENT }), new Uint8Array(format.geometry.forwardPayloadLength));
+  return { peer: route[0]!, packet };
+}
 
 /** A packet ready to go: its first hop and the send_packet command that carries it. */
 export interface Outgoing {

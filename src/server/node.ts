@@ -44,11 +44,10 @@ import { acceptedEpochs, KEY_GRACE_FRACTION, loadedEpochs } from './epochs.js';
 import type { Connect } from './forward.js';
 import { splitHostPort } from '../config/_validate.js';
 import { randomBytes } from 'node:crypto';
-import { exponentialMs, uniform01 } from '../client/poisson.js';
-import { chooseMixes, gateways, pathHops, randomIntFrom } from '../pki/route.js';
+import { uniform01 } from '../client/poisson.js';
+import { randomIntFrom } from '../pki/route.js';
 import type { RandomInt } from '../pki/route.js';
-import { RECIPIENT_ID_LENGTH } from '../sphinx/constants.js';
-import { Emitter } from './emit.js';
+import { coverPacket, Emitter } from './emit.js';
 import type { Outgoing } from './emit.js';
 
 /** Where documents come from: the follower in a server, a fixed document in a benchmark. */
@@ -137,8 +136,6 @@ interface Delayed {
 }
 
 const EMPTY = new Uint8Array(0);
-/** The all-zero mailbox: what ends there is drop cover, discarded by the gateway it reaches. */
-const DROP_RECIPIENT = new Uint8Array(RECIPIENT_ID_LENGTH);
 
 /** Packets in the unwrap pool at most, whatever limits.maxQueuedPackets allows (16 384 packets of ~3 kB: 48 MiB of rings). */
 const MAX_UNWRAP_IN_FLIGHT_PER_NODE = 16_384;
@@ -165,9 +162,7 @@ export class PacketNode {
   readonly #delays: DelayQueue<Delayed>;
   readonly #peers: PeerLinks;
   /** A gateway's own packets into layer 1 (acknowledgements, else cover), on its own clock. */
-  readonly #emitter: Emitter | null = null;
-  readonly #u01: () => number;
-  readonly #rand: RandomInt;
+  readonly #emitter: Emitter | null;
   /** The gateway's linked clients, counted at most once a second (the emission rate follows it). */
   #linked = 0;
   #linkedAt = -Infinity;
@@ -218,15 +213,16 @@ export class PacketNode {
         components.metrics.counts.packetsOut++;
       },
     });
-    const random = components.random ?? ((n: number) => new Uint8Array(randomBytes(n)));
-    this.#u01 = uniform01(random);
-    this.#rand = randomIntFrom(random);
+    this.#emitter = null;
     if (gateway !== null) {
+      const random = components.random ?? ((n: number) => new Uint8Array(randomBytes(n)));
+      const u01 = uniform01(random);
+      const rand = randomIntFrom(random);
       this.#emitter = new Emitter({
         clock: components.clock,
-        u01: this.#u01,
+        u01,
         ratePerS: () => this.init.params.gatewayRatePerClientPerS * Math.max(1, this.#linkedClients(gateway)),
-        cover: () => this.#coverPacket(),
+        cover: () => this.#cover(rand, u01),
         send: (out) => this.#peers.send(out.peer, out.frame),
         drop: (r) => this.drop(r),
         sent: (kind) => (kind === 'ack' ? gateway.ackSent() : gateway.coverSent()),
@@ -570,24 +566,13 @@ export class PacketNode {
     return this.#linked;
   }
 
-  /**
-   * A gateway's cover packet: through one random mix per layer to a random gateway's drop mailbox
-   * (perhaps this one), with the delays a client draws, so that at the mixes it looks as an
-   * acknowledgement does. Null without a document to route by (no slot is filled then).
-   */
-  #coverPacket(): Outgoing | null {
+  /** A cover packet for the gateway's emission slot, routed by the newest document; null without one. */
+  #cover(rand: RandomInt, u01: () => number): Outgoing | null {
     const signed = this.document;
     if (signed === null) return null;
-    const doc = signed.document;
-    const exits = gateways(doc);
-    if (exits.length === 0) return null;
     try {
-      const route = [...chooseMixes(doc, this.#rand), exits[this.#rand(exits.length)]!];
-      const mean = doc.params.mixMeanDelayMs;
-      const delays = Array.from({ length: route.length - 1 }, () => Math.min(0xffffffff, Math.round(exponentialMs(this.#u01, mean))));
-      const format = this.#c.format;
-      const packet = format.createPacket(pathHops(route, doc.epoch, delays, { recipient: DROP_RECIPIENT }), new Uint8Array(format.geometry.forwardPayloadLength));
-      return { peer: route[0]!, frame: this.codec.sendPacketFrame(packet) };
+      const c = coverPacket(signed.document, this.#c.format, rand, u01);
+      return c === null ? null : { peer: c.peer, frame: this.codec.sendPacketFrame(c.packet) };
     } catch {
       // A layer without mixes or a node without a key for the epoch: no route now.
       this.drop('no_route');

@@ -11,7 +11,7 @@
  * own mailbox, and it fetches its mailbox at a constant rate.
  */
 import type { Clock } from '../ops/clock.js';
-import { PoissonClock, exponentialMs } from '../client/poisson.js';
+import { PoissonClock, hopDelaysMs } from '../client/poisson.js';
 import { DROP_MAILBOX } from '../client/client.js';
 import type { GatewayLink } from '../client/client.js';
 import { encodeForwardPayload } from '../sphinx/payload.js';
@@ -94,9 +94,8 @@ export class PopulationClient {
   #packet(to: DocumentNode, mailbox: Uint8Array): Uint8Array {
     const doc = this.#i.document().document;
     const route = [doc.nodes[this.#i.gateway]!, ...chooseMixes(doc, this.#i.rand), to];
-    const mean = doc.params.mixMeanDelayMs;
     // As the client: the first hop (our gateway) holds nothing; each mix an exponential delay.
-    const delays = route.slice(1).map((_, i) => (i === 0 ? 0 : Math.min(0xffffffff, Math.round(exponentialMs(this.#i.u01, mean)))));
+    const delays = hopDelaysMs(this.#i.u01, doc.params.mixMeanDelayMs, route.length - 1, true);
     this.#payload ??= encodeForwardPayload(this.#i.format.geometry, new Uint8Array(0), null);
     return this.#i.format.createPacket(pathHops(route, doc.epoch, delays, { recipient: mailbox }), this.#payload);
   }
