@@ -89,11 +89,10 @@ interface Session {
 export function clientSessions(init: ClientSessionsInit): ClientSessions {
   const { mailbox, limiter, codec, fetches, deletionsRefused } = init;
   const schedule = init.schedule ?? ((fn: () => void) => void setImmediate(fn));
-  const sessions = new WeakMap<MessageLink, Session>();
+  /** A session per client link opened and not yet seen closed; closed ones are swept when counted. */
+  const sessions = new Map<MessageLink, Session>();
   /** The sessions of each mailbox (a client may have more than one link open for a moment). */
   const byRecipient = new Map<string, Set<Session>>();
-  /** The client links opened and not yet seen closed; closed ones are swept when counted. */
-  const links = new Set<MessageLink>();
   // The container bytes of each document served, made once: the follower hands out the same
   // object for an epoch, and a document no longer held is collected with its bytes.
   const containers = new WeakMap<SignedDocument, Uint8Array>();
@@ -189,19 +188,17 @@ export function clientSessions(init: ClientSessionsInit): ClientSessions {
   return {
     opened(link) {
       mailbox.register(link.remoteStatic);
-      links.add(link);
+      session(link);
     },
     linked() {
-      for (const l of links) {
+      for (const [l, s] of sessions) {
         if (l.isOpen) continue;
-        links.delete(l);
-        const s = sessions.get(l);
-        if (s === undefined) continue;
+        sessions.delete(l);
         const set = byRecipient.get(s.key);
         set?.delete(s);
         if (set?.size === 0) byRecipient.delete(s.key);
       }
-      return links.size;
+      return sessions.size;
     },
     delivered(recipient) {
       const set = byRecipient.get(idKey(recipient));
