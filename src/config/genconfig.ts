@@ -187,7 +187,11 @@ export function generateNetwork(opts: GenerateOptions): GeneratedNetwork {
   });
   const basePort = integer(`${g}.basePort`, opts.basePort ?? DEFAULT_BASE_PORT, 1, 65535);
   const logLevel = oneOf(`${g}.logLevel`, opts.logLevel ?? 'info', LOG_LEVELS);
-  const params = parseParams(`${g}.params`, { ...DEFAULT_PARAMS, hops: layers + 2, ...opts.params, layers });
+  const merged = { ...DEFAULT_PARAMS, hops: layers + 2, ...opts.params, layers };
+  // The gateway's emission rate follows the client rates it must acknowledge (one slot for each
+  // send and loop slot of a client, as the default is made), unless it is given itself.
+  const gatewayRatePerClientPerS = opts.params?.gatewayRatePerClientPerS ?? merged.sendRatePerS + merged.loopRatePerS;
+  const params = parseParams(`${g}.params`, { ...merged, gatewayRatePerClientPerS });
   const dir = resolve(opts.dir);
 
   const servers = plan(nAuth, layers, perLayer, nGw, hosts, basePort);

@@ -86,6 +86,16 @@ describe('backchannel genconfig', () => {
     });
   });
 
+  test("the gateways' emission rate follows the client rates unless it is given", async () => {
+    await withTemp((dir) => {
+      assert.equal(generateNetwork({ dir: join(dir, 'a'), basePort: 40000 }).network.params.gatewayRatePerClientPerS, 25);
+      const raised = generateNetwork({ dir: join(dir, 'b'), basePort: 40000, params: { sendRatePerS: 50, loopRatePerS: 5 } });
+      assert.equal(raised.network.params.gatewayRatePerClientPerS, 55);
+      const given = generateNetwork({ dir: join(dir, 'c'), basePort: 40000, params: { sendRatePerS: 50, gatewayRatePerClientPerS: 7 } });
+      assert.equal(given.network.params.gatewayRatePerClientPerS, 7);
+    });
+  });
+
   test('ports follow the scheme: consecutive, two per authority or mix, three per gateway', async () => {
     await withTemp((dir) => {
       const r = generateNetwork({ dir, authorities: 2, layers: 1, mixesPerLayer: 1, gateways: 2, basePort: 40000 });
