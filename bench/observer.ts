@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- observer [--json] [--minutes M] [--trace FILE]`: what a global passive observer learns from
+ * `npm run bench -- observer [--json] [--minutes M] [--trace FILE] [--from-trace FILE]`: what a global passive observer learns from
  * the wire. A local network (real processes, as `backchannel up` runs them) with a recording relay
  * on every link (src/local/observed.ts), four `backchannel client run` processes in two pairs
  * across the two gateways (alice@gateway-1 ↔ bob@gateway-2, carol@gateway-1 ↔ dave@gateway-2),
@@ -7,11 +7,12 @@
  * messages, one 1 MiB message. The driver keeps the ground truth (when each message was sent,
  * acknowledged and received); the attacks of src/observe/analysis.ts run on the relays' frames
  * against it. docs/anonymity.md explains each figure. Progress on stderr; it stops by itself and
- * stops every process and relay it started.
+ * stops every process and relay it started. `--trace FILE` keeps the frames' times and sizes and the
+ * truth; `--from-trace FILE` runs the analysis again on such a file, without a network.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -21,7 +22,7 @@ import { nodeBackend } from '../src/crypto/node.js';
 import { BIN_PATH } from '../src/local/network.js';
 import { startLocalNetwork } from '../src/local/up.js';
 import type { RunningLocalNetwork } from '../src/local/up.js';
-import { ackCounting, clientLinkTests, fetchTiming, measureDataFrameSize, otherFrames, pairing } from '../src/observe/analysis.js';
+import { ackCounting, bystanderTiming, clientLinkTests, fetchTiming, measureDataFrameSize, otherFrames, pairing } from '../src/observe/analysis.js';
 import type { Activity, Comparison, ObservedLink, Role, Trace } from '../src/observe/analysis.js';
 
 /** Default length of the schedule's idle stretches: 5 of them at 45 s, about 10 minutes in all with start-up. */
@@ -137,7 +138,18 @@ function compareRow(c: Comparison, test: 'mw' | 'ks'): Record<string, number> {
   };
 }
 
+/** A trace that `--trace` wrote, read back (roles and partners were written as objects). */
+function readTrace(file: string): Trace {
+  const raw = JSON.parse(readFileSync(file, 'utf8')) as Omit<Trace, 'roles' | 'partners'> & { roles: Record<string, Role>; partners?: Record<string, string> };
+  return { ...raw, roles: new Map(Object.entries(raw.roles)), partners: new Map(Object.entries(raw.partners ?? {})) };
+}
+
 export async function benchObserver(argv: readonly string[] = []): Promise<Record<string, number>> {
+  const from = argv.indexOf('--from-trace');
+  if (from >= 0) {
+    if (argv[from + 1] === undefined) throw new RangeError('observer: --from-trace expects a file that --trace wrote');
+    return report(readTrace(argv[from + 1]!), null, 0, 0, argv.includes('--json'));
+  }
   const minutes = parseMinutes(argv);
   const idleMs = Math.round(Math.min(MAX_IDLE_S, Math.max(MIN_IDLE_S, (minutes * 60) / IDLE_DIVISOR)) * 1000);
   const root = mkdtempSync(join(tmpdir(), 'bc-bench-observer-'));
@@ -289,7 +301,8 @@ async function stopClients(clients: readonly RunningClientProcess[]): Promise<vo
   );
 }
 
-function report(trace: Trace, messages: readonly MessageTruth[], unnamed: number, dropped: number, json: boolean): Record<string, number> {
+/** The analysis of a trace; `messages` is the driver's truth of a live run (null for a trace read back). */
+function report(trace: Trace, messages: readonly MessageTruth[] | null, unnamed: number, dropped: number, json: boolean): Record<string, number> {
   const dataSize = measureDataFrameSize(trace.links);
   const opts = { dataFrameSize: dataSize };
   const out: Record<string, number> = {
@@ -298,10 +311,12 @@ function report(trace: Trace, messages: readonly MessageTruth[], unnamed: number
     links: trace.links.length,
     links_unnamed: unnamed,
     records_dropped: dropped,
-    messages: messages.length,
-    messages_delivered: messages.filter((m) => m.outcome === 'delivered').length,
-    messages_received: messages.filter((m) => m.receivedAt !== null).length,
   };
+  if (messages !== null) {
+    out['messages'] = messages.length;
+    out['messages_delivered'] = messages.filter((m) => m.outcome === 'delivered').length;
+    out['messages_received'] = messages.filter((m) => m.receivedAt !== null).length;
+  }
   const put = (prefix: string, row: Record<string, number>): void => {
     for (const [k, v] of Object.entries(row)) out[`${prefix}.${k}`] = v;
   };
@@ -309,7 +324,8 @@ function report(trace: Trace, messages: readonly MessageTruth[], unnamed: number
   const line = (s: string): void => void lines.push(s);
 
   line(`data frames: ${dataSize} bytes; ${out['links']} links (${unnamed} with the connecting side unknown); ${out['seconds']} s observed`);
-  line(`messages: ${messages.length} sent, ${out['messages_delivered']} acknowledged, ${out['messages_received']} received`);
+  if (messages !== null) line(`messages: ${messages.length} sent, ${out['messages_delivered']} acknowledged, ${out['messages_received']} received`);
+  else line(`activities: ${trace.activities.length} (from a trace file)`);
   line('');
   line('ack counting (per second, idle vs active seconds of the gateway\'s clients; Mann-Whitney)');
   for (const r of ackCounting(trace, opts)) {
@@ -326,13 +342,25 @@ function report(trace: Trace, messages: readonly MessageTruth[], unnamed: number
   }
   line('');
   line('fetch answer time (gateway frame after the client\'s last frame; idle vs active; KS)');
-  for (const r of fetchTiming(trace, opts)) {
+  const timing = fetchTiming(trace, opts);
+  for (const r of timing) {
     const c = r.latency;
     line(
       `  ${r.client}: idle mean ${fmt(c.idleMean, 2)} ms (n=${c.idleN}), active ${fmt(c.activeMean, 2)} ms (n=${c.activeN}), D ${fmt(c.ks?.d)}, p ${fmt(c.ks?.p)}; slow (> ${fmt(r.slowThresholdMs, 2)} ms, idle p90): idle ${fmt(r.slowShareIdle)}, active ${fmt(r.slowShareActive)}`,
     );
     put(`fetch.${r.client}`, { ...compareRow(c, 'ks'), slow_ms: r.slowThresholdMs, slow_share_idle: r.slowShareIdle, slow_share_active: r.slowShareActive });
   }
+  line('  per second, less the other clients\' mean that second (the test of record: what the machine does to all cancels; Mann-Whitney over seconds)');
+  for (const r of timing) {
+    const c = r.relative;
+    line(`  ${r.client}: idle ${fmt(c.idleMean, 3)} ms (n=${c.idleN} s), active ${fmt(c.activeMean, 3)} ms (n=${c.activeN} s), z ${fmt(c.mannWhitney?.z, 2)}, p ${fmt(c.mannWhitney?.p)}`);
+    put(`fetch_relative.${r.client}`, compareRow(c, 'mw'));
+  }
+  const bystander = bystanderTiming(trace, opts);
+  line(
+    `  clients idle themselves, per second, nobody active vs someone else active: ${fmt(bystander.idleMean, 3)} ms (n=${bystander.idleN} s) vs ${fmt(bystander.activeMean, 3)} ms (n=${bystander.activeN} s), z ${fmt(bystander.mannWhitney?.z, 2)}, p ${fmt(bystander.mannWhitney?.p)}`,
+  );
+  put('fetch_bystander', compareRow(bystander, 'mw'));
   line('');
   line("a client's own link, idle vs active (frames/s: Mann-Whitney; inter-departure times: KS)");
   for (const r of clientLinkTests(trace, opts)) {
@@ -350,9 +378,13 @@ function report(trace: Trace, messages: readonly MessageTruth[], unnamed: number
     line(`  ${r.client}: ${r.ranking.map((c) => `${c.client} ${fmt(c.score)}`).join(', ')}; true partner ${r.partner ?? '-'} ${r.partnerFirst ? 'ranked first' : 'not first'}`);
     out[`pairing.${r.client}.partner_first`] = r.partnerFirst ? 1 : 0;
   }
-  line(`  ${pair.correct}/${pair.scored} ranked first; p under chance ${fmt(pair.p)}`);
+  line(`  ${pair.correct}/${pair.scored} ranked first (binomial p ${fmt(pair.p)}, overstated: rankings share pair scores)`);
+  line(`  pairs by score: ${pair.pairs.map((q) => `${q.rank}. ${q.a}-${q.b} ${fmt(q.score)}${q.partners ? ' (true)' : ''}`).join(', ')}`);
+  line(`  true pairs' rank sum ${pair.pairRankSum} (${pair.truePairs} of ${pair.pairs.length} pairs); p under a random order ${fmt(pair.pairRankP)}`);
   out['pairing.correct'] = pair.correct;
   out['pairing.p'] = pair.p;
+  out['pairing.rank_sum'] = pair.pairRankSum;
+  out['pairing.rank_p'] = pair.pairRankP;
   line('');
   line('frames of other sizes (not data frames), by link: idle / active counts');
   let others = 0;

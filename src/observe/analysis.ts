@@ -8,7 +8,7 @@
  * subject's activities, idle when it lies at least `guardMs` away from every one of them, and
  * left out otherwise (the edges of an activity, whose effects spill by a mix delay or two).
  */
-import { binomialTail, ksTwoSample, mannWhitney, mean, pearson, quantile, traceError } from './stats.js';
+import { binomialTail, ksTwoSample, mannWhitney, mean, pearson, quantile, rankSumLowerTail, traceError } from './stats.js';
 import type { KsResult, MannWhitneyResult } from './stats.js';
 
 /** Frames one way on one link: parallel arrays of times (ms) and wire sizes (bytes). */
@@ -257,37 +257,132 @@ export interface FetchTimingResult {
   readonly client: string;
   /** Answer times (ms) in idle and active seconds, compared (KS is the test of record). */
   readonly latency: Comparison;
+  /**
+   * Per second, this client's mean answer time less the other clients' mean answer time in the
+   * same second, idle against active seconds of this client (Mann–Whitney: the test of record).
+   * What the whole machine or network does to every answer that second (a busier CPU, an epoch's
+   * votes) cancels; what this client's own mail does remains. Seconds, not answers, are the
+   * samples: answers a few milliseconds apart share the machine's state, and a test over 7,000
+   * of them as if independent flags any drift of the machine as a difference.
+   */
+  readonly relative: Comparison;
   /** The idle quantile above which an answer is slow (ms). */
   readonly slowThresholdMs: number;
   readonly slowShareIdle: number;
   readonly slowShareActive: number;
 }
 
+/** Each client's answers, and per second the sum and count of every client's answer times. */
+interface AnswerTable {
+  readonly byClient: Map<string, Answer[]>;
+  readonly sum: Map<string, number[]>;
+  readonly count: Map<string, number[]>;
+}
+
+function answerTable(trace: Trace, dataSize: number, bins: number): AnswerTable {
+  const byClient = new Map<string, Answer[]>();
+  const sum = new Map<string, number[]>();
+  const count = new Map<string, number[]>();
+  for (const [client, role] of trace.roles) {
+    if (role.role !== 'client') continue;
+    const answers = clientLinks(trace, client).flatMap((l) => answerTimes(l, dataSize));
+    const s = new Array<number>(bins).fill(0);
+    const n = new Array<number>(bins).fill(0);
+    for (const a of answers) {
+      const b = binOf(trace, a.t);
+      if (b < 0 || b >= bins) continue;
+      s[b]! += a.latencyMs;
+      n[b]!++;
+    }
+    byClient.set(client, answers);
+    sum.set(client, s);
+    count.set(client, n);
+  }
+  return { byClient, sum, count };
+}
+
+/** The mean answer time of every client but `client` in bin `b`, or NaN when they had none. */
+function othersMean(table: AnswerTable, client: string, b: number): number {
+  let s = 0;
+  let n = 0;
+  for (const [other, sums] of table.sum) {
+    if (other === client) continue;
+    s += sums[b]!;
+    n += table.count.get(other)![b]!;
+  }
+  return n === 0 ? NaN : s / n;
+}
+
 /**
  * Fetch answer time: does the gateway answer a fetch more slowly when the client has mail (or
- * acknowledgements) waiting? Answer times in idle against active seconds of the client.
+ * acknowledgements) waiting? Answer times in idle against active seconds of the client, raw and
+ * relative to the other clients' answers in the same second.
  */
 export function fetchTiming(trace: Trace, opts: AnalysisOptions = {}): FetchTimingResult[] {
   const dataSize = opts.dataFrameSize ?? measureDataFrameSize(trace.links);
   const bins = binCount(trace);
+  const table = answerTable(trace, dataSize, bins);
   const out: FetchTimingResult[] = [];
-  for (const [client, role] of trace.roles) {
-    if (role.role !== 'client') continue;
+  for (const [client, answers] of table.byClient) {
     const kinds = classifyBins(activitiesOf(trace, [client]), trace.fromMs, bins, opts.guardMs ?? DEFAULT_GUARD_MS);
     const idle: number[] = [];
     const active: number[] = [];
-    for (const l of clientLinks(trace, client)) {
-      for (const a of answerTimes(l, dataSize)) {
-        const kind = kinds[binOf(trace, a.t)];
-        if (kind === 'idle') idle.push(a.latencyMs);
-        else if (kind === 'active') active.push(a.latencyMs);
-      }
+    for (const a of answers) {
+      const kind = kinds[binOf(trace, a.t)];
+      if (kind === 'idle') idle.push(a.latencyMs);
+      else if (kind === 'active') active.push(a.latencyMs);
+    }
+    const relIdle: number[] = [];
+    const relActive: number[] = [];
+    const sums = table.sum.get(client)!;
+    const counts = table.count.get(client)!;
+    for (let b = 0; b < bins; b++) {
+      const kind = kinds[b];
+      if ((kind !== 'idle' && kind !== 'active') || counts[b] === 0) continue;
+      const others = othersMean(table, client, b);
+      if (!Number.isNaN(others)) (kind === 'idle' ? relIdle : relActive).push(sums[b]! / counts[b]! - others);
     }
     const threshold = quantile(idle, opts.slowQuantile ?? DEFAULT_SLOW_QUANTILE);
     const share = (xs: number[]): number => (xs.length === 0 ? NaN : xs.filter((x) => x > threshold).length / xs.length);
-    out.push({ client, latency: compare(idle, active), slowThresholdMs: threshold, slowShareIdle: share(idle), slowShareActive: share(active) });
+    out.push({
+      client,
+      latency: compare(idle, active),
+      relative: compare(relIdle, relActive),
+      slowThresholdMs: threshold,
+      slowShareIdle: share(idle),
+      slowShareActive: share(active),
+    });
   }
   return out;
+}
+
+/**
+ * Per second, the mean answer time of the clients that are idle themselves, in seconds when no
+ * client is active against seconds when another client is (Mann–Whitney over seconds): whether
+ * mail anywhere moves everyone's answers, which says "someone is writing now" though not who. On
+ * one machine this also measures the machine: every process shares its CPUs.
+ */
+export function bystanderTiming(trace: Trace, opts: AnalysisOptions = {}): Comparison {
+  const dataSize = opts.dataFrameSize ?? measureDataFrameSize(trace.links);
+  const bins = binCount(trace);
+  const guard = opts.guardMs ?? DEFAULT_GUARD_MS;
+  const table = answerTable(trace, dataSize, bins);
+  const anyone = classifyBins(trace.activities, trace.fromMs, bins, guard);
+  const mine = new Map([...table.byClient.keys()].map((c) => [c, classifyBins(activitiesOf(trace, [c]), trace.fromMs, bins, guard)]));
+  const quiet: number[] = [];
+  const busy: number[] = [];
+  for (let b = 0; b < bins; b++) {
+    if (anyone[b] !== 'idle' && anyone[b] !== 'active') continue;
+    let s = 0;
+    let n = 0;
+    for (const [client, kinds] of mine) {
+      if (kinds[b] !== 'idle') continue;
+      s += table.sum.get(client)![b]!;
+      n += table.count.get(client)![b]!;
+    }
+    if (n > 0) (anyone[b] === 'idle' ? quiet : busy).push(s / n);
+  }
+  return compare(quiet, busy);
 }
 
 export interface ClientLinkResult {
@@ -448,32 +543,48 @@ export interface PairingSummary {
   /** Clients whose true partner was ranked first, of those with a known partner. */
   readonly correct: number;
   readonly scored: number;
-  /** P(at least `correct` right) if each ranking were a uniform guess among the other clients. */
+  /**
+   * P(at least `correct` right) if each ranking were a uniform guess among the other clients.
+   * Rankings share their pair scores (a pair's score is the same from either end), so this
+   * overstates the evidence; `pairRankP` is the test of record.
+   */
   readonly p: number;
+  /** Every pair's score ranked, best first (rank 1), and which pairs are true partners. */
+  readonly pairs: readonly { readonly a: string; readonly b: string; readonly score: number; readonly rank: number; readonly partners: boolean }[];
+  /** The sum of the true pairs' ranks (small: true pairs on top), and how many true pairs. */
+  readonly pairRankSum: number;
+  readonly truePairs: number;
+  /** P(rank sum ≤ pairRankSum) if the pairs' order were a uniform random one (rankSumLowerTail). */
+  readonly pairRankP: number;
+}
+
+function pairScore(a: ClientSeries, b: ClientSeries, maxLag: number): number {
+  return Math.max(...FEATURES.map((f) => maxLaggedCorrelation(a[f], b[f], maxLag)));
 }
 
 /**
  * Pairing: for each client, every other client scored by the best lagged correlation of their
  * per-second series (any feature against the same feature, after removing what all clients
- * share that second), ranked. Uses only each client's own
- * link, no ground truth; the truth only scores the ranking.
+ * share that second), ranked. Uses only each client's own link, no ground truth; the truth only
+ * scores the ranking: per client (is the partner first?) and over all pairs (the true pairs'
+ * ranks among every pair's score, against a random order).
  */
 export function pairing(trace: Trace, opts: AnalysisOptions = {}): PairingSummary {
   const series = removeCommonMode(clientSeries(trace, opts));
   const maxLag = opts.maxLagBins ?? DEFAULT_MAX_LAG_BINS;
   const names = [...series.keys()];
+  const scores = new Map<string, number>();
+  const key = (a: string, b: string): string => (a < b ? `${a}\u0000${b}` : `${b}\u0000${a}`);
+  for (let i = 0; i < names.length; i++) {
+    for (let j = i + 1; j < names.length; j++) scores.set(key(names[i]!, names[j]!), pairScore(series.get(names[i]!)!, series.get(names[j]!)!, maxLag));
+  }
   const results: PairingResult[] = [];
   let correct = 0;
   let scored = 0;
   for (const a of names) {
-    const sa = series.get(a)!;
     const ranking = names
       .filter((b) => b !== a)
-      .map((b) => {
-        const sb = series.get(b)!;
-        const score = Math.max(...FEATURES.map((f) => maxLaggedCorrelation(sa[f], sb[f], maxLag)));
-        return { client: b, score };
-      })
+      .map((b) => ({ client: b, score: scores.get(key(a, b))! }))
       .sort((p, q) => q.score - p.score || p.client.localeCompare(q.client));
     const partner = trace.partners?.get(a) ?? null;
     const first = partner === null ? null : ranking[0]?.client === partner;
@@ -483,8 +594,26 @@ export function pairing(trace: Trace, opts: AnalysisOptions = {}): PairingSummar
     }
     results.push({ client: a, ranking, partner, partnerFirst: first });
   }
+  const pairs = [...scores]
+    .map(([k, score]) => {
+      const [a, b] = k.split('\u0000') as [string, string];
+      return { a, b, score, partners: trace.partners?.get(a) === b };
+    })
+    .sort((p, q) => q.score - p.score || p.a.localeCompare(q.a) || p.b.localeCompare(q.b))
+    .map((p, k) => ({ ...p, rank: k + 1 }));
+  const truePairs = pairs.filter((p) => p.partners);
+  const pairRankSum = truePairs.reduce((s, p) => s + p.rank, 0);
   const chance = names.length > 1 ? 1 / (names.length - 1) : 1;
-  return { results, correct, scored, p: binomialTail(correct, scored, chance) };
+  return {
+    results,
+    correct,
+    scored,
+    p: binomialTail(correct, scored, chance),
+    pairs,
+    pairRankSum,
+    truePairs: truePairs.length,
+    pairRankP: truePairs.length === 0 ? 1 : rankSumLowerTail(pairRankSum, truePairs.length, pairs.length),
+  };
 }
 
 export interface OtherFramesResult {

@@ -238,6 +238,53 @@ export function binomialTail(k: number, n: number, p: number): number {
   return Math.min(1, total);
 }
 
+/**
+ * The number of ways to choose `m` of the ranks 1..`total` with each rank sum, as an array
+ * indexed by the sum (ways[s] = subsets summing to s).
+ */
+function subsetSumCounts(m: number, total: number): number[] {
+  const maxSum = (m * (2 * total - m + 1)) / 2;
+  // ways[k][s]: k ranks chosen among those seen so far, summing to s.
+  let ways = Array.from({ length: m + 1 }, () => new Array<number>(maxSum + 1).fill(0));
+  ways[0]![0] = 1;
+  for (let r = 1; r <= total; r++) {
+    const next = ways.map((row) => row.slice());
+    for (let k = 1; k <= m; k++) {
+      for (let s = r; s <= maxSum; s++) next[k]![s]! += ways[k - 1]![s - r]!;
+    }
+    ways = next;
+  }
+  return ways[m]!;
+}
+
+/**
+ * P(S ≤ `observed`) where S is the sum over `runs` independent runs of the ranks (1 = best) that
+ * `m` items take among `total` when each run's ranking is a uniform random order: the exact
+ * lower tail of a rank-sum statistic, for a pairing attack that should put the true pairs on top
+ * no more often than chance.
+ */
+export function rankSumLowerTail(observed: number, m: number, total: number, runs = 1): number {
+  for (const [name, v] of [['m', m], ['total', total], ['runs', runs]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`stats: "${name}" expected a positive integer`);
+  }
+  if (m > total) throw new RangeError('stats: "m" exceeds "total"');
+  const counts = subsetSumCounts(m, total);
+  const subsets = counts.reduce((a, b) => a + b, 0);
+  const one = counts.map((c) => c / subsets);
+  let dist = [1];
+  for (let k = 0; k < runs; k++) {
+    const next = new Array<number>(dist.length + one.length - 1).fill(0);
+    for (let i = 0; i < dist.length; i++) {
+      if (dist[i] === 0) continue;
+      for (let j = 0; j < one.length; j++) next[i + j]! += dist[i]! * one[j]!;
+    }
+    dist = next;
+  }
+  let p = 0;
+  for (let s = 0; s < dist.length && s <= observed; s++) p += dist[s]!;
+  return Math.min(1, p);
+}
+
 /** An error for a trace the analysis cannot use. */
 export function traceError(message: string): BackchannelError {
   return new BackchannelError('ERR_OBSERVE_TRACE', `observe: ${message}`);

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import {
   ackCounting,
   answerTimes,
+  bystanderTiming,
   classifyBins,
   clientLinkTests,
   fetchTiming,
@@ -43,6 +44,8 @@ interface Leaks {
   readonly slowerAnswerMs: number;
   /** Share of fetches that do not happen while the client is active (a fetch clock falling behind). */
   readonly fetchesLostWhileActive?: number;
+  /** Extra answer time (ms) for every client while anyone is active (a machine that all share). */
+  readonly everyoneSlowerMs?: number;
 }
 
 /**
@@ -84,7 +87,9 @@ function synthetic(seed: number, leaks: Leaks): Trace {
       fetches.push(t);
     }
     const up = [...sends, ...fetches].sort((a, b) => a - b);
-    const down = fetches.map((t) => t + 1 - 2 * Math.log(1 - rng()) + (inAny(t, mine) ? leaks.slowerAnswerMs * (1 + rng()) : 0));
+    const down = fetches.map(
+      (t) => t + 1 - 2 * Math.log(1 - rng()) + (inAny(t, mine) ? leaks.slowerAnswerMs * (1 + rng()) : 0) + (inAny(t, activities) ? (leaks.everyoneSlowerMs ?? 0) : 0),
+    );
     const ka = poissonTimes(rng, 0.05, 0, DURATION_MS);
     const fwdSizes = [...up.map(() => DATA), ...ka.map(() => KEEPALIVE)];
     const fwdTimes = [...up, ...ka];
@@ -166,6 +171,28 @@ describe('observer analysis on synthetic traces', () => {
     for (const r of fetchTiming(synthetic(3, TIGHT))) assert.ok(r.latency.ks!.p >= 0.05, `${r.client}: p = ${r.latency.ks!.p}`);
   });
 
+  test("fetch timing relative to the other clients: a client's own slower answers are caught, down to a 1 ms shift", () => {
+    for (const slower of [6, 1]) {
+      for (const r of fetchTiming(synthetic(3, { ...TIGHT, slowerAnswerMs: slower }))) {
+        assert.ok(r.relative.mannWhitney!.p < 0.05, `${r.client}, ${slower} ms: p = ${r.relative.mannWhitney!.p}`);
+        assert.ok(r.relative.activeMean > r.relative.idleMean);
+      }
+    }
+    for (const r of fetchTiming(synthetic(3, TIGHT))) assert.ok(r.relative.mannWhitney!.p >= 0.05, `${r.client}: p = ${r.relative.mannWhitney!.p}`);
+  });
+
+  test('a slow-down that every client shares is not taken for any one client, and the bystander test shows it', () => {
+    const shared = synthetic(10, { ...TIGHT, everyoneSlowerMs: 2 });
+    for (const r of fetchTiming(shared)) {
+      assert.ok(r.latency.ks!.p < 0.05, `${r.client} raw: p = ${r.latency.ks!.p}`);
+      assert.ok(r.relative.mannWhitney!.p >= 0.05, `${r.client} relative: p = ${r.relative.mannWhitney!.p}`);
+    }
+    const b = bystanderTiming(shared);
+    assert.ok(b.mannWhitney!.p < 0.05, `bystander: p = ${b.mannWhitney!.p}`);
+    assert.ok(b.activeMean > b.idleMean);
+    assert.ok(bystanderTiming(synthetic(10, TIGHT)).mannWhitney!.p >= 0.05);
+  });
+
   test("a client's own link: Poisson sending with cover shows nothing idle against active", () => {
     for (const r of clientLinkTests(synthetic(4, LEAKY))) {
       assert.ok(r.sentPerS.mannWhitney!.p >= 0.05, `${r.client} sent: p = ${r.sentPerS.mannWhitney!.p}`);
@@ -189,8 +216,12 @@ describe('observer analysis on synthetic traces', () => {
     assert.equal(leaky.scored, 4);
     assert.equal(leaky.correct, 4);
     assert.ok(leaky.p < 0.05, `p = ${leaky.p}`);
+    assert.equal(leaky.pairRankSum, 3);
+    assert.ok(Math.abs(leaky.pairRankP - 1 / 15) < 1e-12, `rank p = ${leaky.pairRankP}`);
     const tight = pairing(synthetic(6, TIGHT));
     assert.ok(tight.p >= 0.05, `p = ${tight.p} with ${tight.correct} right`);
+    assert.equal(tight.pairs.length, 6);
+    assert.ok(tight.pairRankP > 1 / 15, `rank p = ${tight.pairRankP}`);
     for (const r of tight.results) assert.equal(r.ranking.length, 3);
   });
 

@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   binomialTail,
+  rankSumLowerTail,
   erfc,
   fisherP,
   kolmogorovTail,
@@ -80,6 +81,28 @@ describe('statistics', () => {
     assert.throws(() => ksTwoSample([], [1]), RangeError);
     assert.throws(() => mannWhitney([1, NaN], [1]), RangeError);
     assert.throws(() => pearson([1, 2], [1]), RangeError);
+  });
+
+  test('the rank-sum tail: exact over one run and several, against enumeration', () => {
+    // Two true pairs among six pair scores: 15 equally likely placements.
+    close(rankSumLowerTail(3, 2, 6), 1 / 15, 1e-12, 'both on top');
+    close(rankSumLowerTail(4, 2, 6), 2 / 15, 1e-12, 'ranks 1 and 2, or 1 and 3');
+    assert.equal(rankSumLowerTail(11, 2, 6), 1);
+    assert.equal(rankSumLowerTail(2, 2, 6), 0);
+    close(rankSumLowerTail(6, 2, 6, 2), 1 / 225, 1e-12, 'on top twice');
+    close(rankSumLowerTail(7, 2, 6, 2), 3 / 225, 1e-12, 'sums 3+3, 3+4, 4+3');
+    // Against brute force: every 3-subset of 1..7, over three runs.
+    const one = new Map<number, number>();
+    for (let a = 1; a <= 7; a++) for (let b = a + 1; b <= 7; b++) for (let c = b + 1; c <= 7; c++) one.set(a + b + c, (one.get(a + b + c) ?? 0) + 1);
+    let below = 0;
+    let all = 0;
+    for (const [s1, n1] of one) for (const [s2, n2] of one) for (const [s3, n3] of one) {
+      all += n1 * n2 * n3;
+      if (s1 + s2 + s3 <= 25) below += n1 * n2 * n3;
+    }
+    close(rankSumLowerTail(25, 3, 7, 3), below / all, 1e-12, 'three runs');
+    assert.throws(() => rankSumLowerTail(3, 7, 6), RangeError);
+    assert.throws(() => rankSumLowerTail(3, 0, 6), RangeError);
   });
 
   test('the seeded generator repeats for a seed and differs between seeds', () => {
