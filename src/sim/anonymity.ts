@@ -45,7 +45,7 @@ function acorrupt(corrupt: unknown): asserts corrupt is (mix: number) => boolean
 }
 
 /** -Σ p log2 p of the given non-negative weights after normalising them; NaN when they sum to 0. */
-function entropyOfWeights(weights: ReadonlyMap<number, number>): number {
+export function entropyOfWeights(weights: ReadonlyMap<number, number>): number {
   let sum = 0;
   for (const w of weights.values()) sum += w;
   if (!(sum > 0)) return NaN;

@@ -35,7 +35,7 @@ import { geometryFromUserPayload } from '../sphinx/geometry.js';
 import { equalBytes, isZero, toHex } from '../util/bytes.js';
 import { WireCodec } from '../wire/commands.js';
 import { encodeAddress } from '../client/address.js';
-import { ChallengeTracker, ExpWeightEntropy, SenderEntropyTracer } from './anonymity.js';
+import { ChallengeTracker, ExpWeightEntropy, SenderEntropyTracer, entropyOfWeights } from './anonymity.js';
 import { SimClock } from './clock.js';
 import { LabelledPackets, packetNumber } from './labelled.js';
 import type { LabelledCreation } from './labelled.js';
@@ -89,6 +89,8 @@ export interface RunResult {
   readonly entropy: (Distribution & { readonly theory: number }) | null;
   /** Network: sender entropy of real packets leaving the last layer, for the Theorem-1 observer, in bits. */
   readonly senderEntropy: (Distribution & { readonly truncated: number }) | null;
+  /** The same over clients only (the weight on gateways, their cover and acknowledgements, left out and the rest normalised). */
+  readonly clientSenderEntropy: Distribution | null;
   /** Loopix's epsilon at the end of the run (challenge scenarios). */
   readonly epsilon: { readonly mean: number; readonly messages: number; readonly linked: number } | null;
   /** Packets the nodes dropped, by reason (the servers' metrics). */
@@ -265,6 +267,7 @@ export async function runScenario(s: Scenario, repetition: number, options: RunO
   const kindCount: Record<Kind | 'fetch', number> = { real: 0, drop: 0, loop: 0, ack: 0, reply: 0, fetch: 0 };
   const latencies: number[] = [];
   const entropySamples: number[] = [];
+  const clientEntropySamples: number[] = [];
   let truncatedSum = 0;
   const measuring = (): boolean => clock.now() >= warmupEnd;
   const expWeight = single ? new ExpWeightEntropy(1 / params.mixMeanDelayMs) : null;
@@ -337,9 +340,12 @@ export async function runScenario(s: Scenario, repetition: number, options: RunO
         const sent = table.sentAt[slot]!;
         if (!Number.isNaN(sent)) latencies.push((t - sent) / unit);
         if (tracer !== null && realExits++ % sampleEvery === 0 && entropySamples.length < s.entropySamples) {
-          const e = tracer.entropy(fromMix, n);
-          entropySamples.push(e.bits);
-          truncatedSum += e.truncated;
+          const w = tracer.weights(fromMix, n);
+          entropySamples.push(entropyOfWeights(w.senders));
+          truncatedSum += Math.min(1, Math.max(0, w.lost));
+          // Among clients only: gateways send cover and acknowledgements of their own, and the
+          // weight they take is the observer's belief that no client sent the packet at all.
+          clientEntropySamples.push(entropyOfWeights(new Map([...w.senders].filter(([owner]) => owner >= firstClient))));
         }
       }
       tracer?.forget(n);
@@ -563,6 +569,7 @@ export async function runScenario(s: Scenario, repetition: number, options: RunO
     messages: { written, delivered, failed },
     entropy: single ? { ...entropyDist, theory: Math.log2(Math.E * (s.lambda / s.mu)) } : null,
     senderEntropy: tracer !== null ? { ...senderDist, truncated: entropySamples.length > 0 ? truncatedSum / entropySamples.length : 0 } : null,
+    clientSenderEntropy: tracer !== null ? distribution(clientEntropySamples.filter((h) => !Number.isNaN(h))) : null,
     epsilon: eps === null ? null : { mean: eps.mean, messages: eps.messages, linked: eps.linked },
     drops,
     corruptMixes: nCorrupt,

@@ -71,6 +71,11 @@ test('Loopix fig. 5 and 7 trends: epsilon falls as lambda/mu grows, is small at 
   assert.ok(corrupt.eps > two.eps || corrupt.linked > two.linked, `corruption: epsilon ${two.eps} -> ${corrupt.eps}, linked ${two.linked} -> ${corrupt.linked}`);
   // The same runs measured sender entropy of real packets through three honest layers.
   for (const r of two.runs) assert.ok(r.senderEntropy!.mean > 3, `sender entropy ${r.senderEntropy!.mean} bits`);
+  // Among clients only (the weight on the gateways' own packets left out, the rest normalised).
+  for (const r of two.runs) {
+    assert.ok(r.clientSenderEntropy!.count > 0);
+    assert.ok(r.clientSenderEntropy!.mean > 3, `client sender entropy ${r.clientSenderEntropy!.mean} bits`);
+  }
 });
 
 test('real clients through a failed mix: every message delivered, the dead link counted, latency and cover measured', async () => {
