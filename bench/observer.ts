@@ -162,6 +162,19 @@ export async function benchObserver(argv: readonly string[] = []): Promise<Recor
   const messages: MessageTruth[] = [];
   const byId = new Map<string, MessageTruth>();
   let net: RunningLocalNetwork | null = null;
+  // Ctrl-C or a kill stops what the run started (servers, clients, relays) before the bench exits.
+  const interrupted = (signal: NodeJS.Signals): void => {
+    say(`${signal}: stopping the clients and the network...`);
+    followers.abort();
+    void (async () => {
+      await stopClients(clients).catch(() => undefined);
+      await net?.stop().catch(() => undefined);
+      rmSync(root, { recursive: true, force: true });
+      process.exit(130);
+    })();
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     say(`starting a local network with a relay on every link (idle stretches of ${idleMs / 1000} s)...`);
     net = await startLocalNetwork({ dir: data, basePort: BASE_PORT, observe: { now, processes: () => pids }, progress: (l) => say(l) });
@@ -286,6 +299,8 @@ export async function benchObserver(argv: readonly string[] = []): Promise<Recor
     await stopClients(clients);
     await net?.stop();
     rmSync(root, { recursive: true, force: true });
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
   }
 }
 
