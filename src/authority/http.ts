@@ -2,17 +2,17 @@
  * The authority's HTTP plumbing (node:http): routing by a table the caller gives, bodies read
  * within a per-route limit (413 beyond, before reading on a declared length), JSON errors
  * `{"error": CODE}`, and no input that can crash the process: a handler that throws answers 500.
+ * Slow, silent and numerous peers are bounded as on every HTTP server here (util/http-guard.ts).
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../ops/log.js';
 import { listenOn } from '../util/listen.js';
+import type { GateLimits, GateRefusal, GateStats } from '../util/gate.js';
+import { DEFAULT_HTTP_GATE, TIMEOUT_CHECK_INTERVAL_MS, guardHttpServer } from '../util/http-guard.js';
 
-/** Bounds on a slow or idle client, from Node's defaults for a public server scaled down: requests here are small. */
-const REQUEST_TIMEOUT_MS = 10_000;
-const HEADERS_TIMEOUT_MS = 5_000;
-const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+
 
 /** A request with its whole body. */
 export interface ApiRequest {
@@ -39,10 +39,16 @@ export interface ApiServerInit {
   /** Told of each body refused for its size (413), for metrics. */
   readonly onTooLarge?: (path: string) => void;
   readonly log: Logger;
+  /** Connection admission; DEFAULT_HTTP_GATE unless given. */
+  readonly gate?: GateLimits;
+  /** Told of each connection the gate refuses, for metrics. */
+  readonly onGateRefusal?: (reason: GateRefusal) => void;
 }
 
 export interface ApiServer {
   readonly port: number;
+  /** Connections admitted and refused at the gate. */
+  readonly gate: GateStats;
   /** "http://host:port" (IPv6 hosts in brackets). */
   readonly url: string;
   close(): Promise<void>;
@@ -144,20 +150,13 @@ export async function startApiServer(init: ApiServerInit): Promise<ApiServer> {
     send(res, out);
   };
 
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer({ connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS }, (req, res) => {
     onRequest(req, res).catch(() => {
       if (!res.headersSent) send(res, jsonError(500, 'ERR_SERVER'), true);
       else res.destroy();
     });
   });
-  server.requestTimeout = REQUEST_TIMEOUT_MS;
-  server.headersTimeout = HEADERS_TIMEOUT_MS;
-  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
-  server.on('clientError', (_err, socket) => {
-    // A malformed request line or headers: answer 400 when the socket still takes it.
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-    else socket.destroy();
-  });
+  const gate = guardHttpServer(server, init.gate ?? DEFAULT_HTTP_GATE, init.onGateRefusal);
 
   await listenOn(server, init.host, init.port, 'authority');
   server.on('error', () => log.error('http server error'));
@@ -165,6 +164,7 @@ export async function startApiServer(init: ApiServerInit): Promise<ApiServer> {
   const host = init.host.includes(':') ? `[${init.host}]` : init.host;
   return {
     port: addr.port,
+    gate,
     url: `http://${host}:${addr.port}`,
     close: () =>
       new Promise<void>((resolve) => {

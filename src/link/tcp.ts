@@ -6,7 +6,8 @@ import { listenOn } from '../util/listen.js';
 import type { NoiseCrypto } from '../noise/crypto.js';
 import { nodeNoiseCrypto } from '../noise/crypto-node.js';
 import type { LinkServer, LinkServerOptions } from './acceptor.js';
-import { LinkAcceptor } from './acceptor.js';
+import { DEFAULT_LINK_GATE, LinkAcceptor } from './acceptor.js';
+import { ConnectionGate, sourceOf } from '../util/gate.js';
 import type { InitiatorOptions } from './link.js';
 import { Link } from './link.js';
 import type { ByteTransport, TransportHandlers } from './transport.js';
@@ -127,13 +128,16 @@ export interface TcpListenOptions extends LinkServerOptions {
  */
 export async function listenTcp(opts: TcpListenOptions): Promise<LinkServer> {
   const acceptor = new LinkAcceptor(opts.crypto ?? nodeNoiseCrypto, opts);
+  const gate = new ConnectionGate(opts.gate ?? DEFAULT_LINK_GATE, () => performance.now());
+  if (opts.onGateRefusal !== undefined) gate.onRefuse = opts.onGateRefusal;
   const server: Server = createServer({ noDelay: true }, (socket) => {
     socket.on('error', () => undefined); // reported through the link
-    acceptor.take(new TcpTransport(socket, opts.highWaterMark));
+    if (!gate.admit(socket)) return;
+    acceptor.take(new TcpTransport(socket, opts.highWaterMark), sourceOf(socket.remoteAddress));
   });
   await listenOn(server, opts.host ?? '127.0.0.1', opts.port ?? 0, 'link');
   server.on('error', () => undefined);
   const address = server.address();
   if (address === null || typeof address === 'string') throw new BackchannelError('ERR_SERVER', 'link: unexpected server address');
-  return acceptor.server(address.address, address.port, (stopped) => server.close(() => stopped()));
+  return acceptor.server(address.address, address.port, (stopped) => server.close(() => stopped()), gate.stats);
 }

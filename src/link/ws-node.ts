@@ -2,15 +2,21 @@
 import { WebSocket, WebSocketServer } from 'ws';
 import type { RawData } from 'ws';
 import { BackchannelError } from '../errors.js';
-import { listenError } from '../util/listen.js';
+import { listenOn } from '../util/listen.js';
+import { ConnectionGate, sourceOf } from '../util/gate.js';
+import { createServer as createHttpServer } from 'node:http';
+import type { Socket } from 'node:net';
 import type { NoiseCrypto } from '../noise/crypto.js';
 import { nodeNoiseCrypto } from '../noise/crypto-node.js';
-import { LinkAcceptor } from './acceptor.js';
+import { DEFAULT_LINK_GATE, LinkAcceptor } from './acceptor.js';
 import type { LinkServer, LinkServerOptions } from './acceptor.js';
 import type { InitiatorOptions } from './link.js';
 import { Link, MAX_FRAME_LENGTH } from './link.js';
 import { DEFAULT_HIGH_WATER_MARK } from './tcp.js';
 import type { ByteTransport, TransportHandlers } from './transport.js';
+
+/** Time a connection has to send its upgrade request (the link's handshake timeout runs after). */
+const UPGRADE_TIMEOUT_MS = 10_000;
 
 /** One WebSocket message carries one frame: its length prefix and a Noise message. */
 const MAX_WS_MESSAGE = MAX_FRAME_LENGTH + 2;
@@ -130,33 +136,48 @@ export async function listenWs(opts: WsListenOptions): Promise<WsLinkServer> {
   const path = opts.path ?? '/link';
   const listenHost = opts.host ?? '127.0.0.1';
   const listenPort = opts.port ?? 0;
+  // Our own HTTP server under the WebSocket server, so that the gate sees every TCP connection
+  // before a byte of the upgrade request is read; a request that is not an upgrade gets 426.
+  const gate = new ConnectionGate(opts.gate ?? DEFAULT_LINK_GATE, () => performance.now());
+  if (opts.onGateRefusal !== undefined) gate.onRefuse = opts.onGateRefusal;
+  const http = createHttpServer({ connectionsCheckingInterval: 1000 }, (_req, res) => {
+    res.writeHead(426, { connection: 'close', 'content-length': 0 }).end();
+  });
+  http.headersTimeout = UPGRADE_TIMEOUT_MS;
+  http.requestTimeout = UPGRADE_TIMEOUT_MS;
+  http.prependListener('connection', (socket: Socket) => {
+    socket.on('error', () => undefined);
+    gate.admit(socket);
+  });
   const wss = new WebSocketServer({
-    host: listenHost,
-    port: listenPort,
+    server: http,
     path,
     maxPayload: MAX_WS_MESSAGE,
     perMessageDeflate: false,
     clientTracking: false,
   });
-  wss.on('connection', (ws) => {
+  wss.on('connection', (ws, req) => {
     ws.on('error', () => undefined); // reported through the link
-    acceptor.take(new NodeWsTransport(ws, opts.highWaterMark));
+    acceptor.take(new NodeWsTransport(ws, opts.highWaterMark), sourceOf(req.socket.remoteAddress));
   });
-  await new Promise<void>((resolve, reject) => {
-    // The ws package binds its own HTTP server and passes on that server's listen error.
-    const onError = (e: Error): void => reject(listenError('link', listenHost, listenPort, e));
-    wss.once('error', onError);
-    wss.once('listening', () => {
-      wss.off('error', onError);
-      resolve();
-    });
-  });
+  // The WebSocket server passes on its HTTP server's errors (listenOn reports a listen error).
   wss.on('error', () => undefined);
-  const address = wss.address();
+  await listenOn(http, listenHost, listenPort, 'link');
+  http.on('error', () => undefined);
+  const address = http.address();
   if (address === null || typeof address === 'string') throw new BackchannelError('ERR_SERVER', 'link: unexpected server address');
   const host = address.address;
-  return {
-    ...acceptor.server(host, address.port, (stopped) => wss.close(() => stopped())),
-    url: `ws://${host.includes(':') ? `[${host}]` : host}:${address.port}${path}`,
-  };
+  return Object.assign(
+    acceptor.server(
+      host,
+      address.port,
+      (stopped) => {
+        wss.close();
+        http.close(() => stopped());
+        http.closeAllConnections();
+      },
+      gate.stats,
+    ),
+    { url: `ws://${host.includes(':') ? `[${host}]` : host}:${address.port}${path}` },
+  );
 }

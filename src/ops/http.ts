@@ -8,6 +8,11 @@ import type { Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import { BackchannelError } from '../errors.js';
 import { listenOn } from '../util/listen.js';
+import { TIMEOUT_CHECK_INTERVAL_MS, guardHttpServer } from '../util/http-guard.js';
+import type { GateLimits } from '../util/gate.js';
+
+/** The operations endpoint is for an operator's scraper: a few connections per source are plenty. */
+const OPS_GATE: GateLimits = { maxPerSource: 32, maxTotal: 256, ratePerSource: { perSecond: 20, burst: 60 } };
 
 export interface Health {
   readonly healthy: boolean;
@@ -33,7 +38,7 @@ export interface OpsServer {
  * @throws {BackchannelError} ERR_SERVER_LISTEN when the address cannot be bound.
  */
 export async function startOpsServer(init: OpsServerInit): Promise<OpsServer> {
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer({ connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS }, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET' }).end();
@@ -64,8 +69,7 @@ export async function startOpsServer(init: OpsServerInit): Promise<OpsServer> {
     }
     res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
   });
-  server.headersTimeout = 5_000;
-  server.requestTimeout = 10_000;
+  guardHttpServer(server, OPS_GATE);
   await listenOn(server, init.host, init.port, 'ops');
   const addr = server.address();
   if (addr === null || typeof addr === 'string') throw new BackchannelError('ERR_SERVER', 'ops: unexpected server address');

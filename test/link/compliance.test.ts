@@ -13,6 +13,7 @@ import { isBackchannelError } from '../../src/errors.js';
 import type { Link, LinkOptions, LinkServer } from '../../src/link/index.js';
 import { CloseReason, connectBrowserWs, connectTcp, connectWs, listenTcp, listenWs } from '../../src/link/index.js';
 import { portableNoiseCrypto } from '../../src/noise/crypto-portable.js';
+import type { GateLimits } from '../../src/util/gate.js';
 
 const serverKey = nodeBackend.randomBytes(32);
 const serverPub = nodeBackend.x25519Base(serverKey);
@@ -22,6 +23,8 @@ const clientPub = nodeBackend.x25519Base(clientKey);
 interface ServerOpts extends LinkOptions {
   accept?: (k: Uint8Array) => boolean | Promise<boolean>;
   maxPendingHandshakes?: number;
+  maxPendingPerSource?: number;
+  gate?: GateLimits;
 }
 
 interface Harness {
@@ -35,13 +38,13 @@ interface TransportCase {
   name: string;
   listen(opts: ServerOpts, onLink: (l: Link) => void): Promise<LinkServer & { url?: string }>;
   connect(server: LinkServer & { url?: string }, opts: LinkOptions & { staticKey?: Uint8Array; remoteStatic?: Uint8Array }): Promise<Link>;
-  /** A raw connection that is not a link: write bytes, learn when the server dropped it. */
-  raw(server: LinkServer & { url?: string }): Promise<{ write(b: Uint8Array): void; closed: Promise<void>; destroy(): void }>;
+  /** A raw connection that is not a link: write bytes, learn when the server dropped it. From 127.0.0.1 unless `from` is given. */
+  raw(server: LinkServer & { url?: string }, from?: string): Promise<{ write(b: Uint8Array): void; closed: Promise<void>; destroy(): void }>;
 }
 
-function rawTcp(server: LinkServer): Promise<{ write(b: Uint8Array): void; closed: Promise<void>; destroy(): void }> {
+function rawTcp(server: LinkServer, from?: string): Promise<{ write(b: Uint8Array): void; closed: Promise<void>; destroy(): void }> {
   return new Promise((resolve, reject) => {
-    const s: Socket = netConnect(server.port, server.host, () => {
+    const s: Socket = netConnect({ port: server.port, host: server.host, ...(from === undefined ? {} : { localAddress: from }) }, () => {
       resolve({ write: (b) => s.write(b), closed: new Promise((r) => s.once('close', () => r())), destroy: () => s.destroy() });
     });
     s.on('error', reject);
@@ -49,9 +52,9 @@ function rawTcp(server: LinkServer): Promise<{ write(b: Uint8Array): void; close
   });
 }
 
-function rawWs(server: LinkServer & { url?: string }): Promise<{ write(b: Uint8Array): void; closed: Promise<void>; destroy(): void }> {
+function rawWs(server: LinkServer & { url?: string }, from?: string): Promise<{ write(b: Uint8Array): void; closed: Promise<void>; destroy(): void }> {
   return new Promise((resolve, reject) => {
-    const ws = new NodeWs(server.url!);
+    const ws = new NodeWs(server.url!, from === undefined ? {} : { localAddress: from });
     const closed = new Promise<void>((r) => ws.once('close', () => r()));
     ws.once('open', () => resolve({ write: (b) => ws.send(b), closed, destroy: () => ws.terminate() }));
     ws.on('error', reject);
@@ -104,6 +107,19 @@ async function harness(c: TransportCase, opts: ServerOpts = {}): Promise<Harness
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A raw connection the gate refuses: over TCP it opens and is closed at once; over WebSocket the
+ * upgrade fails (the socket is destroyed before the request is read).
+ */
+async function refusedOrClosed(c: TransportCase, server: LinkServer & { url?: string }, from: string): Promise<void> {
+  try {
+    const x = await c.raw(server, from);
+    await x.closed;
+  } catch {
+    // the WebSocket upgrade failed: refused
+  }
+}
 const code = (c: string) => (e: unknown): boolean => isBackchannelError(e, c as never);
 
 async function until(cond: () => boolean, what: string, ms = 3000): Promise<void> {
@@ -225,6 +241,56 @@ for (const c of CASES) {
       assert.equal(h.server.stats.overloaded, 1);
       a.destroy();
       b.destroy();
+    });
+
+    test('one source that fills every handshake slot with silent connections cannot keep another source out', async () => {
+      // The attacker (127.0.0.2) may hold every slot; each new one from 127.0.0.1 takes one of its.
+      const h = await harness(c, { maxPendingHandshakes: 8, maxPendingPerSource: 16, handshakeTimeoutMs: 5000 });
+      const silent = await Promise.all(Array.from({ length: 8 }, () => c.raw(h.server, '127.0.0.2')));
+      await until(() => h.server.pending === 8, 'eight pending handshakes');
+      const more = await c.raw(h.server, '127.0.0.2');
+      await more.closed; // the attacker's own ninth is refused, not swapped for its first
+      assert.equal(h.server.stats.overloaded, 1);
+      const client = await c.connect(h.server, {});
+      const server = await h.nextLink();
+      await client.send(Uint8Array.of(7));
+      assert.deepEqual(await server.recv(), Uint8Array.of(7));
+      assert.equal(h.server.stats.evicted, 1);
+      await Promise.race(silent.map((x) => x.closed)); // the oldest silent one made room
+      await client.close();
+      for (const x of silent) x.destroy();
+    });
+
+    test('a source is held to maxPendingPerSource handshakes, and the gate to its open connections', async () => {
+      const h = await harness(c, { maxPendingPerSource: 2, handshakeTimeoutMs: 5000, gate: { maxPerSource: 3, maxTotal: 100, ratePerSource: { perSecond: 1000, burst: 1000 } } });
+      const a = await c.raw(h.server, '127.0.0.2');
+      const b = await c.raw(h.server, '127.0.0.2');
+      const d = await c.raw(h.server, '127.0.0.2');
+      await d.closed;
+      assert.equal(h.server.stats.sourceOverloaded, 1);
+      // Another source is not affected; then three open from 127.0.0.3 fill its gate allowance.
+      const e = await c.raw(h.server, '127.0.0.3');
+      const f = await c.raw(h.server, '127.0.0.3');
+      assert.equal(h.server.pending, 4);
+      a.destroy();
+      b.destroy();
+      e.destroy();
+      f.destroy();
+      const g = await harness(c, { gate: { maxPerSource: 2, maxTotal: 100, ratePerSource: { perSecond: 1000, burst: 1000 } } });
+      const held = [await c.raw(g.server, '127.0.0.4'), await c.raw(g.server, '127.0.0.4')];
+      await refusedOrClosed(c, g.server, '127.0.0.4');
+      assert.equal(g.server.gate?.refused.source_open, 1);
+      for (const x of held) x.destroy();
+    });
+
+    test('the gate holds a source to its connection rate', async () => {
+      const h = await harness(c, { gate: { maxPerSource: 100, maxTotal: 100, ratePerSource: { perSecond: 0.001, burst: 2 } } });
+      const held = [await c.raw(h.server, '127.0.0.5'), await c.raw(h.server, '127.0.0.5')];
+      await refusedOrClosed(c, h.server, '127.0.0.5');
+      assert.equal(h.server.gate?.refused.source_rate, 1);
+      const other = await c.raw(h.server, '127.0.0.6');
+      assert.equal(h.server.gate?.admitted, 3);
+      for (const x of [...held, other]) x.destroy();
     });
 
     test('a receiver that does not read holds back the sender; everything arrives once it reads', async () => {
