@@ -10,6 +10,8 @@ export interface NodeStatus {
   readonly role: 'authority' | 'mix' | 'gateway';
   readonly layer: number | null;
   readonly healthy: boolean;
+  /** Why a healthy server says it is degraded (a limit being hit); empty when it is not. */
+  readonly degraded: readonly string[];
   /** The epoch of the document the server uses, when it reports one. */
   readonly epoch: number | null;
   readonly packetsIn: number | null;
@@ -33,6 +35,17 @@ async function get(url: string, timeoutMs: number): Promise<{ status: number; te
   }
 }
 
+/** The reasons of a health body whose status is "degraded" (strings only, at most 8, each cut to 120 characters). */
+function degradedReasons(body: string | undefined): string[] {
+  try {
+    const h = JSON.parse(body ?? '') as { status?: unknown; reasons?: unknown };
+    if (h.status !== 'degraded' || !Array.isArray(h.reasons)) return [];
+    return h.reasons.filter((r): r is string => typeof r === 'string').slice(0, 8).map((r) => r.slice(0, 120));
+  } catch {
+    return [];
+  }
+}
+
 /** Asks every server; one that does not answer is unhealthy. */
 export async function networkStatus(servers: readonly LocalServer[], timeoutMs = 2_000): Promise<NetworkStatus> {
   const nodes = await Promise.all(
@@ -51,6 +64,7 @@ export async function networkStatus(servers: readonly LocalServer[], timeoutMs =
         role: s.role,
         layer: s.layer,
         healthy: health?.status === 200,
+        degraded: degradedReasons(health?.text),
         epoch: epoch === undefined || epoch === 0 ? null : epoch,
         packetsIn: sample('backchannel_packets_in_total'),
         packetsOut: sample('backchannel_packets_out_total'),
@@ -72,6 +86,7 @@ export function statusJson(st: NetworkStatus): string {
       role: n.role,
       layer: n.layer,
       healthy: n.healthy,
+      degraded: n.degraded,
       epoch: n.epoch,
       packets_in: n.packetsIn,
       packets_out: n.packetsOut,
@@ -85,10 +100,12 @@ export function statusTable(st: NetworkStatus): string {
   const rows = [['NAME', 'ROLE', 'LAYER', 'HEALTH', 'EPOCH', 'IN', 'OUT', 'DROPPED']];
   const v = (x: number | null): string => (x === null ? '-' : String(x));
   for (const n of st.nodes) {
-    rows.push([n.name, n.role, n.layer === null ? '-' : String(n.layer), n.healthy ? 'ok' : 'DOWN', v(n.epoch), v(n.packetsIn), v(n.packetsOut), v(n.dropped)]);
+    const health = !n.healthy ? 'DOWN' : n.degraded.length > 0 ? 'degraded' : 'ok';
+    rows.push([n.name, n.role, n.layer === null ? '-' : String(n.layer), health, v(n.epoch), v(n.packetsIn), v(n.packetsOut), v(n.dropped)]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
   const healthy = st.nodes.filter((n) => n.healthy).length;
-  return `epoch ${st.epoch ?? 'unknown'}; ${healthy} of ${st.nodes.length} servers healthy\n\n${lines.join('\n')}\n`;
+  const notes = st.nodes.filter((n) => n.healthy && n.degraded.length > 0).map((n) => `${n.name} is degraded: ${n.degraded.join('; ')}`);
+  return `epoch ${st.epoch ?? 'unknown'}; ${healthy} of ${st.nodes.length} servers healthy\n\n${lines.join('\n')}\n${notes.length > 0 ? `\n${notes.join('\n')}\n` : ''}`;
 }

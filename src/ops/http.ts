@@ -1,6 +1,6 @@
 /**
  * The operations endpoint every server has: `GET /healthz` (200 when healthy, 503 when not, with
- * a small JSON body) and `GET /metrics` (Prometheus text). Meant for 127.0.0.1 or an operator
+ * a small JSON body whose status is ok, degraded (with reasons) or unhealthy) and `GET /metrics` (Prometheus text). Meant for 127.0.0.1 or an operator
  * network; it serves nothing else and reads no request bodies.
  */
 import { createServer } from 'node:http';
@@ -16,6 +16,11 @@ const OPS_GATE: GateLimits = { maxPerSource: 32, maxTotal: 256, ratePerSource: {
 
 export interface Health {
   readonly healthy: boolean;
+  /**
+   * Why a healthy server is under pressure now (a limit being hit); non-empty makes the status
+   * "degraded" (still 200: it serves). No keys or addresses.
+   */
+  readonly degraded?: readonly string[];
   /** Short facts for an operator: role, epoch, counts. No keys or addresses. */
   readonly detail?: Readonly<Record<string, string | number | boolean | null>>;
 }
@@ -51,8 +56,9 @@ export async function startOpsServer(init: OpsServerInit): Promise<OpsServer> {
       } catch {
         h = { healthy: false };
       }
+      const degraded = h.healthy && (h.degraded?.length ?? 0) > 0;
       res.writeHead(h.healthy ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: h.healthy ? 'ok' : 'unhealthy', ...h.detail }));
+      res.end(JSON.stringify({ status: !h.healthy ? 'unhealthy' : degraded ? 'degraded' : 'ok', ...(degraded ? { reasons: h.degraded } : {}), ...h.detail }));
       return;
     }
     if (path === '/metrics') {

@@ -18,6 +18,8 @@ import { CloseReason } from '../link/link.js';
 import type { MessageLink } from '../link/message-link.js';
 import { connectTcp, listenTcp } from '../link/tcp.js';
 import { listenWs } from '../link/ws-node.js';
+import type { LinkServer } from '../link/acceptor.js';
+import type { ListenerView } from './pressure.js';
 import type { NoiseCrypto } from '../noise/crypto.js';
 import type { Clock } from '../ops/clock.js';
 import type { Logger } from '../ops/log.js';
@@ -123,7 +125,8 @@ export interface ListenPolicy {
   onLink(link: MessageLink): void;
 }
 
-export type Listen = (policy: ListenPolicy) => Promise<{ readonly port: number; close(): Promise<void> }>;
+/** What a listener gives back: its port, how to close it, and (real listeners) its counts for metrics. */
+export type Listen = (policy: ListenPolicy) => Promise<{ readonly port: number; close(): Promise<void> } & Partial<Omit<LinkServer, 'port' | 'close' | 'host'>>>;
 
 /** Who is on the other end of an incoming link. */
 export type PeerKind = 'previous' | 'client';
@@ -166,8 +169,8 @@ export class PacketNode {
   /** The gateway's linked clients, counted at most once a second (the emission rate follows it). */
   #linked = 0;
   #linkedAt = -Infinity;
-  #server: { readonly port: number; close(): Promise<void> } | null = null;
-  #wsServer: { close(): Promise<void> } | null = null;
+  #server: Awaited<ReturnType<Listen>> | null = null;
+  #wsServer: LinkServer | null = null;
   #docs: SignedDocument[] = [];
   /** The nodes of the documents held, by id (looked up per packet: no key string is built). */
   #nodes = new IdMap<DocumentNode>();
@@ -289,6 +292,14 @@ export class PacketNode {
     await this.#wsServer?.close();
     await this.#pool.close();
     this.#replays.retain([]);
+  }
+
+  /** The listeners running now, named for metrics (`link`, and `websocket` on a gateway). */
+  listeners(): ListenerView[] {
+    const out: ListenerView[] = [];
+    if (this.#server !== null) out.push({ name: 'link', ...viewOf(this.#server) });
+    if (this.#wsServer !== null) out.push({ name: 'websocket', ...viewOf(this.#wsServer) });
+    return out;
   }
 
   /** Looks a node up by its id in the documents held (the newest and the one before). */
@@ -590,4 +601,14 @@ export class PacketNode {
     this.#c.metrics.processingSeconds.observe(Math.max(0, extraMs) / 1000);
     this.#peers.send(peer, frame);
   }
+}
+
+/** A listener's counts as the pressure metrics read them (live: `pending` is read through). */
+function viewOf(server: Awaited<ReturnType<Listen>>): Omit<ListenerView, 'name'> {
+  return {
+    ...(server.stats === undefined ? {} : { stats: server.stats }),
+    ...(server.gate === undefined ? {} : { gate: server.gate }),
+    ...(server.links === undefined ? {} : { links: server.links }),
+    ...(server.pending === undefined ? {} : { pending: server.pending }),
+  };
 }

@@ -21,6 +21,7 @@ import { startOpsServer } from '../ops/http.js';
 import type { OpsServer } from '../ops/http.js';
 import type { Logger } from '../ops/log.js';
 import { nodeMetrics } from '../ops/metrics.js';
+import { watchPressure } from './pressure.js';
 import { uploadDescriptor } from '../pki/client.js';
 import { signDescriptor } from '../pki/descriptor.js';
 import { documentExpiresAt } from '../pki/document.js';
@@ -194,6 +195,7 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
         });
     }, ms);
   };
+  const pressure = watchPressure(registry, () => node.listeners());
   const ops = await startOpsServer({
     host: config.ops.host,
     port: config.ops.port,
@@ -201,9 +203,12 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
     health: () => {
       const doc = follower.current();
       const fresh = doc !== null && clock.now() < documentExpiresAt(doc.document.epoch, period);
-      return { healthy: fresh, detail: { role: config.role, epoch: doc?.document.epoch ?? null, document: fresh ? 'valid' : 'missing' } };
+      return { healthy: fresh, degraded: pressure.degraded(), detail: { role: config.role, epoch: doc?.document.epoch ?? null, document: fresh ? 'valid' : 'missing' } };
     },
-  }).catch(abandon);
+  }).catch((err: unknown) => {
+    pressure.stop();
+    return abandon(err);
+  });
   scheduleUpload(0);
   follower.start();
   log.info('started', { role: config.role, layer: config.role === 'mix' ? config.layer : 0, workers });
@@ -217,6 +222,7 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
       if (uploadTimer !== null) clock.clearTimer(uploadTimer);
       follower.stop();
       await stopRole();
+      pressure.stop();
       await ops.close();
       closeMailbox?.();
       mixKeys.close();
