@@ -1,10 +1,11 @@
-// The replay cache: verdicts against a Set model, the bound (full, never grown past), growth by
+// The replay cache: verdicts against a Set model, the bound (never grown past) and the overflow
+// filter beyond it (replays always caught, fresh tags refused at the stated rate), growth by
 // doubling, clearing, and one cache per epoch.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { nodeBackend } from '../../src/crypto/node.js';
-import { MAX_REPLAY_ENTRIES, REPLAY_ENTRY_LENGTH, ReplayCache, ReplayCaches } from '../../src/server/replay.js';
+import { BLOOM_BITS_PER_ENTRY, MAX_REPLAY_ENTRIES, REPLAY_ENTRY_LENGTH, ReplayCache, ReplayCaches } from '../../src/server/replay.js';
 
 function tag(): Uint8Array {
   return nodeBackend.randomBytes(32);
@@ -60,26 +61,41 @@ describe('ReplayCache', () => {
         const c = new ReplayCache({ maxEntries: max, initialEntries: 1 });
         const model = new Set<number>();
         for (const n of seq) {
-          const expected = model.has(n) ? 'replay' : model.size >= max ? 'full' : 'fresh';
-          if (expected === 'fresh') model.add(n);
-          assert.equal(c.check(tagOf(n)), expected);
+          const verdict = c.check(tagOf(n));
+          if (model.has(n)) assert.equal(verdict, 'replay', 'a replay is never waved through');
+          else if (model.size < max) assert.equal(verdict, 'fresh', 'exact below the bound');
+          else assert.notEqual(verdict, 'full', 'beyond it: fresh, or a false positive of the filter');
+          if (verdict === 'fresh') model.add(n);
         }
-        assert.equal(c.size, model.size);
+        assert.equal(c.size + c.overflowed, model.size);
+        assert.ok(c.size <= max);
         // The all-zero tag (n = 0) lives in a flag, not in a slot.
-        assert.ok(c.slots >= 2 * (model.size - (model.has(0) ? 1 : 0)), 'load factor at or under 1/2');
+        assert.ok(c.slots >= 2 * (c.size - (model.has(0) && c.size > 0 ? 1 : 0)), 'load factor at or under 1/2');
       }),
       { numRuns: 200 },
     );
   });
 
-  test('once maxEntries tags are held a new tag is full, and known tags are still replays', () => {
-    const c = new ReplayCache({ maxEntries: 100 });
-    const tags = Array.from({ length: 100 }, tag);
-    for (const t of tags) assert.equal(c.check(t), 'fresh');
-    assert.equal(c.check(tag()), 'full');
-    assert.equal(c.check(tag()), 'full');
-    for (const t of tags) assert.equal(c.check(t), 'replay');
-    assert.equal(c.size, 100);
+  test('beyond maxEntries tags go to the overflow filter: replays are still caught, fresh tags pass but for its stated rate', () => {
+    const n = 20_000;
+    const c = new ReplayCache({ maxEntries: n });
+    const exact = Array.from({ length: n }, tag);
+    for (const t of exact) assert.equal(c.check(t), 'fresh');
+    assert.equal(c.falsePositiveRate, 0);
+    const over = Array.from({ length: n }, tag);
+    let refused = 0;
+    for (const t of over) if (c.check(t) !== 'fresh') refused++;
+    assert.ok(refused <= 1, `${refused} fresh tags refused at the filter's design load`);
+    for (const t of [...exact, ...over.slice(0, 2000)]) assert.equal(c.check(t), 'replay');
+    assert.equal(c.size, n);
+    assert.ok(c.falsePositiveRate < 1e-5, `rate ${c.falsePositiveRate}`);
+    // Four times the filter's design load: about 28% of fresh tags refused, and still every replay caught.
+    for (let i = 0; i < 3 * n; i++) c.check(tag());
+    const probes = Array.from({ length: 2000 }, tag);
+    const share = probes.filter((t) => c.check(t) === 'replay').length / probes.length;
+    assert.ok(share > 0.18 && share < 0.4, `false-positive share ${share} at four times the load`);
+    assert.ok(Math.abs(c.falsePositiveRate - share) < 0.08, `stated ${c.falsePositiveRate}, measured ${share}`);
+    for (const t of over.slice(0, 2000)) assert.equal(c.check(t), 'replay');
   });
 
   test('the table doubles as it fills, up to twice the bound rounded to a power of two and no further', () => {
@@ -93,10 +109,12 @@ describe('ReplayCache', () => {
       assert.ok(c.size <= c.slots / 2, 'load factor stays at or under 1/2');
     }
     assert.deepEqual(seen, [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]);
-    for (let i = 0; i < 1000; i++) assert.equal(c.check(tag()), 'full');
-    assert.equal(c.slots, 8192);
     assert.equal(c.byteLength, 8192 * REPLAY_ENTRY_LENGTH);
+    for (let i = 0; i < 1000; i++) assert.notEqual(c.check(tag()), 'full');
+    assert.equal(c.slots, 8192);
+    assert.equal(c.byteLength, 8192 * REPLAY_ENTRY_LENGTH + Math.ceil((max * BLOOM_BITS_PER_ENTRY) / 32) * 4);
     assert.equal(c.size, max);
+    assert.ok(c.overflowed >= 999);
   });
 
   test('clear forgets every tag and shrinks the table back', () => {
@@ -171,7 +189,9 @@ describe('ReplayCaches', () => {
       assert.equal(caches.forEpoch(1).check(t), 'fresh');
       assert.equal(caches.forEpoch(2).check(t), 'fresh');
     }
-    assert.equal(caches.forEpoch(1).check(tag()), 'full');
-    assert.equal(caches.forEpoch(2).check(tag()), 'full');
+    assert.equal(caches.forEpoch(1).check(tag()), 'fresh');
+    assert.equal(caches.forEpoch(2).check(tag()), 'fresh');
+    assert.equal(caches.forEpoch(1).overflowed, 1);
+    assert.equal(caches.forEpoch(1).size, 3);
   });
 });
