@@ -31,6 +31,7 @@ import type { PacketFormat } from '../sphinx/format.js';
 import { Sphinx } from '../sphinx/sphinx.js';
 import { DelayQueue } from './delay.js';
 import { ReplayCaches } from './replay.js';
+import type { ReplayTagJournal } from './replay.js';
 import { UnwrapPool } from './unwrap-pool.js';
 import { InlineUnwrapper } from './unwrap.js';
 import type { UnwrapOutcome } from './unwrap.js';
@@ -98,6 +99,8 @@ export interface PacketNodeComponents {
   readonly format: PacketFormat;
   /** Random bytes for the gateway's emission clock and cover routes: the CSPRNG by default (the simulator's seeded stream). */
   readonly random?: (n: number) => Uint8Array;
+  /** Replay tags on disk, so that a restart within an epoch still refuses its replays (replay-journal.ts); memory only without. */
+  readonly replayJournal?: ReplayTagJournal;
 }
 
 /** What a gateway adds to the node: it owns these, the node calls them. */
@@ -205,7 +208,7 @@ export class PacketNode {
             allocatePacket: () => this.codec.newSendPacket().packet,
           })
         : new InlineUnwrapper(components.format);
-    this.#replays = new ReplayCaches(init.limits.replayCacheEntries);
+    this.#replays = new ReplayCaches(init.limits.replayCacheEntries, components.replayJournal ?? null);
     this.#delays = new DelayQueue<Delayed>({ clock: components.clock, capacity: bound, onDue: (items) => this.#release(items) });
     this.#peers = new PeerLinks({
       clock: components.clock,
@@ -226,7 +229,10 @@ export class PacketNode {
         u01,
         ratePerS: () => this.init.params.gatewayRatePerClientPerS * Math.max(1, this.#linkedClients(gateway)),
         cover: () => this.#cover(rand, u01),
-        send: (out) => this.#peers.send(out.peer, out.frame),
+        send: (out) => {
+          this.#replays.beforeSend();
+          this.#peers.send(out.peer, out.frame);
+        },
         drop: (r) => this.drop(r),
         sent: (kind) => (kind === 'ack' ? gateway.ackSent() : gateway.coverSent()),
       });
@@ -291,7 +297,7 @@ export class PacketNode {
     await this.#server?.close();
     await this.#wsServer?.close();
     await this.#pool.close();
-    this.#replays.retain([]);
+    this.#replays.close();
   }
 
   /** The listeners running now, named for metrics (`link`, and `websocket` on a gateway). */
@@ -491,7 +497,7 @@ export class PacketNode {
         break;
     }
     // The replay check comes only after the MAC verified (the unwrap succeeded).
-    const seen = this.#replays.forEpoch(outcome.epoch).check(outcome.replayTag);
+    const seen = this.#replays.check(outcome.epoch, outcome.replayTag);
     if (seen !== 'fresh') {
       this.drop(seen === 'replay' ? 'replay' : 'replay_cache_full');
       return;
@@ -599,6 +605,7 @@ export class PacketNode {
   /** Sends a frame on, with the time it spent in this node beyond its delay (milliseconds). */
   #send(peer: DocumentNode, frame: Uint8Array, extraMs: number): void {
     this.#c.metrics.processingSeconds.observe(Math.max(0, extraMs) / 1000);
+    this.#replays.beforeSend();
     this.#peers.send(peer, frame);
   }
 }

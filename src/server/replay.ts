@@ -316,21 +316,37 @@ function mix32(a: number, b: number, c: number, d: number): number {
  * caches.forEpoch(outcome.epoch).check(outcome.replayTag);
  * caches.retain([current, next]);
  */
+/** What ReplayCaches needs of a journal on disk (replay-journal.ts); none in tests and the simulator. */
+export interface ReplayTagJournal {
+  load(epoch: number): Uint8Array[];
+  record(epoch: number, tag: Uint8Array): void;
+  readonly dirty: boolean;
+  flush(): void;
+  retain(epochs: readonly number[]): void;
+}
+
 export class ReplayCaches {
   readonly #options: ReplayCacheOptions;
   readonly #caches = new Map<number, ReplayCache>();
+  readonly #journal: ReplayTagJournal | null;
 
-  /** @throws {TypeError|RangeError} as the ReplayCache constructor (checked here, not at first use). */
-  constructor(init: number | ReplayCacheOptions) {
+  /**
+   * With a journal, a cache made for an epoch starts with the tags recorded for it, and fresh tags
+   * seen through `check` are recorded.
+   * @throws {TypeError|RangeError} as the ReplayCache constructor (checked here, not at first use).
+   */
+  constructor(init: number | ReplayCacheOptions, journal: ReplayTagJournal | null = null) {
     const options = optionsOf(init);
     // Fail on bad options now rather than at the first packet. Without a given hashKey, each
     // epoch's cache draws its own.
     new ReplayCache({ ...options, initialEntries: 0 });
     this.#options = options;
+    this.#journal = journal;
   }
 
   /**
-   * The cache for `epoch`, made empty if there was none.
+   * The cache for `epoch`, made if there was none (with the journal's tags for it, when there is
+   * a journal).
    * @throws {TypeError|RangeError} when `epoch` is not a non-negative safe integer.
    */
   forEpoch(epoch: number): ReplayCache {
@@ -338,12 +354,34 @@ export class ReplayCaches {
     if (cache === undefined) {
       aint('epoch', epoch, 0, Number.MAX_SAFE_INTEGER);
       cache = new ReplayCache(this.#options);
+      if (this.#journal !== null) {
+        const full = new Uint8Array(REPLAY_TAG_LENGTH);
+        for (const kept of this.#journal.load(epoch)) {
+          full.set(kept);
+          cache.check(full);
+        }
+      }
       this.#caches.set(epoch, cache);
     }
     return cache;
   }
 
-  /** Drops (and zeroes) every cache whose epoch is not in `epochs`. */
+  /** Checks `tag` in the cache of `epoch`; a fresh one is also recorded in the journal. */
+  check(epoch: number, tag: Uint8Array): ReplayVerdict {
+    const verdict = this.forEpoch(epoch).check(tag);
+    if (verdict === 'fresh') this.#journal?.record(epoch, tag);
+    return verdict;
+  }
+
+  /**
+   * Writes recorded tags that are not written yet: the node calls it before a packet leaves, so
+   * that no packet goes on whose tag a crash could lose.
+   */
+  beforeSend(): void {
+    if (this.#journal?.dirty === true) this.#journal.flush();
+  }
+
+  /** Drops (and zeroes) every cache whose epoch is not in `epochs`, with its journal file. */
   retain(epochs: readonly number[]): void {
     const keep = new Set(epochs);
     for (const [epoch, cache] of this.#caches) {
@@ -352,6 +390,14 @@ export class ReplayCaches {
         this.#caches.delete(epoch);
       }
     }
+    this.#journal?.retain(epochs);
+  }
+
+  /** Drops (and zeroes) every cache in memory and writes what the journal holds; its files stay for the next start. */
+  close(): void {
+    for (const cache of this.#caches.values()) cache.clear();
+    this.#caches.clear();
+    this.#journal?.flush();
   }
 
   /** The epochs that have a cache, in ascending order. */
@@ -373,7 +419,7 @@ export class ReplayCaches {
     return n;
   }
 
-  /** Drops (and zeroes) every cache. */
+  /** Drops (and zeroes) every cache, and the journal's files. */
   clear(): void {
     this.retain([]);
   }

@@ -3,6 +3,7 @@
  * follower, mix keys made ahead and deleted after their epoch, descriptor uploads, the packet node
  * itself, and the operations endpoint. `backchannel mix|gateway --config FILE` calls this.
  */
+import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { Registry } from 'prom-client';
 import { joinHostPort } from '../config/_validate.js';
@@ -22,6 +23,8 @@ import type { OpsServer } from '../ops/http.js';
 import type { Logger } from '../ops/log.js';
 import { nodeMetrics } from '../ops/metrics.js';
 import { watchPressure } from './pressure.js';
+import { openReplayJournal } from './replay-journal.js';
+
 import { uploadDescriptor } from '../pki/client.js';
 import { signDescriptor } from '../pki/descriptor.js';
 import { documentExpiresAt } from '../pki/document.js';
@@ -30,6 +33,9 @@ import { DocumentFollower } from '../pki/follower.js';
 import type { Descriptor, SignedDocument } from '../pki/types.js';
 import { MAX_DESCRIPTOR_MIX_KEYS } from '../pki/types.js';
 import type { DocumentSource, PacketNode } from './node.js';
+
+/** The replay journal's folder in a node's data directory. */
+const REPLAY_JOURNAL_DIR = 'replay';
 
 /** Mix keys exist for the current epoch and this many ahead (published in descriptors). */
 export const MIX_KEYS_AHEAD = 2;
@@ -105,6 +111,8 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
     limits: { ...config.limits, workers },
     params,
   };
+  // Replay tags on disk: a restart within an epoch still refuses that epoch's replays.
+  const replayJournal = openReplayJournal(join(config.dataDir, REPLAY_JOURNAL_DIR));
   const baseComponents = {
     clock,
     log,
@@ -112,6 +120,7 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
     documents,
     keys: { privateKey: (epoch: number) => mixKeys.get(epoch)?.privateKey ?? null },
     format: new Sphinx(geometryFromParameters(params), nodeBackend),
+    replayJournal,
   };
   let node: PacketNode;
   let closeMailbox: (() => void) | null = null;
@@ -144,6 +153,7 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
   const abandon = async (e: unknown): Promise<never> => {
     await stopRole().catch(() => undefined);
     closeMailbox?.();
+    replayJournal.close();
     mixKeys.close();
     throw e;
   };
@@ -225,6 +235,7 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
       pressure.stop();
       await ops.close();
       closeMailbox?.();
+      replayJournal.close();
       mixKeys.close();
       log.info('stopped');
     },

@@ -3,12 +3,16 @@
  * test plays the previous layer (a gateway) and the next one (a layer-2 mix).
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { nodeBackend } from '../../src/crypto/node.js';
 import { connectTcp, listenTcp } from '../../src/link/tcp.js';
 import type { Link } from '../../src/link/link.js';
 import type { LinkServer } from '../../src/link/acceptor.js';
 import { createMixNode } from '../../src/server/mix.js';
+import { openReplayJournal } from '../../src/server/replay-journal.js';
 import type { PacketNode } from '../../src/server/node.js';
 import { systemClock } from '../../src/ops/clock.js';
 import { silentLogger } from '../../src/ops/log.js';
@@ -46,6 +50,7 @@ describe('a mix node', { timeout: 60_000 }, () => {
   let mix: PacketNode;
   let metrics: NodeMetrics;
   let prev: Link;
+  let theDoc: SignedDocument;
 
   const dropped = async (reason: string): Promise<number> => readSample(await metrics.registry.metrics(), 'backchannel_packets_dropped_total', { reason }) ?? 0;
   const hop = (id: Uint8Array, key: Uint8Array, commands: PathHop['commands'] = []): PathHop => ({ id, publicKey: key, commands });
@@ -91,6 +96,15 @@ describe('a mix node', { timeout: 60_000 }, () => {
       bytes: new Uint8Array(0),
       signatures: [],
     };
+    theDoc = doc;
+    await startMix(doc);
+  });
+
+  const journalDir = mkdtempSync(join(tmpdir(), 'bc-replay-journal-'));
+  let journal = openReplayJournal(journalDir);
+
+  /** Starts the mix (fresh metrics, the journal as it is) and links the test's previous layer to it. */
+  async function startMix(doc: SignedDocument): Promise<void> {
     metrics = nodeMetrics();
     mix = createMixNode(
       {
@@ -103,16 +117,26 @@ describe('a mix node', { timeout: 60_000 }, () => {
         limits: { maxDelayMs: 1_000, maxQueuedPackets: 20, replayCacheEntries: 10_000, workers: 1 },
         params,
       },
-      { clock: systemClock, log: silentLogger, metrics, documents: { current: () => doc, subscribe: () => () => undefined }, keys: { privateKey: (e) => (e === epoch ? mixKey.privateKey : null) }, format: sphinx },
+      {
+        clock: systemClock,
+        log: silentLogger,
+        metrics,
+        documents: { current: () => doc, subscribe: () => () => undefined },
+        keys: { privateKey: (e) => (e === epoch ? mixKey.privateKey : null) },
+        format: sphinx,
+        replayJournal: journal,
+      },
     );
     await mix.start();
     prev = await connectTcp({ host: '127.0.0.1', port: mix.port, staticKey: gwLink.privateKey, remoteStatic: mixLink.publicKey, maxMessageLength: codec.commandLength });
-  });
+  }
 
   after(async () => {
     await prev?.close();
     await mix?.stop();
     await sink?.close();
+    journal.close();
+    rmSync(journalDir, { recursive: true, force: true });
   });
 
   async function until(cond: () => boolean | Promise<boolean>, ms = 5_000): Promise<void> {
@@ -179,6 +203,24 @@ describe('a mix node', { timeout: 60_000 }, () => {
     assert.equal((await dropped('delay_too_long')) - before.delay, 1);
     await until(() => received.length === 1);
     assert.ok(prev.isOpen, 'the link survives bad input');
+  });
+
+  it('restarted within the epoch, refuses a replay of a packet it forwarded before (the journal on disk)', async () => {
+    received = [];
+    const p = toSink();
+    await send(p);
+    await until(() => received.length === 1);
+    await prev.close();
+    await mix.stop();
+    journal.close();
+    journal = openReplayJournal(journalDir);
+    await startMix(theDoc);
+    await send(p);
+    const fresh = toSink();
+    await send(fresh);
+    await until(async () => (await dropped('replay')) === 1 && received.length === 2);
+    assert.equal(sphinx.unwrap(sinkKey.privateKey, received[1]!.packet).kind, 'final', 'only the fresh packet went on');
+    assert.equal(statSync(join(journalDir, `${epoch}.tags`)).mode & 0o777, 0o600);
   });
 
   it('drops past its queue bound instead of growing', async () => {

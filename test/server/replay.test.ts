@@ -195,3 +195,37 @@ describe('ReplayCaches', () => {
     assert.equal(caches.forEpoch(1).size, 3);
   });
 });
+
+describe('the replay journal on disk', () => {
+  test('a restarted node reloads the tags of the epochs it keeps; retired epochs lose their files; a torn record is ignored', async () => {
+    const { mkdtempSync, readdirSync, rmSync, appendFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { openReplayJournal } = await import('../../src/server/replay-journal.js');
+    const dir = mkdtempSync(join(tmpdir(), 'bc-journal-'));
+    try {
+      let journal = openReplayJournal(dir);
+      let caches = new ReplayCaches({ maxEntries: 100 }, journal);
+      const seen = Array.from({ length: 50 }, tag);
+      for (const t of seen) assert.equal(caches.check(7, t), 'fresh');
+      assert.equal(caches.check(8, seen[0]!), 'fresh', 'epochs are apart');
+      assert.ok(journal.dirty);
+      caches.beforeSend();
+      assert.equal(journal.dirty, false);
+      caches.close();
+      journal.close();
+      appendFileSync(join(dir, '7.tags'), new Uint8Array(5)); // a record cut short by a crash
+      journal = openReplayJournal(dir);
+      caches = new ReplayCaches({ maxEntries: 100 }, journal);
+      for (const t of seen) assert.equal(caches.check(7, t), 'replay');
+      assert.equal(caches.forEpoch(7).size, 50);
+      assert.equal(caches.check(7, tag()), 'fresh');
+      caches.retain([8]);
+      assert.deepEqual(readdirSync(dir), ['8.tags']);
+      assert.equal(caches.check(8, seen[0]!), 'replay');
+      journal.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
