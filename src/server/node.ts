@@ -139,6 +139,8 @@ interface Delayed {
   readonly frame: Uint8Array;
   readonly receivedAt: number;
   readonly delayMs: number;
+  /** The replay journal's number for its tag: written before the packet leaves. */
+  readonly journalSeq: number;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -524,11 +526,12 @@ export class PacketNode {
     // No copy when the packet was opened in place in the command it came in, or written into a
     // fresh command by the unwrapper: that command goes on as it is.
     const out = frame !== null && outcome.packet === packet ? frame : this.codec.sendPacketFrame(outcome.packet);
+    const journalSeq = this.#replays.lastRecorded;
     if (outcome.delayMs === 0) {
-      this.#send(next, out, performance.now() - receivedAt);
+      this.#send(next, out, performance.now() - receivedAt, journalSeq);
       return;
     }
-    const item: Delayed = { peer: next, frame: out, receivedAt, delayMs: outcome.delayMs };
+    const item: Delayed = { peer: next, frame: out, receivedAt, delayMs: outcome.delayMs, journalSeq };
     if (!this.#delays.push(item, this.#c.clock.now() + outcome.delayMs)) {
       this.drop('queue_full');
       return;
@@ -599,13 +602,13 @@ export class PacketNode {
 
   #release(items: readonly Delayed[]): void {
     const now = performance.now();
-    for (const it of items) this.#send(it.peer, it.frame, now - it.receivedAt - it.delayMs);
+    for (const it of items) this.#send(it.peer, it.frame, now - it.receivedAt - it.delayMs, it.journalSeq);
   }
 
-  /** Sends a frame on, with the time it spent in this node beyond its delay (milliseconds). */
-  #send(peer: DocumentNode, frame: Uint8Array, extraMs: number): void {
+  /** Sends a frame on, with the time it spent in this node beyond its delay (milliseconds), once its replay tag is written. */
+  #send(peer: DocumentNode, frame: Uint8Array, extraMs: number, journalSeq: number): void {
     this.#c.metrics.processingSeconds.observe(Math.max(0, extraMs) / 1000);
-    this.#replays.beforeSend();
+    this.#replays.ensureWritten(journalSeq);
     this.#peers.send(peer, frame);
   }
 }

@@ -50,6 +50,9 @@ export function openReplayJournal(dir: string): ReplayJournal {
   }
   const files = new Map<number, EpochFile>();
   let dirty = false;
+  /** Tags recorded, and tags written, since the journal was opened. */
+  let recorded = 0;
+  let written = 0;
   const pathOf = (epoch: number): string => join(dir, `${epoch}${FILE_SUFFIX}`);
   const write = (f: EpochFile): void => {
     let off = 0;
@@ -60,6 +63,7 @@ export function openReplayJournal(dir: string): ReplayJournal {
     if (!dirty) return;
     for (const f of files.values()) if (f.used > 0) write(f);
     dirty = false;
+    written = recorded;
   };
   const timer = setInterval(() => {
     try {
@@ -101,10 +105,15 @@ export function openReplayJournal(dir: string): ReplayJournal {
       f.buffer.set(tag.subarray(0, REPLAY_ENTRY_LENGTH), f.used);
       f.used += REPLAY_ENTRY_LENGTH;
       dirty = true;
+      recorded++;
       if (f.used === f.buffer.length) write(f);
+      return recorded;
     },
     get dirty() {
       return dirty;
+    },
+    get written() {
+      return written;
     },
     flush,
     retain(epochs) {

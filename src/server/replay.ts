@@ -319,8 +319,12 @@ function mix32(a: number, b: number, c: number, d: number): number {
 /** What ReplayCaches needs of a journal on disk (replay-journal.ts); none in tests and the simulator. */
 export interface ReplayTagJournal {
   load(epoch: number): Uint8Array[];
-  record(epoch: number, tag: Uint8Array): void;
+  /** Records a fresh tag; returns its sequence number (1, 2, ... since the journal opened). */
+  record(epoch: number, tag: Uint8Array): number;
+  /** Whether a recorded tag is still unwritten. */
   readonly dirty: boolean;
+  /** Every tag up to this sequence number is written. */
+  readonly written: number;
   flush(): void;
   retain(epochs: readonly number[]): void;
 }
@@ -366,17 +370,30 @@ export class ReplayCaches {
     return cache;
   }
 
-  /** Checks `tag` in the cache of `epoch`; a fresh one is also recorded in the journal. */
+  /**
+   * Checks `tag` in the cache of `epoch`; a fresh one is also recorded in the journal, and
+   * `lastRecorded` names it for `ensureWritten`.
+   */
   check(epoch: number, tag: Uint8Array): ReplayVerdict {
     const verdict = this.forEpoch(epoch).check(tag);
-    if (verdict === 'fresh') this.#journal?.record(epoch, tag);
+    if (verdict === 'fresh' && this.#journal !== null) this.lastRecorded = this.#journal.record(epoch, tag);
     return verdict;
   }
 
+  /** The journal's sequence number of the last fresh tag (0 without a journal). */
+  lastRecorded = 0;
+
   /**
-   * Writes recorded tags that are not written yet: the node calls it before a packet leaves, so
-   * that no packet goes on whose tag a crash could lose.
+   * Writes the journal's buffered tags when tag `seq` (from `lastRecorded`) is among them: the
+   * node calls it before the packet of that tag leaves, so that no packet goes on whose tag a
+   * crash could lose. Most packets wait longer than the journal's batch interval and cost nothing.
    */
+  ensureWritten(seq: number): void {
+    const j = this.#journal;
+    if (j !== null && j.written < seq) j.flush();
+  }
+
+  /** Writes every buffered tag (before a packet whose tag is not known leaves, e.g. an acknowledgement). */
   beforeSend(): void {
     if (this.#journal?.dirty === true) this.#journal.flush();
   }
