@@ -10,6 +10,7 @@ import { joinHostPort } from '../config/_validate.js';
 import { loadOrCreateIdentity, loadOrCreateLinkKey, MixKeyStore } from '../config/keys.js';
 import type { GatewayConfig, MixConfig } from '../config/types.js';
 import { nodeBackend } from '../crypto/node.js';
+import { wipe } from '../util/bytes.js';
 import { geometryFromParameters } from '../sphinx/geometry.js';
 import { Sphinx } from '../sphinx/sphinx.js';
 import { openMailboxStore } from './mailbox.js';
@@ -155,6 +156,7 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
     closeMailbox?.();
     replayJournal.close();
     mixKeys.close();
+    wipe(identity.seed, link.privateKey);
     throw e;
   };
   await node.start().catch(abandon);
@@ -237,6 +239,8 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
       closeMailbox?.();
       replayJournal.close();
       mixKeys.close();
+      // Nothing uses them any more: the secrets leave memory with the server.
+      wipe(identity.seed, link.privateKey);
       log.info('stopped');
     },
   };
