@@ -53,7 +53,7 @@ describe('backchannel client', () => {
     const top = await cli(['client', '--help']);
     assert.equal(top.code, 0, top.stderr);
     assert.match(top.stdout, /Usage: backchannel client <command>/);
-    for (const sub of ['init', 'run', 'address', 'status', 'send', 'recv']) {
+    for (const sub of ['init', 'run', 'address', 'status', 'send', 'recv', 'inbox']) {
       assert.match(top.stdout, new RegExp(`\\n  ${sub} `));
       const r = await cli(['client', sub, '--help']);
       assert.equal(r.code, 0, r.stderr);
@@ -119,7 +119,7 @@ describe('backchannel client', () => {
     const dir = join(root, 'alice');
     const to = (await cli(['client', 'address', '--dir', dir])).stdout.trim();
     const r = await cli(['client', 'send', '--dir', dir, '--to', to, 'hi']);
-    oneLineError(r, /the client is not running for .*alice; start it with: backchannel client run --dir .*alice/);
+    oneLineError(r, /the client is not running for .*alice; start it with: npx backchannel client run --dir .*alice/);
     assert.equal(r.code, 1);
     const s = await cli(['client', 'status', '--dir', dir]);
     oneLineError(s, /not running/);
@@ -131,7 +131,8 @@ describe('backchannel client', () => {
     const cases: Array<[string[], RegExp, number]> = [
       [['client', 'send', '--dir', dir, 'hi'], /--to ADDRESS .* or --reply-to ID/, 2],
       [['client', 'send', '--dir', dir, '--to', to, '--reply-to', 'abcd', 'hi'], /not both/, 2],
-      [['client', 'send', '--dir', dir, '--reply-to', 'xyz', 'hi'], /--reply-to must be the hex id/, 2],
+      [['client', 'send', '--dir', dir, '--reply-to', 'xyz', 'hi'], /--reply-to must be the id of a received message/, 2],
+      [['client', 'send', '--dir', dir, '--reply-to', 'abcdef1', 'hi'], /its first 8 or more hex digits/, 2],
       [['client', 'send', '--dir', dir, '--to', `${to.slice(0, -2)}AA`, 'hi'], /address: checksum mismatch/, 1],
       [['client', 'send', '--dir', dir, '--to', to, '--bogus', 'hi'], /Unknown option/, 2],
       [['client', 'send', '--dir', dir, '--to', to, ''], /the message is empty/, 2],
@@ -184,7 +185,7 @@ describe('backchannel client', () => {
     const dir = join(root, 'nobody');
     for (const args of [['recv'], ['status'], ['address'], ['run'], ['send', '--to', (await cli(['client', 'address', '--dir', join(root, 'alice')])).stdout.trim(), 'hi']]) {
       const r = await cli(['client', ...args, '--dir', dir]);
-      oneLineError(r, /not initialised in .*nobody; run `backchannel client init --dir .*nobody`/);
+      oneLineError(r, /not initialised in .*nobody; run `npx backchannel client init --dir .*nobody`/);
       assert.equal(r.code, 1);
     }
   });
