@@ -4,7 +4,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeAddress } from '../../src/client/address.js';
@@ -89,6 +89,24 @@ describe('backchannel client', () => {
     assert.ok(!again.stderr.includes(text), 'errors never carry an address');
     assert.match(again.stderr, /client address --dir/, 'the refusal says how to print the address');
     assert.equal((await cli(['client', 'address', '--dir', dir])).stdout.trim(), text, 'the identity is unchanged');
+  });
+
+  it('init makes a missing folder 0700, narrows an empty one to 0700, and leaves a folder with other files as it is', async () => {
+    const empty = join(root, 'made-by-user');
+    mkdirSync(empty, { mode: 0o755 });
+    chmodSync(empty, 0o755);
+    assert.equal((await cli(['client', 'init', '--dir', empty, '--network', network])).code, 0);
+    assert.equal(statSync(empty).mode & 0o777, 0o700);
+    const nested = join(root, 'a', 'b', 'c');
+    assert.equal((await cli(['client', 'init', '--dir', nested, '--network', network])).code, 0);
+    assert.equal(statSync(nested).mode & 0o777, 0o700);
+    const shared = join(root, 'shared');
+    mkdirSync(shared, { mode: 0o755 });
+    chmodSync(shared, 0o755);
+    writeFileSync(join(shared, 'notes.txt'), 'mine');
+    assert.equal((await cli(['client', 'init', '--dir', shared, '--network', network])).code, 0);
+    assert.equal(statSync(shared).mode & 0o777, 0o755, 'a folder with the user\'s files is not changed');
+    assert.equal(statSync(join(shared, 'client.db')).mode & 0o777, 0o600);
   });
 
   it('init picks the named gateway, and refuses an unknown one listing the names', async () => {
