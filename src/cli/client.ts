@@ -116,7 +116,7 @@ Options:
 const STATUS_HELP = `Usage: backchannel client status [--dir DIR] [--json]
 
 Asks the running client of DIR (default ${DEFAULT_CLIENT_DIR}) for its state: the address, the
-gateway and whether the link to it is up, the epoch, the messages not yet delivered, and the
+gateway and whether the link to it is up, the epoch, the messages still on their way, and the
 packets sent and mailbox entries received since it started.
 
 Options:
@@ -354,7 +354,7 @@ export function statusTable(s: IpcMessage): string {
           ] as [string, string],
         ]
       : []),
-    ['pending', `${num(s, ['pendingMessages'])} messages not yet delivered`],
+    ['pending', `${num(s, ['pendingMessages'])} messages on their way (not yet stored at the recipient's gateway, or replies not yet sent)`],
     ['sent', `${num(s, ['packetsSent', 'real'])} real, ${num(s, ['packetsSent', 'drop'])} drop, ${num(s, ['packetsSent', 'loop'])} loop packets`],
     [
       'received',
@@ -493,6 +493,12 @@ async function send(argv: string[]): Promise<number> {
   };
   try {
     await daemonCall(dir, () => ipcRequest(socketPath, request, onLine, { dir }));
+  } catch (e) {
+    // A reply longer than the SURBs left allow (one SURB per fragment): say what can be done.
+    if (isBackchannelError(e, 'ERR_CLIENT_NO_SURBS') && !e.message.includes('--to')) {
+      throw new BackchannelError('ERR_CLIENT_NO_SURBS', `${e.message}: send a shorter reply, or write to the sender's address with --to`);
+    }
+    throw e;
   } finally {
     (reporter as SendReporter | null)?.finish();
   }
