@@ -201,7 +201,7 @@ describe('backchannel client', () => {
 
   it('recv, status, send and address without init say it is not initialised', async () => {
     const dir = join(root, 'nobody');
-    for (const args of [['recv'], ['status'], ['address'], ['run'], ['send', '--to', (await cli(['client', 'address', '--dir', join(root, 'alice')])).stdout.trim(), 'hi']]) {
+    for (const args of [['recv'], ['inbox'], ['status'], ['address'], ['run'], ['send', '--to', (await cli(['client', 'address', '--dir', join(root, 'alice')])).stdout.trim(), 'hi']]) {
       const r = await cli(['client', ...args, '--dir', dir]);
       oneLineError(r, /not initialised in .*nobody; run `npx backchannel client init --dir .*nobody`/);
       assert.equal(r.code, 1);
