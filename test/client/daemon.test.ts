@@ -420,7 +420,7 @@ test('the ipc client reports a missing or stale socket as ERR_CLIENT_NOT_RUNNING
     const path = join(dir, 'client.sock');
     await assert.rejects(ipcCall(path, { op: 'status' }, { dir: '/some/where' }), (e) => {
       assert.ok(isBackchannelError(e, 'ERR_CLIENT_NOT_RUNNING'));
-      assert.match(e.message, /the client is not running for \/some\/where; start it with: backchannel client run --dir \/some\/where/);
+      assert.match(e.message, /the client is not running for \/some\/where; start it with: npx backchannel client run --dir \/some\/where/);
       return true;
     });
     // A socket file left by a daemon that died (SIGKILL: nothing removed it).
