@@ -69,6 +69,10 @@ export type ErrorCode =
   | 'ERR_CLIENT_STATE'
   | 'ERR_CLIENT_NOT_RUNNING'
   | 'ERR_CLIENT_IPC'
+  // client: an id prefix that names no inbox message, or more than one; a file not saved
+  | 'ERR_CLIENT_NO_MESSAGE'
+  | 'ERR_CLIENT_AMBIGUOUS_ID'
+  | 'ERR_CLIENT_SAVE'
   // simulator: scenario files, runs
   | 'ERR_SIM_SCENARIO'
   | 'ERR_SIM_STATE'

@@ -1,10 +1,10 @@
 /**
  * `backchannel client ...`: the client daemon (`run`) and the commands that talk to it over its
- * local socket (`status`, `send`, `recv`), plus `init` and `address`, which read or write its
- * state directly.
+ * local socket (`status`, `send`, `recv`, `inbox`), plus `init` and `address`, which read or write
+ * its state directly.
  */
 import { createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Buffer } from 'node:buffer';
 import { decodeAddress } from '../client/address.js';
@@ -16,12 +16,20 @@ import { nodeBackend } from '../crypto/node.js';
 import { BackchannelError, isBackchannelError } from '../errors.js';
 import { DEFAULT_DATA_DIR } from '../local/up.js';
 import { jsonLogger } from '../ops/log.js';
-import { fromHex } from '../util/bytes.js';
+import { MIN_ID_PREFIX_HEX } from '../client/api.js';
+import { isSafeFileName, MAX_MESSAGE_LENGTH } from '../client/frames.js';
 import { parseOptions, requireInt, stopSignal, usageError } from './args.js';
+import { formatReceived, parseReceived, prepareSaveDir, receivedJson, saveReceivedFile } from './received.js';
+import type { Received } from './received.js';
+import { failureExplanation, SendReporter } from './send-progress.js';
 
-/** The largest message `send` accepts. */
-export const MAX_SEND_BODY = 1024 * 1024;
+export { formatReceived } from './received.js';
+
+/** The largest message `send` accepts: the engine's limit (frames.ts), 1 MiB. */
+export const MAX_SEND_BODY = MAX_MESSAGE_LENGTH;
 const CLIENT_LOG_FILE = 'client.log';
+/** Messages `client inbox` shows without --all. */
+const INBOX_DEFAULT_LAST = 20;
 
 export const CLIENT_HELP = `Usage: backchannel client <command> [options]
 
@@ -34,20 +42,23 @@ Commands:
   run       run the client until Ctrl-C
   address   print your address, to give to the people who will write to you
   status    show whether the client is connected, its epoch and its traffic
-  send      send a message to an address, or reply to a message you received
-  recv      print the messages received, and mark them read
+  send      send a message or a file to an address, or reply to a message you received
+  recv      print the messages received and not read yet, and mark them read
+  inbox     print the messages received, read or not (recv's are kept)
 
 Every command takes --dir DIR, the client's state directory (default ${DEFAULT_CLIENT_DIR}).
 
-Example, with 'backchannel up' running in another terminal (two users on one machine):
-  backchannel client init --dir alice           # reads ${DEFAULT_DATA_DIR}/network.json
-  backchannel client init --dir bob
-  backchannel client run --dir alice &          # or each in its own terminal
-  backchannel client run --dir bob &
-  backchannel client send --dir alice --to "$(backchannel client address --dir bob)" hello bob
-  backchannel client recv --dir bob
+From the repository, run the commands as 'npx backchannel ...' ('npm link' once puts
+'backchannel' itself on your PATH). Example, with 'npm start' running in another terminal (two
+users on one machine):
+  npx backchannel client init --dir alice       # reads ${DEFAULT_DATA_DIR}/network.json
+  npx backchannel client init --dir bob
+  npx backchannel client run --dir alice &      # or each in its own terminal
+  npx backchannel client run --dir bob &
+  npx backchannel client send --dir alice --to "$(npx backchannel client address --dir bob)" hello bob
+  npx backchannel client recv --dir bob
 
-Run 'backchannel client <command> --help' for a command's options.
+Run 'npx backchannel client <command> --help' for a command's options.
 `;
 
 const INIT_HELP = `Usage: backchannel client init [--dir DIR] [--network DIR | URL#KEY,...] [--threshold N] [--gateway NAME]
@@ -70,9 +81,9 @@ Options:
   --help            print this help
 
 Examples:
-  backchannel client init
-  backchannel client init --dir alice --network ./backchannel-data --gateway gateway-2
-  backchannel client init --network http://10.0.0.1:30000#3b6a...,http://10.0.0.2:30000#9f1c...
+  npx backchannel client init
+  npx backchannel client init --dir alice --network ./backchannel-data --gateway gateway-2
+  npx backchannel client init --network http://10.0.0.1:30000#3b6a...,http://10.0.0.2:30000#9f1c...
 `;
 
 const RUN_HELP = `Usage: backchannel client run [--dir DIR]
@@ -89,7 +100,7 @@ Options:
   --help      print this help
 
 Example:
-  backchannel client run --dir alice
+  npx backchannel client run --dir alice
 `;
 
 const ADDRESS_HELP = `Usage: backchannel client address [--dir DIR]
@@ -105,7 +116,7 @@ Options:
 const STATUS_HELP = `Usage: backchannel client status [--dir DIR] [--json]
 
 Asks the running client of DIR (default ${DEFAULT_CLIENT_DIR}) for its state: the address, the
-gateway and whether the link to it is up, the epoch, the messages not yet delivered, and the
+gateway and whether the link to it is up, the epoch, the messages still on their way, and the
 packets sent and mailbox entries received since it started.
 
 Options:
@@ -118,18 +129,34 @@ const SEND_HELP = `Usage: backchannel client send --to ADDRESS | --reply-to ID [
 
 Hands a message to the running client of DIR (default ${DEFAULT_CLIENT_DIR}), which sends it in
 fragments at its steady rate. The message is the TEXT words joined by spaces; without TEXT, the
-contents of --file; without either, everything read from stdin. At most 1 MiB.
+file --file (sent with its name); without either, everything read from stdin.
 
-By default send waits until every fragment is acknowledged by the recipient's gateway and prints
-"delivered ID" (a reply, which has no acknowledgements, prints "sent ID" once it has left). When
-the message cannot be delivered it prints "failed ID: REASON" on stderr and exits with status 1.
-The message is stored by the client before send waits: Ctrl-C stops the waiting, not the sending.
+Size limit: 1 MiB (${MAX_SEND_BODY} bytes), text or file. At the default network rates that is
+about 545 fragments and half a minute of your client's send slots, during which your other
+messages wait; and it is about 545 of the 10,000 entries a gateway keeps per mailbox for a
+recipient who is offline. Larger files would crowd out everything else, so they are refused.
+
+What send prints, on stderr as it happens (the message's states):
+  sent                   every fragment left this client, into the network
+  retry N                no acknowledgement came in time; a fragment goes again (up to 12 attempts)
+  sending: ...           for a message of several fragments: how many left, how many are stored
+and at the end, on stdout:
+  stored at the recipient's gateway: ID
+                         every fragment was acknowledged by the recipient's gateway, which keeps
+                         the message until the recipient's client fetches it (it says nothing of
+                         whether the recipient has read it)
+  sent: ID               a reply (through SURBs, never acknowledged) that has left
+or on stderr "failed ID: REASON", with the likely cause, and exit status 1. The client has the
+message before send waits: Ctrl-C stops the waiting, not the sending.
 
 Options:
-  --to ADDRESS      the recipient's address (see 'backchannel client address')
+  --to ADDRESS      the recipient's address (see 'npx backchannel client address')
   --reply-to ID     answer the received message ID anonymously, through the reply blocks (SURBs)
-                    it came with; you never learn the sender's address ('recv' shows the ID)
-  --file PATH       send the contents of this file
+                    it came with; you never learn the sender's address. ID is the id that recv
+                    and inbox print, or any part of its start of at least ${MIN_ID_PREFIX_HEX} hex digits that
+                    no other message shares. A message that came without SURBs cannot be
+                    answered this way: ask its sender to attach some, or write to their address
+  --file PATH       send this file, with its name (the recipient saves it with recv --save DIR)
   --reply-surbs N   attach N reply blocks so that the recipient can answer without learning your
                     address: each lets them send one fragment back (default 0)
   --no-wait         print "queued ID" and return as soon as the client has the message
@@ -139,24 +166,54 @@ Options:
 Put -- before TEXT that starts with "-".
 
 Examples:
-  backchannel client send --to bc1Qm... hello, are you there
-  backchannel client send --to bc1Qm... --reply-surbs 4 --file note.txt
-  echo thanks | backchannel client send --reply-to 5f0c...
+  npx backchannel client send --to bc1Qm... hello, are you there
+  npx backchannel client send --to bc1Qm... --reply-surbs 4 --file note.txt
+  echo thanks | npx backchannel client send --reply-to 5f0c3a9e
 `;
 
-const RECV_HELP = `Usage: backchannel client recv [--dir DIR] [--follow] [--json]
+const RECEIVED_FORMAT = `Each message has a header line:
+
+  --- ID · N bytes · sent TIME · fetched TIME[ · file NAME][ · in reply to ID][ · reply with --reply-to ID (K SURBs)]
+
+then its text (a message that is not UTF-8 text is shown as "(binary, N bytes; use --json)"; a
+file as where it was saved, or how to save it). ID is the first 16 hex digits of the message's
+id. "sent" is the sender's clock when their client took the message (whole seconds; "an unknown
+time" from older clients), "fetched" ours when our client got its last fragment; times are UTC.`;
+
+const RECV_HELP = `Usage: backchannel client recv [--dir DIR] [--follow] [--json] [--save DIR]
 
 Prints the messages the running client of DIR (default ${DEFAULT_CLIENT_DIR}) has received and you
-have not read yet, oldest first, and marks each read once printed. Each one has a header line:
+have not read yet, oldest first, and marks each read once printed (or saved). They stay in the
+client: 'client inbox' shows them again.
 
-  --- ID16 · N bytes · TIME[ · reply with --reply-to ID (K SURBs)]
-
-then its text (a message that is not UTF-8 text is shown as "(binary, N bytes; use --json)").
+${RECEIVED_FORMAT}
 
 Options:
   --follow    keep printing new messages as they arrive, until Ctrl-C
-  --json      one JSON object per message: {"id", "seq", "received_at", "body_base64",
-              "reply_surbs", "in_reply_to"}
+  --save DIR  write each file received into DIR (made 0700 if missing) under the name its sender
+              gave, mode 0600. A name that would leave DIR is refused, and so is a name that
+              exists there: nothing is replaced, the message stays unread, and recv exits with 1
+  --json      one JSON object per message: {"id", "seq", "sent_at", "received_at", "file_name",
+              "body_base64", "reply_surbs", "in_reply_to"} (times in ms since 1970, sent_at null
+              when not said)
+  --dir DIR   the client's state directory (default ${DEFAULT_CLIENT_DIR})
+  --help      print this help
+`;
+
+const INBOX_HELP = `Usage: backchannel client inbox [--dir DIR] [--all | --last N] [--json] [--save DIR]
+
+Prints the messages the running client of DIR (default ${DEFAULT_CLIENT_DIR}) has received, read
+or not, oldest first: the last ${INBOX_DEFAULT_LAST} by default. Marks nothing read ('client recv' does).
+
+${RECEIVED_FORMAT}
+The header also says "new" (not read with recv yet) or "read".
+
+Options:
+  --all       every message received
+  --last N    the last N messages (default ${INBOX_DEFAULT_LAST})
+  --save DIR  write each file among them into DIR, as recv --save does (an existing name is
+              refused, so a file saved before is not written twice)
+  --json      one JSON object per message, as recv --json, with "read": true or false
   --dir DIR   the client's state directory (default ${DEFAULT_CLIENT_DIR})
   --help      print this help
 `;
@@ -213,7 +270,7 @@ async function init(argv: string[]): Promise<number> {
       `Your address (give it to the people who will write to you):`,
       `  ${r.address}`,
       '',
-      `Start the client with: backchannel client run --dir ${r.dir}`,
+      `Start the client with: npx backchannel client run --dir ${r.dir}`,
     ].join('\n'),
   );
   return 0;
@@ -297,7 +354,7 @@ export function statusTable(s: IpcMessage): string {
           ] as [string, string],
         ]
       : []),
-    ['pending', `${num(s, ['pendingMessages'])} messages not yet delivered`],
+    ['pending', `${num(s, ['pendingMessages'])} messages on their way (not yet stored at the recipient's gateway, or replies not yet sent)`],
     ['sent', `${num(s, ['packetsSent', 'real'])} real, ${num(s, ['packetsSent', 'drop'])} drop, ${num(s, ['packetsSent', 'loop'])} loop packets`],
     [
       'received',
@@ -374,26 +431,23 @@ async function send(argv: string[]): Promise<number> {
   const dir = dirOption(values);
   const to = typeof values['to'] === 'string' ? values['to'].trim() : undefined;
   const replyTo = typeof values['reply-to'] === 'string' ? values['reply-to'].trim() : undefined;
-  if (to === undefined && replyTo === undefined) throw usageError('send needs --to ADDRESS (a new message) or --reply-to ID (a reply); see backchannel client send --help');
+  if (to === undefined && replyTo === undefined) throw usageError('send needs --to ADDRESS (a new message) or --reply-to ID (a reply); see npx backchannel client send --help');
   if (to !== undefined && replyTo !== undefined) throw usageError('give either --to or --reply-to, not both');
   if (to !== undefined) decodeAddress(nodeBackend, to); // a typo fails here, before the body is read
-  if (replyTo !== undefined) {
-    try {
-      if (replyTo === '' || replyTo.length > 128) throw new RangeError('length');
-      fromHex(replyTo);
-    } catch {
-      throw usageError('--reply-to must be the hex id of a received message, as recv prints it');
-    }
+  if (replyTo !== undefined && !/^[0-9a-fA-F]{8,32}$/.test(replyTo)) {
+    throw usageError(`--reply-to must be the id of a received message as recv prints it, or its first ${MIN_ID_PREFIX_HEX} or more hex digits`);
   }
   const replySurbs = values['reply-surbs'] === undefined ? undefined : requireInt(values, 'reply-surbs', 0, 10_000);
   const file = typeof values['file'] === 'string' ? values['file'] : undefined;
   if (file !== undefined && positionals.length > 0) throw usageError('give the message as TEXT or as --file, not both');
+  const fileName = file === undefined ? undefined : basename(file);
+  if (fileName !== undefined && !isSafeFileName(fileName)) throw usageError('--file: the file name cannot be sent (control characters, or too long); rename the file');
   const socketPath = clientSocketPath(dir);
 
   let body: Uint8Array;
   if (positionals.length > 0) {
     body = new TextEncoder().encode(positionals.join(' '));
-    if (body.length > MAX_SEND_BODY) throw usageError(`the message is longer than ${MAX_SEND_BODY} bytes (1 MiB)`);
+    if (body.length > MAX_SEND_BODY) throw usageError(`the message is longer than ${MAX_SEND_BODY} bytes (1 MiB, the limit: see --help)`);
   } else if (file !== undefined) {
     body = readBodyFile(file, MAX_SEND_BODY);
   } else {
@@ -410,30 +464,26 @@ async function send(argv: string[]): Promise<number> {
     ...(replyTo === undefined ? {} : { in_reply_to: replyTo.toLowerCase() }),
     body_base64: Buffer.from(body).toString('base64'),
     ...(replySurbs === undefined ? {} : { reply_surbs: replySurbs }),
+    ...(fileName === undefined ? {} : { file_name: fileName }),
     wait,
   };
   let id: string | undefined;
-  let fragments = 0;
   let terminal: IpcMessage | undefined;
-  let progressShown = false;
-  const showProgress = process.stderr.isTTY === true;
-  const clearProgress = (): void => {
-    if (progressShown) process.stderr.write('\r\x1b[K');
-    progressShown = false;
-  };
+  let reporter: SendReporter | null = null;
   const onLine = (m: IpcMessage, connection: IpcConnection): void => {
     if (id === undefined) {
       if (m['ok'] !== true || typeof m['id'] !== 'string' || typeof m['fragments'] !== 'number') throw protocolError('send');
       id = m['id'];
-      fragments = m['fragments'];
       if (!wait) connection.end();
+      else reporter = new SendReporter({ fragments: m['fragments'], reply: replyTo !== undefined, stream: process.stderr });
+      return;
+    }
+    if (m['event'] === 'attempt') {
+      if (typeof m['index'] === 'number' && typeof m['attempt'] === 'number') reporter?.attempt(m['index'], m['attempt']);
       return;
     }
     if (m['event'] === 'progress') {
-      if (showProgress && fragments > 1 && typeof m['done'] === 'number' && typeof m['total'] === 'number') {
-        process.stderr.write(`\rsending: ${m['done']}/${m['total']} fragments ${replyTo === undefined ? 'acknowledged' : 'sent'}`);
-        progressShown = true;
-      }
+      if (typeof m['done'] === 'number') reporter?.progress(m['done']);
       return;
     }
     if (m['event'] === 'delivered' || m['event'] === 'sent' || m['event'] === 'failed') {
@@ -443,8 +493,14 @@ async function send(argv: string[]): Promise<number> {
   };
   try {
     await daemonCall(dir, () => ipcRequest(socketPath, request, onLine, { dir }));
+  } catch (e) {
+    // A reply longer than the SURBs left allow (one SURB per fragment): say what can be done.
+    if (isBackchannelError(e, 'ERR_CLIENT_NO_SURBS') && !e.message.includes('--to')) {
+      throw new BackchannelError('ERR_CLIENT_NO_SURBS', `${e.message}: send a shorter reply, or write to the sender's address with --to`);
+    }
+    throw e;
   } finally {
-    clearProgress();
+    (reporter as SendReporter | null)?.finish();
   }
   if (id === undefined) throw protocolError('no answer to send');
   if (!wait) {
@@ -455,62 +511,54 @@ async function send(argv: string[]): Promise<number> {
     throw new BackchannelError('ERR_CLIENT_IPC', `the client stopped before message ${id} was done; it stays queued and is sent when the client runs again`);
   }
   if (terminal['event'] === 'failed') {
-    err(`failed ${id}: ${typeof terminal['reason'] === 'string' ? terminal['reason'] : 'unknown reason'}`);
+    err(`failed ${id}: ${failureExplanation(typeof terminal['reason'] === 'string' ? terminal['reason'] : 'unknown reason')}`);
     return 1;
   }
-  out(`${terminal['event'] === 'delivered' ? 'delivered' : 'sent'} ${id}`);
+  out(terminal['event'] === 'delivered' ? `stored at the recipient's gateway: ${id}` : `sent: ${id}`);
   return 0;
 }
 
-// ---- recv ----
+// ---- recv, inbox ----
 
-/** Shows control characters (escape sequences a sender could use on our terminal) as U+FFFD. */
-function forTerminal(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '\ufffd');
-}
+/** Writes received messages to stdout (and files to --save), one at a time; counts the files not saved. */
+class ReceivedWriter {
+  readonly #json: boolean;
+  readonly #terminal = process.stdout.isTTY === true;
+  readonly #saveDir: string | null;
+  notSaved = 0;
+  count = 0;
 
-interface Received {
-  readonly seq: number;
-  readonly id: string;
-  readonly body: Buffer;
-  readonly bodyBase64: string;
-  readonly receivedAt: number;
-  readonly replySurbs: number;
-  readonly inReplyTo: string | null;
-}
-
-function parseReceived(m: IpcMessage): Received {
-  const { seq, id, body_base64: b64, received_at: at, reply_surbs: surbs, in_reply_to: irt } = m;
-  if (typeof seq !== 'number' || typeof id !== 'string' || typeof b64 !== 'string' || typeof at !== 'number' || typeof surbs !== 'number' || (irt !== null && typeof irt !== 'string')) {
-    throw protocolError('message');
+  constructor(v: Values) {
+    this.#json = v['json'] === true;
+    this.#saveDir = typeof v['save'] === 'string' && v['save'] !== '' ? prepareSaveDir(v['save']) : null;
   }
-  return { seq, id, body: Buffer.from(b64, 'base64'), bodyBase64: b64, receivedAt: at, replySurbs: surbs, inReplyTo: irt };
-}
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-export function formatReceived(r: Received, terminal: boolean): string {
-  const parts = [`--- ${r.id.slice(0, 16)}`, `${r.body.length} bytes`, new Date(r.receivedAt).toISOString()];
-  if (r.inReplyTo !== null) parts.push(`in reply to ${r.inReplyTo.slice(0, 16)}`);
-  if (r.replySurbs > 0) parts.push(`reply with --reply-to ${r.id} (${r.replySurbs} SURB${r.replySurbs === 1 ? '' : 's'})`);
-  let text: string;
-  try {
-    text = strictUtf8.decode(r.body);
-    if (terminal) text = forTerminal(text);
-  } catch {
-    text = `(binary, ${r.body.length} bytes; use --json)`;
+  /** Shows one message; false when it is a file that --save could not write (it then stays unread). */
+  async write(r: Received): Promise<boolean> {
+    let saved: string | undefined;
+    if (this.#saveDir !== null && r.fileName !== null) {
+      try {
+        saved = saveReceivedFile(this.#saveDir, r.fileName, r.body);
+      } catch (e) {
+        if (!isBackchannelError(e, 'ERR_CLIENT_SAVE')) throw e;
+        this.notSaved++;
+        err(`${r.id.slice(0, 16)}: ${e.message}`);
+        return false;
+      }
+    }
+    const line = this.#json ? `${JSON.stringify({ ...receivedJson(r), ...(saved === undefined ? {} : { saved_as: saved }) })}\n` : formatReceived(r, this.#terminal, saved);
+    await writeStdout(line);
+    this.count++;
+    return true;
   }
-  return `${parts.join(' · ')}\n${text.endsWith('\n') ? text : `${text}\n`}`;
 }
 
 async function recv(argv: string[]): Promise<number> {
-  const v = parseOptions(argv, { dir: { type: 'string' }, follow: { type: 'boolean' }, json: { type: 'boolean' } });
+  const v = parseOptions(argv, { dir: { type: 'string' }, follow: { type: 'boolean' }, json: { type: 'boolean' }, save: { type: 'string' } });
   if (v['help'] === true) return help(RECV_HELP);
   const dir = dirOption(v);
   const follow = v['follow'] === true;
-  const json = v['json'] === true;
-  const terminal = process.stdout.isTTY === true;
+  const writer = new ReceivedWriter(v);
   const socketPath = clientSocketPath(dir);
   const abort = new AbortController();
   let interrupted = false;
@@ -524,7 +572,6 @@ async function recv(argv: string[]): Promise<number> {
   const onStdoutError = (): void => abort.abort();
   process.stdout.on('error', onStdoutError);
   let ended = false;
-  let count = 0;
   const onLine = async (m: IpcMessage, connection: IpcConnection): Promise<void> => {
     if (m['event'] === 'end') {
       ended = true;
@@ -533,13 +580,8 @@ async function recv(argv: string[]): Promise<number> {
     }
     if (m['event'] !== 'message') throw protocolError('recv');
     const r = parseReceived(m);
-    const line = json
-      ? `${JSON.stringify({ id: r.id, seq: r.seq, received_at: r.receivedAt, body_base64: r.bodyBase64, reply_surbs: r.replySurbs, in_reply_to: r.inReplyTo })}\n`
-      : formatReceived(r, terminal);
-    await writeStdout(line);
-    count++;
-    // Only now that it is written: a crash before this line leaves the message unread.
-    connection.send({ op: 'consume', seq: r.seq });
+    // Only once it is written (and a file saved): a crash before this line leaves the message unread.
+    if (await writer.write(r)) connection.send({ op: 'consume', seq: r.seq });
   };
   try {
     await daemonCall(dir, () => ipcRequest(socketPath, { op: 'recv', ...(follow ? { follow: true } : {}) }, onLine, { dir, signal: abort.signal }));
@@ -547,12 +589,49 @@ async function recv(argv: string[]): Promise<number> {
     process.stdout.off('error', onStdoutError);
   }
   if (follow) {
-    if (interrupted) return 0;
+    if (interrupted) return writer.notSaved > 0 ? 1 : 0;
     throw new BackchannelError('ERR_CLIENT_NOT_RUNNING', `the client for ${dir} stopped`);
   }
   if (!ended) throw new BackchannelError('ERR_CLIENT_IPC', `the client for ${dir} closed the connection before the end of the inbox`);
-  if (count === 0 && process.stderr.isTTY === true) err('no new messages');
-  return 0;
+  if (writer.count === 0 && writer.notSaved === 0 && process.stderr.isTTY === true) err('no new messages');
+  return writer.notSaved > 0 ? 1 : 0;
+}
+
+async function inbox(argv: string[]): Promise<number> {
+  const v = parseOptions(argv, { dir: { type: 'string' }, all: { type: 'boolean' }, last: { type: 'string' }, json: { type: 'boolean' }, save: { type: 'string' } });
+  if (v['help'] === true) return help(INBOX_HELP);
+  if (v['all'] === true && v['last'] !== undefined) throw usageError('give --all or --last N, not both');
+  const last = v['all'] === true ? undefined : v['last'] === undefined ? INBOX_DEFAULT_LAST : requireInt(v, 'last', 1, 10_000);
+  const dir = dirOption(v);
+  const writer = new ReceivedWriter(v);
+  const socketPath = clientSocketPath(dir);
+  const abort = new AbortController();
+  const onStdoutError = (): void => abort.abort();
+  process.stdout.on('error', onStdoutError);
+  let ended = false;
+  try {
+    await daemonCall(dir, () =>
+      ipcRequest(
+        socketPath,
+        { op: 'inbox', ...(last === undefined ? {} : { last }) },
+        async (m, connection) => {
+          if (m['event'] === 'end') {
+            ended = true;
+            connection.end();
+            return;
+          }
+          if (m['event'] !== 'message') throw protocolError('inbox');
+          await writer.write(parseReceived(m));
+        },
+        { dir, signal: abort.signal },
+      ),
+    );
+  } finally {
+    process.stdout.off('error', onStdoutError);
+  }
+  if (!ended) throw new BackchannelError('ERR_CLIENT_IPC', `the client for ${dir} closed the connection before the end of the inbox`);
+  if (writer.count === 0 && writer.notSaved === 0 && process.stderr.isTTY === true) err('no messages received yet');
+  return writer.notSaved > 0 ? 1 : 0;
 }
 
 // ---- dispatch ----
@@ -583,7 +662,9 @@ export async function runClientCommand(argv: string[]): Promise<number> {
       return send(rest);
     case 'recv':
       return recv(rest);
+    case 'inbox':
+      return inbox(rest);
     default:
-      throw usageError(`unknown client command "${sub.slice(0, 32)}"; the commands are init, run, address, status, send, recv (see backchannel client --help)`);
+      throw usageError(`unknown client command "${sub.slice(0, 32)}"; the commands are init, run, address, status, send, recv, inbox (see npx backchannel client --help)`);
   }
 }

@@ -12,7 +12,12 @@ export interface SendRequest {
   readonly body: Uint8Array;
   /** SURBs to attach so that the recipient can reply without learning our address (0 by default). */
   readonly replySurbs?: number;
+  /** The name of the file the body is (a plain name: frames.ts isSafeFileName); sent with it. */
+  readonly fileName?: string;
 }
+
+/** At least this many hex digits of a message id name an inbox message (`findInbox`). */
+export const MIN_ID_PREFIX_HEX = 8;
 
 export interface SendReceipt {
   readonly id: Uint8Array;
@@ -20,6 +25,11 @@ export interface SendReceipt {
 }
 
 export type ClientEvent =
+  /**
+   * Fragment `index` (of `total`) of our message left this client, for the `attempt`-th time
+   * (1 the first time; more is a retransmission because no acknowledgement came in time).
+   */
+  | { readonly type: 'attempt'; readonly id: Uint8Array; readonly index: number; readonly attempt: number; readonly total: number }
   /** `done` of `total` fragments acknowledged (a reply: sent). */
   | { readonly type: 'progress'; readonly id: Uint8Array; readonly done: number; readonly total: number }
   /** Every fragment acknowledged by the recipient's gateway. */
@@ -74,5 +84,13 @@ export interface ClientApi {
   unconsumed(afterSeq: number, limit: number): InboxMessage[];
   /** Marks an inbox message as had by the user. */
   consume(seq: number): void;
+  /** Every inbox message, read or not (`consumed` set), oldest first, at most `limit`, with seq > `afterSeq`. */
+  inboxPage(afterSeq: number, limit: number): InboxMessage[];
+  /**
+   * The inbox messages whose id starts with `prefixHex` (at least MIN_ID_PREFIX_HEX hex digits),
+   * at most 2: one is a match, two say the prefix is ambiguous.
+   * @throws {BackchannelError} ERR_CLIENT_MESSAGE for a prefix that is not hex or too short.
+   */
+  findInbox(prefixHex: string): InboxMessage[];
   outgoing(id: Uint8Array): OutgoingMessage | null;
 }

@@ -44,6 +44,7 @@ import { equalBytes, toHex, wipe } from '../util/bytes.js';
 import { WireCodec } from '../wire/commands.js';
 import type { WireCommand } from '../wire/commands.js';
 import { decodeAddress, encodeAddress } from './address.js';
+import { MIN_ID_PREFIX_HEX } from './api.js';
 import type { ClientApi, ClientEvent, ClientStatus, DocumentState, SendReceipt, SendRequest } from './api.js';
 import { GatewayDirectory } from './directory.js';
 import type { DirectoryTrust } from './directory.js';
@@ -304,7 +305,8 @@ export class Client implements ClientApi {
       if (nSurbs > 0) throw clientError('ERR_CLIENT_MESSAGE', 'a reply cannot carry reply SURBs');
       destination = { kind: 'reply', inReplyTo: request.inReplyTo };
     }
-    const encoded = encodeMessage(tools.geometry, request.body, surbs.map((s) => s.surb));
+    const fileName = request.fileName ?? null;
+    const encoded = encodeMessage(tools.geometry, request.body, surbs.map((s) => s.surb), { sentAtS: Math.floor(now / 1000), fileName });
     const frames = fragmentFrames(tools.geometry, id, encoded);
     const queued = this.#c.store.transaction(() => {
       for (const s of surbs) this.#c.store.putSurb(s.id, { purpose: 'reply', keys: s.keys, messageId: id }, now);
@@ -327,6 +329,17 @@ export class Client implements ClientApi {
 
   consume(seq: number): void {
     this.#c.store.consume(seq);
+  }
+
+  inboxPage(afterSeq: number, limit: number): InboxMessage[] {
+    return this.#c.store.inboxPage(afterSeq, limit);
+  }
+
+  findInbox(prefixHex: string): InboxMessage[] {
+    if (typeof prefixHex !== 'string' || prefixHex.length < MIN_ID_PREFIX_HEX || prefixHex.length > 2 * MESSAGE_ID_LENGTH || !/^[0-9a-fA-F]+$/.test(prefixHex)) {
+      throw clientError('ERR_CLIENT_MESSAGE', `a message id is ${MIN_ID_PREFIX_HEX} to ${2 * MESSAGE_ID_LENGTH} hex digits`);
+    }
+    return this.#c.store.inboxByPrefix(prefixHex, 2);
   }
 
   outgoing(id: Uint8Array): OutgoingMessage | null {
@@ -585,6 +598,7 @@ export class Client implements ClientApi {
       }
       if (!this.#put(built.packet)) return false;
       this.#sent.real++;
+      this.#emit({ type: 'attempt', id: p.messageId, index: p.index, attempt: p.attempts + 1, total: fragmentCount(p.frame) });
       const m = store.transaction(() => {
         store.recordAttempt(p.messageId, p.index, now, null);
         return store.outgoing(p.messageId);
@@ -623,6 +637,7 @@ export class Client implements ClientApi {
     wipe(ack.keys);
     p.attempts++;
     p.dueAt = due;
+    this.#emit({ type: 'attempt', id: p.messageId, index: p.index, attempt: p.attempts, total: fragmentCount(p.frame) });
     return true;
   }
 
@@ -834,6 +849,12 @@ export class Client implements ClientApi {
     }
     this.#pruneTimer = this.#c.clock.setTimer(() => this.#prune(), PRUNE_INTERVAL_MS);
   }
+}
+
+/** The fragment count a fragment frame of ours carries (frames.ts: after kind, message id and index). */
+function fragmentCount(frame: Uint8Array): number {
+  const o = 1 + MESSAGE_ID_LENGTH + 2;
+  return (frame[o]! << 8) | frame[o + 1]!;
 }
 
 function key(messageId: Uint8Array, index: number): string {

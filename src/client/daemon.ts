@@ -5,16 +5,24 @@
  *
  *   {"op":"status"}
  *       -> {"ok":true,"status":{...ClientStatus}}                                  then close
- *   {"op":"send","to"?:ADDRESS,"in_reply_to"?:HEX,"body_base64":B64,"reply_surbs"?:N,"wait"?:BOOL}
+ *   {"op":"send","to"?:ADDRESS,"in_reply_to"?:HEX,"body_base64":B64,"reply_surbs"?:N,"file_name"?:NAME,"wait"?:BOOL}
  *       -> {"ok":true,"id":HEX,"fragments":N}                                     without wait: close
- *       with wait: {"event":"progress","done":N,"total":N}* then one of {"event":"delivered"},
- *       {"event":"sent"}, {"event":"failed","reason":TEXT}; then close
+ *       with wait: {"event":"attempt","index":N,"attempt":N,"total":N} and
+ *       {"event":"progress","done":N,"total":N}, any number, then one of {"event":"delivered"},
+ *       {"event":"sent"}, {"event":"failed","reason":TEXT}; then close.
+ *       in_reply_to is an inbox message's id or a prefix of it of at least MIN_ID_PREFIX_HEX hex
+ *       digits; a prefix that matches none is ERR_CLIENT_NO_MESSAGE, several ERR_CLIENT_AMBIGUOUS_ID,
+ *       a message without SURBs left ERR_CLIENT_NO_SURBS.
  *   {"op":"recv","follow"?:BOOL}
- *       -> {"event":"message","seq":N,"id":HEX,"body_base64":B64,"received_at":MS,"reply_surbs":N,
- *           "in_reply_to":HEX|null}* for every unconsumed inbox message; the peer answers each with
- *       {"op":"consume","seq":N} once it has the message safe. Without follow, {"event":"end"}
- *       after the backlog, and the daemon closes once every message sent is consumed or the peer
- *       closes. With follow, new messages as they arrive, until the peer closes.
+ *       -> {"event":"message","seq":N,"id":HEX,"body_base64":B64,"received_at":MS,"sent_at":MS|null,
+ *           "file_name":NAME|null,"reply_surbs":N,"in_reply_to":HEX|null}* for every unconsumed
+ *       inbox message; the peer answers each with {"op":"consume","seq":N} once it has the message
+ *       safe. Without follow, {"event":"end"} after the backlog, and the daemon closes once every
+ *       message sent is consumed or the peer closes. With follow, new messages as they arrive,
+ *       until the peer closes.
+ *   {"op":"inbox","last"?:N}
+ *       -> the same message lines, with "consumed":BOOL, for every inbox message read or not (or
+ *       the last N), oldest first, then {"event":"end"}; then close. Nothing is consumed.
  *   any error -> {"ok":false,"code":"ERR_...","error":TEXT} then close.
  *
  * A peer can do no harm beyond its own connection: lines are bounded (MAX_REQUEST_LINE), a
@@ -27,7 +35,8 @@ import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { BackchannelError, isBackchannelError } from '../errors.js';
 import type { Logger } from '../ops/log.js';
-import { equalBytes, fromHex, toHex } from '../util/bytes.js';
+import { equalBytes, toHex } from '../util/bytes.js';
+import { MIN_ID_PREFIX_HEX } from './api.js';
 import type { ClientApi, ClientEvent, SendRequest } from './api.js';
 import { encodeLine, LineReader, MAX_REQUEST_LINE, parseLine } from './ipc.js';
 import type { IpcMessage } from './ipc.js';
@@ -42,7 +51,9 @@ export const RECV_PAGE = 32;
 /** Message events held for a follower while it writes; beyond that it rereads the store. */
 const MAX_QUEUED_EVENTS = 256;
 /** The longest message id accepted in `in_reply_to` (bytes). */
-const MAX_ID_LENGTH = 64;
+const MAX_ID_LENGTH = 16;
+/** The most messages `inbox` with `last` returns. */
+const MAX_INBOX_LAST = 10_000;
 /** Time a closing connection is given to flush before it is destroyed. */
 const CLOSE_GRACE_MS = 5000;
 
@@ -87,39 +98,60 @@ function optionalBoolean(request: IpcMessage, field: string): boolean {
   return v;
 }
 
-function parseSend(request: IpcMessage): { send: SendRequest; wait: boolean } {
-  only(request, ['op', 'to', 'in_reply_to', 'body_base64', 'reply_surbs', 'wait']);
-  const { to, in_reply_to: inReplyTo, body_base64: body, reply_surbs: replySurbs } = request;
+/**
+ * The inbox message that `prefix` (hex digits) names, for a reply: it must match exactly one, and
+ * that one must have SURBs left. Errors name no id.
+ */
+function resolveReply(api: ClientApi, prefix: string): Uint8Array {
+  const matches = api.findInbox(prefix);
+  if (matches.length === 0) {
+    throw new BackchannelError('ERR_CLIENT_NO_MESSAGE', 'no received message has an id that starts with those digits (client recv and client inbox show the ids)');
+  }
+  if (matches.length > 1) throw new BackchannelError('ERR_CLIENT_AMBIGUOUS_ID', 'more than one received message has an id that starts with those digits; give more of them');
+  const m = matches[0]!;
+  if (m.replySurbs === 0) {
+    throw new BackchannelError(
+      'ERR_CLIENT_NO_SURBS',
+      "that message has no reply blocks (SURBs) left, so it cannot be answered anonymously: ask its sender to attach some ('send --reply-surbs N'), or write to the sender's address with --to",
+    );
+  }
+  return m.id;
+}
+
+function parseSend(request: IpcMessage, api: ClientApi): { send: SendRequest; wait: boolean } {
+  only(request, ['op', 'to', 'in_reply_to', 'body_base64', 'reply_surbs', 'file_name', 'wait']);
+  const { to, in_reply_to: inReplyTo, body_base64: body, reply_surbs: replySurbs, file_name: fileName } = request;
   if (to !== undefined && typeof to !== 'string') throw ipcError('"to" must be an address string');
   if (typeof body !== 'string') throw ipcError('"body_base64" must be a base64 string');
   if (replySurbs !== undefined && (typeof replySurbs !== 'number' || !Number.isSafeInteger(replySurbs) || replySurbs < 0)) throw ipcError('"reply_surbs" must be a whole number');
-  let replyId: Uint8Array | undefined;
-  if (inReplyTo !== undefined) {
-    if (typeof inReplyTo !== 'string' || inReplyTo.length === 0 || inReplyTo.length > 2 * MAX_ID_LENGTH) throw ipcError('"in_reply_to" must be a message id in hex');
-    try {
-      replyId = fromHex(inReplyTo);
-    } catch {
-      throw ipcError('"in_reply_to" must be a message id in hex');
-    }
+  if (fileName !== undefined && (typeof fileName !== 'string' || fileName.length === 0 || fileName.length > 1024)) throw ipcError('"file_name" must be a file name');
+  if (inReplyTo !== undefined && (typeof inReplyTo !== 'string' || inReplyTo.length < MIN_ID_PREFIX_HEX || inReplyTo.length > 2 * MAX_ID_LENGTH || !/^[0-9a-fA-F]+$/.test(inReplyTo))) {
+    throw ipcError(`"in_reply_to" must be a message id in hex, or its first ${MIN_ID_PREFIX_HEX} or more digits`);
   }
+  const decoded = decodeBase64('body_base64', body);
+  const replyId = inReplyTo === undefined ? undefined : resolveReply(api, inReplyTo);
   const send: SendRequest = {
-    body: decodeBase64('body_base64', body),
+    body: decoded,
     ...(to === undefined ? {} : { to }),
     ...(replyId === undefined ? {} : { inReplyTo: replyId }),
     ...(replySurbs === undefined ? {} : { replySurbs }),
+    ...(fileName === undefined ? {} : { fileName }),
   };
   return { send, wait: optionalBoolean(request, 'wait') };
 }
 
-function messageLine(m: InboxMessage): IpcMessage {
+function messageLine(m: InboxMessage, withConsumed = false): IpcMessage {
   return {
     event: 'message',
     seq: m.seq,
     id: toHex(m.id),
     body_base64: base64(m.body),
     received_at: m.receivedAt,
+    sent_at: m.sentAt ?? null,
+    file_name: m.fileName ?? null,
     reply_surbs: m.replySurbs,
     in_reply_to: m.inReplyTo === null ? null : toHex(m.inReplyTo),
+    ...(withConsumed ? { consumed: m.consumed === true } : {}),
   };
 }
 
@@ -213,7 +245,7 @@ class ServedConnection {
         this.#finish();
         return;
       case 'send': {
-        const { send, wait } = parseSend(message);
+        const { send, wait } = parseSend(message, this.#api);
         this.#phase = 'reply';
         this.#send(send, wait);
         return;
@@ -224,6 +256,16 @@ class ServedConnection {
         this.#phase = 'recv';
         this.#recv();
         return;
+      case 'inbox': {
+        only(message, ['op', 'last']);
+        const last = message['last'];
+        if (last !== undefined && (typeof last !== 'number' || !Number.isSafeInteger(last) || last < 1 || last > MAX_INBOX_LAST)) {
+          throw ipcError(`"last" must be a whole number from 1 to ${MAX_INBOX_LAST}`);
+        }
+        this.#phase = 'reply';
+        void this.#inbox(last ?? null);
+        return;
+      }
       default:
         throw ipcError(`unknown op ${JSON.stringify(op.slice(0, 24))}`);
     }
@@ -245,12 +287,16 @@ class ServedConnection {
     const early: ClientEvent[] = [];
     const onEvent = (e: ClientEvent): void => {
       if (finished || this.#closed) return;
-      if (e.type !== 'progress' && e.type !== 'delivered' && e.type !== 'sent' && e.type !== 'failed') return;
+      if (e.type !== 'attempt' && e.type !== 'progress' && e.type !== 'delivered' && e.type !== 'sent' && e.type !== 'failed') return;
       if (id === null) {
         early.push(e);
         return;
       }
       if (!equalBytes(e.id, id)) return;
+      if (e.type === 'attempt') {
+        this.#write({ event: 'attempt', index: e.index, attempt: e.attempt, total: e.total });
+        return;
+      }
       if (e.type === 'progress') {
         progressed = true;
         this.#write({ event: 'progress', done: e.done, total: e.total });
@@ -278,6 +324,38 @@ class ServedConnection {
     unsubscribe();
     this.#write(o.status === 'failed' ? { event: 'failed', reason: 'the message could not be delivered' } : { event: o.status });
     this.#finish();
+  }
+
+  // ---- inbox ----
+
+  /** Every inbox message (or the last `last`), oldest first, then "end"; consumes nothing. */
+  async #inbox(last: number | null): Promise<void> {
+    try {
+      let held: InboxMessage[] = [];
+      let after = 0;
+      for (;;) {
+        const page = this.#api.inboxPage(after, RECV_PAGE);
+        for (const m of page) {
+          after = m.seq;
+          if (last === null) {
+            if (this.#closed) return;
+            if (!this.#write(messageLine(m, true))) await this.#drained();
+          } else {
+            held.push(m);
+            if (held.length > 2 * last) held = held.slice(-last);
+          }
+        }
+        if (page.length < RECV_PAGE) break;
+      }
+      for (const m of last === null ? [] : held.slice(-last)) {
+        if (this.#closed) return;
+        if (!this.#write(messageLine(m, true))) await this.#drained();
+      }
+      this.#write({ event: 'end' });
+      this.#finish();
+    } catch (e) {
+      this.#fail(e);
+    }
   }
 
   // ---- recv ----

@@ -3,9 +3,15 @@
  *
  * A message is encoded once, then cut into fragments of equal frame length:
  *
- *     message  = version (1) ‖ surbCount (1) ‖ SURBs (surbCount × geometry.surbLength) ‖ body
+ *     message  = version (1) ‖ surbCount (1) ‖ SURBs (surbCount × geometry.surbLength) ‖ [meta] ‖ body
+ *     meta     = sentAt (6) ‖ nameLength (1) ‖ name (nameLength)          (version 2 only)
  *     fragment = kind = 1 (1) ‖ messageId (16) ‖ index (2) ‖ count (2) ‖ length (2) ‖ data ‖ zeros
  *     loop     = kind = 2 (1) ‖ zeros
+ *
+ * Version 2 (MESSAGE_VERSION_META, what the client writes) adds `meta`: the sender's clock when it
+ * accepted the message, in whole seconds since the Unix epoch, and the name of the file the body
+ * came from (UTF-8, 1 to MAX_FILE_NAME_LENGTH bytes, a plain file name: see isSafeFileName), or
+ * nameLength 0 for a message that is not a file. Version 1 (no meta) is still read.
  *
  * Integers are big-endian. A forward packet's user payload is the frame sealed to the recipient's
  * mailbox key (envelope.ts); a reply through a SURB carries the frame as it is (the SURB's own
@@ -18,7 +24,14 @@ import { ENVELOPE_OVERHEAD } from './envelope.js';
 
 export const FRAME_FRAGMENT = 1;
 export const FRAME_LOOP = 2;
+/** The first layout, without meta: still read, written only when no meta is given. */
 export const MESSAGE_VERSION = 1;
+/** The layout with the sender's clock and a file name. */
+export const MESSAGE_VERSION_META = 2;
+/** The longest file name a message carries (bytes of UTF-8). */
+export const MAX_FILE_NAME_LENGTH = 255;
+/** sentAt (6) and nameLength (1). */
+const META_FIXED_LENGTH = 7;
 export const MESSAGE_ID_LENGTH = 16;
 /** kind, message id, index, count, data length. */
 export const FRAGMENT_HEADER_LENGTH = 1 + MESSAGE_ID_LENGTH + 2 + 2 + 2;
@@ -29,6 +42,38 @@ export const MAX_MESSAGE_LENGTH = 1 << 20;
 export const MAX_REPLY_SURBS = 32;
 /** The most fragments a message may have (the count field is 16 bits). */
 export const MAX_FRAGMENTS = 0xffff;
+
+/** What a version-2 message says about itself besides its body. */
+export interface MessageMeta {
+  /** The sender's clock when it accepted the message, in whole seconds since the Unix epoch. */
+  readonly sentAtS: number;
+  /** The name of the file the body is, or null for a plain message. */
+  readonly fileName: string | null;
+}
+
+/** A decoded message: `meta` is null for a version-1 message. */
+export interface DecodedMessage {
+  readonly body: Uint8Array;
+  readonly replySurbs: Uint8Array[];
+  readonly meta: MessageMeta | null;
+}
+
+/**
+ * Whether `name` is a plain file name that names a file inside any folder it is joined to: not
+ * empty, at most MAX_FILE_NAME_LENGTH bytes of UTF-8, no "/" or "\\", not "." or "..", no control
+ * characters (C0, DEL, C1), no bidirectional overrides. A received name is checked again before a
+ * file is written.
+ */
+export function isSafeFileName(name: string): boolean {
+  if (typeof name !== 'string' || name === '' || name === '.' || name === '..') return false;
+  if (new TextEncoder().encode(name).length > MAX_FILE_NAME_LENGTH) return false;
+  // eslint-disable-next-line no-control-regex
+  return !/[/\\\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(name);
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+/** 2^48: sentAt is six bytes. */
+const SENT_AT_LIMIT = 2 ** 48;
 
 export type Frame =
   | { readonly kind: 'fragment'; readonly messageId: Uint8Array; readonly index: number; readonly count: number; readonly data: Uint8Array }
@@ -55,16 +100,26 @@ export function fragmentCapacity(g: Geometry): number {
 }
 
 /**
- * Encodes a message body with the reply SURBs it carries.
- * @throws {BackchannelError} ERR_CLIENT_MESSAGE for an empty or too long body, too many SURBs or a
- *   SURB of the wrong length.
+ * Encodes a message body with the reply SURBs it carries: version 2 with `meta`, else version 1.
+ * @throws {BackchannelError} ERR_CLIENT_MESSAGE for an empty or too long body, too many SURBs, a
+ *   SURB of the wrong length, a sentAtS that is not a whole number in [0, 2^48) or a file name
+ *   that isSafeFileName refuses.
  */
-export function encodeMessage(g: Geometry, body: Uint8Array, replySurbs: readonly Uint8Array[]): Uint8Array {
+export function encodeMessage(g: Geometry, body: Uint8Array, replySurbs: readonly Uint8Array[], meta?: MessageMeta): Uint8Array {
   if (!(body instanceof Uint8Array) || body.length === 0) throw messageError('the body is empty');
   if (body.length > MAX_MESSAGE_LENGTH) throw messageError(`the body is longer than ${MAX_MESSAGE_LENGTH} bytes`);
   if (replySurbs.length > MAX_REPLY_SURBS) throw messageError(`at most ${MAX_REPLY_SURBS} reply SURBs`);
-  const out = new Uint8Array(MESSAGE_HEADER_LENGTH + replySurbs.length * g.surbLength + body.length);
-  out[0] = MESSAGE_VERSION;
+  let name: Uint8Array | null = null;
+  if (meta !== undefined) {
+    if (!Number.isSafeInteger(meta.sentAtS) || meta.sentAtS < 0 || meta.sentAtS >= SENT_AT_LIMIT) throw messageError('the send time is out of range');
+    if (meta.fileName !== null) {
+      if (!isSafeFileName(meta.fileName)) throw messageError(`a file name must be a plain name of 1 to ${MAX_FILE_NAME_LENGTH} bytes, without "/", "\\" or control characters`);
+      name = new TextEncoder().encode(meta.fileName);
+    }
+  }
+  const metaLength = meta === undefined ? 0 : META_FIXED_LENGTH + (name?.length ?? 0);
+  const out = new Uint8Array(MESSAGE_HEADER_LENGTH + replySurbs.length * g.surbLength + metaLength + body.length);
+  out[0] = meta === undefined ? MESSAGE_VERSION : MESSAGE_VERSION_META;
   out[1] = replySurbs.length;
   let off = MESSAGE_HEADER_LENGTH;
   for (const s of replySurbs) {
@@ -72,21 +127,56 @@ export function encodeMessage(g: Geometry, body: Uint8Array, replySurbs: readonl
     out.set(s, off);
     off += s.length;
   }
+  if (meta !== undefined) {
+    const high = Math.floor(meta.sentAtS / 2 ** 32);
+    const low = meta.sentAtS >>> 0;
+    out[off++] = high >>> 8;
+    out[off++] = high & 0xff;
+    out[off++] = low >>> 24;
+    out[off++] = (low >>> 16) & 0xff;
+    out[off++] = (low >>> 8) & 0xff;
+    out[off++] = low & 0xff;
+    out[off++] = name?.length ?? 0;
+    if (name !== null) {
+      out.set(name, off);
+      off += name.length;
+    }
+  }
   out.set(body, off);
   return out;
 }
 
-/** @throws {BackchannelError} ERR_CLIENT_FRAME for bytes that are not an encoded message. */
-export function decodeMessage(g: Geometry, bytes: Uint8Array): { body: Uint8Array; replySurbs: Uint8Array[] } {
+/** @throws {BackchannelError} ERR_CLIENT_FRAME for bytes that are not an encoded message (an unsafe file name included). */
+export function decodeMessage(g: Geometry, bytes: Uint8Array): DecodedMessage {
   if (bytes.length < MESSAGE_HEADER_LENGTH + 1) throw frameError('message too short');
-  if (bytes[0] !== MESSAGE_VERSION) throw frameError('unknown message version');
+  const version = bytes[0];
+  if (version !== MESSAGE_VERSION && version !== MESSAGE_VERSION_META) throw frameError('unknown message version');
   const n = bytes[1]!;
   if (n > MAX_REPLY_SURBS) throw frameError('too many reply SURBs');
-  const bodyStart = MESSAGE_HEADER_LENGTH + n * g.surbLength;
+  let bodyStart = MESSAGE_HEADER_LENGTH + n * g.surbLength;
+  let meta: MessageMeta | null = null;
+  if (version === MESSAGE_VERSION_META) {
+    const o = bodyStart;
+    if (bytes.length < o + META_FIXED_LENGTH) throw frameError('message too short');
+    const sentAtS = ((bytes[o]! << 8) | bytes[o + 1]!) * 2 ** 32 + (((bytes[o + 2]! << 24) | (bytes[o + 3]! << 16) | (bytes[o + 4]! << 8) | bytes[o + 5]!) >>> 0);
+    const nameLength = bytes[o + 6]!;
+    bodyStart = o + META_FIXED_LENGTH + nameLength;
+    let fileName: string | null = null;
+    if (nameLength > 0) {
+      if (bytes.length < bodyStart) throw frameError('message too short');
+      try {
+        fileName = strictUtf8.decode(bytes.subarray(o + META_FIXED_LENGTH, bodyStart));
+      } catch {
+        throw frameError('the file name is not UTF-8');
+      }
+      if (!isSafeFileName(fileName)) throw frameError('the file name is not a plain file name');
+    }
+    meta = { sentAtS, fileName };
+  }
   if (bytes.length <= bodyStart || bytes.length - bodyStart > MAX_MESSAGE_LENGTH) throw frameError('message length out of range');
   const replySurbs: Uint8Array[] = [];
   for (let i = 0; i < n; i++) replySurbs.push(bytes.slice(MESSAGE_HEADER_LENGTH + i * g.surbLength, MESSAGE_HEADER_LENGTH + (i + 1) * g.surbLength));
-  return { body: bytes.slice(bodyStart), replySurbs };
+  return { body: bytes.slice(bodyStart), replySurbs, meta };
 }
 
 /** Cuts an encoded message into fragment frames. @throws {BackchannelError} ERR_CLIENT_MESSAGE past MAX_FRAGMENTS. */

@@ -49,7 +49,7 @@ export function clientSocketPath(dir: string): string {
 export function notRunningError(dir: string, cause?: unknown): BackchannelError {
   return new BackchannelError(
     'ERR_CLIENT_NOT_RUNNING',
-    `the client is not running for ${dir}; start it with: backchannel client run --dir ${dir}`,
+    `the client is not running for ${dir}; start it with: npx backchannel client run --dir ${dir}`,
     cause === undefined ? {} : { cause },
   );
 }

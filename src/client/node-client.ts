@@ -7,7 +7,7 @@
  * parameters. `client run` then reaches its gateway with those and gets every document through it
  * (docs/client.md); it never contacts an authority.
  */
-import { existsSync, lstatSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { authorities as parseAuthorities, splitHostPort, threshold as parseThreshold } from '../config/_validate.js';
 import { NETWORK_FILE, readNetworkFile } from '../config/genconfig.js';
@@ -48,7 +48,7 @@ function usageError(message: string): BackchannelError {
 
 /** The error for a directory with no client in it. */
 export function notInitialisedError(dir: string): BackchannelError {
-  return stateError(`not initialised in ${dir}; run \`backchannel client init --dir ${dir}\``);
+  return stateError(`not initialised in ${dir}; run \`npx backchannel client init --dir ${dir}\``);
 }
 
 /** Opens the store of an initialised client directory (never creates one). */
@@ -158,13 +158,26 @@ async function resolveNetwork(opts: InitClientOptions): Promise<{ authorities: r
     file = join(path, NETWORK_FILE);
   }
   if (!existsSync(file)) {
-    throw stateError(`no ${NETWORK_FILE} in ${path}: start a network there with \`backchannel up --dir ${path}\`, or give its authorities as --network URL#KEY,...`);
+    throw stateError(`no ${NETWORK_FILE} in ${path}: start a network there with \`npx backchannel up --dir ${path}\`, or give its authorities as --network URL#KEY,...`);
   }
   const network = readNetworkFile(file);
   const threshold = checkThreshold(opts.threshold, network.threshold, network.authorities.length);
   const params = network.params;
   const gateways = network.gateways.map((g) => ({ name: g.name, identityKey: g.identityKey, linkKey: g.linkKey, tcpAddress: g.tcpAddress, wsAddress: g.wsAddress, params }));
   return { authorities: network.authorities, threshold, gateways };
+}
+
+/**
+ * Makes `dir` for a client's keys, mode 0700 (and any missing parent). A folder that exists and is
+ * empty (made by the user, say, with their umask's 0755) is narrowed to 0700; one that holds other
+ * files is left as it is (the database itself is 0600).
+ */
+function makePrivateDir(dir: string): void {
+  if (!existsSync(dir)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return;
+  }
+  if (readdirSync(dir).length === 0 && (statSync(dir).mode & 0o077) !== 0) chmodSync(dir, 0o700);
 }
 
 /**
@@ -180,7 +193,7 @@ export async function initClient(opts: InitClientOptions): Promise<InitClientRes
     const store = SqliteClientStore.open(db);
     try {
       // No address in the error (errors never carry one): the user can print it.
-      if (isInitialised(store)) throw stateError(`${dir} is already initialised ('backchannel client address --dir ${dir}' prints its address); give another --dir for another identity`);
+      if (isInitialised(store)) throw stateError(`${dir} is already initialised ('npx backchannel client address --dir ${dir}' prints its address); give another --dir for another identity`);
     } finally {
       store.close();
     }
@@ -195,7 +208,7 @@ export async function initClient(opts: InitClientOptions): Promise<InitClientRes
   } else {
     gateway = gateways[randomIntFrom(random)(gateways.length)]!;
   }
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makePrivateDir(dir);
   const store = SqliteClientStore.open(db);
   try {
     const contact: GatewayContact = { name: gateway.name, linkKey: gateway.linkKey, tcpAddress: gateway.tcpAddress, wsAddress: gateway.wsAddress, params: gateway.params };
@@ -276,7 +289,7 @@ export async function runClient(opts: RunClientOptions): Promise<RunningClient> 
     const identity = readClientIdentity(store);
     address = clientAddress(nodeBackend, identity);
     if (identity.contact === null) {
-      throw stateError(`${dir} was made by an older version that did not record how to reach its gateway; make a new client with \`backchannel client init\``);
+      throw stateError(`${dir} was made by an older version that did not record how to reach its gateway; make a new client with \`npx backchannel client init\``);
     }
     client = new Client(
       { linkPrivateKey: identity.linkPrivateKey, gateway: identity.gateway, bootstrap: { gateway: contactNode(identity, identity.contact), params: identity.contact.params } },

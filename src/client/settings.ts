@@ -104,7 +104,7 @@ function stateError(message: string): BackchannelError {
   return new BackchannelError('ERR_CLIENT_STATE', `client state: ${message}`);
 }
 
-export const NOT_INITIALISED_MESSAGE = 'client state: not initialised; run `backchannel client init`';
+export const NOT_INITIALISED_MESSAGE = 'client state: not initialised; run `npx backchannel client init`';
 
 /** True when the store holds a link key (init completed: every setting is written in one transaction). */
 export function isInitialised(store: ClientStore): boolean {

@@ -30,6 +30,10 @@
  * - `inbox (seq INTEGER PK AUTOINCREMENT, id BLOB UNIQUE, body, received_at, in_reply_to NULL,
  *   consumed)`: AUTOINCREMENT, so that a seq is never handed out twice.
  * - `reply_surbs ((inbox_id, idx) PK, surb, used)`: the SURBs that came with an inbox message.
+ * - `inbox_meta (id BLOB PK, sent_at NULL, file_name NULL)`: what a version-2 message said about
+ *   itself (frames.ts): the sender's clock (ms) and the file name. Made by INBOX_META_SCHEMA on
+ *   every open (`IF NOT EXISTS`), so that a database made before it gets it without a new layout
+ *   version; a message without a row here came without meta.
  *
  * Large blobs (frames, fragment data, bodies) live in rowid tables, whose leaves hold a 2 kB row
  * whole; WITHOUT ROWID is kept for the small tables.
@@ -39,6 +43,7 @@ import { BackchannelError } from '../errors.js';
 import { abytes, aint } from '../util/bytes.js';
 import { openDurableDatabase } from '../util/sqlite.js';
 import type {
+  AssembledMessage,
   ClientStore,
   Destination,
   FragmentResult,
@@ -147,6 +152,15 @@ CREATE TABLE reply_surbs (
 ) WITHOUT ROWID;
 `;
 
+/** Added after layout version 1; run on every open. */
+const INBOX_META_SCHEMA = `
+CREATE TABLE IF NOT EXISTS inbox_meta (
+  id BLOB PRIMARY KEY,
+  sent_at INTEGER,
+  file_name TEXT
+) WITHOUT ROWID;
+`;
+
 interface MessageRow {
   id: Buffer;
   dest_kind: string;
@@ -190,6 +204,9 @@ interface InboxRow {
   received_at: number;
   in_reply_to: Buffer | null;
   reply_surbs: number;
+  consumed: number;
+  sent_at: number | null;
+  file_name: string | null;
 }
 
 interface IncomingRow {
@@ -300,6 +317,9 @@ function inboxOf(row: InboxRow): InboxMessage {
     receivedAt: row.received_at,
     replySurbs: row.reply_surbs,
     inReplyTo: ownOrNull(row.in_reply_to),
+    sentAt: row.sent_at,
+    fileName: row.file_name,
+    consumed: row.consumed !== 0,
   };
 }
 
@@ -371,6 +391,9 @@ export class SqliteClientStore implements ClientStore {
   readonly #insertReplySurb: Database.Statement<[Blob, number, Blob]>;
   readonly #selectInboxById: Database.Statement<[Blob], InboxRow>;
   readonly #selectUnconsumed: Database.Statement<[number, number], InboxRow>;
+  readonly #selectInbox: Database.Statement<[number, number], InboxRow>;
+  readonly #selectInboxByPrefix: Database.Statement<[string, number], InboxRow>;
+  readonly #insertInboxMeta: Database.Statement<[Blob, number, string | null]>;
   readonly #consume: Database.Statement<[number]>;
 
   private constructor(db: Database.Database) {
@@ -443,10 +466,15 @@ export class SqliteClientStore implements ClientStore {
 
     this.#insertInbox = db.prepare('INSERT INTO inbox (id, body, received_at, in_reply_to, consumed) VALUES (?, ?, ?, ?, 0)');
     this.#insertReplySurb = db.prepare('INSERT INTO reply_surbs (inbox_id, idx, surb, used) VALUES (?, ?, ?, 0)');
-    const inboxColumns = `seq, id, body, received_at, in_reply_to,
+    const inboxColumns = `seq, inbox.id AS id, body, received_at, in_reply_to, consumed, m.sent_at AS sent_at, m.file_name AS file_name,
       (SELECT COUNT(*) FROM reply_surbs r WHERE r.inbox_id = inbox.id AND r.used = 0) AS reply_surbs`;
-    this.#selectInboxById = db.prepare(`SELECT ${inboxColumns} FROM inbox WHERE id = ?`);
-    this.#selectUnconsumed = db.prepare(`SELECT ${inboxColumns} FROM inbox WHERE consumed = 0 AND seq > ? ORDER BY seq LIMIT ?`);
+    const inboxFrom = 'inbox LEFT JOIN inbox_meta m ON m.id = inbox.id';
+    this.#selectInboxById = db.prepare(`SELECT ${inboxColumns} FROM ${inboxFrom} WHERE inbox.id = ?`);
+    this.#selectUnconsumed = db.prepare(`SELECT ${inboxColumns} FROM ${inboxFrom} WHERE consumed = 0 AND seq > ? ORDER BY seq LIMIT ?`);
+    this.#selectInbox = db.prepare(`SELECT ${inboxColumns} FROM ${inboxFrom} WHERE seq > ? ORDER BY seq LIMIT ?`);
+    // hex() is upper case; the prefix is checked to be hex digits, so LIKE sees no wildcard.
+    this.#selectInboxByPrefix = db.prepare(`SELECT ${inboxColumns} FROM ${inboxFrom} WHERE hex(inbox.id) LIKE ? ORDER BY seq LIMIT ?`);
+    this.#insertInboxMeta = db.prepare('INSERT OR REPLACE INTO inbox_meta (id, sent_at, file_name) VALUES (?, ?, ?)');
     this.#consume = db.prepare('UPDATE inbox SET consumed = 1 WHERE seq = ?');
   }
 
@@ -463,6 +491,7 @@ export class SqliteClientStore implements ClientStore {
     const durable = { busyTimeoutMs: BUSY_TIMEOUT_MS, journalSizeLimit: JOURNAL_SIZE_LIMIT, dirMode: DIR_MODE, fileMode: FILE_MODE, error: stateError, openFailure: 'cannot open the client database' };
     return openDurableDatabase(path, durable, (db) => {
       migrate(db);
+      db.exec(INBOX_META_SCHEMA);
       return new SqliteClientStore(db);
     });
   }
@@ -667,7 +696,7 @@ export class SqliteClientStore implements ClientStore {
    */
   putFragment(
     fragment: { messageId: Uint8Array; index: number; count: number; data: Uint8Array; receivedAt: number; inReplyTo: Uint8Array | null },
-    assemble: (joined: Uint8Array) => { body: Uint8Array; replySurbs: readonly Uint8Array[] },
+    assemble: (joined: Uint8Array) => AssembledMessage,
   ): FragmentResult {
     if (typeof fragment !== 'object' || fragment === null) throw new TypeError('"fragment" expected an object');
     if (typeof assemble !== 'function') throw new TypeError('"assemble" expected a function');
@@ -718,17 +747,26 @@ export class SqliteClientStore implements ClientStore {
           if (replyTo === null && r.in_reply_to !== null) replyTo = own(r.in_reply_to);
         }
         this.#dropIncoming(messageId);
-        let assembled: { body: Uint8Array; replySurbs: readonly Uint8Array[] };
+        let assembled: AssembledMessage;
         try {
           assembled = assemble(joined);
           abytes('body', assembled.body);
           if (!Array.isArray(assembled.replySurbs)) throw new TypeError('"replySurbs" expected an array');
           assembled.replySurbs.forEach((s, i) => abytes(`replySurbs[${i}]`, s));
+          const m = assembled.meta ?? null;
+          if (m !== null) {
+            aint('meta.sentAtS', m.sentAtS, 0, Math.floor(TIME_MAX / 1000));
+            if (m.fileName !== null && typeof m.fileName !== 'string') throw new TypeError('"meta.fileName" expected a string or null');
+          }
         } catch (error) {
           return { ok: false, error };
         }
         const seq = Number(this.#insertInbox.run(messageId, assembled.body, receivedAt, replyTo).lastInsertRowid);
         assembled.replySurbs.forEach((s, i) => this.#insertReplySurb.run(messageId, i, s));
+        const meta = assembled.meta ?? null;
+        const sentAt = meta === null ? null : meta.sentAtS * 1000;
+        const fileName = meta === null ? null : meta.fileName;
+        if (meta !== null) this.#insertInboxMeta.run(messageId, sentAt!, fileName);
         const message: InboxMessage = {
           seq,
           id: new Uint8Array(messageId),
@@ -736,6 +774,9 @@ export class SqliteClientStore implements ClientStore {
           receivedAt,
           replySurbs: assembled.replySurbs.length,
           inReplyTo: replyTo,
+          sentAt,
+          fileName,
+          consumed: false,
         };
         return { ok: true, result: { kind: 'complete', message } };
       }),
@@ -767,6 +808,18 @@ export class SqliteClientStore implements ClientStore {
     this.#run('consume', () => {
       this.#consume.run(seq);
     });
+  }
+
+  inboxPage(afterSeq: number, limit: number): InboxMessage[] {
+    aint('afterSeq', afterSeq, 0, Number.MAX_SAFE_INTEGER);
+    aint('limit', limit, 0, Number.MAX_SAFE_INTEGER);
+    return this.#run('inboxPage', () => this.#selectInbox.all(afterSeq, limit).map(inboxOf));
+  }
+
+  inboxByPrefix(prefixHex: string, limit: number): InboxMessage[] {
+    if (typeof prefixHex !== 'string' || !/^[0-9a-fA-F]+$/.test(prefixHex)) throw new TypeError('"prefixHex" expected hex digits');
+    aint('limit', limit, 0, Number.MAX_SAFE_INTEGER);
+    return this.#run('inboxByPrefix', () => this.#selectInboxByPrefix.all(`${prefixHex.toUpperCase()}%`, limit).map(inboxOf));
   }
 
   inboxMessage(id: Uint8Array): InboxMessage | null {

@@ -72,6 +72,20 @@ export interface InboxMessage {
   readonly replySurbs: number;
   /** Set when it arrived as a reply through one of our SURBs: the id of our message it answers. */
   readonly inReplyTo: Uint8Array | null;
+  /** The sender's clock when it sent the message (ms, whole seconds); null or absent when the message did not say. */
+  readonly sentAt?: number | null;
+  /** The name of the file the body is, as the sender gave it (a plain name, frames.ts); null or absent for a plain message. */
+  readonly fileName?: string | null;
+  /** Whether the user had it (recv); absent where the store does not say. */
+  readonly consumed?: boolean;
+}
+
+/** What `putFragment`'s `assemble` makes of a whole message's bytes (frames.ts decodeMessage). */
+export interface AssembledMessage {
+  readonly body: Uint8Array;
+  readonly replySurbs: readonly Uint8Array[];
+  /** A version-2 message's send time (whole seconds) and file name; null or absent for version 1. */
+  readonly meta?: { readonly sentAtS: number; readonly fileName: string | null } | null;
 }
 
 /** The result of storing one received fragment. */
@@ -139,7 +153,7 @@ export interface ClientStore {
    */
   putFragment(
     fragment: { messageId: Uint8Array; index: number; count: number; data: Uint8Array; receivedAt: number; inReplyTo: Uint8Array | null },
-    assemble: (joined: Uint8Array) => { body: Uint8Array; replySurbs: readonly Uint8Array[] },
+    assemble: (joined: Uint8Array) => AssembledMessage,
   ): FragmentResult;
   /** Deletes fragments of incomplete messages older than `before`; returns how many. */
   pruneFragments(before: number): number;
@@ -149,6 +163,10 @@ export interface ClientStore {
   consume(seq: number): void;
   /** The inbox message with this id, or null. */
   inboxMessage(id: Uint8Array): InboxMessage | null;
+  /** Every inbox message, consumed or not (with `consumed` set), oldest first, at most `limit`, with seq > `afterSeq`. */
+  inboxPage(afterSeq: number, limit: number): InboxMessage[];
+  /** Inbox messages whose id in hex starts with `prefixHex` (any case), oldest first, at most `limit`. */
+  inboxByPrefix(prefixHex: string, limit: number): InboxMessage[];
 
   close(): void;
 }

@@ -134,7 +134,7 @@ export function lockDataDir(dir: string, opts: LockOptions = {}): DataDirLock {
       } else {
         throw new BackchannelError(
           'ERR_LOCAL_IN_USE',
-          `up: ${real} is in use by another backchannel up (pid ${held.pid}, since ${held.since}); see \`backchannel status --dir ${real}\`, or stop that one (Ctrl-C in its terminal, or kill ${held.pid}) first`,
+          `up: ${real} is in use by another backchannel up (pid ${held.pid}, since ${held.since}); see \`npx backchannel status --dir ${real}\`, or stop that one (Ctrl-C in its terminal, or kill ${held.pid}) first`,
         );
       }
       // Remove only the lock just read: another `up` may have replaced it since.

@@ -32,7 +32,7 @@ export interface LocalServer {
 
 /** Every server configured under `dir` (one folder each, holding config.json), in a stable order. */
 export function readLocalServers(dir: string): LocalServer[] {
-  if (!existsSync(dir)) throw new BackchannelError('ERR_CONFIG', `local: no network in ${dir} (run \`backchannel up\` or \`backchannel genconfig\`)`);
+  if (!existsSync(dir)) throw new BackchannelError('ERR_CONFIG', `local: no network in ${dir} (run \`npx backchannel up\` or \`npx backchannel genconfig\`)`);
   const out: LocalServer[] = [];
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     if (!entry.isDirectory()) continue;

@@ -4,7 +4,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeAddress } from '../../src/client/address.js';
@@ -53,7 +53,7 @@ describe('backchannel client', () => {
     const top = await cli(['client', '--help']);
     assert.equal(top.code, 0, top.stderr);
     assert.match(top.stdout, /Usage: backchannel client <command>/);
-    for (const sub of ['init', 'run', 'address', 'status', 'send', 'recv']) {
+    for (const sub of ['init', 'run', 'address', 'status', 'send', 'recv', 'inbox']) {
       assert.match(top.stdout, new RegExp(`\\n  ${sub} `));
       const r = await cli(['client', sub, '--help']);
       assert.equal(r.code, 0, r.stderr);
@@ -91,6 +91,24 @@ describe('backchannel client', () => {
     assert.equal((await cli(['client', 'address', '--dir', dir])).stdout.trim(), text, 'the identity is unchanged');
   });
 
+  it('init makes a missing folder 0700, narrows an empty one to 0700, and leaves a folder with other files as it is', async () => {
+    const empty = join(root, 'made-by-user');
+    mkdirSync(empty, { mode: 0o755 });
+    chmodSync(empty, 0o755);
+    assert.equal((await cli(['client', 'init', '--dir', empty, '--network', network])).code, 0);
+    assert.equal(statSync(empty).mode & 0o777, 0o700);
+    const nested = join(root, 'a', 'b', 'c');
+    assert.equal((await cli(['client', 'init', '--dir', nested, '--network', network])).code, 0);
+    assert.equal(statSync(nested).mode & 0o777, 0o700);
+    const shared = join(root, 'shared');
+    mkdirSync(shared, { mode: 0o755 });
+    chmodSync(shared, 0o755);
+    writeFileSync(join(shared, 'notes.txt'), 'mine');
+    assert.equal((await cli(['client', 'init', '--dir', shared, '--network', network])).code, 0);
+    assert.equal(statSync(shared).mode & 0o777, 0o755, 'a folder with the user\'s files is not changed');
+    assert.equal(statSync(join(shared, 'client.db')).mode & 0o777, 0o600);
+  });
+
   it('init picks the named gateway, and refuses an unknown one listing the names', async () => {
     const dir = join(root, 'bob');
     const r = await cli(['client', 'init', '--dir', dir, '--network', network, '--gateway', 'gateway-2']);
@@ -119,7 +137,7 @@ describe('backchannel client', () => {
     const dir = join(root, 'alice');
     const to = (await cli(['client', 'address', '--dir', dir])).stdout.trim();
     const r = await cli(['client', 'send', '--dir', dir, '--to', to, 'hi']);
-    oneLineError(r, /the client is not running for .*alice; start it with: backchannel client run --dir .*alice/);
+    oneLineError(r, /the client is not running for .*alice; start it with: npx backchannel client run --dir .*alice/);
     assert.equal(r.code, 1);
     const s = await cli(['client', 'status', '--dir', dir]);
     oneLineError(s, /not running/);
@@ -131,7 +149,8 @@ describe('backchannel client', () => {
     const cases: Array<[string[], RegExp, number]> = [
       [['client', 'send', '--dir', dir, 'hi'], /--to ADDRESS .* or --reply-to ID/, 2],
       [['client', 'send', '--dir', dir, '--to', to, '--reply-to', 'abcd', 'hi'], /not both/, 2],
-      [['client', 'send', '--dir', dir, '--reply-to', 'xyz', 'hi'], /--reply-to must be the hex id/, 2],
+      [['client', 'send', '--dir', dir, '--reply-to', 'xyz', 'hi'], /--reply-to must be the id of a received message/, 2],
+      [['client', 'send', '--dir', dir, '--reply-to', 'abcdef1', 'hi'], /its first 8 or more hex digits/, 2],
       [['client', 'send', '--dir', dir, '--to', `${to.slice(0, -2)}AA`, 'hi'], /address: checksum mismatch/, 1],
       [['client', 'send', '--dir', dir, '--to', to, '--bogus', 'hi'], /Unknown option/, 2],
       [['client', 'send', '--dir', dir, '--to', to, ''], /the message is empty/, 2],
@@ -182,9 +201,9 @@ describe('backchannel client', () => {
 
   it('recv, status, send and address without init say it is not initialised', async () => {
     const dir = join(root, 'nobody');
-    for (const args of [['recv'], ['status'], ['address'], ['run'], ['send', '--to', (await cli(['client', 'address', '--dir', join(root, 'alice')])).stdout.trim(), 'hi']]) {
+    for (const args of [['recv'], ['inbox'], ['status'], ['address'], ['run'], ['send', '--to', (await cli(['client', 'address', '--dir', join(root, 'alice')])).stdout.trim(), 'hi']]) {
       const r = await cli(['client', ...args, '--dir', dir]);
-      oneLineError(r, /not initialised in .*nobody; run `backchannel client init --dir .*nobody`/);
+      oneLineError(r, /not initialised in .*nobody; run `npx backchannel client init --dir .*nobody`/);
       assert.equal(r.code, 1);
     }
   });

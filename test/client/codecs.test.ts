@@ -25,6 +25,9 @@ import {
   MAX_REPLY_SURBS,
   MESSAGE_ID_LENGTH,
   MESSAGE_VERSION,
+  MESSAGE_VERSION_META,
+  MAX_FILE_NAME_LENGTH,
+  isSafeFileName,
 } from '../../src/client/frames.js';
 import type { Frame } from '../../src/client/frames.js';
 import { exponentialMs, PoissonClock, uniform01 } from '../../src/client/poisson.js';
@@ -255,6 +258,43 @@ describe('client frames and messages', () => {
         );
       });
 
+      it('round-trips a version-2 message: the send time in seconds and a file name (or none), with its SURBs', () => {
+        const safeName = fc.string({ minLength: 1, maxLength: 40 }).filter(isSafeFileName);
+        fc.assert(
+          fc.property(body, randomSurbs(g), fc.integer({ min: 0, max: 2 ** 48 - 1 }), fc.option(safeName, { nil: null }), (b, surbs, sentAtS, fileName) => {
+            const encoded = encodeMessage(g, b, surbs, { sentAtS, fileName });
+            assert.equal(encoded[0], MESSAGE_VERSION_META);
+            const d = decodeMessage(g, encoded);
+            assert.deepEqual(d.body, b);
+            assert.deepEqual(d.replySurbs, surbs);
+            assert.deepEqual(d.meta, { sentAtS, fileName });
+          }),
+          { numRuns: 40 },
+        );
+        // A version-1 message still reads, without meta.
+        const old = decodeMessage(g, Uint8Array.of(MESSAGE_VERSION, 0, 0x68, 0x69));
+        assert.deepEqual(old, { body: Uint8Array.of(0x68, 0x69), replySurbs: [], meta: null });
+      });
+
+      it('refuses a file name that is not a plain name, when encoding and when decoding', () => {
+        const unsafe = ['', '.', '..', '../x', 'a/b', 'a\\b', '/etc/passwd', 'x\u0000y', 'bell\u0007', 'esc\u001b[2J', 'rlo\u202egnp.exe', 'n'.repeat(MAX_FILE_NAME_LENGTH + 1)];
+        for (const name of unsafe) {
+          assert.equal(isSafeFileName(name), false, JSON.stringify(name));
+          throwsCode(() => encodeMessage(g, Uint8Array.of(1), [], { sentAtS: 1, fileName: name }), 'ERR_CLIENT_MESSAGE');
+        }
+        for (const name of ['notes.txt', 'été.pdf', '.profile', 'a b', 'n'.repeat(MAX_FILE_NAME_LENGTH)]) assert.equal(isSafeFileName(name), true, name);
+        // Made by hand: version 2 with "../x" as the name, and with a name that is not UTF-8.
+        const by = (name: number[]): Uint8Array => Uint8Array.of(MESSAGE_VERSION_META, 0, 0, 0, 0, 0, 0, 1, name.length, ...name, 0x21);
+        throwsCode(() => decodeMessage(g, by([0x2e, 0x2e, 0x2f, 0x78])), 'ERR_CLIENT_FRAME');
+        throwsCode(() => decodeMessage(g, by([0xff, 0xfe])), 'ERR_CLIENT_FRAME');
+        assert.equal(decodeMessage(g, by([0x61])).meta?.fileName, 'a');
+        // Cut short inside the meta, and a name that runs past the end.
+        throwsCode(() => decodeMessage(g, Uint8Array.of(MESSAGE_VERSION_META, 0, 0, 0, 0)), 'ERR_CLIENT_FRAME');
+        throwsCode(() => decodeMessage(g, Uint8Array.of(MESSAGE_VERSION_META, 0, 0, 0, 0, 0, 0, 1, 9, 0x61)), 'ERR_CLIENT_FRAME');
+        throwsCode(() => encodeMessage(g, Uint8Array.of(1), [], { sentAtS: -1, fileName: null }), 'ERR_CLIENT_MESSAGE');
+        throwsCode(() => encodeMessage(g, Uint8Array.of(1), [], { sentAtS: 2 ** 48, fileName: null }), 'ERR_CLIENT_MESSAGE');
+      });
+
       it('fragments into frames of exactly frameLength bytes that reassemble in any order', () => {
         const len = frameLength(g);
         const cap = fragmentCapacity(g);
@@ -329,7 +369,7 @@ describe('client frames and messages', () => {
         const bad = (bytes: Uint8Array): unknown => throwsCode(() => decodeMessage(g, bytes), 'ERR_CLIENT_FRAME');
         bad(new Uint8Array(0));
         bad(Uint8Array.of(MESSAGE_VERSION, 0)); // no body
-        bad(Uint8Array.of(MESSAGE_VERSION + 1, 0, 1)); // unknown version
+        bad(Uint8Array.of(MESSAGE_VERSION_META + 1, 0, 1)); // unknown version
         bad(Uint8Array.of(0, 0, 1));
         bad(Uint8Array.of(MESSAGE_VERSION, MAX_REPLY_SURBS + 1, ...new Uint8Array(10)));
         bad(new Uint8Array([MESSAGE_VERSION, 1, ...new Uint8Array(g.surbLength)])); // a SURB, no body

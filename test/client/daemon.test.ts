@@ -76,6 +76,14 @@ class FakeApi implements ClientApi {
     return this.outgoingById.get(toHex(id)) ?? null;
   }
 
+  inboxPage(afterSeq: number, limit: number): InboxMessage[] {
+    return this.inbox.filter((m) => m.seq > afterSeq).slice(0, limit).map((m) => ({ ...m, consumed: this.consumed.includes(m.seq) }));
+  }
+
+  findInbox(prefixHex: string): InboxMessage[] {
+    return this.inbox.filter((m) => toHex(m.id).startsWith(prefixHex.toLowerCase())).slice(0, 2);
+  }
+
   /** Stores a message in the inbox and, like the engine, tells the listeners. */
   receive(body: string, replySurbs = 0): InboxMessage {
     const seq = this.#nextSeq++;
@@ -181,17 +189,80 @@ test('send with wait streams progress, then delivered, for this message only', a
 
 test('send with wait reports a message that fails during send, and one already finished', async () => {
   await withServer(async ({ api, path }) => {
+    const asked = api.receive('question', 2);
+    const prefix = toHex(asked.id).slice(0, 8);
     api.duringSend = (id) => api.emit({ type: 'failed', id, reason: 'no route' });
-    const failed = await collect(path, { op: 'send', in_reply_to: 'abcd', body_base64: b64('hi'), wait: true });
+    const failed = await collect(path, { op: 'send', in_reply_to: prefix, body_base64: b64('hi'), wait: true });
     assert.deepEqual(failed.slice(1), [{ event: 'failed', reason: 'no route' }]);
-    assert.deepEqual(api.sends[0]!.inReplyTo, new Uint8Array([0xab, 0xcd]));
+    assert.deepEqual(api.sends[0]!.inReplyTo, asked.id, 'the prefix resolved to the whole id');
 
     api.duringSend = (id) => {
       const o = api.outgoingById.get(toHex(id))!;
       api.outgoingById.set(toHex(id), { ...o, status: 'sent', done: o.fragments });
     };
-    const sent = await collect(path, { op: 'send', in_reply_to: 'abcd', body_base64: b64('hi'), wait: true });
+    const sent = await collect(path, { op: 'send', in_reply_to: prefix.toUpperCase(), body_base64: b64('hi'), wait: true });
     assert.deepEqual(sent.slice(1), [{ event: 'sent' }]);
+  });
+});
+
+test('send with wait streams attempt events (first sends and retries) of this message', async () => {
+  await withServer(async ({ api, path }) => {
+    const lines: IpcMessage[] = [];
+    await ipcRequest(path, { op: 'send', to: 'bc1someone', body_base64: b64('hi'), file_name: 'a.txt', wait: true }, (m) => {
+      lines.push(m);
+      if (lines.length === 1) {
+        const id = new Uint8Array(Buffer.from(String(m['id']), 'hex'));
+        api.emit({ type: 'attempt', id: new Uint8Array(16).fill(99), index: 0, attempt: 1, total: 1 });
+        api.emit({ type: 'attempt', id, index: 0, attempt: 1, total: 1 });
+        api.emit({ type: 'attempt', id, index: 0, attempt: 2, total: 1 });
+        api.emit({ type: 'failed', id, reason: 'no acknowledgement after every retry' });
+      }
+    });
+    assert.deepEqual(lines.slice(1), [
+      { event: 'attempt', index: 0, attempt: 1, total: 1 },
+      { event: 'attempt', index: 0, attempt: 2, total: 1 },
+      { event: 'failed', reason: 'no acknowledgement after every retry' },
+    ]);
+    assert.equal(api.sends[0]!.fileName, 'a.txt');
+  });
+});
+
+test('a reply names its message by a unique prefix; none, several, too short or no SURBs are clear errors', async () => {
+  await withServer(async ({ api, path }) => {
+    // Ids 0x81.. and 0x82..: they share no 8-digit prefix; make two that do.
+    const a = api.receive('a', 1);
+    const b = api.receive('b', 1);
+    const none = api.receive('c', 0);
+    const shared = new Uint8Array(16).fill(0x77);
+    const twin = new Uint8Array(16).fill(0x77);
+    twin[15] = 0x78;
+    api.inbox.push({ ...a, seq: 90, id: shared }, { ...b, seq: 91, id: twin });
+    const send = (inReplyTo: string): Promise<IpcMessage> => ipcCall(path, { op: 'send', in_reply_to: inReplyTo, body_base64: b64('re') });
+    await assert.rejects(send('0123456789'), (e) => isBackchannelError(e, 'ERR_CLIENT_NO_MESSAGE') && /client inbox/.test(e.message));
+    await assert.rejects(send('7777777777'), (e) => isBackchannelError(e, 'ERR_CLIENT_AMBIGUOUS_ID') && /more of them/.test(e.message));
+    await assert.rejects(send(toHex(none.id).slice(0, 12)), (e) => isBackchannelError(e, 'ERR_CLIENT_NO_SURBS') && /--reply-surbs/.test(e.message) && /--to/.test(e.message));
+    await assert.rejects(send('8181818'), (e) => isBackchannelError(e, 'ERR_CLIENT_IPC'));
+    assert.equal(api.sends.length, 0);
+    const ok = await send(toHex(b.id).slice(0, 8));
+    assert.equal(ok['ok'], true);
+    assert.deepEqual(api.sends[0]!.inReplyTo, b.id);
+  });
+});
+
+test('inbox lists every message, read or not, or the last N, with consumed, and consumes nothing', async () => {
+  await withServer(async ({ api, path }) => {
+    for (let i = 0; i < 40; i++) api.receive(`m${i}`);
+    api.consume(1);
+    const all = await collect(path, { op: 'inbox' });
+    assert.equal(all.length, 41);
+    assert.deepEqual(all.at(-1), { event: 'end' });
+    assert.equal(all[0]!['consumed'], true);
+    assert.equal(all[1]!['consumed'], false);
+    assert.deepEqual(all.slice(0, 40).map((m) => m['seq']), Array.from({ length: 40 }, (_, i) => i + 1));
+    const last = await collect(path, { op: 'inbox', last: 3 });
+    assert.deepEqual(last.map((m) => m['seq'] ?? m['event']), [38, 39, 40, 'end']);
+    assert.deepEqual(api.consumed, [1]);
+    await assert.rejects(ipcCall(path, { op: 'inbox', last: 0 }), (e) => isBackchannelError(e, 'ERR_CLIENT_IPC'));
   });
 });
 
@@ -227,6 +298,8 @@ test('recv sends the backlog then end, and records the consumes; it closes after
       id: toHex(api.inbox[0]!.id),
       body_base64: b64('message 0'),
       received_at: api.inbox[0]!.receivedAt,
+      sent_at: null,
+      file_name: null,
       reply_surbs: 3,
       in_reply_to: null,
     });
@@ -347,7 +420,7 @@ test('the ipc client reports a missing or stale socket as ERR_CLIENT_NOT_RUNNING
     const path = join(dir, 'client.sock');
     await assert.rejects(ipcCall(path, { op: 'status' }, { dir: '/some/where' }), (e) => {
       assert.ok(isBackchannelError(e, 'ERR_CLIENT_NOT_RUNNING'));
-      assert.match(e.message, /the client is not running for \/some\/where; start it with: backchannel client run --dir \/some\/where/);
+      assert.match(e.message, /the client is not running for \/some\/where; start it with: npx backchannel client run --dir \/some\/where/);
       return true;
     });
     // A socket file left by a daemon that died (SIGKILL: nothing removed it).

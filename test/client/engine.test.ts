@@ -21,6 +21,7 @@ import { jsonLogger, silentLogger } from '../../src/ops/log.js';
 import { epochAt, epochStart } from '../../src/pki/document.js';
 import type { NetworkParameters, SignedDocument } from '../../src/pki/types.js';
 import { WireCodec } from '../../src/wire/commands.js';
+import { toHex } from '../../src/util/bytes.js';
 import { geometryFromUserPayload } from '../../src/sphinx/geometry.js';
 import { seededBackend } from '../helpers/seeded.js';
 import { ManualClock, bytes32, params as baseParams, testNetwork } from '../pki/fixtures.js';
@@ -203,6 +204,16 @@ test('an unacknowledged fragment is retransmitted after randomised timeouts, the
     assert.equal(h.client.status().packetsSent.real, 2 * MAX_ATTEMPTS);
     assert.equal(h.client.status().pendingMessages, 0);
     assert.ok(!h.events.some((e) => e.type === 'delivered'));
+    // Each departure is reported, numbered 1 to MAX_ATTEMPTS, before the failure.
+    for (const id of [a.id, b.id]) {
+      const attempts = h.events.filter((e) => e.type === 'attempt' && toHex(e.id) === toHex(id));
+      assert.deepEqual(
+        attempts.map((e) => (e.type === 'attempt' ? [e.index, e.attempt, e.total] : [])),
+        Array.from({ length: MAX_ATTEMPTS }, (_, i) => [0, i + 1, 1]),
+      );
+      const failedAt = h.events.findIndex((e) => e.type === 'failed' && toHex(e.id) === toHex(id));
+      assert.ok(h.events.lastIndexOf(attempts.at(-1)!) < failedAt);
+    }
     // The attempts, from the acknowledgement SURBs the client keeps: the gaps between attempts
     // grow (backoff), and the two fragments, first sent a tick apart, retry on different
     // schedules (timeouts are drawn, not fixed).

@@ -329,7 +329,7 @@ describe('client SQLite store', () => {
       const message = complete(put(1, T0 + 3));
       const joined = new Uint8Array([...parts[0]!, ...parts[1]!, ...parts[2]!]);
       assert.deepEqual(joinedSeen, [joined]);
-      assert.deepEqual(message, { seq: message.seq, id: mid, body: joined.subarray(1).slice(), receivedAt: T0 + 3, replySurbs: 2, inReplyTo: id(46) });
+      assert.deepEqual(message, { seq: message.seq, id: mid, body: joined.subarray(1).slice(), receivedAt: T0 + 3, replySurbs: 2, inReplyTo: id(46), sentAt: null, fileName: null, consumed: false });
       assert.deepEqual(store.inboxMessage(mid), message);
       assert.deepEqual(store.unconsumed(0, 10), [message]);
 
@@ -434,7 +434,7 @@ describe('client SQLite store', () => {
       store.consume(b.seq);
       store.consume(9_999);
       assert.deepEqual(store.unconsumed(0, 10), [a, c]);
-      assert.deepEqual(store.inboxMessage(b.id), b, 'a consumed message is still there, SURBs and all');
+      assert.deepEqual(store.inboxMessage(b.id), { ...b, consumed: true }, 'a consumed message is still there, SURBs and all');
       assert.equal(store.inboxMessage(id(83)), null);
     });
   });
@@ -475,6 +475,58 @@ describe('client SQLite store', () => {
       assert.deepEqual(store.getSetting('outer'), bytes(2));
       assert.equal(store.getSetting('inner'), null);
     });
+  });
+
+  test('the inbox keeps what a message said about itself, lists read messages too, and finds one by an id prefix', () => {
+    const path = freshPath();
+    withStore((store) => {
+      const withMeta = complete(
+        store.putFragment({ messageId: id(1), index: 0, count: 1, data: bytes(1, 10), receivedAt: T0, inReplyTo: null }, (joined) => ({
+          body: joined,
+          replySurbs: [],
+          meta: { sentAtS: 1_699_999_990, fileName: 'notes.txt' },
+        })),
+      );
+      assert.equal(withMeta.sentAt, 1_699_999_990_000);
+      assert.equal(withMeta.fileName, 'notes.txt');
+      const plain = receive(store, id(2), bytes(2, 5), 1, T0 + 1);
+      assert.equal(plain.sentAt, null);
+      assert.equal(plain.fileName, null);
+      store.consume(withMeta.seq);
+      assert.deepEqual(store.unconsumed(0, 10).map((m) => m.seq), [plain.seq]);
+      const all = store.inboxPage(0, 10);
+      assert.deepEqual(all.map((m) => [m.seq, m.consumed, m.sentAt, m.fileName]), [
+        [withMeta.seq, true, 1_699_999_990_000, 'notes.txt'],
+        [plain.seq, false, null, null],
+      ]);
+      assert.deepEqual(store.inboxPage(withMeta.seq, 10).map((m) => m.seq), [plain.seq]);
+      const hex = Buffer.from(id(1)).toString('hex');
+      assert.deepEqual(store.inboxByPrefix(hex.slice(0, 8), 2).map((m) => m.seq), [withMeta.seq]);
+      assert.deepEqual(store.inboxByPrefix(hex.slice(0, 9).toUpperCase(), 2).map((m) => m.seq), [withMeta.seq]);
+      assert.deepEqual(store.inboxByPrefix(hex, 2).map((m) => m.seq), [withMeta.seq]);
+      assert.deepEqual(store.inboxByPrefix('ffffffffff', 2), []);
+      // Not hex: refused, so that no LIKE wildcard reaches the query.
+      for (const bad of ['', '%', '12_4', 'xyz']) assert.throws(() => store.inboxByPrefix(bad, 2), TypeError);
+    }, path);
+  });
+
+  test('a database made before inbox_meta gets it on open, and old rows read without meta', () => {
+    const path = freshPath();
+    withStore((store) => void receive(store, id(3), bytes(3, 4), 0), path);
+    const db = new Database(path);
+    db.exec('DROP TABLE inbox_meta');
+    db.close();
+    withStore((store) => {
+      assert.deepEqual(store.inboxPage(0, 10).map((m) => [m.sentAt, m.fileName]), [[null, null]]);
+      const m = complete(
+        store.putFragment({ messageId: id(4), index: 0, count: 1, data: bytes(4, 4), receivedAt: T0, inReplyTo: null }, (joined) => ({
+          body: joined,
+          replySurbs: [],
+          meta: { sentAtS: 5, fileName: null },
+        })),
+      );
+      assert.equal(store.inboxMessage(m.id)?.sentAt, 5000);
+    }, path);
   });
 
   test('everything survives closing and reopening the file', () => {
