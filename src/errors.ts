@@ -69,6 +69,9 @@ export type ErrorCode =
   | 'ERR_CLIENT_STATE'
   | 'ERR_CLIENT_NOT_RUNNING'
   | 'ERR_CLIENT_IPC'
+  // client: extra mailboxes (an unknown or revoked one, one too many, one the gateway refused)
+  | 'ERR_CLIENT_MAILBOX'
+  | 'ERR_CLIENT_MAILBOX_LIMIT'
   // simulator: scenario files, runs
   | 'ERR_SIM_SCENARIO'
   | 'ERR_SIM_STATE'

@@ -30,6 +30,7 @@
  * - `inbox (seq INTEGER PK AUTOINCREMENT, id BLOB UNIQUE, body, received_at, in_reply_to NULL,
  *   consumed)`: AUTOINCREMENT, so that a seq is never handed out twice.
  * - `reply_surbs ((inbox_id, idx) PK, surb, used)`: the SURBs that came with an inbox message.
+ * - `mailboxes`, `inbox_mailboxes`: extra mailboxes and what came to them (sqlite-mailboxes.ts).
  *
  * Large blobs (frames, fragment data, bodies) live in rowid tables, whose leaves hold a 2 kB row
  * whole; WITHOUT ROWID is kept for the small tables.
@@ -38,9 +39,12 @@ import Database from 'better-sqlite3';
 import { BackchannelError } from '../errors.js';
 import { abytes, aint } from '../util/bytes.js';
 import { openDurableDatabase } from '../util/sqlite.js';
+import { SqliteMailboxes } from './sqlite-mailboxes.js';
 import type {
   ClientStore,
   Destination,
+  ExtraMailbox,
+  ExtraMailboxChange,
   FragmentResult,
   InboxMessage,
   OutgoingFragment,
@@ -190,6 +194,7 @@ interface InboxRow {
   received_at: number;
   in_reply_to: Buffer | null;
   reply_surbs: number;
+  mailbox: Buffer | null;
 }
 
 interface IncomingRow {
@@ -300,6 +305,7 @@ function inboxOf(row: InboxRow): InboxMessage {
     receivedAt: row.received_at,
     replySurbs: row.reply_surbs,
     inReplyTo: ownOrNull(row.in_reply_to),
+    mailbox: ownOrNull(row.mailbox),
   };
 }
 
@@ -326,6 +332,7 @@ function migrate(db: Database.Database): void {
 /** The client's state in SQLite. Open with `SqliteClientStore.open(path)`. */
 export class SqliteClientStore implements ClientStore {
   readonly #db: Database.Database;
+  readonly #mailboxes: SqliteMailboxes;
   #closed = false;
 
   readonly #getSetting: Database.Statement<[string], { value: Buffer }>;
@@ -375,6 +382,7 @@ export class SqliteClientStore implements ClientStore {
 
   private constructor(db: Database.Database) {
     this.#db = db;
+    this.#mailboxes = new SqliteMailboxes(db);
     this.#getSetting = db.prepare('SELECT value FROM settings WHERE key = ?');
     this.#setSetting = db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
     this.#getPosition = db.prepare('SELECT next_mailbox_seq FROM position WHERE id = 0');
@@ -444,7 +452,8 @@ export class SqliteClientStore implements ClientStore {
     this.#insertInbox = db.prepare('INSERT INTO inbox (id, body, received_at, in_reply_to, consumed) VALUES (?, ?, ?, ?, 0)');
     this.#insertReplySurb = db.prepare('INSERT INTO reply_surbs (inbox_id, idx, surb, used) VALUES (?, ?, ?, 0)');
     const inboxColumns = `seq, id, body, received_at, in_reply_to,
-      (SELECT COUNT(*) FROM reply_surbs r WHERE r.inbox_id = inbox.id AND r.used = 0) AS reply_surbs`;
+      (SELECT COUNT(*) FROM reply_surbs r WHERE r.inbox_id = inbox.id AND r.used = 0) AS reply_surbs,
+      (SELECT x.mailbox FROM inbox_mailboxes x WHERE x.seq = inbox.seq) AS mailbox`;
     this.#selectInboxById = db.prepare(`SELECT ${inboxColumns} FROM inbox WHERE id = ?`);
     this.#selectUnconsumed = db.prepare(`SELECT ${inboxColumns} FROM inbox WHERE consumed = 0 AND seq > ? ORDER BY seq LIMIT ?`);
     this.#consume = db.prepare('UPDATE inbox SET consumed = 1 WHERE seq = ?');
@@ -666,7 +675,7 @@ export class SqliteClientStore implements ClientStore {
    * first fragment of another one evicts the one whose first fragment arrived earliest.
    */
   putFragment(
-    fragment: { messageId: Uint8Array; index: number; count: number; data: Uint8Array; receivedAt: number; inReplyTo: Uint8Array | null },
+    fragment: { messageId: Uint8Array; index: number; count: number; data: Uint8Array; receivedAt: number; inReplyTo: Uint8Array | null; mailbox?: Uint8Array | null },
     assemble: (joined: Uint8Array) => { body: Uint8Array; replySurbs: readonly Uint8Array[] },
   ): FragmentResult {
     if (typeof fragment !== 'object' || fragment === null) throw new TypeError('"fragment" expected an object');
@@ -676,6 +685,8 @@ export class SqliteClientStore implements ClientStore {
     abytes('fragment.data', data);
     checkTime('fragment.receivedAt', receivedAt);
     if (inReplyTo !== null) abytes('fragment.inReplyTo', inReplyTo);
+    const tag = fragment.mailbox ?? null;
+    if (tag !== null) abytes('fragment.mailbox', tag, 32);
     if (!Number.isInteger(count) || count < 1 || count > MAX_FRAGMENT_COUNT) {
       throw new BackchannelError('ERR_CLIENT_FRAME', `client: a fragment count must be in [1, ${MAX_FRAGMENT_COUNT}]`);
     }
@@ -729,6 +740,7 @@ export class SqliteClientStore implements ClientStore {
         }
         const seq = Number(this.#insertInbox.run(messageId, assembled.body, receivedAt, replyTo).lastInsertRowid);
         assembled.replySurbs.forEach((s, i) => this.#insertReplySurb.run(messageId, i, s));
+        if (tag !== null) this.#mailboxes.tag(seq, tag);
         const message: InboxMessage = {
           seq,
           id: new Uint8Array(messageId),
@@ -736,6 +748,7 @@ export class SqliteClientStore implements ClientStore {
           receivedAt,
           replySurbs: assembled.replySurbs.length,
           inReplyTo: replyTo,
+          mailbox: tag === null ? null : new Uint8Array(tag),
         };
         return { ok: true, result: { kind: 'complete', message } };
       }),
@@ -812,6 +825,22 @@ export class SqliteClientStore implements ClientStore {
   }
 
   /** One transaction, or a savepoint inside the caller's. IMMEDIATE: it takes the write lock at once, so it cannot fail half-way on an upgrade. */
+  putMailbox(id: Uint8Array, privateKey: Uint8Array, createdAt: number): void {
+    this.#run('putMailbox', () => this.#mailboxes.put(id, privateKey, createdAt));
+  }
+
+  mailboxes(): ExtraMailbox[] {
+    return this.#run('mailboxes', () => this.#mailboxes.all());
+  }
+
+  mailboxKey(id: Uint8Array): Uint8Array | null {
+    return this.#run('mailboxKey', () => this.#mailboxes.key(id));
+  }
+
+  updateMailbox(id: Uint8Array, change: ExtraMailboxChange): ExtraMailbox | null {
+    return this.#run('updateMailbox', () => this.#tx(() => this.#mailboxes.update(id, change)));
+  }
+
   #tx<T>(fn: () => T): T {
     return this.#db.transaction(fn).immediate();
   }

@@ -23,11 +23,12 @@ import { systemClock } from '../ops/clock.js';
 import { MAX_FORWARD_PAYLOAD_LENGTH, RECIPIENT_ID_LENGTH, SURB_ID_LENGTH } from '../sphinx/constants.js';
 import { abytes, aint, equalBytes, toHex } from '../util/bytes.js';
 import { openDurableDatabase } from '../util/sqlite.js';
+import { MAX_EXTRA_MAILBOXES } from '../wire/commands.js';
 
 /** The layout this build reads and writes, kept in SQLite's `user_version`. */
 export const MAILBOX_SCHEMA_VERSION = 2;
-/** Extra mailboxes one client may hold at once (issue 18: one per contact); more are refused. */
-export const MAX_MAILBOXES_PER_CLIENT = 1_000;
+/** Extra mailboxes one client may hold at once (one per contact); more are refused. The wire's number, which clients know too. */
+export const MAX_MAILBOXES_PER_CLIENT = MAX_EXTRA_MAILBOXES;
 /** Revoked extra mailboxes remembered per client (tombstones); the oldest revocations are forgotten beyond it. */
 export const MAX_REVOKED_PER_CLIENT = 1_000;
 /** Entries one mailbox may hold (the gateway's brief). At 2.6 kB a packet: about 26 MB a client. */

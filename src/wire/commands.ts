@@ -59,6 +59,12 @@ export const WireCommandType = {
 /** Length of an extra mailbox's id: an X25519 public key, the Sphinx recipient id of its mail. */
 export const MAILBOX_ID_LENGTH = 32;
 
+/**
+ * Extra mailboxes one client may hold at its gateway at once (one per contact); a registration
+ * beyond it is answered `limit`. Gateways and clients both use this number.
+ */
+export const MAX_EXTRA_MAILBOXES = 1_000;
+
 /** Bytes of a `mailbox_request` body: action (1), mailbox id (32). */
 export const MAILBOX_REQUEST_BODY_LENGTH = 1 + MAILBOX_ID_LENGTH;
 /** Bytes of a `mailbox_reply` body: action (1), result (1), mailbox id (32). */

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ClientApi, ClientEvent, ClientStatus, SendReceipt, SendRequest } from '../../src/client/api.js';
+import type { ClientApi, ClientEvent, ClientStatus, MailboxInfo, NewMailbox, SendReceipt, SendRequest } from '../../src/client/api.js';
 import { startIpcServer } from '../../src/client/daemon.js';
 import type { IpcServer } from '../../src/client/daemon.js';
 import { ipcCall, ipcRequest, MAX_REQUEST_LINE } from '../../src/client/ipc.js';
@@ -76,10 +76,35 @@ class FakeApi implements ClientApi {
     return this.outgoingById.get(toHex(id)) ?? null;
   }
 
+  readonly extra: MailboxInfo[] = [];
+
+  createMailbox(): NewMailbox {
+    const id = new Uint8Array(32).fill(this.extra.length + 1);
+    this.extra.push({ id, address: `bc1mailbox${this.extra.length}`, createdAt: 0, registered: false, refused: null, revoked: false, revokeConfirmed: false, revokeAt: null, replacedBy: null });
+    return { id, address: this.extra.at(-1)!.address };
+  }
+
+  revokeMailbox(id: Uint8Array): void {
+    const i = this.extra.findIndex((m) => toHex(m.id) === toHex(id));
+    if (i < 0) throw new BackchannelError('ERR_CLIENT_MAILBOX', 'client: no such extra mailbox');
+    this.extra[i] = { ...this.extra[i]!, revoked: true };
+  }
+
+  rotateMailbox(id: Uint8Array, graceMs = 1000): NewMailbox {
+    const fresh = this.createMailbox();
+    const i = this.extra.findIndex((m) => toHex(m.id) === toHex(id));
+    this.extra[i] = { ...this.extra[i]!, revokeAt: graceMs, replacedBy: fresh.id };
+    return fresh;
+  }
+
+  mailboxes(): MailboxInfo[] {
+    return this.extra;
+  }
+
   /** Stores a message in the inbox and, like the engine, tells the listeners. */
   receive(body: string, replySurbs = 0): InboxMessage {
     const seq = this.#nextSeq++;
-    const m: InboxMessage = { seq, id: new Uint8Array(16).fill(0x80 + seq), body: new TextEncoder().encode(body), receivedAt: 1_700_000_000_000 + seq, replySurbs, inReplyTo: null };
+    const m: InboxMessage = { seq, id: new Uint8Array(16).fill(0x80 + seq), body: new TextEncoder().encode(body), receivedAt: 1_700_000_000_000 + seq, replySurbs, inReplyTo: null, mailbox: null };
     this.inbox.push(m);
     this.emit({ type: 'message', message: m });
     return m;
@@ -229,6 +254,7 @@ test('recv sends the backlog then end, and records the consumes; it closes after
       received_at: api.inbox[0]!.receivedAt,
       reply_surbs: 3,
       in_reply_to: null,
+      mailbox: null,
     });
     // collect() consumed nothing: nothing is marked read.
     assert.deepEqual(api.consumed, []);
