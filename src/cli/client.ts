@@ -18,6 +18,7 @@ import { DEFAULT_DATA_DIR } from '../local/up.js';
 import { jsonLogger } from '../ops/log.js';
 import { fromHex } from '../util/bytes.js';
 import { parseOptions, requireInt, stopSignal, usageError } from './args.js';
+import { runMailboxCommand } from './client-mailbox.js';
 
 /** The largest message `send` accepts. */
 export const MAX_SEND_BODY = 1024 * 1024;
@@ -36,6 +37,7 @@ Commands:
   status    show whether the client is connected, its epoch and its traffic
   send      send a message to an address, or reply to a message you received
   recv      print the messages received, and mark them read
+  mailbox   extra mailboxes (one per contact): create, list, revoke, rotate
 
 Every command takes --dir DIR, the client's state directory (default ${DEFAULT_CLIENT_DIR}).
 
@@ -156,7 +158,8 @@ then its text (a message that is not UTF-8 text is shown as "(binary, N bytes; u
 Options:
   --follow    keep printing new messages as they arrive, until Ctrl-C
   --json      one JSON object per message: {"id", "seq", "received_at", "body_base64",
-              "reply_surbs", "in_reply_to"}
+              "reply_surbs", "in_reply_to", "mailbox"} (mailbox: the id of the extra
+              mailbox it came to, or null)
   --dir DIR   the client's state directory (default ${DEFAULT_CLIENT_DIR})
   --help      print this help
 `;
@@ -478,14 +481,15 @@ interface Received {
   readonly receivedAt: number;
   readonly replySurbs: number;
   readonly inReplyTo: string | null;
+  readonly mailbox: string | null;
 }
 
 function parseReceived(m: IpcMessage): Received {
-  const { seq, id, body_base64: b64, received_at: at, reply_surbs: surbs, in_reply_to: irt } = m;
+  const { seq, id, body_base64: b64, received_at: at, reply_surbs: surbs, in_reply_to: irt, mailbox } = m;
   if (typeof seq !== 'number' || typeof id !== 'string' || typeof b64 !== 'string' || typeof at !== 'number' || typeof surbs !== 'number' || (irt !== null && typeof irt !== 'string')) {
     throw protocolError('message');
   }
-  return { seq, id, body: Buffer.from(b64, 'base64'), bodyBase64: b64, receivedAt: at, replySurbs: surbs, inReplyTo: irt };
+  return { seq, id, body: Buffer.from(b64, 'base64'), bodyBase64: b64, receivedAt: at, replySurbs: surbs, inReplyTo: irt, mailbox: typeof mailbox === 'string' ? mailbox : null };
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -493,6 +497,7 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 export function formatReceived(r: Received, terminal: boolean): string {
   const parts = [`--- ${r.id.slice(0, 16)}`, `${r.body.length} bytes`, new Date(r.receivedAt).toISOString()];
   if (r.inReplyTo !== null) parts.push(`in reply to ${r.inReplyTo.slice(0, 16)}`);
+  if (r.mailbox !== null) parts.push(`to mailbox ${r.mailbox.slice(0, 16)}`);
   if (r.replySurbs > 0) parts.push(`reply with --reply-to ${r.id} (${r.replySurbs} SURB${r.replySurbs === 1 ? '' : 's'})`);
   let text: string;
   try {
@@ -534,7 +539,7 @@ async function recv(argv: string[]): Promise<number> {
     if (m['event'] !== 'message') throw protocolError('recv');
     const r = parseReceived(m);
     const line = json
-      ? `${JSON.stringify({ id: r.id, seq: r.seq, received_at: r.receivedAt, body_base64: r.bodyBase64, reply_surbs: r.replySurbs, in_reply_to: r.inReplyTo })}\n`
+      ? `${JSON.stringify({ id: r.id, seq: r.seq, received_at: r.receivedAt, body_base64: r.bodyBase64, reply_surbs: r.replySurbs, in_reply_to: r.inReplyTo, mailbox: r.mailbox })}\n`
       : formatReceived(r, terminal);
     await writeStdout(line);
     count++;
@@ -556,6 +561,12 @@ async function recv(argv: string[]): Promise<number> {
 }
 
 // ---- dispatch ----
+
+/** The --dir of a mailbox command line (its other arguments are checked by the command). */
+function parseMailboxDir(argv: string[]): Values {
+  const i = argv.indexOf('--dir');
+  return { dir: i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith('--dir='))?.slice(6) };
+}
 
 function help(text: string): number {
   out(text);
@@ -583,7 +594,9 @@ export async function runClientCommand(argv: string[]): Promise<number> {
       return send(rest);
     case 'recv':
       return recv(rest);
+    case 'mailbox':
+      return daemonCall(dirOption(parseMailboxDir(rest)), () => runMailboxCommand(rest, dirOption));
     default:
-      throw usageError(`unknown client command "${sub.slice(0, 32)}"; the commands are init, run, address, status, send, recv (see backchannel client --help)`);
+      throw usageError(`unknown client command "${sub.slice(0, 32)}"; the commands are init, run, address, status, send, recv, mailbox (see backchannel client --help)`);
   }
 }
