@@ -388,3 +388,41 @@ test('the ipc client reports a missing or stale socket as ERR_CLIENT_NOT_RUNNING
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('mailbox: create (and with wait, the gateway answer for that mailbox only), list, revoke, rotate; bad requests get ERR_CLIENT_IPC', async () => {
+  await withServer(async ({ api, path }) => {
+    const made = await ipcCall(path, { op: 'mailbox', action: 'create' });
+    assert.equal(made['ok'], true);
+    assert.equal((made['mailbox'] as IpcMessage)['id'], toHex(new Uint8Array(32).fill(1)));
+    const listed = await ipcCall(path, { op: 'mailbox', action: 'list' });
+    assert.deepEqual((listed['mailboxes'] as IpcMessage[]).map((m) => m['address']), ['bc1mailbox0']);
+
+    // With wait: the created mailbox's answer ends the request; another mailbox's does not.
+    const lines: IpcMessage[] = [];
+    const waiting = ipcRequest(path, { op: 'mailbox', action: 'create', wait: true }, (m) => {
+      lines.push(m);
+      if (lines.length === 1) {
+        api.emit({ type: 'mailbox', id: new Uint8Array(32).fill(1), state: 'refused', reason: 'limit' });
+        api.emit({ type: 'mailbox', id: new Uint8Array(32).fill(2), state: 'registered', reason: null });
+      }
+    });
+    await waiting;
+    assert.deepEqual(lines.slice(1), [{ event: 'registered' }]);
+
+    assert.deepEqual(await ipcCall(path, { op: 'mailbox', action: 'revoke', id: toHex(new Uint8Array(32).fill(1)) }), { ok: true });
+    assert.equal(api.extra[0]!.revoked, true);
+    await assert.rejects(ipcCall(path, { op: 'mailbox', action: 'revoke', id: toHex(new Uint8Array(32).fill(9)) }), (e) => isBackchannelError(e, 'ERR_CLIENT_MAILBOX'));
+    const rotated = await ipcCall(path, { op: 'mailbox', action: 'rotate', id: toHex(new Uint8Array(32).fill(2)), grace_ms: 5 });
+    assert.equal((rotated['mailbox'] as IpcMessage)['id'], toHex(new Uint8Array(32).fill(3)));
+    assert.equal(api.extra[1]!.revokeAt, 5);
+    for (const bad of [
+      { op: 'mailbox', action: 'explode' },
+      { op: 'mailbox', action: 'revoke', id: 'abc' },
+      { op: 'mailbox', action: 'revoke' },
+      { op: 'mailbox', action: 'rotate', id: toHex(new Uint8Array(32).fill(2)), grace_ms: -1 },
+      { op: 'mailbox', action: 'list', extra: 1 },
+    ]) {
+      await assert.rejects(ipcCall(path, bad), (e) => isBackchannelError(e, 'ERR_CLIENT_IPC'), JSON.stringify(bad));
+    }
+  });
+});
