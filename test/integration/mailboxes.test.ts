@@ -56,7 +56,7 @@ async function recvAll(dir: string, want: number, timeoutMs: number): Promise<Re
   return got;
 }
 
-describe('extra mailboxes on a local network', { timeout: 120_000 }, () => {
+describe('extra mailboxes on a local network', { timeout: 300_000 }, () => {
   let dir: string;
   let net: RunningLocalNetwork;
   let alice: ClientProcess;
@@ -108,12 +108,12 @@ describe('extra mailboxes on a local network', { timeout: 120_000 }, () => {
     const sent = await cli(['client', 'send', '--dir', bob.dir, '--to', first.address, 'to the first mailbox']);
     assert.equal(sent.code, 0, sent.stderr);
     assert.match(sent.stdout, /^delivered /m);
-    assert.deepEqual(await recvAll(alice.dir, 1, 30_000), [{ text: 'to the first mailbox', mailbox: first.id }]);
+    assert.deepEqual(await recvAll(alice.dir, 1, 60_000), [{ text: 'to the first mailbox', mailbox: first.id }]);
 
     // Revoked, by a prefix of its id; wait until the gateway confirmed it.
     const revoked = await cli(['client', 'mailbox', 'revoke', first.id.slice(0, 12), '--dir', alice.dir]);
     assert.equal(revoked.code, 0, revoked.stderr);
-    const deadline = Date.now() + 20_000;
+    const deadline = Date.now() + 60_000;
     for (;;) {
       const l = JSON.parse((await cli(['client', 'mailbox', 'list', '--json', '--dir', alice.dir])).stdout) as { id: string; revokeConfirmed: boolean }[];
       if (l.find((m) => m.id === first.id)?.revokeConfirmed === true) break;
@@ -134,7 +134,7 @@ describe('extra mailboxes on a local network', { timeout: 120_000 }, () => {
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^delivered /m);
     }
-    const later = await recvAll(alice.dir, 2, 30_000);
+    const later = await recvAll(alice.dir, 2, 60_000);
     assert.deepEqual(
       later.sort((a, b) => a.text.localeCompare(b.text)),
       [
@@ -143,7 +143,7 @@ describe('extra mailboxes on a local network', { timeout: 120_000 }, () => {
       ],
     );
     // The gateway refused the message to the revoked mailbox: counted, not stored, not acknowledged.
-    const refusedBy = Date.now() + 30_000;
+    const refusedBy = Date.now() + 60_000;
     for (;;) {
       const n = readSample(await scrape(gateway1), 'backchannel_packets_dropped_total', { reason: 'mailbox_revoked' }) ?? 0;
       if (n > refusedBefore) break;
