@@ -839,9 +839,10 @@ export class Client implements ClientApi {
     const tools = this.#tools;
     const now = this.#c.clock.now();
     this.#documentTick(now);
+    // A rotation's grace period ends whether or not we are linked: the key goes at once.
+    this.#revokeDue(this.#now());
     if (link === null || tools === null) return;
     const ask = this.#directory?.request(now, this.#doc, this.#upcoming, tools.params.epochPeriodMs) ?? null;
-    this.#revokeDue(this.#now());
     const mailboxAsk = ask !== null || this.#lastTickMailbox || !tools.codec.carriesMailboxes ? null : this.#registrar.request(now, this.#extra.values());
     this.#lastTickMailbox = mailboxAsk !== null;
     const frame =
