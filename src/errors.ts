@@ -73,6 +73,9 @@ export type ErrorCode =
   | 'ERR_CLIENT_NO_MESSAGE'
   | 'ERR_CLIENT_AMBIGUOUS_ID'
   | 'ERR_CLIENT_SAVE'
+  // client: extra mailboxes (an unknown or revoked one, one too many, one the gateway refused)
+  | 'ERR_CLIENT_MAILBOX'
+  | 'ERR_CLIENT_MAILBOX_LIMIT'
   // simulator: scenario files, runs
   | 'ERR_SIM_SCENARIO'
   | 'ERR_SIM_STATE'

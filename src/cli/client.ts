@@ -22,6 +22,7 @@ import { parseOptions, requireInt, stopSignal, usageError } from './args.js';
 import { formatReceived, parseReceived, prepareSaveDir, receivedJson, saveReceivedFile } from './received.js';
 import type { Received } from './received.js';
 import { failureExplanation, SendReporter } from './send-progress.js';
+import { runMailboxCommand } from './client-mailbox.js';
 
 export { formatReceived } from './received.js';
 
@@ -45,6 +46,7 @@ Commands:
   send      send a message or a file to an address, or reply to a message you received
   recv      print the messages received and not read yet, and mark them read
   inbox     print the messages received, read or not (recv's are kept)
+  mailbox   extra mailboxes (one per contact): create, list, revoke, rotate
 
 Every command takes --dir DIR, the client's state directory (default ${DEFAULT_CLIENT_DIR}).
 
@@ -194,8 +196,8 @@ Options:
               gave, mode 0600. A name that would leave DIR is refused, and so is a name that
               exists there: nothing is replaced, the message stays unread, and recv exits with 1
   --json      one JSON object per message: {"id", "seq", "sent_at", "received_at", "file_name",
-              "body_base64", "reply_surbs", "in_reply_to"} (times in ms since 1970, sent_at null
-              when not said)
+              "body_base64", "reply_surbs", "in_reply_to", "mailbox"} (times in ms since 1970,
+              sent_at null when not said; mailbox: the id of the extra mailbox it came to, or null)
   --dir DIR   the client's state directory (default ${DEFAULT_CLIENT_DIR})
   --help      print this help
 `;
@@ -636,6 +638,12 @@ async function inbox(argv: string[]): Promise<number> {
 
 // ---- dispatch ----
 
+/** The --dir of a mailbox command line (its other arguments are checked by the command). */
+function parseMailboxDir(argv: string[]): Values {
+  const i = argv.indexOf('--dir');
+  return { dir: i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith('--dir='))?.slice(6) };
+}
+
 function help(text: string): number {
   out(text);
   return 0;
@@ -664,7 +672,9 @@ export async function runClientCommand(argv: string[]): Promise<number> {
       return recv(rest);
     case 'inbox':
       return inbox(rest);
+    case 'mailbox':
+      return daemonCall(dirOption(parseMailboxDir(rest)), () => runMailboxCommand(rest, dirOption));
     default:
-      throw usageError(`unknown client command "${sub.slice(0, 32)}"; the commands are init, run, address, status, send, recv, inbox (see npx backchannel client --help)`);
+      throw usageError(`unknown client command "${sub.slice(0, 32)}"; the commands are init, run, address, status, send, recv, inbox, mailbox (see npx backchannel client --help)`);
   }
 }

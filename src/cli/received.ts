@@ -22,6 +22,8 @@ export interface Received {
   readonly fileName: string | null;
   readonly replySurbs: number;
   readonly inReplyTo: string | null;
+  /** The id (hex) of the extra mailbox it came to, or null for the main one. */
+  readonly mailbox: string | null;
   /** Whether it was read before (inbox only; recv shows unread messages). */
   readonly consumed: boolean | null;
 }
@@ -40,7 +42,8 @@ export function parseReceived(m: IpcMessage): Received {
   const sentAt = typeof m['sent_at'] === 'number' ? m['sent_at'] : null;
   const fileName = typeof m['file_name'] === 'string' ? m['file_name'] : null;
   const consumed = typeof m['consumed'] === 'boolean' ? m['consumed'] : null;
-  return { seq, id, body: Buffer.from(b64, 'base64'), bodyBase64: b64, receivedAt: at, sentAt, fileName, replySurbs: surbs, inReplyTo: irt, consumed };
+  const mailbox = typeof m['mailbox'] === 'string' ? m['mailbox'] : null;
+  return { seq, id, body: Buffer.from(b64, 'base64'), bodyBase64: b64, receivedAt: at, sentAt, fileName, replySurbs: surbs, inReplyTo: irt, mailbox, consumed };
 }
 
 /** The JSON object `--json` prints for a message. */
@@ -54,6 +57,7 @@ export function receivedJson(r: Received): Record<string, unknown> {
     body_base64: r.bodyBase64,
     reply_surbs: r.replySurbs,
     in_reply_to: r.inReplyTo,
+    mailbox: r.mailbox,
     ...(r.consumed === null ? {} : { read: r.consumed }),
   };
 }
@@ -78,7 +82,7 @@ export const SHORT_ID_LENGTH = 16;
  * A message for a terminal: a header line, then its text (or, for a file, where it was saved or
  * how to save it):
  *
- *   --- ID16 · N bytes · sent TIME · fetched TIME[ · file NAME][ · in reply to ID16][ · reply with --reply-to ID16 (K SURBs)]
+ *   --- ID16 · N bytes · sent TIME · fetched TIME[ · file NAME][ · in reply to ID16][ · to mailbox ID16][ · reply with --reply-to ID16 (K SURBs)]
  *
  * `saved` is the path a file was written to. `terminal` replaces control characters.
  */
@@ -88,6 +92,7 @@ export function formatReceived(r: Received, terminal: boolean, saved?: string): 
   parts.push(`${r.body.length} bytes`, r.sentAt === null ? 'sent at an unknown time' : `sent ${when(r.sentAt)}`, `fetched ${when(r.receivedAt)}`);
   if (r.fileName !== null) parts.push(`file ${terminal ? forTerminal(r.fileName) : r.fileName}`);
   if (r.inReplyTo !== null) parts.push(`in reply to ${r.inReplyTo.slice(0, SHORT_ID_LENGTH)}`);
+  if (r.mailbox !== null) parts.push(`to mailbox ${r.mailbox.slice(0, SHORT_ID_LENGTH)}`);
   if (r.replySurbs > 0) parts.push(`reply with --reply-to ${r.id.slice(0, SHORT_ID_LENGTH)} (${r.replySurbs} SURB${r.replySurbs === 1 ? '' : 's'})`);
   let text: string;
   if (r.fileName !== null) {

@@ -2,7 +2,7 @@
  * The running client as its users see it: what the daemon's local socket (daemon.ts) exposes and
  * what a browser UI would call. The engine (client.ts) implements it. Portable: no `node:` imports.
  */
-import type { InboxMessage, OutgoingMessage } from './store.js';
+import type { InboxMessage, MailboxRefusal, OutgoingMessage } from './store.js';
 
 export interface SendRequest {
   /** A recipient address (address.ts); exactly one of `to` and `inReplyTo`. */
@@ -41,7 +41,38 @@ export type ClientEvent =
   /** A message completed in the inbox. */
   | { readonly type: 'message'; readonly message: InboxMessage }
   | { readonly type: 'connected' }
-  | { readonly type: 'disconnected' };
+  | { readonly type: 'disconnected' }
+  /**
+   * An extra mailbox changed at the gateway: its registration was confirmed or refused (`reason`),
+   * or its revocation was confirmed.
+   */
+  | { readonly type: 'mailbox'; readonly id: Uint8Array; readonly state: 'registered' | 'refused' | 'revoked'; readonly reason: MailboxRefusal | null };
+
+/** One of our extra mailboxes, as `mailboxes()` lists it. */
+export interface MailboxInfo {
+  readonly id: Uint8Array;
+  /** The address a contact writes to (our gateway and this mailbox). */
+  readonly address: string;
+  readonly createdAt: number;
+  /** Our gateway confirmed the registration. */
+  readonly registered: boolean;
+  /** Our gateway refused the registration, and why (limit, taken, revoked, invalid); null otherwise. */
+  readonly refused: MailboxRefusal | null;
+  /** We revoked it: its key is erased and what comes to it is dropped. */
+  readonly revoked: boolean;
+  /** Our gateway confirmed the revocation (it refuses mail for it). */
+  readonly revokeConfirmed: boolean;
+  /** When a rotation revokes it, or null. */
+  readonly revokeAt: number | null;
+  /** The mailbox that replaces it (a rotation), or null. */
+  readonly replacedBy: Uint8Array | null;
+}
+
+/** A new extra mailbox: durable when returned, registered at the gateway in the background. */
+export interface NewMailbox {
+  readonly id: Uint8Array;
+  readonly address: string;
+}
 
 /**
  * The document the client works on: `current` (this epoch's), `previous` (last epoch's, still
@@ -93,4 +124,27 @@ export interface ClientApi {
    */
   findInbox(prefixHex: string): InboxMessage[];
   outgoing(id: Uint8Array): OutgoingMessage | null;
+  /**
+   * Makes an extra mailbox (a new X25519 key pair) for one contact. Durable when this returns;
+   * the registration at our gateway follows on the fetch clock, until the gateway confirms or
+   * refuses it (a `mailbox` event says which; so does `mailboxes()`).
+   * @throws {BackchannelError} ERR_CLIENT_MAILBOX_LIMIT when we hold MAX_EXTRA_MAILBOXES in use already.
+   */
+  createMailbox(): NewMailbox;
+  /**
+   * Revokes an extra mailbox at once: its key is erased (what still comes to it, even mail already
+   * queued at the gateway, is dropped) and the gateway is told to refuse its mail. Idempotent.
+   * @throws {BackchannelError} ERR_CLIENT_MAILBOX for an id that is not one of our mailboxes.
+   */
+  revokeMailbox(id: Uint8Array): void;
+  /**
+   * Replaces an extra mailbox: makes a new one, and revokes the old one after `graceMs` (default
+   * DEFAULT_ROTATION_GRACE_MS), during which both receive. Telling the contact the new address is
+   * the caller's part (inside the session).
+   * @throws {BackchannelError} ERR_CLIENT_MAILBOX for an id that is not one of our mailboxes in
+   *   use; ERR_CLIENT_MAILBOX_LIMIT as createMailbox.
+   */
+  rotateMailbox(id: Uint8Array, graceMs?: number): NewMailbox;
+  /** Our extra mailboxes, revoked ones too, oldest first. */
+  mailboxes(): MailboxInfo[];
 }

@@ -21,6 +21,10 @@
  *   Until the first document, the gateway's contact and the network's parameters that `client
  *   init` recorded (`bootstrap`) are enough to link to the gateway. A document that expires with
  *   no newer one is reported (status, log); real fragments then wait, and cover keeps the clocks.
+ * - Extra mailboxes (one per contact): key pairs of ours whose public keys are further recipients
+ *   at our gateway. A fetch tick carries a `mailbox_request` (register, revoke) in place of its
+ *   `retrieve_message` when one is needed (mailboxes.ts); their mail comes in our one fetch
+ *   stream, tagged with the mailbox, and is opened with that mailbox's key.
  *
  * Everything that outlives a restart is in the ClientStore; the engine holds only caches of it.
  * Portable: no `node:` imports (the browser runs the same engine).
@@ -41,17 +45,18 @@ import type { Geometry } from '../sphinx/geometry.js';
 import { Sphinx } from '../sphinx/sphinx.js';
 import type { PacketFormat, PacketFormatFactory } from '../sphinx/format.js';
 import { equalBytes, toHex, wipe } from '../util/bytes.js';
-import { WireCodec } from '../wire/commands.js';
+import { MAX_EXTRA_MAILBOXES, WireCodec } from '../wire/commands.js';
 import type { WireCommand } from '../wire/commands.js';
 import { decodeAddress, encodeAddress } from './address.js';
 import { MIN_ID_PREFIX_HEX } from './api.js';
-import type { ClientApi, ClientEvent, ClientStatus, DocumentState, SendReceipt, SendRequest } from './api.js';
+import type { ClientApi, ClientEvent, ClientStatus, DocumentState, MailboxInfo, NewMailbox, SendReceipt, SendRequest } from './api.js';
+import { DEFAULT_ROTATION_GRACE_MS, MailboxRegistrar } from './mailboxes.js';
 import { GatewayDirectory } from './directory.js';
 import type { DirectoryTrust } from './directory.js';
 import { open, seal } from './envelope.js';
 import { MAX_REPLY_SURBS, MESSAGE_ID_LENGTH, decodeFrame, decodeMessage, encodeMessage, fragmentFrames, frameLength, loopFrame } from './frames.js';
 import { PeriodicClock, PoissonClock, exponentialMs, hopDelaysMs, uniform01 } from './poisson.js';
-import type { ClientStore, Destination, InboxMessage, OutgoingFragment, OutgoingMessage } from './store.js';
+import type { ClientStore, Destination, ExtraMailbox, InboxMessage, OutgoingFragment, OutgoingMessage } from './store.js';
 
 /** Attempts per fragment before its message is reported failed. With the backoff below they span about 4 to 8 minutes. */
 export const MAX_ATTEMPTS = 12;
@@ -138,7 +143,7 @@ interface Tools {
   readonly frameLength: number;
 }
 
-function clientError(code: 'ERR_CLIENT_MESSAGE' | 'ERR_CLIENT_STATE', message: string): BackchannelError {
+function clientError(code: 'ERR_CLIENT_MESSAGE' | 'ERR_CLIENT_STATE' | 'ERR_CLIENT_MAILBOX' | 'ERR_CLIENT_MAILBOX_LIMIT', message: string): BackchannelError {
   return new BackchannelError(code, `client: ${message}`);
 }
 
@@ -163,6 +168,11 @@ export class Client implements ClientApi {
   /** The next epoch's document, verified, adopted when its epoch begins. */
   #upcoming: SignedDocument | null = null;
   readonly #directory: GatewayDirectory | null;
+  readonly #registrar = new MailboxRegistrar();
+  /** Our extra mailboxes as the store has them (without keys), by id in hex. */
+  readonly #extra = new Map<string, ExtraMailbox>();
+  /** Whether the last fetch tick carried a mailbox request: the next one then fetches, so that requests never starve the mailbox. */
+  #lastTickMailbox = false;
   #expiredReported = false;
   #tools: Tools | null = null;
   #link: GatewayLink | null = null;
@@ -204,6 +214,7 @@ export class Client implements ClientApi {
     this.#running = true;
     this.#nextSeq = this.#c.store.nextMailboxSeq();
     for (const f of this.#c.store.pendingFragments()) this.#track(f);
+    for (const m of this.#c.store.mailboxes()) this.#extra.set(toHex(m.id), m);
     this.#sendClock.start();
     this.#loopClock.start();
     this.#fetchClock.start();
@@ -344,6 +355,114 @@ export class Client implements ClientApi {
 
   outgoing(id: Uint8Array): OutgoingMessage | null {
     return this.#c.store.outgoing(id);
+  }
+
+  // ---- extra mailboxes ----
+
+  createMailbox(): NewMailbox {
+    this.#loadMailboxes();
+    let active = 0;
+    for (const m of this.#extra.values()) if (m.revokedAt === null) active++;
+    if (active >= MAX_EXTRA_MAILBOXES) throw clientError('ERR_CLIENT_MAILBOX_LIMIT', `at most ${MAX_EXTRA_MAILBOXES} extra mailboxes may be in use; revoke one first`);
+    const privateKey = this.#c.crypto.randomBytes(32);
+    const id = this.#c.crypto.x25519Base(privateKey);
+    const now = this.#now();
+    try {
+      this.#c.store.putMailbox(id, privateKey, now);
+    } finally {
+      wipe(privateKey);
+    }
+    this.#extra.set(toHex(id), { id, createdAt: now, registered: false, refused: null, revokeAt: null, replacedBy: null, revokedAt: null, revokeConfirmed: false });
+    return { id, address: encodeAddress(this.#c.crypto, { gateway: this.#init.gateway, mailbox: id }) };
+  }
+
+  revokeMailbox(id: Uint8Array): void {
+    this.#loadMailboxes();
+    const m = this.#extra.get(toHex(id));
+    if (m === undefined) throw clientError('ERR_CLIENT_MAILBOX', 'no such extra mailbox');
+    if (m.revokedAt !== null) return;
+    this.#revoke(m);
+  }
+
+  rotateMailbox(id: Uint8Array, graceMs: number = DEFAULT_ROTATION_GRACE_MS): NewMailbox {
+    if (!Number.isInteger(graceMs) || graceMs < 0) throw clientError('ERR_CLIENT_MAILBOX', 'a grace period is a whole number of milliseconds, 0 or more');
+    this.#loadMailboxes();
+    const old = this.#extra.get(toHex(id));
+    if (old === undefined || old.revokedAt !== null) throw clientError('ERR_CLIENT_MAILBOX', 'no such extra mailbox in use');
+    const store = this.#c.store;
+    return store.transaction(() => {
+      const fresh = this.createMailbox();
+      const updated = store.updateMailbox(old.id, { revokeAt: this.#now() + graceMs, replacedBy: fresh.id });
+      if (updated !== null) this.#extra.set(toHex(old.id), updated);
+      return fresh;
+    });
+  }
+
+  mailboxes(): MailboxInfo[] {
+    return this.#c.store.mailboxes().map((m) => ({
+      id: m.id,
+      address: encodeAddress(this.#c.crypto, { gateway: this.#init.gateway, mailbox: m.id }),
+      createdAt: m.createdAt,
+      registered: m.registered,
+      refused: m.refused,
+      revoked: m.revokedAt !== null,
+      revokeConfirmed: m.revokeConfirmed,
+      revokeAt: m.revokeAt,
+      replacedBy: m.replacedBy,
+    }));
+  }
+
+  /** Before start() the cache is empty: the store is the truth. */
+  #loadMailboxes(): void {
+    if (this.#running) return;
+    this.#extra.clear();
+    for (const m of this.#c.store.mailboxes()) this.#extra.set(toHex(m.id), m);
+  }
+
+  /** Revokes one extra mailbox now: its key is erased in the store; the gateway is told on a fetch tick. */
+  #revoke(m: ExtraMailbox): void {
+    const updated = this.#c.store.updateMailbox(m.id, { revokedAt: this.#now() });
+    if (updated !== null) this.#extra.set(toHex(m.id), updated);
+  }
+
+  /** Rotations whose grace period ended: revoked now. */
+  #revokeDue(now: number): void {
+    for (const m of this.#extra.values()) {
+      if (m.revokeAt === null || m.revokedAt !== null || m.revokeAt > now) continue;
+      try {
+        this.#revoke(m);
+      } catch (err) {
+        this.#log.warn('cannot revoke a rotated mailbox', { code: isBackchannelError(err) ? err.code : 'unknown' });
+      }
+    }
+  }
+
+  /** A `mailbox_reply` from the gateway. */
+  #onMailboxReply(cmd: Extract<WireCommand, { kind: 'mailbox_reply' }>): void {
+    const r = this.#registrar.answer(cmd, this.#c.clock.now());
+    if (r.kind === 'ignored' || r.kind === 'pending') return;
+    let updated: ExtraMailbox | null;
+    try {
+      updated = this.#c.store.updateMailbox(
+        r.id,
+        r.kind === 'registered' ? { registered: true } : r.kind === 'refused' ? { refused: r.reason } : { revokeConfirmed: true },
+      );
+    } catch (err) {
+      this.#log.error('cannot record a mailbox answer', { code: isBackchannelError(err) ? err.code : 'unknown' });
+      return; // asked again later
+    }
+    if (updated === null) return;
+    this.#extra.set(toHex(r.id), updated);
+    if (r.kind === 'registered') {
+      this.#log.info('an extra mailbox is registered at the gateway');
+      this.#emit({ type: 'mailbox', id: r.id, state: 'registered', reason: null });
+    } else if (r.kind === 'refused') {
+      this.#log.warn('the gateway refused an extra mailbox', { reason: r.reason });
+      this.#emit({ type: 'mailbox', id: r.id, state: 'refused', reason: r.reason });
+    } else {
+      if (r.unexpected !== null) this.#log.warn('the gateway had no extra mailbox of ours to revoke', { reason: r.unexpected });
+      this.#emit({ type: 'mailbox', id: r.id, state: 'revoked', reason: null });
+    }
   }
 
   // ---- internals: events, documents, links ----
@@ -501,6 +620,7 @@ export class Client implements ClientApi {
         }
         if (cmd.kind === 'message') this.#onMessage(cmd);
         else if (cmd.kind === 'document') this.#onDocument(cmd);
+        else if (cmd.kind === 'mailbox_reply') this.#onMailboxReply(cmd);
         else if (cmd.kind === 'disconnect') break;
       }
     } catch {
@@ -509,6 +629,7 @@ export class Client implements ClientApi {
     if (this.#link === link) {
       this.#link = null;
       this.#directory?.linkLost();
+      this.#registrar.linkLost();
       void link.close().catch(() => undefined);
       this.#log.info('disconnected from the gateway');
       this.#emit({ type: 'disconnected' });
@@ -733,9 +854,18 @@ export class Client implements ClientApi {
     const tools = this.#tools;
     const now = this.#c.clock.now();
     this.#documentTick(now);
+    // A rotation's grace period ends whether or not we are linked: the key goes at once.
+    this.#revokeDue(this.#now());
     if (link === null || tools === null) return;
     const ask = this.#directory?.request(now, this.#doc, this.#upcoming, tools.params.epochPeriodMs) ?? null;
-    const frame = ask === null ? tools.codec.encode({ kind: 'retrieve_message', sequence: this.#nextSeq }) : tools.codec.encode({ kind: 'get_document', epoch: ask.epoch, chunk: ask.chunk });
+    const mailboxAsk = ask !== null || this.#lastTickMailbox || !tools.codec.carriesMailboxes ? null : this.#registrar.request(now, this.#extra.values());
+    this.#lastTickMailbox = mailboxAsk !== null;
+    const frame =
+      ask !== null
+        ? tools.codec.encode({ kind: 'get_document', epoch: ask.epoch, chunk: ask.chunk })
+        : mailboxAsk !== null
+          ? tools.codec.encode({ kind: 'mailbox_request', action: mailboxAsk.action, mailbox: mailboxAsk.mailbox })
+          : tools.codec.encode({ kind: 'retrieve_message', sequence: this.#nextSeq });
     try {
       if (!link.trySend(frame)) void link.send(frame).catch(() => undefined);
     } catch {
@@ -750,7 +880,7 @@ export class Client implements ClientApi {
     const events: ClientEvent[] = [];
     try {
       store.transaction(() => {
-        this.#process(cmd.surbId, cmd.payload, events);
+        this.#process(cmd.surbId, cmd.payload, cmd.mailbox ?? null, events);
         store.setNextMailboxSeq(seq + 1);
       });
     } catch (err) {
@@ -766,8 +896,11 @@ export class Client implements ClientApi {
     for (const e of events) this.#emit(e);
   }
 
-  /** Applies one mailbox entry to the store (inside the caller's transaction); events go out after the commit. */
-  #process(surbId: Uint8Array | null, payload: Uint8Array, events: ClientEvent[]): void {
+  /**
+   * Applies one mailbox entry to the store (inside the caller's transaction); events go out after
+   * the commit. `mailbox` is the extra mailbox it came to, null for the main one.
+   */
+  #process(surbId: Uint8Array | null, payload: Uint8Array, mailbox: Uint8Array | null, events: ClientEvent[]): void {
     const tools = this.#tools!;
     const store = this.#c.store;
     const now = this.#now();
@@ -807,15 +940,27 @@ export class Client implements ClientApi {
       this.#fragment(plain, rec.messageId, now, events);
       return;
     }
-    const frame = open(this.#c.crypto, this.#c.aead, this.#init.linkPrivateKey, this.#mailbox, payload);
+    let frame: Uint8Array | null;
+    if (mailbox === null) {
+      frame = open(this.#c.crypto, this.#c.aead, this.#init.linkPrivateKey, this.#mailbox, payload);
+    } else {
+      // An extra mailbox's key, read for this entry and wiped after; none once it is revoked.
+      const key = store.mailboxKey(mailbox);
+      if (key === null) {
+        this.#received.invalid++;
+        return;
+      }
+      frame = open(this.#c.crypto, this.#c.aead, key, mailbox, payload);
+      wipe(key);
+    }
     if (frame === null) {
       this.#received.invalid++;
       return;
     }
-    this.#fragment(frame, null, now, events);
+    this.#fragment(frame, null, now, events, mailbox);
   }
 
-  #fragment(frameBytes: Uint8Array, inReplyTo: Uint8Array | null, now: number, events: ClientEvent[]): void {
+  #fragment(frameBytes: Uint8Array, inReplyTo: Uint8Array | null, now: number, events: ClientEvent[], mailbox: Uint8Array | null = null): void {
     const tools = this.#tools!;
     try {
       const frame = decodeFrame(tools.geometry, frameBytes);
@@ -824,7 +969,7 @@ export class Client implements ClientApi {
         return;
       }
       const r = this.#c.store.putFragment(
-        { messageId: frame.messageId.slice(), index: frame.index, count: frame.count, data: frame.data.slice(), receivedAt: now, inReplyTo },
+        { messageId: frame.messageId.slice(), index: frame.index, count: frame.count, data: frame.data.slice(), receivedAt: now, inReplyTo, mailbox },
         (joined) => decodeMessage(tools.geometry, joined),
       );
       this.#received.fragment++;

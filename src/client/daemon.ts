@@ -15,14 +15,20 @@
  *       a message without SURBs left ERR_CLIENT_NO_SURBS.
  *   {"op":"recv","follow"?:BOOL}
  *       -> {"event":"message","seq":N,"id":HEX,"body_base64":B64,"received_at":MS,"sent_at":MS|null,
- *           "file_name":NAME|null,"reply_surbs":N,"in_reply_to":HEX|null}* for every unconsumed
- *       inbox message; the peer answers each with {"op":"consume","seq":N} once it has the message
+ *           "file_name":NAME|null,"reply_surbs":N,"in_reply_to":HEX|null,"mailbox":HEX|null}* for every
+ *       unconsumed inbox message (mailbox: the extra mailbox it came to, null for the main one); the peer answers each with {"op":"consume","seq":N} once it has the message
  *       safe. Without follow, {"event":"end"} after the backlog, and the daemon closes once every
  *       message sent is consumed or the peer closes. With follow, new messages as they arrive,
  *       until the peer closes.
  *   {"op":"inbox","last"?:N}
  *       -> the same message lines, with "consumed":BOOL, for every inbox message read or not (or
  *       the last N), oldest first, then {"event":"end"}; then close. Nothing is consumed.
+ *   {"op":"mailbox","action":"create","wait"?:BOOL}
+ *       -> {"ok":true,"mailbox":{...MailboxInfo}}; with wait, then {"event":"registered"} or
+ *       {"event":"refused","reason":TEXT} once the gateway answers; then close
+ *   {"op":"mailbox","action":"list"} -> {"ok":true,"mailboxes":[{...MailboxInfo}*]} then close
+ *   {"op":"mailbox","action":"revoke","id":HEX} -> {"ok":true} then close
+ *   {"op":"mailbox","action":"rotate","id":HEX,"grace_ms"?:N} -> {"ok":true,"mailbox":{...}} then close
  *   any error -> {"ok":false,"code":"ERR_...","error":TEXT} then close.
  *
  * A peer can do no harm beyond its own connection: lines are bounded (MAX_REQUEST_LINE), a
@@ -35,7 +41,7 @@ import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { BackchannelError, isBackchannelError } from '../errors.js';
 import type { Logger } from '../ops/log.js';
-import { equalBytes, toHex } from '../util/bytes.js';
+import { equalBytes, fromHex, toHex } from '../util/bytes.js';
 import { MIN_ID_PREFIX_HEX } from './api.js';
 import type { ClientApi, ClientEvent, SendRequest } from './api.js';
 import { encodeLine, LineReader, MAX_REQUEST_LINE, parseLine } from './ipc.js';
@@ -152,7 +158,15 @@ function messageLine(m: InboxMessage, withConsumed = false): IpcMessage {
     reply_surbs: m.replySurbs,
     in_reply_to: m.inReplyTo === null ? null : toHex(m.inReplyTo),
     ...(withConsumed ? { consumed: m.consumed === true } : {}),
+    mailbox: m.mailbox === null ? null : toHex(m.mailbox),
   };
+}
+
+/** A mailbox id in hex (32 bytes). */
+function mailboxId(request: IpcMessage): Uint8Array {
+  const id = request['id'];
+  if (typeof id !== 'string' || !/^[0-9a-fA-F]{64}$/.test(id)) throw ipcError('"id" must be a mailbox id: 64 hex digits');
+  return fromHex(id.toLowerCase());
 }
 
 /** JSON without bigints (as numbers when exact, else strings) and without byte arrays (as hex). */
@@ -250,6 +264,10 @@ class ServedConnection {
         this.#send(send, wait);
         return;
       }
+      case 'mailbox':
+        this.#phase = 'reply';
+        this.#mailbox(message);
+        return;
       case 'recv':
         only(message, ['op', 'follow']);
         this.#follow = optionalBoolean(message, 'follow');
@@ -355,6 +373,65 @@ class ServedConnection {
       this.#finish();
     } catch (e) {
       this.#fail(e);
+    }
+  }
+
+  // ---- extra mailboxes ----
+
+  #mailbox(request: IpcMessage): void {
+    const action = request['action'];
+    const info = (id: Uint8Array): unknown => plainJson(this.#api.mailboxes().find((m) => equalBytes(m.id, id)) ?? null);
+    switch (action) {
+      case 'list':
+        only(request, ['op', 'action']);
+        this.#write({ ok: true, mailboxes: plainJson(this.#api.mailboxes()) });
+        this.#finish();
+        return;
+      case 'revoke':
+        only(request, ['op', 'action', 'id']);
+        this.#api.revokeMailbox(mailboxId(request));
+        this.#write({ ok: true });
+        this.#finish();
+        return;
+      case 'rotate': {
+        only(request, ['op', 'action', 'id', 'grace_ms']);
+        const grace = request['grace_ms'];
+        if (grace !== undefined && (typeof grace !== 'number' || !Number.isSafeInteger(grace) || grace < 0)) throw ipcError('"grace_ms" must be a whole number');
+        const fresh = this.#api.rotateMailbox(mailboxId(request), grace);
+        this.#write({ ok: true, mailbox: info(fresh.id) });
+        this.#finish();
+        return;
+      }
+      case 'create': {
+        only(request, ['op', 'action', 'wait']);
+        const wait = optionalBoolean(request, 'wait');
+        let id: Uint8Array | null = null;
+        let done = false;
+        const early: ClientEvent[] = [];
+        const onEvent = (e: ClientEvent): void => {
+          if (done || this.#closed || e.type !== 'mailbox') return;
+          if (id === null) {
+            early.push(e);
+            return;
+          }
+          if (!equalBytes(e.id, id) || e.state === 'revoked') return;
+          done = true;
+          this.#write(e.state === 'registered' ? { event: 'registered' } : { event: 'refused', reason: e.reason });
+          this.#finish();
+        };
+        if (wait) this.#cleanups.push(this.#api.subscribe(onEvent));
+        const fresh = this.#api.createMailbox();
+        id = fresh.id;
+        this.#write({ ok: true, mailbox: info(fresh.id) });
+        if (!wait) {
+          this.#finish();
+          return;
+        }
+        for (const e of early.splice(0)) onEvent(e);
+        return;
+      }
+      default:
+        throw ipcError('"action" must be create, list, revoke or rotate');
     }
   }
 

@@ -34,6 +34,7 @@
  *   itself (frames.ts): the sender's clock (ms) and the file name. Made by INBOX_META_SCHEMA on
  *   every open (`IF NOT EXISTS`), so that a database made before it gets it without a new layout
  *   version; a message without a row here came without meta.
+ * - `mailboxes`, `inbox_mailboxes`: extra mailboxes and what came to them (sqlite-mailboxes.ts).
  *
  * Large blobs (frames, fragment data, bodies) live in rowid tables, whose leaves hold a 2 kB row
  * whole; WITHOUT ROWID is kept for the small tables.
@@ -42,10 +43,13 @@ import Database from 'better-sqlite3';
 import { BackchannelError } from '../errors.js';
 import { abytes, aint } from '../util/bytes.js';
 import { openDurableDatabase } from '../util/sqlite.js';
+import { SqliteMailboxes } from './sqlite-mailboxes.js';
 import type {
   AssembledMessage,
   ClientStore,
   Destination,
+  ExtraMailbox,
+  ExtraMailboxChange,
   FragmentResult,
   InboxMessage,
   OutgoingFragment,
@@ -207,6 +211,7 @@ interface InboxRow {
   consumed: number;
   sent_at: number | null;
   file_name: string | null;
+  mailbox: Buffer | null;
 }
 
 interface IncomingRow {
@@ -320,6 +325,7 @@ function inboxOf(row: InboxRow): InboxMessage {
     sentAt: row.sent_at,
     fileName: row.file_name,
     consumed: row.consumed !== 0,
+    mailbox: ownOrNull(row.mailbox),
   };
 }
 
@@ -346,6 +352,7 @@ function migrate(db: Database.Database): void {
 /** The client's state in SQLite. Open with `SqliteClientStore.open(path)`. */
 export class SqliteClientStore implements ClientStore {
   readonly #db: Database.Database;
+  readonly #mailboxes: SqliteMailboxes;
   #closed = false;
 
   readonly #getSetting: Database.Statement<[string], { value: Buffer }>;
@@ -398,6 +405,7 @@ export class SqliteClientStore implements ClientStore {
 
   private constructor(db: Database.Database) {
     this.#db = db;
+    this.#mailboxes = new SqliteMailboxes(db);
     this.#getSetting = db.prepare('SELECT value FROM settings WHERE key = ?');
     this.#setSetting = db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
     this.#getPosition = db.prepare('SELECT next_mailbox_seq FROM position WHERE id = 0');
@@ -467,7 +475,8 @@ export class SqliteClientStore implements ClientStore {
     this.#insertInbox = db.prepare('INSERT INTO inbox (id, body, received_at, in_reply_to, consumed) VALUES (?, ?, ?, ?, 0)');
     this.#insertReplySurb = db.prepare('INSERT INTO reply_surbs (inbox_id, idx, surb, used) VALUES (?, ?, ?, 0)');
     const inboxColumns = `seq, inbox.id AS id, body, received_at, in_reply_to, consumed, m.sent_at AS sent_at, m.file_name AS file_name,
-      (SELECT COUNT(*) FROM reply_surbs r WHERE r.inbox_id = inbox.id AND r.used = 0) AS reply_surbs`;
+      (SELECT COUNT(*) FROM reply_surbs r WHERE r.inbox_id = inbox.id AND r.used = 0) AS reply_surbs,
+      (SELECT x.mailbox FROM inbox_mailboxes x WHERE x.seq = inbox.seq) AS mailbox`;
     const inboxFrom = 'inbox LEFT JOIN inbox_meta m ON m.id = inbox.id';
     this.#selectInboxById = db.prepare(`SELECT ${inboxColumns} FROM ${inboxFrom} WHERE inbox.id = ?`);
     this.#selectUnconsumed = db.prepare(`SELECT ${inboxColumns} FROM ${inboxFrom} WHERE consumed = 0 AND seq > ? ORDER BY seq LIMIT ?`);
@@ -695,7 +704,7 @@ export class SqliteClientStore implements ClientStore {
    * first fragment of another one evicts the one whose first fragment arrived earliest.
    */
   putFragment(
-    fragment: { messageId: Uint8Array; index: number; count: number; data: Uint8Array; receivedAt: number; inReplyTo: Uint8Array | null },
+    fragment: { messageId: Uint8Array; index: number; count: number; data: Uint8Array; receivedAt: number; inReplyTo: Uint8Array | null; mailbox?: Uint8Array | null },
     assemble: (joined: Uint8Array) => AssembledMessage,
   ): FragmentResult {
     if (typeof fragment !== 'object' || fragment === null) throw new TypeError('"fragment" expected an object');
@@ -705,6 +714,8 @@ export class SqliteClientStore implements ClientStore {
     abytes('fragment.data', data);
     checkTime('fragment.receivedAt', receivedAt);
     if (inReplyTo !== null) abytes('fragment.inReplyTo', inReplyTo);
+    const tag = fragment.mailbox ?? null;
+    if (tag !== null) abytes('fragment.mailbox', tag, 32);
     if (!Number.isInteger(count) || count < 1 || count > MAX_FRAGMENT_COUNT) {
       throw new BackchannelError('ERR_CLIENT_FRAME', `client: a fragment count must be in [1, ${MAX_FRAGMENT_COUNT}]`);
     }
@@ -767,6 +778,7 @@ export class SqliteClientStore implements ClientStore {
         const sentAt = meta === null ? null : meta.sentAtS * 1000;
         const fileName = meta === null ? null : meta.fileName;
         if (meta !== null) this.#insertInboxMeta.run(messageId, sentAt!, fileName);
+        if (tag !== null) this.#mailboxes.tag(seq, tag);
         const message: InboxMessage = {
           seq,
           id: new Uint8Array(messageId),
@@ -777,6 +789,7 @@ export class SqliteClientStore implements ClientStore {
           sentAt,
           fileName,
           consumed: false,
+          mailbox: tag === null ? null : new Uint8Array(tag),
         };
         return { ok: true, result: { kind: 'complete', message } };
       }),
@@ -865,6 +878,22 @@ export class SqliteClientStore implements ClientStore {
   }
 
   /** One transaction, or a savepoint inside the caller's. IMMEDIATE: it takes the write lock at once, so it cannot fail half-way on an upgrade. */
+  putMailbox(id: Uint8Array, privateKey: Uint8Array, createdAt: number): void {
+    this.#run('putMailbox', () => this.#mailboxes.put(id, privateKey, createdAt));
+  }
+
+  mailboxes(): ExtraMailbox[] {
+    return this.#run('mailboxes', () => this.#mailboxes.all());
+  }
+
+  mailboxKey(id: Uint8Array): Uint8Array | null {
+    return this.#run('mailboxKey', () => this.#mailboxes.key(id));
+  }
+
+  updateMailbox(id: Uint8Array, change: ExtraMailboxChange): ExtraMailbox | null {
+    return this.#run('updateMailbox', () => this.#tx(() => this.#mailboxes.update(id, change)));
+  }
+
   #tx<T>(fn: () => T): T {
     return this.#db.transaction(fn).immediate();
   }

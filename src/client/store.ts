@@ -78,6 +78,8 @@ export interface InboxMessage {
   readonly fileName?: string | null;
   /** Whether the user had it (recv); absent where the store does not say. */
   readonly consumed?: boolean;
+  /** The extra mailbox it came to (its id), or null for our main mailbox (and for replies). */
+  readonly mailbox: Uint8Array | null;
 }
 
 /** What `putFragment`'s `assemble` makes of a whole message's bytes (frames.ts decodeMessage). */
@@ -86,6 +88,41 @@ export interface AssembledMessage {
   readonly replySurbs: readonly Uint8Array[];
   /** A version-2 message's send time (whole seconds) and file name; null or absent for version 1. */
   readonly meta?: { readonly sentAtS: number; readonly fileName: string | null } | null;
+}
+
+/** Why our gateway refused to register an extra mailbox (the wire's results that are not ok or pending). */
+export type MailboxRefusal = 'limit' | 'taken' | 'revoked' | 'invalid';
+
+/** One of our extra mailboxes at our gateway (its private key is not part of it: `mailboxKey`). */
+export interface ExtraMailbox {
+  /** Its id: the X25519 public key mail for it is sealed to, the Sphinx recipient of that mail. */
+  readonly id: Uint8Array;
+  readonly createdAt: number;
+  /** Our gateway confirmed the registration (it is on the gateway's disk). */
+  readonly registered: boolean;
+  /** Our gateway refused the registration, and why; null otherwise. */
+  readonly refused: MailboxRefusal | null;
+  /** When a rotation revokes it (the end of its grace period), or null. */
+  readonly revokeAt: number | null;
+  /** The mailbox that replaces it (a rotation), or null. */
+  readonly replacedBy: Uint8Array | null;
+  /** When we revoked it: its key is erased from then on, and what comes to it is dropped. Null while in use. */
+  readonly revokedAt: number | null;
+  /** Our gateway confirmed the revocation (it refuses mail for it from then on). */
+  readonly revokeConfirmed: boolean;
+}
+
+/**
+ * A change to an extra mailbox's record; fields left out stay as they are. Setting `revokedAt`
+ * erases the private key in the same transaction.
+ */
+export interface ExtraMailboxChange {
+  readonly registered?: boolean;
+  readonly refused?: MailboxRefusal | null;
+  readonly revokeAt?: number | null;
+  readonly replacedBy?: Uint8Array | null;
+  readonly revokedAt?: number;
+  readonly revokeConfirmed?: boolean;
 }
 
 /** The result of storing one received fragment. */
@@ -149,10 +186,11 @@ export interface ClientStore {
    * Stores fragment `index` of `count` of message `messageId`; when it completes the message,
    * joins the fragments in index order and decodes nothing: `assemble` turns the joined bytes
    * into the body and the reply SURBs it carries (it may throw; then the message is dropped and
-   * the error rethrown). A fragment of a message already in the inbox is a duplicate.
+   * the error rethrown). A fragment of a message already in the inbox is a duplicate. The
+   * message is recorded as come to `mailbox`, the extra mailbox of the fragment that completes it.
    */
   putFragment(
-    fragment: { messageId: Uint8Array; index: number; count: number; data: Uint8Array; receivedAt: number; inReplyTo: Uint8Array | null },
+    fragment: { messageId: Uint8Array; index: number; count: number; data: Uint8Array; receivedAt: number; inReplyTo: Uint8Array | null; mailbox?: Uint8Array | null },
     assemble: (joined: Uint8Array) => AssembledMessage,
   ): FragmentResult;
   /** Deletes fragments of incomplete messages older than `before`; returns how many. */
@@ -167,6 +205,16 @@ export interface ClientStore {
   inboxPage(afterSeq: number, limit: number): InboxMessage[];
   /** Inbox messages whose id in hex starts with `prefixHex` (any case), oldest first, at most `limit`. */
   inboxByPrefix(prefixHex: string, limit: number): InboxMessage[];
+
+  // ---- extra mailboxes (one per contact, at our gateway) ----
+  /** Stores a new extra mailbox and its private key (not yet registered). */
+  putMailbox(id: Uint8Array, privateKey: Uint8Array, createdAt: number): void;
+  /** Every extra mailbox we hold or revoked, oldest first. */
+  mailboxes(): ExtraMailbox[];
+  /** A copy of an extra mailbox's private key (the caller wipes it), or null when unknown or revoked. */
+  mailboxKey(id: Uint8Array): Uint8Array | null;
+  /** Changes an extra mailbox's record; returns it after the change, or null when unknown. */
+  updateMailbox(id: Uint8Array, change: ExtraMailboxChange): ExtraMailbox | null;
 
   close(): void;
 }

@@ -23,6 +23,7 @@ export const DROP_REASONS = [
   'link_down', // the link to the next hop could not be made or was closed
   'rate_limited', // a client sent faster than its gateway allows
   'unknown_recipient', // a final-hop packet for a mailbox this gateway does not serve
+  'mailbox_revoked', // a final-hop packet for an extra mailbox its owner revoked (not acknowledged)
   'drop_cover', // a client's drop cover packet reached its end, as it should (not an error)
   'mailbox_full', // the recipient's mailbox (or the gateway's store) is full
   'store_error', // the mailbox database failed to commit

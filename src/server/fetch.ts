@@ -19,6 +19,11 @@
  * (sent in place of a fetch, on the same clock) is answered with exactly one `document` frame,
  * a chunk of the signed document the gateway's own follower fetched and verified, or "not
  * available" when it holds none for that epoch.
+ *
+ * And a client registers and revokes its extra mailboxes here: `mailbox_request{action, mailbox}`
+ * (sent in place of a fetch too) is answered with exactly one `mailbox_reply`. The link's static
+ * key names the owner; the gateway decides from its mailbox store and what waits to be committed
+ * (gateway-mailbox.ts), and says `ok` only once the change is durable.
  */
 import type { Counter } from 'prom-client';
 import type { MessageLink } from '../link/message-link.js';
@@ -59,6 +64,8 @@ export interface ClientSessionsInit {
   readonly documents?: (epoch: number) => SignedDocument | null;
   /** Document chunks answered, by result (`chunk`, `unavailable`). */
   readonly documentChunks?: Counter<'result'>;
+  /** Extra-mailbox requests answered, by action and result. */
+  readonly mailboxRequests?: Counter<'action' | 'result'>;
   /** Deletions refused because too many wait for a commit (the entries are handed out again; clients ignore what they hold). */
   readonly deletionsRefused: Counter;
   /** Runs `fn` in a later turn of the event loop (setImmediate by default; the simulator's clock). */
@@ -128,7 +135,7 @@ export function clientSessions(init: ClientSessionsInit): ClientSessions {
     const answer: WireCommand =
       entry === null
         ? { kind: 'message', sequence, queueHint: 0, empty: true, surbId: null, payload: new Uint8Array(0) }
-        : { kind: 'message', sequence: entry.seq, queueHint: Math.min(entry.remaining, 0xffffffff), empty: false, surbId: entry.surbId, payload: entry.payload };
+        : { kind: 'message', sequence: entry.seq, queueHint: Math.min(entry.remaining, 0xffffffff), empty: false, surbId: entry.surbId, payload: entry.payload, mailbox: entry.mailbox ?? null };
     return { sequence, frame: codec.encode(answer), empty: entry === null, next: entry === null ? sequence : entry.seq + 1 };
   }
 
@@ -233,6 +240,13 @@ export function clientSessions(init: ClientSessionsInit): ClientSessions {
         case 'get_document':
           answerDocument(link, cmd.epoch, cmd.chunk);
           return { kind: 'done' };
+        case 'mailbox_request': {
+          // A gateway whose mailboxes keep no aliases holds none: every registration is over its limit.
+          const result = mailbox.requestMailbox?.(link.remoteStatic, cmd.action, cmd.mailbox) ?? (cmd.action === 'register' ? 'limit' : 'ok');
+          init.mailboxRequests?.inc({ action: cmd.action, result });
+          reply(link, { kind: 'mailbox_reply', action: cmd.action, mailbox: cmd.mailbox, result });
+          return { kind: 'done' };
+        }
         default:
           return { kind: 'drop', reason: 'unexpected_command' };
       }

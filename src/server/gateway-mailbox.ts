@@ -21,15 +21,22 @@
  *   fetch deletes it again), and one that does sees a sequence number it already has and ignores
  *   it (docs/client.md).
  *
+ * - Extra mailboxes (aliases) a client registers or revokes over its link are decided here, at
+ *   once, from what is committed and what waits (`requestMailbox`), and committed with the next
+ *   group. The answer says `pending` until the change is durable, and `ok` only then: a client
+ *   asks again until it hears `ok`, so that a registration it relies on survives a crash of the
+ *   gateway. Mail for an alias is routed by `route`, which sees waiting changes too.
+ *
  * Entries wait for a commit in a bounded queue (`maxPending`, refused with ERR_MAILBOX_FULL beyond);
  * deletions waiting are bounded too (`maxPendingDeletions`, refused beyond, the caller counts it).
  */
 import { BackchannelError } from '../errors.js';
 import type { Clock } from '../ops/clock.js';
-import { aint, idKey } from '../util/bytes.js';
+import { aint, equalBytes, idKey, isZero } from '../util/bytes.js';
 import { DEFAULT_MAX_BATCH, DEFAULT_MAX_PENDING } from './group-commit.js';
-import type { MailboxDeletion, MailboxEntry, MailboxStore, PeekedEntry, StoreResult } from './mailbox.js';
-import { checkMailboxEntry, checkRecipient } from './mailbox.js';
+import type { AliasChange, MailboxDeletion, MailboxEntry, MailboxRoute, MailboxStore, PeekedEntry, StoreResult } from './mailbox.js';
+import { MAX_MAILBOXES_PER_CLIENT, checkMailboxEntry, checkRecipient } from './mailbox.js';
+import type { MailboxActionName, MailboxResultName } from '../wire/commands.js';
 import type { MailboxWriter } from './mailbox-writer.js';
 
 /** Deletions waiting for a commit at most (one per mailbox for `retrieve_message`, one per entry for `ack`); at ~60 bytes each, 6 MB. */
@@ -42,9 +49,11 @@ export const DEFAULT_MAX_PENDING_DELETIONS = 100_000;
 export const DEFAULT_DELETION_COMMIT_MS = 100;
 /** Mailboxes whose last committed `retrieve_message` bound is remembered, so that fetches that delete nothing cause no commit. */
 const COMMITTED_BOUNDS_REMEMBERED = 100_000;
+/** Alias changes waiting for a commit at most; a request beyond it is answered `pending` without being recorded (the client asks again). */
+export const DEFAULT_MAX_PENDING_ALIASES = 10_000;
 
 /** The reads a gateway makes on its main thread. */
-export type MailboxReader = Pick<MailboxStore, 'isRegistered' | 'peek'>;
+export type MailboxReader = Pick<MailboxStore, 'isRegistered' | 'peek' | 'route' | 'aliasCount'>;
 
 /** What answering fetches needs (fetch.ts). */
 export interface FetchMailbox {
@@ -57,6 +66,12 @@ export interface FetchMailbox {
   deleteBelow(recipient: Uint8Array, seq: number): boolean;
   /** Deletes one entry now, in memory; false when too many deletions wait already. */
   deleteOne(recipient: Uint8Array, seq: number): boolean;
+  /**
+   * A client (`owner`, its link key) asks to register or revoke one of its extra mailboxes: the
+   * answer, decided at once from what is committed and what waits; a change it accepts is
+   * recorded in memory and committed with the next group (`pending` until then). Reads only.
+   */
+  requestMailbox?(owner: Uint8Array, action: MailboxActionName, mailbox: Uint8Array): MailboxResultName;
 }
 
 export interface GatewayMailboxOptions {
@@ -68,6 +83,10 @@ export interface GatewayMailboxOptions {
   maxPendingDeletions?: number;
   /** Milliseconds deletions and registrations wait for a group. Default 100. */
   deletionCommitMs?: number;
+  /** Active extra mailboxes per client; must be the store's own cap. Default MAX_MAILBOXES_PER_CLIENT. */
+  maxMailboxesPerClient?: number;
+  /** Alias changes waiting at most. Default 10 000. */
+  maxPendingAliases?: number;
 }
 
 export interface GatewayMailboxComponents {
@@ -115,6 +134,10 @@ export class GatewayMailbox implements FetchMailbox {
   readonly #maxPending: number;
   readonly #maxPendingDeletions: number;
   readonly #deletionCommitMs: number;
+  readonly #maxAliases: number;
+  readonly #maxPendingAliases: number;
+  /** Alias changes decided and not yet committed, by alias id; a revocation replaces a registration. */
+  readonly #aliases = new Map<string, AliasChange>();
   #queue: Pending[] = [];
   readonly #registrations = new Map<string, Uint8Array>();
   readonly #below = new Map<string, PendingBelow>();
@@ -138,6 +161,10 @@ export class GatewayMailbox implements FetchMailbox {
     aint('maxPending', maxPending, 1, Number.MAX_SAFE_INTEGER);
     aint('maxPendingDeletions', maxPendingDeletions, 1, Number.MAX_SAFE_INTEGER);
     aint('deletionCommitMs', deletionCommitMs, 0, 2 ** 31 - 1);
+    this.#maxAliases = options.maxMailboxesPerClient ?? MAX_MAILBOXES_PER_CLIENT;
+    this.#maxPendingAliases = options.maxPendingAliases ?? DEFAULT_MAX_PENDING_ALIASES;
+    aint('maxMailboxesPerClient', this.#maxAliases, 0, Number.MAX_SAFE_INTEGER);
+    aint('maxPendingAliases', this.#maxPendingAliases, 1, Number.MAX_SAFE_INTEGER);
     if (typeof components?.reader?.peek !== 'function') throw new TypeError('"reader" expected a MailboxStore');
     if (typeof components.writer?.commit !== 'function') throw new TypeError('"writer" expected a MailboxWriter');
     const schedule = components.schedule ?? ((fn: () => void) => void setImmediate(fn));
@@ -174,6 +201,63 @@ export class GatewayMailbox implements FetchMailbox {
   isRegistered(recipient: Uint8Array): boolean {
     checkRecipient(recipient);
     return this.#registrations.has(idKey(recipient)) || this.#reader.isRegistered(recipient);
+  }
+
+  /** Where mail for `recipient` goes, with the alias changes that wait for a commit. */
+  route(recipient: Uint8Array): MailboxRoute {
+    if (this.isRegistered(recipient)) return { kind: 'client' };
+    const waiting = this.#aliases.get(idKey(recipient));
+    if (waiting !== undefined) return { kind: 'alias', owner: waiting.owner, revoked: waiting.kind === 'revoke' };
+    return this.#reader.route(recipient);
+  }
+
+  /** Alias changes decided and not yet committed. */
+  get pendingAliases(): number {
+    return this.#aliases.size;
+  }
+
+  requestMailbox(owner: Uint8Array, action: MailboxActionName, mailbox: Uint8Array): MailboxResultName {
+    checkRecipient(owner);
+    checkRecipient(mailbox);
+    if (action !== 'register' && action !== 'revoke') throw new RangeError('"action" expected register or revoke');
+    this.#open('request');
+    if (isZero(mailbox) || equalBytes(mailbox, owner)) return 'invalid';
+    if (this.isRegistered(mailbox)) return 'taken'; // a client's main mailbox
+    const k = idKey(mailbox);
+    const waiting = this.#aliases.get(k);
+    if (waiting !== undefined) {
+      if (!equalBytes(waiting.owner, owner)) return 'taken';
+      if (action === 'register') return waiting.kind === 'revoke' ? 'revoked' : 'pending';
+      if (waiting.kind === 'register') this.#aliases.set(k, { kind: 'revoke', owner: waiting.owner, mailbox: waiting.mailbox });
+      return 'pending';
+    }
+    const r = this.#reader.route(mailbox);
+    if (r.kind === 'alias') {
+      if (!equalBytes(r.owner, owner)) return 'taken';
+      if (r.revoked) return action === 'register' ? 'revoked' : 'ok';
+      if (action === 'register') return 'ok';
+    } else if (action === 'register' && this.#activeAliases(owner) >= this.#maxAliases) {
+      return 'limit';
+    }
+    if (this.#aliases.size >= this.#maxPendingAliases) return 'pending'; // not recorded: asked again later
+    this.#aliases.set(k, { kind: action, owner: own(owner), mailbox: own(mailbox) });
+    this.#arm();
+    return 'pending';
+  }
+
+  /** `owner`'s active aliases, counting the changes that wait. */
+  #activeAliases(owner: Uint8Array): number {
+    let n = this.#reader.aliasCount(owner);
+    for (const a of this.#aliases.values()) {
+      if (!equalBytes(a.owner, owner)) continue;
+      if (a.kind === 'register') n++;
+      else {
+        // A revocation waiting for an alias that is active on disk frees its place already.
+        const r = this.#reader.route(a.mailbox);
+        if (r.kind === 'alias' && !r.revoked) n--;
+      }
+    }
+    return n;
   }
 
   peek(recipient: Uint8Array, afterSeq?: number): PeekedEntry | null {
@@ -245,7 +329,8 @@ export class GatewayMailbox implements FetchMailbox {
       return Promise.reject(err);
     }
     if (this.#queue.length >= this.#maxPending) return Promise.resolve({ ok: false, code: 'ERR_MAILBOX_FULL' });
-    const copy: MailboxEntry = { recipient: own(entry.recipient), surbId: entry.surbId === null ? null : own(entry.surbId), payload: own(entry.payload) };
+    const tag = entry.mailbox ?? null;
+    const copy: MailboxEntry = { recipient: own(entry.recipient), surbId: entry.surbId === null ? null : own(entry.surbId), payload: own(entry.payload), mailbox: tag === null ? null : own(tag) };
     return new Promise<StoreResult>((resolve, reject) => {
       this.#queue.push({ entry: copy, resolve, reject });
       this.#wake();
@@ -262,7 +347,7 @@ export class GatewayMailbox implements FetchMailbox {
       else if (this.#queue.length > 0) this.#commit();
       else break;
     }
-    if (this.#registrations.size > 0 || this.#deletions > 0) {
+    if (this.#registrations.size > 0 || this.#deletions > 0 || this.#aliases.size > 0) {
       this.#commit();
       if (this.#inFlight) await this.#nextSettle();
     }
@@ -316,15 +401,18 @@ export class GatewayMailbox implements FetchMailbox {
     const batch = this.#queue.length <= this.#maxBatch ? this.#queue : this.#queue.slice(0, this.#maxBatch);
     this.#queue = batch === this.#queue ? [] : this.#queue.slice(this.#maxBatch);
     const registrations = [...this.#registrations.values()];
+    const aliases = [...this.#aliases.values()];
     const deletions: MailboxDeletion[] = [];
     for (const b of this.#below.values()) deletions.push({ kind: 'below', recipient: b.recipient, seq: b.seq });
     for (const o of this.#ones.values()) for (const seq of o.seqs) deletions.push({ kind: 'one', recipient: o.recipient, seq });
-    if (batch.length === 0 && registrations.length === 0 && deletions.length === 0) return;
+    if (batch.length === 0 && registrations.length === 0 && deletions.length === 0 && aliases.length === 0) return;
     this.#inFlight = true;
-    this.#writer.commit({ registrations, deletions, entries: batch.map((p) => p.entry) }).then(
+    this.#writer.commit({ registrations, aliases, deletions, entries: batch.map((p) => p.entry) }).then(
       (results) => {
         // The reader sees the group from now on: what it wrote need not be hidden any longer.
         for (const r of registrations) this.#registrations.delete(idKey(r));
+        // An alias change replaced meanwhile (a revocation after a registration) still waits.
+        for (const a of aliases) if (this.#aliases.get(idKey(a.mailbox)) === a) this.#aliases.delete(idKey(a.mailbox));
         for (const d of deletions) this.#forget(d);
         for (let i = 0; i < batch.length; i++) {
           const r = results[i];
@@ -345,7 +433,7 @@ export class GatewayMailbox implements FetchMailbox {
     this.#inFlight = false;
     for (const fn of this.#settled.splice(0)) fn();
     if (this.#queue.length > 0) this.#wake();
-    else if (this.#registrations.size > 0 || this.#deletions > 0) this.#arm();
+    else if (this.#registrations.size > 0 || this.#deletions > 0 || this.#aliases.size > 0) this.#arm();
   }
 
   /** A deletion is committed: drop it from memory, unless a larger bound came meanwhile. */

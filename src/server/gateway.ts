@@ -64,6 +64,12 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
   const acks = new Counter({ name: 'backchannel_surb_acks_sent_total', help: 'SURB acknowledgements sent into the network', registers: [registry] });
   const cover = new Counter({ name: 'backchannel_gateway_cover_sent_total', help: 'Cover packets of the gateway\'s own sent into the network in emission slots that no acknowledgement took', registers: [registry] });
   const fetches = new Counter({ name: 'backchannel_mailbox_fetches_total', help: 'Mailbox fetches answered, by result', labelNames: ['result'] as const, registers: [registry] });
+  const mailboxRequests = new Counter({
+    name: 'backchannel_mailbox_requests_total',
+    help: 'Requests of clients to register or revoke an extra mailbox, by action and result',
+    labelNames: ['action', 'result'] as const,
+    registers: [registry],
+  });
   const documentChunks = new Counter({ name: 'backchannel_directory_chunks_total', help: 'Directory document requests of clients answered, by result', labelNames: ['result'] as const, registers: [registry] });
   const limiter = new RateLimiter({ perSecond: init.clientRate.perSecond, burst: init.clientRate.burst, clock: components.clock });
   const deletionsRefused = new Counter({
@@ -87,6 +93,7 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
     fetches,
     deletionsRefused,
     documentChunks,
+    mailboxRequests,
     ...(components.directory === undefined ? {} : { documents: components.directory }),
     ...(components.commitSchedule ? { schedule: components.commitSchedule } : {}),
   });

@@ -9,17 +9,28 @@
  * kept in the client's row, so a number is never handed out twice, even after the entry was
  * acknowledged and the store reopened. Entries are written in batches, one transaction (one
  * fsync) per batch; see group-commit.ts for the component that forms the batches.
+ *
+ * A client may also hold extra mailboxes ("aliases", one per contact): X25519 public keys it
+ * made, registered over its link. Mail for an alias goes into its owner's queue, tagged with the
+ * alias, so that one fetch stream serves all of a client's mailboxes. A revoked alias is kept as
+ * a tombstone (mail for it is refused, and nobody can register it again) until its owner has more
+ * than `maxRevokedPerClient` of them; the oldest are then forgotten.
  */
 import Database from 'better-sqlite3';
 import { BackchannelError } from '../errors.js';
 import type { Clock } from '../ops/clock.js';
 import { systemClock } from '../ops/clock.js';
 import { MAX_FORWARD_PAYLOAD_LENGTH, RECIPIENT_ID_LENGTH, SURB_ID_LENGTH } from '../sphinx/constants.js';
-import { abytes, aint, toHex } from '../util/bytes.js';
+import { abytes, aint, equalBytes, toHex } from '../util/bytes.js';
 import { openDurableDatabase } from '../util/sqlite.js';
+import { MAX_EXTRA_MAILBOXES } from '../wire/commands.js';
 
 /** The layout this build reads and writes, kept in SQLite's `user_version`. */
-export const MAILBOX_SCHEMA_VERSION = 1;
+export const MAILBOX_SCHEMA_VERSION = 2;
+/** Extra mailboxes one client may hold at once (one per contact); more are refused. The wire's number, which clients know too. */
+export const MAX_MAILBOXES_PER_CLIENT = MAX_EXTRA_MAILBOXES;
+/** Revoked extra mailboxes remembered per client (tombstones); the oldest revocations are forgotten beyond it. */
+export const MAX_REVOKED_PER_CLIENT = 1_000;
 /** Entries one mailbox may hold (the gateway's brief). At 2.6 kB a packet: about 26 MB a client. */
 export const DEFAULT_MAX_PER_MAILBOX = 10_000;
 /** Entries the whole store may hold. At 2.6 kB a packet: about 2.6 GB of disk. */
@@ -40,7 +51,30 @@ export interface MailboxEntry {
   /** The 16-byte SURB id when the packet is a SURB reply, null otherwise. */
   surbId: Uint8Array | null;
   payload: Uint8Array;
+  /**
+   * When the packet came to one of the recipient's extra mailboxes: that mailbox's id (the
+   * entry goes into its owner's queue, `recipient`). Null or absent: the main mailbox.
+   */
+  mailbox?: Uint8Array | null;
 }
+
+/** A change to one client's extra mailboxes, committed with a group. */
+export interface AliasChange {
+  readonly kind: 'register' | 'revoke';
+  /** The client that owns it (its link public key, its main mailbox). */
+  readonly owner: Uint8Array;
+  /** The extra mailbox's id. */
+  readonly mailbox: Uint8Array;
+}
+
+/**
+ * Where mail for a recipient id goes: a client's main mailbox, one of a client's extra mailboxes
+ * (its owner's queue; refused once revoked), or nowhere.
+ */
+export type MailboxRoute =
+  | { readonly kind: 'client' }
+  | { readonly kind: 'alias'; readonly owner: Uint8Array; readonly revoked: boolean }
+  | { readonly kind: 'unknown' };
 
 /** What became of one entry of a batch. Refusals are results, not exceptions: the rest of the batch is still stored. */
 export type StoreResult = { ok: true; seq: number } | { ok: false; code: 'ERR_MAILBOX_FULL' | 'unknown_recipient' };
@@ -53,12 +87,19 @@ export interface MailboxDeletion {
 }
 
 /**
- * What one group commit writes, in this order and in one transaction: registrations, then
- * deletions (so that the caps see the room they make), then entries. Every part is idempotent but
- * the entries: registering twice, or deleting what is gone, changes nothing.
+ * What one group commit writes, in this order and in one transaction: registrations, then alias
+ * changes, then deletions (so that the caps see the room they make), then entries. Every part is
+ * idempotent but the entries: registering twice, or deleting what is gone, changes nothing.
+ *
+ * Alias changes, in order: `register` adds the alias unless its id is a client's, is held
+ * already (by anyone, revoked or not), or its owner holds `maxMailboxesPerClient` active ones (then
+ * nothing changes: the gateway tells the client so when it asks again); `revoke` marks the
+ * owner's alias revoked, records a tombstone for an id nobody holds, and leaves another client's
+ * alias alone.
  */
 export interface MailboxGroup {
   readonly registrations: readonly Uint8Array[];
+  readonly aliases?: readonly AliasChange[];
   readonly deletions: readonly MailboxDeletion[];
   readonly entries: readonly MailboxEntry[];
 }
@@ -72,6 +113,8 @@ export interface PeekedEntry {
   storedAt: number;
   /** Entries in the mailbox after this one (with a greater seq). */
   remaining: number;
+  /** The extra mailbox the entry came to; absent for the main mailbox. */
+  mailbox?: Uint8Array;
 }
 
 export interface MailboxStoreOptions {
@@ -83,6 +126,10 @@ export interface MailboxStoreOptions {
   busyTimeoutMs?: number;
   /** Stamps `registered_at` and `stored_at`. Default: the system clock. */
   clock?: Clock;
+  /** Active extra mailboxes per client at most. Default MAX_MAILBOXES_PER_CLIENT. */
+  maxMailboxesPerClient?: number;
+  /** Revoked extra mailboxes remembered per client. Default MAX_REVOKED_PER_CLIENT. */
+  maxRevokedPerClient?: number;
 }
 
 /**
@@ -95,6 +142,10 @@ export interface MailboxStore {
   /** Registers a recipient; registering again changes nothing. */
   register(recipient: Uint8Array): void;
   isRegistered(recipient: Uint8Array): boolean;
+  /** Where mail for `recipient` goes; a client's main mailbox wins over an alias of the same id. */
+  route(recipient: Uint8Array): MailboxRoute;
+  /** Extra mailboxes `owner` holds and has not revoked. */
+  aliasCount(owner: Uint8Array): number;
   /**
    * Stores a batch in one transaction; result i belongs to entry i. A malformed entry anywhere in
    * the batch throws and nothing is stored. The store keeps copies of the bytes: the caller may
@@ -146,6 +197,7 @@ CREATE TABLE messages (
   surb_id BLOB,
   payload BLOB NOT NULL,
   stored_at INTEGER NOT NULL,
+  mailbox BLOB,
   UNIQUE (recipient, seq)
 );
 CREATE TABLE totals (
@@ -153,6 +205,17 @@ CREATE TABLE totals (
   stored INTEGER NOT NULL
 );
 INSERT INTO totals (id, stored) VALUES (0, 0);
+`;
+
+/** Version 2: extra mailboxes (aliases) and the mailbox an entry came to. A version-1 store is migrated in place. */
+const ALIASES = `
+CREATE TABLE aliases (
+  mailbox BLOB PRIMARY KEY,
+  owner BLOB NOT NULL,
+  registered_at INTEGER NOT NULL,
+  revoked_at INTEGER
+) WITHOUT ROWID;
+CREATE INDEX aliases_owner ON aliases (owner, revoked_at);
 `;
 
 interface ClientRow {
@@ -165,6 +228,12 @@ interface MessageRow {
   surb_id: Buffer | null;
   payload: Buffer;
   stored_at: number;
+  mailbox: Buffer | null;
+}
+
+interface AliasRow {
+  owner: Buffer;
+  revoked_at: number | null;
 }
 
 /**
@@ -183,6 +252,10 @@ export function openMailboxStore(path: string, options: MailboxStoreOptions = {}
   const maxPerMailbox = options.maxPerMailbox ?? DEFAULT_MAX_PER_MAILBOX;
   const maxTotal = options.maxTotal ?? DEFAULT_MAX_TOTAL;
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+  const maxAliases = options.maxMailboxesPerClient ?? MAX_MAILBOXES_PER_CLIENT;
+  const maxRevoked = options.maxRevokedPerClient ?? MAX_REVOKED_PER_CLIENT;
+  aint('maxMailboxesPerClient', maxAliases, 0, Number.MAX_SAFE_INTEGER);
+  aint('maxRevokedPerClient', maxRevoked, 0, Number.MAX_SAFE_INTEGER);
   aint('maxPerMailbox', maxPerMailbox, 1, Number.MAX_SAFE_INTEGER);
   aint('maxTotal', maxTotal, 1, Number.MAX_SAFE_INTEGER);
   aint('busyTimeoutMs', busyTimeoutMs, 0, 2 ** 31 - 1);
@@ -195,7 +268,7 @@ export function openMailboxStore(path: string, options: MailboxStoreOptions = {}
   };
   return openDurableDatabase(path, durable, (db) => {
     migrate(db);
-    return new SqliteMailboxStore(db, clock, maxPerMailbox, maxTotal);
+    return new SqliteMailboxStore(db, clock, maxPerMailbox, maxTotal, maxAliases, maxRevoked);
   });
 }
 
@@ -204,6 +277,11 @@ function migrate(db: Database.Database): void {
   db.transaction(() => {
     const version = db.pragma('user_version', { simple: true });
     if (version === MAILBOX_SCHEMA_VERSION) return;
+    if (version === 1) {
+      db.exec(`ALTER TABLE messages ADD COLUMN mailbox BLOB;${ALIASES}`);
+      db.pragma(`user_version = ${MAILBOX_SCHEMA_VERSION}`);
+      return;
+    }
     if (version !== 0) {
       throw new BackchannelError(
         'ERR_MAILBOX_STORE',
@@ -214,7 +292,7 @@ function migrate(db: Database.Database): void {
     if (objects !== undefined && objects.n > 0) {
       throw new BackchannelError('ERR_MAILBOX_STORE', 'mailbox: the database holds other tables and is not a mailbox store');
     }
-    db.exec(SCHEMA);
+    db.exec(SCHEMA + ALIASES);
     db.pragma(`user_version = ${MAILBOX_SCHEMA_VERSION}`);
   }).immediate();
 }
@@ -236,6 +314,7 @@ export function checkMailboxEntry(entry: unknown): asserts entry is MailboxEntry
   const e = entry as Record<string, unknown>;
   checkRecipient(e['recipient']);
   if (e['surbId'] !== null) abytes('surbId', e['surbId'], SURB_ID_LENGTH);
+  if (e['mailbox'] !== undefined && e['mailbox'] !== null) abytes('mailbox', e['mailbox'], RECIPIENT_ID_LENGTH);
   abytes('payload', e['payload']);
   if (e['payload'].length > MAX_FORWARD_PAYLOAD_LENGTH) {
     throw new RangeError(`"payload" expected at most ${MAX_FORWARD_PAYLOAD_LENGTH} bytes, got length=${e['payload'].length}`);
@@ -260,9 +339,18 @@ export function checkMailboxGroup(group: unknown): asserts group is MailboxGroup
   const g = group as Record<string, unknown>;
   const registrations = g['registrations'];
   const deletions = g['deletions'];
+  const aliases = g['aliases'];
   if (!Array.isArray(registrations)) throw new TypeError(`"registrations" expected an array, got ${typeof registrations}`);
   if (!Array.isArray(deletions)) throw new TypeError(`"deletions" expected an array, got ${typeof deletions}`);
+  if (aliases !== undefined && !Array.isArray(aliases)) throw new TypeError(`"aliases" expected an array, got ${typeof aliases}`);
   for (const r of registrations) checkRecipient(r);
+  for (const a of (aliases ?? []) as unknown[]) {
+    if (typeof a !== 'object' || a === null) throw new TypeError('"alias" expected an object');
+    const x = a as Record<string, unknown>;
+    if (x['kind'] !== 'register' && x['kind'] !== 'revoke') throw new RangeError('"alias.kind" expected register or revoke');
+    checkRecipient(x['owner']);
+    abytes('mailbox', x['mailbox'], RECIPIENT_ID_LENGTH);
+  }
   for (const d of deletions as unknown[]) {
     if (typeof d !== 'object' || d === null) throw new TypeError('"deletion" expected an object');
     const x = d as Record<string, unknown>;
@@ -283,6 +371,8 @@ class SqliteMailboxStore implements MailboxStore {
   readonly #clock: Clock;
   readonly #maxPerMailbox: number;
   readonly #maxTotal: number;
+  readonly #maxAliases: number;
+  readonly #maxRevoked: number;
   /** Recipients known to be registered, most recently used last. No unregister exists, so a hit never goes stale. */
   readonly #registered = new Map<string, true>();
   #closed = false;
@@ -291,7 +381,7 @@ class SqliteMailboxStore implements MailboxStore {
   readonly #selectClient: Database.Statement<[Uint8Array], ClientRow>;
   readonly #bumpClient: Database.Statement<[Uint8Array]>;
   readonly #dropClient: Database.Statement<[Uint8Array]>;
-  readonly #insertMessage: Database.Statement<[Uint8Array, number, Uint8Array | null, Uint8Array, number]>;
+  readonly #insertMessage: Database.Statement<[Uint8Array, number, Uint8Array | null, Uint8Array, number, Uint8Array | null]>;
   readonly #selectAfter: Database.Statement<[Uint8Array, number], MessageRow>;
   readonly #countUpTo: Database.Statement<[Uint8Array, number], { n: number }>;
   readonly #deleteMessage: Database.Statement<[Uint8Array, number]>;
@@ -304,12 +394,26 @@ class SqliteMailboxStore implements MailboxStore {
   readonly #ackBelowTx: Database.Transaction<(recipient: Uint8Array, belowSeq: number) => number>;
   readonly #groupTx: Database.Transaction<(group: MailboxGroup) => StoreResult[]>;
   readonly #peekTx: Database.Transaction<(recipient: Uint8Array, afterSeq: number | undefined) => PeekedEntry | null>;
+  readonly #selectAlias: Database.Statement<[Uint8Array], AliasRow>;
+  readonly #countAliases: Database.Statement<[Uint8Array], { n: number }>;
+  readonly #insertAlias: Database.Statement<[Uint8Array, Uint8Array, number, number | null]>;
+  readonly #revokeAlias: Database.Statement<[number, Uint8Array]>;
+  readonly #pruneRevoked: Database.Statement<[Uint8Array, number]>;
 
-  constructor(db: Database.Database, clock: Clock, maxPerMailbox: number, maxTotal: number) {
+  constructor(db: Database.Database, clock: Clock, maxPerMailbox: number, maxTotal: number, maxAliases: number, maxRevoked: number) {
     this.#db = db;
     this.#clock = clock;
     this.#maxPerMailbox = maxPerMailbox;
     this.#maxTotal = maxTotal;
+    this.#maxAliases = maxAliases;
+    this.#maxRevoked = maxRevoked;
+    this.#selectAlias = db.prepare('SELECT owner, revoked_at FROM aliases WHERE mailbox = ?');
+    this.#countAliases = db.prepare('SELECT COUNT(*) AS n FROM aliases WHERE owner = ? AND revoked_at IS NULL');
+    this.#insertAlias = db.prepare('INSERT INTO aliases (mailbox, owner, registered_at, revoked_at) VALUES (?, ?, ?, ?)');
+    this.#revokeAlias = db.prepare('UPDATE aliases SET revoked_at = ? WHERE mailbox = ? AND revoked_at IS NULL');
+    this.#pruneRevoked = db.prepare(
+      'DELETE FROM aliases WHERE mailbox IN (SELECT mailbox FROM aliases WHERE owner = ? AND revoked_at IS NOT NULL ORDER BY revoked_at DESC, mailbox LIMIT -1 OFFSET ?)',
+    );
     this.#insertClient = db.prepare(
       'INSERT INTO clients (recipient, registered_at, next_seq, stored) VALUES (?, ?, ?, 0) ON CONFLICT (recipient) DO NOTHING',
     );
@@ -318,10 +422,10 @@ class SqliteMailboxStore implements MailboxStore {
     this.#dropClient = db.prepare('UPDATE clients SET stored = stored - 1 WHERE recipient = ?');
     this.#dropClientBy = db.prepare('UPDATE clients SET stored = stored - ? WHERE recipient = ?');
     this.#insertMessage = db.prepare(
-      'INSERT INTO messages (recipient, seq, surb_id, payload, stored_at) VALUES (?, ?, ?, ?, ?)',
+      'INSERT INTO messages (recipient, seq, surb_id, payload, stored_at, mailbox) VALUES (?, ?, ?, ?, ?, ?)',
     );
     this.#selectAfter = db.prepare(
-      'SELECT seq, surb_id, payload, stored_at FROM messages WHERE recipient = ? AND seq > ? ORDER BY seq LIMIT 1',
+      'SELECT seq, surb_id, payload, stored_at, mailbox FROM messages WHERE recipient = ? AND seq > ? ORDER BY seq LIMIT 1',
     );
     this.#countUpTo = db.prepare('SELECT COUNT(*) AS n FROM messages WHERE recipient = ? AND seq <= ?');
     this.#deleteMessage = db.prepare('DELETE FROM messages WHERE recipient = ? AND seq = ?');
@@ -341,7 +445,7 @@ class SqliteMailboxStore implements MailboxStore {
         } else if (client.stored >= this.#maxPerMailbox || total >= this.#maxTotal) {
           results.push({ ok: false, code: 'ERR_MAILBOX_FULL' });
         } else {
-          this.#insertMessage.run(e.recipient, client.next_seq, e.surbId, e.payload, now);
+          this.#insertMessage.run(e.recipient, client.next_seq, e.surbId, e.payload, now, e.mailbox ?? null);
           this.#bumpClient.run(e.recipient);
           total++;
           results.push({ ok: true, seq: client.next_seq });
@@ -371,6 +475,7 @@ class SqliteMailboxStore implements MailboxStore {
     this.#groupTx = db.transaction((group: MailboxGroup): StoreResult[] => {
       const now = this.#clock.now();
       for (const r of group.registrations) this.#insertClient.run(r, now, FIRST_SEQ);
+      for (const a of group.aliases ?? []) this.#applyAlias(a, now);
       for (const d of group.deletions) {
         if (d.kind === 'below') this.#ackBelowTx(d.recipient, d.seq);
         else this.#ackTx(d.recipient, d.seq);
@@ -387,13 +492,15 @@ class SqliteMailboxStore implements MailboxStore {
       // unacknowledged entry) costs less than counting everything after `row`.
       const below = after < FIRST_SEQ ? 0 : (this.#countUpTo.get(recipient, after)?.n ?? 0);
       const remaining = stored - below - 1;
-      return {
+      const peeked: PeekedEntry = {
         seq: row.seq,
         surbId: row.surb_id === null ? null : own(row.surb_id),
         payload: own(row.payload),
         storedAt: row.stored_at,
         remaining,
       };
+      if (row.mailbox !== null) peeked.mailbox = own(row.mailbox);
+      return peeked;
     });
   }
 
@@ -415,6 +522,37 @@ class SqliteMailboxStore implements MailboxStore {
     const found = this.#guard('lookup', () => this.#selectClient.get(recipient) !== undefined);
     if (found) this.#remember(key);
     return found;
+  }
+
+  route(recipient: Uint8Array): MailboxRoute {
+    if (this.isRegistered(recipient)) return { kind: 'client' };
+    const row = this.#guard('lookup', () => this.#selectAlias.get(recipient));
+    if (row === undefined) return { kind: 'unknown' };
+    return { kind: 'alias', owner: own(row.owner), revoked: row.revoked_at !== null };
+  }
+
+  aliasCount(owner: Uint8Array): number {
+    checkRecipient(owner);
+    return this.#guard('count', () => this.#countAliases.get(owner)?.n ?? 0);
+  }
+
+  /** One alias change, inside the group's transaction (the rules are MailboxGroup's). */
+  #applyAlias(a: AliasChange, now: number): void {
+    if (this.#selectClient.get(a.mailbox) !== undefined) return; // a client's own id is never an alias
+    const row = this.#selectAlias.get(a.mailbox);
+    if (a.kind === 'register') {
+      if (row !== undefined || this.#selectClient.get(a.owner) === undefined) return;
+      if ((this.#countAliases.get(a.owner)?.n ?? 0) >= this.#maxAliases) return;
+      this.#insertAlias.run(a.mailbox, a.owner, now, null);
+      return;
+    }
+    if (row === undefined) {
+      if (this.#selectClient.get(a.owner) === undefined) return;
+      this.#insertAlias.run(a.mailbox, a.owner, now, now);
+    }
+    else if (equalBytes(row.owner, a.owner)) this.#revokeAlias.run(now, a.mailbox);
+    else return;
+    this.#pruneRevoked.run(a.owner, this.#maxRevoked);
   }
 
   storeBatch(entries: readonly MailboxEntry[]): StoreResult[] {
@@ -481,8 +619,11 @@ class SqliteMailboxStore implements MailboxStore {
         if (bad(`SELECT COUNT(*) AS n FROM clients c WHERE c.next_seq <= (SELECT COALESCE(MAX(seq), 0) FROM messages m WHERE m.recipient = c.recipient)`)) {
           return 'a next sequence number is not above the entries';
         }
-        if (bad(`SELECT COUNT(*) AS n FROM messages WHERE seq < ${FIRST_SEQ} OR (surb_id IS NOT NULL AND length(surb_id) <> ${SURB_ID_LENGTH})`)) {
+        if (bad(`SELECT COUNT(*) AS n FROM messages WHERE seq < ${FIRST_SEQ} OR (surb_id IS NOT NULL AND length(surb_id) <> ${SURB_ID_LENGTH}) OR (mailbox IS NOT NULL AND length(mailbox) <> ${RECIPIENT_ID_LENGTH})`)) {
           return 'an entry has a malformed field';
+        }
+        if (bad('SELECT COUNT(*) AS n FROM aliases WHERE owner NOT IN (SELECT recipient FROM clients)')) {
+          return 'an extra mailbox without a registered owner';
         }
         const sum = this.#db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM messages').get()?.n ?? 0;
         if (sum !== this.#readTotal()) return 'the total counter disagrees with the entries';

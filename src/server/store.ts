@@ -4,6 +4,9 @@
  * acknowledgement), so that nothing here reaches back into the node.
  *
  * - A packet for the all-zero mailbox is a client's drop cover (Loopix): it ends here, counted.
+ * - A packet for one of a client's extra mailboxes goes into that client's queue, tagged with the
+ *   extra mailbox; one for a revoked extra mailbox is dropped (`mailbox_revoked`), never
+ *   acknowledged, so that its sender learns nothing was stored.
  * - A SURB reply is stored as it arrived, with its SURB id, for the client to decrypt.
  * - A forward payload is read (src/sphinx/payload.ts); its body is stored, and the SURB it carries
  *   becomes the acknowledgement, sent only once the entry is committed.
@@ -27,14 +30,19 @@ export type FinalAction = { readonly kind: 'drop'; readonly reason: DropReason }
 const DROP_COVER: FinalAction = Object.freeze({ kind: 'drop', reason: 'drop_cover' });
 
 /** The final stage of a gateway: reads a final outcome against the mailboxes it keeps. */
-export function finalStage(format: PacketFormat, mailbox: Pick<MailboxStore, 'isRegistered'>): (outcome: FinalOutcome) => FinalAction {
+export function finalStage(format: PacketFormat, mailbox: Pick<MailboxStore, 'route'>): (outcome: FinalOutcome) => FinalAction {
   const g = format.geometry;
   return (outcome) => {
     const recipient = outcome.recipient;
     if (isZero(recipient)) return DROP_COVER;
-    if (!mailbox.isRegistered(recipient)) return { kind: 'drop', reason: 'unknown_recipient' };
+    const route = mailbox.route(recipient);
+    if (route.kind === 'unknown') return { kind: 'drop', reason: 'unknown_recipient' };
+    if (route.kind === 'alias' && route.revoked) return { kind: 'drop', reason: 'mailbox_revoked' };
+    // The owner's queue, and the extra mailbox the entry came to (none for the main one).
+    const queue = route.kind === 'alias' ? route.owner.slice() : recipient.slice();
+    const tag = route.kind === 'alias' ? recipient.slice() : null;
     if (outcome.surbId !== null) {
-      return { kind: 'store', entry: { recipient: recipient.slice(), surbId: outcome.surbId.slice(), payload: outcome.payload }, then: null };
+      return { kind: 'store', entry: { recipient: queue, surbId: outcome.surbId.slice(), payload: outcome.payload, mailbox: tag }, then: null };
     }
     let surb: Uint8Array | null;
     let body: Uint8Array;
@@ -55,6 +63,6 @@ export function finalStage(format: PacketFormat, mailbox: Pick<MailboxStore, 'is
         then = { kind: 'drop', reason: 'bad_payload' };
       }
     }
-    return { kind: 'store', entry: { recipient: recipient.slice(), surbId: null, payload: body }, then };
+    return { kind: 'store', entry: { recipient: queue, surbId: null, payload: body, mailbox: tag }, then };
   };
 }

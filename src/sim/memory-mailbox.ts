@@ -4,15 +4,15 @@
  * SQLite store: per mailbox and in total.
  */
 import { BackchannelError } from '../errors.js';
-import type { MailboxEntry, MailboxGroup, MailboxStore, PeekedEntry, StoreResult } from '../server/mailbox.js';
-import { DEFAULT_MAX_PER_MAILBOX, DEFAULT_MAX_TOTAL, checkMailboxBatch, checkMailboxEntry, checkMailboxGroup, checkRecipient } from '../server/mailbox.js';
+import type { AliasChange, MailboxEntry, MailboxGroup, MailboxRoute, MailboxStore, PeekedEntry, StoreResult } from '../server/mailbox.js';
+import { DEFAULT_MAX_PER_MAILBOX, DEFAULT_MAX_TOTAL, MAX_MAILBOXES_PER_CLIENT, MAX_REVOKED_PER_CLIENT, checkMailboxBatch, checkMailboxEntry, checkMailboxGroup, checkRecipient } from '../server/mailbox.js';
 import type { Clock } from '../ops/clock.js';
 import { aint, idKey } from '../util/bytes.js';
 
 interface Box {
   nextSeq: number;
   /** Entries in seq order; entries[head..] are held. */
-  entries: { seq: number; surbId: Uint8Array | null; payload: Uint8Array; storedAt: number }[];
+  entries: { seq: number; surbId: Uint8Array | null; payload: Uint8Array; storedAt: number; mailbox: Uint8Array | null }[];
   head: number;
 }
 
@@ -24,8 +24,20 @@ function own(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(bytes);
 }
 
+interface Alias {
+  readonly owner: Uint8Array;
+  readonly ownerKey: string;
+  revokedAt: number | null;
+  /** Order of revocation, for forgetting the oldest tombstones first. */
+  revokedOrder: number;
+}
+
 export class MemoryMailboxStore implements MailboxStore {
   readonly #boxes = new Map<string, Box>();
+  readonly #aliases = new Map<string, Alias>();
+  readonly #maxAliases: number;
+  readonly #maxRevoked: number;
+  #revocations = 0;
   readonly #clock: Clock;
   readonly #maxPerMailbox: number;
   readonly #maxTotal: number;
@@ -36,9 +48,13 @@ export class MemoryMailboxStore implements MailboxStore {
    * A store whose caps, when not given, are the SQLite store's defaults.
    * @throws {TypeError | RangeError} when a cap is not an integer of at least 1, as openMailboxStore does.
    */
-  constructor(clock: Clock, options: { maxPerMailbox?: number; maxTotal?: number } = {}) {
+  constructor(clock: Clock, options: { maxPerMailbox?: number; maxTotal?: number; maxMailboxesPerClient?: number; maxRevokedPerClient?: number } = {}) {
     const maxPerMailbox = options.maxPerMailbox ?? DEFAULT_MAX_PER_MAILBOX;
     const maxTotal = options.maxTotal ?? DEFAULT_MAX_TOTAL;
+    this.#maxAliases = options.maxMailboxesPerClient ?? MAX_MAILBOXES_PER_CLIENT;
+    this.#maxRevoked = options.maxRevokedPerClient ?? MAX_REVOKED_PER_CLIENT;
+    aint('maxMailboxesPerClient', this.#maxAliases, 0, Number.MAX_SAFE_INTEGER);
+    aint('maxRevokedPerClient', this.#maxRevoked, 0, Number.MAX_SAFE_INTEGER);
     aint('maxPerMailbox', maxPerMailbox, 1, Number.MAX_SAFE_INTEGER);
     aint('maxTotal', maxTotal, 1, Number.MAX_SAFE_INTEGER);
     this.#clock = clock;
@@ -66,6 +82,45 @@ export class MemoryMailboxStore implements MailboxStore {
     return this.#box('lookup', recipient) !== undefined;
   }
 
+  route(recipient: Uint8Array): MailboxRoute {
+    if (this.isRegistered(recipient)) return { kind: 'client' };
+    const a = this.#aliases.get(idKey(recipient));
+    return a === undefined ? { kind: 'unknown' } : { kind: 'alias', owner: own(a.owner), revoked: a.revokedAt !== null };
+  }
+
+  aliasCount(owner: Uint8Array): number {
+    checkRecipient(owner);
+    this.#open('count');
+    const k = idKey(owner);
+    let n = 0;
+    for (const a of this.#aliases.values()) if (a.ownerKey === k && a.revokedAt === null) n++;
+    return n;
+  }
+
+  /** One alias change of a group, by the rules of MailboxGroup. */
+  #applyAlias(a: AliasChange): void {
+    const key = idKey(a.mailbox);
+    const ownerKey = idKey(a.owner);
+    if (this.#boxes.has(key) || !this.#boxes.has(ownerKey)) return;
+    const row = this.#aliases.get(key);
+    if (a.kind === 'register') {
+      if (row !== undefined || this.aliasCount(a.owner) >= this.#maxAliases) return;
+      this.#aliases.set(key, { owner: own(a.owner), ownerKey, revokedAt: null, revokedOrder: 0 });
+      return;
+    }
+    const now = this.#clock.now();
+    if (row === undefined) this.#aliases.set(key, { owner: own(a.owner), ownerKey, revokedAt: now, revokedOrder: ++this.#revocations });
+    else if (row.ownerKey !== ownerKey || row.revokedAt !== null) return;
+    else {
+      row.revokedAt = now;
+      row.revokedOrder = ++this.#revocations;
+    }
+    const revoked = [...this.#aliases].filter(([, x]) => x.ownerKey === ownerKey && x.revokedAt !== null);
+    if (revoked.length <= this.#maxRevoked) return;
+    revoked.sort(([, x], [, y]) => x.revokedAt! - y.revokedAt! || x.revokedOrder - y.revokedOrder);
+    for (const [k] of revoked.slice(0, revoked.length - this.#maxRevoked)) this.#aliases.delete(k);
+  }
+
   storeBatch(entries: readonly MailboxEntry[]): StoreResult[] {
     // All checked before any is stored: the SQLite store's transaction stores a batch whole or not at all.
     checkMailboxBatch(entries);
@@ -84,6 +139,7 @@ export class MemoryMailboxStore implements MailboxStore {
     checkMailboxGroup(group);
     this.#open('store');
     for (const r of group.registrations) this.register(r);
+    for (const a of group.aliases ?? []) this.#applyAlias(a);
     for (const d of group.deletions) {
       if (d.kind === 'below') this.ackBelow(d.recipient, d.seq);
       else this.ack(d.recipient, d.seq);
@@ -96,7 +152,8 @@ export class MemoryMailboxStore implements MailboxStore {
     if (box === undefined) return { ok: false, code: 'unknown_recipient' };
     if (box.entries.length - box.head >= this.#maxPerMailbox || this.#total >= this.#maxTotal) return { ok: false, code: 'ERR_MAILBOX_FULL' };
     const seq = box.nextSeq++;
-    box.entries.push({ seq, surbId: entry.surbId === null ? null : own(entry.surbId), payload: own(entry.payload), storedAt: this.#clock.now() });
+    const mailbox = entry.mailbox ?? null;
+    box.entries.push({ seq, surbId: entry.surbId === null ? null : own(entry.surbId), payload: own(entry.payload), storedAt: this.#clock.now(), mailbox: mailbox === null ? null : own(mailbox) });
     this.#total++;
     return { ok: true, seq };
   }
@@ -111,7 +168,9 @@ export class MemoryMailboxStore implements MailboxStore {
       const e = box.entries[i]!;
       if (e.seq > after) {
         // The caller owns what peek returns (the MailboxStore contract): wiping it must leave the entry whole.
-        return { seq: e.seq, surbId: e.surbId === null ? null : own(e.surbId), payload: own(e.payload), storedAt: e.storedAt, remaining: box.entries.length - i - 1 };
+        const peeked: PeekedEntry = { seq: e.seq, surbId: e.surbId === null ? null : own(e.surbId), payload: own(e.payload), storedAt: e.storedAt, remaining: box.entries.length - i - 1 };
+        if (e.mailbox !== null) peeked.mailbox = own(e.mailbox);
+        return peeked;
       }
     }
     return null;
@@ -171,5 +230,6 @@ export class MemoryMailboxStore implements MailboxStore {
   close(): void {
     this.#closed = true;
     this.#boxes.clear();
+    this.#aliases.clear();
   }
 }

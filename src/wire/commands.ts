@@ -52,7 +52,42 @@ export const WireCommandType = {
   ack: 5,
   get_document: 6,
   document: 7,
+  mailbox_request: 8,
+  mailbox_reply: 9,
 } as const;
+
+/** Length of an extra mailbox's id: an X25519 public key, the Sphinx recipient id of its mail. */
+export const MAILBOX_ID_LENGTH = 32;
+
+/**
+ * Extra mailboxes one client may hold at its gateway at once (one per contact); a registration
+ * beyond it is answered `limit`. Gateways and clients both use this number.
+ */
+export const MAX_EXTRA_MAILBOXES = 1_000;
+
+/** Bytes of a `mailbox_request` body: action (1), mailbox id (32). */
+export const MAILBOX_REQUEST_BODY_LENGTH = 1 + MAILBOX_ID_LENGTH;
+/** Bytes of a `mailbox_reply` body: action (1), result (1), mailbox id (32). */
+export const MAILBOX_REPLY_BODY_LENGTH = 2 + MAILBOX_ID_LENGTH;
+
+/** What a `mailbox_request` asks for: the byte each action is on the wire. */
+export const MailboxAction = { register: 0, revoke: 1 } as const;
+export type MailboxActionName = keyof typeof MailboxAction;
+
+/**
+ * A gateway's answer to a `mailbox_request`: the byte each result is on the wire.
+ * - ok: done and durable (registered, or revoked);
+ * - pending: accepted, not yet on the gateway's disk (or the gateway is busy): ask again;
+ * - limit: the client holds as many extra mailboxes as the gateway allows;
+ * - taken: the id is another client's (its main mailbox or one of its extra ones);
+ * - revoked: the id was revoked and is never registered again;
+ * - invalid: the id cannot be a mailbox (all zero, or the client's own main mailbox).
+ */
+export const MailboxResult = { ok: 0, pending: 1, limit: 2, taken: 3, revoked: 4, invalid: 5 } as const;
+export type MailboxResultName = keyof typeof MailboxResult;
+
+const ACTION_NAMES = Object.keys(MailboxAction) as MailboxActionName[];
+const RESULT_NAMES = Object.keys(MailboxResult) as MailboxResultName[];
 
 /** Why a peer closes the link; the only values a `disconnect` may carry. */
 export const DisconnectReason = {
@@ -69,7 +104,9 @@ const MAX_DISCONNECT_REASON = DisconnectReason.overloaded;
 /** `message` flag bits; every other bit is reserved and must be zero. */
 const FLAG_EMPTY = 0x01;
 const FLAG_HAS_SURB_ID = 0x02;
-const FLAGS_KNOWN = FLAG_EMPTY | FLAG_HAS_SURB_ID;
+/** The entry came to one of the client's extra mailboxes: its id follows the fixed fields, before the payload. */
+const FLAG_HAS_MAILBOX = 0x04;
+const FLAGS_KNOWN = FLAG_EMPTY | FLAG_HAS_SURB_ID | FLAG_HAS_MAILBOX;
 
 /** One wire command. */
 export type WireCommand =
@@ -83,7 +120,9 @@ export type WireCommand =
   | { readonly kind: 'retrieve_message'; readonly sequence: number }
   /**
    * A gateway's answer to `retrieve_message`. `queueHint` counts the messages still waiting.
-   * An `empty` (dummy) message has no SURB id and an empty payload.
+   * An `empty` (dummy) message has no SURB id, no mailbox and an empty payload. `mailbox` is the
+   * extra mailbox the entry came to (null or absent: the client's main mailbox); an entry that
+   * carries one has room for `maxTaggedPayload` payload bytes.
    */
   | {
       readonly kind: 'message';
@@ -92,6 +131,7 @@ export type WireCommand =
       readonly empty: boolean;
       readonly surbId: Uint8Array | null;
       readonly payload: Uint8Array;
+      readonly mailbox?: Uint8Array | null;
     }
   /** A client confirms it holds message `sequence`; the gateway may delete it. */
   | { readonly kind: 'ack'; readonly sequence: number }
@@ -109,7 +149,14 @@ export type WireCommand =
       readonly chunk: number;
       readonly total: number;
       readonly data: Uint8Array;
-    };
+    }
+  /**
+   * A client asks its gateway to register one of its extra mailboxes, or to revoke it. The link's
+   * static key names the client that owns it. Sent in place of a `retrieve_message`.
+   */
+  | { readonly kind: 'mailbox_request'; readonly action: MailboxActionName; readonly mailbox: Uint8Array }
+  /** A gateway's answer to `mailbox_request`: the action and mailbox it answers, and the result. */
+  | { readonly kind: 'mailbox_reply'; readonly action: MailboxActionName; readonly mailbox: Uint8Array; readonly result: MailboxResultName };
 
 export type WireCommandKind = WireCommand['kind'];
 
@@ -190,6 +237,13 @@ export class WireCodec {
   readonly maxPayload: number;
   /** Most document bytes one `document` command carries: what a command holds after its header and DOCUMENT_BODY_OVERHEAD. */
   readonly documentChunkLength: number;
+  /**
+   * Most payload bytes of a `message` that carries a mailbox id: the mailbox takes 32 bytes of
+   * the command (the command length stays the same). A gateway's entries are Sphinx payloads,
+   * shorter than a packet by the Sphinx header (far more than 32 bytes), so they always fit.
+   * Below 0 (a codec too small for mailbox ids) no mailbox command can be encoded.
+   */
+  readonly maxTaggedPayload: number;
 
   /**
    * @throws {BackchannelError} ERR_WIRE_LENGTH unless `packetLength` and `maxPayload` are positive
@@ -214,6 +268,12 @@ export class WireCodec {
     }
     this.commandLength = commandLength;
     this.documentChunkLength = commandLength - WIRE_HEADER_LENGTH - DOCUMENT_BODY_OVERHEAD;
+    this.maxTaggedPayload = Math.min(maxPayload, commandLength - WIRE_HEADER_LENGTH - MESSAGE_BODY_OVERHEAD - MAILBOX_ID_LENGTH);
+  }
+
+  /** Whether this codec's commands have room for the mailbox commands (every real geometry has). */
+  get carriesMailboxes(): boolean {
+    return this.commandLength - WIRE_HEADER_LENGTH >= MAILBOX_REPLY_BODY_LENGTH && this.maxTaggedPayload >= 0;
   }
 
   /**
@@ -223,7 +283,9 @@ export class WireCodec {
    *   unknown kind, a field of the wrong type, an integer out of range, an unknown disconnect
    *   reason, an empty message with a payload or SURB id, or an unavailable document with a chunk
    *   count; ERR_WIRE_LENGTH also for document data of 0 or more than `documentChunkLength` bytes
-   *   (any bytes when unavailable).
+   *   (any bytes when unavailable); for a mailbox command, ERR_WIRE_COMMAND for an unknown action
+   *   or result, ERR_WIRE_LENGTH for a mailbox id that is not 32 bytes or a codec without room
+   *   for one (`carriesMailboxes`).
    */
   encode(cmd: WireCommand): Uint8Array {
     if (typeof cmd !== 'object' || cmd === null) throw commandError('a command must be an object');
@@ -254,17 +316,27 @@ export class WireCodec {
         checkUint('message.queueHint', cmd.queueHint, MAX_UINT32);
         if (typeof cmd.empty !== 'boolean') throw commandError('message.empty must be a boolean');
         if (cmd.surbId !== null) checkBytes('message.surbId', cmd.surbId, SURB_ID_LENGTH, SURB_ID_LENGTH);
-        checkBytes('message.payload', cmd.payload, 0, this.maxPayload);
-        if (cmd.empty && (cmd.surbId !== null || cmd.payload.length !== 0)) {
-          throw commandError('an empty message carries neither a SURB id nor a payload');
+        const mailbox = cmd.mailbox ?? null;
+        if (mailbox !== null) {
+          if (!this.carriesMailboxes) throw lengthError('this codec has no room for a mailbox id');
+          checkBytes('message.mailbox', mailbox, MAILBOX_ID_LENGTH, MAILBOX_ID_LENGTH);
+        }
+        checkBytes('message.payload', cmd.payload, 0, mailbox === null ? this.maxPayload : this.maxTaggedPayload);
+        if (cmd.empty && (cmd.surbId !== null || mailbox !== null || cmd.payload.length !== 0)) {
+          throw commandError('an empty message carries neither a SURB id, a mailbox nor a payload');
         }
         out[1] = WireCommandType.message;
         writeU32(out, body, cmd.sequence);
         writeU32(out, body + 4, cmd.queueHint);
-        out[body + 8] = (cmd.empty ? FLAG_EMPTY : 0) | (cmd.surbId !== null ? FLAG_HAS_SURB_ID : 0);
+        out[body + 8] = (cmd.empty ? FLAG_EMPTY : 0) | (cmd.surbId !== null ? FLAG_HAS_SURB_ID : 0) | (mailbox !== null ? FLAG_HAS_MAILBOX : 0);
         if (cmd.surbId !== null) out.set(cmd.surbId, body + 9);
         writeU16(out, body + 9 + SURB_ID_LENGTH, cmd.payload.length);
-        out.set(cmd.payload, body + MESSAGE_BODY_OVERHEAD);
+        let at = body + MESSAGE_BODY_OVERHEAD;
+        if (mailbox !== null) {
+          out.set(mailbox, at);
+          at += MAILBOX_ID_LENGTH;
+        }
+        out.set(cmd.payload, at);
         break;
       }
       case 'ack':
@@ -301,6 +373,23 @@ export class WireCodec {
         out.set(cmd.data, body + DOCUMENT_BODY_OVERHEAD);
         break;
       }
+      case 'mailbox_request':
+      case 'mailbox_reply': {
+        if (!this.carriesMailboxes) throw lengthError('this codec has no room for a mailbox command');
+        if (!Object.hasOwn(MailboxAction, cmd.action)) throw commandError(`${cmd.kind}.action must be register or revoke`);
+        checkBytes(`${cmd.kind}.mailbox`, cmd.mailbox, MAILBOX_ID_LENGTH, MAILBOX_ID_LENGTH);
+        out[body] = MailboxAction[cmd.action];
+        if (cmd.kind === 'mailbox_request') {
+          out[1] = WireCommandType.mailbox_request;
+          out.set(cmd.mailbox, body + 1);
+        } else {
+          if (!Object.hasOwn(MailboxResult, cmd.result)) throw commandError('mailbox_reply.result is not a known result');
+          out[1] = WireCommandType.mailbox_reply;
+          out[body + 1] = MailboxResult[cmd.result];
+          out.set(cmd.mailbox, body + 2);
+        }
+        break;
+      }
       default:
         throw commandError('unknown command kind');
     }
@@ -312,9 +401,10 @@ export class WireCodec {
    * @throws {BackchannelError} ERR_WIRE_LENGTH unless `bytes` is a Uint8Array of `commandLength`
    *   bytes; ERR_WIRE_VERSION for any version but 1; ERR_WIRE_COMMAND for an unknown type, an
    *   unknown disconnect reason, a reserved flag bit, an empty message with a payload or SURB id,
-   *   a non-zero SURB id field without its flag, a payload length over `maxPayload`, a document
-   *   chunk index, count, length or status out of range, or any non-zero padding byte. Nothing
-   *   else is ever thrown.
+   *   a non-zero SURB id field without its flag, a payload length over `maxPayload` (over
+   *   `maxTaggedPayload` with a mailbox id), a document chunk index, count, length or status out
+   *   of range, an unknown mailbox action or result, a mailbox id or command in a codec without
+   *   room for one, or any non-zero padding byte. Nothing else is ever thrown.
    */
   decode(bytes: Uint8Array): WireCommand {
     return this.#decode(bytes, true);
@@ -403,14 +493,22 @@ export class WireCodec {
         const hasSurbId = (flags & FLAG_HAS_SURB_ID) !== 0;
         const surbField = bytes.subarray(body + 9, body + 9 + SURB_ID_LENGTH);
         if (!hasSurbId && !isZero(surbField)) throw commandError('SURB id field is non-zero without its flag');
+        const hasMailbox = (flags & FLAG_HAS_MAILBOX) !== 0;
+        if (hasMailbox && !this.carriesMailboxes) throw commandError('this codec has no room for a mailbox id');
         const payloadLength = readU16(bytes, body + 9 + SURB_ID_LENGTH);
-        if (payloadLength > this.maxPayload) {
-          throw commandError(`payload length ${payloadLength} exceeds the maximum ${this.maxPayload}`);
+        const max = hasMailbox ? this.maxTaggedPayload : this.maxPayload;
+        if (payloadLength > max) {
+          throw commandError(`payload length ${payloadLength} exceeds the maximum ${max}`);
         }
-        if (empty && (hasSurbId || payloadLength !== 0)) {
-          throw commandError('an empty message carries neither a SURB id nor a payload');
+        if (empty && (hasSurbId || hasMailbox || payloadLength !== 0)) {
+          throw commandError('an empty message carries neither a SURB id, a mailbox nor a payload');
         }
-        const start = body + MESSAGE_BODY_OVERHEAD;
+        let start = body + MESSAGE_BODY_OVERHEAD;
+        let mailbox: Uint8Array | null = null;
+        if (hasMailbox) {
+          mailbox = copy ? bytes.slice(start, start + MAILBOX_ID_LENGTH) : bytes.subarray(start, start + MAILBOX_ID_LENGTH);
+          start += MAILBOX_ID_LENGTH;
+        }
         end = start + payloadLength;
         cmd = {
           kind: 'message',
@@ -419,6 +517,8 @@ export class WireCodec {
           empty,
           surbId: !hasSurbId ? null : copy ? surbField.slice() : surbField,
           payload: copy ? bytes.slice(start, end) : bytes.subarray(start, end),
+          // Absent for the main mailbox: a decoded command equals the command that was encoded.
+          ...(mailbox === null ? {} : { mailbox }),
         };
         break;
       }
@@ -451,6 +551,24 @@ export class WireCodec {
         const start = body + DOCUMENT_BODY_OVERHEAD;
         end = start + length;
         cmd = { kind: 'document', epoch: readU32(bytes, body), available: status === DOCUMENT_CHUNK, chunk, total, data: copy ? bytes.slice(start, end) : bytes.subarray(start, end) };
+        break;
+      }
+      case WireCommandType.mailbox_request:
+      case WireCommandType.mailbox_reply: {
+        if (!this.carriesMailboxes) throw commandError('this codec has no room for a mailbox command');
+        const action = ACTION_NAMES[bytes[body]!];
+        if (action === undefined) throw commandError(`unknown mailbox action ${bytes[body]!}`);
+        const request = type === WireCommandType.mailbox_request;
+        const start = request ? body + 1 : body + 2;
+        end = start + MAILBOX_ID_LENGTH;
+        const mailbox = copy ? bytes.slice(start, end) : bytes.subarray(start, end);
+        if (request) {
+          cmd = { kind: 'mailbox_request', action, mailbox };
+        } else {
+          const result = RESULT_NAMES[bytes[body + 1]!];
+          if (result === undefined) throw commandError(`unknown mailbox result ${bytes[body + 1]!}`);
+          cmd = { kind: 'mailbox_reply', action, mailbox, result };
+        }
         break;
       }
       default:

@@ -109,7 +109,7 @@ describe('received messages', () => {
   it('an older message without a send time says so; --json has sent_at null, file_name and read only from inbox', () => {
     const old = parseReceived(line({ sent_at: undefined, file_name: undefined }));
     assert.match(formatReceived(old, false), / · sent at an unknown time · fetched /);
-    assert.deepEqual(Object.keys(receivedJson(old)), ['id', 'seq', 'sent_at', 'received_at', 'file_name', 'body_base64', 'reply_surbs', 'in_reply_to']);
+    assert.deepEqual(Object.keys(receivedJson(old)), ['id', 'seq', 'sent_at', 'received_at', 'file_name', 'body_base64', 'reply_surbs', 'in_reply_to', 'mailbox']);
     assert.equal(receivedJson(old)['sent_at'], null);
     const read = parseReceived(line({ consumed: true }));
     assert.equal(receivedJson(read)['read'], true);

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ClientApi, ClientEvent, ClientStatus, SendReceipt, SendRequest } from '../../src/client/api.js';
+import type { ClientApi, ClientEvent, ClientStatus, MailboxInfo, NewMailbox, SendReceipt, SendRequest } from '../../src/client/api.js';
 import { startIpcServer } from '../../src/client/daemon.js';
 import type { IpcServer } from '../../src/client/daemon.js';
 import { ipcCall, ipcRequest, MAX_REQUEST_LINE } from '../../src/client/ipc.js';
@@ -84,10 +84,35 @@ class FakeApi implements ClientApi {
     return this.inbox.filter((m) => toHex(m.id).startsWith(prefixHex.toLowerCase())).slice(0, 2);
   }
 
+  readonly extra: MailboxInfo[] = [];
+
+  createMailbox(): NewMailbox {
+    const id = new Uint8Array(32).fill(this.extra.length + 1);
+    this.extra.push({ id, address: `bc1mailbox${this.extra.length}`, createdAt: 0, registered: false, refused: null, revoked: false, revokeConfirmed: false, revokeAt: null, replacedBy: null });
+    return { id, address: this.extra.at(-1)!.address };
+  }
+
+  revokeMailbox(id: Uint8Array): void {
+    const i = this.extra.findIndex((m) => toHex(m.id) === toHex(id));
+    if (i < 0) throw new BackchannelError('ERR_CLIENT_MAILBOX', 'client: no such extra mailbox');
+    this.extra[i] = { ...this.extra[i]!, revoked: true };
+  }
+
+  rotateMailbox(id: Uint8Array, graceMs = 1000): NewMailbox {
+    const fresh = this.createMailbox();
+    const i = this.extra.findIndex((m) => toHex(m.id) === toHex(id));
+    this.extra[i] = { ...this.extra[i]!, revokeAt: graceMs, replacedBy: fresh.id };
+    return fresh;
+  }
+
+  mailboxes(): MailboxInfo[] {
+    return this.extra;
+  }
+
   /** Stores a message in the inbox and, like the engine, tells the listeners. */
   receive(body: string, replySurbs = 0): InboxMessage {
     const seq = this.#nextSeq++;
-    const m: InboxMessage = { seq, id: new Uint8Array(16).fill(0x80 + seq), body: new TextEncoder().encode(body), receivedAt: 1_700_000_000_000 + seq, replySurbs, inReplyTo: null };
+    const m: InboxMessage = { seq, id: new Uint8Array(16).fill(0x80 + seq), body: new TextEncoder().encode(body), receivedAt: 1_700_000_000_000 + seq, replySurbs, inReplyTo: null, mailbox: null };
     this.inbox.push(m);
     this.emit({ type: 'message', message: m });
     return m;
@@ -302,6 +327,7 @@ test('recv sends the backlog then end, and records the consumes; it closes after
       file_name: null,
       reply_surbs: 3,
       in_reply_to: null,
+      mailbox: null,
     });
     // collect() consumed nothing: nothing is marked read.
     assert.deepEqual(api.consumed, []);
@@ -434,4 +460,42 @@ test('the ipc client reports a missing or stale socket as ERR_CLIENT_NOT_RUNNING
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('mailbox: create (and with wait, the gateway answer for that mailbox only), list, revoke, rotate; bad requests get ERR_CLIENT_IPC', async () => {
+  await withServer(async ({ api, path }) => {
+    const made = await ipcCall(path, { op: 'mailbox', action: 'create' });
+    assert.equal(made['ok'], true);
+    assert.equal((made['mailbox'] as IpcMessage)['id'], toHex(new Uint8Array(32).fill(1)));
+    const listed = await ipcCall(path, { op: 'mailbox', action: 'list' });
+    assert.deepEqual((listed['mailboxes'] as IpcMessage[]).map((m) => m['address']), ['bc1mailbox0']);
+
+    // With wait: the created mailbox's answer ends the request; another mailbox's does not.
+    const lines: IpcMessage[] = [];
+    const waiting = ipcRequest(path, { op: 'mailbox', action: 'create', wait: true }, (m) => {
+      lines.push(m);
+      if (lines.length === 1) {
+        api.emit({ type: 'mailbox', id: new Uint8Array(32).fill(1), state: 'refused', reason: 'limit' });
+        api.emit({ type: 'mailbox', id: new Uint8Array(32).fill(2), state: 'registered', reason: null });
+      }
+    });
+    await waiting;
+    assert.deepEqual(lines.slice(1), [{ event: 'registered' }]);
+
+    assert.deepEqual(await ipcCall(path, { op: 'mailbox', action: 'revoke', id: toHex(new Uint8Array(32).fill(1)) }), { ok: true });
+    assert.equal(api.extra[0]!.revoked, true);
+    await assert.rejects(ipcCall(path, { op: 'mailbox', action: 'revoke', id: toHex(new Uint8Array(32).fill(9)) }), (e) => isBackchannelError(e, 'ERR_CLIENT_MAILBOX'));
+    const rotated = await ipcCall(path, { op: 'mailbox', action: 'rotate', id: toHex(new Uint8Array(32).fill(2)), grace_ms: 5 });
+    assert.equal((rotated['mailbox'] as IpcMessage)['id'], toHex(new Uint8Array(32).fill(3)));
+    assert.equal(api.extra[1]!.revokeAt, 5);
+    for (const bad of [
+      { op: 'mailbox', action: 'explode' },
+      { op: 'mailbox', action: 'revoke', id: 'abc' },
+      { op: 'mailbox', action: 'revoke' },
+      { op: 'mailbox', action: 'rotate', id: toHex(new Uint8Array(32).fill(2)), grace_ms: -1 },
+      { op: 'mailbox', action: 'list', extra: 1 },
+    ]) {
+      await assert.rejects(ipcCall(path, bad), (e) => isBackchannelError(e, 'ERR_CLIENT_IPC'), JSON.stringify(bad));
+    }
+  });
 });

@@ -329,7 +329,7 @@ describe('client SQLite store', () => {
       const message = complete(put(1, T0 + 3));
       const joined = new Uint8Array([...parts[0]!, ...parts[1]!, ...parts[2]!]);
       assert.deepEqual(joinedSeen, [joined]);
-      assert.deepEqual(message, { seq: message.seq, id: mid, body: joined.subarray(1).slice(), receivedAt: T0 + 3, replySurbs: 2, inReplyTo: id(46), sentAt: null, fileName: null, consumed: false });
+      assert.deepEqual(message, { seq: message.seq, id: mid, body: joined.subarray(1).slice(), receivedAt: T0 + 3, replySurbs: 2, inReplyTo: id(46), sentAt: null, fileName: null, consumed: false, mailbox: null });
       assert.deepEqual(store.inboxMessage(mid), message);
       assert.deepEqual(store.unconsumed(0, 10), [message]);
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { isBackchannelError } from '../../src/errors.js';
-import type { MailboxEntry, MailboxStore, StoreResult } from '../../src/server/mailbox.js';
+import type { AliasChange, MailboxEntry, MailboxStore, StoreResult } from '../../src/server/mailbox.js';
 import type { Clock } from '../../src/ops/clock.js';
 import { MAX_FORWARD_PAYLOAD_LENGTH } from '../../src/sphinx/constants.js';
 
@@ -17,6 +17,8 @@ export interface ComplianceOptions {
   maxPerMailbox?: number;
   maxTotal?: number;
   clock?: Clock;
+  maxMailboxesPerClient?: number;
+  maxRevokedPerClient?: number;
 }
 
 /** Opens a new, empty store. */
@@ -81,6 +83,8 @@ export function mailboxStoreCompliance(name: string, open: OpenMailboxStore, ext
       store.close();
     }
   }
+
+  aliasCompliance(name, open, reopen);
 
   describe(`MailboxStore compliance: ${name}`, () => {
     test('register is idempotent and isRegistered tells registered recipients from others', () => {
@@ -603,4 +607,167 @@ function opArb(withReopen: boolean): fc.Arbitrary<Op> {
   ];
   if (withReopen) ops.push(fc.constant({ kind: 'reopen' as const }));
   return fc.oneof(...ops);
+}
+
+/** An extra mailbox id, distinct for each `i` below 100 and from every `recipient(i)`. */
+export function alias(i: number): Uint8Array {
+  const a = new Uint8Array(32).fill(0x9c);
+  a[0] = i;
+  return a;
+}
+
+function reg(owner: number, a: number): AliasChange {
+  return { kind: 'register', owner: recipient(owner), mailbox: alias(a) };
+}
+function rev(owner: number, a: number): AliasChange {
+  return { kind: 'revoke', owner: recipient(owner), mailbox: alias(a) };
+}
+
+/** Extra mailboxes (aliases): what every MailboxStore must do with them. */
+function aliasCompliance(name: string, open: OpenMailboxStore, reopen: ((store: MailboxStore) => MailboxStore) | undefined): void {
+  function withStore(options: ComplianceOptions, fn: (store: MailboxStore) => MailboxStore | void): void {
+    let store = open(options);
+    try {
+      store.register(recipient(0));
+      store.register(recipient(1));
+      store = fn(store) ?? store;
+    } finally {
+      store.close();
+    }
+  }
+  function aliases(store: MailboxStore, changes: AliasChange[]): void {
+    store.commitGroup({ registrations: [], aliases: changes, deletions: [], entries: [] });
+  }
+
+  describe(`MailboxStore compliance, extra mailboxes: ${name}`, () => {
+    test('a registered alias routes to its owner; registering again changes nothing; a client id routes to the client', () => {
+      withStore({}, (store) => {
+        assert.deepEqual(store.route(alias(1)), { kind: 'unknown' });
+        assert.deepEqual(store.route(recipient(0)), { kind: 'client' });
+        aliases(store, [reg(0, 1), reg(0, 1)]);
+        assert.deepEqual(store.route(alias(1)), { kind: 'alias', owner: recipient(0), revoked: false });
+        assert.equal(store.aliasCount(recipient(0)), 1);
+        assert.equal(store.aliasCount(recipient(1)), 0);
+        assert.equal(store.isRegistered(alias(1)), false, 'an alias is not a queue of its own');
+        store.check();
+      });
+    });
+
+    test('an entry tagged with an alias goes into the owner queue and comes back with its tag; an untagged one has none', () => {
+      withStore({}, (store) => {
+        aliases(store, [reg(0, 1)]);
+        const [r1, r2] = store.storeBatch([{ ...entry(0, 1), mailbox: alias(1) }, entry(0, 2)]);
+        assert.deepEqual([seqOf(r1), seqOf(r2)], [1, 2]);
+        const first = store.peek(recipient(0));
+        assert.deepEqual(first?.mailbox, alias(1));
+        assert.deepEqual(first?.payload, payload(1));
+        const second = store.peek(recipient(0), 1);
+        assert.equal(second?.mailbox, undefined);
+        first!.mailbox!.fill(0);
+        assert.deepEqual(store.peek(recipient(0))?.mailbox, alias(1), 'peek hands out its own copy');
+        store.check();
+        if (reopen !== undefined) {
+          const again = reopen(store);
+          assert.deepEqual(again.peek(recipient(0))?.mailbox, alias(1), 'the tag survives a reopening');
+          assert.deepEqual(again.route(alias(1)), { kind: 'alias', owner: recipient(0), revoked: false });
+          return again;
+        }
+        return undefined;
+      });
+    });
+
+    test('a revoked alias routes as revoked, is never registered again, and leaves what its owner holds', () => {
+      withStore({}, (store) => {
+        aliases(store, [reg(0, 1), reg(0, 2)]);
+        store.store({ ...entry(0, 1), mailbox: alias(1) });
+        aliases(store, [rev(0, 1), rev(0, 1)]);
+        assert.deepEqual(store.route(alias(1)), { kind: 'alias', owner: recipient(0), revoked: true });
+        assert.deepEqual(store.route(alias(2)), { kind: 'alias', owner: recipient(0), revoked: false }, 'the other alias still works');
+        assert.equal(store.aliasCount(recipient(0)), 1);
+        aliases(store, [reg(0, 1), reg(1, 1)]);
+        assert.deepEqual(store.route(alias(1)), { kind: 'alias', owner: recipient(0), revoked: true });
+        assert.equal(store.count(recipient(0)), 1, 'revoking deletes nothing queued');
+        store.check();
+        if (reopen !== undefined) {
+          const again = reopen(store);
+          assert.deepEqual(again.route(alias(1)), { kind: 'alias', owner: recipient(0), revoked: true }, 'a revocation survives a reopening');
+          return again;
+        }
+        return undefined;
+      });
+    });
+
+    test('an alias belongs to whoever registered it first: another client can neither take nor revoke it', () => {
+      withStore({}, (store) => {
+        aliases(store, [reg(0, 1), reg(1, 1), rev(1, 1)]);
+        assert.deepEqual(store.route(alias(1)), { kind: 'alias', owner: recipient(0), revoked: false });
+        assert.equal(store.aliasCount(recipient(1)), 0);
+      });
+    });
+
+    test('a client id is never an alias, and an owner that is not a client registers nothing', () => {
+      withStore({}, (store) => {
+        aliases(store, [{ kind: 'register', owner: recipient(0), mailbox: recipient(1) }, { kind: 'revoke', owner: recipient(0), mailbox: recipient(1) }, reg(5, 3), rev(5, 4)]);
+        assert.deepEqual(store.route(recipient(1)), { kind: 'client' });
+        assert.deepEqual(store.route(alias(3)), { kind: 'unknown' });
+        assert.deepEqual(store.route(alias(4)), { kind: 'unknown' });
+        assert.equal(store.aliasCount(recipient(0)), 0);
+        store.check();
+      });
+    });
+
+    test('revoking an id nobody holds records a tombstone: it cannot be registered afterwards', () => {
+      withStore({}, (store) => {
+        aliases(store, [rev(0, 7), reg(0, 7), reg(1, 7)]);
+        assert.deepEqual(store.route(alias(7)), { kind: 'alias', owner: recipient(0), revoked: true });
+        assert.equal(store.aliasCount(recipient(0)), 0);
+      });
+    });
+
+    test('the cap: an owner holding maxMailboxesPerClient active aliases registers no more until it revokes one', () => {
+      withStore({ maxMailboxesPerClient: 2 }, (store) => {
+        aliases(store, [reg(0, 1), reg(0, 2), reg(0, 3), reg(1, 4)]);
+        assert.equal(store.aliasCount(recipient(0)), 2);
+        assert.deepEqual(store.route(alias(3)), { kind: 'unknown' });
+        assert.deepEqual(store.route(alias(4)), { kind: 'alias', owner: recipient(1), revoked: false }, 'the cap is per client');
+        aliases(store, [rev(0, 1), reg(0, 3)]);
+        assert.deepEqual(store.route(alias(3)), { kind: 'alias', owner: recipient(0), revoked: false });
+        assert.equal(store.aliasCount(recipient(0)), 2);
+      });
+    });
+
+    test('tombstones beyond maxRevokedPerClient are forgotten, the oldest revocation first', () => {
+      const clock = fakeClock();
+      withStore({ maxRevokedPerClient: 2, clock }, (store) => {
+        aliases(store, [reg(0, 1), reg(0, 2), reg(0, 3), reg(1, 9)]);
+        for (const a of [2, 1, 3]) {
+          clock.t += 1000;
+          aliases(store, [rev(0, a)]);
+        }
+        clock.t += 1000;
+        aliases(store, [rev(1, 9)]);
+        assert.deepEqual(store.route(alias(2)), { kind: 'unknown' }, 'the oldest revocation is forgotten');
+        assert.equal(store.route(alias(1)).kind, 'alias');
+        assert.equal(store.route(alias(3)).kind, 'alias');
+        assert.equal(store.route(alias(9)).kind, 'alias', 'another client keeps its own');
+        store.check();
+      });
+    });
+
+    test('a malformed alias change throws and writes nothing of its group', () => {
+      withStore({}, (store) => {
+        const good = { registrations: [recipient(2)], deletions: [], entries: [entry(0, 1)] };
+        assert.throws(() => store.commitGroup({ ...good, aliases: [reg(0, 1), { kind: 'register', owner: recipient(0), mailbox: new Uint8Array(31) }] }), { name: 'RangeError', message: /"mailbox"/ });
+        assert.throws(() => store.commitGroup({ ...good, aliases: [{ kind: 'rename' as never, owner: recipient(0), mailbox: alias(1) }] }), RangeError);
+        assert.throws(() => store.commitGroup({ ...good, aliases: [{ kind: 'revoke', owner: new Uint8Array(3), mailbox: alias(1) }] }), { name: 'RangeError', message: /"recipient"/ });
+        assert.throws(() => store.commitGroup({ ...good, aliases: 'x' as never }), { name: 'TypeError', message: /"aliases"/ });
+        assert.throws(() => store.store({ ...entry(0, 1), mailbox: new Uint8Array(5) }), { name: 'RangeError', message: /"mailbox"/ });
+        assert.deepEqual(store.route(alias(1)), { kind: 'unknown' });
+        assert.equal(store.isRegistered(recipient(2)), false);
+        assert.equal(store.total(), 0);
+        assert.throws(() => store.route(new Uint8Array(31)), RangeError);
+        assert.throws(() => store.aliasCount(new Uint8Array(31)), RangeError);
+      });
+    });
+  });
 }

@@ -179,7 +179,7 @@ describe('SQLite mailbox store', () => {
     raw.close();
     assert.throws(
       () => open(path),
-      (err: unknown) => isBackchannelError(err, 'ERR_MAILBOX_STORE') && /unknown schema version 7 \(this build reads version 1\)/.test(err.message),
+      (err: unknown) => isBackchannelError(err, 'ERR_MAILBOX_STORE') && /unknown schema version 7 \(this build reads version 2\)/.test(err.message),
     );
   });
 

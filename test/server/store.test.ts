@@ -21,7 +21,7 @@ const hops = Array.from({ length: g.hops }, () => {
   return { id: c.randomBytes(32), privateKey, publicKey: c.x25519Base(privateKey) };
 });
 const registered = c.randomBytes(RECIPIENT_ID_LENGTH);
-const stage = finalStage(sphinx, { isRegistered: (r) => Buffer.from(r).equals(registered) });
+const stage = finalStage(sphinx, { route: (r) => (Buffer.from(r).equals(registered) ? { kind: 'client' } : { kind: 'unknown' }) });
 
 function path(recipient: Uint8Array, surbId?: Uint8Array): PathHop[] {
   return hops.map((h, i) => ({

@@ -119,7 +119,7 @@ describe('wire codec geometry', () => {
   });
 
   test('the exported constants match the layout', () => {
-    assert.deepEqual(WireCommandType, { noop: 0, disconnect: 1, send_packet: 2, retrieve_message: 3, message: 4, ack: 5, get_document: 6, document: 7 });
+    assert.deepEqual(WireCommandType, { noop: 0, disconnect: 1, send_packet: 2, retrieve_message: 3, message: 4, ack: 5, get_document: 6, document: 7, mailbox_request: 8, mailbox_reply: 9 });
     assert.deepEqual(DisconnectReason, { normal: 0, shutdown: 1, protocolError: 2, overloaded: 3 });
   });
 });

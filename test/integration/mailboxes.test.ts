@@ -1,0 +1,162 @@
+/**
+ * Extra mailboxes on a whole local network, every piece real (servers and clients as processes,
+ * driven by the command line): Alice makes two extra mailboxes with `client mailbox create
+ * --wait`; Bob writes to one with the ordinary `client send --to ADDRESS`; Alice's `recv --json`
+ * shows which mailbox it came to. Alice revokes it: Bob's next message to it is refused by her
+ * gateway (counted at its /metrics as mailbox_revoked, never acknowledged), while her other
+ * extra mailbox and her main address still work.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { BIN_PATH, findFreePortRange } from '../../src/local/network.js';
+import type { RunningLocalNetwork } from '../../src/local/up.js';
+import { ensureLocalNetwork, startLocalNetwork } from '../../src/local/up.js';
+import { readSample } from '../../src/ops/metrics.js';
+import { ClientProcess } from '../helpers/client-process.js';
+import { raiseClientRate, scrape } from '../helpers/mixnet-client.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Runs `backchannel ARGS` to its end; its exit code and output. */
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN_PATH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+interface Received {
+  readonly text: string;
+  readonly mailbox: string | null;
+}
+
+/** `client recv --json` until `want` messages have come (each printed once, then read). */
+async function recvAll(dir: string, want: number, timeoutMs: number): Promise<Received[]> {
+  const got: Received[] = [];
+  const deadline = Date.now() + timeoutMs;
+  while (got.length < want) {
+    const r = await cli(['client', 'recv', '--dir', dir, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    for (const line of r.stdout.split('\n').filter((l) => l !== '')) {
+      const m = JSON.parse(line) as { body_base64: string; mailbox: string | null };
+      got.push({ text: Buffer.from(m.body_base64, 'base64').toString('utf8'), mailbox: m.mailbox });
+    }
+    if (got.length >= want) break;
+    if (Date.now() > deadline) throw new Error(`only ${got.length} of ${want} messages came: ${JSON.stringify(got)}`);
+    await sleep(300);
+  }
+  return got;
+}
+
+describe('extra mailboxes on a local network', { timeout: 300_000 }, () => {
+  let dir: string;
+  let net: RunningLocalNetwork;
+  let alice: ClientProcess;
+  let bob: ClientProcess;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'bc-mailboxes-'));
+    const data = join(dir, 'network');
+    // Other test runs on this machine may hold ports: take a free range.
+    const basePort = await findFreePortRange(64, 34_000);
+    await ensureLocalNetwork({ dir: data, basePort, params: { epochPeriodMs: 30_000, mixMeanDelayMs: 10, sendRatePerS: 20, loopRatePerS: 5, fetchRatePerS: 50 } });
+    raiseClientRate(data);
+    net = await startLocalNetwork({ dir: data });
+    alice = new ClientProcess(join(dir, 'alice'));
+    bob = new ClientProcess(join(dir, 'bob'));
+    alice.init(data, 'gateway-1');
+    bob.init(data, 'gateway-2');
+    await Promise.all([alice.run(), bob.run()]);
+  });
+
+  after(async () => {
+    await alice?.kill('SIGTERM');
+    await bob?.kill('SIGTERM');
+    await net?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('mail to an extra mailbox arrives tagged with it; once revoked, mail to it is refused and counted, and the others still work', async () => {
+    // Two extra mailboxes, each confirmed by the gateway before the command returns.
+    const made: { id: string; address: string }[] = [];
+    for (let i = 0; i < 2; i++) {
+      const r = await cli(['client', 'mailbox', 'create', '--wait', '--json', '--dir', alice.dir]);
+      assert.equal(r.code, 0, r.stderr);
+      const m = JSON.parse(r.stdout) as { id: string; address: string; registered: boolean };
+      assert.equal(m.registered, true);
+      assert.match(m.address, /^bc1/);
+      assert.notEqual(m.address, alice.address);
+      made.push(m);
+    }
+    const [first, second] = made as [{ id: string; address: string }, { id: string; address: string }];
+    const listed = await cli(['client', 'mailbox', 'list', '--json', '--dir', alice.dir]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.deepEqual(
+      (JSON.parse(listed.stdout) as { id: string; registered: boolean }[]).map((m) => [m.id, m.registered]),
+      made.map((m) => [m.id, true]),
+    );
+
+    // Bob writes to the first with the ordinary send; it is delivered (acknowledged by Alice's gateway).
+    const sent = await cli(['client', 'send', '--dir', bob.dir, '--to', first.address, 'to the first mailbox']);
+    assert.equal(sent.code, 0, sent.stderr);
+    assert.match(sent.stdout, /^delivered /m);
+    assert.deepEqual(await recvAll(alice.dir, 1, 60_000), [{ text: 'to the first mailbox', mailbox: first.id }]);
+
+    // Revoked, by a prefix of its id; wait until the gateway confirmed it.
+    const revoked = await cli(['client', 'mailbox', 'revoke', first.id.slice(0, 12), '--dir', alice.dir]);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const l = JSON.parse((await cli(['client', 'mailbox', 'list', '--json', '--dir', alice.dir])).stdout) as { id: string; revokeConfirmed: boolean }[];
+      if (l.find((m) => m.id === first.id)?.revokeConfirmed === true) break;
+      if (Date.now() > deadline) throw new Error('the revocation was not confirmed');
+      await sleep(200);
+    }
+    const gateway1 = net.network.server('gateway-1').opsUrl;
+    const refusedBefore = readSample(await scrape(gateway1), 'backchannel_packets_dropped_total', { reason: 'mailbox_revoked' }) ?? 0;
+
+    // Bob writes to the revoked mailbox (without waiting: it is never acknowledged), then to the others.
+    const queued = await cli(['client', 'send', '--no-wait', '--dir', bob.dir, '--to', first.address, 'to the revoked mailbox']);
+    assert.equal(queued.code, 0, queued.stderr);
+    for (const [to, text] of [
+      [second.address, 'to the second mailbox'],
+      [alice.address, 'to the main address'],
+    ] as const) {
+      const r = await cli(['client', 'send', '--dir', bob.dir, '--to', to, text]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^delivered /m);
+    }
+    const later = await recvAll(alice.dir, 2, 60_000);
+    assert.deepEqual(
+      later.sort((a, b) => a.text.localeCompare(b.text)),
+      [
+        { text: 'to the main address', mailbox: null },
+        { text: 'to the second mailbox', mailbox: second.id },
+      ],
+    );
+    // The gateway refused the message to the revoked mailbox: counted, not stored, not acknowledged.
+    const refusedBy = Date.now() + 60_000;
+    for (;;) {
+      const n = readSample(await scrape(gateway1), 'backchannel_packets_dropped_total', { reason: 'mailbox_revoked' }) ?? 0;
+      if (n > refusedBefore) break;
+      if (Date.now() > refusedBy) throw new Error('the gateway did not count a refused message for the revoked mailbox');
+      await sleep(300);
+    }
+    const requests = await scrape(gateway1);
+    assert.ok((readSample(requests, 'backchannel_mailbox_requests_total', { action: 'register', result: 'ok' }) ?? 0) >= 2);
+    assert.ok((readSample(requests, 'backchannel_mailbox_requests_total', { action: 'revoke', result: 'ok' }) ?? 0) >= 1);
+    // Nothing more came to Alice: the refused message was not stored.
+    const status = await bob.status();
+    assert.equal(status['pendingMessages'], 1, 'the message to the revoked mailbox is still unacknowledged');
+    const rest = await cli(['client', 'recv', '--json', '--dir', alice.dir]);
+    assert.equal(rest.stdout.trim(), '');
+  });
+});
