@@ -22,6 +22,11 @@
  *   init` recorded (`bootstrap`) are enough to link to the gateway. A document that expires with
  *   no newer one is reported (status, log); real fragments then wait, and cover keeps the clocks.
  *
+ * - Rendezvous requests (contacts by code, src/client/invites.ts): `rendezvous()` queues a request
+ *   for the gateway that serves a channel; the next send tick carries it in place of a fragment or
+ *   a drop cover, with a SURB whose answer comes back to our mailbox. Their SURB keys live in
+ *   memory only: an answer that comes after a restart has nobody waiting, and the invite asks again.
+ *
  * Everything that outlives a restart is in the ClientStore; the engine holds only caches of it.
  * Portable: no `node:` imports (the browser runs the same engine).
  */
@@ -40,7 +45,8 @@ import { geometryFromUserPayload } from '../sphinx/geometry.js';
 import type { Geometry } from '../sphinx/geometry.js';
 import { Sphinx } from '../sphinx/sphinx.js';
 import type { PacketFormat, PacketFormatFactory } from '../sphinx/format.js';
-import { equalBytes, toHex, wipe } from '../util/bytes.js';
+import { equalBytes, idKey, toHex, wipe } from '../util/bytes.js';
+import { RENDEZVOUS_RECIPIENT, rendezvousGateway } from '../messaging/rendezvous.js';
 import { WireCodec } from '../wire/commands.js';
 import type { WireCommand } from '../wire/commands.js';
 import { decodeAddress, encodeAddress } from './address.js';
@@ -118,6 +124,16 @@ export interface ClientComponents {
   readonly onDocument?: (doc: SignedDocument) => void;
 }
 
+/** A rendezvous request queued for a send slot, then in flight until its answer or its timeout. */
+interface RendezvousCall {
+  readonly channel: number;
+  readonly body: Uint8Array;
+  readonly timeoutMs: number;
+  readonly resolve: (answer: Uint8Array | null) => void;
+  keys: Uint8Array | null;
+  timer: unknown;
+}
+
 interface Pending {
   readonly messageId: Uint8Array;
   readonly index: number;
@@ -174,6 +190,9 @@ export class Client implements ClientApi {
   #srtt: number | null = null;
   #rttvar = 0;
   readonly #sent = { real: 0, drop: 0, loop: 0 };
+  readonly #rendezvousQueue: RendezvousCall[] = [];
+  /** In-flight rendezvous requests by the idKey of their SURB id. */
+  readonly #rendezvousInFlight = new Map<string, RendezvousCall>();
   readonly #received = { fragment: 0, ack: 0, loop: 0, reply: 0, invalid: 0 };
 
   constructor(init: ClientInit, components: ClientComponents) {
@@ -218,6 +237,8 @@ export class Client implements ClientApi {
     this.#fetchClock.stop();
     for (const t of [this.#reconnectTimer, this.#pruneTimer]) if (t !== null) this.#c.clock.clearTimer(t);
     this.#reconnectTimer = this.#pruneTimer = null;
+    for (const call of [...this.#rendezvousQueue.splice(0), ...this.#rendezvousInFlight.values()]) this.#settleRendezvous(call, null);
+    this.#rendezvousInFlight.clear();
     const link = this.#link;
     this.#link = null;
     if (link !== null) await link.close().catch(() => undefined);
@@ -331,6 +352,63 @@ export class Client implements ClientApi {
 
   outgoing(id: Uint8Array): OutgoingMessage | null {
     return this.#c.store.outgoing(id);
+  }
+
+  /**
+   * Sends `body` (a rendezvous request, src/messaging/rendezvous.ts) to the rendezvous service of
+   * the gateway that serves `channel` in the current document, in the next send slot, with a SURB
+   * back to our mailbox. Resolves with the answer (the SURB payload, decrypted), or null when
+   * none came within `timeoutMs` of sending, no gateway offers the service, or the client stops.
+   * Adds no frame: the request takes a send tick's place.
+   */
+  rendezvous(channel: number, body: Uint8Array, timeoutMs: number): Promise<Uint8Array | null> {
+    return new Promise((resolve) => {
+      if (!this.#running) {
+        resolve(null);
+        return;
+      }
+      this.#rendezvousQueue.push({ channel, body: body.slice(), timeoutMs, resolve, keys: null, timer: null });
+    });
+  }
+
+  #settleRendezvous(call: RendezvousCall, answer: Uint8Array | null): void {
+    if (call.timer !== null) this.#c.clock.clearTimer(call.timer);
+    call.timer = null;
+    if (call.keys !== null) wipe(call.keys);
+    call.keys = null;
+    call.resolve(answer);
+  }
+
+  /** Sends the oldest queued rendezvous request; false when none could go (the slot then goes to others). */
+  #sendRendezvous(doc: SignedDocument, tools: Tools): boolean {
+    const call = this.#rendezvousQueue.shift();
+    if (call === undefined) return false;
+    const target = rendezvousGateway(doc.document, call.channel);
+    const ours = this.#gatewayNode();
+    if (target === undefined || ours === undefined) {
+      this.#log.warn('no gateway offers the rendezvous service in the current document');
+      this.#settleRendezvous(call, null);
+      return false;
+    }
+    const surbId = this.#c.crypto.randomBytes(SURB_ID_LENGTH);
+    const answerSurb = this.#ackSurb(doc, tools, surbId, this.#mailbox, ours);
+    const route = [ours, ...chooseMixes(doc.document, this.#rand), target];
+    const payload = encodeForwardPayload(tools.geometry, call.body, answerSurb.surb);
+    const packet = tools.sphinx.createPacket(pathHops(route, doc.document.epoch, this.#delays(route.length - 1, true), { recipient: RENDEZVOUS_RECIPIENT }), payload);
+    if (!this.#put(packet)) {
+      wipe(answerSurb.keys);
+      this.#rendezvousQueue.unshift(call);
+      return false;
+    }
+    this.#sent.real++;
+    call.keys = answerSurb.keys;
+    const k = idKey(surbId);
+    this.#rendezvousInFlight.set(k, call);
+    call.timer = this.#c.clock.setTimer(() => {
+      call.timer = null;
+      if (this.#rendezvousInFlight.delete(k)) this.#settleRendezvous(call, null);
+    }, call.timeoutMs);
+    return true;
   }
 
   // ---- internals: events, documents, links ----
@@ -544,6 +622,14 @@ export class Client implements ClientApi {
     const tools = this.#tools;
     if (doc === null || tools === null || this.#link === null || this.#gatewayNode() === undefined) return;
     const now = this.#now();
+    // Rendezvous requests are few (an open invite polls every few seconds) and wait on a person: first.
+    if (this.#rendezvousQueue.length > 0 && !this.#expired(now)) {
+      try {
+        if (this.#sendRendezvous(doc, tools)) return;
+      } catch (err) {
+        this.#log.warn('cannot build a rendezvous packet', { code: isBackchannelError(err) ? err.code : 'unknown' });
+      }
+    }
     // With an expired document real fragments wait (their packets would be lost and their
     // attempts spent); a drop cover keeps the send clock's pattern.
     while (!this.#expired(now)) {
@@ -757,6 +843,20 @@ export class Client implements ClientApi {
     const store = this.#c.store;
     const now = this.#now();
     if (surbId !== null) {
+      const call = this.#rendezvousInFlight.get(idKey(surbId));
+      if (call !== undefined && call.keys !== null) {
+        let answer: Uint8Array;
+        try {
+          answer = tools.sphinx.decryptSurbPayload(payload, call.keys);
+        } catch {
+          this.#received.invalid++;
+          return;
+        }
+        this.#rendezvousInFlight.delete(idKey(surbId));
+        this.#received.reply++;
+        this.#settleRendezvous(call, answer);
+        return;
+      }
       const rec = store.surb(surbId);
       if (rec === null) {
         this.#received.invalid++;

@@ -30,6 +30,9 @@
  * - `inbox (seq INTEGER PK AUTOINCREMENT, id BLOB UNIQUE, body, received_at, in_reply_to NULL,
  *   consumed)`: AUTOINCREMENT, so that a seq is never handed out twice.
  * - `reply_surbs ((inbox_id, idx) PK, surb, used)`: the SURBs that came with an inbox message.
+ * - `invites (id TEXT PK, state BLOB, updated_at)`: open and recent invites of contacts by code
+ *   (src/client/invites.ts); made by INVITES_SCHEMA on every open, so a database made before it
+ *   gets it without a new schema version.
  *
  * Large blobs (frames, fragment data, bodies) live in rowid tables, whose leaves hold a 2 kB row
  * whole; WITHOUT ROWID is kept for the small tables.
@@ -303,6 +306,15 @@ function inboxOf(row: InboxRow): InboxMessage {
   };
 }
 
+/** The invites table (contacts by code), created when missing on every open. */
+const INVITES_SCHEMA = `
+CREATE TABLE IF NOT EXISTS invites (
+  id TEXT PRIMARY KEY,
+  state BLOB NOT NULL,
+  updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
+
 /**
  * Creates the schema in a new database; accepts only a client database at CLIENT_SCHEMA_VERSION
  * otherwise.
@@ -463,6 +475,7 @@ export class SqliteClientStore implements ClientStore {
     const durable = { busyTimeoutMs: BUSY_TIMEOUT_MS, journalSizeLimit: JOURNAL_SIZE_LIMIT, dirMode: DIR_MODE, fileMode: FILE_MODE, error: stateError, openFailure: 'cannot open the client database' };
     return openDurableDatabase(path, durable, (db) => {
       migrate(db);
+      db.exec(INVITES_SCHEMA);
       return new SqliteClientStore(db);
     });
   }
@@ -774,6 +787,30 @@ export class SqliteClientStore implements ClientStore {
     return this.#run('inboxMessage', () => {
       const row = this.#selectInboxById.get(id);
       return row === undefined ? null : inboxOf(row);
+    });
+  }
+
+  // ---- invites (contacts by code; src/client/invites.ts owns the state's format) ----
+
+  /** Every stored invite, oldest change first. */
+  invites(): { id: string; state: Uint8Array }[] {
+    return this.#run('invites', () =>
+      this.#db
+        .prepare<[], { id: string; state: Buffer }>('SELECT id, state FROM invites ORDER BY updated_at, id')
+        .all()
+        .map((r) => ({ id: r.id, state: own(r.state) })),
+    );
+  }
+
+  putInvite(id: string, state: Uint8Array, updatedAt: number): void {
+    this.#run('putInvite', () => {
+      this.#db.prepare('INSERT INTO invites (id, state, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at').run(id, state, updatedAt);
+    });
+  }
+
+  deleteInvite(id: string): void {
+    this.#run('deleteInvite', () => {
+      this.#db.prepare('DELETE FROM invites WHERE id = ?').run(id);
     });
   }
 
