@@ -18,6 +18,7 @@ import { DEFAULT_DATA_DIR } from '../local/up.js';
 import { jsonLogger } from '../ops/log.js';
 import { fromHex } from '../util/bytes.js';
 import { parseOptions, requireInt, stopSignal, usageError } from './args.js';
+import { accept, invite, invites } from './invite.js';
 
 /** The largest message `send` accepts. */
 export const MAX_SEND_BODY = 1024 * 1024;
@@ -36,6 +37,9 @@ Commands:
   status    show whether the client is connected, its epoch and its traffic
   send      send a message to an address, or reply to a message you received
   recv      print the messages received, and mark them read
+  invite    print a short code to read to someone, and wait until they become your contact
+  accept    accept a code someone read to you: CODE --name NAME
+  invites   list open and recent invites (--cancel ID ends one)
 
 Every command takes --dir DIR, the client's state directory (default ${DEFAULT_CLIENT_DIR}).
 
@@ -583,7 +587,13 @@ export async function runClientCommand(argv: string[]): Promise<number> {
       return send(rest);
     case 'recv':
       return recv(rest);
+    case 'invite':
+      return invite(rest);
+    case 'accept':
+      return accept(rest);
+    case 'invites':
+      return invites(rest);
     default:
-      throw usageError(`unknown client command "${sub.slice(0, 32)}"; the commands are init, run, address, status, send, recv (see backchannel client --help)`);
+      throw usageError(`unknown client command "${sub.slice(0, 32)}"; the commands are init, run, address, status, send, recv, invite, accept, invites (see backchannel client --help)`);
   }
 }

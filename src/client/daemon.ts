@@ -15,6 +15,7 @@
  *       {"op":"consume","seq":N} once it has the message safe. Without follow, {"event":"end"}
  *       after the backlog, and the daemon closes once every message sent is consumed or the peer
  *       closes. With follow, new messages as they arrive, until the peer closes.
+ *   {"op":"invite"|"accept"|"invites"|"invite_cancel",...}: contacts by code (invite-ipc.ts).
  *   any error -> {"ok":false,"code":"ERR_...","error":TEXT} then close.
  *
  * A peer can do no harm beyond its own connection: lines are bounded (MAX_REQUEST_LINE), a
@@ -32,6 +33,8 @@ import type { ClientApi, ClientEvent, SendRequest } from './api.js';
 import { encodeLine, LineReader, MAX_REQUEST_LINE, parseLine } from './ipc.js';
 import type { IpcMessage } from './ipc.js';
 import type { InboxMessage } from './store.js';
+import { INVITE_OPS, serveInviteOp } from './invite-ipc.js';
+import type { InviteManager } from './invites.js';
 
 /** Time a peer has to send its request after connecting. */
 export const REQUEST_TIMEOUT_MS = 10_000;
@@ -51,6 +54,8 @@ export interface IpcServerOptions {
   readonly path: string;
   readonly api: ClientApi;
   readonly log: Logger;
+  /** Contacts by code; without it the invite ops answer an error. */
+  readonly invites?: InviteManager;
 }
 
 export interface IpcServer {
@@ -139,6 +144,7 @@ class ServedConnection {
   readonly #socket: Socket;
   readonly #api: ClientApi;
   readonly #log: Logger;
+  readonly #invites: InviteManager | undefined;
   readonly #reader = new LineReader(MAX_REQUEST_LINE);
   #phase: 'request' | 'reply' | 'recv' | 'done' = 'request';
   #cleanups: Array<() => void> = [];
@@ -153,10 +159,11 @@ class ServedConnection {
   #again = false;
   #endSent = false;
 
-  constructor(socket: Socket, api: ClientApi, log: Logger) {
+  constructor(socket: Socket, api: ClientApi, log: Logger, invites?: InviteManager) {
     this.#socket = socket;
     this.#api = api;
     this.#log = log;
+    this.#invites = invites;
     this.#timer = setTimeout(() => this.#fail(ipcError(`no request within ${REQUEST_TIMEOUT_MS / 1000} s`)), REQUEST_TIMEOUT_MS);
     this.#timer.unref();
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
@@ -225,6 +232,11 @@ class ServedConnection {
         this.#recv();
         return;
       default:
+        if (INVITE_OPS.includes(op)) {
+          this.#phase = 'reply';
+          serveInviteOp(this.#invites, message, { write: (m) => void this.#write(m), finish: () => this.#finish(), onClose: (f) => this.#cleanups.push(f) });
+          return;
+        }
         throw ipcError(`unknown op ${JSON.stringify(op.slice(0, 24))}`);
     }
   }
@@ -418,7 +430,7 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
   const log = opts.log.child('ipc');
   const connections = new Set<ServedConnection>();
   const server: Server = createServer({ allowHalfOpen: false, pauseOnConnect: false }, (socket) => {
-    const c = new ServedConnection(socket, opts.api, log);
+    const c = new ServedConnection(socket, opts.api, log, opts.invites);
     connections.add(c);
     socket.on('close', () => connections.delete(c));
   });
