@@ -28,8 +28,14 @@ import type { Logger } from '../ops/logger.js';
 
 /** How often an open invite reads the rendezvous while it waits: modest, inside the send clock (each read takes one send slot). */
 export const INVITE_POLL_INTERVAL_MS = 2_000;
-/** How long a request waits for its answer before it is made again (a lost packet; a round trip is seconds). */
-export const RENDEZVOUS_ANSWER_TIMEOUT_MS = 20_000;
+/**
+ * How long a request waits for its answer before it is made again. A round trip is a few seconds
+ * on an idle machine, but the answer queues in our mailbox behind whatever else waits there
+ * (cover loops included), and a client starved of CPU fetches behind: 20 s was seen to be too
+ * short on a loaded test machine, where answers then came after their request had been given up.
+ * A minute costs only that much when a packet is really lost.
+ */
+export const RENDEZVOUS_ANSWER_TIMEOUT_MS = 60_000;
 /** Ended invites are kept this long for `invites` and then forgotten. */
 export const KEEP_ENDED_INVITES_MS = 24 * 3_600_000;
 /** Invites open at once (each polls; each holds a rendezvous channel). */

@@ -62,8 +62,11 @@ export interface ContactExchange {
   addContact(name: string, ourCard: Uint8Array, theirCard: Uint8Array): void;
 }
 
-/** The longest card that fits a posting: the posting limit less the reply's other fields. */
-export const MAX_CARD_LENGTH = MAX_POSTING_LENGTH - 1 - (2 + 34) - (1 + 64) - 2 - 16 - 8;
+/**
+ * The longest card that fits a posting: the limit less the inviter's final posting's other
+ * fields (kind, sid, MSGa and Ta with their lengths, the sealed card's 2-byte length and tag).
+ */
+export const MAX_CARD_LENGTH = MAX_POSTING_LENGTH - 1 - (1 + 16) - (1 + 34) - (1 + 64) - 2 - 16;
 
 export type InviteRole = 'inviter' | 'acceptor';
 /**

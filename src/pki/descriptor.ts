@@ -17,11 +17,11 @@ import { MAX_DESCRIPTOR_MIX_KEYS } from './types.js';
 /** First byte of a descriptor: the format and its version. */
 export const DESCRIPTOR_FORMAT = 0x01;
 /**
- * The format of a descriptor that lists services: format 1 followed by a services byte. A node
- * without services still writes format 1, byte for byte as before, so older descriptors and
- * documents decode as they did.
+ * The format of a descriptor that lists services: the format-1 layout with a services byte after
+ * the node fields. A node without services still writes format 1, byte for byte as before, so
+ * older descriptors decode as they did. (Every format byte names one kind: docs/directory.md.)
  */
-export const DESCRIPTOR_FORMAT_SERVICES = 0x02;
+export const DESCRIPTOR_FORMAT_SERVICES = 0x06;
 
 /** The services a node may list, by bit of the services byte (bit 0 first). */
 export const NODE_SERVICES: readonly NodeService[] = ['rendezvous'];

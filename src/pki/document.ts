@@ -17,10 +17,11 @@ import type { AuthorityInfo, ConsensusDocument, DocumentNode, DocumentSignature,
 /** First byte of a document: the format and its version. */
 export const DOCUMENT_FORMAT = 0x02;
 /**
- * A document in which some node lists services: format 2 with a services byte after each node's
- * fields. A document without services is still written as format 2, byte for byte as before.
+ * A document in which some node lists services: the format-2 layout with a services byte after
+ * each node's fields. A document without services is still written as format 2, byte for byte as
+ * before, so documents of older networks decode as they did.
  */
-export const DOCUMENT_FORMAT_SERVICES = 0x04;
+export const DOCUMENT_FORMAT_SERVICES = 0x07;
 /** First byte of the signed-document container. */
 export const SIGNED_DOCUMENT_FORMAT = 0x03;
 

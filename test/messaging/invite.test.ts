@@ -79,7 +79,8 @@ const failure = (events: InviteEvent[]) => events.find((e) => e.type === 'failed
 describe('contacts by code', () => {
   test('the right code gives each side the other\'s card, under the names they chose', () => {
     const svc = new RendezvousService({ clock });
-    const xa = recordingExchange();
+    // Cards as long as a posting allows, on both sides.
+    const xa = recordingExchange(MAX_CARD_LENGTH);
     const xb = recordingExchange(MAX_CARD_LENGTH);
     const { a, code } = openInvite(svc, xa);
     const b = newAccept(c, { code: code.toUpperCase().replaceAll('-', ' '), name: 'alice', now });

@@ -17,7 +17,7 @@ function documentOf(nodes: DocumentNode[]): ConsensusDocument {
 }
 
 describe('node services', () => {
-  test('a descriptor without services is format 1, one with services format 2, and both round-trip', () => {
+  test('a descriptor without services is format 1, one with services format 6, and both round-trip', () => {
     const gw = testNode('gw-a', 'gateway', 0);
     const plain = gw.descriptor([5, 6]);
     assert.equal(plain.bytes[0], DESCRIPTOR_FORMAT);
@@ -38,7 +38,7 @@ describe('node services', () => {
     assert.throws(() => gw.descriptor([5], { services: ['rendezvous', 'rendezvous'] }), pkiEncoding);
   });
 
-  test('a document is format 2 without services and format 4 with, and decodes to what was encoded', () => {
+  test('a document is format 2 without services and format 7 with, and decodes to what was encoded', () => {
     const net = testNetwork('s');
     const nodes = net.map((n) => n.descriptor([5, 6]).desc);
     const plain = documentOf(nodes.map((n) => ({ ...n })).sort((a, b) => (a.role === b.role ? 0 : a.role === 'gateway' ? -1 : 1)));
@@ -50,7 +50,7 @@ describe('node services', () => {
     assert.equal(sBytes[0], DOCUMENT_FORMAT_SERVICES);
     assert.equal(sBytes.length, bytes.length + sorted.nodes.length);
     assert.deepEqual(decodeDocument(sBytes), served);
-    // Format 4 with no service listed is never written, so never read.
+    // Format 7 with no service listed is never written, so never read.
     const forged = bytes.slice();
     forged[0] = DOCUMENT_FORMAT_SERVICES;
     assert.throws(() => decodeDocument(forged), pkiEncoding);
