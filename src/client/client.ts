@@ -26,6 +26,8 @@
  *   for the gateway that serves a channel; the next send tick carries it in place of a fragment or
  *   a drop cover, with a SURB whose answer comes back to our mailbox. Their SURB keys live in
  *   memory only: an answer that comes after a restart has nobody waiting, and the invite asks again.
+ *   A request whose answer is late is asked again by its caller; the late answer still counts for
+ *   the same request asked again (requests are idempotent), so a slow mailbox costs no extra trip.
  *
  * Everything that outlives a restart is in the ClientStore; the engine holds only caches of it.
  * Portable: no `node:` imports (the browser runs the same engine).
@@ -73,6 +75,8 @@ export const MAX_RTO_MS = 30_000;
 export const BACKOFF = 1.5;
 /** A mailbox recipient of all zeros: the gateway drops such a packet (drop cover). */
 export const DROP_MAILBOX = new Uint8Array(RECIPIENT_ID_LENGTH);
+/** Timed-out rendezvous requests whose SURB keys are kept for a late answer (an open invite has one request at a time). */
+const MAX_LATE_RENDEZVOUS = 64;
 /** How often old SURBs, stale fragments and finished messages are pruned. */
 const PRUNE_INTERVAL_MS = 60_000;
 /** Finished outgoing messages are kept this long for `outgoing(id)`. */
@@ -193,6 +197,8 @@ export class Client implements ClientApi {
   readonly #rendezvousQueue: RendezvousCall[] = [];
   /** In-flight rendezvous requests by the idKey of their SURB id. */
   readonly #rendezvousInFlight = new Map<string, RendezvousCall>();
+  /** SURB keys of requests that timed out, by SURB id: a late answer still serves the same request asked again. */
+  readonly #rendezvousLate = new Map<string, { readonly body: string; readonly keys: Uint8Array }>();
   readonly #received = { fragment: 0, ack: 0, loop: 0, reply: 0, invalid: 0 };
 
   constructor(init: ClientInit, components: ClientComponents) {
@@ -239,6 +245,8 @@ export class Client implements ClientApi {
     this.#reconnectTimer = this.#pruneTimer = null;
     for (const call of [...this.#rendezvousQueue.splice(0), ...this.#rendezvousInFlight.values()]) this.#settleRendezvous(call, null);
     this.#rendezvousInFlight.clear();
+    for (const late of this.#rendezvousLate.values()) wipe(late.keys);
+    this.#rendezvousLate.clear();
     const link = this.#link;
     this.#link = null;
     if (link !== null) await link.close().catch(() => undefined);
@@ -406,8 +414,41 @@ export class Client implements ClientApi {
     this.#rendezvousInFlight.set(k, call);
     call.timer = this.#c.clock.setTimer(() => {
       call.timer = null;
-      if (this.#rendezvousInFlight.delete(k)) this.#settleRendezvous(call, null);
+      if (!this.#rendezvousInFlight.delete(k) || call.keys === null) return;
+      // Keep the keys for a late answer (bounded: the oldest go first).
+      if (this.#rendezvousLate.size >= MAX_LATE_RENDEZVOUS) {
+        const [oldest, v] = this.#rendezvousLate.entries().next().value!;
+        wipe(v.keys);
+        this.#rendezvousLate.delete(oldest);
+      }
+      this.#rendezvousLate.set(k, { body: idKey(call.body), keys: call.keys });
+      call.keys = null;
+      this.#settleRendezvous(call, null);
     }, call.timeoutMs);
+    return true;
+  }
+
+  /** A late answer: serves an in-flight request with the same body, if one waits; else it is only counted. */
+  #lateRendezvous(k: string, payload: Uint8Array, tools: Tools): boolean {
+    const late = this.#rendezvousLate.get(k);
+    if (late === undefined) return false;
+    this.#rendezvousLate.delete(k);
+    let answer: Uint8Array;
+    try {
+      answer = tools.sphinx.decryptSurbPayload(payload, late.keys);
+    } catch {
+      return false;
+    } finally {
+      wipe(late.keys);
+    }
+    this.#received.reply++;
+    for (const [key, call] of this.#rendezvousInFlight) {
+      if (idKey(call.body) === late.body) {
+        this.#rendezvousInFlight.delete(key);
+        this.#settleRendezvous(call, answer);
+        break;
+      }
+    }
     return true;
   }
 
@@ -843,6 +884,7 @@ export class Client implements ClientApi {
     const store = this.#c.store;
     const now = this.#now();
     if (surbId !== null) {
+      if (this.#lateRendezvous(idKey(surbId), payload, tools)) return;
       const call = this.#rendezvousInFlight.get(idKey(surbId));
       if (call !== undefined && call.keys !== null) {
         let answer: Uint8Array;

@@ -32,10 +32,10 @@ export const INVITE_POLL_INTERVAL_MS = 2_000;
  * How long a request waits for its answer before it is made again. A round trip is a few seconds
  * on an idle machine, but the answer queues in our mailbox behind whatever else waits there
  * (cover loops included), and a client starved of CPU fetches behind: 20 s was seen to be too
- * short on a loaded test machine, where answers then came after their request had been given up.
- * A minute costs only that much when a packet is really lost.
+ * short on a loaded test machine. A request asked again is the same bytes, and the engine lets a
+ * late answer to the first serve the second, so a short timeout costs a packet, not the answer.
  */
-export const RENDEZVOUS_ANSWER_TIMEOUT_MS = 60_000;
+export const RENDEZVOUS_ANSWER_TIMEOUT_MS = 30_000;
 /** Ended invites are kept this long for `invites` and then forgotten. */
 export const KEEP_ENDED_INVITES_MS = 24 * 3_600_000;
 /** Invites open at once (each polls; each holds a rendezvous channel). */

@@ -216,7 +216,11 @@ export function inviteEnded(s: InviteState): boolean {
 export function inviteRequest(s: InviteState, now: number): RendezvousRequest | null {
   if (inviteEnded(s)) return null;
   const side = s.role === 'inviter' ? 0 : 1;
-  const lifetimeS = Math.max(1, Math.ceil((s.expiresAt - now) / 1000));
+  // The whole lifetime, not what remains: a request asked again is then the same bytes, so a late
+  // answer to the first serves the second (src/client/client.ts). A channel is made by the first
+  // post, at the invite's start, and the gateway caps the lifetime anyway.
+  void now;
+  const lifetimeS = Math.max(1, Math.ceil((s.expiresAt - s.createdAt) / 1000));
   const base = { channel: s.channel, side, token: fromHex(s.token), lifetimeS } as const;
   switch (s.stage) {
     case 'claiming':
