@@ -63,6 +63,27 @@ async function invite(dir: string, name: string): Promise<{ code: string; done: 
   return { code: first, done };
 }
 
+/** `p`, or after `ms` an error that says where each client stands (status and invites). */
+async function within<T>(p: Promise<T>, ms: number, clients: ClientProcess[]): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      void Promise.all(
+        clients.map(async (c) => {
+          const st = await c.status().catch((e: unknown) => String(e));
+          const inv = await command(['client', 'invites', '--dir', c.dir, '--json']);
+          return `${c.dir}: ${JSON.stringify(st)} ${inv.stdout}`;
+        }),
+      ).then((lines) => reject(new Error(`not done in ${ms / 1000} s:\n${lines.join('\n')}`)));
+    }, ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** What the stub ContactExchange recorded for contact `name` in the client at `dir`. */
 function recorded(dir: string, name: string): { ours: string; theirs: string } | null {
   const db = new Database(join(dir, CLIENT_DB_FILE), { readonly: true, fileMustExist: true });
@@ -74,7 +95,7 @@ function recorded(dir: string, name: string): { ours: string; theirs: string } |
   }
 }
 
-describe('contacts by code on a local network', { timeout: 300_000 }, () => {
+describe('contacts by code on a local network', { timeout: 600_000 }, () => {
   let dir: string;
   let net: RunningLocalNetwork;
   let alice: ClientProcess;
@@ -83,7 +104,9 @@ describe('contacts by code on a local network', { timeout: 300_000 }, () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'bc-invite-'));
     const data = join(dir, 'network');
-    await ensureLocalNetwork({ dir: data, basePort: 35_800, params: { epochPeriodMs: 20_000, mixMeanDelayMs: 10, sendRatePerS: 50, loopRatePerS: 5, fetchRatePerS: 100 } });
+    // Light clocks: an invite needs a few round trips, not throughput, and on a loaded machine a
+    // client busy making cover packets fetches its mailbox (where the answers wait) late.
+    await ensureLocalNetwork({ dir: data, basePort: 35_800, params: { epochPeriodMs: 20_000, mixMeanDelayMs: 10, sendRatePerS: 10, loopRatePerS: 1, fetchRatePerS: 50 } });
     raiseClientRate(data);
     net = await startLocalNetwork({ dir: data });
     alice = new ClientProcess(join(dir, 'alice'));
@@ -101,9 +124,9 @@ describe('contacts by code on a local network', { timeout: 300_000 }, () => {
   });
 
   it('invite and accept make each the other\'s contact, each side holding the other\'s card', async () => {
-    const inv = await invite(alice.dir, 'bob');
-    const acc = await command(['client', 'accept', inv.code, '--dir', bob.dir, '--name', 'alice']);
-    const done = await inv.done;
+    const inv = await within(invite(alice.dir, 'bob'), 120_000, [alice, bob]);
+    const acc = await within(command(['client', 'accept', inv.code, '--dir', bob.dir, '--name', 'alice']), 120_000, [alice, bob]);
+    const done = await within(inv.done, 60_000, [alice, bob]);
     assert.equal(acc.status, 0, acc.stderr);
     assert.equal(done.status, 0, done.stderr);
     assert.match(done.stdout, /contact "bob" added/);
@@ -117,17 +140,17 @@ describe('contacts by code on a local network', { timeout: 300_000 }, () => {
   });
 
   it('a wrong code fails on both sides, and the code is burned', async () => {
-    const inv = await invite(alice.dir, 'carol');
+    const inv = await within(invite(alice.dir, 'carol'), 120_000, [alice, bob]);
     const parts = inv.code.split('-');
     parts[1] = WORDLIST[(WORDLIST.indexOf(parts[1]!) + 1) % WORDLIST.length]!;
-    const wrong = await command(['client', 'accept', parts.join(' '), '--dir', bob.dir, '--name', 'carol']);
-    const done = await inv.done;
+    const wrong = await within(command(['client', 'accept', parts.join(' '), '--dir', bob.dir, '--name', 'carol']), 120_000, [alice, bob]);
+    const done = await within(inv.done, 60_000, [alice, bob]);
     for (const r of [wrong, done]) {
       assert.equal(r.status, 1, r.stdout + r.stderr);
       assert.match(r.stderr, /the code did not match: ask for a new one/);
     }
     // The right code, now: refused, because the invite is burned.
-    const late = await command(['client', 'accept', inv.code, '--dir', bob.dir, '--name', 'carol2']);
+    const late = await within(command(['client', 'accept', inv.code, '--dir', bob.dir, '--name', 'carol2']), 120_000, [alice, bob]);
     assert.equal(late.status, 1);
     assert.match(late.stderr, /used already/);
     assert.equal(recorded(alice.dir, 'carol'), null);
