@@ -212,14 +212,13 @@ export function inviteEnded(s: InviteState): boolean {
   return s.stage === 'done' || s.stage === 'failed';
 }
 
-/** What to send to the rendezvous next, or null when the invite has ended. */
-export function inviteRequest(s: InviteState, now: number): RendezvousRequest | null {
+/** What to send to the rendezvous next, or null when the invite has ended. (`_now` is kept for callers; requests no longer depend on it.) */
+export function inviteRequest(s: InviteState, _now: number): RendezvousRequest | null {
   if (inviteEnded(s)) return null;
   const side = s.role === 'inviter' ? 0 : 1;
   // The whole lifetime, not what remains: a request asked again is then the same bytes, so a late
   // answer to the first serves the second (src/client/client.ts). A channel is made by the first
   // post, at the invite's start, and the gateway caps the lifetime anyway.
-  void now;
   const lifetimeS = Math.max(1, Math.ceil((s.expiresAt - s.createdAt) / 1000));
   const base = { channel: s.channel, side, token: fromHex(s.token), lifetimeS } as const;
   switch (s.stage) {
