@@ -91,6 +91,14 @@ export type ErrorCode =
   | 'ERR_MSG_REPLAY'
   | 'ERR_MSG_SKIP_LIMIT'
   | 'ERR_MSG_TOO_LONG'
+  // contacts by code: a malformed code, a PAKE message that does not parse or a bad point, the
+  // code that did not match, an expired, burned or unknown invite, a rendezvous request or answer
+  | 'ERR_INVITE_CODE'
+  | 'ERR_INVITE_PAKE'
+  | 'ERR_INVITE_MISMATCH'
+  | 'ERR_INVITE_EXPIRED'
+  | 'ERR_INVITE_STATE'
+  | 'ERR_RENDEZVOUS'
   // cli
   | 'ERR_CLI_USAGE';
 

@@ -23,6 +23,7 @@ import { formatReceived, parseReceived, prepareSaveDir, receivedJson, saveReceiv
 import type { Received } from './received.js';
 import { failureExplanation, SendReporter } from './send-progress.js';
 import { runMailboxCommand } from './client-mailbox.js';
+import { accept, invite, invites } from './invite.js';
 
 export { formatReceived } from './received.js';
 
@@ -47,6 +48,9 @@ Commands:
   recv      print the messages received and not read yet, and mark them read
   inbox     print the messages received, read or not (recv's are kept)
   mailbox   extra mailboxes (one per contact): create, list, revoke, rotate
+  invite    print a short code to read to someone, and wait until they become your contact
+  accept    accept a code someone read to you: CODE --name NAME
+  invites   list open and recent invites (--cancel ID ends one)
 
 Every command takes --dir DIR, the client's state directory (default ${DEFAULT_CLIENT_DIR}).
 
@@ -674,7 +678,13 @@ export async function runClientCommand(argv: string[]): Promise<number> {
       return inbox(rest);
     case 'mailbox':
       return daemonCall(dirOption(parseMailboxDir(rest)), () => runMailboxCommand(rest, dirOption));
+    case 'invite':
+      return invite(rest);
+    case 'accept':
+      return accept(rest);
+    case 'invites':
+      return invites(rest);
     default:
-      throw usageError(`unknown client command "${sub.slice(0, 32)}"; the commands are init, run, address, status, send, recv, inbox, mailbox (see npx backchannel client --help)`);
+      throw usageError(`unknown client command "${sub.slice(0, 32)}"; the commands are init, run, address, status, send, recv, inbox, mailbox, invite, accept, invites (see npx backchannel client --help)`);
   }
 }

@@ -26,6 +26,13 @@
  *   `retrieve_message` when one is needed (mailboxes.ts); their mail comes in our one fetch
  *   stream, tagged with the mailbox, and is opened with that mailbox's key.
  *
+ * - Rendezvous requests (contacts by code, src/client/invites.ts): `rendezvous()` queues a request
+ *   for the gateway that serves a channel; the next send tick carries it in place of a fragment or
+ *   a drop cover, with a SURB whose answer comes back to our mailbox. Their SURB keys live in
+ *   memory only: an answer that comes after a restart has nobody waiting, and the invite asks again.
+ *   A request whose answer is late is asked again by its caller; the late answer still counts for
+ *   the same request asked again (requests are idempotent), so a slow mailbox costs no extra trip.
+ *
  * Everything that outlives a restart is in the ClientStore; the engine holds only caches of it.
  * Portable: no `node:` imports (the browser runs the same engine).
  */
@@ -44,7 +51,8 @@ import { geometryFromUserPayload } from '../sphinx/geometry.js';
 import type { Geometry } from '../sphinx/geometry.js';
 import { Sphinx } from '../sphinx/sphinx.js';
 import type { PacketFormat, PacketFormatFactory } from '../sphinx/format.js';
-import { equalBytes, toHex, wipe } from '../util/bytes.js';
+import { equalBytes, idKey, toHex, wipe } from '../util/bytes.js';
+import { RENDEZVOUS_RECIPIENT, rendezvousGateway } from '../messaging/rendezvous.js';
 import { MAX_EXTRA_MAILBOXES, WireCodec } from '../wire/commands.js';
 import type { WireCommand } from '../wire/commands.js';
 import { decodeAddress, encodeAddress } from './address.js';
@@ -73,6 +81,8 @@ export const MAX_RTO_MS = 30_000;
 export const BACKOFF = 1.5;
 /** A mailbox recipient of all zeros: the gateway drops such a packet (drop cover). */
 export const DROP_MAILBOX = new Uint8Array(RECIPIENT_ID_LENGTH);
+/** Timed-out rendezvous requests whose SURB keys are kept for a late answer (an open invite has one request at a time). */
+const MAX_LATE_RENDEZVOUS = 64;
 /** How often old SURBs, stale fragments and finished messages are pruned. */
 const PRUNE_INTERVAL_MS = 60_000;
 /** Finished outgoing messages are kept this long for `outgoing(id)`. */
@@ -122,6 +132,16 @@ export interface ClientComponents {
   readonly directory?: DirectoryTrust;
   /** Called with each document the gateway gave once it is in use (e.g. to record the gateway's entry for the next start). Exceptions are logged. */
   readonly onDocument?: (doc: SignedDocument) => void;
+}
+
+/** A rendezvous request queued for a send slot, then in flight until its answer or its timeout. */
+interface RendezvousCall {
+  readonly channel: number;
+  readonly body: Uint8Array;
+  readonly timeoutMs: number;
+  readonly resolve: (answer: Uint8Array | null) => void;
+  keys: Uint8Array | null;
+  timer: unknown;
 }
 
 interface Pending {
@@ -185,6 +205,11 @@ export class Client implements ClientApi {
   #srtt: number | null = null;
   #rttvar = 0;
   readonly #sent = { real: 0, drop: 0, loop: 0 };
+  readonly #rendezvousQueue: RendezvousCall[] = [];
+  /** In-flight rendezvous requests by the idKey of their SURB id. */
+  readonly #rendezvousInFlight = new Map<string, RendezvousCall>();
+  /** SURB keys of requests that timed out, by SURB id: a late answer still serves the same request asked again. */
+  readonly #rendezvousLate = new Map<string, { readonly body: string; readonly keys: Uint8Array }>();
   readonly #received = { fragment: 0, ack: 0, loop: 0, reply: 0, invalid: 0 };
 
   constructor(init: ClientInit, components: ClientComponents) {
@@ -230,6 +255,10 @@ export class Client implements ClientApi {
     this.#fetchClock.stop();
     for (const t of [this.#reconnectTimer, this.#pruneTimer]) if (t !== null) this.#c.clock.clearTimer(t);
     this.#reconnectTimer = this.#pruneTimer = null;
+    for (const call of [...this.#rendezvousQueue.splice(0), ...this.#rendezvousInFlight.values()]) this.#settleRendezvous(call, null);
+    this.#rendezvousInFlight.clear();
+    for (const late of this.#rendezvousLate.values()) wipe(late.keys);
+    this.#rendezvousLate.clear();
     const link = this.#link;
     this.#link = null;
     if (link !== null) await link.close().catch(() => undefined);
@@ -465,6 +494,96 @@ export class Client implements ClientApi {
     }
   }
 
+  /**
+   * Sends `body` (a rendezvous request, src/messaging/rendezvous.ts) to the rendezvous service of
+   * the gateway that serves `channel` in the current document, in the next send slot, with a SURB
+   * back to our mailbox. Resolves with the answer (the SURB payload, decrypted), or null when
+   * none came within `timeoutMs` of sending, no gateway offers the service, or the client stops.
+   * Adds no frame: the request takes a send tick's place.
+   */
+  rendezvous(channel: number, body: Uint8Array, timeoutMs: number): Promise<Uint8Array | null> {
+    return new Promise((resolve) => {
+      if (!this.#running) {
+        resolve(null);
+        return;
+      }
+      this.#rendezvousQueue.push({ channel, body: body.slice(), timeoutMs, resolve, keys: null, timer: null });
+    });
+  }
+
+  #settleRendezvous(call: RendezvousCall, answer: Uint8Array | null): void {
+    if (call.timer !== null) this.#c.clock.clearTimer(call.timer);
+    call.timer = null;
+    if (call.keys !== null) wipe(call.keys);
+    call.keys = null;
+    call.resolve(answer);
+  }
+
+  /** Sends the oldest queued rendezvous request; false when none could go (the slot then goes to others). */
+  #sendRendezvous(doc: SignedDocument, tools: Tools): boolean {
+    const call = this.#rendezvousQueue.shift();
+    if (call === undefined) return false;
+    const target = rendezvousGateway(doc.document, call.channel);
+    const ours = this.#gatewayNode();
+    if (target === undefined || ours === undefined) {
+      this.#log.warn('no gateway offers the rendezvous service in the current document');
+      this.#settleRendezvous(call, null);
+      return false;
+    }
+    const surbId = this.#c.crypto.randomBytes(SURB_ID_LENGTH);
+    const answerSurb = this.#ackSurb(doc, tools, surbId, this.#mailbox, ours);
+    const route = [ours, ...chooseMixes(doc.document, this.#rand), target];
+    const payload = encodeForwardPayload(tools.geometry, call.body, answerSurb.surb);
+    const packet = tools.sphinx.createPacket(pathHops(route, doc.document.epoch, this.#delays(route.length - 1, true), { recipient: RENDEZVOUS_RECIPIENT }), payload);
+    if (!this.#put(packet)) {
+      wipe(answerSurb.keys);
+      this.#rendezvousQueue.unshift(call);
+      return false;
+    }
+    this.#sent.real++;
+    call.keys = answerSurb.keys;
+    const k = idKey(surbId);
+    this.#rendezvousInFlight.set(k, call);
+    call.timer = this.#c.clock.setTimer(() => {
+      call.timer = null;
+      if (!this.#rendezvousInFlight.delete(k) || call.keys === null) return;
+      // Keep the keys for a late answer (bounded: the oldest go first).
+      if (this.#rendezvousLate.size >= MAX_LATE_RENDEZVOUS) {
+        const [oldest, v] = this.#rendezvousLate.entries().next().value!;
+        wipe(v.keys);
+        this.#rendezvousLate.delete(oldest);
+      }
+      this.#rendezvousLate.set(k, { body: idKey(call.body), keys: call.keys });
+      call.keys = null;
+      this.#settleRendezvous(call, null);
+    }, call.timeoutMs);
+    return true;
+  }
+
+  /** A late answer: serves an in-flight request with the same body, if one waits; else it is only counted. */
+  #lateRendezvous(k: string, payload: Uint8Array, tools: Tools): boolean {
+    const late = this.#rendezvousLate.get(k);
+    if (late === undefined) return false;
+    this.#rendezvousLate.delete(k);
+    let answer: Uint8Array;
+    try {
+      answer = tools.sphinx.decryptSurbPayload(payload, late.keys);
+    } catch {
+      return false;
+    } finally {
+      wipe(late.keys);
+    }
+    this.#received.reply++;
+    for (const [key, call] of this.#rendezvousInFlight) {
+      if (idKey(call.body) === late.body) {
+        this.#rendezvousInFlight.delete(key);
+        this.#settleRendezvous(call, answer);
+        break;
+      }
+    }
+    return true;
+  }
+
   // ---- internals: events, documents, links ----
 
   /** Whole milliseconds: what the store keeps. */
@@ -678,6 +797,14 @@ export class Client implements ClientApi {
     const tools = this.#tools;
     if (doc === null || tools === null || this.#link === null || this.#gatewayNode() === undefined) return;
     const now = this.#now();
+    // Rendezvous requests are few (an open invite polls every few seconds) and wait on a person: first.
+    if (this.#rendezvousQueue.length > 0 && !this.#expired(now)) {
+      try {
+        if (this.#sendRendezvous(doc, tools)) return;
+      } catch (err) {
+        this.#log.warn('cannot build a rendezvous packet', { code: isBackchannelError(err) ? err.code : 'unknown' });
+      }
+    }
     // With an expired document real fragments wait (their packets would be lost and their
     // attempts spent); a drop cover keeps the send clock's pattern.
     while (!this.#expired(now)) {
@@ -905,6 +1032,21 @@ export class Client implements ClientApi {
     const store = this.#c.store;
     const now = this.#now();
     if (surbId !== null) {
+      if (this.#lateRendezvous(idKey(surbId), payload, tools)) return;
+      const call = this.#rendezvousInFlight.get(idKey(surbId));
+      if (call !== undefined && call.keys !== null) {
+        let answer: Uint8Array;
+        try {
+          answer = tools.sphinx.decryptSurbPayload(payload, call.keys);
+        } catch {
+          this.#received.invalid++;
+          return;
+        }
+        this.#rendezvousInFlight.delete(idKey(surbId));
+        this.#received.reply++;
+        this.#settleRendezvous(call, answer);
+        return;
+      }
       const rec = store.surb(surbId);
       if (rec === null) {
         this.#received.invalid++;

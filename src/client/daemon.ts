@@ -16,8 +16,8 @@
  *   {"op":"recv","follow"?:BOOL}
  *       -> {"event":"message","seq":N,"id":HEX,"body_base64":B64,"received_at":MS,"sent_at":MS|null,
  *           "file_name":NAME|null,"reply_surbs":N,"in_reply_to":HEX|null,"mailbox":HEX|null}* for every
- *       unconsumed inbox message (mailbox: the extra mailbox it came to, null for the main one); the peer answers each with {"op":"consume","seq":N} once it has the message
- *       safe. Without follow, {"event":"end"} after the backlog, and the daemon closes once every
+ *       unconsumed inbox message (mailbox: the extra mailbox it came to, null for the main one);
+ *       the peer answers each with {"op":"consume","seq":N} once it has the message safe. Without follow, {"event":"end"} after the backlog, and the daemon closes once every
  *       message sent is consumed or the peer closes. With follow, new messages as they arrive,
  *       until the peer closes.
  *   {"op":"inbox","last"?:N}
@@ -29,6 +29,7 @@
  *   {"op":"mailbox","action":"list"} -> {"ok":true,"mailboxes":[{...MailboxInfo}*]} then close
  *   {"op":"mailbox","action":"revoke","id":HEX} -> {"ok":true} then close
  *   {"op":"mailbox","action":"rotate","id":HEX,"grace_ms"?:N} -> {"ok":true,"mailbox":{...}} then close
+ *   {"op":"invite"|"accept"|"invites"|"invite_cancel",...}: contacts by code (invite-ipc.ts).
  *   any error -> {"ok":false,"code":"ERR_...","error":TEXT} then close.
  *
  * A peer can do no harm beyond its own connection: lines are bounded (MAX_REQUEST_LINE), a
@@ -47,6 +48,8 @@ import type { ClientApi, ClientEvent, SendRequest } from './api.js';
 import { encodeLine, LineReader, MAX_REQUEST_LINE, parseLine } from './ipc.js';
 import type { IpcMessage } from './ipc.js';
 import type { InboxMessage } from './store.js';
+import { INVITE_OPS, serveInviteOp } from './invite-ipc.js';
+import type { InviteManager } from './invites.js';
 
 /** Time a peer has to send its request after connecting. */
 export const REQUEST_TIMEOUT_MS = 10_000;
@@ -68,6 +71,8 @@ export interface IpcServerOptions {
   readonly path: string;
   readonly api: ClientApi;
   readonly log: Logger;
+  /** Contacts by code; without it the invite ops answer an error. */
+  readonly invites?: InviteManager;
 }
 
 export interface IpcServer {
@@ -185,6 +190,7 @@ class ServedConnection {
   readonly #socket: Socket;
   readonly #api: ClientApi;
   readonly #log: Logger;
+  readonly #invites: InviteManager | undefined;
   readonly #reader = new LineReader(MAX_REQUEST_LINE);
   #phase: 'request' | 'reply' | 'recv' | 'done' = 'request';
   #cleanups: Array<() => void> = [];
@@ -199,10 +205,11 @@ class ServedConnection {
   #again = false;
   #endSent = false;
 
-  constructor(socket: Socket, api: ClientApi, log: Logger) {
+  constructor(socket: Socket, api: ClientApi, log: Logger, invites?: InviteManager) {
     this.#socket = socket;
     this.#api = api;
     this.#log = log;
+    this.#invites = invites;
     this.#timer = setTimeout(() => this.#fail(ipcError(`no request within ${REQUEST_TIMEOUT_MS / 1000} s`)), REQUEST_TIMEOUT_MS);
     this.#timer.unref();
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
@@ -285,6 +292,11 @@ class ServedConnection {
         return;
       }
       default:
+        if (INVITE_OPS.includes(op)) {
+          this.#phase = 'reply';
+          serveInviteOp(this.#invites, message, { write: (m) => void this.#write(m), finish: () => this.#finish(), onClose: (f) => this.#cleanups.push(f) });
+          return;
+        }
         throw ipcError(`unknown op ${JSON.stringify(op.slice(0, 24))}`);
     }
   }
@@ -573,7 +585,7 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
   const log = opts.log.child('ipc');
   const connections = new Set<ServedConnection>();
   const server: Server = createServer({ allowHalfOpen: false, pauseOnConnect: false }, (socket) => {
-    const c = new ServedConnection(socket, opts.api, log);
+    const c = new ServedConnection(socket, opts.api, log, opts.invites);
     connections.add(c);
     socket.on('close', () => connections.delete(c));
   });

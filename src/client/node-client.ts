@@ -23,6 +23,9 @@ import type { AuthorityInfo, DocumentNode, SignedDocument } from '../pki/types.j
 import type { ClientEvent } from './api.js';
 import { Client } from './client.js';
 import { startIpcServer } from './daemon.js';
+import { InviteManager } from './invites.js';
+import { stubContactExchange } from './contact-stub.js';
+import type { ContactExchange } from '../messaging/invite.js';
 import type { IpcServer } from './daemon.js';
 import { clientSocketPath, daemonAnswers } from './ipc.js';
 import { clientAddress, contactNode, isInitialised, readClientIdentity, refreshGatewayContact, saveClientIdentity } from './settings.js';
@@ -241,6 +244,8 @@ export function readClientAddress(dir: string): string {
 export interface RunClientOptions {
   readonly dir: string;
   readonly log: Logger;
+  /** The messenger's side of contacts by code; a stub that records cards in the store by default (contact-stub.ts). */
+  readonly contacts?: (store: SqliteClientStore) => ContactExchange;
   /** Every event of the engine (connected, disconnected, messages, ...). */
   readonly onEvent?: (event: ClientEvent) => void;
 }
@@ -311,10 +316,18 @@ export async function runClient(opts: RunClientOptions): Promise<RunningClient> 
     store.close();
     throw e;
   }
+  const invites = new InviteManager({
+    clock: systemClock,
+    crypto: nodeBackend,
+    client,
+    store,
+    exchange: opts.contacts?.(store) ?? stubContactExchange(nodeBackend, store),
+    log,
+  });
   // The socket first: it is also what keeps a second daemon from using the same identity.
   let ipc: IpcServer;
   try {
-    ipc = await startIpcServer({ path: socketPath, api: client, log });
+    ipc = await startIpcServer({ path: socketPath, api: client, log, invites });
   } catch (e) {
     store.close();
     if (isBackchannelError(e, 'ERR_CLIENT_IPC') && e.message.includes('EADDRINUSE')) throw stateError(`a client is already running for ${dir}`);
@@ -322,11 +335,13 @@ export async function runClient(opts: RunClientOptions): Promise<RunningClient> 
   }
   if (opts.onEvent !== undefined) unsubscribe = client.subscribe(opts.onEvent);
   client.start();
+  invites.start();
   const shutDown = async (): Promise<void> => {
     try {
       await ipc.close();
     } finally {
       unsubscribe?.();
+      invites.stop();
       try {
         await client.stop();
       } finally {

@@ -35,6 +35,9 @@
  *   every open (`IF NOT EXISTS`), so that a database made before it gets it without a new layout
  *   version; a message without a row here came without meta.
  * - `mailboxes`, `inbox_mailboxes`: extra mailboxes and what came to them (sqlite-mailboxes.ts).
+ * - `invites (id TEXT PK, state BLOB, updated_at)`: open and recent invites of contacts by code
+ *   (src/client/invites.ts); made by INVITES_SCHEMA on every open, so a database made before it
+ *   gets it without a new schema version.
  *
  * Large blobs (frames, fragment data, bodies) live in rowid tables, whose leaves hold a 2 kB row
  * whole; WITHOUT ROWID is kept for the small tables.
@@ -329,6 +332,15 @@ function inboxOf(row: InboxRow): InboxMessage {
   };
 }
 
+/** The invites table (contacts by code), created when missing on every open. */
+const INVITES_SCHEMA = `
+CREATE TABLE IF NOT EXISTS invites (
+  id TEXT PRIMARY KEY,
+  state BLOB NOT NULL,
+  updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
+
 /**
  * Creates the schema in a new database; accepts only a client database at CLIENT_SCHEMA_VERSION
  * otherwise.
@@ -501,6 +513,7 @@ export class SqliteClientStore implements ClientStore {
     return openDurableDatabase(path, durable, (db) => {
       migrate(db);
       db.exec(INBOX_META_SCHEMA);
+      db.exec(INVITES_SCHEMA);
       return new SqliteClientStore(db);
     });
   }
@@ -840,6 +853,30 @@ export class SqliteClientStore implements ClientStore {
     return this.#run('inboxMessage', () => {
       const row = this.#selectInboxById.get(id);
       return row === undefined ? null : inboxOf(row);
+    });
+  }
+
+  // ---- invites (contacts by code; src/client/invites.ts owns the state's format) ----
+
+  /** Every stored invite, oldest change first. */
+  invites(): { id: string; state: Uint8Array }[] {
+    return this.#run('invites', () =>
+      this.#db
+        .prepare<[], { id: string; state: Buffer }>('SELECT id, state FROM invites ORDER BY updated_at, id')
+        .all()
+        .map((r) => ({ id: r.id, state: own(r.state) })),
+    );
+  }
+
+  putInvite(id: string, state: Uint8Array, updatedAt: number): void {
+    this.#run('putInvite', () => {
+      this.#db.prepare('INSERT INTO invites (id, state, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at').run(id, state, updatedAt);
+    });
+  }
+
+  deleteInvite(id: string): void {
+    this.#run('deleteInvite', () => {
+      this.#db.prepare('DELETE FROM invites WHERE id = ?').run(id);
     });
   }
 

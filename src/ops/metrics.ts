@@ -33,6 +33,8 @@ export const DROP_REASONS = [
   'ack_queue_full', // a gateway's acknowledgements outran its emission slots past the queue's bound (the oldest goes)
   'no_route', // a gateway could not route a cover packet of its own (an empty layer, a node without a key)
   'ack_expired', // an acknowledgement waited longer than MAX_ACK_WAIT_MS for a slot (its sender has retransmitted)
+  'rendezvous_full', // a rendezvous posting for a new channel while the service holds its most channels (answered "full")
+  'rendezvous_bad', // a rendezvous request that does not parse (answered "bad"), or one without a SURB to answer by
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 

@@ -102,6 +102,7 @@ export function buildConsensus(input: ConsensusInput): ConsensusDocument {
       tcpAddress: d.tcpAddress,
       wsAddress: d.wsAddress,
       mixKeys,
+      ...(d.services !== undefined && d.services.length > 0 ? { services: d.services } : {}),
     });
   }
   nodes.sort(compareNodes);

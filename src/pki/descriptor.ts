@@ -11,11 +11,20 @@ import { abytes, concatBytes, equalBytes } from '../util/bytes.js';
 import type { Ed25519 } from './ed25519.js';
 import { ED25519_PUBLIC_KEY_LENGTH, ED25519_SIGNATURE_LENGTH } from './ed25519.js';
 import { Reader, Writer } from './encoding.js';
-import type { Descriptor, MixKey, NodeRole } from './types.js';
+import type { Descriptor, MixKey, NodeRole, NodeService } from './types.js';
 import { MAX_DESCRIPTOR_MIX_KEYS } from './types.js';
 
 /** First byte of a descriptor: the format and its version. */
 export const DESCRIPTOR_FORMAT = 0x01;
+/**
+ * The format of a descriptor that lists services: the format-1 layout with a services byte after
+ * the node fields. A node without services still writes format 1, byte for byte as before, so
+ * older descriptors decode as they did. (Every format byte names one kind: docs/directory.md.)
+ */
+export const DESCRIPTOR_FORMAT_SERVICES = 0x06;
+
+/** The services a node may list, by bit of the services byte (bit 0 first). */
+export const NODE_SERVICES: readonly NodeService[] = ['rendezvous'];
 
 /** Longest signed descriptor. The largest valid one is under 1 KiB; the rest is headroom for later fields. */
 export const MAX_DESCRIPTOR_LENGTH = 4096;
@@ -109,10 +118,35 @@ export function checkNodeFields(node: Descriptor, maxKeys: number): void {
     if (!Number.isSafeInteger(k.epoch) || k.epoch < 0 || k.epoch !== first + i) throw invalid('mix keys must be for consecutive ascending epochs');
     if (!(k.publicKey instanceof Uint8Array) || k.publicKey.length !== NODE_KEY_LENGTH) throw invalid('mix keys must be 32 bytes');
   }
+  if (node.services !== undefined) {
+    if (!Array.isArray(node.services) || node.services.some((x) => !NODE_SERVICES.includes(x)) || new Set(node.services).size !== node.services.length) {
+      throw invalid('node services must be distinct known services');
+    }
+    if (node.services.length > 0 && node.role !== 'gateway') throw invalid('only a gateway may list services');
+  }
 }
 
-/** Writes the shared node fields (after checking them). */
-export function writeNodeFields(w: Writer, node: Descriptor, maxKeys: number): void {
+/** True when the node lists at least one service (and so needs the services byte). */
+export function hasServices(node: Pick<Descriptor, 'services'>): boolean {
+  return node.services !== undefined && node.services.length > 0;
+}
+
+/** The services byte of a node: bit i for NODE_SERVICES[i]. */
+export function servicesByte(node: Pick<Descriptor, 'services'>): number {
+  let b = 0;
+  for (const s of node.services ?? []) b |= 1 << NODE_SERVICES.indexOf(s);
+  return b;
+}
+
+/** The services of a services byte, in NODE_SERVICES order; undefined for none. */
+export function servicesFromByte(b: number): NodeService[] | undefined {
+  if (b >> NODE_SERVICES.length !== 0) throw invalid('unknown node service');
+  const out = NODE_SERVICES.filter((_, i) => (b & (1 << i)) !== 0);
+  return out.length === 0 ? undefined : out;
+}
+
+/** Writes the shared node fields (after checking them); with `services`, the services byte after them. */
+export function writeNodeFields(w: Writer, node: Descriptor, maxKeys: number, services = false): void {
   checkNodeFields(node, maxKeys);
   w.string(node.name, 1);
   w.raw(node.identityKey);
@@ -123,10 +157,11 @@ export function writeNodeFields(w: Writer, node: Descriptor, maxKeys: number): v
   w.string(node.wsAddress ?? '', 1); // length 0 stands for null: an empty URL is never valid
   w.u8(node.mixKeys.length);
   for (const k of node.mixKeys) w.u64(k.epoch).raw(k.publicKey);
+  if (services) w.u8(servicesByte(node));
 }
 
-/** Reads and checks the shared node fields. */
-export function readNodeFields(r: Reader, maxKeys: number): Descriptor {
+/** Reads and checks the shared node fields; with `services`, the services byte after them. */
+export function readNodeFields(r: Reader, maxKeys: number, services = false): Descriptor {
   const name = r.string(1, MAX_NODE_NAME_LENGTH, 'node name');
   const identityKey = r.raw(ED25519_PUBLIC_KEY_LENGTH, 'identity key');
   const linkKey = r.raw(NODE_KEY_LENGTH, 'link key');
@@ -139,15 +174,17 @@ export function readNodeFields(r: Reader, maxKeys: number): Descriptor {
   if (count < 1 || count > maxKeys) throw invalid(`node must carry 1 to ${maxKeys} mix keys`);
   const mixKeys: MixKey[] = [];
   for (let i = 0; i < count; i++) mixKeys.push({ epoch: r.u64('mix key epoch'), publicKey: r.raw(NODE_KEY_LENGTH, 'mix key') });
-  const node: Descriptor = { name, identityKey, linkKey, role, layer, tcpAddress, wsAddress: ws === '' ? null : ws, mixKeys };
+  const listed = services ? servicesFromByte(r.u8('services')) : undefined;
+  const node: Descriptor = { name, identityKey, linkKey, role, layer, tcpAddress, wsAddress: ws === '' ? null : ws, mixKeys, ...(listed === undefined ? {} : { services: listed }) };
   checkNodeFields(node, maxKeys);
   return node;
 }
 
 /** The canonical body of a descriptor: what is signed. */
 export function encodeDescriptorBody(desc: Descriptor): Uint8Array {
-  const w = new Writer().u8(DESCRIPTOR_FORMAT);
-  writeNodeFields(w, desc, MAX_DESCRIPTOR_MIX_KEYS);
+  const services = hasServices(desc);
+  const w = new Writer().u8(services ? DESCRIPTOR_FORMAT_SERVICES : DESCRIPTOR_FORMAT);
+  writeNodeFields(w, desc, MAX_DESCRIPTOR_MIX_KEYS, services);
   return w.finish();
 }
 
@@ -181,8 +218,10 @@ export function verifyDescriptor(bytes: Uint8Array, ed: Ed25519): Descriptor {
   const body = bytes.subarray(0, bytes.length - ED25519_SIGNATURE_LENGTH);
   const signature = bytes.subarray(bytes.length - ED25519_SIGNATURE_LENGTH);
   const r = new Reader(body);
-  if (r.u8('descriptor format') !== DESCRIPTOR_FORMAT) throw invalid('unknown descriptor format');
-  const desc = readNodeFields(r, MAX_DESCRIPTOR_MIX_KEYS);
+  const format = r.u8('descriptor format');
+  if (format !== DESCRIPTOR_FORMAT && format !== DESCRIPTOR_FORMAT_SERVICES) throw invalid('unknown descriptor format');
+  const desc = readNodeFields(r, MAX_DESCRIPTOR_MIX_KEYS, format === DESCRIPTOR_FORMAT_SERVICES);
+  if (format === DESCRIPTOR_FORMAT_SERVICES && !hasServices(desc)) throw invalid('a services descriptor lists no service');
   r.end('descriptor');
   if (!ed.verify(desc.identityKey, concatBytes(SIGNATURE_CONTEXT, body), signature)) {
     throw new BackchannelError('ERR_PKI_SIGNATURE', `pki: bad signature on the descriptor of node ${desc.name}`);

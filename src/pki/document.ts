@@ -8,7 +8,7 @@
 import { sha512_256 } from '@noble/hashes/sha2.js';
 import { BackchannelError } from '../errors.js';
 import { abytes, aint, concatBytes, toHex } from '../util/bytes.js';
-import { checkNodeFields, readNodeFields, writeNodeFields } from './descriptor.js';
+import { checkNodeFields, hasServices, readNodeFields, writeNodeFields } from './descriptor.js';
 import type { Ed25519 } from './ed25519.js';
 import { ED25519_PUBLIC_KEY_LENGTH, ED25519_SEED_LENGTH, ED25519_SIGNATURE_LENGTH } from './ed25519.js';
 import { Reader, Writer } from './encoding.js';
@@ -16,6 +16,12 @@ import type { AuthorityInfo, ConsensusDocument, DocumentNode, DocumentSignature,
 
 /** First byte of a document: the format and its version. */
 export const DOCUMENT_FORMAT = 0x02;
+/**
+ * A document in which some node lists services: the format-2 layout with a services byte after
+ * each node's fields. A document without services is still written as format 2, byte for byte as
+ * before, so documents of older networks decode as they did.
+ */
+export const DOCUMENT_FORMAT_SERVICES = 0x07;
 /** First byte of the signed-document container. */
 export const SIGNED_DOCUMENT_FORMAT = 0x03;
 
@@ -147,11 +153,12 @@ export function encodeDocument(doc: ConsensusDocument): Uint8Array {
   if (!Array.isArray(doc.nodes) || doc.nodes.length > 0xffff) throw invalid('too many nodes');
   checkParams(doc.params);
   checkDocumentNodes(doc);
-  const w = new Writer().u8(DOCUMENT_FORMAT).u64(doc.epoch);
+  const services = doc.nodes.some(hasServices);
+  const w = new Writer().u8(services ? DOCUMENT_FORMAT_SERVICES : DOCUMENT_FORMAT).u64(doc.epoch);
   writeParams(w, doc.params);
   w.u16(doc.nodes.length);
   for (const node of doc.nodes) {
-    writeNodeFields(w, node, DOCUMENT_MIX_KEYS);
+    writeNodeFields(w, node, DOCUMENT_MIX_KEYS, services);
     if (w.length > MAX_DOCUMENT_LENGTH) throw invalid('document too long');
   }
   return w.finish();
@@ -165,13 +172,16 @@ export function decodeDocument(bytes: Uint8Array): ConsensusDocument {
   abytes('bytes', bytes);
   if (bytes.length > MAX_DOCUMENT_LENGTH) throw invalid('document too long');
   const r = new Reader(bytes);
-  if (r.u8('document format') !== DOCUMENT_FORMAT) throw invalid('unknown document format');
+  const format = r.u8('document format');
+  if (format !== DOCUMENT_FORMAT && format !== DOCUMENT_FORMAT_SERVICES) throw invalid('unknown document format');
+  const services = format === DOCUMENT_FORMAT_SERVICES;
   const epoch = r.u64('document epoch');
   const params = readParams(r);
   const count = r.u16('node count');
   const nodes: DocumentNode[] = [];
-  for (let i = 0; i < count; i++) nodes.push(readNodeFields(r, DOCUMENT_MIX_KEYS));
+  for (let i = 0; i < count; i++) nodes.push(readNodeFields(r, DOCUMENT_MIX_KEYS, services));
   r.end('document');
+  if (services && !nodes.some(hasServices)) throw invalid('a services document lists no service');
   const doc: ConsensusDocument = { epoch, params, nodes };
   checkDocumentNodes(doc);
   return doc;

@@ -30,7 +30,15 @@ export interface Descriptor {
   readonly wsAddress: string | null;
   /** Mix keys for consecutive epochs, ascending, 1 to MAX_DESCRIPTOR_MIX_KEYS of them. */
   readonly mixKeys: readonly MixKey[];
+  /**
+   * Services the node offers besides its role, gateways only: 'rendezvous' (contacts by code,
+   * docs/messaging.md). Absent or empty for none; encoded only when present (descriptor.ts).
+   */
+  readonly services?: readonly NodeService[];
 }
+
+/** A service a gateway may list (types.ts Descriptor.services). */
+export type NodeService = 'rendezvous';
 
 /** The most mix keys a descriptor carries (the current epoch and the ones published ahead). */
 export const MAX_DESCRIPTOR_MIX_KEYS = 4;

@@ -8,6 +8,8 @@
  *   recipient's mailbox (SQLite, committed in groups on a writer thread: gateway-mailbox.ts), and only then
  *   is the SURB it carries, made into an acknowledgement, sent into layer 1; a SURB reply is stored
  *   as it is. Drop cover (the all-zero mailbox) is discarded and counted, never acknowledged.
+ * - Packets for the rendezvous recipient go to the rendezvous service (rendezvous.ts), whose answer
+ *   goes back through the request's SURB in an emission slot (contacts by code).
  * - Fetches are answered by the client sessions (fetch.ts), and so are clients' requests for the
  *   directory document: the gateway relays the signed document its follower holds.
  *
@@ -24,6 +26,7 @@ import { PacketNode } from './node.js';
 import type { PacketNodeComponents, PacketNodeInit } from './node.js';
 import { RateLimiter } from './rate-limit.js';
 import { finalStage } from './store.js';
+import { RendezvousService } from './rendezvous.js';
 import { WireCodec } from '../wire/commands.js';
 import type { SignedDocument } from '../pki/types.js';
 
@@ -71,6 +74,13 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
     registers: [registry],
   });
   const documentChunks = new Counter({ name: 'backchannel_directory_chunks_total', help: 'Directory document requests of clients answered, by result', labelNames: ['result'] as const, registers: [registry] });
+  const rendezvousRequests = new Counter({
+    name: 'backchannel_rendezvous_requests_total',
+    help: 'Rendezvous requests answered (contacts by code), by outcome: posted, read, taken, full, bad',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const rendezvous = new RendezvousService({ clock: components.clock });
   const limiter = new RateLimiter({ perSecond: init.clientRate.perSecond, burst: init.clientRate.burst, clock: components.clock });
   const deletionsRefused = new Counter({
     name: 'backchannel_mailbox_deletions_refused_total',
@@ -99,7 +109,14 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
   });
   const node = new PacketNode(init, components, {
     clients: sessions,
-    final: finalStage(format, boxes),
+    final: finalStage(format, boxes, {
+      service: rendezvous,
+      counted: (outcome) => {
+        rendezvousRequests.inc({ outcome });
+        if (outcome === 'full') metrics.drop('rendezvous_full');
+        else if (outcome === 'bad') metrics.drop('rendezvous_bad');
+      },
+    }),
     commit: async (entry) => {
       const r = await boxes.submit(entry);
       if (r.ok) {

@@ -553,6 +553,11 @@ export class PacketNode {
       this.drop(action.reason);
       return;
     }
+    if (action.kind === 'answer') {
+      // A rendezvous answer: nothing to commit; it goes in an emission slot as an acknowledgement would.
+      this.#emit(action.then);
+      return;
+    }
     gateway.commit(action.entry).then(
       (r) => {
         if (!r.ok) {
@@ -565,16 +570,21 @@ export class PacketNode {
           this.drop(then.reason);
           return;
         }
-        const first = this.#nodes.get(then.firstHop);
-        if (first === undefined || !this.#mayForwardTo(first, 'client')) {
-          this.drop(first === undefined ? 'unknown_next_hop' : 'wrong_next_hop');
-          return;
-        }
-        // It waits for the gateway's next emission slot, in a cover packet's place.
-        this.#emitter!.enqueue({ peer: first, frame: this.codec.sendPacketFrame(then.packet) });
+        this.#emit(then);
       },
       () => this.drop('store_error'),
     );
+  }
+
+  /** Queues a packet of the gateway's own (an acknowledgement or a rendezvous answer) for the next emission slot. */
+  #emit(then: { readonly packet: Uint8Array; readonly firstHop: Uint8Array }): void {
+    const first = this.#nodes.get(then.firstHop);
+    if (first === undefined || !this.#mayForwardTo(first, 'client')) {
+      this.drop(first === undefined ? 'unknown_next_hop' : 'wrong_next_hop');
+      return;
+    }
+    // It waits for the gateway's next emission slot, in a cover packet's place.
+    this.#emitter!.enqueue({ peer: first, frame: this.codec.sendPacketFrame(then.packet) });
   }
 
   #linkedClients(gateway: GatewayStages): number {

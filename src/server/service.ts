@@ -184,6 +184,8 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
       tcpAddress: advertise,
       wsAddress: config.role === 'gateway' ? config.wsAdvertise : null,
       mixKeys: mixKeys.publicKeys(epochs),
+      // Every gateway runs the rendezvous service of contacts by code (src/server/rendezvous.ts).
+      ...(config.role === 'gateway' ? { services: ['rendezvous'] as const } : {}),
     };
     const bytes = signDescriptor(desc, identity.seed, nodeEd25519);
     const outcomes = await uploadDescriptor(config.authorities, bytes, { timeoutMs: 5_000 });

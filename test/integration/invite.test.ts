@@ -1,0 +1,164 @@
+/**
+ * Contacts by code on a whole local network, every piece real: servers as processes (the
+ * gateways list the rendezvous service in the directory), two clients as `client run`
+ * processes, and the commands a user types: `client invite` prints a code, `client accept CODE`
+ * on the other client takes it. Neither is given the other's address or gateway.
+ *
+ * - The right code: both commands end with the contact made, and each side's ContactExchange
+ *   (the stub, which records cards in the client's settings) holds the card the other side made.
+ * - A wrong code: both commands fail with "the code did not match", and the right code is then
+ *   refused as used: the code is burned.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { ClientProcess } from '../helpers/client-process.js';
+import type { RunningLocalNetwork } from '../../src/local/up.js';
+import { ensureLocalNetwork, startLocalNetwork } from '../../src/local/up.js';
+import { BIN_PATH } from '../../src/local/network.js';
+import { raiseClientRate } from '../helpers/mixnet-client.js';
+import { CLIENT_DB_FILE } from '../../src/client/sqlite-store.js';
+import { STUB_CONTACT_PREFIX } from '../../src/client/contact-stub.js';
+import { WORDLIST } from '../../src/messaging/wordlist.js';
+
+interface Finished {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** A CLI command as a user runs it; `onLine` sees each stdout line as it comes. */
+function command(args: string[], onLine?: (line: string) => void): Promise<Finished> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN_PATH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let partial = '';
+    child.stdout.on('data', (b: Buffer) => {
+      stdout += b.toString();
+      partial += b.toString();
+      const lines = partial.split('\n');
+      partial = lines.pop()!;
+      for (const l of lines) onLine?.(l);
+    });
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('error', reject);
+    child.on('exit', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+/** Starts `client invite` and resolves with its code (once printed) and its end. */
+async function invite(dir: string, name: string): Promise<{ code: string; done: Promise<Finished> }> {
+  let gotCode: (code: string) => void;
+  const code = new Promise<string>((r) => (gotCode = r));
+  const done = command(['client', 'invite', '--dir', dir, '--name', name], (line) => {
+    if (/^\d+(-[a-z]+){4}$/.test(line.trim())) gotCode(line.trim());
+  });
+  const first = await Promise.race([code, done.then((f) => f)]);
+  if (typeof first !== 'string') throw new Error(`invite ended without a code: ${JSON.stringify(first)}`);
+  return { code: first, done };
+}
+
+/** `p`, or after `ms` an error that says where each client stands (status and invites). */
+async function within<T>(p: Promise<T>, ms: number, clients: ClientProcess[]): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      void Promise.all(
+        clients.map(async (c) => {
+          const st = await c.status().catch((e: unknown) => String(e));
+          const inv = await command(['client', 'invites', '--dir', c.dir, '--json']);
+          return `${c.dir}: ${JSON.stringify(st)} ${inv.stdout}`;
+        }),
+      ).then((lines) => reject(new Error(`not done in ${ms / 1000} s:\n${lines.join('\n')}`)));
+    }, ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** What the stub ContactExchange recorded for contact `name` in the client at `dir`. */
+function recorded(dir: string, name: string): { ours: string; theirs: string } | null {
+  const db = new Database(join(dir, CLIENT_DB_FILE), { readonly: true, fileMustExist: true });
+  try {
+    const row = db.prepare<[string], { value: Buffer }>('SELECT value FROM settings WHERE key = ?').get(`${STUB_CONTACT_PREFIX}${name}`);
+    return row === undefined ? null : (JSON.parse(row.value.toString('utf8')) as { ours: string; theirs: string });
+  } finally {
+    db.close();
+  }
+}
+
+describe('contacts by code on a local network', { timeout: 600_000 }, () => {
+  let dir: string;
+  let net: RunningLocalNetwork;
+  let alice: ClientProcess;
+  let bob: ClientProcess;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'bc-invite-'));
+    const data = join(dir, 'network');
+    // Light clocks: an invite needs a few round trips, not throughput, and on a loaded machine a
+    // client busy making cover packets fetches its mailbox (where the answers wait) late.
+    await ensureLocalNetwork({ dir: data, basePort: 35_800, params: { epochPeriodMs: 20_000, mixMeanDelayMs: 10, sendRatePerS: 10, loopRatePerS: 1, fetchRatePerS: 50 } });
+    raiseClientRate(data);
+    net = await startLocalNetwork({ dir: data });
+    alice = new ClientProcess(join(dir, 'alice'));
+    bob = new ClientProcess(join(dir, 'bob'));
+    alice.init(data, 'gateway-1');
+    bob.init(data, 'gateway-2');
+    await Promise.all([alice.run(), bob.run()]);
+  });
+
+  after(async () => {
+    await alice?.kill('SIGTERM');
+    await bob?.kill('SIGTERM');
+    await net?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('invite and accept make each the other\'s contact, each side holding the other\'s card', async () => {
+    const inv = await within(invite(alice.dir, 'bob'), 120_000, [alice, bob]);
+    const acc = await within(command(['client', 'accept', inv.code, '--dir', bob.dir, '--name', 'alice']), 120_000, [alice, bob]);
+    const done = await within(inv.done, 60_000, [alice, bob]);
+    assert.equal(acc.status, 0, acc.stderr);
+    assert.equal(done.status, 0, done.stderr);
+    assert.match(done.stdout, /contact "bob" added/);
+    assert.match(acc.stdout, /contact "alice" added/);
+    const atAlice = recorded(alice.dir, 'bob');
+    const atBob = recorded(bob.dir, 'alice');
+    assert.ok(atAlice !== null && atBob !== null);
+    assert.equal(atAlice.theirs, atBob.ours);
+    assert.equal(atBob.theirs, atAlice.ours);
+    assert.equal(atAlice.ours.length, 2 * 1400);
+  });
+
+  it('a wrong code fails on both sides, and the code is burned', async () => {
+    const inv = await within(invite(alice.dir, 'carol'), 120_000, [alice, bob]);
+    const parts = inv.code.split('-');
+    parts[1] = WORDLIST[(WORDLIST.indexOf(parts[1]!) + 1) % WORDLIST.length]!;
+    const wrong = await within(command(['client', 'accept', parts.join(' '), '--dir', bob.dir, '--name', 'carol']), 120_000, [alice, bob]);
+    const done = await within(inv.done, 60_000, [alice, bob]);
+    for (const r of [wrong, done]) {
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, /the code did not match: ask for a new one/);
+    }
+    // The right code, now: refused, because the invite is burned.
+    const late = await within(command(['client', 'accept', inv.code, '--dir', bob.dir, '--name', 'carol2']), 120_000, [alice, bob]);
+    assert.equal(late.status, 1);
+    assert.match(late.stderr, /used already/);
+    assert.equal(recorded(alice.dir, 'carol'), null);
+    assert.equal(recorded(bob.dir, 'carol'), null);
+    assert.equal(recorded(bob.dir, 'carol2'), null);
+    // Both sides list the failure.
+    const list = await command(['client', 'invites', '--dir', alice.dir, '--json']);
+    const mine = (JSON.parse(list.stdout) as { name: string; stage: string; failure: { code: string } | null }[]).find((i) => i.name === 'carol');
+    assert.deepEqual([mine?.stage, mine?.failure?.code], ['failed', 'ERR_INVITE_MISMATCH']);
+  });
+});
