@@ -107,7 +107,7 @@ describe('extra mailboxes on a local network', { timeout: 300_000 }, () => {
     // Bob writes to the first with the ordinary send; it is delivered (acknowledged by Alice's gateway).
     const sent = await cli(['client', 'send', '--dir', bob.dir, '--to', first.address, 'to the first mailbox']);
     assert.equal(sent.code, 0, sent.stderr);
-    assert.match(sent.stdout, /^delivered /m);
+    assert.match(sent.stdout, /^stored at the recipient's gateway: /m);
     assert.deepEqual(await recvAll(alice.dir, 1, 60_000), [{ text: 'to the first mailbox', mailbox: first.id }]);
 
     // Revoked, by a prefix of its id; wait until the gateway confirmed it.
@@ -132,7 +132,7 @@ describe('extra mailboxes on a local network', { timeout: 300_000 }, () => {
     ] as const) {
       const r = await cli(['client', 'send', '--dir', bob.dir, '--to', to, text]);
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /^delivered /m);
+      assert.match(r.stdout, /^stored at the recipient's gateway: /m);
     }
     const later = await recvAll(alice.dir, 2, 60_000);
     assert.deepEqual(
