@@ -84,6 +84,9 @@ export type ErrorCode =
   | 'ERR_MSG_REPLAY'
   | 'ERR_MSG_SKIP_LIMIT'
   | 'ERR_MSG_TOO_LONG'
+  // messenger: contacts (unknown, name taken, bad name), attachments (too long, failed check)
+  | 'ERR_MSG_CONTACT'
+  | 'ERR_MSG_ATTACHMENT'
   // cli
   | 'ERR_CLI_USAGE';
 
