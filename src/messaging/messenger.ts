@@ -31,6 +31,7 @@ import {
   MAX_FILE_LENGTH,
   MAX_FILE_NAME,
   MAX_INLINE_TEXT,
+  MAX_RECEIPT_IDS,
   MSG_ID_LENGTH,
   attachmentIdOf,
   decodeContent,
@@ -78,6 +79,8 @@ export type ClientMessageState = 'pending' | 'delivered' | 'sent' | 'failed';
 
 /** What the messenger needs of the client engine. `send` and `consume` join the store's open transaction. */
 export interface MessengerPort {
+  /** Whether `send` works now (the client has a network document); until then sends wait. */
+  ready(): boolean;
   /** Queues a message to `to`, durable when it returns; the client message's id. */
   send(to: MailAddress, body: Uint8Array): Uint8Array;
   outgoing(id: Uint8Array): ClientMessageState | null;
@@ -280,6 +283,8 @@ export class Messenger {
         mailbox: theirs.address.mailbox,
         ourMailbox: ours.address.mailbox,
         session: null,
+        helloDue: initiator,
+        receiptsDue: new Uint8Array(0),
         initiator,
         verified: false,
         blocked: false,
@@ -288,7 +293,7 @@ export class Messenger {
       const id = this.#o.store.insertContact(record);
       const c = this.#o.store.contact(id)!;
       if (session !== null) {
-        this.#sendContent(c, session, { kind: 'hello', sentAt: this.#o.now() });
+        this.#pump(c, session);
         this.#saveSession(c, session);
       } else {
         // Its set-up may have come before we knew them.
@@ -406,7 +411,7 @@ export class Messenger {
 
   #send(
     name: string,
-    make: (msgId: Uint8Array, sentAt: number) => { row: Pick<NewHistory, 'kind' | 'text' | 'fileName' | 'fileLength' | 'attachmentId' | 'fileKey' | 'fileSha256' | 'fileData'>; content: Content; file?: Uint8Array },
+    make: (msgId: Uint8Array, sentAt: number) => { row: Pick<NewHistory, 'kind' | 'text' | 'fileName' | 'fileLength' | 'attachmentId' | 'fileKey' | 'fileSha256' | 'fileData'>; content: Content },
   ): HistoryEntry {
     const events: MessengerEvent[] = [];
     const entry = this.#o.store.transaction(() => {
@@ -414,21 +419,18 @@ export class Messenger {
       if (contact.blocked) throw contactError('that contact is blocked');
       const msgId = this.#o.crypto.randomBytes(MSG_ID_LENGTH);
       const now = this.#o.now();
-      const { row, content, file } = make(msgId, now);
+      const { row, content } = make(msgId, now);
       const id = this.#o.store.insertHistory({
         contactId: contact.id, direction: 'out', msgId, sentAt: now, receivedAt: now, state: 'queued',
-        clientId: null, fileClientId: null, pending: null, read: true, ...row,
+        clientId: null, fileClientId: null, pending: encodeContent(content), read: true, ...row,
       });
-      const h = this.#o.store.historyEntry(id)!;
-      const session = contact.session === null ? null : Session.decode(contact.session, this.#c);
-      if (session === null) {
-        h.pending = encodeContent(content);
-        this.#o.store.updateHistory(h);
-      } else {
-        this.#transmit(contact, session, h, content, file ?? null);
+      if (contact.session !== null) {
+        const session = Session.decode(contact.session, this.#c);
+        this.#pump(contact, session);
         this.#saveSession(contact, session);
+        session.destroy();
       }
-      const e = this.#entry(h, contact);
+      const e = this.#entry(this.#o.store.historyEntry(id)!, contact);
       events.push({ type: 'state', entry: e });
       return e;
     });
@@ -437,9 +439,10 @@ export class Messenger {
   }
 
   /** Sends a history row's content (and its file first), recording the client message ids. */
-  #transmit(contact: ContactRecord, session: Session, h: HistoryRecord, content: Content, file: Uint8Array | null): void {
+  #transmit(contact: ContactRecord, session: Session, h: HistoryRecord): void {
+    const content = decodeContent(h.pending!);
     if (content.kind === 'file') {
-      const data = file ?? h.fileData ?? (h.text !== null ? te.encode(h.text) : null);
+      const data = h.fileData ?? (h.text !== null ? te.encode(h.text) : null);
       if (data === null) throw new BackchannelError('ERR_MSG_ATTACHMENT', 'messenger: the file to send is no longer stored');
       h.fileClientId = this.#o.port.send({ gateway: contact.gateway, mailbox: contact.mailbox }, sealAttachment(this.#o.crypto, content.key, content.attachmentId, data));
       h.fileKey = null;
@@ -458,12 +461,46 @@ export class Messenger {
     }
   }
 
-  /** Sends what waited for the session, oldest first. */
-  #flush(contact: ContactRecord, session: Session): void {
-    for (const h of this.#o.store.queuedForSession(contact.id)) {
-      const content = decodeContent(h.pending!);
-      this.#transmit(contact, session, h, content, null);
+  /**
+   * Sends what is due to a contact whose session is up, when the client can send: the hello,
+   * receipts, then queued messages oldest first. The caller stores the contact and session.
+   */
+  #pump(contact: ContactRecord, session: Session): void {
+    if (!this.#o.port.ready()) return;
+    if (contact.helloDue) {
+      this.#sendContent(contact, session, { kind: 'hello', sentAt: this.#o.now() });
+      contact.helloDue = false;
     }
+    while (contact.receiptsDue.length > 0) {
+      const n = Math.min(contact.receiptsDue.length / MSG_ID_LENGTH, MAX_RECEIPT_IDS);
+      const ids: Uint8Array[] = [];
+      for (let i = 0; i < n; i++) ids.push(contact.receiptsDue.slice(i * MSG_ID_LENGTH, (i + 1) * MSG_ID_LENGTH));
+      this.#sendContent(contact, session, { kind: 'receipt', msgIds: ids });
+      contact.receiptsDue = contact.receiptsDue.slice(n * MSG_ID_LENGTH);
+    }
+    for (const h of this.#o.store.queuedForSession(contact.id)) this.#transmit(contact, session, h);
+  }
+
+  /**
+   * Sends whatever waited for the client to be able to send (call when it gets a network
+   * document, and now and then). Returns how many contacts had something due.
+   */
+  tick(): number {
+    if (!this.#o.port.ready()) return 0;
+    let n = 0;
+    for (const c of this.#o.store.contacts()) {
+      if (c.session === null || (!c.helloDue && c.receiptsDue.length === 0 && this.#o.store.queuedForSession(c.id).length === 0)) continue;
+      n++;
+      this.#o.store.transaction(() => {
+        const fresh = this.#o.store.contact(c.id);
+        if (fresh === null || fresh.session === null) return;
+        const session = Session.decode(fresh.session, this.#c);
+        this.#pump(fresh, session);
+        this.#saveSession(fresh, session);
+        session.destroy();
+      });
+    }
+    return n;
   }
 
   // ---- the client's events ----
@@ -601,11 +638,10 @@ export class Messenger {
       return;
     }
     this.#savePrekeys(prekeys);
-    // Answer, so that the initiator's messages stop carrying the set-up; then what waited.
-    this.#sendContent(contact, accepted.session, { kind: 'hello', sentAt: this.#o.now() });
+    // Answer (so that the initiator's messages stop carrying the set-up), then what waited.
+    contact.helloDue = true;
     this.#onContent(contact, accepted.session, accepted.plaintext, receivedAt, events);
-    this.#flush(contact, accepted.session);
-    this.#saveSession(contact, accepted.session);
+    accepted.session.destroy();
   }
 
   /** Acts on one decrypted content of `contact` and stores the session. */
@@ -648,7 +684,7 @@ export class Messenger {
             sentAt: content.sentAt, receivedAt, state: 'received', clientId: null, fileClientId: null, pending: null,
             attachmentId: null, fileKey: null, fileSha256: null, fileData: null, read: false,
           });
-          this.#sendContent(contact, session, { kind: 'receipt', msgIds: [content.msgId] });
+          contact.receiptsDue = concatBytes(contact.receiptsDue, content.msgId);
           events.push({ type: 'message', entry: this.#entry(this.#o.store.historyEntry(id)!, contact) });
           break;
         }
@@ -664,17 +700,18 @@ export class Messenger {
             fileKey: content.key, fileSha256: content.sha256, fileData: null, read: false,
           });
           const orphan = this.#o.store.takeOrphanAttachment(content.attachmentId);
-          if (orphan !== null) this.#completeAttachment(this.#o.store.historyEntry(id)!, orphan, events, session);
+          if (orphan !== null) this.#completeAttachment(this.#o.store.historyEntry(id)!, orphan, events, { contact, session });
           break;
         }
       }
     }
+    if (!contact.blocked) this.#pump(contact, session);
     this.#saveSession(contact, session);
   }
 
   /** Verifies an arrived attachment against its announcement, stores it, and confirms it. */
-  #completeAttachment(h: HistoryRecord, body: Uint8Array, events: MessengerEvent[], live?: Session): void {
-    const contact = this.#o.store.contact(h.contactId);
+  #completeAttachment(h: HistoryRecord, body: Uint8Array, events: MessengerEvent[], live?: { contact: ContactRecord; session: Session }): void {
+    const contact = live?.contact ?? this.#o.store.contact(h.contactId);
     if (contact === null || h.fileKey === null) return;
     const data = openAttachment(this.#o.crypto, h.fileKey, body);
     if (data === null || data.length !== h.fileLength || !equalBytes(sha256(data), h.fileSha256!)) {
@@ -693,13 +730,15 @@ export class Messenger {
       }
     } else h.fileData = data;
     this.#o.store.updateHistory(h);
-    if (live !== undefined) this.#sendContent(contact, live, { kind: 'receipt', msgIds: [h.msgId] });
-    else if (contact.session !== null && !contact.blocked) {
+    contact.receiptsDue = concatBytes(contact.receiptsDue, h.msgId);
+    if (live !== undefined) {
+      // The caller pumps and stores the session.
+    } else if (contact.session !== null && !contact.blocked) {
       const session = Session.decode(contact.session, this.#c);
-      this.#sendContent(contact, session, { kind: 'receipt', msgIds: [h.msgId] });
+      this.#pump(contact, session);
       this.#saveSession(contact, session);
       session.destroy();
-    }
+    } else this.#o.store.updateContact(contact);
     events.push({ type: 'message', entry: this.#entry(h, contact) });
   }
 
@@ -757,13 +796,10 @@ export class Messenger {
     for (const k of p.keys.values()) wipe(k);
   }
 
+  /** Stores the contact as the caller holds it (due hello and receipts) with the session's state. */
   #saveSession(c: ContactRecord, s: Session): void {
-    const fresh = this.#o.store.contact(c.id);
-    if (fresh === null) return;
-    const encoded = s.encode();
-    fresh.session = encoded;
-    this.#o.store.updateContact(fresh);
-    c.session = encoded;
+    c.session = s.encode();
+    this.#o.store.updateContact(c);
   }
 
   #view(c: ContactRecord): Contact {

@@ -29,6 +29,10 @@ export interface ContactRecord {
   ourMailbox: Uint8Array;
   /** The encoded Session, or null until the responder has read the first message. */
   session: Uint8Array | null;
+  /** A hello is to be sent (the initiator's first message, the responder's answer to the set-up). */
+  helloDue: boolean;
+  /** Message ids (8 bytes each, concatenated) whose receipts are to be sent. */
+  receiptsDue: Uint8Array;
   /** True when we open the session (our identity key sorts lower). */
   readonly initiator: boolean;
   verified: boolean;

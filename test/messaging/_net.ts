@@ -34,13 +34,20 @@ export class FakeClient implements MessengerPort, TransactionParticipant {
   s: ClientState = { inbox: [], outbox: [], nextSeq: 1, nextId: 1 };
   /** The next consume throws, as a crash before the commit would. */
   crashOnConsume = false;
+  /** What ready() answers (false: no network document yet). */
+  canSend = true;
   readonly name: string;
 
   constructor(name: string) {
     this.name = name;
   }
 
+  ready(): boolean {
+    return this.canSend;
+  }
+
   send(to: MailAddress, body: Uint8Array): Uint8Array {
+    if (!this.canSend) throw new BackchannelError('ERR_CLIENT_STATE', 'no network document yet');
     const id = new TextEncoder().encode(`${this.name}-${String(this.s.nextId++).padStart(8, '0')}`);
     this.s.outbox.push({ id, to: { gateway: to.gateway.slice(), mailbox: to.mailbox.slice() }, body: body.slice(), state: 'pending' });
     return id.slice();
