@@ -18,6 +18,7 @@ import { DEFAULT_DATA_DIR } from '../local/up.js';
 import { jsonLogger } from '../ops/log.js';
 import { fromHex } from '../util/bytes.js';
 import { parseOptions, requireInt, stopSignal, usageError } from './args.js';
+import { SEND_NAME_HELP, chatCommand, contactCommand, contactsCommand, historyCommand, recvFromContacts, sendToContact } from './messenger.js';
 
 /** The largest message `send` accepts. */
 export const MAX_SEND_BODY = 1024 * 1024;
@@ -34,8 +35,12 @@ Commands:
   run       run the client until Ctrl-C
   address   print your address, to give to the people who will write to you
   status    show whether the client is connected, its epoch and its traffic
-  send      send a message to an address, or reply to a message you received
-  recv      print the messages received, and mark them read
+  send      send a message to a contact by name, to an address, or reply to a message
+  recv      print the messages received (from contacts and anonymous), and mark them read
+  contacts  list your contacts
+  contact   add (export/import a card), rename, remove, verify a contact
+  history   print your conversation with a contact
+  chat      talk with a contact interactively
 
 Every command takes --dir DIR, the client's state directory (default ${DEFAULT_CLIENT_DIR}).
 
@@ -114,7 +119,15 @@ Options:
   --help      print this help
 `;
 
-const SEND_HELP = `Usage: backchannel client send --to ADDRESS | --reply-to ID [--file PATH] [--reply-surbs N] [--no-wait] [--dir DIR] [TEXT...]
+const SEND_HELP = `Usage: backchannel client send NAME TEXT... | NAME --file PATH [--no-wait] [--dir DIR]
+       backchannel client send --to ADDRESS | --reply-to ID [--file PATH] [--reply-surbs N] [--no-wait] [--dir DIR] [TEXT...]
+
+To a contact (see 'backchannel client contacts'), inside your encrypted session:
+${SEND_NAME_HELP}
+It waits until the contact's client confirms it has the message ("delivered to NAME"); with
+--no-wait it returns once the client has it. A file to a contact keeps its name.
+
+To an address or as a reply (anonymous, no session, no contact needed):
 
 Hands a message to the running client of DIR (default ${DEFAULT_CLIENT_DIR}), which sends it in
 fragments at its steady rate. The message is the TEXT words joined by spaces; without TEXT, the
@@ -147,7 +160,14 @@ Examples:
 const RECV_HELP = `Usage: backchannel client recv [--dir DIR] [--follow] [--json]
 
 Prints the messages the running client of DIR (default ${DEFAULT_CLIENT_DIR}) has received and you
-have not read yet, oldest first, and marks each read once printed. Each one has a header line:
+have not read yet, oldest first, and marks each read once printed. Messages from your contacts
+come first, each with the contact's name, the time it was sent (as the sender's clock stated it)
+and the time your client received it:
+
+  --- from NAME · sent TIME · received TIME
+
+(they stay in 'client history NAME'). Then anonymous messages to your address, each with a
+header line:
 
   --- ID16 · N bytes · TIME[ · reply with --reply-to ID (K SURBs)]
 
@@ -374,6 +394,10 @@ async function send(argv: string[]): Promise<number> {
   const dir = dirOption(values);
   const to = typeof values['to'] === 'string' ? values['to'].trim() : undefined;
   const replyTo = typeof values['reply-to'] === 'string' ? values['reply-to'].trim() : undefined;
+  if (to === undefined && replyTo === undefined && positionals.length > 0) {
+    if (values['reply-surbs'] !== undefined) throw usageError('--reply-surbs is for --to ADDRESS; a contact answers through your session');
+    return sendToContact(dir, positionals, typeof values['file'] === 'string' ? values['file'] : undefined, values['no-wait'] !== true);
+  }
   if (to === undefined && replyTo === undefined) throw usageError('send needs --to ADDRESS (a new message) or --reply-to ID (a reply); see backchannel client send --help');
   if (to !== undefined && replyTo !== undefined) throw usageError('give either --to or --reply-to, not both');
   if (to !== undefined) decodeAddress(nodeBackend, to); // a typo fails here, before the body is read
@@ -525,6 +549,10 @@ async function recv(argv: string[]): Promise<number> {
   process.stdout.on('error', onStdoutError);
   let ended = false;
   let count = 0;
+  // Contacts' messages first (without follow, all of them; with follow, alongside the rest).
+  const fromContacts = daemonCall(dir, () => recvFromContacts(dir, { follow, json, signal: abort.signal }));
+  if (!follow) count += await fromContacts;
+  else fromContacts.catch(() => abort.abort());
   const onLine = async (m: IpcMessage, connection: IpcConnection): Promise<void> => {
     if (m['event'] === 'end') {
       ended = true;
@@ -546,6 +574,7 @@ async function recv(argv: string[]): Promise<number> {
   } finally {
     process.stdout.off('error', onStdoutError);
   }
+  if (follow) await fromContacts.catch(() => 0);
   if (follow) {
     if (interrupted) return 0;
     throw new BackchannelError('ERR_CLIENT_NOT_RUNNING', `the client for ${dir} stopped`);
@@ -583,7 +612,15 @@ export async function runClientCommand(argv: string[]): Promise<number> {
       return send(rest);
     case 'recv':
       return recv(rest);
+    case 'contacts':
+      return contactsCommand(rest);
+    case 'contact':
+      return contactCommand(rest);
+    case 'history':
+      return historyCommand(rest);
+    case 'chat':
+      return chatCommand(rest);
     default:
-      throw usageError(`unknown client command "${sub.slice(0, 32)}"; the commands are init, run, address, status, send, recv (see backchannel client --help)`);
+      throw usageError(`unknown client command "${sub.slice(0, 32)}"; the commands are init, run, address, status, send, recv, contacts, contact, history, chat (see backchannel client --help)`);
   }
 }

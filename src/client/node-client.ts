@@ -25,6 +25,9 @@ import { Client } from './client.js';
 import { startIpcServer } from './daemon.js';
 import type { IpcServer } from './daemon.js';
 import { clientSocketPath, daemonAnswers } from './ipc.js';
+import { decodeAddress } from './address.js';
+import { type MessengerHost, startMessenger } from './messenger-host.js';
+import { messengerIpc } from './messenger-ipc.js';
 import { clientAddress, contactNode, isInitialised, readClientIdentity, refreshGatewayContact, saveClientIdentity } from './settings.js';
 import type { GatewayContact } from './settings.js';
 import { CLIENT_DB_FILE, SqliteClientStore } from './sqlite-store.js';
@@ -234,6 +237,8 @@ export interface RunClientOptions {
 
 export interface RunningClient {
   readonly client: Client;
+  /** The messenger (contacts, sessions, conversations) running on the client. */
+  readonly messenger: MessengerHost['messenger'];
   readonly address: string;
   readonly socketPath: string;
   /** Closes the socket, stops the engine, closes the store. Idempotent. */
@@ -298,11 +303,19 @@ export async function runClient(opts: RunClientOptions): Promise<RunningClient> 
     store.close();
     throw e;
   }
+  let host: MessengerHost;
+  try {
+    host = startMessenger({ client, store, crypto: nodeBackend, now: () => Date.now(), address: decodeAddress(nodeBackend, address), log });
+  } catch (e) {
+    store.close();
+    throw e;
+  }
   // The socket first: it is also what keeps a second daemon from using the same identity.
   let ipc: IpcServer;
   try {
-    ipc = await startIpcServer({ path: socketPath, api: client, log });
+    ipc = await startIpcServer({ path: socketPath, api: host.api, log, extension: messengerIpc(host.messenger) });
   } catch (e) {
+    host.stop();
     store.close();
     if (isBackchannelError(e, 'ERR_CLIENT_IPC') && e.message.includes('EADDRINUSE')) throw stateError(`a client is already running for ${dir}`);
     throw e;
@@ -314,6 +327,7 @@ export async function runClient(opts: RunClientOptions): Promise<RunningClient> 
       await ipc.close();
     } finally {
       unsubscribe?.();
+      host.stop();
       try {
         await client.stop();
       } finally {
@@ -326,6 +340,7 @@ export async function runClient(opts: RunClientOptions): Promise<RunningClient> 
   let stopping: Promise<void> | null = null;
   return {
     client,
+    messenger: host.messenger,
     address,
     socketPath,
     stop: () => (stopping ??= shutDown()),

@@ -247,6 +247,26 @@ export class Messenger {
   }
 
   /**
+   * Our card to give by hand (`client contact export`): a new card, remembered as the one that
+   * `importContact` names as ours.
+   */
+  exportCard(): Uint8Array {
+    return this.#o.store.transaction(() => {
+      const card = this.newCard();
+      this.#o.store.setValue('exportedCard', card);
+      return card;
+    });
+  }
+
+  /** `addContact` with the card `exportCard` made last as ours (a new one if none was). */
+  importContact(name: string, theirCard: Uint8Array): Contact {
+    checkContactName(name);
+    decodeCard(theirCard);
+    const ours = this.#o.store.getValue('exportedCard') ?? this.newCard();
+    return this.addContact(name, ours, theirCard);
+  }
+
+  /**
    * Makes `theirCard`'s holder a contact named `name`, `ourCard` being the card we gave them.
    * When our identity key sorts lower, opens the session and sends a hello at once.
    * @throws {BackchannelError} ERR_MSG_ENCODING for a malformed card; ERR_MSG_CONTACT for a bad or

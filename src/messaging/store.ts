@@ -77,8 +77,9 @@ export type NewHistory = Omit<HistoryRecord, 'id'>;
 export interface MessengerStore {
   transaction<T>(fn: () => T): T;
 
-  getValue(key: 'identity' | 'prekeys'): Uint8Array | null;
-  setValue(key: 'identity' | 'prekeys', value: Uint8Array): void;
+  /** identity, prekeys; exportedCard: the card `exportCard` made last (what `importContact` gives as ours). */
+  getValue(key: 'identity' | 'prekeys' | 'exportedCard'): Uint8Array | null;
+  setValue(key: 'identity' | 'prekeys' | 'exportedCard', value: Uint8Array): void;
 
   contacts(): ContactRecord[];
   contact(id: number): ContactRecord | null;
