@@ -18,6 +18,7 @@ import { networkPortCount } from '../../src/config/genconfig.js';
 import { findFreePortRange } from '../../src/local/network.js';
 import type { RunningLocalNetwork } from '../../src/local/up.js';
 import { ensureLocalNetwork, startLocalNetwork } from '../../src/local/up.js';
+import { ipcCall } from '../../src/client/ipc.js';
 import { cli } from '../helpers/cli.js';
 import { ClientProcess } from '../helpers/client-process.js';
 import { raiseClientRate } from '../helpers/mixnet-client.js';
@@ -36,15 +37,19 @@ interface Entry {
   received_at: number;
 }
 
-async function bc(args: string[], timeoutMs = 60_000): Promise<string> {
+async function bc(args: string[], timeoutMs = 150_000): Promise<string> {
+  const t0 = Date.now();
   const r = await cli(args, { timeoutMs });
+  if (process.env["BC_TIMING"]) process.stderr.write(`${args.slice(0, 3).join(" ")} ${Date.now() - t0} ms\n`);
   assert.equal(r.code, 0, `backchannel ${args.slice(0, 3).join(' ')} failed: ${r.stderr}`);
   return r.stdout;
 }
 
+/** A contact's history over the client's socket (what `client history NAME --json` prints), without a process per poll. */
 async function history(c: ClientProcess, name: string): Promise<Entry[]> {
-  const text = await bc(['client', 'history', name, '--json', '--dir', c.dir]);
-  return text.trim() === '' ? [] : text.trim().split('\n').map((l) => JSON.parse(l) as Entry);
+  const r = await ipcCall(c.socket, { op: 'history', name });
+  assert.equal(r['ok'], true);
+  return r['entries'] as Entry[];
 }
 
 async function waitFor<T>(what: string, timeoutMs: number, fn: () => Promise<T | null>): Promise<T> {
@@ -57,7 +62,7 @@ async function waitFor<T>(what: string, timeoutMs: number, fn: () => Promise<T |
   }
 }
 
-describe('messenger: two clients by name on a local network', { timeout: 180_000 }, () => {
+describe('messenger: two clients by name on a local network', { timeout: 400_000 }, () => {
   let dir: string;
   let net: RunningLocalNetwork;
   let alice: ClientProcess;
@@ -84,7 +89,7 @@ describe('messenger: two clients by name on a local network', { timeout: 180_000
     await alice?.kill('SIGTERM');
     await bob?.kill('SIGTERM');
     await net?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (dir && process.env['BC_KEEP'] === undefined) rmSync(dir, { recursive: true, force: true });
   });
 
   it('cards by hand, chat both ways, a file, states up to delivered, safety numbers', async () => {
@@ -112,7 +117,8 @@ describe('messenger: two clients by name on a local network', { timeout: 180_000
     assert.deepEqual(readdirSync(saved), ['photo.bin']);
     assert.deepEqual(new Uint8Array(readFileSync(join(saved, 'photo.bin'))), data);
 
-    const h = await history(alice, 'bob');
+    const printed = await bc(['client', 'history', 'bob', '--json', '--dir', alice.dir]);
+    const h = printed.trim().split('\n').map((l) => JSON.parse(l) as Entry);
     assert.deepEqual(h.map((e) => [e.direction, e.kind, e.text ?? e.file_name, e.direction === 'out' ? e.state : 'in']), [
       ['out', 'text', 'hello bob', 'delivered'],
       ['in', 'text', 'hi alice', 'in'],
