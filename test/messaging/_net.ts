@@ -10,6 +10,7 @@ import {
   type MailAddress,
   MemoryMessengerStore,
   Messenger,
+  type MessengerStore,
   type MessengerInboxMessage,
   type MessengerPort,
   type TransactionParticipant,
@@ -89,7 +90,7 @@ export class FakeClient implements MessengerPort, TransactionParticipant {
 export interface Party {
   readonly name: string;
   readonly client: FakeClient;
-  readonly store: MemoryMessengerStore;
+  store: MessengerStore;
   messenger: Messenger;
   readonly address: MailAddress;
   /** Index into client.s.outbox of the first message the network has not taken yet. */
@@ -105,11 +106,17 @@ export class Net {
   readonly clock: Clock = { ms: 1_700_000_000_000 };
   /** Messages in flight: taken from a sender, not yet delivered. */
   readonly wire: Array<{ from: Party; sent: Sent }> = [];
+  readonly #makeStore: (name: string) => MessengerStore;
+
+  /** `makeStore`: each party's store (default: in memory, with the fake client joined to its transactions). */
+  constructor(makeStore?: (name: string) => MessengerStore) {
+    this.#makeStore = makeStore ?? (() => new MemoryMessengerStore());
+  }
 
   party(name: string): Party {
     const client = new FakeClient(name);
-    const store = new MemoryMessengerStore();
-    store.participants.push(client);
+    const store = this.#makeStore(name);
+    if (store instanceof MemoryMessengerStore) store.participants.push(client);
     const address: MailAddress = { gateway: new Uint8Array(32).fill(this.parties.length + 1), mailbox: new Uint8Array(32).fill(0x80 + this.parties.length) };
     const crypto = seededBackend(nodeBackend, new TextEncoder().encode(`party ${name}`));
     const messenger = new Messenger({ port: client, store, crypto, now: () => this.clock.ms, ourAddressForNewContact: () => address });
@@ -118,8 +125,9 @@ export class Net {
     return p;
   }
 
-  /** A new Messenger over the party's store and client (a restart), which processes the backlog. */
-  restart(p: Party): void {
+  /** A new Messenger over the party's store and client (a restart), which processes the backlog; `store` replaces the store (reopened). */
+  restart(p: Party, store?: MessengerStore): void {
+    if (store !== undefined) p.store = store;
     const crypto = seededBackend(nodeBackend, new TextEncoder().encode(`party ${p.name} restart ${this.clock.ms}`));
     p.messenger = new Messenger({ port: p.client, store: p.store, crypto, now: () => this.clock.ms, ourAddressForNewContact: () => p.address });
     p.messenger.start();
