@@ -251,7 +251,9 @@ export async function sendToContact(dir: string, positionals: string[], file: st
     request['file_name'] = basename(file);
     request['file_base64'] = data.toString('base64');
   } else {
-    if (words.length === 0) throw usageError(`send ${safe(name)} needs TEXT or --file PATH`);
+    if (words.length === 0) {
+      throw usageError('send needs a contact NAME and TEXT (send NAME TEXT, or NAME --file PATH), --to ADDRESS (a new message) or --reply-to ID (a reply); see backchannel client send --help');
+    }
     request['text'] = words.join(' ');
   }
   let entry: Entry | undefined;
