@@ -5,10 +5,13 @@
  * - Alice and Bob exchange cards with `contact export` / `contact import`, chat by name both
  *   ways, and each message reaches "delivered" (the other client confirmed it in the session).
  * - A file goes through and is saved intact; the safety numbers agree.
+ * - `client chat` with a pipe for stdin: unread messages shown, a typed line sent and followed
+ *   to "delivered".
  * - Bob's client is killed (SIGKILL) while Alice writes; restarted, it loses nothing and shows
  *   nothing twice.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +22,7 @@ import { findFreePortRange } from '../../src/local/network.js';
 import type { RunningLocalNetwork } from '../../src/local/up.js';
 import { ensureLocalNetwork, startLocalNetwork } from '../../src/local/up.js';
 import { ipcCall } from '../../src/client/ipc.js';
-import { cli } from '../helpers/cli.js';
+import { BIN, cli } from '../helpers/cli.js';
 import { ClientProcess } from '../helpers/client-process.js';
 import { raiseClientRate } from '../helpers/mixnet-client.js';
 
@@ -130,6 +133,21 @@ describe('messenger: two clients by name on a local network', { timeout: 400_000
     const nb = number(await bc(['client', 'contact', 'verify', 'alice', '--dir', bob.dir]));
     assert.equal(na, nb);
     assert.equal(na.replace(/ /g, '').length, 60);
+  });
+
+  it('chat (stdin not a terminal): unread messages first, typed lines sent, states printed until delivered', async () => {
+    const child = spawn(process.execPath, [BIN, 'client', 'chat', 'bob', '--dir', alice.dir], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdin.end('typed in chat\n');
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, /bob: hi alice\n/);
+    assert.match(stdout, /me: typed in chat {2}\(queued\)\n/);
+    assert.match(stdout, /me: typed in chat {2}\(delivered\)\n/);
+    assert.ok((await history(bob, 'alice')).some((e) => e.text === 'typed in chat'));
   });
 
   it('a killed and restarted receiver loses nothing and shows nothing twice', async () => {
