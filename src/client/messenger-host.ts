@@ -85,12 +85,19 @@ export function startMessenger(opts: MessengerHostOptions): MessengerHost {
     outgoing: (id) => client.outgoing(id),
     consume: (seq) => client.consume(seq),
     unconsumed: (afterSeq, limit) => {
-      // Pages of what the messenger leaves; a message it takes is consumed, so the next read skips it.
+      // Up to `limit` of the messages the messenger leaves (it consumes what it takes), so that a
+      // short page still means the end of the inbox.
+      const left: InboxMessage[] = [];
+      let after = afterSeq;
       for (;;) {
-        const page = client.unconsumed(afterSeq, limit);
-        const left = page.filter((m) => !messenger.handleInbox(inboxMessage(m)));
-        if (left.length > 0 || page.length < limit) return left;
-        afterSeq = page[page.length - 1]!.seq;
+        const page = client.unconsumed(after, limit);
+        for (const m of page) {
+          after = m.seq;
+          if (messenger.handleInbox(inboxMessage(m))) continue;
+          left.push(m);
+          if (left.length === limit) return left;
+        }
+        if (page.length < limit) return left;
       }
     },
     subscribe: (listener) =>

@@ -323,7 +323,10 @@ export class Messenger {
           this.#o.store.deleteHeld(h.id);
           if (c.session !== null) {
             const got = this.#tryContact(c, h.data);
-            if (got !== null && got !== 'replay') this.#onContent(c, got.session, got.plaintext, this.#o.now(), events);
+            if (got !== null && got !== 'replay') {
+              this.#onContent(c, got.session, got.plaintext, this.#o.now(), events);
+              got.session.destroy();
+            }
           } else this.#accept(c, h.data, this.#o.now(), events);
         }
       }
@@ -601,6 +604,7 @@ export class Messenger {
       if (got === null) continue;
       if (got === 'replay') return true;
       this.#onContent(c, got.session, got.plaintext, m.receivedAt, events);
+      got.session.destroy();
       return true;
     }
     if (frame.type !== MESSAGE_TYPE_PREKEY || frame.prekeyFields === null || frame.prekeyFields.length !== PREKEY_FIELDS_LENGTH) return false;
@@ -628,6 +632,7 @@ export class Messenger {
     try {
       return { session, plaintext: session.decrypt(ratchet) };
     } catch (e) {
+      session.destroy();
       if (isBackchannelError(e, 'ERR_MSG_REPLAY')) {
         this.drops.duplicate++;
         return 'replay';
@@ -636,7 +641,6 @@ export class Messenger {
         this.drops.lost++;
         return 'replay';
       }
-      session.destroy();
       return null;
     }
   }
