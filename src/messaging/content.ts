@@ -2,7 +2,8 @@
  * What the messenger puts inside a ratchet message (the content), and how a ratchet message and
  * an attachment travel as client messages. See docs/messaging.md, "Conversations".
  *
- * Content, the plaintext of one ratchet message (at most MAX_PLAINTEXT_LENGTH bytes):
+ * Content, the plaintext of one ratchet message (at most MAX_CONTENT_LENGTH bytes, so that the
+ * ratchet message fits a one-fragment body whatever its header carries):
  *
  *     hello    = 0x01 ‖ sent at (u64 ms)
  *     text     = 0x02 ‖ msg id (8) ‖ sent at (u64) ‖ length (u16) ‖ UTF-8
@@ -41,10 +42,21 @@ export const SHA256_LENGTH = 32;
 export const MAX_RECEIPT_IDS = 64;
 /** The longest file name carried (UTF-8 bytes). */
 export const MAX_FILE_NAME = 255;
-/** Text bytes one text content holds; a longer text travels as an attachment flagged as text. */
-export const MAX_INLINE_TEXT = MAX_PLAINTEXT_LENGTH - (1 + MSG_ID_LENGTH + 8 + 2);
-/** Every client message carrying a ratchet message has this length. */
-export const BODY_LENGTH = 2 + MAX_MESSAGE_LENGTH;
+/**
+ * Every client message carrying a ratchet message has this length: one fragment at the default
+ * geometry (a 2,000-byte user payload with a SURB leaves 1,929 bytes per fragment, less the
+ * client message's 2-byte header; src/client/frames.ts), so that a text, a receipt or a hello
+ * costs one packet.
+ */
+export const BODY_LENGTH = 1927;
+/**
+ * The longest content: what keeps the largest ratchet message (a set-up or a post-quantum offer
+ * in the header: MAX_MESSAGE_LENGTH − MAX_PLAINTEXT_LENGTH = 1,288 bytes around the content)
+ * within BODY_LENGTH less its length field: 637 bytes.
+ */
+export const MAX_CONTENT_LENGTH = BODY_LENGTH - 2 - (MAX_MESSAGE_LENGTH - MAX_PLAINTEXT_LENGTH);
+/** Text bytes one text content holds (618); a longer text travels as an attachment flagged as text. */
+export const MAX_INLINE_TEXT = MAX_CONTENT_LENGTH - (1 + MSG_ID_LENGTH + 8 + 2);
 export const ATTACHMENT_MAGIC = new TextEncoder().encode('BCATTCH1');
 export const ATTACHMENT_OVERHEAD = ATTACHMENT_MAGIC.length + ATTACHMENT_ID_LENGTH + 16;
 /** The client's message limit (src/client/frames.ts MAX_MESSAGE_LENGTH, 1 MiB) less the attachment framing. */
@@ -83,7 +95,13 @@ function utf8(r: Reader, n: number): string {
  * @throws {BackchannelError} ERR_MSG_TOO_LONG for a text or name past its limit.
  */
 export function encodeContent(c: Content): Uint8Array {
-  const w = new Writer(MAX_PLAINTEXT_LENGTH);
+  const out = writeContent(c);
+  if (out.length > MAX_CONTENT_LENGTH) throw new BackchannelError('ERR_MSG_TOO_LONG', `messenger: a content holds at most ${MAX_CONTENT_LENGTH} bytes`);
+  return out;
+}
+
+function writeContent(c: Content): Uint8Array {
+  const w = new Writer(MAX_CONTENT_LENGTH);
   switch (c.kind) {
     case 'hello':
       w.u8(CONTENT_HELLO).u64(c.sentAt);
@@ -163,7 +181,7 @@ export function decodeContent(bytes: Uint8Array): Content {
 
 /** A ratchet message padded into a client message body of BODY_LENGTH bytes. */
 export function padBody(ratchetMessage: Uint8Array): Uint8Array {
-  if (ratchetMessage.length > MAX_MESSAGE_LENGTH) throw new RangeError('ratchet message too long');
+  if (ratchetMessage.length > BODY_LENGTH - 2) throw new RangeError('ratchet message too long for a body');
   const out = new Uint8Array(BODY_LENGTH);
   out[0] = ratchetMessage.length >>> 8;
   out[1] = ratchetMessage.length & 0xff;
@@ -175,7 +193,7 @@ export function padBody(ratchetMessage: Uint8Array): Uint8Array {
 export function unpadBody(body: Uint8Array): Uint8Array | null {
   if (body.length !== BODY_LENGTH) return null;
   const n = (body[0]! << 8) | body[1]!;
-  if (n === 0 || n > MAX_MESSAGE_LENGTH) return null;
+  if (n === 0 || n > BODY_LENGTH - 2) return null;
   for (let i = 2 + n; i < body.length; i++) if (body[i] !== 0) return null;
   return body.subarray(2, 2 + n);
 }

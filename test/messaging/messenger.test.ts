@@ -177,6 +177,32 @@ describe('messenger', () => {
     assert.equal(b.messenger.history('alice')[0]!.state, 'received');
   });
 
+  test('the largest text fits one body with a set-up or a post-quantum offer or answer in its header', () => {
+    const net = new Net();
+    const a = net.party('a');
+    const b = net.party('b');
+    const ca = a.messenger.newCard();
+    const cb = b.messenger.newCard();
+    const aInitiates = Buffer.compare(Buffer.from(a.messenger.identityKey), Buffer.from(b.messenger.identityKey)) < 0;
+    const [init, resp] = aInitiates ? [a, b] : [b, a];
+    a.messenger.addContact('peer', ca, cb);
+    b.messenger.addContact('peer', cb, ca);
+    const full = 'y'.repeat(MAX_INLINE_TEXT);
+    // Before any reply: the initiator's messages carry the set-up.
+    init.messenger.sendText('peer', full);
+    net.collect();
+    // Past PQ_RATCHET_MESSAGES in both directions: offers and answers ride in headers.
+    for (let i = 0; i < 60; i++) {
+      init.messenger.sendText('peer', full);
+      resp.messenger.sendText('peer', full);
+      net.settle();
+    }
+    for (const p of net.parties) for (const o of p.client.s.outbox) assert.equal(o.body.length, BODY_LENGTH);
+    assert.equal(texts(net, resp.name, 'peer', 'in').length, 61);
+    assert.ok(init.messenger.history('peer').every((h) => h.direction === 'in' || h.state === 'delivered'));
+    assert.equal(init.messenger.history('peer').filter((h) => h.kind === 'file').length, 0, 'no text went as an attachment');
+  });
+
   test('while the client cannot send, hellos, receipts and messages wait for tick()', () => {
     const net = new Net();
     const a = net.party('a');
