@@ -176,7 +176,8 @@ then its text (a message that is not UTF-8 text is shown as "(binary, N bytes; u
 Options:
   --follow    keep printing new messages as they arrive, until Ctrl-C
   --json      one JSON object per message: {"id", "seq", "received_at", "body_base64",
-              "reply_surbs", "in_reply_to"}
+              "reply_surbs", "in_reply_to"}; a contact's message: {"from", "id", "kind",
+              "sent_at", "received_at", "text", "file_name", "file_length"}
   --dir DIR   the client's state directory (default ${DEFAULT_CLIENT_DIR})
   --help      print this help
 `;
