@@ -109,6 +109,7 @@ describe('messenger: two clients by name on a local network', { timeout: 400_000
     // recv names the contact and shows both times; a second recv has nothing new.
     const got = await bc(['client', 'recv', '--dir', bob.dir]);
     assert.match(got, /--- from alice · sent \S+ \S+ · received \S+ \S+\nhello bob\n/);
+    assert.equal(got.includes('(binary'), false, 'no messenger message shown as an anonymous one');
     assert.equal((await bc(['client', 'recv', '--dir', bob.dir])).includes('hello bob'), false);
 
     const file = join(dir, 'photo.bin');
