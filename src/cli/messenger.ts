@@ -45,6 +45,7 @@ Exchanging cards by hand (export, send the text to the other person over a chann
 import theirs) is for people who can do that safely, and for tests. The short-code flow
 ('client invite' / 'client accept') is the better way: it needs no channel you trust, and a
 wrong code fails cleanly. Both people must import each other's card; either may go first.
+A card is for one person (it carries a one-time key): export a new one for each contact.
 
 Example (Alice and Bob):
   alice$ npx backchannel client contact export --dir alice > alice.card
