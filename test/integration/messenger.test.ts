@@ -65,7 +65,7 @@ async function waitFor<T>(what: string, timeoutMs: number, fn: () => Promise<T |
   }
 }
 
-describe('messenger: two clients by name on a local network', { timeout: 400_000 }, () => {
+describe('messenger: two clients by name on a local network', { timeout: 900_000 }, () => {
   let dir: string;
   let net: RunningLocalNetwork;
   let alice: ClientProcess;
