@@ -34,7 +34,7 @@ const BENCHES: Record<string, Bench> = {
   clocks: { about: 'Client traffic clocks on the system clock: achieved rates, KS of the gaps, short gaps; old against new', run: benchClocks },
   sim: { about: 'Simulator: simulated events per second, 2 000 population clients through 3 layers of 10 mixes', run: benchSim },
   fetch: { about: 'Gateway: fetch answer time (p50/p90/p99) by what the mailbox does, the old synchronous path against the writer thread', run: benchFetch },
-  messaging: { about: 'Messaging sessions: set-up per side, a message with and without a DH step, a post-quantum step, against one X25519 (both backends)', run: benchMessaging },
+  messaging: { about: 'Messaging sessions: set-up per side, a message with and without a DH step, a post-quantum step, against one X25519 (both backends); latency between two named contacts on a local network', run: benchMessaging },
   link: { about: 'Encrypted link (Noise over TCP) against plain TCP, 3 kB frames over loopback', run: async () => ({ ...(await benchLink()) }) },
   observer: {
     about: 'A global passive observer: relays on every link of a local network, 4 clients, attacks [--minutes M]',

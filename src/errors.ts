@@ -99,6 +99,9 @@ export type ErrorCode =
   | 'ERR_INVITE_EXPIRED'
   | 'ERR_INVITE_STATE'
   | 'ERR_RENDEZVOUS'
+  // messenger: contacts (unknown, name taken, bad name), attachments (too long, failed check)
+  | 'ERR_MSG_CONTACT'
+  | 'ERR_MSG_ATTACHMENT'
   // cli
   | 'ERR_CLI_USAGE';
 

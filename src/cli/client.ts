@@ -24,6 +24,7 @@ import type { Received } from './received.js';
 import { failureExplanation, SendReporter } from './send-progress.js';
 import { runMailboxCommand } from './client-mailbox.js';
 import { accept, invite, invites } from './invite.js';
+import { SEND_NAME_HELP, chatCommand, contactCommand, contactsCommand, historyCommand, recvFromContacts, sendToContact } from './messenger.js';
 
 export { formatReceived } from './received.js';
 
@@ -44,13 +45,17 @@ Commands:
   run       run the client until Ctrl-C
   address   print your address, to give to the people who will write to you
   status    show whether the client is connected, its epoch and its traffic
-  send      send a message or a file to an address, or reply to a message you received
-  recv      print the messages received and not read yet, and mark them read
-  inbox     print the messages received, read or not (recv's are kept)
-  mailbox   extra mailboxes (one per contact): create, list, revoke, rotate
+  send      send a message to a contact by name, or a message or file to an address, or reply to a message
+  recv      print the messages received (from contacts and anonymous) and not read yet, and mark them read
+  inbox     print the anonymous messages received, read or not (recv's are kept)
+  contacts  list your contacts
+  contact   add (export/import a card), rename, remove, verify a contact
+  history   print your conversation with a contact
+  chat      talk with a contact interactively
   invite    print a short code to read to someone, and wait until they become your contact
   accept    accept a code someone read to you: CODE --name NAME
   invites   list open and recent invites (--cancel ID ends one)
+  mailbox   extra mailboxes (one per contact): create, list, revoke, rotate
 
 Every command takes --dir DIR, the client's state directory (default ${DEFAULT_CLIENT_DIR}).
 
@@ -131,7 +136,15 @@ Options:
   --help      print this help
 `;
 
-const SEND_HELP = `Usage: backchannel client send --to ADDRESS | --reply-to ID [--file PATH] [--reply-surbs N] [--no-wait] [--dir DIR] [TEXT...]
+const SEND_HELP = `Usage: backchannel client send NAME TEXT... | NAME --file PATH [--no-wait] [--dir DIR]
+       backchannel client send --to ADDRESS | --reply-to ID [--file PATH] [--reply-surbs N] [--no-wait] [--dir DIR] [TEXT...]
+
+To a contact (see 'backchannel client contacts'), inside your encrypted session:
+${SEND_NAME_HELP}
+It waits until the contact's client confirms it has the message ("delivered to NAME"); with
+--no-wait it returns once the client has it. A file to a contact keeps its name.
+
+To an address or as a reply (anonymous, no session, no contact needed):
 
 Hands a message to the running client of DIR (default ${DEFAULT_CLIENT_DIR}), which sends it in
 fragments at its steady rate. The message is the TEXT words joined by spaces; without TEXT, the
@@ -189,8 +202,14 @@ time" from older clients), "fetched" ours when our client got its last fragment;
 const RECV_HELP = `Usage: backchannel client recv [--dir DIR] [--follow] [--json] [--save DIR]
 
 Prints the messages the running client of DIR (default ${DEFAULT_CLIENT_DIR}) has received and you
-have not read yet, oldest first, and marks each read once printed (or saved). They stay in the
-client: 'client inbox' shows them again.
+have not read yet, oldest first, and marks each read once printed. Messages from your contacts
+come first, each with the contact's name, the time it was sent (as the sender's clock stated it)
+and the time your client received it:
+
+  --- from NAME · sent TIME · received TIME
+
+(they stay in 'client history NAME'). Then anonymous messages to your address (they stay in
+the client: 'client inbox' shows them again), each with a header line:
 
 ${RECEIVED_FORMAT}
 
@@ -201,7 +220,9 @@ Options:
               exists there: nothing is replaced, the message stays unread, and recv exits with 1
   --json      one JSON object per message: {"id", "seq", "sent_at", "received_at", "file_name",
               "body_base64", "reply_surbs", "in_reply_to", "mailbox"} (times in ms since 1970,
-              sent_at null when not said; mailbox: the id of the extra mailbox it came to, or null)
+              sent_at null when not said; mailbox: the id of the extra mailbox it came to, or null);
+              a contact's message: {"from", "id", "kind", "sent_at", "received_at", "text",
+              "file_name", "file_length"}
   --dir DIR   the client's state directory (default ${DEFAULT_CLIENT_DIR})
   --help      print this help
 `;
@@ -437,7 +458,11 @@ async function send(argv: string[]): Promise<number> {
   const dir = dirOption(values);
   const to = typeof values['to'] === 'string' ? values['to'].trim() : undefined;
   const replyTo = typeof values['reply-to'] === 'string' ? values['reply-to'].trim() : undefined;
-  if (to === undefined && replyTo === undefined) throw usageError('send needs --to ADDRESS (a new message) or --reply-to ID (a reply); see npx backchannel client send --help');
+  if (to === undefined && replyTo === undefined && positionals.length > 0) {
+    if (values['reply-surbs'] !== undefined) throw usageError('--reply-surbs is for --to ADDRESS; a contact answers through your session');
+    return sendToContact(dir, positionals, typeof values['file'] === 'string' ? values['file'] : undefined, values['no-wait'] !== true);
+  }
+  if (to === undefined && replyTo === undefined) throw usageError('send needs a contact\'s NAME, --to ADDRESS (a new message) or --reply-to ID (a reply); see npx backchannel client send --help');
   if (to !== undefined && replyTo !== undefined) throw usageError('give either --to or --reply-to, not both');
   if (to !== undefined) decodeAddress(nodeBackend, to); // a typo fails here, before the body is read
   if (replyTo !== undefined && !/^[0-9a-fA-F]{8,32}$/.test(replyTo)) {
@@ -578,6 +603,10 @@ async function recv(argv: string[]): Promise<number> {
   const onStdoutError = (): void => abort.abort();
   process.stdout.on('error', onStdoutError);
   let ended = false;
+  // Contacts' messages first (without follow, all of them; with follow, alongside the rest).
+  const fromContacts = daemonCall(dir, () => recvFromContacts(dir, { follow, json: v['json'] === true, signal: abort.signal }));
+  if (!follow) writer.count += await fromContacts;
+  else fromContacts.catch(() => abort.abort());
   const onLine = async (m: IpcMessage, connection: IpcConnection): Promise<void> => {
     if (m['event'] === 'end') {
       ended = true;
@@ -594,6 +623,7 @@ async function recv(argv: string[]): Promise<number> {
   } finally {
     process.stdout.off('error', onStdoutError);
   }
+  if (follow) await fromContacts.catch(() => 0);
   if (follow) {
     if (interrupted) return writer.notSaved > 0 ? 1 : 0;
     throw new BackchannelError('ERR_CLIENT_NOT_RUNNING', `the client for ${dir} stopped`);
@@ -684,7 +714,15 @@ export async function runClientCommand(argv: string[]): Promise<number> {
       return accept(rest);
     case 'invites':
       return invites(rest);
+    case 'contacts':
+      return contactsCommand(rest);
+    case 'contact':
+      return contactCommand(rest);
+    case 'history':
+      return historyCommand(rest);
+    case 'chat':
+      return chatCommand(rest);
     default:
-      throw usageError(`unknown client command "${sub.slice(0, 32)}"; the commands are init, run, address, status, send, recv, inbox, mailbox, invite, accept, invites (see npx backchannel client --help)`);
+      throw usageError(`unknown client command "${sub.slice(0, 32)}"; the commands are init, run, address, status, send, recv, inbox, contacts, contact, history, chat, invite, accept, invites, mailbox (see npx backchannel client --help)`);
   }
 }

@@ -73,6 +73,23 @@ export interface IpcServerOptions {
   readonly log: Logger;
   /** Contacts by code; without it the invite ops answer an error. */
   readonly invites?: InviteManager;
+  /** More ops (the messenger's, src/client/messenger-ipc.ts). */
+  readonly extension?: IpcExtension;
+}
+
+/** The connection as an extension's op sees it. */
+export interface ExtensionConnection {
+  /** Writes one line; false when the socket's buffer is full. */
+  write(message: IpcMessage): boolean;
+  /** Ends the connection once what was written is sent. */
+  finish(): void;
+}
+
+/** Ops served beside the built-in ones: an op answers and finishes, or streams until the peer closes. */
+export interface IpcExtension {
+  handles(op: string): boolean;
+  /** Serves `request`; throws a BackchannelError to answer an error. Later lines of the peer go to `line`; `close` runs when the connection ends. */
+  open(request: IpcMessage, connection: ExtensionConnection): { line?: (message: IpcMessage) => void; close?: () => void };
 }
 
 export interface IpcServer {
@@ -191,8 +208,10 @@ class ServedConnection {
   readonly #api: ClientApi;
   readonly #log: Logger;
   readonly #invites: InviteManager | undefined;
+  readonly #extension: IpcExtension | undefined;
+  #extensionLine: ((message: IpcMessage) => void) | undefined;
   readonly #reader = new LineReader(MAX_REQUEST_LINE);
-  #phase: 'request' | 'reply' | 'recv' | 'done' = 'request';
+  #phase: 'request' | 'reply' | 'recv' | 'extension' | 'done' = 'request';
   #cleanups: Array<() => void> = [];
   #timer: ReturnType<typeof setTimeout> | null;
   #closed = false;
@@ -205,11 +224,12 @@ class ServedConnection {
   #again = false;
   #endSent = false;
 
-  constructor(socket: Socket, api: ClientApi, log: Logger, invites?: InviteManager) {
+  constructor(socket: Socket, api: ClientApi, log: Logger, invites?: InviteManager, extension?: IpcExtension) {
     this.#socket = socket;
     this.#api = api;
     this.#log = log;
     this.#invites = invites;
+    this.#extension = extension;
     this.#timer = setTimeout(() => this.#fail(ipcError(`no request within ${REQUEST_TIMEOUT_MS / 1000} s`)), REQUEST_TIMEOUT_MS);
     this.#timer.unref();
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
@@ -245,12 +265,17 @@ class ServedConnection {
 
   /** Whether lines are still read: while the request is awaited, and during recv (consumes). */
   #reading(): boolean {
-    return this.#phase === 'request' || this.#phase === 'recv';
+    return this.#phase === 'request' || this.#phase === 'recv' || this.#phase === 'extension';
   }
 
   #onLine(message: IpcMessage): void {
     if (this.#phase === 'recv') {
       this.#onConsume(message);
+      return;
+    }
+    if (this.#phase === 'extension') {
+      if (this.#extensionLine === undefined) throw ipcError('no more lines are expected on this connection');
+      this.#extensionLine(message);
       return;
     }
     if (this.#timer !== null) clearTimeout(this.#timer);
@@ -291,13 +316,25 @@ class ServedConnection {
         void this.#inbox(last ?? null);
         return;
       }
-      default:
+      default: {
         if (INVITE_OPS.includes(op)) {
           this.#phase = 'reply';
           serveInviteOp(this.#invites, message, { write: (m) => void this.#write(m), finish: () => this.#finish(), onClose: (f) => this.#cleanups.push(f) });
           return;
         }
+        if (this.#extension?.handles(op) === true) {
+          this.#phase = 'extension';
+          const served = this.#extension.open(message, { write: (m) => this.#write(m), finish: () => this.#finish() });
+          this.#extensionLine = served.line;
+          if (served.close !== undefined) {
+            // Finished already (an answer without a stream): nothing will run the cleanups again.
+            if ((this.#phase as string) === 'done') served.close();
+            else this.#cleanups.push(served.close);
+          }
+          return;
+        }
         throw ipcError(`unknown op ${JSON.stringify(op.slice(0, 24))}`);
+      }
     }
   }
 
@@ -585,7 +622,7 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
   const log = opts.log.child('ipc');
   const connections = new Set<ServedConnection>();
   const server: Server = createServer({ allowHalfOpen: false, pauseOnConnect: false }, (socket) => {
-    const c = new ServedConnection(socket, opts.api, log, opts.invites);
+    const c = new ServedConnection(socket, opts.api, log, opts.invites, opts.extension);
     connections.add(c);
     socket.on('close', () => connections.delete(c));
   });

@@ -24,10 +24,12 @@ import type { ClientEvent } from './api.js';
 import { Client } from './client.js';
 import { startIpcServer } from './daemon.js';
 import { InviteManager } from './invites.js';
-import { stubContactExchange } from './contact-stub.js';
 import type { ContactExchange } from '../messaging/invite.js';
 import type { IpcServer } from './daemon.js';
 import { clientSocketPath, daemonAnswers } from './ipc.js';
+import { decodeAddress } from './address.js';
+import { type MessengerHost, startMessenger } from './messenger-host.js';
+import { messengerIpc } from './messenger-ipc.js';
 import { clientAddress, contactNode, isInitialised, readClientIdentity, refreshGatewayContact, saveClientIdentity } from './settings.js';
 import type { GatewayContact } from './settings.js';
 import { CLIENT_DB_FILE, SqliteClientStore } from './sqlite-store.js';
@@ -244,7 +246,7 @@ export function readClientAddress(dir: string): string {
 export interface RunClientOptions {
   readonly dir: string;
   readonly log: Logger;
-  /** The messenger's side of contacts by code; a stub that records cards in the store by default (contact-stub.ts). */
+  /** The messenger's side of contacts by code; the running messenger by default (tests may give another). */
   readonly contacts?: (store: SqliteClientStore) => ContactExchange;
   /** Every event of the engine (connected, disconnected, messages, ...). */
   readonly onEvent?: (event: ClientEvent) => void;
@@ -252,6 +254,8 @@ export interface RunClientOptions {
 
 export interface RunningClient {
   readonly client: Client;
+  /** The messenger (contacts, sessions, conversations) running on the client. */
+  readonly messenger: MessengerHost['messenger'];
   readonly address: string;
   readonly socketPath: string;
   /** Closes the socket, stops the engine, closes the store. Idempotent. */
@@ -316,19 +320,35 @@ export async function runClient(opts: RunClientOptions): Promise<RunningClient> 
     store.close();
     throw e;
   }
+  let host: MessengerHost;
+  try {
+    host = startMessenger({ client, store, crypto: nodeBackend, now: () => Date.now(), address: decodeAddress(nodeBackend, address), log });
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+  // Contacts by code end in the messenger: the card it makes for a new contact goes out, the
+  // card that comes back makes the contact (inside the invite's own transaction).
+  const messengerExchange: ContactExchange = {
+    newCard: () => host.messenger.newCard(),
+    addContact: (name, ourCard, theirCard) => {
+      host.messenger.addContact(name, ourCard, theirCard);
+    },
+  };
   const invites = new InviteManager({
     clock: systemClock,
     crypto: nodeBackend,
     client,
     store,
-    exchange: opts.contacts?.(store) ?? stubContactExchange(nodeBackend, store),
+    exchange: opts.contacts?.(store) ?? messengerExchange,
     log,
   });
   // The socket first: it is also what keeps a second daemon from using the same identity.
   let ipc: IpcServer;
   try {
-    ipc = await startIpcServer({ path: socketPath, api: client, log, invites });
+    ipc = await startIpcServer({ path: socketPath, api: host.api, log, invites, extension: messengerIpc(host.messenger) });
   } catch (e) {
+    host.stop();
     store.close();
     if (isBackchannelError(e, 'ERR_CLIENT_IPC') && e.message.includes('EADDRINUSE')) throw stateError(`a client is already running for ${dir}`);
     throw e;
@@ -342,6 +362,7 @@ export async function runClient(opts: RunClientOptions): Promise<RunningClient> 
     } finally {
       unsubscribe?.();
       invites.stop();
+      host.stop();
       try {
         await client.stop();
       } finally {
@@ -354,6 +375,7 @@ export async function runClient(opts: RunClientOptions): Promise<RunningClient> 
   let stopping: Promise<void> | null = null;
   return {
     client,
+    messenger: host.messenger,
     address,
     socketPath,
     stop: () => (stopping ??= shutDown()),

@@ -522,6 +522,16 @@ export class SqliteClientStore implements ClientStore {
     return this.#run('transaction', () => this.#tx(fn));
   }
 
+  /**
+   * The open database, for state that lives in the same file and must commit in the same
+   * transactions (the messenger's tables, src/client/messenger-store.ts).
+   * @throws {BackchannelError} ERR_CLIENT_STATE when the store is closed.
+   */
+  get database(): Database.Database {
+    if (this.#closed) throw stateError('database on a closed store');
+    return this.#db;
+  }
+
   // ---- identity and settings ----
 
   getSetting(key: string): Uint8Array | null {

@@ -25,3 +25,8 @@ export {
 } from './identity.js';
 export { type MessagingComponents, Session } from './ratchet.js';
 export { type Accepted, acceptSession, initiateSession } from './x3dh.js';
+export { CARD_LENGTH, type Card, type MailAddress, cardFromText, cardToText, decodeCard, encodeCard } from './card.js';
+export * from './content.js';
+export { compareBytes, safetyNumber } from './safety.js';
+export * from './store.js';
+export * from './messenger.js';

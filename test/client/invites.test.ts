@@ -11,7 +11,7 @@ import { nodeBackend } from '../../src/crypto/node.js';
 import { InviteManager } from '../../src/client/invites.js';
 import type { RendezvousSender } from '../../src/client/invites.js';
 import { SqliteClientStore } from '../../src/client/sqlite-store.js';
-import { STUB_CONTACT_PREFIX, stubContactExchange } from '../../src/client/contact-stub.js';
+import { STUB_CONTACT_PREFIX, stubContactExchange } from '../helpers/contact-stub.js';
 import type { InviteEvent } from '../../src/messaging/invite.js';
 import { encodeRendezvousAnswer } from '../../src/messaging/rendezvous.js';
 import { RendezvousService } from '../../src/server/rendezvous.js';

@@ -27,10 +27,13 @@ export class ClientProcess {
     this.address = a.stdout.trim();
   }
 
-  /** Starts `client run` and waits until it is connected to its gateway. */
+  /**
+   * Starts `client run` and waits until it is connected to its gateway and holds a network
+   * document (before that a send is refused; on a loaded machine the document can take seconds).
+   */
   async run(): Promise<void> {
     this.#child = spawn(process.execPath, [BIN_PATH, 'client', 'run', '--dir', this.dir], { stdio: ['ignore', 'ignore', 'ignore'] });
-    await this.until((s) => s['connected'] === true, 30_000, 'connected');
+    await this.until((s) => s['connected'] === true && s['document'] !== 'none', 60_000, 'connected with a network document');
   }
 
   async status(): Promise<Record<string, unknown>> {

@@ -4,8 +4,9 @@
  * processes, and the commands a user types: `client invite` prints a code, `client accept CODE`
  * on the other client takes it. Neither is given the other's address or gateway.
  *
- * - The right code: both commands end with the contact made, and each side's ContactExchange
- *   (the stub, which records cards in the client's settings) holds the card the other side made.
+ * - The right code: both commands end with the contact made in each side's messenger; both print
+ *   the same safety number, and a message sent by name arrives, through the mailbox of its own
+ *   that the card named (a per-contact mailbox at the receiver's gateway).
  * - A wrong code: both commands fail with "the code did not match", and the right code is then
  *   refused as used: the code is burned.
  */
@@ -15,14 +16,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import { ClientProcess } from '../helpers/client-process.js';
 import type { RunningLocalNetwork } from '../../src/local/up.js';
 import { ensureLocalNetwork, startLocalNetwork } from '../../src/local/up.js';
 import { BIN_PATH } from '../../src/local/network.js';
 import { raiseClientRate } from '../helpers/mixnet-client.js';
-import { CLIENT_DB_FILE } from '../../src/client/sqlite-store.js';
-import { STUB_CONTACT_PREFIX } from '../../src/client/contact-stub.js';
+import { ipcCall } from '../../src/client/ipc.js';
 import { WORDLIST } from '../../src/messaging/wordlist.js';
 
 interface Finished {
@@ -84,15 +83,10 @@ async function within<T>(p: Promise<T>, ms: number, clients: ClientProcess[]): P
   }
 }
 
-/** What the stub ContactExchange recorded for contact `name` in the client at `dir`. */
-function recorded(dir: string, name: string): { ours: string; theirs: string } | null {
-  const db = new Database(join(dir, CLIENT_DB_FILE), { readonly: true, fileMustExist: true });
-  try {
-    const row = db.prepare<[string], { value: Buffer }>('SELECT value FROM settings WHERE key = ?').get(`${STUB_CONTACT_PREFIX}${name}`);
-    return row === undefined ? null : (JSON.parse(row.value.toString('utf8')) as { ours: string; theirs: string });
-  } finally {
-    db.close();
-  }
+/** The names of the contacts of the client `c` (what `client contacts --json` lists). */
+async function contactNames(c: ClientProcess): Promise<string[]> {
+  const r = await ipcCall(c.socket, { op: 'contacts' });
+  return (r['contacts'] as { name: string }[]).map((x) => x.name);
 }
 
 describe('contacts by code on a local network', { timeout: 600_000 }, () => {
@@ -131,12 +125,22 @@ describe('contacts by code on a local network', { timeout: 600_000 }, () => {
     assert.equal(done.status, 0, done.stderr);
     assert.match(done.stdout, /contact "bob" added/);
     assert.match(acc.stdout, /contact "alice" added/);
-    const atAlice = recorded(alice.dir, 'bob');
-    const atBob = recorded(bob.dir, 'alice');
-    assert.ok(atAlice !== null && atBob !== null);
-    assert.equal(atAlice.theirs, atBob.ours);
-    assert.equal(atBob.theirs, atAlice.ours);
-    assert.equal(atAlice.ours.length, 2 * 1400);
+    assert.deepEqual(await contactNames(alice), ['bob']);
+    assert.deepEqual(await contactNames(bob), ['alice']);
+    // Each card named a mailbox of its own at its maker's gateway.
+    for (const c of [alice, bob]) {
+      const r = await ipcCall(c.socket, { op: 'mailbox', action: 'list' });
+      assert.equal((r['mailboxes'] as unknown[]).length, 1);
+    }
+    // The same safety number on both sides: the cards came from each other, not from a third party.
+    const safety = async (c: ClientProcess, name: string): Promise<string> => String((await ipcCall(c.socket, { op: 'contact_verify', name }))['safety_number']);
+    assert.equal(await safety(alice, 'bob'), await safety(bob, 'alice'));
+    // A message by name arrives.
+    const sent = await within(command(['client', 'send', 'bob', 'hello from the code', '--dir', alice.dir]), 240_000, [alice, bob]);
+    assert.equal(sent.status, 0, sent.stderr);
+    assert.match(sent.stdout, /delivered to bob/);
+    const history = await ipcCall(bob.socket, { op: 'history', name: 'alice' });
+    assert.ok((history['entries'] as { text: string | null; direction: string }[]).some((e) => e.direction === 'in' && e.text === 'hello from the code'));
   });
 
   it('a wrong code fails on both sides, and the code is burned', async () => {
@@ -153,9 +157,8 @@ describe('contacts by code on a local network', { timeout: 600_000 }, () => {
     const late = await within(command(['client', 'accept', inv.code, '--dir', bob.dir, '--name', 'carol2']), 120_000, [alice, bob]);
     assert.equal(late.status, 1);
     assert.match(late.stderr, /used already/);
-    assert.equal(recorded(alice.dir, 'carol'), null);
-    assert.equal(recorded(bob.dir, 'carol'), null);
-    assert.equal(recorded(bob.dir, 'carol2'), null);
+    assert.deepEqual(await contactNames(alice), ['bob']);
+    assert.deepEqual(await contactNames(bob), ['alice']);
     // Both sides list the failure.
     const list = await command(['client', 'invites', '--dir', alice.dir, '--json']);
     const mine = (JSON.parse(list.stdout) as { name: string; stage: string; failure: { code: string } | null }[]).find((i) => i.name === 'carol');

@@ -1,0 +1,125 @@
+/**
+ * Runs the messenger (src/messaging/messenger.ts) on a client engine: the port it sends and
+ * consumes through, the engine's events fed to it, and the ClientApi that the daemon's plain
+ * `recv` serves, from which every inbox message the messenger took is hidden (it shows up in the
+ * contact's history instead).
+ *
+ * The messenger adds no traffic of its own: what it sends are client messages like any other,
+ * which leave on the engine's send clock in place of cover packets.
+ */
+import type { CryptoBackend } from '../crypto/types.js';
+import { type MailAddress, Messenger, type MessengerInboxMessage, type MessengerPort } from '../messaging/index.js';
+import type { Logger } from '../ops/logger.js';
+import { encodeAddress } from './address.js';
+import type { ClientApi, ClientEvent } from './api.js';
+import type { SqliteClientStore } from './sqlite-store.js';
+import { SqliteMessengerStore } from './messenger-store.js';
+import type { InboxMessage } from './store.js';
+
+/** How often what waits for the client to be able to send is tried again. */
+export const MESSENGER_TICK_MS = 2000;
+
+function inboxMessage(m: InboxMessage): MessengerInboxMessage {
+  // Per-contact mailboxes may add the mailbox a message came to; use it when it is there.
+  const mailbox = (m as { mailbox?: unknown }).mailbox;
+  return { seq: m.seq, body: m.body, receivedAt: m.receivedAt, ...(mailbox instanceof Uint8Array ? { mailbox } : {}) };
+}
+
+export interface MessengerHost {
+  readonly messenger: Messenger;
+  /** The client's API with the messenger's inbox messages taken out (for the daemon's `recv`). */
+  readonly api: ClientApi;
+  stop(): void;
+}
+
+export interface MessengerHostOptions {
+  readonly client: ClientApi;
+  readonly store: SqliteClientStore;
+  readonly crypto: CryptoBackend;
+  readonly now: () => number;
+  /** Our address (gateway and mailbox): what a new contact writes to, until per-contact mailboxes. */
+  readonly address: MailAddress;
+  readonly log: Logger;
+}
+
+/** Makes the messenger, feeds it the engine's events and its inbox backlog, and ticks it. */
+export function startMessenger(opts: MessengerHostOptions): MessengerHost {
+  const { client, crypto } = opts;
+  const log = opts.log.child('messenger');
+  const port: MessengerPort = {
+    ready: () => client.status().document !== 'none',
+    send: (to, body) => client.send({ to: encodeAddress(crypto, to), body }).id,
+    outgoing: (id) => client.outgoing(id)?.status ?? null,
+    unconsumed: (afterSeq, limit) => client.unconsumed(afterSeq, limit).map(inboxMessage),
+    consume: (seq) => client.consume(seq),
+  };
+  const messenger = new Messenger({
+    port,
+    store: new SqliteMessengerStore(opts.store),
+    crypto,
+    now: opts.now,
+    // Each contact writes to a mailbox of its own at our gateway (docs/client.md, "Extra
+    // mailboxes"), so that one that leaks or is abused can be revoked alone.
+    ourAddressForNewContact: () => ({ gateway: opts.address.gateway.slice(), mailbox: client.createMailbox().id }),
+  });
+  const guarded = (what: string, fn: () => void): void => {
+    try {
+      fn();
+    } catch (e) {
+      log.error(`${what} failed`, { code: e instanceof Error && 'code' in e ? String(e.code) : 'exception' });
+    }
+  };
+  const unsubscribe = client.subscribe((e: ClientEvent) => {
+    if (e.type === 'message') guarded('inbox message', () => void messenger.handleInbox(inboxMessage(e.message)));
+    else if (e.type === 'delivered' || e.type === 'sent' || e.type === 'failed') guarded('outgoing state', () => messenger.onOutgoing(e.id));
+    else if (e.type === 'connected') guarded('tick', () => void messenger.tick());
+  });
+  guarded('start', () => messenger.start());
+  const timer = setInterval(() => guarded('tick', () => void messenger.tick()), MESSENGER_TICK_MS);
+  timer.unref?.();
+
+  const api: ClientApi = {
+    get address() {
+      return client.address;
+    },
+    status: () => client.status(),
+    send: (r) => client.send(r),
+    outgoing: (id) => client.outgoing(id),
+    consume: (seq) => client.consume(seq),
+    inboxPage: (afterSeq, limit) => client.inboxPage(afterSeq, limit),
+    findInbox: (prefixHex) => client.findInbox(prefixHex),
+    createMailbox: () => client.createMailbox(),
+    revokeMailbox: (id) => client.revokeMailbox(id),
+    rotateMailbox: (id, graceMs) => client.rotateMailbox(id, graceMs),
+    mailboxes: () => client.mailboxes(),
+    unconsumed: (afterSeq, limit) => {
+      // Up to `limit` of the messages the messenger leaves (it consumes what it takes), so that a
+      // short page still means the end of the inbox.
+      const left: InboxMessage[] = [];
+      let after = afterSeq;
+      for (;;) {
+        const page = client.unconsumed(after, limit);
+        for (const m of page) {
+          after = m.seq;
+          if (messenger.handleInbox(inboxMessage(m))) continue;
+          left.push(m);
+          if (left.length === limit) return left;
+        }
+        if (page.length < limit) return left;
+      }
+    },
+    subscribe: (listener) =>
+      client.subscribe((e) => {
+        if (e.type === 'message' && messenger.handleInbox(inboxMessage(e.message))) return;
+        listener(e);
+      }),
+  };
+  return {
+    messenger,
+    api,
+    stop: () => {
+      clearInterval(timer);
+      unsubscribe();
+    },
+  };
+}

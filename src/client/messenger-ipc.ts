@@ -1,0 +1,232 @@
+/**
+ * The messenger's ops on the daemon's socket (served through daemon.ts's extension hook). Same
+ * framing as the rest: one request per connection, JSON lines, `{"ok":false,"code","error"}` for
+ * an error.
+ *
+ *   {"op":"contacts"}                                   -> {"ok":true,"contacts":[CONTACT...]}
+ *   {"op":"contact_export"}                             -> {"ok":true,"card":BASE64URL}
+ *   {"op":"contact_import","name":N,"card":BASE64URL}   -> {"ok":true,"contact":CONTACT}
+ *   {"op":"contact_add","name":N,"our_card":B64U,"their_card":B64U} -> {"ok":true,"contact":CONTACT}
+ *   {"op":"contact_new_card"}                           -> {"ok":true,"card":BASE64URL}
+ *   {"op":"contact_rename","name":N,"new_name":M}       -> {"ok":true,"contact":CONTACT}
+ *   {"op":"contact_remove","name":N}                    -> {"ok":true}
+ *   {"op":"contact_verify","name":N,"verified"?:BOOL}   -> {"ok":true,"contact":CONTACT,"safety_number":TEXT}
+ *   {"op":"msg_send","name":N,"text"?:T,"file_name"?:F,"file_base64"?:B64,"wait"?:BOOL}
+ *       -> {"ok":true,"entry":ENTRY}; with wait, {"event":"state","entry":ENTRY} at each change
+ *          until delivered or failed
+ *   {"op":"history","name":N,"limit"?:K}                -> {"ok":true,"entries":[ENTRY...]}
+ *   {"op":"msg_file","id":ID}                           -> {"ok":true,"name":F,"data_base64":B64}
+ *   {"op":"msg_recv","name"?:N,"follow"?:BOOL,"states"?:BOOL}
+ *       -> {"event":"message","entry":ENTRY}* for each unread incoming message (the peer answers
+ *          {"op":"read","id":ID} once it has shown it); without follow {"event":"end"} after the
+ *          backlog; with follow new messages as they come, and with states every outgoing state
+ *          change as {"event":"state","entry":ENTRY}, until the peer closes.
+ *
+ * CONTACT = {"name","identity_key","verified","blocked","created_at","session"}; ENTRY = {"id",
+ * "contact","direction","kind","text","file_name","file_length","sent_at","received_at","state"}.
+ */
+import { Buffer } from 'node:buffer';
+import { BackchannelError } from '../errors.js';
+import { type Contact, type HistoryEntry, type Messenger, cardFromText, cardToText } from '../messaging/index.js';
+import type { ExtensionConnection, IpcExtension } from './daemon.js';
+import type { IpcMessage } from './ipc.js';
+
+const OPS = new Set(['contacts', 'contact_export', 'contact_import', 'contact_add', 'contact_new_card', 'contact_rename', 'contact_remove', 'contact_verify', 'msg_send', 'history', 'msg_file', 'msg_recv']);
+const RECV_PAGE = 32;
+
+function ipcError(message: string): BackchannelError {
+  return new BackchannelError('ERR_CLIENT_IPC', `client ipc: ${message}`);
+}
+
+function str(m: IpcMessage, field: string): string {
+  const v = m[field];
+  if (typeof v !== 'string') throw ipcError(`"${field}" must be a string`);
+  return v;
+}
+
+function optBool(m: IpcMessage, field: string): boolean | undefined {
+  const v = m[field];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') throw ipcError(`"${field}" must be true or false`);
+  return v;
+}
+
+function only(m: IpcMessage, allowed: readonly string[]): void {
+  for (const k of Object.keys(m)) if (k !== 'op' && !allowed.includes(k)) throw ipcError(`unknown field "${k.slice(0, 32)}"`);
+}
+
+export function contactJson(c: Contact): IpcMessage {
+  return { name: c.name, identity_key: c.identityKey, verified: c.verified, blocked: c.blocked, created_at: c.createdAt, session: c.session };
+}
+
+export function entryJson(e: HistoryEntry): IpcMessage {
+  return {
+    id: e.id, contact: e.contact, direction: e.direction, kind: e.kind, text: e.text, file_name: e.fileName, file_length: e.fileLength,
+    sent_at: e.sentAt, received_at: e.receivedAt, state: e.state,
+  };
+}
+
+const FINAL = new Set(['delivered', 'failed']);
+
+/** The messenger's ops for `startIpcServer({ extension })`. */
+export function messengerIpc(messenger: Messenger): IpcExtension {
+  return {
+    handles: (op) => OPS.has(op),
+    open(m: IpcMessage, conn: ExtensionConnection) {
+      const reply = (answer: IpcMessage): Record<string, never> => {
+        conn.write({ ok: true, ...answer });
+        conn.finish();
+        return {};
+      };
+      switch (m['op']) {
+        case 'contacts':
+          only(m, []);
+          return reply({ contacts: messenger.contacts().map(contactJson) });
+        case 'contact_export':
+          only(m, []);
+          return reply({ card: cardToText(messenger.exportCard()) });
+        case 'contact_new_card':
+          only(m, []);
+          return reply({ card: cardToText(messenger.newCard()) });
+        case 'contact_import':
+          only(m, ['name', 'card']);
+          return reply({ contact: contactJson(messenger.importContact(str(m, 'name'), cardFromText(str(m, 'card')))) });
+        case 'contact_add':
+          only(m, ['name', 'our_card', 'their_card']);
+          return reply({ contact: contactJson(messenger.addContact(str(m, 'name'), cardFromText(str(m, 'our_card')), cardFromText(str(m, 'their_card')))) });
+        case 'contact_rename':
+          only(m, ['name', 'new_name']);
+          return reply({ contact: contactJson(messenger.rename(str(m, 'name'), str(m, 'new_name'))) });
+        case 'contact_remove':
+          only(m, ['name']);
+          messenger.remove(str(m, 'name'));
+          return reply({});
+        case 'contact_verify': {
+          only(m, ['name', 'verified']);
+          const name = str(m, 'name');
+          const verified = optBool(m, 'verified');
+          const contact = verified === undefined ? messenger.contact(name) : messenger.setVerified(name, verified);
+          return reply({ contact: contactJson(contact), safety_number: messenger.safetyNumber(name) });
+        }
+        case 'history': {
+          only(m, ['name', 'limit']);
+          const limit = m['limit'] === undefined ? 1000 : m['limit'];
+          if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1) throw ipcError('"limit" must be a positive whole number');
+          return reply({ entries: messenger.history(str(m, 'name'), limit).map(entryJson) });
+        }
+        case 'msg_file': {
+          only(m, ['id']);
+          const id = m['id'];
+          if (typeof id !== 'number' || !Number.isSafeInteger(id)) throw ipcError('"id" must be a whole number');
+          const f = messenger.fileData(id);
+          if (f === null) throw new BackchannelError('ERR_MSG_ATTACHMENT', 'messenger: no received file with that id');
+          return reply({ name: f.name, data_base64: Buffer.from(f.data).toString('base64') });
+        }
+        case 'msg_send':
+          return send(messenger, m, conn);
+        case 'msg_recv':
+          return recv(messenger, m, conn);
+        default:
+          throw ipcError('unknown op');
+      }
+    },
+  };
+}
+
+function send(messenger: Messenger, m: IpcMessage, conn: ExtensionConnection): { close?: () => void } {
+  only(m, ['name', 'text', 'file_name', 'file_base64', 'wait']);
+  const name = str(m, 'name');
+  const wait = optBool(m, 'wait') === true;
+  let id = -1;
+  let done = false;
+  const early: HistoryEntry[] = [];
+  const onState = (e: HistoryEntry): void => {
+    if (done) return;
+    if (id < 0) {
+      early.push(e);
+      return;
+    }
+    if (e.id !== id) return;
+    conn.write({ event: 'state', entry: entryJson(e) });
+    if (FINAL.has(e.state)) {
+      done = true;
+      conn.finish();
+    }
+  };
+  const unsubscribe = wait ? messenger.subscribe((e) => e.type === 'state' && onState(e.entry)) : () => undefined;
+  let entry: HistoryEntry;
+  try {
+    if (m['file_base64'] !== undefined) {
+      const b64 = str(m, 'file_base64');
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) throw ipcError('"file_base64" must be base64');
+      const data = Buffer.from(b64, 'base64');
+      entry = messenger.sendFile(name, m['file_name'] === undefined ? '' : str(m, 'file_name'), new Uint8Array(data.buffer, data.byteOffset, data.length));
+    } else entry = messenger.sendText(name, str(m, 'text'));
+  } catch (e) {
+    unsubscribe();
+    throw e;
+  }
+  id = entry.id;
+  conn.write({ ok: true, entry: entryJson(entry) });
+  if (!wait) {
+    conn.finish();
+    return {};
+  }
+  for (const e of early.splice(0)) if (e.id === id && e.state !== entry.state) onState(e);
+  if (!done && FINAL.has(entry.state)) {
+    done = true;
+    conn.finish();
+  }
+  return { close: unsubscribe };
+}
+
+function recv(messenger: Messenger, m: IpcMessage, conn: ExtensionConnection): { line: (l: IpcMessage) => void; close: () => void } {
+  only(m, ['name', 'follow', 'states']);
+  const name = m['name'] === undefined ? undefined : str(m, 'name');
+  if (name !== undefined) messenger.contact(name); // an unknown name fails now
+  const follow = optBool(m, 'follow') === true;
+  const states = optBool(m, 'states') === true;
+  let highest = 0;
+  const outstanding = new Set<number>();
+  let endSent = false;
+  let closed = false;
+  const pump = (): void => {
+    for (;;) {
+      const page = messenger.unread(highest, RECV_PAGE, name);
+      for (const e of page) {
+        highest = Math.max(highest, e.id);
+        outstanding.add(e.id);
+        conn.write({ event: 'message', entry: entryJson(e) });
+      }
+      if (page.length < RECV_PAGE) break;
+    }
+  };
+  const unsubscribe = follow
+    ? messenger.subscribe((e) => {
+        if (closed) return;
+        if (name !== undefined && e.entry.contact !== name) return;
+        if (e.type === 'message') pump();
+        else if (states) conn.write({ event: 'state', entry: entryJson(e.entry) });
+      })
+    : () => undefined;
+  pump();
+  if (!follow) {
+    endSent = true;
+    conn.write({ event: 'end' });
+    if (outstanding.size === 0) conn.finish();
+  }
+  return {
+    line: (l) => {
+      if (l['op'] !== 'read') throw ipcError('during msg_recv only {"op":"read","id":N} is accepted');
+      const id = l['id'];
+      if (typeof id !== 'number' || !outstanding.has(id)) throw ipcError('read of a message not sent on this connection');
+      messenger.markRead(id);
+      outstanding.delete(id);
+      if (endSent && outstanding.size === 0) conn.finish();
+    },
+    close: () => {
+      closed = true;
+      unsubscribe();
+    },
+  };
+}

@@ -1,0 +1,848 @@
+/**
+ * The messenger: contacts by name over the client engine. It turns contact cards into sessions,
+ * text and files into ratchet messages sent as client messages, and inbox messages back into
+ * per-contact history, with delivery receipts. Portable: the host gives it a `MessengerPort` (the
+ * client engine's send, outgoing, unconsumed and consume), a store, the crypto backend and a clock.
+ *
+ * - Contacts: `addContact(name, ourCard, theirCard)`. The side whose X25519 identity key sorts
+ *   lower opens the session at once (its first messages carry the X3DH set-up) and sends a
+ *   `hello`; the other side waits for it, queueing what its user writes meanwhile.
+ * - Incoming: every inbox message is offered to `handleInbox`. A body of BODY_LENGTH bytes is
+ *   tried against each contact's session (the header decryption fails fast for the wrong one),
+ *   then, for a set-up, against our one-time prekeys; an attachment body is matched by its id.
+ *   What belongs to no contact stays in the inbox for `client recv`. Everything a message causes
+ *   (session state, history row, receipt sent, consume of the inbox entry) commits in one store
+ *   transaction: a crash at any point neither loses the message nor shows it twice.
+ * - States of an outgoing message: queued (until the contact's gateway acknowledged every
+ *   fragment), sent (it did), delivered (the contact's client confirmed, inside the session, that
+ *   it stored the message), failed (the client gave up).
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import type { CryptoBackend } from '../crypto/types.js';
+import { BackchannelError, isBackchannelError } from '../errors.js';
+import { concatBytes, equalBytes, wipe } from '../util/bytes.js';
+import { type MailAddress, decodeCard, encodeCard } from './card.js';
+import { PREKEY_FIELDS_LENGTH, DH_LENGTH, MESSAGE_TYPE_PREKEY } from './constants.js';
+import {
+  ATTACHMENT_ID_LENGTH,
+  ATTACHMENT_MAGIC,
+  type Content,
+  FILE_KEY_LENGTH,
+  MAX_FILE_LENGTH,
+  MAX_FILE_NAME,
+  MAX_INLINE_TEXT,
+  MAX_RECEIPT_IDS,
+  MSG_ID_LENGTH,
+  attachmentIdOf,
+  decodeContent,
+  encodeContent,
+  padBody,
+  unpadBody,
+} from './content.js';
+import {
+  type Identity,
+  type PrekeyStore,
+  createBundle,
+  createPrekeyStore,
+  decodeIdentity,
+  decodePrekeyStore,
+  encodeIdentity,
+  encodePrekeyStore,
+  generateIdentity,
+  takePrekey,
+} from './identity.js';
+import { type MessagingComponents, Session, parseFrame } from './ratchet.js';
+import { compareBytes, safetyNumber } from './safety.js';
+import type { ContactRecord, HistoryRecord, HistoryState, MessengerStore, NewHistory } from './store.js';
+import { acceptSession, initiateSession } from './x3dh.js';
+
+/** Set-up messages from strangers held at most (until their sender becomes a contact). */
+export const MAX_HELD_SETUPS = 64;
+/** Attachments held at most whose announcement has not come yet. */
+export const MAX_ORPHAN_ATTACHMENTS = 16;
+/** The longest contact name (UTF-16 units). */
+export const MAX_CONTACT_NAME = 64;
+/** Inbox sequence numbers whose fate is remembered (so that a second look at one costs nothing). */
+const SEEN_CACHE = 4096;
+const te = new TextEncoder();
+const td = new TextDecoder('utf-8', { fatal: true });
+
+/** An inbox message as the messenger sees it. `mailbox`: the per-contact mailbox it came to, when the host knows. */
+export interface MessengerInboxMessage {
+  readonly seq: number;
+  readonly body: Uint8Array;
+  readonly receivedAt: number;
+  readonly mailbox?: Uint8Array;
+}
+
+export type ClientMessageState = 'pending' | 'delivered' | 'sent' | 'failed';
+
+/** What the messenger needs of the client engine. `send` and `consume` join the store's open transaction. */
+export interface MessengerPort {
+  /** Whether `send` works now (the client has a network document); until then sends wait. */
+  ready(): boolean;
+  /** Queues a message to `to`, durable when it returns; the client message's id. */
+  send(to: MailAddress, body: Uint8Array): Uint8Array;
+  outgoing(id: Uint8Array): ClientMessageState | null;
+  unconsumed(afterSeq: number, limit: number): MessengerInboxMessage[];
+  consume(seq: number): void;
+}
+
+export interface MessengerOptions {
+  readonly port: MessengerPort;
+  readonly store: MessengerStore;
+  readonly crypto: CryptoBackend;
+  readonly now: () => number;
+  /**
+   * The address a new contact is to write to (the seam for per-contact mailboxes): today the
+   * client's own address.
+   */
+  readonly ourAddressForNewContact: () => MailAddress;
+}
+
+export type SessionStatus = 'starting' | 'waiting' | 'up';
+
+export interface Contact {
+  readonly name: string;
+  /** The contact's X25519 identity key, hex (not secret; shown so that a user can tell two apart). */
+  readonly identityKey: string;
+  readonly verified: boolean;
+  readonly blocked: boolean;
+  readonly createdAt: number;
+  /** starting: we opened the session, no reply yet; waiting: the contact opens it; up. */
+  readonly session: SessionStatus;
+}
+
+export interface HistoryEntry {
+  readonly id: number;
+  readonly contact: string;
+  readonly direction: 'in' | 'out';
+  readonly kind: 'text' | 'file';
+  readonly text: string | null;
+  readonly fileName: string | null;
+  readonly fileLength: number | null;
+  readonly sentAt: number;
+  readonly receivedAt: number;
+  readonly state: HistoryState;
+  readonly read: boolean;
+}
+
+export type MessengerEvent =
+  /** An incoming message completed (text, or a file with its data). */
+  | { readonly type: 'message'; readonly entry: HistoryEntry }
+  /** An outgoing message changed state. */
+  | { readonly type: 'state'; readonly entry: HistoryEntry };
+
+/** Drops counted by reason (no content, keys or ids in them). */
+export interface MessengerDrops {
+  duplicate: number;
+  lost: number;
+  malformed: number;
+  unsupported: number;
+  blocked: number;
+  staleSetup: number;
+  badAttachment: number;
+}
+
+function contactError(message: string): BackchannelError {
+  return new BackchannelError('ERR_MSG_CONTACT', `messenger: ${message}`);
+}
+
+/**
+ * Checks a contact name: 1 to MAX_CONTACT_NAME characters, no control characters, no leading or
+ * trailing space, not starting with "-" (it would read as an option).
+ * @throws {BackchannelError} ERR_MSG_CONTACT.
+ */
+export function checkContactName(name: unknown): string {
+  if (typeof name !== 'string' || name.length === 0 || name.length > MAX_CONTACT_NAME) throw contactError(`a contact name is 1 to ${MAX_CONTACT_NAME} characters`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(name) || name.trim() !== name || name.startsWith('-')) {
+    throw contactError('a contact name has no control characters, no leading or trailing spaces, and does not start with "-"');
+  }
+  return name;
+}
+
+function sealAttachment(c: CryptoBackend, key: Uint8Array, id: Uint8Array, data: Uint8Array): Uint8Array {
+  const header = concatBytes(ATTACHMENT_MAGIC, id);
+  return concatBytes(header, c.chacha20Poly1305Seal(key, new Uint8Array(12), header, data));
+}
+
+function openAttachment(c: CryptoBackend, key: Uint8Array, body: Uint8Array): Uint8Array | null {
+  const n = ATTACHMENT_MAGIC.length + ATTACHMENT_ID_LENGTH;
+  return c.chacha20Poly1305Open(key, new Uint8Array(12), body.subarray(0, n), body.subarray(n));
+}
+
+export class Messenger {
+  readonly #o: MessengerOptions;
+  readonly #c: MessagingComponents;
+  readonly #identity: Identity;
+  readonly #listeners = new Set<(e: MessengerEvent) => void>();
+  /** seq -> whether the messenger took the inbox message. */
+  readonly #seen = new Map<number, boolean>();
+  readonly drops: MessengerDrops = { duplicate: 0, lost: 0, malformed: 0, unsupported: 0, blocked: 0, staleSetup: 0, badAttachment: 0 };
+
+  constructor(opts: MessengerOptions) {
+    this.#o = opts;
+    this.#c = { crypto: opts.crypto, now: opts.now };
+    this.#identity = opts.store.transaction(() => {
+      const stored = opts.store.getValue('identity');
+      if (stored !== null) return decodeIdentity(opts.crypto, stored);
+      const id = generateIdentity(opts.crypto);
+      const bytes = encodeIdentity(id);
+      opts.store.setValue('identity', bytes);
+      wipe(bytes);
+      return id;
+    });
+  }
+
+  /** Our X25519 identity key. */
+  get identityKey(): Uint8Array {
+    return this.#identity.dhPublic.slice();
+  }
+
+  subscribe(listener: (e: MessengerEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #emit(events: MessengerEvent[]): void {
+    for (const e of events) {
+      for (const l of [...this.#listeners]) {
+        try {
+          l(e);
+        } catch {
+          // a listener's failure is its own
+        }
+      }
+    }
+  }
+
+  /**
+   * Processes what the inbox holds (a restart's backlog) and brings outgoing states up to date
+   * with the client's. Call once the port works.
+   */
+  start(): void {
+    for (const h of this.#o.store.inFlight()) this.#refreshOutgoing(h);
+    let after = 0;
+    for (;;) {
+      const page = this.#o.port.unconsumed(after, 64);
+      for (const m of page) {
+        after = m.seq;
+        this.handleInbox(m);
+      }
+      if (page.length < 64) break;
+    }
+  }
+
+  // ---- contacts ----
+
+  /** Our card for one new contact: our identity, a fresh one-time prekey, the address to write to. */
+  newCard(): Uint8Array {
+    return this.#o.store.transaction(() => {
+      const prekeys = this.#prekeys();
+      const bundle = createBundle(this.#o.crypto, this.#identity, prekeys);
+      this.#savePrekeys(prekeys);
+      return encodeCard({ bundle, address: this.#o.ourAddressForNewContact() });
+    });
+  }
+
+  /**
+   * Our card to give by hand (`client contact export`): a new card, remembered as the one that
+   * `importContact` names as ours.
+   */
+  exportCard(): Uint8Array {
+    return this.#o.store.transaction(() => {
+      const card = this.newCard();
+      this.#o.store.setValue('exportedCard', card);
+      return card;
+    });
+  }
+
+  /** `addContact` with the card `exportCard` made last as ours (a new one if none was). */
+  importContact(name: string, theirCard: Uint8Array): Contact {
+    checkContactName(name);
+    decodeCard(theirCard);
+    const ours = this.#o.store.getValue('exportedCard') ?? this.newCard();
+    return this.addContact(name, ours, theirCard);
+  }
+
+  /**
+   * Makes `theirCard`'s holder a contact named `name`, `ourCard` being the card we gave them.
+   * When our identity key sorts lower, opens the session and sends a hello at once.
+   * @throws {BackchannelError} ERR_MSG_ENCODING for a malformed card; ERR_MSG_CONTACT for a bad or
+   *   taken name, our own card given as theirs, a card not ours as ours, or an identity that is a
+   *   contact already; ERR_MSG_KEY for invalid keys in their card.
+   */
+  addContact(name: string, ourCard: Uint8Array, theirCard: Uint8Array): Contact {
+    checkContactName(name);
+    const ours = decodeCard(ourCard);
+    const theirs = decodeCard(theirCard);
+    if (!equalBytes(ours.bundle.identityKey, this.#identity.dhPublic)) throw contactError('the card given as ours is not ours');
+    if (equalBytes(theirs.bundle.identityKey, this.#identity.dhPublic)) throw contactError('that card is our own');
+    const events: MessengerEvent[] = [];
+    const contact = this.#o.store.transaction(() => {
+      const all = this.#o.store.contacts();
+      if (all.some((c) => c.name === name)) throw contactError('a contact of that name exists already');
+      if (all.some((c) => equalBytes(c.identityKey, theirs.bundle.identityKey))) throw contactError('that identity is a contact already (under another name)');
+      const initiator = compareBytes(this.#identity.dhPublic, theirs.bundle.identityKey) < 0;
+      let session: Session | null = null;
+      if (initiator) {
+        session = initiateSession(this.#identity, theirs.bundle, this.#c);
+        // Our card's prekey will not be used: the session is ours to open.
+        const prekeys = this.#prekeys();
+        if (prekeys.keys.has(ours.bundle.prekeyId)) {
+          wipe(takePrekey(prekeys, ours.bundle.prekeyId));
+          this.#savePrekeys(prekeys);
+        }
+      }
+      const record: Omit<ContactRecord, 'id'> = {
+        name,
+        identityKey: theirs.bundle.identityKey,
+        kemKey: theirs.bundle.kemPublicKey,
+        gateway: theirs.address.gateway,
+        mailbox: theirs.address.mailbox,
+        ourMailbox: ours.address.mailbox,
+        session: null,
+        helloDue: initiator,
+        receiptsDue: new Uint8Array(0),
+        initiator,
+        verified: false,
+        blocked: false,
+        createdAt: this.#o.now(),
+      };
+      const id = this.#o.store.insertContact(record);
+      const c = this.#o.store.contact(id)!;
+      if (session !== null) {
+        this.#pump(c, session);
+        this.#saveSession(c, session);
+      } else {
+        // Its set-up may have come before we knew them.
+        for (const h of this.#o.store.held()) {
+          const frame = parseFrame(h.data);
+          if (frame.prekeyFields === null || !equalBytes(frame.prekeyFields.subarray(0, DH_LENGTH), c.identityKey)) continue;
+          this.#o.store.deleteHeld(h.id);
+          if (c.session !== null) {
+            const got = this.#tryContact(c, h.data);
+            if (got !== null && got !== 'replay') {
+              this.#onContent(c, got.session, got.plaintext, this.#o.now(), events);
+              got.session.destroy();
+            }
+          } else this.#accept(c, h.data, this.#o.now(), events);
+        }
+      }
+      return this.#o.store.contact(id)!;
+    });
+    this.#emit(events);
+    return this.#view(contact);
+  }
+
+  contacts(): Contact[] {
+    return this.#o.store.contacts().map((c) => this.#view(c)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  #byName(name: string): ContactRecord {
+    const c = this.#o.store.contacts().find((x) => x.name === name);
+    if (c === undefined) throw contactError('no contact of that name (see: client contacts)');
+    return c;
+  }
+
+  contact(name: string): Contact {
+    return this.#view(this.#byName(name));
+  }
+
+  rename(oldName: string, newName: string): Contact {
+    checkContactName(newName);
+    return this.#o.store.transaction(() => {
+      const c = this.#byName(oldName);
+      if (oldName !== newName && this.#o.store.contacts().some((x) => x.name === newName)) throw contactError('a contact of that name exists already');
+      c.name = newName;
+      this.#o.store.updateContact(c);
+      return this.#view(c);
+    });
+  }
+
+  /** Forgets a contact, its session and its history. */
+  remove(name: string): void {
+    this.#o.store.transaction(() => this.#o.store.deleteContact(this.#byName(name).id));
+  }
+
+  setVerified(name: string, verified: boolean): Contact {
+    return this.#o.store.transaction(() => {
+      const c = this.#byName(name);
+      c.verified = verified;
+      this.#o.store.updateContact(c);
+      return this.#view(c);
+    });
+  }
+
+  setBlocked(name: string, blocked: boolean): Contact {
+    return this.#o.store.transaction(() => {
+      const c = this.#byName(name);
+      c.blocked = blocked;
+      this.#o.store.updateContact(c);
+      return this.#view(c);
+    });
+  }
+
+  /** The 60-digit number both sides print for each other (safety.ts). */
+  safetyNumber(name: string): string {
+    const c = this.#byName(name);
+    return safetyNumber({ dhKey: this.#identity.dhPublic, kemKey: this.#identity.kem.publicKey }, { dhKey: c.identityKey, kemKey: c.kemKey });
+  }
+
+  // ---- sending ----
+
+  /**
+   * Sends `text` to contact `name` (a text longer than one ratchet message goes as an attachment
+   * flagged as text). Durable when it returns.
+   * @throws {BackchannelError} ERR_MSG_CONTACT for an unknown or blocked contact; ERR_MSG_TOO_LONG
+   *   for an empty or too long text.
+   */
+  sendText(name: string, text: string): HistoryEntry {
+    const bytes = te.encode(text);
+    if (bytes.length === 0) throw new BackchannelError('ERR_MSG_TOO_LONG', 'messenger: the message is empty');
+    if (bytes.length > MAX_INLINE_TEXT) return this.#sendFile(name, '', bytes, true, text);
+    return this.#send(name, (msgId, sentAt) => ({
+      row: { kind: 'text', text, fileName: null, fileLength: null, attachmentId: null, fileKey: null, fileSha256: null, fileData: null },
+      content: { kind: 'text', msgId, sentAt, text },
+    }));
+  }
+
+  /**
+   * Sends a file: its bytes sealed under a fresh key as a client message of their own, and the
+   * key, length, SHA-256 and name inside the session.
+   * @throws {BackchannelError} ERR_MSG_CONTACT; ERR_MSG_ATTACHMENT for an empty or too long file
+   *   or name.
+   */
+  sendFile(name: string, fileName: string, data: Uint8Array): HistoryEntry {
+    return this.#sendFile(name, fileName, data, false, null);
+  }
+
+  #sendFile(name: string, fileName: string, data: Uint8Array, longText: boolean, text: string | null): HistoryEntry {
+    if (data.length === 0 || data.length > MAX_FILE_LENGTH) throw new BackchannelError('ERR_MSG_ATTACHMENT', `messenger: a file is 1 to ${MAX_FILE_LENGTH} bytes`);
+    if (te.encode(fileName).length > MAX_FILE_NAME) throw new BackchannelError('ERR_MSG_ATTACHMENT', `messenger: a file name is at most ${MAX_FILE_NAME} bytes`);
+    const c = this.#o.crypto;
+    const attachmentId = c.randomBytes(ATTACHMENT_ID_LENGTH);
+    const key = c.randomBytes(FILE_KEY_LENGTH);
+    const digest = sha256(data);
+    return this.#send(name, (msgId, sentAt) => ({
+      row: { kind: longText ? 'text' : 'file', text, fileName: longText ? null : fileName, fileLength: data.length, attachmentId, fileKey: key, fileSha256: digest, fileData: longText ? null : data.slice() },
+      content: { kind: 'file', msgId, sentAt, attachmentId, key, length: data.length, sha256: digest, longText, name: fileName },
+      file: data,
+    }));
+  }
+
+  #send(
+    name: string,
+    make: (msgId: Uint8Array, sentAt: number) => { row: Pick<NewHistory, 'kind' | 'text' | 'fileName' | 'fileLength' | 'attachmentId' | 'fileKey' | 'fileSha256' | 'fileData'>; content: Content },
+  ): HistoryEntry {
+    const events: MessengerEvent[] = [];
+    const entry = this.#o.store.transaction(() => {
+      const contact = this.#byName(name);
+      if (contact.blocked) throw contactError('that contact is blocked');
+      const msgId = this.#o.crypto.randomBytes(MSG_ID_LENGTH);
+      const now = this.#o.now();
+      const { row, content } = make(msgId, now);
+      const id = this.#o.store.insertHistory({
+        contactId: contact.id, direction: 'out', msgId, sentAt: now, receivedAt: now, state: 'queued',
+        clientId: null, fileClientId: null, pending: encodeContent(content), read: true, ...row,
+      });
+      if (contact.session !== null) {
+        const session = Session.decode(contact.session, this.#c);
+        this.#pump(contact, session);
+        this.#saveSession(contact, session);
+        session.destroy();
+      }
+      const e = this.#entry(this.#o.store.historyEntry(id)!, contact);
+      events.push({ type: 'state', entry: e });
+      return e;
+    });
+    this.#emit(events);
+    return entry;
+  }
+
+  /** Sends a history row's content (and its file first), recording the client message ids. */
+  #transmit(contact: ContactRecord, session: Session, h: HistoryRecord): void {
+    const content = decodeContent(h.pending!);
+    if (content.kind === 'file') {
+      const data = h.fileData ?? (h.text !== null ? te.encode(h.text) : null);
+      if (data === null) throw new BackchannelError('ERR_MSG_ATTACHMENT', 'messenger: the file to send is no longer stored');
+      h.fileClientId = this.#o.port.send({ gateway: contact.gateway, mailbox: contact.mailbox }, sealAttachment(this.#o.crypto, content.key, content.attachmentId, data));
+      h.fileKey = null;
+    }
+    h.clientId = this.#sendContent(contact, session, content);
+    h.pending = null;
+    this.#o.store.updateHistory(h);
+  }
+
+  #sendContent(contact: ContactRecord, session: Session, content: Content): Uint8Array {
+    const plaintext = encodeContent(content);
+    try {
+      return this.#o.port.send({ gateway: contact.gateway, mailbox: contact.mailbox }, padBody(session.encrypt(plaintext)));
+    } finally {
+      wipe(plaintext);
+    }
+  }
+
+  /**
+   * Sends what is due to a contact whose session is up, when the client can send: the hello,
+   * receipts, then queued messages oldest first. The caller stores the contact and session.
+   */
+  #pump(contact: ContactRecord, session: Session): void {
+    if (!this.#o.port.ready()) return;
+    if (contact.helloDue) {
+      this.#sendContent(contact, session, { kind: 'hello', sentAt: this.#o.now() });
+      contact.helloDue = false;
+    }
+    while (contact.receiptsDue.length > 0) {
+      const n = Math.min(contact.receiptsDue.length / MSG_ID_LENGTH, MAX_RECEIPT_IDS);
+      const ids: Uint8Array[] = [];
+      for (let i = 0; i < n; i++) ids.push(contact.receiptsDue.slice(i * MSG_ID_LENGTH, (i + 1) * MSG_ID_LENGTH));
+      this.#sendContent(contact, session, { kind: 'receipt', msgIds: ids });
+      contact.receiptsDue = contact.receiptsDue.slice(n * MSG_ID_LENGTH);
+    }
+    for (const h of this.#o.store.queuedForSession(contact.id)) this.#transmit(contact, session, h);
+  }
+
+  /**
+   * Sends whatever waited for the client to be able to send (call when it gets a network
+   * document, and now and then). Returns how many contacts had something due.
+   */
+  tick(): number {
+    if (!this.#o.port.ready()) return 0;
+    let n = 0;
+    for (const c of this.#o.store.contacts()) {
+      if (c.session === null || (!c.helloDue && c.receiptsDue.length === 0 && this.#o.store.queuedForSession(c.id).length === 0)) continue;
+      n++;
+      this.#o.store.transaction(() => {
+        const fresh = this.#o.store.contact(c.id);
+        if (fresh === null || fresh.session === null) return;
+        const session = Session.decode(fresh.session, this.#c);
+        this.#pump(fresh, session);
+        this.#saveSession(fresh, session);
+        session.destroy();
+      });
+    }
+    return n;
+  }
+
+  // ---- the client's events ----
+
+  /** The client reports a state of an outgoing client message. */
+  onOutgoing(clientId: Uint8Array): void {
+    const events: MessengerEvent[] = [];
+    this.#o.store.transaction(() => {
+      const h = this.#o.store.historyByClientId(clientId);
+      if (h !== null && this.#refreshOutgoing(h)) events.push({ type: 'state', entry: this.#entry(h) });
+    });
+    this.#emit(events);
+  }
+
+  /** Updates a row from its client messages' states; true when it changed. */
+  #refreshOutgoing(h: HistoryRecord): boolean {
+    if (h.state !== 'queued' || h.clientId === null) return false;
+    const states = [this.#o.port.outgoing(h.clientId), ...(h.fileClientId === null ? [] : [this.#o.port.outgoing(h.fileClientId)])];
+    let next: HistoryState | null = null;
+    if (states.some((s) => s === 'failed')) next = 'failed';
+    else if (states.every((s) => s === 'delivered' || s === 'sent')) next = 'sent';
+    if (next === null) return false;
+    h.state = next;
+    this.#o.store.updateHistory(h);
+    return true;
+  }
+
+  /**
+   * Offers an inbox message to the messenger: true when it belonged to a contact (or to a
+   * set-up held for one) and has been consumed; false when it stays in the inbox. Idempotent.
+   */
+  handleInbox(m: MessengerInboxMessage): boolean {
+    const known = this.#seen.get(m.seq);
+    if (known !== undefined) return known;
+    const events: MessengerEvent[] = [];
+    let taken: boolean;
+    try {
+      taken = this.#o.store.transaction(() => {
+        const t = this.#inbox(m, events);
+        if (t) this.#o.port.consume(m.seq);
+        return t;
+      });
+    } catch (e) {
+      // A failure of the store or of stored state: nothing was committed; the message stays
+      // in the inbox and is tried again at the next start.
+      if (!isBackchannelError(e)) throw e;
+      return false;
+    }
+    this.#seen.set(m.seq, taken);
+    if (this.#seen.size > SEEN_CACHE) this.#seen.delete(this.#seen.keys().next().value as number);
+    this.#emit(events);
+    return taken;
+  }
+
+  #inbox(m: MessengerInboxMessage, events: MessengerEvent[]): boolean {
+    const attachmentId = attachmentIdOf(m.body);
+    if (attachmentId !== null) {
+      const h = this.#o.store.receivingAttachment(attachmentId);
+      if (h === null) this.#o.store.putOrphanAttachment(attachmentId, m.body, m.receivedAt, MAX_ORPHAN_ATTACHMENTS);
+      else this.#completeAttachment(h, m.body, events);
+      return true;
+    }
+    const ratchet = unpadBody(m.body);
+    if (ratchet === null) return false;
+    let frame;
+    try {
+      frame = parseFrame(ratchet);
+    } catch {
+      return false;
+    }
+    let contacts = this.#o.store.contacts().filter((c) => c.session !== null);
+    if (m.mailbox !== undefined) {
+      const box = m.mailbox;
+      contacts = [...contacts.filter((c) => equalBytes(c.ourMailbox, box)), ...contacts.filter((c) => !equalBytes(c.ourMailbox, box))];
+    }
+    for (const c of contacts) {
+      const got = this.#tryContact(c, ratchet);
+      if (got === null) continue;
+      if (got === 'replay') return true;
+      this.#onContent(c, got.session, got.plaintext, m.receivedAt, events);
+      got.session.destroy();
+      return true;
+    }
+    if (frame.type !== MESSAGE_TYPE_PREKEY || frame.prekeyFields === null || frame.prekeyFields.length !== PREKEY_FIELDS_LENGTH) return false;
+    const initiatorKey = frame.prekeyFields.subarray(0, DH_LENGTH);
+    const contact = this.#o.store.contacts().find((c) => equalBytes(c.identityKey, initiatorKey));
+    if (contact === undefined) {
+      // Someone who has our card and whom we have not added yet: keep it until we do.
+      const prekeyId = new DataView(frame.prekeyFields.buffer, frame.prekeyFields.byteOffset + 2 * DH_LENGTH, 4).getUint32(0);
+      if (!this.#prekeys().keys.has(prekeyId)) return false;
+      this.#o.store.putHeld(ratchet, m.receivedAt, MAX_HELD_SETUPS);
+      return true;
+    }
+    if (contact.session !== null) {
+      // A set-up that none of the session's keys reads: an old one, or a forgery.
+      this.drops.staleSetup++;
+      return true;
+    }
+    this.#accept(contact, ratchet, m.receivedAt, events);
+    return true;
+  }
+
+  /** Tries one contact's session: the session advanced and the plaintext, 'replay' (counted), or null when it is not theirs. */
+  #tryContact(c: ContactRecord, ratchet: Uint8Array): { session: Session; plaintext: Uint8Array } | 'replay' | null {
+    const session = Session.decode(c.session!, this.#c);
+    try {
+      return { session, plaintext: session.decrypt(ratchet) };
+    } catch (e) {
+      session.destroy();
+      if (isBackchannelError(e, 'ERR_MSG_REPLAY')) {
+        this.drops.duplicate++;
+        return 'replay';
+      }
+      if (isBackchannelError(e, 'ERR_MSG_SKIP_LIMIT')) {
+        this.drops.lost++;
+        return 'replay';
+      }
+      return null;
+    }
+  }
+
+  /** The responder opens its side of the session from the contact's set-up message. */
+  #accept(contact: ContactRecord, ratchet: Uint8Array, receivedAt: number, events: MessengerEvent[]): void {
+    const prekeys = this.#prekeys();
+    let accepted;
+    try {
+      accepted = acceptSession(this.#identity, prekeys, ratchet, this.#c);
+    } catch (e) {
+      if (!isBackchannelError(e)) throw e;
+      this.drops.staleSetup++;
+      return;
+    }
+    if (!equalBytes(accepted.remoteIdentityKey, contact.identityKey)) {
+      accepted.session.destroy();
+      this.drops.staleSetup++;
+      return;
+    }
+    this.#savePrekeys(prekeys);
+    // Answer (so that the initiator's messages stop carrying the set-up), then what waited.
+    contact.helloDue = true;
+    this.#onContent(contact, accepted.session, accepted.plaintext, receivedAt, events);
+    accepted.session.destroy();
+  }
+
+  /** Acts on one decrypted content of `contact` and stores the session. */
+  #onContent(contact: ContactRecord, session: Session, plaintext: Uint8Array, receivedAt: number, events: MessengerEvent[]): void {
+    let content: Content | null = null;
+    try {
+      content = decodeContent(plaintext);
+    } catch {
+      this.drops.malformed++;
+    } finally {
+      wipe(plaintext);
+    }
+    if (content !== null && contact.blocked) {
+      this.drops.blocked++;
+      content = null;
+    }
+    if (content !== null) {
+      switch (content.kind) {
+        case 'hello':
+          break;
+        case 'unsupported':
+          this.drops.unsupported++;
+          break;
+        case 'receipt':
+          for (const msgId of content.msgIds) {
+            const h = this.#o.store.historyByMsgId(contact.id, 'out', msgId);
+            if (h === null || h.state === 'delivered') continue;
+            h.state = 'delivered';
+            this.#o.store.updateHistory(h);
+            events.push({ type: 'state', entry: this.#entry(h, contact) });
+          }
+          break;
+        case 'text': {
+          if (this.#o.store.historyByMsgId(contact.id, 'in', content.msgId) !== null) {
+            this.drops.duplicate++;
+            break;
+          }
+          const id = this.#o.store.insertHistory({
+            contactId: contact.id, direction: 'in', kind: 'text', msgId: content.msgId, text: content.text, fileName: null, fileLength: null,
+            sentAt: content.sentAt, receivedAt, state: 'received', clientId: null, fileClientId: null, pending: null,
+            attachmentId: null, fileKey: null, fileSha256: null, fileData: null, read: false,
+          });
+          contact.receiptsDue = concatBytes(contact.receiptsDue, content.msgId);
+          events.push({ type: 'message', entry: this.#entry(this.#o.store.historyEntry(id)!, contact) });
+          break;
+        }
+        case 'file': {
+          if (this.#o.store.historyByMsgId(contact.id, 'in', content.msgId) !== null) {
+            this.drops.duplicate++;
+            break;
+          }
+          const id = this.#o.store.insertHistory({
+            contactId: contact.id, direction: 'in', kind: content.longText ? 'text' : 'file', msgId: content.msgId, text: null,
+            fileName: content.longText ? null : content.name, fileLength: content.length, sentAt: content.sentAt, receivedAt,
+            state: 'receiving', clientId: null, fileClientId: null, pending: null, attachmentId: content.attachmentId,
+            fileKey: content.key, fileSha256: content.sha256, fileData: null, read: false,
+          });
+          const orphan = this.#o.store.takeOrphanAttachment(content.attachmentId);
+          if (orphan !== null) this.#completeAttachment(this.#o.store.historyEntry(id)!, orphan, events, { contact, session });
+          break;
+        }
+      }
+    }
+    if (!contact.blocked) this.#pump(contact, session);
+    this.#saveSession(contact, session);
+  }
+
+  /** Verifies an arrived attachment against its announcement, stores it, and confirms it. */
+  #completeAttachment(h: HistoryRecord, body: Uint8Array, events: MessengerEvent[], live?: { contact: ContactRecord; session: Session }): void {
+    const contact = live?.contact ?? this.#o.store.contact(h.contactId);
+    if (contact === null || h.fileKey === null) return;
+    const data = openAttachment(this.#o.crypto, h.fileKey, body);
+    if (data === null || data.length !== h.fileLength || !equalBytes(sha256(data), h.fileSha256!)) {
+      this.drops.badAttachment++;
+      return; // the announcement waits: a forged body does not spoil the real one
+    }
+    wipe(h.fileKey);
+    h.fileKey = null;
+    h.attachmentId = null;
+    h.state = 'received';
+    if (h.kind === 'text') {
+      try {
+        h.text = td.decode(data);
+      } catch {
+        h.text = '\ufffd';
+      }
+    } else h.fileData = data;
+    this.#o.store.updateHistory(h);
+    contact.receiptsDue = concatBytes(contact.receiptsDue, h.msgId);
+    if (live !== undefined) {
+      // The caller pumps and stores the session.
+    } else if (contact.session !== null && !contact.blocked) {
+      const session = Session.decode(contact.session, this.#c);
+      this.#pump(contact, session);
+      this.#saveSession(contact, session);
+      session.destroy();
+    } else this.#o.store.updateContact(contact);
+    events.push({ type: 'message', entry: this.#entry(h, contact) });
+  }
+
+  // ---- reading ----
+
+  /** A contact's history, oldest first (the last `limit` entries). */
+  history(name: string, limit = 1000): HistoryEntry[] {
+    const c = this.#byName(name);
+    return this.#o.store.history(c.id, limit).map((h) => this.#entry(h, c));
+  }
+
+  /** A received file's bytes. */
+  fileData(id: number): { name: string; data: Uint8Array } | null {
+    const h = this.#o.store.historyEntry(id);
+    if (h === null || h.kind !== 'file' || h.fileData === null) return null;
+    return { name: h.fileName ?? '', data: h.fileData };
+  }
+
+  /** Incoming entries not yet shown, oldest first. */
+  unread(afterId: number, limit: number, contact?: string): HistoryEntry[] {
+    const id = contact === undefined ? null : this.#byName(contact).id;
+    const out: HistoryEntry[] = [];
+    let after = afterId;
+    for (;;) {
+      const page = this.#o.store.unread(after, limit);
+      for (const h of page) {
+        after = h.id;
+        if (id === null || h.contactId === id) out.push(this.#entry(h));
+        if (out.length >= limit) return out;
+      }
+      if (page.length < limit) return out;
+    }
+  }
+
+  markRead(id: number): void {
+    this.#o.store.transaction(() => {
+      const h = this.#o.store.historyEntry(id);
+      if (h === null || h.read) return;
+      h.read = true;
+      this.#o.store.updateHistory(h);
+    });
+  }
+
+  // ---- helpers ----
+
+  #prekeys(): PrekeyStore {
+    const b = this.#o.store.getValue('prekeys');
+    return b === null ? createPrekeyStore() : decodePrekeyStore(b);
+  }
+
+  #savePrekeys(p: PrekeyStore): void {
+    const b = encodePrekeyStore(p);
+    this.#o.store.setValue('prekeys', b);
+    wipe(b);
+    for (const k of p.keys.values()) wipe(k);
+  }
+
+  /** Stores the contact as the caller holds it (due hello and receipts) with the session's state. */
+  #saveSession(c: ContactRecord, s: Session): void {
+    c.session = s.encode();
+    this.#o.store.updateContact(c);
+  }
+
+  #view(c: ContactRecord): Contact {
+    let session: SessionStatus = 'waiting';
+    if (c.session !== null) {
+      const s = Session.decode(c.session, this.#c);
+      session = s.awaitingReply ? 'starting' : 'up';
+      s.destroy();
+    }
+    let hex = '';
+    for (const b of c.identityKey) hex += b.toString(16).padStart(2, '0');
+    return { name: c.name, identityKey: hex, verified: c.verified, blocked: c.blocked, createdAt: c.createdAt, session };
+  }
+
+  #entry(h: HistoryRecord, contact?: ContactRecord): HistoryEntry {
+    const c = contact ?? this.#o.store.contact(h.contactId);
+    return {
+      id: h.id, contact: c?.name ?? '?', direction: h.direction, kind: h.kind, text: h.text, fileName: h.fileName, fileLength: h.fileLength,
+      sentAt: h.sentAt, receivedAt: h.receivedAt, state: h.state, read: h.read,
+    };
+  }
+}
