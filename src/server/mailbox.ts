@@ -263,6 +263,10 @@ export function openMailboxStore(path: string, options: MailboxStoreOptions = {}
   const durable = {
     busyTimeoutMs,
     journalSizeLimit: JOURNAL_SIZE_LIMIT,
+    // Mailboxes hold who receives what and when: the owner's only (SQLite gives its WAL and
+    // shared-memory files the same mode).
+    dirMode: 0o700,
+    fileMode: 0o600,
     error: (message: string, cause?: unknown) => new BackchannelError('ERR_MAILBOX_STORE', `mailbox: ${message}`, cause === undefined ? undefined : { cause }),
     openFailure: 'cannot open the store',
   };

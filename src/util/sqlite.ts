@@ -4,7 +4,7 @@
  * WAL is fsynced, a bounded journal, then the store's own schema step. On any failure the
  * database is closed and a typed error thrown.
  */
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { BackchannelError } from '../errors.js';
@@ -34,7 +34,11 @@ export function openDurableDatabase<T>(path: string, opts: DurableDatabaseOption
   try {
     if (!memory) {
       mkdirSync(dirname(resolve(path)), { recursive: true, ...(opts.dirMode === undefined ? {} : { mode: opts.dirMode }) });
-      if (opts.fileMode !== undefined) closeSync(openSync(path, 'a', opts.fileMode));
+      if (opts.fileMode !== undefined) {
+        closeSync(openSync(path, 'a', opts.fileMode));
+        // A file made before (by a build that did not set the mode) is tightened too.
+        chmodSync(path, opts.fileMode);
+      }
     }
     db = new Database(path, { timeout: opts.busyTimeoutMs });
     if (!memory) {
