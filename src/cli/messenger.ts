@@ -40,6 +40,9 @@ Commands:
   verify NAME [--done | --undo]
                       print the safety number you and NAME share: compare it in person or on a
                       call; when it matches, run again with --done to mark NAME verified
+  block NAME          drop NAME's messages from now on and revoke the mailbox NAME writes to at
+                      your gateway (their mail stops there). It cannot be undone: to talk again,
+                      make a new contact with a new code or new cards
 
 Exchanging cards by hand (export, send the text to the other person over a channel you trust,
 import theirs) is for people who can do that safely, and for tests. The short-code flow
@@ -224,8 +227,18 @@ export async function contactCommand(argv: string[]): Promise<number> {
       );
       return 0;
     }
+    case 'block': {
+      want(1, 'block NAME');
+      const r = await call(dir, { op: 'contact_block', name: positionals[0] });
+      out(
+        r['mailbox_revoked'] === true
+          ? `Blocked ${safe(positionals[0]!)}: their messages are dropped, and the mailbox they write to is revoked at your gateway.`
+          : `Blocked ${safe(positionals[0]!)}: their messages are dropped. They write to your main address, which cannot be revoked.`,
+      );
+      return 0;
+    }
     default:
-      throw usageError(`unknown contact command "${sub.slice(0, 32)}"; the commands are export, import, rename, remove, verify`);
+      throw usageError(`unknown contact command "${sub.slice(0, 32)}"; the commands are export, import, rename, remove, verify, block`);
   }
 }
 

@@ -26,12 +26,12 @@
  * "contact","direction","kind","text","file_name","file_length","sent_at","received_at","state"}.
  */
 import { Buffer } from 'node:buffer';
-import { BackchannelError } from '../errors.js';
+import { BackchannelError, isBackchannelError } from '../errors.js';
 import { type Contact, type HistoryEntry, type Messenger, cardFromText, cardToText } from '../messaging/index.js';
 import type { ExtensionConnection, IpcExtension } from './daemon.js';
 import type { IpcMessage } from './ipc.js';
 
-const OPS = new Set(['contacts', 'contact_export', 'contact_import', 'contact_add', 'contact_new_card', 'contact_rename', 'contact_remove', 'contact_verify', 'msg_send', 'history', 'msg_file', 'msg_recv']);
+const OPS = new Set(['contacts', 'contact_export', 'contact_import', 'contact_add', 'contact_new_card', 'contact_rename', 'contact_remove', 'contact_verify', 'contact_block', 'msg_send', 'history', 'msg_file', 'msg_recv']);
 const RECV_PAGE = 32;
 
 function ipcError(message: string): BackchannelError {
@@ -68,8 +68,13 @@ export function entryJson(e: HistoryEntry): IpcMessage {
 
 const FINAL = new Set(['delivered', 'failed']);
 
+/** What blocking a contact does beyond the messenger: revoke the mailbox it writes to (the client engine's revokeMailbox). */
+export interface MessengerIpcOptions {
+  readonly revokeMailbox?: (id: Uint8Array) => void;
+}
+
 /** The messenger's ops for `startIpcServer({ extension })`. */
-export function messengerIpc(messenger: Messenger): IpcExtension {
+export function messengerIpc(messenger: Messenger, opts: MessengerIpcOptions = {}): IpcExtension {
   return {
     handles: (op) => OPS.has(op),
     open(m: IpcMessage, conn: ExtensionConnection) {
@@ -107,6 +112,25 @@ export function messengerIpc(messenger: Messenger): IpcExtension {
           const verified = optBool(m, 'verified');
           const contact = verified === undefined ? messenger.contact(name) : messenger.setVerified(name, verified);
           return reply({ contact: contactJson(contact), safety_number: messenger.safetyNumber(name) });
+        }
+        case 'contact_block': {
+          // Their messages are dropped from now on, and the mailbox they write to is revoked at
+          // our gateway (their mail then stops there, counted): it cannot be given back, so a
+          // contact blocked by mistake needs new cards (or a new invite).
+          only(m, ['name']);
+          const name = str(m, 'name');
+          const contact = messenger.setBlocked(name, true);
+          let revoked = false;
+          if (opts.revokeMailbox !== undefined) {
+            try {
+              opts.revokeMailbox(messenger.ourMailboxOf(name));
+              revoked = true;
+            } catch (e) {
+              // A contact that writes to our main address (an older card): only blocked here.
+              if (!isBackchannelError(e, 'ERR_CLIENT_MAILBOX')) throw e;
+            }
+          }
+          return reply({ contact: contactJson(contact), mailbox_revoked: revoked });
         }
         case 'history': {
           only(m, ['name', 'limit']);

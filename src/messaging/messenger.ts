@@ -384,6 +384,11 @@ export class Messenger {
     });
   }
 
+  /** The mailbox id of ours that contact `name` writes to (from the card we gave it). */
+  ourMailboxOf(name: string): Uint8Array {
+    return this.#byName(name).ourMailbox.slice();
+  }
+
   /** The 60-digit number both sides print for each other (safety.ts). */
   safetyNumber(name: string): string {
     const c = this.#byName(name);

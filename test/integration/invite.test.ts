@@ -22,6 +22,7 @@ import { ensureLocalNetwork, startLocalNetwork } from '../../src/local/up.js';
 import { BIN_PATH } from '../../src/local/network.js';
 import { raiseClientRate } from '../helpers/mixnet-client.js';
 import { ipcCall } from '../../src/client/ipc.js';
+import { readSample } from '../../src/ops/metrics.js';
 import { WORDLIST } from '../../src/messaging/wordlist.js';
 
 interface Finished {
@@ -117,7 +118,7 @@ describe('contacts by code on a local network', { timeout: 600_000 }, () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('invite and accept make each the other\'s contact, each side holding the other\'s card', async () => {
+  it('invite and accept make each the other\'s contact: same safety number, a mailbox each, a message by name', async () => {
     const inv = await within(invite(alice.dir, 'bob'), 120_000, [alice, bob]);
     const acc = await within(command(['client', 'accept', inv.code, '--dir', bob.dir, '--name', 'alice']), 120_000, [alice, bob]);
     const done = await within(inv.done, 60_000, [alice, bob]);
@@ -141,6 +142,26 @@ describe('contacts by code on a local network', { timeout: 600_000 }, () => {
     assert.match(sent.stdout, /delivered to bob/);
     const history = await ipcCall(bob.socket, { op: 'history', name: 'alice' });
     assert.ok((history['entries'] as { text: string | null; direction: string }[]).some((e) => e.direction === 'in' && e.text === 'hello from the code'));
+  });
+
+  it('blocking a contact revokes the mailbox it writes to: its next message stops at the gateway', async () => {
+    const dropped = async (): Promise<number> => {
+      const text = await (await fetch(`${net.network.server('gateway-2').opsUrl}/metrics`)).text();
+      return readSample(text, 'backchannel_packets_dropped_total', { reason: 'mailbox_revoked' }) ?? 0;
+    };
+    const before = await dropped();
+    const blocked = await command(['client', 'contact', 'block', 'alice', '--dir', bob.dir]);
+    assert.equal(blocked.status, 0, blocked.stderr);
+    assert.match(blocked.stdout, /mailbox they write to is revoked/);
+    // The gateway learns of it on one of Bob's fetch ticks; then Alice's next message is refused there.
+    const deadline = Date.now() + 120_000;
+    while ((await dropped()) === before) {
+      assert.ok(Date.now() < deadline, 'a message to the revoked mailbox was refused at the gateway');
+      await ipcCall(alice.socket, { op: 'msg_send', name: 'bob', text: 'are you there?' }).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 3_000));
+    }
+    const history = await ipcCall(bob.socket, { op: 'history', name: 'alice' });
+    assert.equal((history['entries'] as { text: string | null }[]).some((e) => e.text === 'are you there?'), false);
   });
 
   it('a wrong code fails on both sides, and the code is burned', async () => {
