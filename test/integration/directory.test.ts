@@ -33,7 +33,7 @@ describe('clients get the directory through their gateway', { timeout: 300_000 }
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'bc-gwdir-'));
     const data = join(dir, 'network');
-    await ensureLocalNetwork({ dir: data, basePort: 33_600, params: { epochPeriodMs: EPOCH_MS, mixMeanDelayMs: 10, sendRatePerS: 20, loopRatePerS: 5, fetchRatePerS: 50 } });
+    await ensureLocalNetwork({ dir: data, basePort: 28_000, params: { epochPeriodMs: EPOCH_MS, mixMeanDelayMs: 10, sendRatePerS: 20, loopRatePerS: 5, fetchRatePerS: 50 } });
     raiseClientRate(data);
     net = await startLocalNetwork({ dir: data });
 

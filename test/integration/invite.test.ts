@@ -101,7 +101,7 @@ describe('contacts by code on a local network', { timeout: 600_000 }, () => {
     const data = join(dir, 'network');
     // Light clocks: an invite needs a few round trips, not throughput, and on a loaded machine a
     // client busy making cover packets fetches its mailbox (where the answers wait) late.
-    await ensureLocalNetwork({ dir: data, basePort: 35_800, params: { epochPeriodMs: 20_000, mixMeanDelayMs: 10, sendRatePerS: 10, loopRatePerS: 1, fetchRatePerS: 50 } });
+    await ensureLocalNetwork({ dir: data, basePort: 28_400, params: { epochPeriodMs: 20_000, mixMeanDelayMs: 10, sendRatePerS: 10, loopRatePerS: 1, fetchRatePerS: 50 } });
     raiseClientRate(data);
     net = await startLocalNetwork({ dir: data });
     alice = new ClientProcess(join(dir, 'alice'));

@@ -66,7 +66,7 @@ describe('extra mailboxes on a local network', { timeout: 300_000 }, () => {
     dir = mkdtempSync(join(tmpdir(), 'bc-mailboxes-'));
     const data = join(dir, 'network');
     // Other test runs on this machine may hold ports: take a free range.
-    const basePort = await findFreePortRange(64, 34_000);
+    const basePort = await findFreePortRange(64, 28_800);
     await ensureLocalNetwork({ dir: data, basePort, params: { epochPeriodMs: 30_000, mixMeanDelayMs: 10, sendRatePerS: 20, loopRatePerS: 5, fetchRatePerS: 50 } });
     raiseClientRate(data);
     net = await startLocalNetwork({ dir: data });

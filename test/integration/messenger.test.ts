@@ -76,7 +76,7 @@ describe('messenger: two clients by name on a local network', { timeout: 900_000
     const data = join(dir, 'network');
     await ensureLocalNetwork({
       dir: data,
-      basePort: await findFreePortRange(networkPortCount(), 35_000),
+      basePort: await findFreePortRange(networkPortCount(), 29_200),
       params: { epochPeriodMs: EPOCH_MS, mixMeanDelayMs: 10, sendRatePerS: 50, loopRatePerS: 5, fetchRatePerS: 100 },
     });
     raiseClientRate(data);
