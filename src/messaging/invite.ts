@@ -134,17 +134,23 @@ function checkLifetime(ms: number): void {
   if (!Number.isInteger(ms) || ms < 60_000 || ms > MAX_INVITE_LIFETIME_MS) throw new RangeError(`an invite lives 1 minute to ${MAX_INVITE_LIFETIME_MS / 60_000} minutes`);
 }
 
-/** A new invite (the inviter's side). The code is shown only once the channel is claimed (stage `open`). */
-export function newInvite(c: CryptoBackend, opts: { name: string; now: number; lifetimeMs?: number }): InviteState {
+/** The state both sides start from: a fresh id and token, nothing exchanged yet. */
+function freshState(
+  c: CryptoBackend,
+  role: InviteState['role'],
+  stage: InviteState['stage'],
+  code: { text: string; channel: number },
+  opts: { name: string; now: number; lifetimeMs?: number },
+): InviteState {
   const lifetime = opts.lifetimeMs ?? DEFAULT_INVITE_LIFETIME_MS;
   checkLifetime(lifetime);
-  const state: InviteState = {
+  return {
     id: toHex(c.randomBytes(16)),
-    role: 'inviter',
+    role,
     name: opts.name,
-    stage: 'claiming',
-    code: '',
-    channel: 0,
+    stage,
+    code: code.text,
+    channel: code.channel,
     createdAt: opts.now,
     expiresAt: opts.now + lifetime,
     token: toHex(c.randomBytes(RENDEZVOUS_TOKEN_LENGTH)),
@@ -158,6 +164,11 @@ export function newInvite(c: CryptoBackend, opts: { name: string; now: number; l
     contactAdded: false,
     failure: null,
   };
+}
+
+/** A new invite (the inviter's side). The code is shown only once the channel is claimed (stage `open`). */
+export function newInvite(c: CryptoBackend, opts: { name: string; now: number; lifetimeMs?: number }): InviteState {
+  const state = freshState(c, 'inviter', 'claiming', { text: '', channel: 0 }, opts);
   drawChannel(c, state);
   return state;
 }
@@ -182,29 +193,7 @@ function drawChannel(c: CryptoBackend, s: InviteState): void {
  * @throws {BackchannelError} ERR_INVITE_CODE for a malformed code.
  */
 export function newAccept(c: CryptoBackend, opts: { code: string; name: string; now: number; lifetimeMs?: number }): InviteState {
-  const code = parseCode(opts.code);
-  const lifetime = opts.lifetimeMs ?? DEFAULT_INVITE_LIFETIME_MS;
-  checkLifetime(lifetime);
-  return {
-    id: toHex(c.randomBytes(16)),
-    role: 'acceptor',
-    name: opts.name,
-    stage: 'finding',
-    code: code.text,
-    channel: code.channel,
-    createdAt: opts.now,
-    expiresAt: opts.now + lifetime,
-    token: toHex(c.randomBytes(RENDEZVOUS_TOKEN_LENGTH)),
-    sid: null,
-    y: null,
-    ownMsg: null,
-    theirMsg: null,
-    ourCard: null,
-    posting: null,
-    tries: 0,
-    contactAdded: false,
-    failure: null,
-  };
+  return freshState(c, 'acceptor', 'finding', parseCode(opts.code), opts);
 }
 
 /** True once the invite has ended (done or failed). */
