@@ -12,15 +12,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ClientProcess } from '../helpers/client-process.js';
+import type { ClientProcess } from '../helpers/client-process.js';
+import { startTwoClients } from '../helpers/two-clients.js';
+import type { TwoClients } from '../helpers/two-clients.js';
 import type { RunningLocalNetwork } from '../../src/local/up.js';
-import { ensureLocalNetwork, startLocalNetwork } from '../../src/local/up.js';
 import { BIN_PATH } from '../../src/local/network.js';
-import { raiseClientRate } from '../helpers/mixnet-client.js';
 import { ipcCall } from '../../src/client/ipc.js';
 import { readSample } from '../../src/ops/metrics.js';
 import { WORDLIST } from '../../src/messaging/wordlist.js';
@@ -91,31 +88,21 @@ async function contactNames(c: ClientProcess): Promise<string[]> {
 }
 
 describe('contacts by code on a local network', { timeout: 600_000 }, () => {
-  let dir: string;
   let net: RunningLocalNetwork;
   let alice: ClientProcess;
   let bob: ClientProcess;
 
+  let fixture: TwoClients;
+
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'bc-invite-'));
-    const data = join(dir, 'network');
     // Light clocks: an invite needs a few round trips, not throughput, and on a loaded machine a
     // client busy making cover packets fetches its mailbox (where the answers wait) late.
-    await ensureLocalNetwork({ dir: data, basePort: 28_400, params: { epochPeriodMs: 20_000, mixMeanDelayMs: 10, sendRatePerS: 10, loopRatePerS: 1, fetchRatePerS: 50 } });
-    raiseClientRate(data);
-    net = await startLocalNetwork({ dir: data });
-    alice = new ClientProcess(join(dir, 'alice'));
-    bob = new ClientProcess(join(dir, 'bob'));
-    alice.init(data, 'gateway-1');
-    bob.init(data, 'gateway-2');
-    await Promise.all([alice.run(), bob.run()]);
+    fixture = await startTwoClients('bc-invite-', 28_400, { epochPeriodMs: 20_000, mixMeanDelayMs: 10, sendRatePerS: 10, loopRatePerS: 1, fetchRatePerS: 50 });
+    ({ net, alice, bob } = fixture);
   });
 
   after(async () => {
-    await alice?.kill('SIGTERM');
-    await bob?.kill('SIGTERM');
-    await net?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await fixture?.stop();
   });
 
   it('invite and accept make each the other\'s contact: same safety number, a mailbox each, a message by name', async () => {

@@ -8,16 +8,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BIN_PATH, findFreePortRange } from '../../src/local/network.js';
+import { BIN_PATH } from '../../src/local/network.js';
 import type { RunningLocalNetwork } from '../../src/local/up.js';
-import { ensureLocalNetwork, startLocalNetwork } from '../../src/local/up.js';
 import { readSample } from '../../src/ops/metrics.js';
-import { ClientProcess } from '../helpers/client-process.js';
-import { raiseClientRate, scrape } from '../helpers/mixnet-client.js';
+import type { ClientProcess } from '../helpers/client-process.js';
+import { startTwoClients } from '../helpers/two-clients.js';
+import type { TwoClients } from '../helpers/two-clients.js';
+import { scrape } from '../helpers/mixnet-client.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -57,31 +55,19 @@ async function recvAll(dir: string, want: number, timeoutMs: number): Promise<Re
 }
 
 describe('extra mailboxes on a local network', { timeout: 300_000 }, () => {
-  let dir: string;
   let net: RunningLocalNetwork;
   let alice: ClientProcess;
   let bob: ClientProcess;
 
+  let fixture: TwoClients;
+
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'bc-mailboxes-'));
-    const data = join(dir, 'network');
-    // Other test runs on this machine may hold ports: take a free range.
-    const basePort = await findFreePortRange(64, 28_800);
-    await ensureLocalNetwork({ dir: data, basePort, params: { epochPeriodMs: 30_000, mixMeanDelayMs: 10, sendRatePerS: 20, loopRatePerS: 5, fetchRatePerS: 50 } });
-    raiseClientRate(data);
-    net = await startLocalNetwork({ dir: data });
-    alice = new ClientProcess(join(dir, 'alice'));
-    bob = new ClientProcess(join(dir, 'bob'));
-    alice.init(data, 'gateway-1');
-    bob.init(data, 'gateway-2');
-    await Promise.all([alice.run(), bob.run()]);
+    fixture = await startTwoClients('bc-mailboxes-', 28_800, { epochPeriodMs: 30_000, mixMeanDelayMs: 10, sendRatePerS: 20, loopRatePerS: 5, fetchRatePerS: 50 });
+    ({ net, alice, bob } = fixture);
   });
 
   after(async () => {
-    await alice?.kill('SIGTERM');
-    await bob?.kill('SIGTERM');
-    await net?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await fixture?.stop();
   });
 
   it('mail to an extra mailbox arrives tagged with it; once revoked, mail to it is refused and counted, and the others still work', async () => {
