@@ -36,8 +36,13 @@ describe('a local network started like `backchannel up`', { timeout: 240_000 }, 
     dir = mkdtempSync(join(tmpdir(), 'bc-net-'));
     // Short mean delays keep the test quick; 30-second epochs so that a boundary may fall inside the run.
     // The tests below send bursts of up to 1,000 packets from one client, far past any client's
-    // send clock; the gateway's emission slots (acknowledgements go only in them) are sized to match.
-    await ensureLocalNetwork({ dir, basePort: 31_000, params: { epochPeriodMs: EPOCH_MS, mixMeanDelayMs: 5, gatewayRatePerClientPerS: 250 } });
+    // send clock; acknowledgements go only in the gateway's emission slots, so those come faster
+    // than by default: 100/s per linked client lets 1,000 acknowledgements out in about 10 s,
+    // well inside MAX_ACK_WAIT_MS and the keys' lifetime. Not faster: every slot without an
+    // acknowledgement is a cover packet that the gateway builds and four hops unwrap, all the time.
+    // At 250/s that cover alone kept the gateways' event loops late by 0.5-2 s on a loaded
+    // machine, each of the test's 2,000 fetches waited that long, and the test ran past its limit.
+    await ensureLocalNetwork({ dir, basePort: 31_000, params: { epochPeriodMs: EPOCH_MS, mixMeanDelayMs: 5, gatewayRatePerClientPerS: 100 } });
     raiseClientRate(dir);
     net = await startLocalNetwork({ dir });
     gw1 = nodeNamed(net.document, 'gateway-1');
@@ -67,7 +72,13 @@ describe('a local network started like `backchannel up`', { timeout: 240_000 }, 
     assert.ok(st.nodes.every((n) => n.healthy));
   });
 
-  it(`carries ${PACKETS} packets to a mailbox, each exactly once, and returns every SURB acknowledgement`, async () => {
+  it(`carries ${PACKETS} packets to a mailbox, each exactly once, and returns every SURB acknowledgement`, async (t) => {
+    // Where the time went, in the test's output: a slow run says which phase was slow.
+    let phaseStart = Date.now();
+    const phase = (name: string): void => {
+      t.diagnostic(`${name}: ${Date.now() - phaseStart} ms`);
+      phaseStart = Date.now();
+    };
     // Every packet and every acknowledgement must arrive while the hops hold this epoch's keys.
     const sent = new Map<string, number>();
     const surbs = new Map<string, Uint8Array>();
@@ -86,9 +97,11 @@ describe('a local network started like `backchannel up`', { timeout: 240_000 }, 
       }
       return out;
     });
+    phase('waiting for a usable document and building');
     for (const p of packets) await sender.send(p);
-
+    phase('sending');
     const got = await receiver.drain(PACKETS, 20_000);
+    phase(`fetching ${got.length} entries`);
     const seen = new Set<string>();
     for (const f of got) {
       assert.equal(f.surbId, null);
@@ -103,7 +116,9 @@ describe('a local network started like `backchannel up`', { timeout: 240_000 }, 
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(await receiver.fetchOne(), null);
 
+    phaseStart = Date.now();
     const acks = await sender.drain(PACKETS, 20_000);
+    phase(`fetching ${acks.length} acknowledgements`);
     const acked = new Set<string>();
     for (const a of acks) {
       assert.ok(a.surbId !== null);
