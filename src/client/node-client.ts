@@ -13,7 +13,7 @@ import { authorities as parseAuthorities, splitHostPort, threshold as parseThres
 import { NETWORK_FILE, readNetworkFile } from '../config/genconfig.js';
 import { nodeBackend } from '../crypto/node.js';
 import { BackchannelError, isBackchannelError } from '../errors.js';
-import { connectTcp } from '../link/tcp.js';
+import { connectInWorker } from './node-worker-link.js';
 import { nodeNoiseCrypto } from '../noise/crypto-node.js';
 import { systemClock } from '../ops/clock.js';
 import type { Logger } from '../ops/log.js';
@@ -22,6 +22,7 @@ import { nodeEd25519 } from '../pki/ed25519-node.js';
 import type { AuthorityInfo, DocumentNode, SignedDocument } from '../pki/types.js';
 import type { ClientEvent } from './api.js';
 import { Client } from './client.js';
+import type { GatewayLink } from './client.js';
 import { startIpcServer } from './daemon.js';
 import { InviteManager } from './invites.js';
 import type { ContactExchange } from '../messaging/invite.js';
@@ -262,9 +263,12 @@ export interface RunningClient {
   stop(): Promise<void>;
 }
 
-/** Connects to a gateway as the engine asks. */
-function connectGateway(gateway: DocumentNode, staticKey: Uint8Array, maxMessageLength: number): ReturnType<typeof connectTcp> {
-  return connectTcp({ ...splitHostPort(gateway.tcpAddress), staticKey, remoteStatic: gateway.linkKey, maxMessageLength, handshakeTimeoutMs: CONNECT_TIMEOUT_MS });
+/**
+ * Connects to a gateway as the engine asks, on a thread of its own (node-worker-link.ts): frames
+ * then leave at their clocks' times even while this thread commits or opens a message.
+ */
+function connectGateway(gateway: DocumentNode, staticKey: Uint8Array, maxMessageLength: number): Promise<GatewayLink> {
+  return connectInWorker({ ...splitHostPort(gateway.tcpAddress), staticKey, remoteStatic: gateway.linkKey, maxMessageLength, handshakeTimeoutMs: CONNECT_TIMEOUT_MS });
 }
 
 /**

@@ -76,11 +76,18 @@ export function burstCap(ratePerS: number): number {
  * resolution happen (several events in one callback) as often as the gap distribution says.
  * The rate (per second) is read again for every gap; 0 pauses the clock (it looks again every
  * second). See CATCH_UP_MS and MIN_BURST for what happens after a stall.
+ *
+ * With a lead (`lead()` > 0 milliseconds), each event is emitted that long before its ideal time,
+ * which `onTick` receives: the caller prepares the event's frame ahead and hands it to something
+ * that sends it at that time on a thread of its own (the client's link worker), so that work on
+ * this thread (a commit, a message being opened) no longer moves when frames leave. Lateness up to
+ * the lead then does not show at all.
  */
 abstract class ScheduledClock {
   readonly #clock: Clock;
   readonly #rate: () => number;
-  readonly #onTick: () => void;
+  readonly #onTick: (idealAt: number) => void;
+  readonly #lead: () => number;
   #timer: unknown = null;
   /** The ideal time of the next event (or of the next look at the rate, while paused). */
   #next = 0;
@@ -88,10 +95,11 @@ abstract class ScheduledClock {
   #ticks = 0;
   #restarts = 0;
 
-  constructor(clock: Clock, rate: () => number, onTick: () => void) {
+  constructor(clock: Clock, rate: () => number, onTick: (idealAt: number) => void, lead: () => number = () => 0) {
     this.#clock = clock;
     this.#rate = rate;
     this.#onTick = onTick;
+    this.#lead = lead;
   }
 
   /** The gap to the next event, in milliseconds, at `ratePerS` (> 0). */
@@ -118,6 +126,12 @@ abstract class ScheduledClock {
     this.#arm(now);
   }
 
+  /** The lead now: finite, at least 0. */
+  #leadMs(): number {
+    const l = this.#lead();
+    return Number.isFinite(l) && l > 0 ? l : 0;
+  }
+
   stop(): void {
     if (this.#timer !== null) this.#clock.clearTimer(this.#timer);
     this.#timer = null;
@@ -134,23 +148,25 @@ abstract class ScheduledClock {
     const handle: { t: unknown } = { t: null };
     handle.t = this.#clock.setTimer(() => {
       if (this.#timer === handle.t) this.#fire(handle.t);
-    }, this.#next - now);
+    }, this.#next - this.#leadMs() - now);
     this.#timer = handle.t;
   }
 
   #fire(handle: unknown): void {
-    const now = this.#clock.now();
+    // Events are emitted `lead` early: everything below is measured against that point.
+    const lead = this.#leadMs();
+    const now = this.#clock.now() + lead;
     const early = this.#next - now;
     if (early > DUE_EPSILON_MS) {
       if (early <= EARLY_SLACK_MS) {
-        this.#arm(now);
+        this.#arm(now - lead);
         return;
       }
       this.#next = now; // the clock stepped backwards: do not wait the step out
     }
     if (this.#paused) {
       this.#restartFrom(now);
-      this.#arm(now);
+      this.#arm(now - lead);
       return;
     }
     let restarted = false;
@@ -168,7 +184,7 @@ abstract class ScheduledClock {
       }
       emitted++;
       this.#ticks++;
-      this.#onTick();
+      this.#onTick(this.#next);
       if (this.#timer !== handle) return; // stopped (or restarted) by onTick
       const r = this.#rate();
       if (r > 0) this.#next += this.gapMs(r);
@@ -187,8 +203,8 @@ abstract class ScheduledClock {
 export class PoissonClock extends ScheduledClock {
   readonly #u01: () => number;
 
-  constructor(clock: Clock, rate: () => number, u01: () => number, onTick: () => void) {
-    super(clock, rate, onTick);
+  constructor(clock: Clock, rate: () => number, u01: () => number, onTick: (idealAt: number) => void, lead?: () => number) {
+    super(clock, rate, onTick, lead);
     this.#u01 = u01;
   }
 

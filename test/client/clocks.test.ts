@@ -223,4 +223,32 @@ describe('traffic clocks with late timers', () => {
     const after = rec.times.length - before;
     assert.ok(Math.abs(after - 1500) <= 4 * Math.sqrt(1500), `${after} events in the minute after the step`);
   });
+
+  it('with a lead, ticks come that long before their ideal times, which are the same as without it', () => {
+    const ideal = (lead: number): { idealAt: number[]; firedAt: number[] } => {
+      const clock = lateTimers(`lead ${lead}`, 0);
+      const idealAt: number[] = [];
+      const firedAt: number[] = [];
+      const pc = new PoissonClock(clock, () => 20, u01For('lead'), (at) => {
+        idealAt.push(at);
+        firedAt.push(clock.now());
+      }, () => lead);
+      pc.start();
+      clock.run(30_000);
+      pc.stop();
+      return { idealAt, firedAt };
+    };
+    const plain = ideal(0);
+    const led = ideal(250);
+    // The same draws give the same ideal times; with the lead, the run holds 250 ms more of them.
+    assert.ok(plain.idealAt.length > 500);
+    assert.deepEqual(led.idealAt.slice(0, plain.idealAt.length), plain.idealAt);
+    for (let i = 0; i < led.idealAt.length; i++) {
+      const early = led.idealAt[i]! - led.firedAt[i]!;
+      // Never more than the lead early; a timer (at least 1 ms) fires a little late. Events due
+      // in the first 250 ms come at the start, as soon as the clock can.
+      const floor = Math.min(led.idealAt[i]!, 250) - 2;
+      assert.ok(early <= 250 + 1e-6 && early >= floor - 1e-6, `tick ${i} came ${early} ms before its ideal time`);
+    }
+  });
 });
