@@ -386,6 +386,16 @@ function report(trace: Trace, messages: readonly MessageTruth[] | null, unnamed:
     put(`link.${r.client}.received`, compareRow(r.receivedPerS, 'mw'));
     put(`link.${r.client}.gaps`, compareRow(r.interDeparture, 'ks'));
   }
+  line('  per second, less the other clients\' mean that second (the tests of record: what the machine does to all cancels; Mann-Whitney over seconds)');
+  for (const r of clientLinkTests(trace, opts)) {
+    const g = r.relativeGap;
+    const n = r.relativeSentPerS;
+    line(
+      `  ${r.client}: frames/s ${fmt(n.idleMean, 2)} -> ${fmt(n.activeMean, 2)} p ${fmt(n.mannWhitney?.p)}; mean gap ${fmt(g.idleMean, 2)} -> ${fmt(g.activeMean, 2)} ms (n=${g.idleN}/${g.activeN} s) p ${fmt(g.mannWhitney?.p)}`,
+    );
+    put(`link_relative.${r.client}.sent`, compareRow(n, 'mw'));
+    put(`link_relative.${r.client}.gaps`, compareRow(g, 'mw'));
+  }
   line('');
   const pair = pairing(trace, opts);
   line('pairing (best lagged correlation of per-second series, candidates ranked)');

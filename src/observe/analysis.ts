@@ -387,44 +387,117 @@ export function bystanderTiming(trace: Trace, opts: AnalysisOptions = {}): Compa
 
 export interface ClientLinkResult {
   readonly client: string;
-  /** Data frames per second the client sent, idle against active (Mann–Whitney is the test of record). */
+  /** Data frames per second the client sent, idle against active (Mann–Whitney). */
   readonly sentPerS: Comparison;
   /** Data frames per second the client received. */
   readonly receivedPerS: Comparison;
   /** Times between the client's consecutive data frames (ms), by the second the later one left in (KS). */
   readonly interDeparture: Comparison;
+  /**
+   * Per second, the frames this client sent less the other clients' mean that second, idle
+   * against active seconds of this client (Mann–Whitney over seconds: a test of record). What the
+   * machine does to every client's clocks that second (a load that delays all timers) cancels.
+   */
+  readonly relativeSentPerS: Comparison;
+  /**
+   * Per second, this client's mean gap between frames less the other clients' mean gap that
+   * second, idle against active (Mann–Whitney over seconds: the test of record for timing). The
+   * KS over single gaps above treats 20,000 gaps as independent, and flags any drift of the
+   * machine that happens to fall in active seconds.
+   */
+  readonly relativeGap: Comparison;
 }
 
-/** Idle against active on a client's own link: frame rates and inter-departure times. */
+/** A client's data frames per second (sent, received) and, per second, the sum and count of the gaps between its sent frames. */
+interface LinkTable {
+  readonly sent: number[];
+  readonly received: number[];
+  readonly gapSum: number[];
+  readonly gapCount: number[];
+  readonly gapsIdle: number[];
+  readonly gapsActive: number[];
+}
+
+/** Per second, the mean of `value(other, b)` over every client but `client` that has one. */
+function othersPerSecond(tables: ReadonlyMap<string, LinkTable>, client: string, b: number, value: (t: LinkTable, b: number) => number): number {
+  let s = 0;
+  let n = 0;
+  for (const [other, t] of tables) {
+    if (other === client) continue;
+    const v = value(t, b);
+    if (Number.isNaN(v)) continue;
+    s += v;
+    n++;
+  }
+  return n === 0 ? NaN : s / n;
+}
+
+/** Idle against active on a client's own link: frame rates and inter-departure times, raw and relative to the other clients. */
 export function clientLinkTests(trace: Trace, opts: AnalysisOptions = {}): ClientLinkResult[] {
   const dataSize = opts.dataFrameSize ?? measureDataFrameSize(trace.links);
   const bins = binCount(trace);
-  const out: ClientLinkResult[] = [];
+  const guard = opts.guardMs ?? DEFAULT_GUARD_MS;
+  const kindsOf = new Map<string, BinKind[]>();
+  const tables = new Map<string, LinkTable>();
   for (const [client, role] of trace.roles) {
     if (role.role !== 'client') continue;
-    const kinds = classifyBins(activitiesOf(trace, [client]), trace.fromMs, bins, opts.guardMs ?? DEFAULT_GUARD_MS);
-    const sent = new Array<number>(bins).fill(0);
-    const received = new Array<number>(bins).fill(0);
-    const gapsIdle: number[] = [];
-    const gapsActive: number[] = [];
+    const kinds = classifyBins(activitiesOf(trace, [client]), trace.fromMs, bins, guard);
+    const t: LinkTable = {
+      sent: new Array<number>(bins).fill(0),
+      received: new Array<number>(bins).fill(0),
+      gapSum: new Array<number>(bins).fill(0),
+      gapCount: new Array<number>(bins).fill(0),
+      gapsIdle: [],
+      gapsActive: [],
+    };
     for (const l of clientLinks(trace, client)) {
-      addInto(sent, binDataFrames(l.forward, dataSize, trace.fromMs, bins));
-      addInto(received, binDataFrames(l.backward, dataSize, trace.fromMs, bins));
+      addInto(t.sent, binDataFrames(l.forward, dataSize, trace.fromMs, bins));
+      addInto(t.received, binDataFrames(l.backward, dataSize, trace.fromMs, bins));
       let last = NaN;
       for (let k = 0; k < l.forward.times.length; k++) {
         if (l.forward.sizes[k] !== dataSize) continue;
-        const t = l.forward.times[k]!;
+        const at = l.forward.times[k]!;
         if (!Number.isNaN(last)) {
-          const kind = kinds[binOf(trace, t)];
-          if (kind === 'idle') gapsIdle.push(t - last);
-          else if (kind === 'active') gapsActive.push(t - last);
+          const b = binOf(trace, at);
+          const kind = kinds[b];
+          if (kind === 'idle') t.gapsIdle.push(at - last);
+          else if (kind === 'active') t.gapsActive.push(at - last);
+          if (b >= 0 && b < bins) {
+            t.gapSum[b]! += at - last;
+            t.gapCount[b]!++;
+          }
         }
-        last = t;
+        last = at;
       }
     }
-    const s = splitBins(sent, kinds);
-    const r = splitBins(received, kinds);
-    out.push({ client, sentPerS: compare(s.idle, s.active), receivedPerS: compare(r.idle, r.active), interDeparture: compare(gapsIdle, gapsActive) });
+    kindsOf.set(client, kinds);
+    tables.set(client, t);
+  }
+  const meanGap = (t: LinkTable, b: number): number => (t.gapCount[b] === 0 ? NaN : t.gapSum[b]! / t.gapCount[b]!);
+  const out: ClientLinkResult[] = [];
+  for (const [client, t] of tables) {
+    const kinds = kindsOf.get(client)!;
+    const relSent = { idle: [] as number[], active: [] as number[] };
+    const relGap = { idle: [] as number[], active: [] as number[] };
+    for (let b = 0; b < bins; b++) {
+      const kind = kinds[b];
+      if (kind !== 'idle' && kind !== 'active') continue;
+      const othersSent = othersPerSecond(tables, client, b, (o, i) => o.sent[i]!);
+      if (!Number.isNaN(othersSent)) relSent[kind].push(t.sent[b]! - othersSent);
+      const mine = meanGap(t, b);
+      const othersGap = othersPerSecond(tables, client, b, meanGap);
+      if (!Number.isNaN(mine) && !Number.isNaN(othersGap)) relGap[kind].push(mine - othersGap);
+    }
+    const sent = splitBins(t.sent, kinds);
+    const received = splitBins(t.received, kinds);
+    out.push({
+      client,
+      sentPerS: compare(sent.idle, sent.active),
+      receivedPerS: compare(received.idle, received.active),
+      interDeparture: compare(t.gapsIdle, t.gapsActive),
+      relativeSentPerS: compare(relSent.idle, relSent.active),
+      relativeGap: compare(relGap.idle, relGap.active),
+    });
   }
   return out;
 }

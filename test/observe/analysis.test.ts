@@ -209,6 +209,29 @@ describe('observer analysis on synthetic traces', () => {
     const r = clientLinkTests(leaky).find((x) => x.client === 'a1')!;
     assert.ok(r.sentPerS.mannWhitney!.p < 0.05, `p = ${r.sentPerS.mannWhitney!.p}`);
     assert.ok(r.interDeparture.ks!.p < 0.05, `p = ${r.interDeparture.ks!.p}`);
+    // Relative to the other clients the same seconds, too.
+    assert.ok(r.relativeSentPerS.mannWhitney!.p < 0.05, `relative rate: p = ${r.relativeSentPerS.mannWhitney!.p}`);
+    assert.ok(r.relativeGap.mannWhitney!.p < 0.05, `relative gaps: p = ${r.relativeGap.mannWhitney!.p}`);
+    for (const o of clientLinkTests(trace)) assert.ok(o.relativeGap.mannWhitney!.p >= 0.05, `${o.client} without the leak: p = ${o.relativeGap.mannWhitney!.p}`);
+  });
+
+  test("a machine that stalls every client's frames in one client's active seconds: the raw gaps flag it, the relative test does not", () => {
+    const trace = synthetic(5, TIGHT);
+    const active = trace.activities.filter((a) => a.clients.includes('a1'));
+    // Every client loses a third of its frames while a1 is active: a loaded machine, not a1.
+    const rng = seededRng(11);
+    const stalled: Trace = {
+      ...trace,
+      links: trace.links.map((l) => {
+        if (l.initiator === null || !['a1', 'a2', 'b1', 'b2'].includes(l.initiator)) return l;
+        const keep = l.forward.times.map((t) => !inAny(t, active) || rng() >= 1 / 3);
+        return { ...l, forward: { times: l.forward.times.filter((_, k) => keep[k]), sizes: l.forward.sizes.filter((_, k) => keep[k]) } };
+      }),
+    };
+    const r = clientLinkTests(stalled).find((x) => x.client === 'a1')!;
+    assert.ok(r.interDeparture.ks!.p < 0.05, `raw gaps: p = ${r.interDeparture.ks!.p}`);
+    assert.ok(r.relativeGap.mannWhitney!.p >= 0.05, `relative gaps: p = ${r.relativeGap.mannWhitney!.p}`);
+    assert.ok(r.relativeSentPerS.mannWhitney!.p >= 0.05, `relative rate: p = ${r.relativeSentPerS.mannWhitney!.p}`);
   });
 
   test('pairing: slow answers that rise together rank the true partner first; without them, no better than chance', () => {
