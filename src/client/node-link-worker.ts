@@ -19,7 +19,9 @@ import { parentPort } from 'node:worker_threads';
 import { BackchannelError, isBackchannelError } from '../errors.js';
 import { connectTcp } from '../link/tcp.js';
 import type { Link } from '../link/link.js';
+import { systemClock } from '../ops/clock.js';
 import { MESSAGE_BODY_OVERHEAD, WIRE_HEADER_LENGTH, WireCodec } from '../wire/commands.js';
+import { TimedLink } from './timed-link.js';
 
 export interface ConnectRequest {
   readonly type: 'connect';
@@ -45,28 +47,13 @@ export type FromWorker =
   | { readonly type: 'recv'; readonly frame: Uint8Array }
   | { readonly type: 'closed' };
 
-/**
- * Frames waiting for their time or for room on the socket, at most. The clocks hand over a few
- * dozen per second, LINK_LEAD_MS ahead; this many means the socket has stopped taking frames, and
- * the link is closed (the engine reconnects) rather than let the queue grow.
- */
-export const MAX_WAITING_FRAMES = 1024;
-
-/** A frame to send at `at` (ms, wall clock), or a fetch made when it leaves (`frame` null). */
-interface Departure {
-  readonly at: number;
-  readonly frame: Uint8Array | null;
-}
-
 if (parentPort === null) throw new Error('node-link-worker: not started as a worker thread');
 const port = parentPort;
 
 let link: Link | null = null;
-let codec: WireCodec | null = null;
+let timed: TimedLink | null = null;
+/** A sequence given before the link was up. */
 let sequence = 0;
-/** Departures in time order (the clocks hand them over nearly in order: insertion from the back). */
-const queue: Departure[] = [];
-let timer: ReturnType<typeof setTimeout> | null = null;
 let closing = false;
 
 const post = (m: FromWorker): void => port.postMessage(m);
@@ -74,9 +61,7 @@ const post = (m: FromWorker): void => port.postMessage(m);
 function shutDown(): void {
   if (closing) return;
   closing = true;
-  if (timer !== null) clearTimeout(timer);
-  timer = null;
-  queue.length = 0;
+  timed?.close();
   const l = link;
   link = null;
   const done = (): void => {
@@ -87,51 +72,11 @@ function shutDown(): void {
   else void l.close().then(done, done);
 }
 
-function put(frame: Uint8Array): void {
-  const l = link;
-  if (l === null) return;
-  try {
-    if (!l.trySend(frame)) void l.send(frame).catch(() => shutDown());
-  } catch {
-    shutDown();
-  }
-}
-
-/** Sends every departure whose time has come, then sets the timer for the next. */
-function run(): void {
-  timer = null;
-  const now = Date.now();
-  while (queue.length > 0 && queue[0]!.at <= now) {
-    const d = queue.shift()!;
-    put(d.frame ?? codec!.encode({ kind: 'retrieve_message', sequence }));
-  }
-  arm();
-}
-
-function arm(): void {
-  if (timer !== null) clearTimeout(timer);
-  timer = null;
-  if (queue.length === 0 || closing) return;
-  timer = setTimeout(run, Math.max(0, queue[0]!.at - Date.now()));
-}
-
-function schedule(d: Departure): void {
-  if (link === null || closing) return;
-  if (queue.length >= MAX_WAITING_FRAMES) {
-    shutDown();
-    return;
-  }
-  let i = queue.length;
-  while (i > 0 && queue[i - 1]!.at > d.at) i--;
-  queue.splice(i, 0, d);
-  if (i === 0) arm();
-}
-
 async function connect(req: ConnectRequest): Promise<void> {
   try {
     // The engine's codec for this geometry: its commands are `maxMessageLength` long, a packet's
     // length plus a `message` command's overhead.
-    codec = new WireCodec({ packetLength: req.maxMessageLength - WIRE_HEADER_LENGTH - MESSAGE_BODY_OVERHEAD });
+    const codec = new WireCodec({ packetLength: req.maxMessageLength - WIRE_HEADER_LENGTH - MESSAGE_BODY_OVERHEAD });
     if (codec.commandLength !== req.maxMessageLength) throw new BackchannelError('ERR_WIRE_LENGTH', 'link: no wire geometry has commands of this length');
     const l = await connectTcp({
       host: req.host,
@@ -147,6 +92,8 @@ async function connect(req: ConnectRequest): Promise<void> {
       return;
     }
     link = l;
+    timed = new TimedLink(l, { clock: systemClock, codec, onFailure: shutDown });
+    timed.setFetchSequence(sequence);
     post({ type: 'connected' });
     for (;;) {
       const m = await l.recv();
@@ -168,16 +115,17 @@ port.on('message', (m: ToWorker) => {
       void connect(m);
       break;
     case 'send':
-      put(m.frame);
+      timed?.sendNow(m.frame);
       break;
     case 'sendAt':
-      schedule({ at: m.at, frame: m.frame });
+      timed?.sendAt(m.frame, m.at);
       break;
     case 'fetchAt':
-      schedule({ at: m.at, frame: null });
+      timed?.fetchAt(m.at);
       break;
     case 'seq':
-      sequence = m.sequence;
+      sequence = Math.max(sequence, m.sequence);
+      timed?.setFetchSequence(m.sequence);
       break;
     case 'close':
       shutDown();

@@ -1,0 +1,147 @@
+/**
+ * Departures at set times on a gateway link: what a link needs to give the engine `sendAt`,
+ * `fetchAt` and `setFetchSequence` (client.ts, GatewayLink). The Node client runs one on the
+ * link's own thread (node-link-worker.ts); the browser's worker runs one beside its engine.
+ *
+ * Frames handed over with a time leave at that time, in time order, at once when it has passed.
+ * A fetch is made when it leaves, with the last sequence given, so that fetches prepared ahead
+ * never ask for an entry the engine has already taken. With `durable`, a new sequence counts only
+ * once the store's writes made before it are on disk: `retrieve_message{n}` lets the gateway
+ * delete the entries below n, so their effects must outlive a crash first; the frames themselves
+ * never wait for the store, so their times do not depend on what it writes.
+ * Portable: no `node:` imports.
+ */
+import type { Clock } from '../ops/clock.js';
+import type { WireCodec } from '../wire/commands.js';
+
+/**
+ * Frames waiting for their time or for room on the link, at most. The clocks hand over a few
+ * dozen a second, a quarter of a second ahead; this many means the link has stopped taking
+ * frames, and `onOverflow` is called (its owner closes the link) rather than let the queue grow.
+ */
+export const MAX_WAITING_FRAMES = 1024;
+
+/** What a TimedLink sends on. */
+export interface FrameSink {
+  trySend(frame: Uint8Array): boolean;
+  send(frame: Uint8Array): Promise<void>;
+}
+
+export interface TimedLinkOptions {
+  readonly clock: Clock;
+  /** The engine's codec for this geometry: fetches are encoded with it when they leave. */
+  readonly codec: WireCodec;
+  /** Resolves once every store write made so far is durable; without it, a sequence counts at once. */
+  readonly durable?: () => Promise<void>;
+  /** Called (once) when the link stops taking frames or the queue overflows. */
+  readonly onFailure: () => void;
+}
+
+/** A frame to send at `at`, or a fetch made when it leaves (`frame` null). */
+interface Departure {
+  readonly at: number;
+  readonly frame: Uint8Array | null;
+}
+
+export class TimedLink {
+  readonly #sink: FrameSink;
+  readonly #o: TimedLinkOptions;
+  /** In time order; the clocks hand them over nearly in order, so insertion looks from the back. */
+  readonly #queue: Departure[] = [];
+  #timer: unknown = null;
+  #sequence = 0;
+  /** The highest sequence given, durable or not. */
+  #given = 0;
+  #closed = false;
+
+  constructor(sink: FrameSink, opts: TimedLinkOptions) {
+    this.#sink = sink;
+    this.#o = opts;
+  }
+
+  /** The sequence fetches ask for now. */
+  get sequence(): number {
+    return this.#sequence;
+  }
+
+  sendAt(frame: Uint8Array, atMs: number): void {
+    this.#schedule({ at: atMs, frame });
+  }
+
+  fetchAt(atMs: number): void {
+    this.#schedule({ at: atMs, frame: null });
+  }
+
+  setFetchSequence(sequence: number): void {
+    if (sequence <= this.#given) return;
+    this.#given = sequence;
+    const durable = this.#o.durable;
+    if (durable === undefined) {
+      this.#sequence = sequence;
+      return;
+    }
+    void durable().then(
+      () => {
+        if (sequence > this.#sequence) this.#sequence = sequence;
+      },
+      () => undefined, // a failed write: the entries stay at the gateway and are fetched again
+    );
+  }
+
+  /** Sends `frame` now. */
+  sendNow(frame: Uint8Array): void {
+    if (!this.#closed) this.#put(frame);
+  }
+
+  /** Drops what waits; nothing more leaves. */
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== null) this.#o.clock.clearTimer(this.#timer);
+    this.#timer = null;
+    this.#queue.length = 0;
+  }
+
+  #fail(): void {
+    if (this.#closed) return;
+    this.close();
+    this.#o.onFailure();
+  }
+
+  #put(frame: Uint8Array): void {
+    try {
+      if (!this.#sink.trySend(frame)) void this.#sink.send(frame).catch(() => this.#fail());
+    } catch {
+      this.#fail();
+    }
+  }
+
+  #schedule(d: Departure): void {
+    if (this.#closed) return;
+    if (this.#queue.length >= MAX_WAITING_FRAMES) {
+      this.#fail();
+      return;
+    }
+    let i = this.#queue.length;
+    while (i > 0 && this.#queue[i - 1]!.at > d.at) i--;
+    this.#queue.splice(i, 0, d);
+    if (i === 0) this.#arm();
+  }
+
+  #arm(): void {
+    if (this.#timer !== null) this.#o.clock.clearTimer(this.#timer);
+    this.#timer = null;
+    if (this.#queue.length === 0 || this.#closed) return;
+    this.#timer = this.#o.clock.setTimer(() => this.#run(), this.#queue[0]!.at - this.#o.clock.now());
+  }
+
+  /** Sends every departure whose time has come, then sets the timer for the next. */
+  #run(): void {
+    this.#timer = null;
+    const now = this.#o.clock.now();
+    while (!this.#closed && this.#queue.length > 0 && this.#queue[0]!.at <= now) {
+      const d = this.#queue.shift()!;
+      this.#put(d.frame ?? this.#o.codec.encode({ kind: 'retrieve_message', sequence: this.#sequence }));
+    }
+    this.#arm();
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * TimedLink (src/client/timed-link.ts) on a virtual clock: departures in time order at their
+ * times; fetches made when they leave with the last sequence given, and with `durable` only once
+ * the store says its writes are on disk; a link that stops taking frames, or an overflowing
+ * queue, is reported once and nothing more leaves.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MAX_WAITING_FRAMES, TimedLink } from '../../src/client/timed-link.js';
+import type { Clock } from '../../src/ops/clock.js';
+import { WireCodec } from '../../src/wire/commands.js';
+
+const codec = new WireCodec({ packetLength: 256 });
+
+class VirtualClock implements Clock {
+  t = 1000;
+  #timers = new Map<number, { at: number; fn: () => void }>();
+  #id = 0;
+  now(): number {
+    return this.t;
+  }
+  setTimer(fn: () => void, ms: number): unknown {
+    const id = ++this.#id;
+    this.#timers.set(id, { at: this.t + Math.max(0, ms), fn });
+    return id;
+  }
+  clearTimer(h: unknown): void {
+    this.#timers.delete(h as number);
+  }
+  advance(to: number): void {
+    for (;;) {
+      let next: [number, { at: number; fn: () => void }] | undefined;
+      for (const e of this.#timers) if (e[1].at <= to && (next === undefined || e[1].at < next[1].at)) next = e;
+      if (next === undefined) break;
+      this.#timers.delete(next[0]);
+      this.t = next[1].at;
+      next[1].fn();
+    }
+    this.t = to;
+  }
+}
+
+function sink(): { sent: { at: number; what: string }[]; trySend(f: Uint8Array): boolean; send(f: Uint8Array): Promise<void>; clock: VirtualClock } {
+  const clock = new VirtualClock();
+  const sent: { at: number; what: string }[] = [];
+  const name = (f: Uint8Array): string => {
+    const c = codec.decode(f);
+    return c.kind === 'retrieve_message' ? `r${c.sequence}` : c.kind === 'send_packet' ? `p${c.packet[0]}` : c.kind;
+  };
+  return {
+    sent,
+    clock,
+    trySend: (f) => {
+      sent.push({ at: clock.now(), what: name(f) });
+      return true;
+    },
+    send: () => Promise.resolve(),
+  };
+}
+
+const packet = (i: number): Uint8Array => codec.encode({ kind: 'send_packet', packet: new Uint8Array(256).fill(i) });
+
+describe('TimedLink', () => {
+  it('sends at the times given, in time order, and makes each fetch when it leaves', () => {
+    const s = sink();
+    const link = new TimedLink(s, { clock: s.clock, codec, onFailure: () => assert.fail('no failure') });
+    link.sendAt(packet(2), 1200);
+    link.fetchAt(1150);
+    link.sendAt(packet(1), 1100);
+    link.sendAt(packet(0), 900); // past: at the next turn of the timer
+    link.setFetchSequence(4);
+    s.clock.advance(1120);
+    link.setFetchSequence(5); // after the fetch was handed over, before it left: it asks for 5
+    s.clock.advance(2000);
+    assert.deepEqual(s.sent, [
+      { at: 1000, what: 'p0' },
+      { at: 1100, what: 'p1' },
+      { at: 1150, what: 'r5' },
+      { at: 1200, what: 'p2' },
+    ]);
+  });
+
+  it('with `durable`, a sequence counts once the store has written it, never before', async () => {
+    const s = sink();
+    let release: () => void = () => undefined;
+    const link = new TimedLink(s, { clock: s.clock, codec, durable: () => new Promise<void>((r) => (release = r)), onFailure: () => undefined });
+    link.setFetchSequence(3);
+    link.fetchAt(1010);
+    s.clock.advance(1010);
+    assert.equal(link.sequence, 0, 'not durable yet');
+    release();
+    await Promise.resolve();
+    link.fetchAt(1020);
+    s.clock.advance(1020);
+    assert.deepEqual(s.sent.map((x) => x.what), ['r0', 'r3']);
+    link.setFetchSequence(2); // never backwards
+    await Promise.resolve();
+    assert.equal(link.sequence, 3);
+  });
+
+  it('reports a link that stops taking frames, or an overflowing queue, once; then nothing leaves', () => {
+    const s = sink();
+    let failures = 0;
+    const link = new TimedLink(
+      {
+        trySend: () => {
+          throw new Error('closed');
+        },
+        send: () => Promise.resolve(),
+      },
+      { clock: s.clock, codec, onFailure: () => failures++ },
+    );
+    link.sendAt(packet(1), 1001);
+    link.sendAt(packet(2), 1002);
+    s.clock.advance(1100);
+    assert.equal(failures, 1);
+
+    const s2 = sink();
+    let overflows = 0;
+    const full = new TimedLink(s2, { clock: s2.clock, codec, onFailure: () => overflows++ });
+    for (let i = 0; i <= MAX_WAITING_FRAMES; i++) full.sendAt(packet(i & 0xff), 5000 + i);
+    assert.equal(overflows, 1);
+    s2.clock.advance(10_000);
+    assert.equal(s2.sent.length, 0, 'nothing leaves after the failure');
+  });
+});
