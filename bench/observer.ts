@@ -162,11 +162,16 @@ export async function benchObserver(argv: readonly string[] = []): Promise<Recor
   const messages: MessageTruth[] = [];
   const byId = new Map<string, MessageTruth>();
   let net: RunningLocalNetwork | null = null;
-  // Ctrl-C or a kill stops what the run started (servers, clients, relays) before the bench exits.
+  // Ctrl-C or a kill stops what the run started (servers, clients, relays) before the bench exits,
+  // also while the network is still starting (startLocalNetwork then stops what it started).
+  const starting = new AbortController();
+  let start: Promise<RunningLocalNetwork> | null = null;
   const interrupted = (signal: NodeJS.Signals): void => {
     say(`${signal}: stopping the clients and the network...`);
     followers.abort();
+    starting.abort(new Error('interrupted'));
     void (async () => {
+      await start?.catch(() => undefined);
       await stopClients(clients).catch(() => undefined);
       await net?.stop().catch(() => undefined);
       rmSync(root, { recursive: true, force: true });
@@ -177,7 +182,8 @@ export async function benchObserver(argv: readonly string[] = []): Promise<Recor
   process.once('SIGTERM', interrupted);
   try {
     say(`starting a local network with a relay on every link (idle stretches of ${idleMs / 1000} s)...`);
-    net = await startLocalNetwork({ dir: data, basePort: BASE_PORT, observe: { now, processes: () => pids }, progress: (l) => say(l) });
+    start = startLocalNetwork({ dir: data, basePort: BASE_PORT, observe: { now, processes: () => pids }, progress: (l) => say(l), signal: starting.signal });
+    net = await start;
     for (const c of CLIENTS) {
       const dir = join(root, c.name);
       const init = await initClient({ dir, network: data, gatewayName: c.gateway });

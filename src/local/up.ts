@@ -54,6 +54,8 @@ export interface UpOptions {
    * every start.
    */
   readonly observe?: ObserveOptions;
+  /** Stops the start-up: what was started is stopped, and the start throws the signal's reason. */
+  readonly signal?: AbortSignal;
 }
 
 export interface RunningLocalNetwork {
@@ -203,6 +205,9 @@ export async function startLocalNetwork(opts: UpOptions): Promise<RunningLocalNe
     const networkFile = readNetworkFile(join(opts.dir, NETWORK_FILE));
     // Aborted, with the error to throw, when a server exits before the network is up.
     const startup = new AbortController();
+    opts.signal?.throwIfAborted();
+    const onCancel = (): void => startup.abort(opts.signal?.reason);
+    opts.signal?.addEventListener('abort', onCancel, { once: true });
     let started = false;
     const net = new LocalNetwork(opts.dir, {
       onExit: (name, how) => {
@@ -246,6 +251,7 @@ export async function startLocalNetwork(opts: UpOptions): Promise<RunningLocalNe
       await sleep(250, startup.signal);
     }
     started = true;
+    opts.signal?.removeEventListener('abort', onCancel);
     return {
       network: net,
       networkFile,
