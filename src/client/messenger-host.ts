@@ -61,6 +61,8 @@ export function startMessenger(opts: MessengerHostOptions): MessengerHost {
     // Each contact writes to a mailbox of its own at our gateway (docs/client.md, "Extra
     // mailboxes"), so that one that leaks or is abused can be revoked alone.
     ourAddressForNewContact: () => ({ gateway: opts.address.gateway.slice(), mailbox: client.createMailbox().id }),
+    // A card made for an introduction that expired or failed: its mailbox will never be written to.
+    releaseAddress: (a) => client.revokeMailbox(a.mailbox),
   });
   const guarded = (what: string, fn: () => void): void => {
     try {
