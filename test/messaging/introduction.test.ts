@@ -14,25 +14,13 @@ import {
   MAX_CONTENT_LENGTH,
   MAX_OPEN_OFFERS_PER_CONTACT,
   type Content,
-  type MessengerStore,
   decodeContent,
   encodeContent,
 } from '../../src/messaging/index.js';
-import { Net, type Party } from './_net.js';
+import type { Party } from './_net.js';
+import { triangle } from './_triangle.js';
 
 const isCode = (code: ErrorCode) => (e: unknown) => isBackchannelError(e, code);
-
-/** a knows b as bob and c as carol; b and c do not know each other. */
-export function triangle(makeStore?: (name: string) => MessengerStore): { net: Net; a: Party; b: Party; c: Party } {
-  const net = new Net(makeStore);
-  const a = net.party('a');
-  const b = net.party('b');
-  const c = net.party('c');
-  net.introduce(a, 'alice', b, 'bob');
-  net.introduce(a, 'alice', c, 'carol');
-  net.settle();
-  return { net, a, b, c };
-}
 
 function offerId(p: Party): number {
   const offered = p.messenger.introductions().filter((i) => i.role === 'received' && i.state === 'offered');
