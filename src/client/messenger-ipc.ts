@@ -22,6 +22,7 @@
  *          backlog; with follow new messages as they come, and with states every outgoing state
  *          change as {"event":"state","entry":ENTRY}, until the peer closes.
  *
+ *   {"op":"contact_rotate","name":N,"grace_ms"?:MS}    -> {"ok":true,"contact":CONTACT}
  *   {"op":"introduce","name1":N,"name2":M}            -> {"ok":true,"introduction":INTRO}
  *   {"op":"introductions"}                              -> {"ok":true,"introductions":[INTRO...]}
  *   {"op":"introduction_accept","id":ID,"name"?:N}     -> {"ok":true,"introduction":INTRO}
@@ -37,7 +38,7 @@ import { type Contact, type HistoryEntry, type Introduction, type Messenger, car
 import type { ExtensionConnection, IpcExtension } from './daemon.js';
 import type { IpcMessage } from './ipc.js';
 
-const OPS = new Set(['contacts', 'contact_export', 'contact_import', 'contact_add', 'contact_new_card', 'contact_rename', 'contact_remove', 'contact_verify', 'contact_block', 'msg_send', 'history', 'msg_file', 'msg_recv', 'introduce', 'introductions', 'introduction_accept', 'introduction_decline']);
+const OPS = new Set(['contacts', 'contact_export', 'contact_import', 'contact_add', 'contact_new_card', 'contact_rename', 'contact_remove', 'contact_verify', 'contact_block', 'msg_send', 'history', 'msg_file', 'msg_recv', 'introduce', 'introductions', 'introduction_accept', 'introduction_decline', 'contact_rotate']);
 const RECV_PAGE = 32;
 
 function ipcError(message: string): BackchannelError {
@@ -87,6 +88,8 @@ const FINAL = new Set(['delivered', 'failed']);
 /** What blocking a contact does beyond the messenger: revoke the mailbox it writes to (the client engine's revokeMailbox). */
 export interface MessengerIpcOptions {
   readonly revokeMailbox?: (id: Uint8Array) => void;
+  /** Rotates one of our mailboxes (the host's, which tells the contacts that write to it). */
+  readonly rotateMailbox?: (id: Uint8Array, graceMs?: number) => unknown;
 }
 
 /** The messenger's ops for `startIpcServer({ extension })`. */
@@ -161,6 +164,19 @@ export function messengerIpc(messenger: Messenger, opts: MessengerIpcOptions = {
           const f = messenger.fileData(id);
           if (f === null) throw new BackchannelError('ERR_MSG_ATTACHMENT', 'messenger: no received file with that id');
           return reply({ name: f.name, data_base64: Buffer.from(f.data).toString('base64') });
+        }
+        case 'contact_rotate': {
+          // A new mailbox for NAME to write to; NAME is told inside the session, and the old one
+          // keeps receiving for the grace period.
+          only(m, ['name', 'grace_ms']);
+          const grace = m['grace_ms'];
+          if (grace !== undefined && (typeof grace !== 'number' || !Number.isSafeInteger(grace) || grace < 0)) throw ipcError('"grace_ms" must be a whole number');
+          if (opts.rotateMailbox === undefined) throw ipcError('this client cannot rotate mailboxes');
+          const name = str(m, 'name');
+          const contact = messenger.contact(name);
+          if (contact.blocked) throw new BackchannelError('ERR_MSG_CONTACT', 'messenger: that contact is blocked');
+          opts.rotateMailbox(messenger.ourMailboxOf(name), grace);
+          return reply({ contact: contactJson(contact) });
         }
         case 'introduce':
           only(m, ['name1', 'name2']);

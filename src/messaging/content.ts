@@ -21,7 +21,8 @@
  *       accept   = 0x11 ‖ introduction id (16) ‖ 0x01 ‖ prekey id (u32) ‖ prekey (32) ‖ gateway (32)
  *                  ‖ mailbox (32) (the fresh half of a card; the introducer adds the identity keys
  *                  it knows for the sender)
- *     0x12..0x1f reserved (mailbox rotation): read as "unsupported", dropped and counted.
+ *     rotation = 0x12 ‖ gateway (32) ‖ mailbox (32): write to me at this address from now on
+ *     0x13..0x1f reserved: read as "unsupported", dropped and counted.
  *
  * Client message bodies, every one carrying a ratchet message exactly BODY_LENGTH bytes long:
  *
@@ -39,7 +40,7 @@ export const CONTENT_HELLO = 0x01;
 export const CONTENT_TEXT = 0x02;
 export const CONTENT_RECEIPT = 0x03;
 export const CONTENT_FILE = 0x04;
-/** Introductions (offers and cards from the introducer; answers to it); 0x12, mailbox rotation, is reserved. */
+/** Introductions (offers and cards from the introducer; answers to it); the mailbox a contact is to write to from now on. */
 export const CONTENT_INTRODUCTION = 0x10;
 export const CONTENT_INTRODUCTION_ANSWER = 0x11;
 export const CONTENT_MAILBOX_ROTATION = 0x12;
@@ -108,6 +109,7 @@ export type Content =
       readonly gateway: Uint8Array;
       readonly mailbox: Uint8Array;
     }
+  | { readonly kind: 'rotation'; readonly gateway: Uint8Array; readonly mailbox: Uint8Array }
   | { readonly kind: 'unsupported'; readonly type: number };
 
 const te = new TextEncoder();
@@ -168,6 +170,10 @@ function writeContent(c: Content): Uint8Array {
       break;
     case 'intro-accept':
       w.u8(CONTENT_INTRODUCTION_ANSWER).bytes(c.introId).u8(1).u32(c.prekeyId).bytes(c.prekey).bytes(c.gateway).bytes(c.mailbox);
+      break;
+    case 'rotation':
+      if (c.gateway.length !== 32 || c.mailbox.length !== 32) throw new RangeError('rotation: 32-byte gateway and mailbox');
+      w.u8(CONTENT_MAILBOX_ROTATION).bytes(c.gateway).bytes(c.mailbox);
       break;
     case 'unsupported':
       w.u8(c.type);
@@ -243,6 +249,9 @@ export function decodeContent(bytes: Uint8Array): Content {
       } else return r.fail('unknown introduction answer');
       break;
     }
+    case CONTENT_MAILBOX_ROTATION:
+      c = { kind: 'rotation', gateway: r.bytes(32), mailbox: r.bytes(32) };
+      break;
     default:
       if (type >= CONTENT_INTRODUCTION && type <= CONTENT_RESERVED_LAST) return { kind: 'unsupported', type };
       return r.fail('unknown content kind');

@@ -747,6 +747,12 @@ export class Messenger {
         case 'intro-card':
           this.#onCardPiece(contact, content);
           break;
+        case 'rotation':
+          // From now on we write to the new address; what we sent to the old one still arrives
+          // there during the contact's grace period.
+          contact.gateway = content.gateway;
+          contact.mailbox = content.mailbox;
+          break;
         case 'receipt':
           for (const msgId of content.msgIds) {
             const h = this.#o.store.historyByMsgId(contact.id, 'out', msgId);
@@ -822,6 +828,28 @@ export class Messenger {
       session.destroy();
     } else this.#o.store.updateContact(contact);
     events.push({ type: 'message', entry: this.#entry(h, contact) });
+  }
+
+  // ---- mailbox rotation ----
+
+  /**
+   * Our mailbox `oldMailbox` was replaced by `fresh` (the client engine's rotateMailbox, which
+   * keeps the old one receiving for a grace period): the contacts that wrote to it are told the
+   * new address inside their sessions (content 0x12), as soon as their sessions can carry it.
+   * Returns the names of the contacts told (none when no contact wrote to it).
+   */
+  mailboxRotated(oldMailbox: Uint8Array, fresh: MailAddress): string[] {
+    return this.#o.store.transaction(() => {
+      const told: string[] = [];
+      for (const c of this.#o.store.contacts()) {
+        if (!equalBytes(c.ourMailbox, oldMailbox) || c.blocked) continue;
+        c.ourMailbox = fresh.mailbox.slice();
+        this.#o.store.updateContact(c);
+        this.#queue(c.id, { kind: 'rotation', gateway: fresh.gateway, mailbox: fresh.mailbox }, true);
+        told.push(c.name);
+      }
+      return told;
+    });
   }
 
   // ---- introductions ----
