@@ -111,14 +111,25 @@ function help(text: string): number {
   return 0;
 }
 
+/** " --dir DIR" for a hint, when the command was given one (a hint without it would name the default client). */
+function dirHint(v: Values): string {
+  return typeof v['dir'] === 'string' && v['dir'] !== '' ? ` --dir ${/^[\w./-]+$/.test(v['dir']) ? v['dir'] : JSON.stringify(v['dir'])}` : '';
+}
+
 /** One line for an introduction. */
 export function introductionLine(i: IpcMessage): string {
   const names = (i['names'] as unknown[]).map(safe);
   const answers = i['answers'] as unknown[];
-  const what =
-    i['role'] === 'made'
-      ? `you introduced ${names[0]} (${String(answers[0])}) and ${names[1]} (${String(answers[1])})`
-      : `${safe(i['from'])} offers to introduce you to ${names[0] === '' ? '(no name given)' : names[0]}`;
+  const from = safe(i['from']);
+  const other = names[0] === '' ? '(no name given)' : names[0];
+  let what: string;
+  if (i['role'] === 'made') what = `you introduced ${names[0]} (${String(answers[0])}) and ${names[1]} (${String(answers[1])})`;
+  else if (i['state'] === 'offered') what = `${from} offers to introduce you to ${other}`;
+  else if (i['state'] === 'accepted') what = `${from}'s introduction to ${other}: you accepted; waiting for their answer`;
+  else if (i['state'] === 'done') what = `${from} introduced you to ${other}, now your contact "${other}"`;
+  else if (i['state'] === 'declined') what = `${from}'s introduction to ${other}: you declined`;
+  else if (i['state'] === 'expired') what = `${from}'s introduction to ${other}: not answered by both in time`;
+  else what = `${from}'s introduction to ${other}: the card that came could not be used`;
   const until = i['state'] === 'offered' || i['state'] === 'accepted' ? `, until ${time(i['expires_at'])}` : '';
   return `${String(i['id']).padStart(4)}  ${String(i['state']).padEnd(8)}  ${what}${until}`;
 }
@@ -129,7 +140,7 @@ export async function introduceCommand(argv: string[]): Promise<number> {
   if (positionals.length !== 2) throw usageError('usage: backchannel client introduce NAME1 NAME2 (see --help)');
   const r = await call(dirOf(values), { op: 'introduce', name1: positionals[0], name2: positionals[1] });
   const i = r['introduction'] as IpcMessage;
-  out(`Offered ${safe(positionals[0])} and ${safe(positionals[1])} an introduction to each other (id ${String(i['id'])}). They become contacts once both accept; see: npx backchannel client introductions`);
+  out(`Offered ${safe(positionals[0])} and ${safe(positionals[1])} an introduction to each other (id ${String(i['id'])}). They become contacts once both accept; see: npx backchannel client introductions${dirHint(values)}`);
   return 0;
 }
 
@@ -148,7 +159,7 @@ export async function introductionsCommand(argv: string[]): Promise<number> {
   }
   out('  ID  STATE     INTRODUCTION');
   for (const i of list) out(introductionLine(i));
-  if (list.some((i) => i['role'] === 'received' && i['state'] === 'offered')) out('\nAnswer with: npx backchannel client introduction accept ID [--name NAME]  (or decline ID)');
+  if (list.some((i) => i['role'] === 'received' && i['state'] === 'offered')) out(`\nAnswer with: npx backchannel client introduction accept ID [--name NAME]${dirHint(values)}  (or decline ID)`);
   return 0;
 }
 
@@ -171,6 +182,6 @@ export async function introductionCommand(argv: string[]): Promise<number> {
   const r = await call(dir, { op: 'introduction_accept', id, ...(typeof name === 'string' ? { name } : {}) });
   const i = r['introduction'] as IpcMessage;
   const who = safe((i['names'] as unknown[])[0]);
-  out(`Accepted: ${who} becomes your contact once they accept too (see: npx backchannel client introductions). Then compare safety numbers: npx backchannel client contact verify ${who}`);
+  out(`Accepted: ${who} becomes your contact once they accept too (see: npx backchannel client introductions${dirHint(values)}). Then compare safety numbers: npx backchannel client contact verify ${who}${dirHint(values)}`);
   return 0;
 }

@@ -67,8 +67,9 @@ async function contacts(c: ClientProcess): Promise<string[]> {
   return ((await ipcCall(c.socket, { op: 'contacts' }))['contacts'] as { name: string }[]).map((x) => x.name);
 }
 
+/** What `client introductions --json` lists, over the socket (no process per poll). */
 async function introductions(c: ClientProcess): Promise<IntroJson[]> {
-  return JSON.parse(await bc(['client', 'introductions', '--json', '--dir', c.dir])) as IntroJson[];
+  return (await ipcCall(c.socket, { op: 'introductions' }))['introductions'] as IntroJson[];
 }
 
 async function safetyNumber(c: ClientProcess, name: string): Promise<string> {
