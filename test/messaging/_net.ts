@@ -109,6 +109,7 @@ export class Net {
   /** Messages in flight: taken from a sender, not yet delivered. */
   readonly wire: Array<{ from: Party; sent: Sent }> = [];
   readonly #makeStore: (name: string) => MessengerStore;
+  #restarts = 0;
 
   /** `makeStore`: each party's store (default: in memory, with the fake client joined to its transactions). */
   constructor(makeStore?: (name: string) => MessengerStore) {
@@ -130,7 +131,10 @@ export class Net {
   /** A new Messenger over the party's store and client (a restart), which processes the backlog; `store` replaces the store (reopened). */
   restart(p: Party, store?: MessengerStore): void {
     if (store !== undefined) p.store = store;
-    const crypto = seededBackend(nodeBackend, new TextEncoder().encode(`party ${p.name} restart ${this.clock.ms}`));
+    // The seed names the restart, not only the time: two restarts at the same clock reading would
+    // otherwise draw the same "random" message ids and keys, which a real CSPRNG never does.
+    this.#restarts++;
+    const crypto = seededBackend(nodeBackend, new TextEncoder().encode(`party ${p.name} restart ${this.#restarts} ${this.clock.ms}`));
     p.messenger = new Messenger({ port: p.client, store: p.store, crypto, now: () => this.clock.ms, ourAddressForNewContact: () => p.address });
     p.messenger.start();
   }
