@@ -11,6 +11,13 @@ try {
   throw err;
 }
 
+// A reader that went away (`backchannel client contact verify bob | head -3`) ends the command
+// quietly, as SIGPIPE ends any Unix tool, instead of a stack trace for EPIPE.
+process.stdout.on('error', (err) => {
+  if (err && err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 cli.main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -102,6 +102,8 @@ export type ErrorCode =
   // messenger: contacts (unknown, name taken, bad name), attachments (too long, failed check)
   | 'ERR_MSG_CONTACT'
   | 'ERR_MSG_ATTACHMENT'
+  // introductions: an unknown id, one answered already or expired, two names that are one, a blocked party
+  | 'ERR_MSG_INTRODUCTION'
   // cli
   | 'ERR_CLI_USAGE';
 

@@ -24,6 +24,7 @@ import type { Received } from './received.js';
 import { failureExplanation, SendReporter } from './send-progress.js';
 import { runMailboxCommand } from './client-mailbox.js';
 import { accept, invite, invites } from './invite.js';
+import { introduceCommand, introductionCommand, introductionsCommand } from './introduce.js';
 import { SEND_NAME_HELP, chatCommand, contactCommand, contactsCommand, historyCommand, recvFromContacts, sendToContact } from './messenger.js';
 
 export { formatReceived } from './received.js';
@@ -55,6 +56,9 @@ Commands:
   invite    print a short code to read to someone, and wait until they become your contact
   accept    accept a code someone read to you: CODE --name NAME
   invites   list open and recent invites (--cancel ID ends one)
+  introduce introduce two of your contacts to each other: NAME1 NAME2
+  introductions  list introductions made and offered to you
+  introduction   accept or decline one offered to you: accept|decline ID [--name NAME]
   mailbox   extra mailboxes (one per contact): create, list, revoke, rotate
 
 Every command takes --dir DIR, the client's state directory (default ${DEFAULT_CLIENT_DIR}).
@@ -722,7 +726,13 @@ export async function runClientCommand(argv: string[]): Promise<number> {
       return historyCommand(rest);
     case 'chat':
       return chatCommand(rest);
+    case 'introduce':
+      return introduceCommand(rest);
+    case 'introductions':
+      return introductionsCommand(rest);
+    case 'introduction':
+      return introductionCommand(rest);
     default:
-      throw usageError(`unknown client command "${sub.slice(0, 32)}"; the commands are init, run, address, status, send, recv, inbox, contacts, contact, history, chat, invite, accept, invites, mailbox (see npx backchannel client --help)`);
+      throw usageError(`unknown client command "${sub.slice(0, 32)}"; the commands are init, run, address, status, send, recv, inbox, contacts, contact, history, chat, invite, accept, invites, introduce, introductions, introduction, mailbox (see npx backchannel client --help)`);
   }
 }

@@ -43,6 +43,10 @@ Commands:
   block NAME          drop NAME's messages from now on and revoke the mailbox NAME writes to at
                       your gateway (their mail stops there). It cannot be undone: to talk again,
                       make a new contact with a new code or new cards
+  rotate NAME [--grace SECONDS]
+                      give NAME a new mailbox to write to (when the old address leaked or
+                      draws spam): NAME is told inside your session and switches at once; the
+                      old mailbox keeps receiving for SECONDS (default 7 days), then is revoked
 
 Exchanging cards by hand (export, send the text to the other person over a channel you trust,
 import theirs) is for people who can do that safely, and for tests. The short-code flow
@@ -182,7 +186,7 @@ export async function contactsCommand(argv: string[]): Promise<number> {
 export async function contactCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') return help(CONTACT_HELP);
-  const { values, positionals } = parse(rest, { done: { type: 'boolean' }, undo: { type: 'boolean' } });
+  const { values, positionals } = parse(rest, { done: { type: 'boolean' }, undo: { type: 'boolean' }, grace: { type: 'string' } });
   if (values['help'] === true) return help(CONTACT_HELP);
   const dir = dirOf(values);
   const want = (n: number, usage: string): void => {
@@ -237,8 +241,16 @@ export async function contactCommand(argv: string[]): Promise<number> {
       );
       return 0;
     }
+    case 'rotate': {
+      want(1, 'rotate NAME [--grace SECONDS]');
+      const grace = values['grace'];
+      if (grace !== undefined && (typeof grace !== 'string' || !/^\d{1,9}$/.test(grace))) throw usageError('--grace takes a whole number of seconds');
+      await call(dir, { op: 'contact_rotate', name: positionals[0], ...(typeof grace === 'string' ? { grace_ms: Number(grace) * 1000 } : {}) });
+      out(`${safe(positionals[0]!)} gets a new mailbox to write to (told inside your session); the old one keeps receiving for ${typeof grace === 'string' ? `${grace} s` : '7 days'}.`);
+      return 0;
+    }
     default:
-      throw usageError(`unknown contact command "${sub.slice(0, 32)}"; the commands are export, import, rename, remove, verify, block`);
+      throw usageError(`unknown contact command "${sub.slice(0, 32)}"; the commands are export, import, rename, remove, verify, block, rotate`);
   }
 }
 

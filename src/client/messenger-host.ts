@@ -61,6 +61,8 @@ export function startMessenger(opts: MessengerHostOptions): MessengerHost {
     // Each contact writes to a mailbox of its own at our gateway (docs/client.md, "Extra
     // mailboxes"), so that one that leaks or is abused can be revoked alone.
     ourAddressForNewContact: () => ({ gateway: opts.address.gateway.slice(), mailbox: client.createMailbox().id }),
+    // A card made for an introduction that expired or failed: its mailbox will never be written to.
+    releaseAddress: (a) => client.revokeMailbox(a.mailbox),
   });
   const guarded = (what: string, fn: () => void): void => {
     try {
@@ -90,7 +92,14 @@ export function startMessenger(opts: MessengerHostOptions): MessengerHost {
     findInbox: (prefixHex) => client.findInbox(prefixHex),
     createMailbox: () => client.createMailbox(),
     revokeMailbox: (id) => client.revokeMailbox(id),
-    rotateMailbox: (id, graceMs) => client.rotateMailbox(id, graceMs),
+    // A contact that writes to the mailbox is told the new one inside its session, in the same
+    // transaction (the old one keeps receiving for the grace period meanwhile).
+    rotateMailbox: (id, graceMs) =>
+      opts.store.transaction(() => {
+        const fresh = client.rotateMailbox(id, graceMs);
+        messenger.mailboxRotated(id, { gateway: opts.address.gateway.slice(), mailbox: fresh.id });
+        return fresh;
+      }),
     mailboxes: () => client.mailboxes(),
     unconsumed: (afterSeq, limit) => {
       // Up to `limit` of the messages the messenger leaves (it consumes what it takes), so that a

@@ -22,16 +22,23 @@
  *          backlog; with follow new messages as they come, and with states every outgoing state
  *          change as {"event":"state","entry":ENTRY}, until the peer closes.
  *
+ *   {"op":"contact_rotate","name":N,"grace_ms"?:MS}    -> {"ok":true,"contact":CONTACT}
+ *   {"op":"introduce","name1":N,"name2":M}            -> {"ok":true,"introduction":INTRO}
+ *   {"op":"introductions"}                              -> {"ok":true,"introductions":[INTRO...]}
+ *   {"op":"introduction_accept","id":ID,"name"?:N}     -> {"ok":true,"introduction":INTRO}
+ *   {"op":"introduction_decline","id":ID}               -> {"ok":true,"introduction":INTRO}
+ *
+ * INTRO = {"id","role":"made"|"received","from","names","answers","state","created_at","expires_at"}.
  * CONTACT = {"name","identity_key","verified","blocked","created_at","session"}; ENTRY = {"id",
  * "contact","direction","kind","text","file_name","file_length","sent_at","received_at","state"}.
  */
 import { Buffer } from 'node:buffer';
 import { BackchannelError, isBackchannelError } from '../errors.js';
-import { type Contact, type HistoryEntry, type Messenger, cardFromText, cardToText } from '../messaging/index.js';
+import { type Contact, type HistoryEntry, type Introduction, type Messenger, cardFromText, cardToText } from '../messaging/index.js';
 import type { ExtensionConnection, IpcExtension } from './daemon.js';
 import type { IpcMessage } from './ipc.js';
 
-const OPS = new Set(['contacts', 'contact_export', 'contact_import', 'contact_add', 'contact_new_card', 'contact_rename', 'contact_remove', 'contact_verify', 'contact_block', 'msg_send', 'history', 'msg_file', 'msg_recv']);
+const OPS = new Set(['contacts', 'contact_export', 'contact_import', 'contact_add', 'contact_new_card', 'contact_rename', 'contact_remove', 'contact_verify', 'contact_block', 'msg_send', 'history', 'msg_file', 'msg_recv', 'introduce', 'introductions', 'introduction_accept', 'introduction_decline', 'contact_rotate']);
 const RECV_PAGE = 32;
 
 function ipcError(message: string): BackchannelError {
@@ -66,11 +73,23 @@ export function entryJson(e: HistoryEntry): IpcMessage {
   };
 }
 
+export function introductionJson(i: Introduction): IpcMessage {
+  return { id: i.id, role: i.role, from: i.from, names: [...i.names], answers: [...i.answers], state: i.state, created_at: i.createdAt, expires_at: i.expiresAt };
+}
+
+function introId(m: IpcMessage): number {
+  const id = m['id'];
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) throw ipcError('"id" must be a positive whole number');
+  return id;
+}
+
 const FINAL = new Set(['delivered', 'failed']);
 
 /** What blocking a contact does beyond the messenger: revoke the mailbox it writes to (the client engine's revokeMailbox). */
 export interface MessengerIpcOptions {
   readonly revokeMailbox?: (id: Uint8Array) => void;
+  /** Rotates one of our mailboxes (the host's, which tells the contacts that write to it). */
+  readonly rotateMailbox?: (id: Uint8Array, graceMs?: number) => unknown;
 }
 
 /** The messenger's ops for `startIpcServer({ extension })`. */
@@ -146,6 +165,31 @@ export function messengerIpc(messenger: Messenger, opts: MessengerIpcOptions = {
           if (f === null) throw new BackchannelError('ERR_MSG_ATTACHMENT', 'messenger: no received file with that id');
           return reply({ name: f.name, data_base64: Buffer.from(f.data).toString('base64') });
         }
+        case 'contact_rotate': {
+          // A new mailbox for NAME to write to; NAME is told inside the session, and the old one
+          // keeps receiving for the grace period.
+          only(m, ['name', 'grace_ms']);
+          const grace = m['grace_ms'];
+          if (grace !== undefined && (typeof grace !== 'number' || !Number.isSafeInteger(grace) || grace < 0)) throw ipcError('"grace_ms" must be a whole number');
+          if (opts.rotateMailbox === undefined) throw ipcError('this client cannot rotate mailboxes');
+          const name = str(m, 'name');
+          const contact = messenger.contact(name);
+          if (contact.blocked) throw new BackchannelError('ERR_MSG_CONTACT', 'messenger: that contact is blocked');
+          opts.rotateMailbox(messenger.ourMailboxOf(name), grace);
+          return reply({ contact: contactJson(contact) });
+        }
+        case 'introduce':
+          only(m, ['name1', 'name2']);
+          return reply({ introduction: introductionJson(messenger.introduce(str(m, 'name1'), str(m, 'name2'))) });
+        case 'introductions':
+          only(m, []);
+          return reply({ introductions: messenger.introductions().map(introductionJson) });
+        case 'introduction_accept':
+          only(m, ['id', 'name']);
+          return reply({ introduction: introductionJson(messenger.acceptIntroduction(introId(m), m['name'] === undefined ? undefined : str(m, 'name'))) });
+        case 'introduction_decline':
+          only(m, ['id']);
+          return reply({ introduction: introductionJson(messenger.declineIntroduction(introId(m))) });
         case 'msg_send':
           return send(messenger, m, conn);
         case 'msg_recv':

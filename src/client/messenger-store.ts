@@ -16,10 +16,25 @@
  *   pending, attachment_id, file_key, file_sha256, file_data, read)`; deleted with its contact.
  * - `msg_orphans (attachment_id PK, data, received_at)`: attachments ahead of their announcement.
  * - `msg_held (id PK AUTOINCREMENT, data, received_at)`: set-ups from people not yet contacts.
+ * - `msg_introductions (id PK AUTOINCREMENT, intro_id, role 'made'|'received', contact_id,
+ *   other_contact_id NULL, name, state, answer1, answer2, card1, card2, parts, parts_mask,
+ *   created_at, expires_at)`: introductions we made or were offered.
+ * - `msg_control (id PK AUTOINCREMENT, contact_id, content)`: contents due to a contact inside its
+ *   session (introduction messages); deleted with its contact.
  */
 import type Database from 'better-sqlite3';
 import { BackchannelError } from '../errors.js';
-import type { ContactRecord, HistoryRecord, HistoryState, MessengerStore, NewContact, NewHistory } from '../messaging/store.js';
+import type {
+  ContactRecord,
+  HistoryRecord,
+  HistoryState,
+  IntroductionRecord,
+  IntroductionState,
+  MessengerStore,
+  NewContact,
+  NewHistory,
+  NewIntroduction,
+} from '../messaging/store.js';
 import type { SqliteClientStore } from './sqlite-store.js';
 
 const SCHEMA = `
@@ -80,6 +95,30 @@ CREATE TABLE IF NOT EXISTS msg_held (
   data BLOB NOT NULL,
   received_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS msg_introductions (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  intro_id BLOB NOT NULL,
+  role TEXT NOT NULL CHECK (role IN ('made', 'received')),
+  contact_id INTEGER NOT NULL,
+  other_contact_id INTEGER,
+  name TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('offered', 'accepted', 'declined', 'done', 'expired', 'failed')),
+  answer1 INTEGER NOT NULL,
+  answer2 INTEGER NOT NULL,
+  card1 BLOB,
+  card2 BLOB,
+  parts BLOB,
+  parts_mask INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS msg_introductions_intro_id ON msg_introductions (intro_id);
+CREATE TABLE IF NOT EXISTS msg_control (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  contact_id INTEGER NOT NULL,
+  content BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS msg_control_contact ON msg_control (contact_id, id);
 `;
 
 interface ContactRow {
@@ -121,6 +160,26 @@ interface HistoryRow {
   read: number;
 }
 
+interface IntroductionRow {
+  id: number;
+  intro_id: Buffer;
+  role: string;
+  contact_id: number;
+  other_contact_id: number | null;
+  name: string;
+  state: string;
+  answer1: number;
+  answer2: number;
+  card1: Buffer | null;
+  card2: Buffer | null;
+  parts: Buffer | null;
+  parts_mask: number;
+  created_at: number;
+  expires_at: number;
+}
+
+const INTRO_STATES: readonly string[] = ['offered', 'accepted', 'declined', 'done', 'expired', 'failed'];
+
 const own = (b: Buffer): Uint8Array => new Uint8Array(b);
 const ownOrNull = (b: Buffer | null): Uint8Array | null => (b === null ? null : own(b));
 const STATES: readonly string[] = ['queued', 'sent', 'delivered', 'failed', 'receiving', 'received'];
@@ -144,6 +203,15 @@ function historyOf(r: HistoryRow): HistoryRecord {
     fileLength: r.file_length, sentAt: r.sent_at, receivedAt: r.received_at, state: r.state as HistoryState, clientId: ownOrNull(r.client_id),
     fileClientId: ownOrNull(r.file_client_id), pending: ownOrNull(r.pending), attachmentId: ownOrNull(r.attachment_id), fileKey: ownOrNull(r.file_key),
     fileSha256: ownOrNull(r.file_sha256), fileData: ownOrNull(r.file_data), read: r.read === 1,
+  };
+}
+
+function introductionOf(r: IntroductionRow): IntroductionRecord {
+  if ((r.role !== 'made' && r.role !== 'received') || !INTRO_STATES.includes(r.state)) throw corrupt();
+  return {
+    id: r.id, introId: own(r.intro_id), role: r.role, contactId: r.contact_id, otherContactId: r.other_contact_id, name: r.name,
+    state: r.state as IntroductionState, answer1: r.answer1, answer2: r.answer2, card1: ownOrNull(r.card1), card2: ownOrNull(r.card2),
+    parts: ownOrNull(r.parts), partsMask: r.parts_mask, createdAt: r.created_at, expiresAt: r.expires_at,
   };
 }
 
@@ -239,6 +307,7 @@ export class SqliteMessengerStore implements MessengerStore {
 
   deleteContact(id: number): void {
     this.#run('DELETE FROM msg_history WHERE contact_id = ?', id);
+    this.#run('DELETE FROM msg_control WHERE contact_id = ?', id);
     this.#run('DELETE FROM msg_contacts WHERE id = ?', id);
   }
 
@@ -300,6 +369,48 @@ export class SqliteMessengerStore implements MessengerStore {
     if (r === undefined) return null;
     this.#run('DELETE FROM msg_orphans WHERE attachment_id = ?', attachmentId);
     return own(r.data);
+  }
+
+  insertIntroduction(r: NewIntroduction): number {
+    const res = this.#run(
+      `INSERT INTO msg_introductions (intro_id, role, contact_id, other_contact_id, name, state, answer1, answer2, card1, card2, parts, parts_mask, created_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      r.introId, r.role, r.contactId, r.otherContactId, r.name, r.state, r.answer1, r.answer2, r.card1, r.card2, r.parts, r.partsMask, r.createdAt, r.expiresAt,
+    );
+    return Number(res.lastInsertRowid);
+  }
+
+  updateIntroduction(r: IntroductionRecord): void {
+    this.#run(
+      'UPDATE msg_introductions SET name = ?, state = ?, answer1 = ?, answer2 = ?, card1 = ?, card2 = ?, parts = ?, parts_mask = ? WHERE id = ?',
+      r.name, r.state, r.answer1, r.answer2, r.card1, r.card2, r.parts, r.partsMask, r.id,
+    );
+  }
+
+  introduction(id: number): IntroductionRecord | null {
+    const r = this.#get<IntroductionRow>('SELECT * FROM msg_introductions WHERE id = ?', id);
+    return r === undefined ? null : introductionOf(r);
+  }
+
+  introductionById(introId: Uint8Array, contactId: number): IntroductionRecord | null {
+    const r = this.#get<IntroductionRow>('SELECT * FROM msg_introductions WHERE intro_id = ? AND (contact_id = ? OR other_contact_id = ?) ORDER BY id LIMIT 1', introId, contactId, contactId);
+    return r === undefined ? null : introductionOf(r);
+  }
+
+  introductions(): IntroductionRecord[] {
+    return this.#all<IntroductionRow>('SELECT * FROM msg_introductions ORDER BY id').map(introductionOf);
+  }
+
+  queueControl(contactId: number, content: Uint8Array): void {
+    this.#run('INSERT INTO msg_control (contact_id, content) VALUES (?, ?)', contactId, content);
+  }
+
+  controlDue(contactId: number): Array<{ id: number; content: Uint8Array }> {
+    return this.#all<{ id: number; content: Buffer }>('SELECT id, content FROM msg_control WHERE contact_id = ? ORDER BY id', contactId).map((r) => ({ id: r.id, content: own(r.content) }));
+  }
+
+  deleteControl(id: number): void {
+    this.#run('DELETE FROM msg_control WHERE id = ?', id);
   }
 
   putHeld(data: Uint8Array, receivedAt: number, max: number): void {

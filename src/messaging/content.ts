@@ -11,7 +11,18 @@
  *     file     = 0x04 ‖ msg id (8) ‖ sent at (u64) ‖ attachment id (16) ‖ key (32) ‖ length (u32)
  *                ‖ SHA-256 of the file (32) ‖ flags (u8: bit 0 = the file is a long text)
  *                ‖ name length (u16) ‖ UTF-8 name
- *     0x10..0x1f reserved (introductions, mailbox rotation): read as "unsupported", dropped and counted.
+ *     introduction (0x10), from an introducer to each of the two it introduces:
+ *       offer    = 0x10 ‖ 0x01 ‖ introduction id (16) ‖ sent at (u64) ‖ name length (u8) ‖ UTF-8
+ *                  name (what the introducer calls the other party)
+ *       card     = 0x10 ‖ 0x02 ‖ introduction id (16) ‖ part (u8) ‖ parts (u8) ‖ length (u16) ‖ bytes
+ *                  (the other party's card, in INTRO_CARD_PARTS pieces)
+ *     introduction answer (0x11), from each of the two to the introducer:
+ *       decline  = 0x11 ‖ introduction id (16) ‖ 0x00
+ *       accept   = 0x11 ‖ introduction id (16) ‖ 0x01 ‖ prekey id (u32) ‖ prekey (32) ‖ gateway (32)
+ *                  ‖ mailbox (32) (the fresh half of a card; the introducer adds the identity keys
+ *                  it knows for the sender)
+ *     rotation = 0x12 ‖ gateway (32) ‖ mailbox (32): write to me at this address from now on
+ *     0x13..0x1f reserved: read as "unsupported", dropped and counted.
  *
  * Client message bodies, every one carrying a ratchet message exactly BODY_LENGTH bytes long:
  *
@@ -29,13 +40,22 @@ export const CONTENT_HELLO = 0x01;
 export const CONTENT_TEXT = 0x02;
 export const CONTENT_RECEIPT = 0x03;
 export const CONTENT_FILE = 0x04;
-/** Reserved for later kinds: introduction offers and answers, mailbox rotation. */
+/** Introductions (offers and cards from the introducer; answers to it); the mailbox a contact is to write to from now on. */
 export const CONTENT_INTRODUCTION = 0x10;
 export const CONTENT_INTRODUCTION_ANSWER = 0x11;
 export const CONTENT_MAILBOX_ROTATION = 0x12;
 export const CONTENT_RESERVED_LAST = 0x1f;
 
 export const MSG_ID_LENGTH = 8;
+export const INTRO_ID_LENGTH = 16;
+/** A forwarded card travels in this many pieces (a card, 1,318 bytes, is more than one content). */
+export const INTRO_CARD_PARTS = 3;
+/** Bytes of a card in one piece (the last one holds the rest). */
+export const INTRO_CARD_PART_LENGTH = 440;
+/** The longest suggested name in an offer (UTF-8 bytes). */
+export const MAX_INTRO_NAME = 255;
+const INTRO_OFFER = 1;
+const INTRO_CARD = 2;
 export const ATTACHMENT_ID_LENGTH = 16;
 export const FILE_KEY_LENGTH = 32;
 export const SHA256_LENGTH = 32;
@@ -78,6 +98,18 @@ export type Content =
       readonly longText: boolean;
       readonly name: string;
     }
+  | { readonly kind: 'intro-offer'; readonly introId: Uint8Array; readonly sentAt: number; readonly name: string }
+  | { readonly kind: 'intro-card'; readonly introId: Uint8Array; readonly part: number; readonly parts: number; readonly bytes: Uint8Array }
+  | { readonly kind: 'intro-decline'; readonly introId: Uint8Array }
+  | {
+      readonly kind: 'intro-accept';
+      readonly introId: Uint8Array;
+      readonly prekeyId: number;
+      readonly prekey: Uint8Array;
+      readonly gateway: Uint8Array;
+      readonly mailbox: Uint8Array;
+    }
+  | { readonly kind: 'rotation'; readonly gateway: Uint8Array; readonly mailbox: Uint8Array }
   | { readonly kind: 'unsupported'; readonly type: number };
 
 const te = new TextEncoder();
@@ -123,6 +155,26 @@ function writeContent(c: Content): Uint8Array {
       w.u8(CONTENT_FILE).bytes(c.msgId).u64(c.sentAt).bytes(c.attachmentId).bytes(c.key).u32(c.length).bytes(c.sha256).u8(c.longText ? FLAG_LONG_TEXT : 0).u16(n.length).bytes(n);
       break;
     }
+    case 'intro-offer': {
+      const n = te.encode(c.name);
+      if (n.length > MAX_INTRO_NAME) throw new BackchannelError('ERR_MSG_TOO_LONG', `messenger: a suggested name holds at most ${MAX_INTRO_NAME} bytes`);
+      w.u8(CONTENT_INTRODUCTION).u8(INTRO_OFFER).bytes(c.introId).u64(c.sentAt).u8(n.length).bytes(n);
+      break;
+    }
+    case 'intro-card':
+      if (c.bytes.length > INTRO_CARD_PART_LENGTH) throw new RangeError('introduction card piece too long');
+      w.u8(CONTENT_INTRODUCTION).u8(INTRO_CARD).bytes(c.introId).u8(c.part).u8(c.parts).u16(c.bytes.length).bytes(c.bytes);
+      break;
+    case 'intro-decline':
+      w.u8(CONTENT_INTRODUCTION_ANSWER).bytes(c.introId).u8(0);
+      break;
+    case 'intro-accept':
+      w.u8(CONTENT_INTRODUCTION_ANSWER).bytes(c.introId).u8(1).u32(c.prekeyId).bytes(c.prekey).bytes(c.gateway).bytes(c.mailbox);
+      break;
+    case 'rotation':
+      if (c.gateway.length !== 32 || c.mailbox.length !== 32) throw new RangeError('rotation: 32-byte gateway and mailbox');
+      w.u8(CONTENT_MAILBOX_ROTATION).bytes(c.gateway).bytes(c.mailbox);
+      break;
     case 'unsupported':
       w.u8(c.type);
       break;
@@ -171,6 +223,35 @@ export function decodeContent(bytes: Uint8Array): Content {
       c = { kind: 'file', msgId, sentAt, attachmentId, key, length, sha256, longText: flags === FLAG_LONG_TEXT, name: utf8(r, nameLength) };
       break;
     }
+    case CONTENT_INTRODUCTION: {
+      const sub = r.u8();
+      const introId = r.bytes(INTRO_ID_LENGTH);
+      if (sub === INTRO_OFFER) {
+        const sentAt = r.u64();
+        c = { kind: 'intro-offer', introId, sentAt, name: utf8(r, r.u8()) };
+      } else if (sub === INTRO_CARD) {
+        const part = r.u8();
+        const parts = r.u8();
+        if (parts === 0 || part >= parts) r.fail('introduction card piece');
+        const n = r.u16();
+        if (n > INTRO_CARD_PART_LENGTH) r.fail('introduction card piece too long');
+        c = { kind: 'intro-card', introId, part, parts, bytes: r.bytes(n) };
+      } else return r.fail('unknown introduction message');
+      break;
+    }
+    case CONTENT_INTRODUCTION_ANSWER: {
+      const introId = r.bytes(INTRO_ID_LENGTH);
+      const verdict = r.u8();
+      if (verdict === 0) c = { kind: 'intro-decline', introId };
+      else if (verdict === 1) {
+        const prekeyId = r.u32();
+        c = { kind: 'intro-accept', introId, prekeyId, prekey: r.bytes(32), gateway: r.bytes(32), mailbox: r.bytes(32) };
+      } else return r.fail('unknown introduction answer');
+      break;
+    }
+    case CONTENT_MAILBOX_ROTATION:
+      c = { kind: 'rotation', gateway: r.bytes(32), mailbox: r.bytes(32) };
+      break;
     default:
       if (type >= CONTENT_INTRODUCTION && type <= CONTENT_RESERVED_LAST) return { kind: 'unsupported', type };
       return r.fail('unknown content kind');

@@ -21,13 +21,16 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import type { CryptoBackend } from '../crypto/types.js';
 import { BackchannelError, isBackchannelError } from '../errors.js';
 import { concatBytes, equalBytes, wipe } from '../util/bytes.js';
-import { type MailAddress, decodeCard, encodeCard } from './card.js';
+import { CARD_LENGTH, type MailAddress, decodeCard, encodeCard } from './card.js';
 import { PREKEY_FIELDS_LENGTH, DH_LENGTH, MESSAGE_TYPE_PREKEY } from './constants.js';
 import {
   ATTACHMENT_ID_LENGTH,
   ATTACHMENT_MAGIC,
   type Content,
   FILE_KEY_LENGTH,
+  INTRO_CARD_PARTS,
+  INTRO_CARD_PART_LENGTH,
+  INTRO_ID_LENGTH,
   MAX_FILE_LENGTH,
   MAX_FILE_NAME,
   MAX_INLINE_TEXT,
@@ -53,7 +56,7 @@ import {
 } from './identity.js';
 import { type MessagingComponents, Session, parseFrame } from './ratchet.js';
 import { compareBytes, safetyNumber } from './safety.js';
-import type { ContactRecord, HistoryRecord, HistoryState, MessengerStore, NewHistory } from './store.js';
+import type { ContactRecord, HistoryRecord, HistoryState, IntroductionRecord, IntroductionState, MessengerStore, NewHistory } from './store.js';
 import { acceptSession, initiateSession } from './x3dh.js';
 
 /** Set-up messages from strangers held at most (until their sender becomes a contact). */
@@ -62,6 +65,12 @@ export const MAX_HELD_SETUPS = 64;
 export const MAX_ORPHAN_ATTACHMENTS = 16;
 /** The longest contact name (UTF-16 units). */
 export const MAX_CONTACT_NAME = 64;
+/** How long an introduction waits for both answers (the introducer's clock) or for the user's (the invitee's). */
+export const INTRODUCTION_TTL_MS = 7 * 24 * 3600_000;
+/** How much longer an invitee who accepted waits for the other's card (delivery can lag the introducer's forward). */
+export const INTRODUCTION_GRACE_MS = 24 * 3600_000;
+/** Offers from one contact not yet answered, held at most (more are dropped and counted). */
+export const MAX_OPEN_OFFERS_PER_CONTACT = 16;
 /** Inbox sequence numbers whose fate is remembered (so that a second look at one costs nothing). */
 const SEEN_CACHE = 4096;
 const te = new TextEncoder();
@@ -98,6 +107,11 @@ export interface MessengerOptions {
    * client's own address.
    */
   readonly ourAddressForNewContact: () => MailAddress;
+  /**
+   * Gives back an address that `ourAddressForNewContact` made for a card that will never be used
+   * (an introduction accepted that expired or failed): in the client, the mailbox is revoked.
+   */
+  readonly releaseAddress?: (address: MailAddress) => void;
 }
 
 export type SessionStatus = 'starting' | 'waiting' | 'up';
@@ -127,6 +141,23 @@ export interface HistoryEntry {
   readonly read: boolean;
 }
 
+/** An introduction as the user sees it. */
+export interface Introduction {
+  readonly id: number;
+  /** made: we introduced two contacts; received: a contact offered us an introduction. */
+  readonly role: 'made' | 'received';
+  /** Received: the name of the contact who offered it; made: null. */
+  readonly from: string | null;
+  /** Made: the two contacts introduced; received: the name the other party is to get (suggested, or chosen at accept). */
+  readonly names: readonly string[];
+  /** Made: each one's answer so far. */
+  readonly answers: ReadonlyArray<'pending' | 'accepted' | 'declined'>;
+  readonly state: IntroductionState;
+  readonly createdAt: number;
+  /** Until when an answer is taken. */
+  readonly expiresAt: number;
+}
+
 export type MessengerEvent =
   /** An incoming message completed (text, or a file with its data). */
   | { readonly type: 'message'; readonly entry: HistoryEntry }
@@ -142,6 +173,12 @@ export interface MessengerDrops {
   blocked: number;
   staleSetup: number;
   badAttachment: number;
+  /** Introduction messages that name no introduction of the sender's, come twice or too late, or carry an unusable card. */
+  introduction: number;
+}
+
+function introError(message: string): BackchannelError {
+  return new BackchannelError('ERR_MSG_INTRODUCTION', `messenger: ${message}`);
 }
 
 function contactError(message: string): BackchannelError {
@@ -179,7 +216,7 @@ export class Messenger {
   readonly #listeners = new Set<(e: MessengerEvent) => void>();
   /** seq -> whether the messenger took the inbox message. */
   readonly #seen = new Map<number, boolean>();
-  readonly drops: MessengerDrops = { duplicate: 0, lost: 0, malformed: 0, unsupported: 0, blocked: 0, staleSetup: 0, badAttachment: 0 };
+  readonly drops: MessengerDrops = { duplicate: 0, lost: 0, malformed: 0, unsupported: 0, blocked: 0, staleSetup: 0, badAttachment: 0, introduction: 0 };
 
   constructor(opts: MessengerOptions) {
     this.#o = opts;
@@ -506,6 +543,11 @@ export class Messenger {
       this.#sendContent(contact, session, { kind: 'receipt', msgIds: ids });
       contact.receiptsDue = contact.receiptsDue.slice(n * MSG_ID_LENGTH);
     }
+    for (const q of this.#o.store.controlDue(contact.id)) {
+      this.#sendContent(contact, session, decodeContent(q.content));
+      wipe(q.content);
+      this.#o.store.deleteControl(q.id);
+    }
     for (const h of this.#o.store.queuedForSession(contact.id)) this.#transmit(contact, session, h);
   }
 
@@ -514,10 +556,11 @@ export class Messenger {
    * document, and now and then). Returns how many contacts had something due.
    */
   tick(): number {
+    this.#expireIntroductions();
     if (!this.#o.port.ready()) return 0;
     let n = 0;
     for (const c of this.#o.store.contacts()) {
-      if (c.session === null || (!c.helloDue && c.receiptsDue.length === 0 && this.#o.store.queuedForSession(c.id).length === 0)) continue;
+      if (c.session === null || (!c.helloDue && c.receiptsDue.length === 0 && this.#o.store.queuedForSession(c.id).length === 0 && this.#o.store.controlDue(c.id).length === 0)) continue;
       n++;
       this.#o.store.transaction(() => {
         const fresh = this.#o.store.contact(c.id);
@@ -694,6 +737,22 @@ export class Messenger {
         case 'unsupported':
           this.drops.unsupported++;
           break;
+        case 'intro-offer':
+          this.#onOffer(contact, content, receivedAt);
+          break;
+        case 'intro-accept':
+        case 'intro-decline':
+          this.#onAnswer(contact, content);
+          break;
+        case 'intro-card':
+          this.#onCardPiece(contact, content);
+          break;
+        case 'rotation':
+          // From now on we write to the new address; what we sent to the old one still arrives
+          // there during the contact's grace period.
+          contact.gateway = content.gateway;
+          contact.mailbox = content.mailbox;
+          break;
         case 'receipt':
           for (const msgId of content.msgIds) {
             const h = this.#o.store.historyByMsgId(contact.id, 'out', msgId);
@@ -769,6 +828,311 @@ export class Messenger {
       session.destroy();
     } else this.#o.store.updateContact(contact);
     events.push({ type: 'message', entry: this.#entry(h, contact) });
+  }
+
+  // ---- mailbox rotation ----
+
+  /**
+   * Our mailbox `oldMailbox` was replaced by `fresh` (the client engine's rotateMailbox, which
+   * keeps the old one receiving for a grace period): the contacts that wrote to it are told the
+   * new address inside their sessions (content 0x12), as soon as their sessions can carry it.
+   * Returns the names of the contacts told (none when no contact wrote to it).
+   */
+  mailboxRotated(oldMailbox: Uint8Array, fresh: MailAddress): string[] {
+    return this.#o.store.transaction(() => {
+      const told: string[] = [];
+      for (const c of this.#o.store.contacts()) {
+        if (!equalBytes(c.ourMailbox, oldMailbox) || c.blocked) continue;
+        c.ourMailbox = fresh.mailbox.slice();
+        this.#o.store.updateContact(c);
+        this.#queue(c.id, { kind: 'rotation', gateway: fresh.gateway, mailbox: fresh.mailbox }, true);
+        told.push(c.name);
+      }
+      return told;
+    });
+  }
+
+  // ---- introductions ----
+
+  /**
+   * Offers contacts `name1` and `name2` an introduction to each other: each is told (inside its
+   * session) that we offer it, with the name we give the other. When both accept, each one's
+   * fresh card goes to the other and they become contacts.
+   * @throws {BackchannelError} ERR_MSG_CONTACT for an unknown name; ERR_MSG_INTRODUCTION for one
+   *   contact named twice or a blocked contact.
+   */
+  introduce(name1: string, name2: string): Introduction {
+    if (name1 === name2) throw introError('an introduction is between two different contacts');
+    return this.#o.store.transaction(() => {
+      const a = this.#byName(name1);
+      const b = this.#byName(name2);
+      if (a.blocked || b.blocked) throw introError('a blocked contact cannot be introduced');
+      const introId = this.#o.crypto.randomBytes(INTRO_ID_LENGTH);
+      const now = this.#o.now();
+      const id = this.#o.store.insertIntroduction({
+        introId, role: 'made', contactId: a.id, otherContactId: b.id, name: '', state: 'offered', answer1: 0, answer2: 0,
+        card1: null, card2: null, parts: null, partsMask: 0, createdAt: now, expiresAt: now + INTRODUCTION_TTL_MS,
+      });
+      this.#queue(a.id, { kind: 'intro-offer', introId, sentAt: now, name: b.name }, true);
+      this.#queue(b.id, { kind: 'intro-offer', introId, sentAt: now, name: a.name }, true);
+      return this.#introView(this.#o.store.introduction(id)!);
+    });
+  }
+
+  /** Introductions made and received, oldest first (expired ones marked so). */
+  introductions(): Introduction[] {
+    this.#expireIntroductions();
+    return this.#o.store.introductions().map((r) => this.#introView(r));
+  }
+
+  #received(id: number): IntroductionRecord {
+    const r = Number.isSafeInteger(id) ? this.#o.store.introduction(id) : null;
+    if (r === null || r.role !== 'received') throw introError('no introduction offered to you has that id (see: client introductions)');
+    this.#expire(r);
+    if (r.state !== 'offered') throw introError(`that introduction was ${r.state === 'accepted' || r.state === 'done' ? 'accepted' : r.state} already`);
+    return r;
+  }
+
+  /**
+   * Accepts an introduction offered to us: a fresh card of ours (one-time prekey, fresh mailbox)
+   * goes to the introducer, to forward to the other party once it accepts too. The other becomes
+   * a contact named `name` (default: the name the introducer gave) when its card comes.
+   * @throws {BackchannelError} ERR_MSG_INTRODUCTION for an unknown id, one answered or expired, or
+   *   an introducer now blocked or removed; ERR_MSG_CONTACT for a bad or taken name.
+   */
+  acceptIntroduction(id: number, name?: string): Introduction {
+    return this.#o.store.transaction(() => {
+      const r = this.#received(id);
+      const introducer = this.#o.store.contact(r.contactId);
+      if (introducer === null || introducer.blocked) throw introError('the contact who offered that introduction is blocked or removed');
+      const chosen = name ?? r.name;
+      if (name === undefined && chosen === '') throw introError('the introducer suggested no usable name: give one with --name');
+      checkContactName(chosen);
+      if (this.#o.store.contacts().some((c) => c.name === chosen)) throw contactError('a contact of that name exists already: give another with --name');
+      const card = this.newCard();
+      const ours = decodeCard(card);
+      r.card1 = card;
+      r.name = chosen;
+      r.state = 'accepted';
+      this.#o.store.updateIntroduction(r);
+      this.#queue(introducer.id, {
+        kind: 'intro-accept', introId: r.introId, prekeyId: ours.bundle.prekeyId, prekey: ours.bundle.prekey, gateway: ours.address.gateway, mailbox: ours.address.mailbox,
+      }, true);
+      return this.#introView(r);
+    });
+  }
+
+  /**
+   * Declines an introduction offered to us: the introducer is told; the other party learns
+   * nothing from us (its side expires).
+   * @throws {BackchannelError} ERR_MSG_INTRODUCTION for an unknown id, or one answered or expired.
+   */
+  declineIntroduction(id: number): Introduction {
+    return this.#o.store.transaction(() => {
+      const r = this.#received(id);
+      r.state = 'declined';
+      this.#o.store.updateIntroduction(r);
+      const introducer = this.#o.store.contact(r.contactId);
+      if (introducer !== null && !introducer.blocked) this.#queue(introducer.id, { kind: 'intro-decline', introId: r.introId }, true);
+      return this.#introView(r);
+    });
+  }
+
+  /**
+   * Queues a content for a contact's session; with `now`, sends it at once when the session can
+   * (never for the contact whose message is being read: its session is in the caller's hands).
+   */
+  #queue(contactId: number, content: Content, now: boolean): void {
+    const bytes = encodeContent(content);
+    this.#o.store.queueControl(contactId, bytes);
+    wipe(bytes);
+    if (!now) return;
+    const c = this.#o.store.contact(contactId);
+    if (c === null || c.session === null || c.blocked) return;
+    const session = Session.decode(c.session, this.#c);
+    this.#pump(c, session);
+    this.#saveSession(c, session);
+    session.destroy();
+  }
+
+  #onOffer(contact: ContactRecord, content: Extract<Content, { kind: 'intro-offer' }>, receivedAt: number): void {
+    if (this.#o.store.introductionById(content.introId, contact.id) !== null) {
+      this.drops.introduction++;
+      return;
+    }
+    const open = this.#o.store.introductions().filter((r) => r.role === 'received' && r.contactId === contact.id && r.state === 'offered').length;
+    if (open >= MAX_OPEN_OFFERS_PER_CONTACT) {
+      this.drops.introduction++;
+      return;
+    }
+    let name = '';
+    try {
+      name = checkContactName(content.name);
+    } catch {
+      // the user gives one at accept
+    }
+    this.#o.store.insertIntroduction({
+      introId: content.introId, role: 'received', contactId: contact.id, otherContactId: null, name, state: 'offered', answer1: 0, answer2: 0,
+      card1: null, card2: null, parts: null, partsMask: 0, createdAt: receivedAt, expiresAt: receivedAt + INTRODUCTION_TTL_MS,
+    });
+  }
+
+  /** The introducer reads an answer; once both accepted, each one's card goes to the other. */
+  #onAnswer(contact: ContactRecord, content: Extract<Content, { kind: 'intro-accept' | 'intro-decline' }>): void {
+    const r = this.#o.store.introductionById(content.introId, contact.id);
+    if (r === null || r.role !== 'made') {
+      this.drops.introduction++;
+      return;
+    }
+    this.#expire(r);
+    const first = r.contactId === contact.id;
+    if ((first ? r.answer1 : r.answer2) !== 0 || r.state !== 'offered') {
+      this.drops.introduction++; // a second answer, or one after a decline or the expiry
+      return;
+    }
+    if (content.kind === 'intro-decline') {
+      if (first) r.answer1 = 2;
+      else r.answer2 = 2;
+      r.state = 'declined';
+      this.#dropCards(r);
+      this.#o.store.updateIntroduction(r);
+      return;
+    }
+    // The card is built from the identity keys we know for this contact: an answer cannot name others.
+    const card = encodeCard({
+      bundle: { identityKey: contact.identityKey, kemPublicKey: contact.kemKey, prekeyId: content.prekeyId, prekey: content.prekey },
+      address: { gateway: content.gateway, mailbox: content.mailbox },
+    });
+    if (first) {
+      r.answer1 = 1;
+      r.card1 = card;
+    } else {
+      r.answer2 = 1;
+      r.card2 = card;
+    }
+    if (r.answer1 === 1 && r.answer2 === 1) {
+      const c1 = this.#o.store.contact(r.contactId);
+      const c2 = r.otherContactId === null ? null : this.#o.store.contact(r.otherContactId);
+      if (c1 === null || c2 === null || c1.blocked || c2.blocked) r.state = 'failed';
+      else {
+        this.#forward(r.introId, c1.id, r.card2!, c1.id !== contact.id);
+        this.#forward(r.introId, c2.id, r.card1!, c2.id !== contact.id);
+        r.state = 'done';
+      }
+      this.#dropCards(r);
+    }
+    this.#o.store.updateIntroduction(r);
+  }
+
+  #forward(introId: Uint8Array, to: number, card: Uint8Array, now: boolean): void {
+    for (let i = 0; i < INTRO_CARD_PARTS; i++) {
+      const bytes = card.slice(i * INTRO_CARD_PART_LENGTH, Math.min(card.length, (i + 1) * INTRO_CARD_PART_LENGTH));
+      this.#queue(to, { kind: 'intro-card', introId, part: i, parts: INTRO_CARD_PARTS, bytes }, now && i === INTRO_CARD_PARTS - 1);
+    }
+  }
+
+  /** An invitee reads a piece of the other's card; with the last, the other becomes a contact. */
+  #onCardPiece(contact: ContactRecord, content: Extract<Content, { kind: 'intro-card' }>): void {
+    const r = this.#o.store.introductionById(content.introId, contact.id);
+    if (r === null || r.role !== 'received' || r.contactId !== contact.id) {
+      this.drops.introduction++;
+      return;
+    }
+    this.#expire(r);
+    const want = content.part < INTRO_CARD_PARTS - 1 ? INTRO_CARD_PART_LENGTH : CARD_LENGTH - (INTRO_CARD_PARTS - 1) * INTRO_CARD_PART_LENGTH;
+    if (r.state !== 'accepted' || content.parts !== INTRO_CARD_PARTS || (r.partsMask & (1 << content.part)) !== 0 || content.bytes.length !== want) {
+      this.drops.introduction++;
+      return;
+    }
+    const parts = r.parts ?? new Uint8Array(CARD_LENGTH);
+    parts.set(content.bytes, content.part * INTRO_CARD_PART_LENGTH);
+    r.parts = parts;
+    r.partsMask |= 1 << content.part;
+    if (r.partsMask === (1 << INTRO_CARD_PARTS) - 1) {
+      try {
+        decodeCard(parts);
+        const name = this.#freeName(r.name);
+        this.addContact(name, r.card1!, parts);
+        r.name = name;
+        r.state = 'done';
+        wipe(r.card1!);
+        r.card1 = null;
+      } catch (e) {
+        if (!isBackchannelError(e)) throw e;
+        // A card that does not decode, is ours, or is someone who is a contact already.
+        this.drops.introduction++;
+        r.state = 'failed';
+        this.#release(r);
+      }
+      r.parts = null;
+      r.partsMask = 0;
+    }
+    this.#o.store.updateIntroduction(r);
+  }
+
+  /** `base`, or `base (2)`, `base (3)`… when a contact took the name meanwhile. */
+  #freeName(base: string): string {
+    const taken = new Set(this.#o.store.contacts().map((c) => c.name));
+    if (!taken.has(base)) return base;
+    for (let i = 2; ; i++) {
+      const tail = ` (${i})`;
+      const name = `${base.slice(0, MAX_CONTACT_NAME - tail.length).trimEnd()}${tail}`;
+      if (!taken.has(name)) return name;
+    }
+  }
+
+  #dropCards(r: IntroductionRecord): void {
+    if (r.card1 !== null) wipe(r.card1);
+    if (r.card2 !== null) wipe(r.card2);
+    r.card1 = null;
+    r.card2 = null;
+  }
+
+  /** Gives back what our card for an introduction that will not complete holds: its one-time prekey and its mailbox. */
+  #release(r: IntroductionRecord): void {
+    if (r.card1 === null) return;
+    const ours = decodeCard(r.card1);
+    const prekeys = this.#prekeys();
+    if (prekeys.keys.has(ours.bundle.prekeyId)) {
+      wipe(takePrekey(prekeys, ours.bundle.prekeyId));
+      this.#savePrekeys(prekeys);
+    }
+    try {
+      this.#o.releaseAddress?.(ours.address);
+    } catch {
+      // the mailbox may be gone already
+    }
+    wipe(r.card1);
+    r.card1 = null;
+  }
+
+  /** Marks `r` expired when its time is past (and stores it then). */
+  #expire(r: IntroductionRecord): void {
+    const now = this.#o.now();
+    if (r.state === 'offered' && now > r.expiresAt) {
+      r.state = 'expired';
+      this.#dropCards(r);
+    } else if (r.role === 'received' && r.state === 'accepted' && now > r.expiresAt + INTRODUCTION_GRACE_MS) {
+      r.state = 'expired';
+      this.#release(r);
+      r.parts = null;
+      r.partsMask = 0;
+    } else return;
+    this.#o.store.updateIntroduction(r);
+  }
+
+  #expireIntroductions(): void {
+    this.#o.store.transaction(() => {
+      for (const r of this.#o.store.introductions()) this.#expire(r);
+    });
+  }
+
+  #introView(r: IntroductionRecord): Introduction {
+    const nameOf = (id: number | null): string => (id === null ? '?' : (this.#o.store.contact(id)?.name ?? '?'));
+    const answer = (a: number): 'pending' | 'accepted' | 'declined' => (a === 1 ? 'accepted' : a === 2 ? 'declined' : 'pending');
+    return r.role === 'made'
+      ? { id: r.id, role: 'made', from: null, names: [nameOf(r.contactId), nameOf(r.otherContactId)], answers: [answer(r.answer1), answer(r.answer2)], state: r.state, createdAt: r.createdAt, expiresAt: r.expiresAt }
+      : { id: r.id, role: 'received', from: nameOf(r.contactId), names: [r.name], answers: [], state: r.state, createdAt: r.createdAt, expiresAt: r.state === 'accepted' ? r.expiresAt + INTRODUCTION_GRACE_MS : r.expiresAt };
   }
 
   // ---- reading ----

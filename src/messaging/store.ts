@@ -71,6 +71,42 @@ export interface HistoryRecord {
   read: boolean;
 }
 
+/**
+ * An introduction, made (we introduced two contacts) or received (a contact offered us one).
+ * Made: offered until both answered, then done (both cards forwarded) or declined (by either);
+ * expired when not both accepted in time. Received: offered (the user has not answered),
+ * accepted (our card half went; waiting for the other's card), declined, done (the other is now
+ * a contact), expired, failed (the card that came was unusable).
+ */
+export type IntroductionState = 'offered' | 'accepted' | 'declined' | 'done' | 'expired' | 'failed';
+
+export interface IntroductionRecord {
+  readonly id: number;
+  /** The random id the three parties name it by (16 bytes). */
+  readonly introId: Uint8Array;
+  readonly role: 'made' | 'received';
+  /** Made: the first of the two introduced; received: the introducer. */
+  readonly contactId: number;
+  /** Made: the second of the two introduced; received: null. */
+  readonly otherContactId: number | null;
+  /** Received: the name the introducer suggested, then the one the user chose; made: ''. */
+  name: string;
+  state: IntroductionState;
+  /** Made: each party's answer (0 none yet, 1 accepted, 2 declined). */
+  answer1: number;
+  answer2: number;
+  /** Made: each party's card, built from its answer, until forwarded. Received: card1 is our card for the other (from accept on). */
+  card1: Uint8Array | null;
+  card2: Uint8Array | null;
+  /** Received: the other's card as its pieces arrive, and which pieces did (bit i: piece i). */
+  parts: Uint8Array | null;
+  partsMask: number;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
+export type NewIntroduction = Omit<IntroductionRecord, 'id'>;
+
 export type NewContact = Omit<ContactRecord, 'id'>;
 export type NewHistory = Omit<HistoryRecord, 'id'>;
 
@@ -111,6 +147,19 @@ export interface MessengerStore {
   putOrphanAttachment(attachmentId: Uint8Array, data: Uint8Array, receivedAt: number, max: number): void;
   takeOrphanAttachment(attachmentId: Uint8Array): Uint8Array | null;
 
+  insertIntroduction(r: NewIntroduction): number;
+  updateIntroduction(r: IntroductionRecord): void;
+  introduction(id: number): IntroductionRecord | null;
+  /** The introduction with this id that names contact `contactId` (as introducer, or as one of the two). */
+  introductionById(introId: Uint8Array, contactId: number): IntroductionRecord | null;
+  /** Every introduction, oldest first. */
+  introductions(): IntroductionRecord[];
+
+  /** Contents to send a contact inside its session once it can (introduction messages), oldest first. */
+  queueControl(contactId: number, content: Uint8Array): void;
+  controlDue(contactId: number): Array<{ id: number; content: Uint8Array }>;
+  deleteControl(id: number): void;
+
   /** Set-up messages from someone not (yet) a contact; the oldest go past `max`. */
   putHeld(data: Uint8Array, receivedAt: number, max: number): void;
   held(): Array<{ id: number; data: Uint8Array }>;
@@ -131,6 +180,8 @@ interface MemoryState {
   history: Map<number, HistoryRecord>;
   orphans: Array<{ id: Uint8Array; data: Uint8Array; at: number }>;
   held: Array<{ id: number; data: Uint8Array; at: number }>;
+  introductions: Map<number, IntroductionRecord>;
+  control: Array<{ id: number; contactId: number; content: Uint8Array }>;
   nextId: number;
 }
 
@@ -146,7 +197,7 @@ export interface TransactionParticipant {
  * only tests pay.
  */
 export class MemoryMessengerStore implements MessengerStore {
-  #s: MemoryState = { values: new Map(), contacts: new Map(), history: new Map(), orphans: [], held: [], nextId: 1 };
+  #s: MemoryState = { values: new Map(), contacts: new Map(), history: new Map(), orphans: [], held: [], introductions: new Map(), control: [], nextId: 1 };
   #depth = 0;
   readonly participants: TransactionParticipant[] = [];
 
@@ -198,6 +249,7 @@ export class MemoryMessengerStore implements MessengerStore {
   deleteContact(id: number): void {
     this.#s.contacts.delete(id);
     for (const [k, h] of this.#s.history) if (h.contactId === id) this.#s.history.delete(k);
+    this.#s.control = this.#s.control.filter((x) => x.contactId !== id);
   }
 
   insertHistory(h: NewHistory): number {
@@ -259,6 +311,45 @@ export class MemoryMessengerStore implements MessengerStore {
     if (i < 0) return null;
     const [o] = this.#s.orphans.splice(i, 1);
     return o!.data;
+  }
+
+  insertIntroduction(r: NewIntroduction): number {
+    const id = this.#s.nextId++;
+    this.#s.introductions.set(id, copy({ ...r, id }));
+    return id;
+  }
+
+  updateIntroduction(r: IntroductionRecord): void {
+    if (!this.#s.introductions.has(r.id)) return;
+    this.#s.introductions.set(r.id, copy(r));
+  }
+
+  introduction(id: number): IntroductionRecord | null {
+    const r = this.#s.introductions.get(id);
+    return r === undefined ? null : copy(r);
+  }
+
+  introductionById(introId: Uint8Array, contactId: number): IntroductionRecord | null {
+    for (const r of this.#s.introductions.values()) {
+      if (same(r.introId, introId) && (r.contactId === contactId || r.otherContactId === contactId)) return copy(r);
+    }
+    return null;
+  }
+
+  introductions(): IntroductionRecord[] {
+    return [...this.#s.introductions.values()].sort((a, b) => a.id - b.id).map(copy);
+  }
+
+  queueControl(contactId: number, content: Uint8Array): void {
+    this.#s.control.push({ id: this.#s.nextId++, contactId, content: content.slice() });
+  }
+
+  controlDue(contactId: number): Array<{ id: number; content: Uint8Array }> {
+    return this.#s.control.filter((x) => x.contactId === contactId).map((x) => ({ id: x.id, content: x.content.slice() }));
+  }
+
+  deleteControl(id: number): void {
+    this.#s.control = this.#s.control.filter((x) => x.id !== id);
   }
 
   putHeld(data: Uint8Array, receivedAt: number, max: number): void {

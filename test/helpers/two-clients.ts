@@ -1,7 +1,8 @@
 /**
  * The fixture several integration tests share: a local network as `backchannel up` runs it (in a
  * temporary folder, with the given parameters, the gateways' client rate raised for bursts), and
- * two `client run` processes, alice on gateway-1 and bob on gateway-2, each holding a document.
+ * two `client run` processes, alice on gateway-1 and bob on gateway-2, each holding a document
+ * (`startThreeClients`: and carol on gateway-1).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,16 +23,20 @@ export interface TwoClients {
   stop(): Promise<void>;
 }
 
-/** Starts the network (ports from a free range at or above `basePort`) and both clients. */
-export async function startTwoClients(prefix: string, basePort: number, params: Partial<Omit<NetworkParameters, 'layers'>>): Promise<TwoClients> {
+export interface ThreeClients extends TwoClients {
+  readonly carol: ClientProcess;
+}
+
+type Params = Partial<Omit<NetworkParameters, 'layers'>>;
+
+/** Starts the network and one client per [name, gateway], in that order. */
+async function startClients(prefix: string, basePort: number, params: Params, specs: ReadonlyArray<readonly [string, string]>): Promise<{ dir: string; net: RunningLocalNetwork; clients: ClientProcess[]; stop: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const data = join(dir, 'network');
   let net: RunningLocalNetwork | null = null;
-  const alice = new ClientProcess(join(dir, 'alice'));
-  const bob = new ClientProcess(join(dir, 'bob'));
+  const clients = specs.map(([name]) => new ClientProcess(join(dir, name)));
   const stop = async (): Promise<void> => {
-    await alice.kill('SIGTERM');
-    await bob.kill('SIGTERM');
+    for (const c of clients) await c.kill('SIGTERM');
     await net?.stop();
     rmSync(dir, { recursive: true, force: true });
   };
@@ -39,12 +44,23 @@ export async function startTwoClients(prefix: string, basePort: number, params: 
     await ensureLocalNetwork({ dir: data, basePort, params });
     raiseClientRate(data);
     net = await startLocalNetwork({ dir: data });
-    alice.init(data, 'gateway-1');
-    bob.init(data, 'gateway-2');
-    await Promise.all([alice.run(), bob.run()]);
+    clients.forEach((c, i) => c.init(data, specs[i]![1]));
+    await Promise.all(clients.map((c) => c.run()));
   } catch (e) {
     await stop();
     throw e;
   }
-  return { dir, net, alice, bob, stop };
+  return { dir, net, clients, stop };
+}
+
+/** Starts the network (ports from a free range at or above `basePort`) and both clients. */
+export async function startTwoClients(prefix: string, basePort: number, params: Params): Promise<TwoClients> {
+  const { dir, net, clients, stop } = await startClients(prefix, basePort, params, [['alice', 'gateway-1'], ['bob', 'gateway-2']]);
+  return { dir, net, alice: clients[0]!, bob: clients[1]!, stop };
+}
+
+/** The same with a third client, carol, on gateway-1 (alice's). */
+export async function startThreeClients(prefix: string, basePort: number, params: Params): Promise<ThreeClients> {
+  const { dir, net, clients, stop } = await startClients(prefix, basePort, params, [['alice', 'gateway-1'], ['bob', 'gateway-2'], ['carol', 'gateway-1']]);
+  return { dir, net, alice: clients[0]!, bob: clients[1]!, carol: clients[2]!, stop };
 }

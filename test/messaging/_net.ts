@@ -95,6 +95,8 @@ export interface Party {
   readonly address: MailAddress;
   /** Index into client.s.outbox of the first message the network has not taken yet. */
   taken: number;
+  /** Further mailboxes the party reads (a rotation's new one). */
+  readonly extra: Uint8Array[];
 }
 
 export interface Clock {
@@ -107,6 +109,7 @@ export class Net {
   /** Messages in flight: taken from a sender, not yet delivered. */
   readonly wire: Array<{ from: Party; sent: Sent }> = [];
   readonly #makeStore: (name: string) => MessengerStore;
+  #restarts = 0;
 
   /** `makeStore`: each party's store (default: in memory, with the fake client joined to its transactions). */
   constructor(makeStore?: (name: string) => MessengerStore) {
@@ -120,7 +123,7 @@ export class Net {
     const address: MailAddress = { gateway: new Uint8Array(32).fill(this.parties.length + 1), mailbox: new Uint8Array(32).fill(0x80 + this.parties.length) };
     const crypto = seededBackend(nodeBackend, new TextEncoder().encode(`party ${name}`));
     const messenger = new Messenger({ port: client, store, crypto, now: () => this.clock.ms, ourAddressForNewContact: () => address });
-    const p: Party = { name, client, store, messenger, address, taken: 0 };
+    const p: Party = { name, client, store, messenger, address, taken: 0, extra: [] };
     this.parties.push(p);
     return p;
   }
@@ -128,7 +131,10 @@ export class Net {
   /** A new Messenger over the party's store and client (a restart), which processes the backlog; `store` replaces the store (reopened). */
   restart(p: Party, store?: MessengerStore): void {
     if (store !== undefined) p.store = store;
-    const crypto = seededBackend(nodeBackend, new TextEncoder().encode(`party ${p.name} restart ${this.clock.ms}`));
+    // The seed names the restart, not only the time: two restarts at the same clock reading would
+    // otherwise draw the same "random" message ids and keys, which a real CSPRNG never does.
+    this.#restarts++;
+    const crypto = seededBackend(nodeBackend, new TextEncoder().encode(`party ${p.name} restart ${this.#restarts} ${this.clock.ms}`));
     p.messenger = new Messenger({ port: p.client, store: p.store, crypto, now: () => this.clock.ms, ourAddressForNewContact: () => p.address });
     p.messenger.start();
   }
@@ -152,7 +158,7 @@ export class Net {
   deliver(i: number, opts: { keep?: boolean } = {}): boolean {
     const w = this.wire[i]!;
     if (!opts.keep) this.wire.splice(i, 1);
-    const to = this.parties.find((p) => equalBytes(p.address.mailbox, w.sent.to.mailbox));
+    const to = this.parties.find((p) => equalBytes(p.address.mailbox, w.sent.to.mailbox) || p.extra.some((x) => equalBytes(x, w.sent.to.mailbox)));
     if (to === undefined) throw new Error(`no party at ${toHex(w.sent.to.mailbox).slice(0, 8)}`);
     this.clock.ms += 10;
     const m = to.client.arrive(w.sent.body, this.clock.ms);

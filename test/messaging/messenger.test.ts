@@ -50,7 +50,7 @@ describe('contact cards', () => {
       { kind: 'text' as const, msgId, sentAt: 99, text: 'héllo' },
       { kind: 'receipt' as const, msgIds: [msgId, msgId] },
     ]) assert.deepEqual(decodeContent(encodeContent(c)), c);
-    assert.deepEqual(decodeContent(Uint8Array.of(0x10)), { kind: 'unsupported', type: 0x10 });
+    assert.deepEqual(decodeContent(Uint8Array.of(0x13)), { kind: 'unsupported', type: 0x13 });
     assert.throws(() => decodeContent(Uint8Array.of(0x7f)), (e: unknown) => isBackchannelError(e, 'ERR_MSG_ENCODING'));
     const body = padBody(Uint8Array.of(1, 2, 3));
     assert.equal(body.length, BODY_LENGTH);
