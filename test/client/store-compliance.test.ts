@@ -1,0 +1,60 @@
+/**
+ * The shared ClientStore suite (store-compliance.ts) in Node: against the SQLite store on real
+ * files, and against the record store (the browser's, record-store.ts) whose committed batches go
+ * to a simulated backing that, like IndexedDB, keeps only structured clones of what was handed to
+ * it. The same suite runs in Chromium against IndexedDB (test/browser/store.test.ts).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import type { JournalChange } from '../../src/client/journal.js';
+import { RecordClientStore } from '../../src/client/record-store.js';
+import { CLIENT_DB_FILE, SqliteClientStore } from '../../src/client/sqlite-store.js';
+import type { ClientStore } from '../../src/client/store.js';
+import { complianceCases } from './store-compliance.js';
+import type { StoreHarness } from './store-compliance.js';
+
+const root = mkdtempSync(join(tmpdir(), 'backchannel-store-compliance-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+const sqlite: StoreHarness = {
+  open: (name) => Promise.resolve(SqliteClientStore.open(join(root, name, CLIENT_DB_FILE))),
+  close: (store) => {
+    store.close();
+    return Promise.resolve();
+  },
+};
+
+/** What a backing has durably: table -> key -> a structured clone of the committed value. */
+const backings = new Map<string, Map<string, Map<string, unknown>>>();
+
+const records: StoreHarness = {
+  open: (name) => {
+    let backing = backings.get(name);
+    if (backing === undefined) backings.set(name, (backing = new Map()));
+    const durable = backing;
+    const journal = RecordClientStore.journal((batch: JournalChange[]) => {
+      for (const c of batch) {
+        let t = durable.get(c.table);
+        if (t === undefined) durable.set(c.table, (t = new Map()));
+        if (c.value === undefined) t.delete(c.key);
+        else t.set(c.key, structuredClone(c.value));
+      }
+    });
+    for (const [table, rows] of durable) for (const [key, value] of rows) journal.load(table, key, structuredClone(value));
+    return Promise.resolve<ClientStore>(new RecordClientStore(journal));
+  },
+  close: (store) => {
+    store.close();
+    return Promise.resolve();
+  },
+};
+
+for (const [label, harness] of [['SQLite store', sqlite], ['record store (write-through, simulated backing)', records]] as const) {
+  describe(`ClientStore compliance: ${label}`, () => {
+    complianceCases.forEach((c, i) => {
+      test(c.name, () => c.run(harness, `case-${label.split(' ')[0]}-${i}`));
+    });
+  });
+}
