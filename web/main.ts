@@ -1,0 +1,88 @@
+/**
+ * The page: starts the worker that runs the client (web/worker.ts) with the network's connection
+ * details (/network.json, served by `backchannel web`), and shows what it reports. The page
+ * itself holds no keys and runs no clock that matters: a hidden tab may throttle it freely.
+ */
+import type { FromWorker, StatusView, ToWorker } from './protocol.js';
+
+function el(id: string): HTMLElement {
+  const e = document.getElementById(id);
+  if (e === null) throw new Error(`page: no #${id}`);
+  return e;
+}
+
+function text(id: string, value: string): void {
+  el(id).textContent = value;
+}
+
+/** What the tests read (window.backchannel): the last state, status and error the worker reported, and when the page connected. */
+const view = {
+  state: 'loading',
+  address: null as string | null,
+  fresh: null as boolean | null,
+  status: null as StatusView | null,
+  error: null as { code: string; message: string } | null,
+  /** Milliseconds from navigation start to the first 'connected'. */
+  connectedAfterMs: null as number | null,
+};
+Object.assign(globalThis, { backchannel: view });
+
+let last: { at: number; sent: number } | null = null;
+
+function showStatus(s: StatusView): void {
+  view.status = s;
+  const sent = s.packetsSent.real + s.packetsSent.drop + s.packetsSent.loop;
+  const now = performance.now();
+  if (last !== null && now > last.at) text('rate', ((sent - last.sent) / ((now - last.at) / 1000)).toFixed(1));
+  last = { at: now, sent };
+  text('gateway', s.gateway ?? '…');
+  text('epoch', s.epoch === null ? '…' : String(s.epoch));
+  text('document', s.document);
+  text('packets', `${s.packetsSent.real} / ${s.packetsSent.drop} / ${s.packetsSent.loop}`);
+}
+
+function onMessage(m: FromWorker): void {
+  switch (m.type) {
+    case 'identity':
+      view.address = m.address;
+      view.fresh = m.fresh;
+      text('address', m.address);
+      text('gateway', m.gateway);
+      break;
+    case 'state':
+      view.state = m.state;
+      text('state', m.state);
+      if (m.state === 'connected' && view.connectedAfterMs === null) view.connectedAfterMs = performance.now();
+      break;
+    case 'status':
+      showStatus(m.status);
+      break;
+    case 'error': {
+      view.error = { code: m.code, message: m.message };
+      const e = el('error');
+      e.textContent = m.message;
+      e.hidden = false;
+      break;
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  let network: unknown;
+  try {
+    const res = await fetch('network.json', { cache: 'no-store' });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    network = await res.json();
+  } catch (e) {
+    onMessage({ type: 'error', code: 'ERR_NETWORK', message: `Cannot load the network's connection details (${e instanceof Error ? e.message : String(e)}).` });
+    return;
+  }
+  const worker = new Worker(new URL('worker.js', import.meta.url), { type: 'module' });
+  worker.onmessage = (ev: MessageEvent<FromWorker>) => onMessage(ev.data);
+  worker.onerror = () => onMessage({ type: 'error', code: 'ERR_WORKER', message: 'The client stopped unexpectedly; reload the page.' });
+  const gateway = new URLSearchParams(location.search).get('gateway');
+  const start: ToWorker = { type: 'start', network, gateway };
+  worker.postMessage(start);
+}
+
+void main();
