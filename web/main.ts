@@ -24,10 +24,16 @@ const view = {
   error: null as { code: string; message: string } | null,
   /** Milliseconds from navigation start to the first 'connected'. */
   connectedAfterMs: null as number | null,
+  /** Received one-off messages by id (hex), and our sent ones' states. */
+  received: {} as Record<string, string>,
+  sent: {} as Record<string, { text: string; state: string }>,
 };
 Object.assign(globalThis, { backchannel: view });
 
 let last: { at: number; sent: number } | null = null;
+/** Sends waiting for the worker's answer: request id -> text. */
+const requests = new Map<number, string>();
+let nextRequest = 1;
 
 function showStatus(s: StatusView): void {
   view.status = s;
@@ -57,6 +63,37 @@ function onMessage(m: FromWorker): void {
     case 'status':
       showStatus(m.status);
       break;
+    case 'queued': {
+      const pending = requests.get(m.requestId);
+      requests.delete(m.requestId);
+      if (m.id === null) {
+        text('send-result', m.error ?? 'Not sent.');
+        break;
+      }
+      text('send-result', 'Queued.');
+      view.sent[m.id] = { text: pending ?? '', state: 'queued' };
+      const li = document.createElement('li');
+      li.id = `sent-${m.id}`;
+      li.textContent = `${pending ?? ''} — queued`;
+      el('sent').append(li);
+      break;
+    }
+    case 'outgoing': {
+      const s = view.sent[m.id];
+      if (s === undefined) break;
+      s.state = m.state;
+      const li = document.getElementById(`sent-${m.id}`);
+      if (li !== null) li.textContent = `${s.text} — ${m.state}`;
+      break;
+    }
+    case 'message': {
+      if (view.received[m.id] !== undefined) break;
+      view.received[m.id] = m.text;
+      const li = document.createElement('li');
+      li.textContent = m.text;
+      el('received').append(li);
+      break;
+    }
     case 'error': {
       view.error = { code: m.code, message: m.message };
       const e = el('error');
@@ -80,6 +117,19 @@ async function main(): Promise<void> {
   const worker = new Worker(new URL('worker.js', import.meta.url), { type: 'module' });
   worker.onmessage = (ev: MessageEvent<FromWorker>) => onMessage(ev.data);
   worker.onerror = () => onMessage({ type: 'error', code: 'ERR_WORKER', message: 'The client stopped unexpectedly; reload the page.' });
+  const form = el('send-form') as HTMLFormElement;
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const to = (el('send-to') as HTMLInputElement).value.trim();
+    const body = (el('send-text') as HTMLTextAreaElement).value;
+    if (to === '' || body === '') return;
+    const requestId = nextRequest++;
+    requests.set(requestId, body);
+    text('send-result', 'Sending…');
+    const send: ToWorker = { type: 'send', requestId, to, text: body };
+    worker.postMessage(send);
+    (el('send-text') as HTMLTextAreaElement).value = '';
+  });
   const gateway = new URLSearchParams(location.search).get('gateway');
   const start: ToWorker = { type: 'start', network, gateway };
   worker.postMessage(start);

@@ -24,6 +24,8 @@ import { randomIntFrom } from '../src/pki/route.js';
 import type { DocumentNode } from '../src/pki/types.js';
 import { Client } from '../src/client/client.js';
 import type { GatewayLink } from '../src/client/client.js';
+import type { InboxMessage } from '../src/client/store.js';
+import { toHex } from '../src/util/bytes.js';
 import { clientAddress, contactNode, isInitialised, readClientIdentity, refreshGatewayContact, saveClientIdentity } from '../src/client/settings.js';
 import { openIdbClientStore } from './idb.js';
 import type { IdbClientStore } from './idb.js';
@@ -162,9 +164,21 @@ async function start(network: unknown, gatewayName: string | null): Promise<void
       },
     },
   );
+  const postMessageOf = (m: InboxMessage): void => {
+    post({ type: 'message', id: toHex(m.id), text: new TextDecoder().decode(m.body), receivedAt: m.receivedAt });
+  };
   client.subscribe((e) => {
     if (e.type === 'connected' || e.type === 'disconnected') post({ type: 'state', state: e.type });
+    else if (e.type === 'message') postMessageOf(e.message);
+    else if (e.type === 'delivered' || e.type === 'sent') post({ type: 'outgoing', id: toHex(e.id), state: e.type });
+    else if (e.type === 'failed') post({ type: 'outgoing', id: toHex(e.id), state: 'failed' });
   });
+  for (let after = 0; ; ) {
+    const page = client.inboxPage(after, 100);
+    if (page.length === 0) break;
+    page.forEach(postMessageOf);
+    after = page[page.length - 1]!.seq;
+  }
   const report = (): void => {
     const s = client.status();
     post({ type: 'status', status: { connected: s.connected, gateway: s.gateway, epoch: s.epoch, document: s.document, pendingMessages: s.pendingMessages, packetsSent: s.packetsSent } });
@@ -172,6 +186,29 @@ async function start(network: unknown, gatewayName: string | null): Promise<void
   running = { client, idb, timer: setInterval(report, STATUS_INTERVAL_MS) };
   post({ type: 'state', state: 'connecting' });
   client.start();
+}
+
+/** Queues a one-off message; answers only once it is on disk (the write-ahead rule for answers). */
+async function send(requestId: number, to: string, text: string): Promise<void> {
+  const r = running;
+  if (r === null) {
+    post({ type: 'queued', requestId, id: null, error: 'The client is not running.' });
+    return;
+  }
+  let id: string;
+  try {
+    id = toHex(r.client.send({ to, body: new TextEncoder().encode(text) }).id);
+  } catch (e) {
+    post({ type: 'queued', requestId, id: null, error: isBackchannelError(e) ? e.message : 'The message was not accepted.' });
+    return;
+  }
+  try {
+    await r.idb.flushed();
+  } catch {
+    post({ type: 'queued', requestId, id: null, error: 'The browser refused to store the message.' });
+    return;
+  }
+  post({ type: 'queued', requestId, id, error: null });
 }
 
 async function stop(): Promise<void> {
@@ -214,5 +251,7 @@ scope.onmessage = (ev) => {
     });
   } else if (m.type === 'stop') {
     void stop();
+  } else if (m.type === 'send') {
+    void send(m.requestId, m.to, m.text);
   }
 };

@@ -4,7 +4,9 @@
  * fresh keys in IndexedDB, reaches "connected" over the gateway's WebSocket (Noise XK), gets its
  * directory through the gateway, and sends packets at the configured rate, counted at the gateway
  * (backchannel_client_packets_in_total; the page is the gateway's only client). A reload keeps
- * its keys: the same address, not a fresh client.
+ * its keys: the same address, not a fresh client. A page and a CLI client (`client run` on
+ * gateway-2) exchange one-off messages both ways through the page's form, and what the page
+ * received is still there, once, after a reload.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,6 +20,7 @@ import { serveNetworkWeb } from '../../src/local/web.js';
 import type { WebServer } from '../../src/local/web-server.js';
 import { readSample } from '../../src/ops/metrics.js';
 import { chromiumMissing, launchChromium } from '../helpers/chromium.js';
+import { ClientProcess } from '../helpers/client-process.js';
 import { scrape } from '../helpers/mixnet-client.js';
 
 const WEB_PORT = 24801;
@@ -35,6 +38,8 @@ interface PageView {
   state: string;
   address: string | null;
   fresh: boolean | null;
+  received: Record<string, string>;
+  sent: Record<string, { text: string; state: string }>;
   status: { packetsSent: { real: number; drop: number; loop: number }; epoch: number | null; document: string } | null;
   error: { code: string; message: string } | null;
   connectedAfterMs: number | null;
@@ -67,6 +72,7 @@ describe('the browser client on a local network, in Chromium', { skip: skip ?? f
   let web: WebServer | null = null;
   let browser: Browser | null = null;
   let page: Page;
+  let bob: ClientProcess | null = null;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'backchannel-browser-page-'));
@@ -80,6 +86,7 @@ describe('the browser client on a local network, in Chromium', { skip: skip ?? f
   });
 
   after(async () => {
+    await bob?.kill('SIGTERM');
     await browser?.close();
     await web?.close();
     await net?.stop();
@@ -141,5 +148,33 @@ describe('the browser client on a local network, in Chromium', { skip: skip ?? f
     await second.close();
     const first = await view(page);
     assert.equal(first.error, null, 'the first tab carries on');
+  });
+
+  test('a page and a CLI client exchange one-off messages both ways; a reload shows what came, once', async () => {
+    bob = new ClientProcess(join(dir, 'bob'));
+    bob.init(join(dir, 'network'), 'gateway-2');
+    await bob.run();
+    const ours = await view(page);
+
+    await page.getByLabel("Recipient's address").fill(bob.address);
+    await page.getByLabel('Message', { exact: true }).fill('hello from the browser');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await waitFor(page, 'the message delivered', (v) => Object.values(v.sent).some((m) => m.text === 'hello from the browser' && m.state === 'delivered'), 90_000);
+    const deadline = Date.now() + 60_000;
+    const got: string[] = [];
+    while (!got.includes('hello from the browser')) {
+      if (Date.now() > deadline) throw new Error(`the CLI client did not receive the page's message; it has ${JSON.stringify(got)}`);
+      got.push(...(await bob.recv()).map((m) => new TextDecoder().decode(m.body)));
+      await sleep(200);
+    }
+    assert.equal(got.filter((t) => t === 'hello from the browser').length, 1, 'received once');
+
+    await bob.send(ours.address!, new TextEncoder().encode('hello from the CLI'));
+    await waitFor(page, 'the CLI message in the page', (v) => Object.values(v.received).includes('hello from the CLI'), 90_000);
+
+    await page.reload();
+    const again = await waitFor(page, 'connected after the reload', (v) => v.state === 'connected', 45_000);
+    assert.deepEqual(Object.values(again.received), ['hello from the CLI'], 'the received message is kept');
+    assert.equal(await page.locator('#received li').count(), 1, 'shown once');
   });
 });
