@@ -8,12 +8,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import type { JournalChange } from '../../src/client/journal.js';
 import { RecordClientStore } from '../../src/client/record-store.js';
 import { CLIENT_DB_FILE, SqliteClientStore } from '../../src/client/sqlite-store.js';
 import type { ClientStore } from '../../src/client/store.js';
 import { complianceCases } from './store-compliance.js';
 import type { StoreHarness } from './store-compliance.js';
+import { openBackedJournal } from '../helpers/record-backing.js';
 
 const root = mkdtempSync(join(tmpdir(), 'backchannel-store-compliance-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -26,25 +26,8 @@ const sqlite: StoreHarness = {
   },
 };
 
-/** What a backing has durably: table -> key -> a structured clone of the committed value. */
-const backings = new Map<string, Map<string, Map<string, unknown>>>();
-
 const records: StoreHarness = {
-  open: (name) => {
-    let backing = backings.get(name);
-    if (backing === undefined) backings.set(name, (backing = new Map()));
-    const durable = backing;
-    const journal = RecordClientStore.journal((batch: JournalChange[]) => {
-      for (const c of batch) {
-        let t = durable.get(c.table);
-        if (t === undefined) durable.set(c.table, (t = new Map()));
-        if (c.value === undefined) t.delete(c.key);
-        else t.set(c.key, structuredClone(c.value));
-      }
-    });
-    for (const [table, rows] of durable) for (const [key, value] of rows) journal.load(table, key, structuredClone(value));
-    return Promise.resolve<ClientStore>(new RecordClientStore(journal));
-  },
+  open: (name) => Promise.resolve<ClientStore>(new RecordClientStore(openBackedJournal(`compliance-${name}`))),
   close: (store) => {
     store.close();
     return Promise.resolve();
