@@ -11,7 +11,7 @@
  * the write-ahead rule that loses nothing acknowledged. A failed write (a full quota, say) makes
  * `failure` non-null and every later `flushed()` reject: nothing more is acknowledged.
  */
-import type { JournalChange } from '../src/client/journal.js';
+import type { Journal, JournalChange } from '../src/client/journal.js';
 import { RECORD_TABLES, RecordClientStore } from '../src/client/record-store.js';
 
 const OBJECT_STORE = 'records';
@@ -19,6 +19,8 @@ const VERSION = 1;
 
 export interface IdbClientStore {
   readonly store: RecordClientStore;
+  /** The journal under the store, for the messenger's store beside it (record-messenger-store.ts). */
+  readonly journal: Journal;
   /** Resolves when every transaction committed so far is on disk; rejects once a write failed. */
   flushed(): Promise<void>;
   /** Whether committed transactions wait to be written. */
@@ -134,6 +136,7 @@ export async function openIdbClientStore(name: string, onFailure?: (e: Error) =>
 
   return {
     store,
+    journal,
     flushed,
     pending: () => committed < queued,
     get failure() {

@@ -3,7 +3,7 @@
  * details (/network.json, served by `backchannel web`), and shows what it reports. The page
  * itself holds no keys and runs no clock that matters: a hidden tab may throttle it freely.
  */
-import type { FromWorker, StatusView, ToWorker } from './protocol.js';
+import type { ContactView, FromWorker, HistoryView, InviteView, StatusView, ToWorker } from './protocol.js';
 
 function el(id: string): HTMLElement {
   const e = document.getElementById(id);
@@ -27,6 +27,9 @@ const view = {
   /** Received one-off messages by id (hex), and our sent ones' states. */
   received: {} as Record<string, string>,
   sent: {} as Record<string, { text: string; state: string }>,
+  contacts: [] as readonly ContactView[],
+  history: {} as Readonly<Record<string, readonly HistoryView[]>>,
+  invites: [] as readonly InviteView[],
 };
 Object.assign(globalThis, { backchannel: view });
 
@@ -45,6 +48,53 @@ function showStatus(s: StatusView): void {
   text('epoch', s.epoch === null ? '…' : String(s.epoch));
   text('document', s.document);
   text('packets', `${s.packetsSent.real} / ${s.packetsSent.drop} / ${s.packetsSent.loop}`);
+}
+
+/** Replaces a list's items with `items` (text each), only when they changed (screen readers and focus stay calm). */
+function fill(id: string, items: ReadonlyArray<{ text: string; cls?: string }>): void {
+  const list = el(id);
+  const now = [...list.children].map((c) => `${c.className}|${c.textContent ?? ''}`).join('\n');
+  const next = items.map((i) => `${i.cls ?? ''}|${i.text}`).join('\n');
+  if (now === next) return;
+  list.replaceChildren(
+    ...items.map((i) => {
+      const li = document.createElement('li');
+      li.textContent = i.text;
+      if (i.cls !== undefined) li.className = i.cls;
+      return li;
+    }),
+  );
+}
+
+function showMessenger(contacts: readonly ContactView[], history: Readonly<Record<string, readonly HistoryView[]>>, invites: readonly InviteView[]): void {
+  view.contacts = contacts;
+  view.history = history;
+  view.invites = invites;
+  fill(
+    'invites',
+    invites.map((i) => ({ text: `${i.name}: ${i.failure ?? i.stage}${i.code === null ? '' : ` — code ${i.code}`}` })),
+  );
+  fill(
+    'contacts',
+    contacts.map((c) => ({ text: `${c.name} — session ${c.session}${c.verified ? ', verified' : ''} — safety number ${c.safetyNumber}` })),
+  );
+  const select = el('conv-contact') as HTMLSelectElement;
+  const names = contacts.map((c) => c.name);
+  if ([...select.options].map((o) => o.value).join('\n') !== names.join('\n')) {
+    const chosen = select.value;
+    select.replaceChildren(...names.map((n) => new Option(n, n)));
+    if (names.includes(chosen)) select.value = chosen;
+  }
+  showConversation();
+}
+
+function showConversation(): void {
+  const name = (el('conv-contact') as HTMLSelectElement).value;
+  const rows = view.history[name] ?? [];
+  fill(
+    'conversation',
+    rows.map((h) => ({ text: h.direction === 'out' ? `${h.text} (${h.state})` : h.text, cls: h.direction })),
+  );
 }
 
 function onMessage(m: FromWorker): void {
@@ -94,6 +144,12 @@ function onMessage(m: FromWorker): void {
       el('received').append(li);
       break;
     }
+    case 'done':
+      text('contacts-result', m.error ?? '');
+      break;
+    case 'messenger':
+      showMessenger(m.contacts, m.history, m.invites);
+      break;
     case 'error': {
       view.error = { code: m.code, message: m.message };
       const e = el('error');
@@ -129,6 +185,30 @@ async function main(): Promise<void> {
     const send: ToWorker = { type: 'send', requestId, to, text: body };
     worker.postMessage(send);
     (el('send-text') as HTMLTextAreaElement).value = '';
+  });
+  const ask = (m: ToWorker): void => {
+    text('contacts-result', 'Working…');
+    worker.postMessage(m);
+  };
+  el('invite-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const name = (el('invite-name') as HTMLInputElement).value.trim();
+    if (name !== '') ask({ type: 'invite', requestId: nextRequest++, name });
+  });
+  el('accept-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const code = (el('accept-code') as HTMLInputElement).value.trim();
+    const name = (el('accept-name') as HTMLInputElement).value.trim();
+    if (code !== '' && name !== '') ask({ type: 'accept', requestId: nextRequest++, code, name });
+  });
+  el('conv-contact').addEventListener('change', showConversation);
+  el('say-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const contact = (el('conv-contact') as HTMLSelectElement).value;
+    const area = el('say-text') as HTMLTextAreaElement;
+    if (contact === '' || area.value === '') return;
+    ask({ type: 'say', requestId: nextRequest++, contact, text: area.value });
+    area.value = '';
   });
   const gateway = new URLSearchParams(location.search).get('gateway');
   const start: ToWorker = { type: 'start', network, gateway };

@@ -10,7 +10,36 @@ export type ToWorker =
   /** Stops the engine and closes the store once everything is on disk. */
   | { readonly type: 'stop' }
   /** Sends `text` (UTF-8) to an address: a one-off message through the engine, without the messaging layer. */
-  | { readonly type: 'send'; readonly requestId: number; readonly to: string; readonly text: string };
+  | { readonly type: 'send'; readonly requestId: number; readonly to: string; readonly text: string }
+  /** Opens an invite for a contact to be called `name`; its code comes in the `invites` list. */
+  | { readonly type: 'invite'; readonly requestId: number; readonly name: string }
+  /** Accepts a contact's code; the contact will be called `name`. */
+  | { readonly type: 'accept'; readonly requestId: number; readonly code: string; readonly name: string }
+  /** Sends `text` to the contact `contact` through the messaging layer (end-to-end encrypted session). */
+  | { readonly type: 'say'; readonly requestId: number; readonly contact: string; readonly text: string };
+
+export interface ContactView {
+  readonly name: string;
+  readonly session: string;
+  readonly verified: boolean;
+  readonly safetyNumber: string;
+}
+
+export interface HistoryView {
+  readonly id: number;
+  readonly direction: 'in' | 'out';
+  readonly text: string;
+  readonly state: string;
+}
+
+export interface InviteView {
+  readonly id: string;
+  readonly role: 'inviter' | 'acceptor';
+  readonly name: string;
+  readonly stage: string;
+  readonly code: string | null;
+  readonly failure: string | null;
+}
 
 export interface StatusView {
   readonly connected: boolean;
@@ -34,4 +63,8 @@ export type FromWorker =
   /** A one-off message is delivered (acknowledged by the recipient's gateway) or failed. */
   | { readonly type: 'outgoing'; readonly id: string; readonly state: 'delivered' | 'sent' | 'failed' }
   /** A message in the inbox (each is posted once per start; the page keeps them by id). */
-  | { readonly type: 'message'; readonly id: string; readonly text: string; readonly receivedAt: number };
+  | { readonly type: 'message'; readonly id: string; readonly text: string; readonly receivedAt: number }
+  /** The answer to invite, accept or say: null when done (durably), else why not. */
+  | { readonly type: 'done'; readonly requestId: number; readonly error: string | null }
+  /** The messenger's state: contacts, each one's conversation (the last 200), the invites. */
+  | { readonly type: 'messenger'; readonly contacts: readonly ContactView[]; readonly history: Readonly<Record<string, readonly HistoryView[]>>; readonly invites: readonly InviteView[] };

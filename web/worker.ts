@@ -27,6 +27,11 @@ import type { GatewayLink } from '../src/client/client.js';
 import type { InboxMessage } from '../src/client/store.js';
 import { toHex } from '../src/util/bytes.js';
 import { clientAddress, contactNode, isInitialised, readClientIdentity, refreshGatewayContact, saveClientIdentity } from '../src/client/settings.js';
+import { decodeAddress } from '../src/client/address.js';
+import { InviteManager } from '../src/client/invites.js';
+import { startMessenger } from '../src/client/messenger-host.js';
+import type { MessengerHost } from '../src/client/messenger-host.js';
+import { RecordMessengerStore } from '../src/client/record-messenger-store.js';
 import { openIdbClientStore } from './idb.js';
 import type { IdbClientStore } from './idb.js';
 import type { FromWorker, ToWorker } from './protocol.js';
@@ -87,7 +92,42 @@ function writeAhead(link: Link, idb: IdbClientStore): GatewayLink {
   };
 }
 
-let running: { client: Client; idb: IdbClientStore; timer: ReturnType<typeof setInterval> } | null = null;
+interface Running {
+  readonly client: Client;
+  readonly idb: IdbClientStore;
+  readonly host: MessengerHost;
+  readonly invites: InviteManager;
+  readonly timer: ReturnType<typeof setInterval>;
+}
+let running: Running | null = null;
+
+/** Posts the messenger's whole state (small: contacts, their last messages, invites). */
+function postMessenger(r: Pick<Running, 'host' | 'invites'>): void {
+  const m = r.host.messenger;
+  const contacts = m.contacts().map((c) => ({ name: c.name, session: c.session, verified: c.verified, safetyNumber: m.safetyNumber(c.name) }));
+  const history: Record<string, Array<{ id: number; direction: 'in' | 'out'; text: string; state: string }>> = {};
+  for (const c of contacts) history[c.name] = m.history(c.name, 200).map((h) => ({ id: h.id, direction: h.direction, text: h.text ?? h.fileName ?? '', state: h.state }));
+  const invites = r.invites.list().map((i) => ({ id: i.id, role: i.role, name: i.name, stage: i.stage, code: i.code, failure: i.failure?.message ?? null }));
+  post({ type: 'messenger', contacts, history, invites });
+}
+
+/** Runs a messenger action; answers once its effect is on disk. */
+async function act(requestId: number, fn: (r: Running) => void): Promise<void> {
+  const r = running;
+  if (r === null) {
+    post({ type: 'done', requestId, error: 'The client is not running.' });
+    return;
+  }
+  try {
+    fn(r);
+    await r.idb.flushed();
+  } catch (e) {
+    post({ type: 'done', requestId, error: e instanceof Error ? e.message : String(e) });
+    return;
+  }
+  post({ type: 'done', requestId, error: null });
+  postMessenger(r);
+}
 
 async function start(network: unknown, gatewayName: string | null): Promise<void> {
   post({ type: 'state', state: 'starting' });
@@ -167,25 +207,50 @@ async function start(network: unknown, gatewayName: string | null): Promise<void
   const postMessageOf = (m: InboxMessage): void => {
     post({ type: 'message', id: toHex(m.id), text: new TextDecoder().decode(m.body), receivedAt: m.receivedAt });
   };
+  // The messenger: its store beside the client's in the same journal (one IndexedDB database, one
+  // commit for both), fed by the engine; one-off messages are what it leaves in the inbox.
+  const host = startMessenger({ client, store: { messengerStore: new RecordMessengerStore(idb.journal) }, crypto: portableBackend, now: () => Date.now(), address: decodeAddress(portableBackend, address), log });
+  const invites = new InviteManager({
+    clock: systemClock,
+    crypto: portableBackend,
+    client,
+    store,
+    exchange: {
+      newCard: () => host.messenger.newCard(),
+      addContact: (name, ourCard, theirCard) => {
+        host.messenger.addContact(name, ourCard, theirCard);
+      },
+    },
+    log,
+  });
+  host.api.subscribe((e) => {
+    if (e.type === 'message') postMessageOf(e.message);
+  });
   client.subscribe((e) => {
     if (e.type === 'connected' || e.type === 'disconnected') post({ type: 'state', state: e.type });
-    else if (e.type === 'message') postMessageOf(e.message);
     else if (e.type === 'delivered' || e.type === 'sent') post({ type: 'outgoing', id: toHex(e.id), state: e.type });
     else if (e.type === 'failed') post({ type: 'outgoing', id: toHex(e.id), state: 'failed' });
   });
+  // One-off messages already had (the messenger takes its own out: they are in its history).
   for (let after = 0; ; ) {
-    const page = client.inboxPage(after, 100);
-    if (page.length === 0) break;
+    const page = host.api.unconsumed(after, 100);
     page.forEach(postMessageOf);
+    if (page.length < 100) break;
     after = page[page.length - 1]!.seq;
   }
   const report = (): void => {
     const s = client.status();
     post({ type: 'status', status: { connected: s.connected, gateway: s.gateway, epoch: s.epoch, document: s.document, pendingMessages: s.pendingMessages, packetsSent: s.packetsSent } });
   };
-  running = { client, idb, timer: setInterval(report, STATUS_INTERVAL_MS) };
+  const tick = (): void => {
+    report();
+    if (running !== null) postMessenger(running);
+  };
+  running = { client, idb, host, invites, timer: setInterval(tick, STATUS_INTERVAL_MS) };
   post({ type: 'state', state: 'connecting' });
   client.start();
+  invites.start();
+  postMessenger(running);
 }
 
 /** Queues a one-off message; answers only once it is on disk (the write-ahead rule for answers). */
@@ -216,6 +281,8 @@ async function stop(): Promise<void> {
   running = null;
   if (r === null) return;
   clearInterval(r.timer);
+  r.invites.stop();
+  r.host.stop();
   await r.client.stop();
   await r.idb.close().catch(() => undefined);
   post({ type: 'state', state: 'stopped' });
@@ -253,5 +320,11 @@ scope.onmessage = (ev) => {
     void stop();
   } else if (m.type === 'send') {
     void send(m.requestId, m.to, m.text);
+  } else if (m.type === 'invite') {
+    void act(m.requestId, (r) => void r.invites.invite({ name: m.name }));
+  } else if (m.type === 'accept') {
+    void act(m.requestId, (r) => void r.invites.accept({ code: m.code, name: m.name }));
+  } else if (m.type === 'say') {
+    void act(m.requestId, (r) => void r.host.messenger.sendText(m.contact, m.text));
   }
 };

@@ -6,7 +6,9 @@
  * (backchannel_client_packets_in_total; the page is the gateway's only client). A reload keeps
  * its keys: the same address, not a fresh client. A page and a CLI client (`client run` on
  * gateway-2) exchange one-off messages both ways through the page's form, and what the page
- * received is still there, once, after a reload.
+ * received is still there, once, after a reload. Two pages (two browser profiles, one on each
+ * gateway) become contacts by code through the page's forms and talk both ways through the
+ * messaging layer; a reload in the middle keeps the contact and the conversation, once each.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -39,6 +41,9 @@ interface PageView {
   address: string | null;
   fresh: boolean | null;
   received: Record<string, string>;
+  contacts: Array<{ name: string; session: string; safetyNumber: string }>;
+  history: Record<string, Array<{ direction: 'in' | 'out'; text: string; state: string }>>;
+  invites: Array<{ name: string; code: string | null; stage: string; failure: string | null }>;
   sent: Record<string, { text: string; state: string }>;
   status: { packetsSent: { real: number; drop: number; loop: number }; epoch: number | null; document: string } | null;
   error: { code: string; message: string } | null;
@@ -158,7 +163,7 @@ describe('the browser client on a local network, in Chromium', { skip: skip ?? f
 
     await page.getByLabel("Recipient's address").fill(bob.address);
     await page.getByLabel('Message', { exact: true }).fill('hello from the browser');
-    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByRole('button', { name: 'Send', exact: true }).click();
     await waitFor(page, 'the message delivered', (v) => Object.values(v.sent).some((m) => m.text === 'hello from the browser' && m.state === 'delivered'), 90_000);
     const deadline = Date.now() + 60_000;
     const got: string[] = [];
@@ -176,5 +181,49 @@ describe('the browser client on a local network, in Chromium', { skip: skip ?? f
     const again = await waitFor(page, 'connected after the reload', (v) => v.state === 'connected', 45_000);
     assert.deepEqual(Object.values(again.received), ['hello from the CLI'], 'the received message is kept');
     assert.equal(await page.locator('#received li').count(), 1, 'shown once');
+  });
+
+  test('two pages become contacts by code and talk both ways; a reload keeps the conversation', async () => {
+    const alice = page;
+    const bobPage = await (await browser!.newContext()).newPage();
+    bobPage.on('pageerror', (e) => process.stderr.write(`page error (bob): ${e.message}\n`));
+    await bobPage.goto(`${web!.url}?gateway=gateway-2`);
+    await waitFor(bobPage, 'bob connected', (v) => v.state === 'connected', 45_000);
+
+    await alice.getByLabel('Name for the new contact').fill('bob');
+    await alice.getByRole('button', { name: 'Make an invite code' }).click();
+    const withCode = await waitFor(alice, 'an invite code', (v) => v.invites.some((i) => i.name === 'bob' && i.code !== null), 60_000);
+    const code = withCode.invites.find((i) => i.name === 'bob')!.code!;
+    await bobPage.getByLabel('Code from your contact').fill(code);
+    await bobPage.getByLabel('Name for this contact').fill('alice');
+    await bobPage.getByRole('button', { name: 'Accept code' }).click();
+    await waitFor(alice, 'bob as a contact', (v) => v.contacts.some((c) => c.name === 'bob'), 120_000);
+    await waitFor(bobPage, 'alice as a contact', (v) => v.contacts.some((c) => c.name === 'alice'), 120_000);
+    const safetyA = (await view(alice)).contacts.find((c) => c.name === 'bob')!.safetyNumber;
+    const safetyB = (await view(bobPage)).contacts.find((c) => c.name === 'alice')!.safetyNumber;
+    assert.equal(safetyA, safetyB, 'both see the same safety number');
+
+    await alice.getByLabel('Conversation with').selectOption('bob');
+    await alice.getByLabel('Your message').fill('hi bob, from a browser');
+    await alice.getByRole('button', { name: 'Send message' }).click();
+    await waitFor(bobPage, "alice's message", (v) => (v.history['alice'] ?? []).some((h) => h.direction === 'in' && h.text === 'hi bob, from a browser'), 120_000);
+
+    // A reload in the middle of the conversation: the contact and what came are kept, once.
+    await bobPage.reload();
+    const back = await waitFor(bobPage, 'bob connected after the reload', (v) => v.state === 'connected' && v.contacts.length > 0, 45_000);
+    assert.deepEqual(back.contacts.map((c) => c.name), ['alice']);
+    assert.equal((back.history['alice'] ?? []).filter((h) => h.text === 'hi bob, from a browser').length, 1, 'once after the reload');
+
+    await bobPage.getByLabel('Conversation with').selectOption('alice');
+    await bobPage.getByLabel('Your message').fill('hi alice, from another browser');
+    await bobPage.getByRole('button', { name: 'Send message' }).click();
+    await waitFor(alice, "bob's answer", (v) => (v.history['bob'] ?? []).some((h) => h.direction === 'in' && h.text === 'hi alice, from another browser'), 120_000);
+    await waitFor(alice, 'her message delivered', (v) => (v.history['bob'] ?? []).some((h) => h.direction === 'out' && h.text === 'hi bob, from a browser' && h.state === 'delivered'), 120_000);
+        assert.equal(await alice.locator('#conversation li').count(), 2, 'two messages shown in her conversation');
+    if (process.env['BACKCHANNEL_SCREENSHOTS'] !== undefined) {
+      await alice.setViewportSize({ width: 360, height: 1400 });
+      await alice.screenshot({ path: join(process.env['BACKCHANNEL_SCREENSHOTS'], 'browser-conversation.png'), fullPage: true });
+    }
+    await bobPage.context().close();
   });
 });
