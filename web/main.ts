@@ -21,6 +21,8 @@ const view = {
   address: null as string | null,
   fresh: null as boolean | null,
   status: null as StatusView | null,
+  /** Status reports had (one a second): a test waits for one taken after a moment it chose. */
+  reports: 0,
   error: null as { code: string; message: string } | null,
   /** Milliseconds from navigation start to the first 'connected'. */
   connectedAfterMs: null as number | null,
@@ -40,6 +42,7 @@ let nextRequest = 1;
 
 function showStatus(s: StatusView): void {
   view.status = s;
+  view.reports++;
   const sent = s.packetsSent.real + s.packetsSent.drop + s.packetsSent.loop;
   const now = performance.now();
   if (last !== null && now > last.at) text('rate', ((sent - last.sent) / ((now - last.at) / 1000)).toFixed(1));

@@ -68,11 +68,16 @@ function writeAhead(link: Link, idb: IdbClientStore): GatewayLink {
   let waiting = 0;
   const later = (fn: () => Promise<void> | void): Promise<void> => {
     waiting++;
+    // A failed write skips the frame (it never leaves); a failed send fails its caller only: the
+    // chain itself never rejects, so the frames after it still go in order.
     const p = chain.then(() => idb.flushed()).then(fn, () => undefined);
-    chain = p.finally(() => {
+    chain = p.then(
+      () => undefined,
+      () => undefined,
+    ).finally(() => {
       waiting--;
     });
-    return chain;
+    return p;
   };
   return {
     trySend(message) {

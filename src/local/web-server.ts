@@ -8,7 +8,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import { extname, join, normalize, resolve, sep } from 'node:path';
+import { extname, join, normalize, relative, resolve, sep } from 'node:path';
 import { DEFAULT_HTTP_GATE, TIMEOUT_CHECK_INTERVAL_MS, guardHttpServer } from '../util/http-guard.js';
 
 const TYPES: Readonly<Record<string, string>> = {
@@ -74,7 +74,7 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     }
     if (path.endsWith('/')) path += 'index.html';
     const file = normalize(join(root, path));
-    if (!file.startsWith(root + sep) || file.split(sep).some((part) => part.startsWith('.'))) {
+    if (!file.startsWith(root + sep) || relative(root, file).split(sep).some((part) => part.startsWith('.'))) {
       answer(404, 'text/plain', 'not found\n');
       return;
     }

@@ -45,6 +45,7 @@ interface PageView {
   history: Record<string, Array<{ direction: 'in' | 'out'; text: string; state: string }>>;
   invites: Array<{ name: string; code: string | null; stage: string; failure: string | null }>;
   sent: Record<string, { text: string; state: string }>;
+  reports: number;
   status: { packetsSent: { real: number; drop: number; loop: number }; epoch: number | null; document: string } | null;
   error: { code: string; message: string } | null;
   connectedAfterMs: number | null;
@@ -119,7 +120,9 @@ describe('the browser client on a local network, in Chromium', { skip: skip ?? f
       await sleep(100);
       g1 = await atGateway();
     }
-    const after = await view(page);
+    // The page reports its counts once a second: take a report made after the gateway was read.
+    const seen = (await view(page)).reports;
+    const after = await waitFor(page, 'a later status report', (v) => v.reports >= seen + 3, 10_000);
     assert.ok(g1 >= sent(end), `the gateway counted ${g1} packets, the page had sent ${sent(end)}`);
     assert.ok(g1 <= sent(after), `the gateway counted ${g1} packets, more than the page has sent (${sent(after)})`);
     assert.ok(g0 <= sent(start) + 10, 'no packets from elsewhere');
