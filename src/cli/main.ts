@@ -11,6 +11,7 @@ import { runServer } from './server.js';
 import { runSim } from './sim.js';
 import { runSphinx } from './sphinx.js';
 import { runStatus, runUp } from './up.js';
+import { runWeb } from './web.js';
 
 const HELP = `Usage: backchannel <command> [options]
 
@@ -24,6 +25,7 @@ Commands:
   mix         run a mix node                     (--config FILE)
   gateway     run a gateway                      (--config FILE)
   client      the messaging client: init, run, address, status, send, recv
+  web         serve the browser client for a local network (--port N, --network DIR)
   sphinx      inspect Sphinx packets: unwrap a hop, decrypt a SURB reply, print a geometry
   sim         simulate the network in virtual time: anonymity, latency, cover traffic
   version     print the version
@@ -76,6 +78,9 @@ export async function main(argv: string[]): Promise<number> {
         break;
       case 'client':
         return await runClientCommand(rest);
+      case 'web':
+        out = await runWeb(rest);
+        break;
       default:
         process.stderr.write(`backchannel: unknown command "${command}"\n\n${HELP}`);
         return 2;

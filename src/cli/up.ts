@@ -6,6 +6,8 @@ import { NETWORK_FILE } from '../config/genconfig.js';
 import { readLocalServers } from '../local/network.js';
 import { networkStatus, statusJson, statusTable } from '../local/status.js';
 import { DEFAULT_DATA_DIR, startLocalNetwork } from '../local/up.js';
+import { DEFAULT_WEB_PORT, serveNetworkWeb } from '../local/web.js';
+import type { WebServer } from '../local/web-server.js';
 import { parseOptions, requireInt, stopSignal } from './args.js';
 
 export const UP_HELP = `Usage: backchannel up [--dir DIR] [--base-port N] [--epoch-seconds S]
@@ -30,7 +32,9 @@ Options:
   --epoch-seconds S  epoch length for a new network (default 60)
   --help             print this help
 
-Each server logs to DIR/<name>/server.log. 'backchannel status --dir DIR' shows the network's state.
+It also serves the browser client on http://127.0.0.1:${DEFAULT_WEB_PORT}/ (a free port when that one is
+taken), as 'backchannel web' does. Each server logs to DIR/<name>/server.log.
+'backchannel status --dir DIR' shows the network's state.
 `;
 
 export const STATUS_HELP = `Usage: backchannel status [--dir DIR] [--json]
@@ -66,6 +70,15 @@ export async function runUp(argv: string[]): Promise<string> {
     onExit: (name, how) => err(`backchannel: ${name} exited (${how}); see ${join(dir, name, 'server.log')}`),
   });
   const { network, document } = running;
+  // The browser client beside the network (issue 20); a taken port gives a free one, a missing bundle a note.
+  let web: WebServer | null = null;
+  let webLine: string;
+  try {
+    web = await serveNetworkWeb({ networkDir: dir, port: DEFAULT_WEB_PORT }).catch(() => serveNetworkWeb({ networkDir: dir, port: 0 }));
+    webLine = `In a browser: ${web.url} (the browser client; one client per browser profile).`;
+  } catch (e) {
+    webLine = `The browser client is not served: ${e instanceof Error ? e.message : String(e)}`;
+  }
   const rows = network.servers.map((s) => {
     const what = s.role === 'authority' ? 'authority' : s.role === 'mix' ? `mix, layer ${s.layer}` : 'gateway';
     return `  ${s.name.padEnd(12)} ${what.padEnd(14)} ${`${s.role === 'authority' ? 'http://' : ''}${s.listen}`.padEnd(27)} ops ${s.opsUrl}  pid ${network.pid(s.name) ?? '-'}`;
@@ -78,6 +91,7 @@ export async function runUp(argv: string[]): Promise<string> {
       '',
       `Clients: the network's description is ${join(dir, NETWORK_FILE)} (authorities, their keys, gateways).`,
       `State and logs: ${dir}. Status: npx backchannel status --dir ${dir}`,
+      webLine,
       "Run the commands from this folder as 'npx backchannel ...' (or run 'npm link' once to put 'backchannel' on your PATH).",
       'Press Ctrl-C to stop every server.',
       '',
@@ -85,6 +99,7 @@ export async function runUp(argv: string[]): Promise<string> {
   );
   await stopping;
   err('stopping...');
+  await web?.close();
   await running.stop();
   return 'stopped';
 }

@@ -15,6 +15,7 @@ import type { ClientApi, ClientEvent } from './api.js';
 import type { SqliteClientStore } from './sqlite-store.js';
 import { SqliteMessengerStore } from './messenger-store.js';
 import type { InboxMessage } from './store.js';
+import type { MessengerStore } from '../messaging/store.js';
 
 /** How often what waits for the client to be able to send is tried again. */
 export const MESSENGER_TICK_MS = 2000;
@@ -34,7 +35,8 @@ export interface MessengerHost {
 
 export interface MessengerHostOptions {
   readonly client: ClientApi;
-  readonly store: SqliteClientStore;
+  /** The client's SQLite store, whose file holds the messenger's tables too; or (the browser) the messenger's own store. */
+  readonly store: SqliteClientStore | { readonly messengerStore: MessengerStore };
   readonly crypto: CryptoBackend;
   readonly now: () => number;
   /** Our address (gateway and mailbox): what a new contact writes to, until per-contact mailboxes. */
@@ -55,7 +57,7 @@ export function startMessenger(opts: MessengerHostOptions): MessengerHost {
   };
   const messenger = new Messenger({
     port,
-    store: new SqliteMessengerStore(opts.store),
+    store: 'messengerStore' in opts.store ? opts.store.messengerStore : new SqliteMessengerStore(opts.store),
     crypto,
     now: opts.now,
     // Each contact writes to a mailbox of its own at our gateway (docs/client.md, "Extra

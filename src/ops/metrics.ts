@@ -125,6 +125,8 @@ export interface PacketCounts {
   packetsIn: number;
   packetsOut: number;
   packetsDelayed: number;
+  /** Of packetsIn, those a gateway received from its clients (the browser tests count a page's packets with it). */
+  clientPacketsIn: number;
 }
 
 export interface NodeMetrics {
@@ -146,7 +148,7 @@ export interface NodeMetrics {
 
 /** A registry with the metrics every packet-handling server exports. */
 export function nodeMetrics(registry: Registry = new Registry()): NodeMetrics {
-  const counts: PacketCounts = { packetsIn: 0, packetsOut: 0, packetsDelayed: 0 };
+  const counts: PacketCounts = { packetsIn: 0, packetsOut: 0, packetsDelayed: 0, clientPacketsIn: 0 };
   const drops = new Float64Array(DROP_REASONS.length);
   /** A counter that takes in counts[field] whenever it is read. */
   const counted = (name: string, help: string, field: keyof PacketCounts): Counter =>
@@ -164,6 +166,7 @@ export function nodeMetrics(registry: Registry = new Registry()): NodeMetrics {
   const packetsIn = counted('backchannel_packets_in_total', 'Sphinx packets received', 'packetsIn');
   const packetsOut = counted('backchannel_packets_out_total', 'Sphinx packets sent on', 'packetsOut');
   const packetsDelayed = counted('backchannel_packets_delayed_total', 'Packets held for a non-zero delay', 'packetsDelayed');
+  counted('backchannel_client_packets_in_total', 'Sphinx packets received from clients (a gateway)', 'clientPacketsIn');
   const dropped = new Counter({
     name: 'backchannel_packets_dropped_total',
     help: 'Packets dropped, by reason',

@@ -450,6 +450,7 @@ export class PacketNode {
       return;
     }
     if (cmd.kind === 'send_packet') this.#c.metrics.counts.packetsIn++;
+    if (cmd.kind === 'send_packet' && kind === 'client') this.#c.metrics.counts.clientPacketsIn++;
     if (kind === 'previous' || this.#gateway === null) {
       if (cmd.kind === 'send_packet') this.#unwrap(cmd.packet, kind, message);
       else this.drop('unexpected_command');

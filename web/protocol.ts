@@ -1,0 +1,70 @@
+/**
+ * The messages between the page (web/main.ts) and the worker that runs the client engine
+ * (web/worker.ts). Byte strings cross as hex; nothing secret crosses at all.
+ */
+
+/** What the page asks of the worker. */
+export type ToWorker =
+  /** Starts the client: `network` is the network file's JSON (served as /network.json); `gateway` a gateway's name for a new client, or null for one at random. */
+  | { readonly type: 'start'; readonly network: unknown; readonly gateway: string | null }
+  /** Stops the engine and closes the store once everything is on disk. */
+  | { readonly type: 'stop' }
+  /** Sends `text` (UTF-8) to an address: a one-off message through the engine, without the messaging layer. */
+  | { readonly type: 'send'; readonly requestId: number; readonly to: string; readonly text: string }
+  /** Opens an invite for a contact to be called `name`; its code comes in the `invites` list. */
+  | { readonly type: 'invite'; readonly requestId: number; readonly name: string }
+  /** Accepts a contact's code; the contact will be called `name`. */
+  | { readonly type: 'accept'; readonly requestId: number; readonly code: string; readonly name: string }
+  /** Sends `text` to the contact `contact` through the messaging layer (end-to-end encrypted session). */
+  | { readonly type: 'say'; readonly requestId: number; readonly contact: string; readonly text: string };
+
+export interface ContactView {
+  readonly name: string;
+  readonly session: string;
+  readonly verified: boolean;
+  readonly safetyNumber: string;
+}
+
+export interface HistoryView {
+  readonly id: number;
+  readonly direction: 'in' | 'out';
+  readonly text: string;
+  readonly state: string;
+}
+
+export interface InviteView {
+  readonly id: string;
+  readonly role: 'inviter' | 'acceptor';
+  readonly name: string;
+  readonly stage: string;
+  readonly code: string | null;
+  readonly failure: string | null;
+}
+
+export interface StatusView {
+  readonly connected: boolean;
+  readonly gateway: string | null;
+  readonly epoch: number | null;
+  readonly document: string;
+  readonly pendingMessages: number;
+  readonly packetsSent: { readonly real: number; readonly drop: number; readonly loop: number };
+}
+
+/** What the worker tells the page. */
+export type FromWorker =
+  /** The client's state: `fresh` when this start made its keys. */
+  | { readonly type: 'identity'; readonly address: string; readonly gateway: string; readonly fresh: boolean }
+  | { readonly type: 'state'; readonly state: 'starting' | 'connecting' | 'connected' | 'disconnected' | 'stopped' }
+  /** Something the user must know: another tab holds this profile, the store cannot write, a bad network file. */
+  | { readonly type: 'error'; readonly code: string; readonly message: string }
+  | { readonly type: 'status'; readonly status: StatusView }
+  /** The answer to a send: its id (hex) once the message is on disk (queued for good), or why it was refused. */
+  | { readonly type: 'queued'; readonly requestId: number; readonly id: string | null; readonly error: string | null }
+  /** A one-off message is delivered (acknowledged by the recipient's gateway) or failed. */
+  | { readonly type: 'outgoing'; readonly id: string; readonly state: 'delivered' | 'sent' | 'failed' }
+  /** A message in the inbox (each is posted once per start; the page keeps them by id). */
+  | { readonly type: 'message'; readonly id: string; readonly text: string; readonly receivedAt: number }
+  /** The answer to invite, accept or say: null when done (durably), else why not. */
+  | { readonly type: 'done'; readonly requestId: number; readonly error: string | null }
+  /** The messenger's state: contacts, each one's conversation (the last 200), the invites. */
+  | { readonly type: 'messenger'; readonly contacts: readonly ContactView[]; readonly history: Readonly<Record<string, readonly HistoryView[]>>; readonly invites: readonly InviteView[] };

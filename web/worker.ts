@@ -1,0 +1,335 @@
+/**
+ * The dedicated Worker that runs the client engine (src/client/client.ts) for the page: its
+ * Poisson and cover clocks are a worker's timers, which Chromium does not throttle as it does a
+ * hidden tab's (docs/browser.md). Keys and state are in IndexedDB (web/idb.ts); the link is the
+ * gateway's WebSocket listener with Noise XK (src/link/ws-browser.ts); the directory comes from
+ * the gateway over that link (`get_document`), never from an authority.
+ *
+ * Write-ahead: a frame leaves for the gateway only once every store transaction committed before
+ * it is on disk. A mailbox request for entry n + 1 tells the gateway it may delete entry n, so
+ * entry n's effect must be durable first; a packet's SURB keys must be durable before the packet
+ * can be answered. While IndexedDB is idle (almost always) frames go at once; otherwise they wait
+ * in order for the write (milliseconds), and should a write fail they never leave.
+ */
+import { parseNetworkFile } from '../src/config/network.js';
+import { portableBackend } from '../src/crypto/portable.js';
+import { isBackchannelError } from '../src/errors.js';
+import { connectBrowserWs } from '../src/link/ws-browser.js';
+import type { Link } from '../src/link/link.js';
+import { portableNoiseCrypto } from '../src/noise/crypto-portable.js';
+import { systemClock } from '../src/ops/clock.js';
+import type { LogFields, Logger } from '../src/ops/logger.js';
+import { portableEd25519 } from '../src/pki/ed25519.js';
+import { randomIntFrom } from '../src/pki/route.js';
+import type { DocumentNode } from '../src/pki/types.js';
+import { Client } from '../src/client/client.js';
+import type { GatewayLink } from '../src/client/client.js';
+import type { InboxMessage } from '../src/client/store.js';
+import { toHex } from '../src/util/bytes.js';
+import { clientAddress, contactNode, isInitialised, readClientIdentity, refreshGatewayContact, saveClientIdentity } from '../src/client/settings.js';
+import { decodeAddress } from '../src/client/address.js';
+import { InviteManager } from '../src/client/invites.js';
+import { startMessenger } from '../src/client/messenger-host.js';
+import type { MessengerHost } from '../src/client/messenger-host.js';
+import { RecordMessengerStore } from '../src/client/record-messenger-store.js';
+import { openIdbClientStore } from './idb.js';
+import type { IdbClientStore } from './idb.js';
+import type { FromWorker, ToWorker } from './protocol.js';
+
+/** The IndexedDB database and the Web Lock of the one client a browser profile holds. */
+export const PROFILE = 'backchannel-client';
+const CONNECT_TIMEOUT_MS = 10_000;
+const STATUS_INTERVAL_MS = 1_000;
+
+interface WorkerScope {
+  postMessage(message: FromWorker): void;
+  onmessage: ((ev: MessageEvent<ToWorker>) => void) | null;
+}
+const scope = globalThis as unknown as WorkerScope;
+
+function post(m: FromWorker): void {
+  scope.postMessage(m);
+}
+
+/** Log lines go to the worker's console, counts and codes only (the engine's fields are safe). */
+function consoleLogger(component: string): Logger {
+  const line = (level: 'debug' | 'info' | 'warn' | 'error') => (msg: string, fields?: LogFields) => {
+    if (level === 'debug') return;
+    // A worker has no other log than the browser's console.
+    // eslint-disable-next-line no-console
+    console[level](`[${component}] ${msg}`, fields ?? '');
+  };
+  return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error'), child: (c) => consoleLogger(c) };
+}
+
+/** The link with the write-ahead rule: frames wait, in order, for the store's pending writes. */
+function writeAhead(link: Link, idb: IdbClientStore): GatewayLink {
+  let chain: Promise<void> = Promise.resolve();
+  let waiting = 0;
+  const later = (fn: () => Promise<void> | void): Promise<void> => {
+    waiting++;
+    // A failed write skips the frame (it never leaves); a failed send fails its caller only: the
+    // chain itself never rejects, so the frames after it still go in order.
+    const p = chain.then(() => idb.flushed()).then(fn, () => undefined);
+    chain = p.then(
+      () => undefined,
+      () => undefined,
+    ).finally(() => {
+      waiting--;
+    });
+    return p;
+  };
+  return {
+    trySend(message) {
+      if (waiting === 0 && !idb.pending() && idb.failure === null) return link.trySend(message);
+      if (idb.failure !== null) return false;
+      void later(() => {
+        link.trySend(message);
+      });
+      return true;
+    },
+    send(message) {
+      if (waiting === 0 && !idb.pending() && idb.failure === null) return link.send(message);
+      return later(() => link.send(message));
+    },
+    recv: () => link.recv(),
+    close: () => link.close(),
+  };
+}
+
+interface Running {
+  readonly client: Client;
+  readonly idb: IdbClientStore;
+  readonly host: MessengerHost;
+  readonly invites: InviteManager;
+  readonly timer: ReturnType<typeof setInterval>;
+}
+let running: Running | null = null;
+
+/** Posts the messenger's whole state (small: contacts, their last messages, invites). */
+function postMessenger(r: Pick<Running, 'host' | 'invites'>): void {
+  const m = r.host.messenger;
+  const contacts = m.contacts().map((c) => ({ name: c.name, session: c.session, verified: c.verified, safetyNumber: m.safetyNumber(c.name) }));
+  const history: Record<string, Array<{ id: number; direction: 'in' | 'out'; text: string; state: string }>> = {};
+  for (const c of contacts) history[c.name] = m.history(c.name, 200).map((h) => ({ id: h.id, direction: h.direction, text: h.text ?? h.fileName ?? '', state: h.state }));
+  const invites = r.invites.list().map((i) => ({ id: i.id, role: i.role, name: i.name, stage: i.stage, code: i.code, failure: i.failure?.message ?? null }));
+  post({ type: 'messenger', contacts, history, invites });
+}
+
+/** Runs a messenger action; answers once its effect is on disk. */
+async function act(requestId: number, fn: (r: Running) => void): Promise<void> {
+  const r = running;
+  if (r === null) {
+    post({ type: 'done', requestId, error: 'The client is not running.' });
+    return;
+  }
+  try {
+    fn(r);
+    await r.idb.flushed();
+  } catch (e) {
+    post({ type: 'done', requestId, error: e instanceof Error ? e.message : String(e) });
+    return;
+  }
+  post({ type: 'done', requestId, error: null });
+  postMessenger(r);
+}
+
+async function start(network: unknown, gatewayName: string | null): Promise<void> {
+  post({ type: 'state', state: 'starting' });
+  let idb: IdbClientStore;
+  try {
+    idb = await openIdbClientStore(PROFILE, (e) => {
+      post({ type: 'error', code: 'ERR_STORE_WRITE', message: `The browser refused to store this client's state (${e.name}): nothing more is sent until the page is reloaded with space free.` });
+      void running?.client.stop();
+    });
+  } catch (e) {
+    post({ type: 'error', code: 'ERR_STORE_OPEN', message: `Cannot open this client's storage (${e instanceof Error ? e.name : 'error'}). Private windows or blocked site data prevent it.` });
+    return;
+  }
+  const store = idb.store;
+  let fresh = false;
+  if (!isInitialised(store)) {
+    let file;
+    try {
+      file = parseNetworkFile(network);
+    } catch (e) {
+      post({ type: 'error', code: 'ERR_NETWORK', message: `The network's connection details are not valid: ${e instanceof Error ? e.message : String(e)}` });
+      return;
+    }
+    const usable = file.gateways.filter((g) => g.wsAddress !== null && (gatewayName === null || g.name === gatewayName));
+    if (usable.length === 0) {
+      post({ type: 'error', code: 'ERR_NETWORK', message: gatewayName === null ? 'No gateway of this network takes WebSocket connections.' : `No gateway ${gatewayName} with a WebSocket listener.` });
+      return;
+    }
+    const g = usable[randomIntFrom((n) => portableBackend.randomBytes(n))(usable.length)]!;
+    const linkPrivateKey = portableBackend.randomBytes(32);
+    saveClientIdentity(store, {
+      linkPrivateKey,
+      gateway: g.identityKey,
+      authorities: file.authorities,
+      threshold: file.threshold,
+      contact: { name: g.name, linkKey: g.linkKey, tcpAddress: g.tcpAddress, wsAddress: g.wsAddress, params: file.params },
+    });
+    linkPrivateKey.fill(0);
+    fresh = true;
+    await idb.flushed();
+  }
+  const identity = readClientIdentity(store);
+  if (identity.contact === null || identity.contact.wsAddress === null) {
+    post({ type: 'error', code: 'ERR_CLIENT_STATE', message: 'This client does not know its gateway\'s WebSocket address.' });
+    return;
+  }
+  const address = clientAddress(portableBackend, identity);
+  post({ type: 'identity', address, gateway: identity.contact.name, fresh });
+  const log = consoleLogger('client');
+  const connect = async (gateway: DocumentNode, staticKey: Uint8Array, maxMessageLength: number): Promise<GatewayLink> => {
+    if (gateway.wsAddress === null) throw new Error('the gateway has no WebSocket listener');
+    const link = await connectBrowserWs({
+      url: gateway.wsAddress,
+      crypto: portableNoiseCrypto,
+      staticKey,
+      remoteStatic: gateway.linkKey,
+      maxMessageLength,
+      handshakeTimeoutMs: CONNECT_TIMEOUT_MS,
+    });
+    return writeAhead(link, idb);
+  };
+  const client = new Client(
+    { linkPrivateKey: identity.linkPrivateKey, gateway: identity.gateway, bootstrap: { gateway: contactNode(identity, identity.contact), params: identity.contact.params } },
+    {
+      clock: systemClock,
+      crypto: portableBackend,
+      aead: portableNoiseCrypto.aead('ChaChaPoly'),
+      store,
+      log,
+      connect,
+      directory: { authorities: identity.authorities, threshold: identity.threshold, ed: portableEd25519 },
+      onDocument: (d) => {
+        refreshGatewayContact(store, identity, d.document);
+      },
+    },
+  );
+  const postMessageOf = (m: InboxMessage): void => {
+    post({ type: 'message', id: toHex(m.id), text: new TextDecoder().decode(m.body), receivedAt: m.receivedAt });
+  };
+  // The messenger: its store beside the client's in the same journal (one IndexedDB database, one
+  // commit for both), fed by the engine; one-off messages are what it leaves in the inbox.
+  const host = startMessenger({ client, store: { messengerStore: new RecordMessengerStore(idb.journal) }, crypto: portableBackend, now: () => Date.now(), address: decodeAddress(portableBackend, address), log });
+  const invites = new InviteManager({
+    clock: systemClock,
+    crypto: portableBackend,
+    client,
+    store,
+    exchange: {
+      newCard: () => host.messenger.newCard(),
+      addContact: (name, ourCard, theirCard) => {
+        host.messenger.addContact(name, ourCard, theirCard);
+      },
+    },
+    log,
+  });
+  host.api.subscribe((e) => {
+    if (e.type === 'message') postMessageOf(e.message);
+  });
+  client.subscribe((e) => {
+    if (e.type === 'connected' || e.type === 'disconnected') post({ type: 'state', state: e.type });
+    else if (e.type === 'delivered' || e.type === 'sent') post({ type: 'outgoing', id: toHex(e.id), state: e.type });
+    else if (e.type === 'failed') post({ type: 'outgoing', id: toHex(e.id), state: 'failed' });
+  });
+  // One-off messages already had (the messenger takes its own out: they are in its history).
+  for (let after = 0; ; ) {
+    const page = host.api.unconsumed(after, 100);
+    page.forEach(postMessageOf);
+    if (page.length < 100) break;
+    after = page[page.length - 1]!.seq;
+  }
+  const report = (): void => {
+    const s = client.status();
+    post({ type: 'status', status: { connected: s.connected, gateway: s.gateway, epoch: s.epoch, document: s.document, pendingMessages: s.pendingMessages, packetsSent: s.packetsSent } });
+  };
+  const tick = (): void => {
+    report();
+    if (running !== null) postMessenger(running);
+  };
+  running = { client, idb, host, invites, timer: setInterval(tick, STATUS_INTERVAL_MS) };
+  post({ type: 'state', state: 'connecting' });
+  client.start();
+  invites.start();
+  postMessenger(running);
+}
+
+/** Queues a one-off message; answers only once it is on disk (the write-ahead rule for answers). */
+async function send(requestId: number, to: string, text: string): Promise<void> {
+  const r = running;
+  if (r === null) {
+    post({ type: 'queued', requestId, id: null, error: 'The client is not running.' });
+    return;
+  }
+  let id: string;
+  try {
+    id = toHex(r.client.send({ to, body: new TextEncoder().encode(text) }).id);
+  } catch (e) {
+    post({ type: 'queued', requestId, id: null, error: isBackchannelError(e) ? e.message : 'The message was not accepted.' });
+    return;
+  }
+  try {
+    await r.idb.flushed();
+  } catch {
+    post({ type: 'queued', requestId, id: null, error: 'The browser refused to store the message.' });
+    return;
+  }
+  post({ type: 'queued', requestId, id, error: null });
+}
+
+async function stop(): Promise<void> {
+  const r = running;
+  running = null;
+  if (r === null) return;
+  clearInterval(r.timer);
+  r.invites.stop();
+  r.host.stop();
+  await r.client.stop();
+  await r.idb.close().catch(() => undefined);
+  post({ type: 'state', state: 'stopped' });
+}
+
+/**
+ * One client per browser profile: a second tab's worker waits for nothing and says why (a Web
+ * Lock held for the worker's life). Without Web Locks (an old browser) it runs unguarded.
+ */
+async function withProfileLock(run: () => Promise<void>): Promise<void> {
+  const locks = (globalThis.navigator as Navigator | undefined)?.locks;
+  if (locks === undefined) {
+    await run();
+    return;
+  }
+  await locks.request(PROFILE, { ifAvailable: true }, async (lock) => {
+    if (lock === null) {
+      post({ type: 'error', code: 'ERR_PROFILE_BUSY', message: 'Backchannel is open in another tab of this browser. Use that tab, or close it and reload this one.' });
+      return;
+    }
+    await run();
+    // Held until the worker ends (the tab closes or reloads).
+    await new Promise<never>(() => undefined);
+  });
+}
+
+scope.onmessage = (ev) => {
+  const m = ev.data;
+  if (m.type === 'start') {
+    if (running !== null) return;
+    void withProfileLock(() => start(m.network, m.gateway)).catch((e: unknown) => {
+      post({ type: 'error', code: isBackchannelError(e) ? e.code : 'ERR_WORKER', message: e instanceof Error ? e.message : String(e) });
+    });
+  } else if (m.type === 'stop') {
+    void stop();
+  } else if (m.type === 'send') {
+    void send(m.requestId, m.to, m.text);
+  } else if (m.type === 'invite') {
+    void act(m.requestId, (r) => void r.invites.invite({ name: m.name }));
+  } else if (m.type === 'accept') {
+    void act(m.requestId, (r) => void r.invites.accept({ code: m.code, name: m.name }));
+  } else if (m.type === 'say') {
+    void act(m.requestId, (r) => void r.host.messenger.sendText(m.contact, m.text));
+  }
+};
