@@ -55,9 +55,12 @@ export function startMessenger(opts: MessengerHostOptions): MessengerHost {
     unconsumed: (afterSeq, limit) => client.unconsumed(afterSeq, limit).map(inboxMessage),
     consume: (seq) => client.consume(seq),
   };
+  // In Node the messenger's tables are in the client's SQLite file, in the browser in the same
+  // journal as the client's records: a transaction of either store covers both.
+  const store = 'messengerStore' in opts.store ? opts.store.messengerStore : new SqliteMessengerStore(opts.store);
   const messenger = new Messenger({
     port,
-    store: 'messengerStore' in opts.store ? opts.store.messengerStore : new SqliteMessengerStore(opts.store),
+    store,
     crypto,
     now: opts.now,
     // Each contact writes to a mailbox of its own at our gateway (docs/client.md, "Extra
@@ -97,7 +100,7 @@ export function startMessenger(opts: MessengerHostOptions): MessengerHost {
     // A contact that writes to the mailbox is told the new one inside its session, in the same
     // transaction (the old one keeps receiving for the grace period meanwhile).
     rotateMailbox: (id, graceMs) =>
-      opts.store.transaction(() => {
+      store.transaction(() => {
         const fresh = client.rotateMailbox(id, graceMs);
         messenger.mailboxRotated(id, { gateway: opts.address.gateway.slice(), mailbox: fresh.id });
         return fresh;

@@ -9,9 +9,11 @@
  *     mHistory   id -> HistoryRecord
  *     mOrphans   id -> { attachmentId, data, at }   (attachments that came before their announcement)
  *     mHeld      id -> { data, at }                 (set-up messages from someone not yet a contact)
- *     meta       'mNextId' -> number                (ids of all four, as in the memory store)
+ *     mIntro     id -> IntroductionRecord           (introductions made and received)
+ *     mControl   id -> { contactId, content }       (contents waiting for a contact's session)
+ *     meta       'mNextId' -> number                (ids of all six, as in the memory store)
  */
-import type { ContactRecord, HistoryRecord, MessengerStore, NewContact, NewHistory } from '../messaging/store.js';
+import type { ContactRecord, HistoryRecord, IntroductionRecord, MessengerStore, NewContact, NewHistory, NewIntroduction } from '../messaging/store.js';
 import type { Journal } from './journal.js';
 
 function same(a: Uint8Array, b: Uint8Array): boolean {
@@ -22,6 +24,11 @@ function same(a: Uint8Array, b: Uint8Array): boolean {
 
 /** A deep copy: records go in and out as copies, so a caller's later change never reaches the store. */
 const copy = <T>(v: T): T => structuredClone(v);
+
+interface ControlRecord {
+  readonly contactId: number;
+  readonly content: Uint8Array;
+}
 
 interface Orphan {
   readonly attachmentId: Uint8Array;
@@ -74,6 +81,7 @@ export class RecordMessengerStore implements MessengerStore {
     this.#j.transaction(() => {
       this.#j.delete('mContacts', String(id));
       for (const h of this.#sorted<HistoryRecord>('mHistory')) if (h.contactId === id) this.#j.delete('mHistory', String(h.id));
+      for (const [k, c] of this.#sortedEntries<ControlRecord>('mControl')) if (c.contactId === id) this.#j.delete('mControl', String(k));
     });
   }
 
@@ -137,6 +145,47 @@ export class RecordMessengerStore implements MessengerStore {
       return o.data.slice();
     }
     return null;
+  }
+
+  insertIntroduction(r: NewIntroduction): number {
+    const id = this.#nextId();
+    this.#j.put('mIntro', String(id), copy({ ...r, id }));
+    return id;
+  }
+
+  updateIntroduction(r: IntroductionRecord): void {
+    if (!this.#j.has('mIntro', String(r.id))) return;
+    this.#j.put('mIntro', String(r.id), copy(r));
+  }
+
+  introduction(id: number): IntroductionRecord | null {
+    const r = this.#j.get('mIntro', String(id)) as IntroductionRecord | undefined;
+    return r === undefined ? null : copy(r);
+  }
+
+  introductionById(introId: Uint8Array, contactId: number): IntroductionRecord | null {
+    for (const r of this.#sorted<IntroductionRecord>('mIntro')) {
+      if (same(r.introId, introId) && (r.contactId === contactId || r.otherContactId === contactId)) return copy(r);
+    }
+    return null;
+  }
+
+  introductions(): IntroductionRecord[] {
+    return this.#sorted<IntroductionRecord>('mIntro').map(copy);
+  }
+
+  queueControl(contactId: number, content: Uint8Array): void {
+    this.#j.put('mControl', String(this.#nextId()), { contactId, content: content.slice() } satisfies ControlRecord);
+  }
+
+  controlDue(contactId: number): Array<{ id: number; content: Uint8Array }> {
+    return this.#sortedEntries<ControlRecord>('mControl')
+      .filter(([, c]) => c.contactId === contactId)
+      .map(([id, c]) => ({ id, content: c.content.slice() }));
+  }
+
+  deleteControl(id: number): void {
+    this.#j.delete('mControl', String(id));
   }
 
   putHeld(data: Uint8Array, receivedAt: number, max: number): void {

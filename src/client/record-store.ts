@@ -43,7 +43,7 @@ export const MAX_FRAGMENT_COUNT = 65_535;
 export const MAX_INCOMPLETE_MESSAGES = 1024;
 
 /** The client's tables, then the messenger's (record-messenger-store.ts), which share the journal. */
-export const RECORD_TABLES = ['settings', 'meta', 'outMsg', 'outFrag', 'surbs', 'inMsg', 'inFrag', 'inbox', 'inboxIds', 'mailboxes', 'invites', 'mValues', 'mContacts', 'mHistory', 'mOrphans', 'mHeld'] as const;
+export const RECORD_TABLES = ['settings', 'meta', 'outMsg', 'outFrag', 'surbs', 'inMsg', 'inFrag', 'inbox', 'inboxIds', 'mailboxes', 'invites', 'mValues', 'mContacts', 'mHistory', 'mOrphans', 'mHeld', 'mIntro', 'mControl'] as const;
 
 const REFUSALS: readonly MailboxRefusal[] = ['limit', 'taken', 'revoked', 'invalid'];
 
