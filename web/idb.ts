@@ -8,7 +8,7 @@
  * before `complete`). `flushed()` resolves once everything committed so far is on disk. Whoever
  * makes a promise to the outside (a frame to the gateway that advances the mailbox or carries a
  * SURB whose keys we keep, an answer "queued" to the page) waits for `flushed()` first: that is
- * the write-ahead rule that loses nothing acknowledged. A failed write (a full quota, say) makes
+ * the durability rule that loses nothing acknowledged (docs/browser.md). A failed write (a full quota, say) makes
  * `failure` non-null and every later `flushed()` reject: nothing more is acknowledged.
  */
 import type { Journal, JournalChange } from '../src/client/journal.js';

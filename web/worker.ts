@@ -5,11 +5,14 @@
  * gateway's WebSocket listener with Noise XK (src/link/ws-browser.ts); the directory comes from
  * the gateway over that link (`get_document`), never from an authority.
  *
- * Write-ahead: a frame leaves for the gateway only once every store transaction committed before
- * it is on disk. A mailbox request for entry n + 1 tells the gateway it may delete entry n, so
- * entry n's effect must be durable first; a packet's SURB keys must be durable before the packet
- * can be answered. While IndexedDB is idle (almost always) frames go at once; otherwise they wait
- * in order for the write (milliseconds), and should a write fail they never leave.
+ * Durability without a timing signal: frames leave at their clocks' ideal times (timedLink below)
+ * and never wait for IndexedDB, since a wait that only real traffic causes would show on the wire.
+ * What must be on disk before the gateway acts on it is the mailbox position a fetch confirms
+ * (`retrieve_message{n}` lets it delete entries below n): fetches ask for a new position only
+ * once IndexedDB has it. A packet's SURB keys may still be on their way to disk when the packet
+ * leaves; should the tab die first, the acknowledgement finds no keys and the fragment goes again
+ * (the receiver drops the duplicate). Should a write fail, the position stops moving and the
+ * gateway keeps the entries for the next start.
  */
 import { parseNetworkFile } from '../src/config/network.js';
 import { portableBackend } from '../src/crypto/portable.js';
@@ -24,6 +27,7 @@ import { randomIntFrom } from '../src/pki/route.js';
 import type { DocumentNode } from '../src/pki/types.js';
 import { Client } from '../src/client/client.js';
 import type { GatewayLink } from '../src/client/client.js';
+import { TimedLink, codecForCommandLength } from '../src/client/timed-link.js';
 import type { InboxMessage } from '../src/client/store.js';
 import { toHex } from '../src/util/bytes.js';
 import { clientAddress, contactNode, isInitialised, readClientIdentity, refreshGatewayContact, saveClientIdentity } from '../src/client/settings.js';
@@ -62,38 +66,31 @@ function consoleLogger(component: string): Logger {
   return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error'), child: (c) => consoleLogger(c) };
 }
 
-/** The link with the write-ahead rule: frames wait, in order, for the store's pending writes. */
-function writeAhead(link: Link, idb: IdbClientStore): GatewayLink {
-  let chain: Promise<void> = Promise.resolve();
-  let waiting = 0;
-  const later = (fn: () => Promise<void> | void): Promise<void> => {
-    waiting++;
-    // A failed write skips the frame (it never leaves); a failed send fails its caller only: the
-    // chain itself never rejects, so the frames after it still go in order.
-    const p = chain.then(() => idb.flushed()).then(fn, () => undefined);
-    chain = p.then(
-      () => undefined,
-      () => undefined,
-    ).finally(() => {
-      waiting--;
-    });
-    return p;
-  };
+/**
+ * The link with departures at the clocks' times (src/client/timed-link.ts): the engine's clocks
+ * run LINK_LEAD_MS ahead and hand each frame over with its ideal time. Frames never wait for
+ * IndexedDB, so when they leave does not depend on what the store writes (the traffic rule); the
+ * one thing that must be on disk first, the mailbox position a fetch confirms (the gateway then
+ * deletes what lies below it), counts for fetches only once IndexedDB has it.
+ */
+function timedLink(link: Link, idb: IdbClientStore, maxMessageLength: number): GatewayLink {
+  const timed = new TimedLink(link, {
+    clock: systemClock,
+    codec: codecForCommandLength(maxMessageLength),
+    durable: () => idb.flushed(),
+    onFailure: () => void link.close().catch(() => undefined),
+  });
   return {
-    trySend(message) {
-      if (waiting === 0 && !idb.pending() && idb.failure === null) return link.trySend(message);
-      if (idb.failure !== null) return false;
-      void later(() => {
-        link.trySend(message);
-      });
-      return true;
-    },
-    send(message) {
-      if (waiting === 0 && !idb.pending() && idb.failure === null) return link.send(message);
-      return later(() => link.send(message));
-    },
+    trySend: (m) => link.trySend(m),
+    send: (m) => link.send(m),
+    sendAt: (m, at) => timed.sendAt(m, at),
+    fetchAt: (at) => timed.fetchAt(at),
+    setFetchSequence: (n) => timed.setFetchSequence(n),
     recv: () => link.recv(),
-    close: () => link.close(),
+    close: () => {
+      timed.close();
+      return link.close();
+    },
   };
 }
 
@@ -192,7 +189,7 @@ async function start(network: unknown, gatewayName: string | null): Promise<void
       maxMessageLength,
       handshakeTimeoutMs: CONNECT_TIMEOUT_MS,
     });
-    return writeAhead(link, idb);
+    return timedLink(link, idb, maxMessageLength);
   };
   const client = new Client(
     { linkPrivateKey: identity.linkPrivateKey, gateway: identity.gateway, bootstrap: { gateway: contactNode(identity, identity.contact), params: identity.contact.params } },
@@ -258,7 +255,7 @@ async function start(network: unknown, gatewayName: string | null): Promise<void
   postMessenger(running);
 }
 
-/** Queues a one-off message; answers only once it is on disk (the write-ahead rule for answers). */
+/** Queues a one-off message; answers only once it is on disk (a promise to the page waits for flushed()). */
 async function send(requestId: number, to: string, text: string): Promise<void> {
   const r = running;
   if (r === null) {

@@ -16,12 +16,11 @@
  * Node only.
  */
 import { parentPort } from 'node:worker_threads';
-import { BackchannelError, isBackchannelError } from '../errors.js';
+import { isBackchannelError } from '../errors.js';
 import { connectTcp } from '../link/tcp.js';
 import type { Link } from '../link/link.js';
 import { systemClock } from '../ops/clock.js';
-import { MESSAGE_BODY_OVERHEAD, WIRE_HEADER_LENGTH, WireCodec } from '../wire/commands.js';
-import { TimedLink } from './timed-link.js';
+import { TimedLink, codecForCommandLength } from './timed-link.js';
 
 export interface ConnectRequest {
   readonly type: 'connect';
@@ -74,10 +73,7 @@ function shutDown(): void {
 
 async function connect(req: ConnectRequest): Promise<void> {
   try {
-    // The engine's codec for this geometry: its commands are `maxMessageLength` long, a packet's
-    // length plus a `message` command's overhead.
-    const codec = new WireCodec({ packetLength: req.maxMessageLength - WIRE_HEADER_LENGTH - MESSAGE_BODY_OVERHEAD });
-    if (codec.commandLength !== req.maxMessageLength) throw new BackchannelError('ERR_WIRE_LENGTH', 'link: no wire geometry has commands of this length');
+    const codec = codecForCommandLength(req.maxMessageLength);
     const l = await connectTcp({
       host: req.host,
       port: req.port,

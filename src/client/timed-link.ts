@@ -11,8 +11,9 @@
  * never wait for the store, so their times do not depend on what it writes.
  * Portable: no `node:` imports.
  */
+import { BackchannelError } from '../errors.js';
 import type { Clock } from '../ops/clock.js';
-import type { WireCodec } from '../wire/commands.js';
+import { MESSAGE_BODY_OVERHEAD, WIRE_HEADER_LENGTH, WireCodec } from '../wire/commands.js';
 
 /**
  * Frames waiting for their time or for room on the link, at most. The clocks hand over a few
@@ -20,6 +21,17 @@ import type { WireCodec } from '../wire/commands.js';
  * frames, and `onOverflow` is called (its owner closes the link) rather than let the queue grow.
  */
 export const MAX_WAITING_FRAMES = 1024;
+
+/**
+ * The engine's codec for the geometry whose commands are `commandLength` long (what the engine's
+ * `connect` is given): a packet's length plus a `message` command's overhead.
+ * @throws {BackchannelError} ERR_WIRE_LENGTH when no geometry has commands of this length.
+ */
+export function codecForCommandLength(commandLength: number): WireCodec {
+  const codec = new WireCodec({ packetLength: commandLength - WIRE_HEADER_LENGTH - MESSAGE_BODY_OVERHEAD });
+  if (codec.commandLength !== commandLength) throw new BackchannelError('ERR_WIRE_LENGTH', 'link: no wire geometry has commands of this length');
+  return codec;
+}
 
 /** What a TimedLink sends on. */
 export interface FrameSink {
