@@ -24,7 +24,7 @@ interface Bench {
 }
 
 /** Options that take a value: the value is not a benchmark's name. */
-const OPTIONS_WITH_VALUE = ['--minutes', '--trace', '--from-trace', '--seed', '--concurrent'];
+const OPTIONS_WITH_VALUE = ['--minutes', '--trace', '--from-trace', '--seed', '--concurrent', '--faults'];
 
 const BENCHES: Record<string, Bench> = {
   sphinx: { about: 'Sphinx create/unwrap and AEZ for the default geometry, against one X25519', run: () => ({ ...benchSphinx() }) },

@@ -184,8 +184,11 @@ export class HostNetwork {
   readonly #loss = new Map<number, number>();
   readonly #delay = new Map<number, number>();
   #shaping: Shaping | null = null;
+  /** Drops counted by qdiscs since removed. */
+  #droppedBefore = 0;
   #destroyed = false;
   #exitHooks: (() => void) | null = null;
+  #signalHooks: [NodeJS.Signals, () => void][] = [];
 
   private constructor(prefix: string, subnet: string, hosts: NetnsHost[]) {
     this.prefix = prefix;
@@ -312,6 +315,7 @@ export class HostNetwork {
     const loss = this.#loss.get(index) ?? 0;
     const delay = this.#delay.get(index) ?? 0;
     const s = this.#probeShaping();
+    this.#droppedBefore += this.#droppedNow(index);
     for (const [ns, dev] of this.#ends(index)) {
       this.#tryTc(ns, ['qdisc', 'del', 'dev', dev, 'root']);
       if (loss === 0 && delay === 0) continue;
@@ -353,8 +357,13 @@ export class HostNetwork {
     this.#applyShaping(index);
   }
 
-  /** Packets the loss qdiscs dropped on host `index`'s link so far (both ends), as tc counts them. */
-  droppedPackets(index: number): number {
+  /** Packets the loss qdiscs of every host dropped so far (both ends of each link), as tc counts them. */
+  droppedPackets(): number {
+    return this.hosts.reduce((a, h) => a + this.#droppedNow(h.index), this.#droppedBefore);
+  }
+
+  /** What host `index`'s qdiscs in place now have dropped. */
+  #droppedNow(index: number): number {
     let total = 0;
     for (const [ns, dev] of this.#ends(index)) {
       let out = '';
@@ -388,6 +397,7 @@ export class HostNetwork {
       process.off('exit', this.#exitHooks);
       this.#exitHooks = null;
     }
+    for (const [sig, hook] of this.#signalHooks.splice(0)) process.off(sig, hook);
     if (this.#destroyed) return;
     this.#destroyed = true;
     removeHosts(this.prefix);
@@ -412,10 +422,12 @@ export class HostNetwork {
       ['SIGINT', 130],
       ['SIGTERM', 143],
     ] as const) {
-      process.once(sig, () => {
+      const hook = (): void => {
         onExit();
         process.exit(code);
-      });
+      };
+      this.#signalHooks.push([sig, hook]);
+      process.once(sig, hook);
     }
   }
 }
