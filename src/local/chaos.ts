@@ -57,8 +57,9 @@ export interface ChaosOptions {
   readonly maxConcurrentFaults?: number;
   /** Where the network and the clients live (default: a new temporary folder, removed at the end). */
   readonly dir?: string;
-  /** Prefix of the namespaces and links (netns.ts). */
+  /** Prefix of the namespaces and links, and the hosts' /24 (netns.ts): two runs at once need different ones. */
   readonly prefix?: string;
+  readonly subnet?: string;
   /** How long, after the faults, to wait for every server and every pending message's verdict (default 90 s). */
   readonly settleMs?: number;
   /**
@@ -286,7 +287,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   mkdirSync(root, { recursive: true });
   const data = join(root, 'network');
   const serverCount = LOCAL_AUTHORITIES + LOCAL_LAYERS * LOCAL_MIXES_PER_LAYER + LOCAL_GATEWAYS;
-  const hosts = HostNetwork.create(serverCount, opts.prefix === undefined ? {} : { prefix: opts.prefix });
+  const hosts = HostNetwork.create(serverCount, { ...(opts.prefix === undefined ? {} : { prefix: opts.prefix }), ...(opts.subnet === undefined ? {} : { subnet: opts.subnet }) });
   let net: LocalNetwork | null = null;
   const clients: ChaosClient[] = [];
   const paused = new Set<string>();
@@ -420,6 +421,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const faultCounts: Record<FaultKind, number> = { kill: 0, pause: 0, partition: 0, loss: 0 };
     const start = Date.now();
     const running: Promise<void>[] = [];
+    // A line of counts a minute, for long runs.
+    const progress = setInterval(() => {
+      const v = [...sent.values()];
+      log(`chaos: +${Math.round((Date.now() - start) / 1000)} s: sent ${v.length}, acknowledged ${v.filter((r) => r.verdict === 'delivered').length}, shown ${shown.size}`);
+    }, 60_000);
+    progress.unref();
     for (const f of schedule) {
       const wait = start + f.atMs - Date.now();
       if (wait > 0) await sleep(wait);
@@ -465,6 +472,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     }
 
     // ---- heal, wait for every server, drain ----
+    clearInterval(progress);
     sending = false;
     await sender;
     hosts.clearFaults();

@@ -19,6 +19,9 @@ import { chaosReport, chaosSchedule, runChaos, seededRandom } from '../../src/lo
 import { probeHosts } from '../../src/local/netns.js';
 
 const FAULT_MS = 30_000;
+// Names and addresses of its own, apart from the bench's (bcn, 10.213.0.0/24), so both can run at once.
+const PREFIX = 'bcnt';
+const SUBNET = '10.213.1';
 const seedFromEnv = process.env['CHAOS_SEED'];
 const SEED = seedFromEnv !== undefined && /^\d+$/.test(seedFromEnv) ? Number(seedFromEnv) : randomInt(2 ** 31);
 
@@ -47,7 +50,7 @@ describe('chaos across hosts (network namespaces)', { timeout: 400_000 }, () => 
   it('kills, pauses, partitions and loss lose no acknowledged message and show none twice', { skip }, async () => {
     if (refusal !== null) assert.fail(`CI=true as root on Linux, yet network namespaces cannot be made: ${refusal}`);
     process.stdout.write(`# chaos seed ${SEED} (replay: CHAOS_SEED=${SEED})\n`);
-    const r = await runChaos({ durationMs: FAULT_MS, seed: SEED, settleMs: 20_000, drainMs: 30_000, log: (l) => process.stdout.write(`# ${l}\n`) });
+    const r = await runChaos({ durationMs: FAULT_MS, seed: SEED, prefix: PREFIX, subnet: SUBNET, settleMs: 20_000, drainMs: 30_000, log: (l) => process.stdout.write(`# ${l}\n`) });
     process.stdout.write(`${chaosReport(r).replace(/^/gm, '# ')}\n`);
     const why = `seed ${SEED}`;
     assert.ok(r.faults.length > 0, `faults were made (${why})`);
