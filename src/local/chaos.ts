@@ -121,6 +121,9 @@ export interface ChaosResult {
   readonly shownMaxMs: number;
 }
 
+/** Restarts of a server that exits by itself, before the run leaves it down. */
+const MAX_RESTARTS = 5;
+
 /** mulberry32: a small seeded generator for the schedule (not for anything secret). */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
@@ -346,8 +349,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       onExit: (name, how) => {
         if (killedOnPurpose.has(name)) return;
         unexpectedExits.push(`${name} (${how})`);
-        log(`chaos: ${name} exited by itself (${how}); restarting it`);
-        n.start(name);
+        // A server that keeps dying is left down (and then reported as not back), not restarted forever.
+        const times = unexpectedExits.filter((e) => e.startsWith(`${name} `)).length;
+        log(`chaos: ${name} exited by itself (${how})${times <= MAX_RESTARTS ? '; restarting it' : `; ${times} times, left down`}`);
+        if (times <= MAX_RESTARTS) n.start(name);
       },
     });
     net = n;
