@@ -139,9 +139,10 @@ export function removeHosts(prefix = DEFAULT_NETNS_PREFIX): { namespaces: number
 
 /**
  * Whether hosts can be made here: null when they can, else why not (not Linux, not root, no
- * `ip`, or the kernel refuses namespaces, veth pairs or bridges). Makes and removes one host.
+ * `ip`, or the kernel refuses namespaces, veth pairs or bridges). Makes and removes one host, named
+ * and addressed (10.214.x.0/24) after this process, so that two processes may probe at once.
  */
-export function probeHosts(prefix = 'bcnprobe'): string | null {
+export function probeHosts(prefix = `bcnp${process.pid % 10_000}`): string | null {
   if (process.platform !== 'linux') return `network namespaces need Linux (this is ${process.platform})`;
   if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'network namespaces need root (CAP_NET_ADMIN); run as root';
   try {
@@ -155,7 +156,7 @@ export function probeHosts(prefix = 'bcnprobe'): string | null {
     return 'the `tc` command (iproute2) is missing';
   }
   try {
-    const h = HostNetwork.create(1, { prefix });
+    const h = HostNetwork.create(1, { prefix, subnet: `10.214.${process.pid % 250}` });
     h.destroy();
     return null;
   } catch (e) {
