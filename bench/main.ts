@@ -3,6 +3,7 @@
  * the same run; nothing here asserts a time.
  */
 import { benchAez } from './aez.js';
+import { benchChaos } from './chaos.js';
 import { benchClient } from './client.js';
 import { benchClocks } from './clocks.js';
 import { benchCrypto } from './crypto.js';
@@ -23,7 +24,7 @@ interface Bench {
 }
 
 /** Options that take a value: the value is not a benchmark's name. */
-const OPTIONS_WITH_VALUE = ['--minutes', '--trace', '--from-trace'];
+const OPTIONS_WITH_VALUE = ['--minutes', '--trace', '--from-trace', '--seed', '--concurrent', '--faults'];
 
 const BENCHES: Record<string, Bench> = {
   sphinx: { about: 'Sphinx create/unwrap and AEZ for the default geometry, against one X25519', run: () => ({ ...benchSphinx() }) },
@@ -39,6 +40,11 @@ const BENCHES: Record<string, Bench> = {
   observer: {
     about: 'A global passive observer: relays on every link of a local network, 4 clients, attacks [--minutes M]',
     run: (argv) => benchObserver(argv),
+    printsItself: true,
+  },
+  chaos: {
+    about: 'Faults across hosts: every server in its own network namespace, kills, pauses, partitions and loss while clients exchange numbered messages [--minutes N] [--seed S] (Linux, root)',
+    run: (argv) => benchChaos(argv),
     printsItself: true,
   },
 };

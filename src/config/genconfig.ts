@@ -65,6 +65,12 @@ export interface GenerateOptions {
   readonly force?: boolean;
   /** Source of the new keys (default: the system CSPRNG). */
   readonly randomBytes?: (length: number) => Uint8Array;
+  /**
+   * Bind each server's ops endpoint (health, metrics) on its own host address rather than on
+   * 127.0.0.1: for servers in their own network namespaces (src/local/netns.ts), whose loopback
+   * the machine's other processes cannot reach. Default false.
+   */
+  readonly opsOnHost?: boolean;
 }
 
 export interface GeneratedServer {
@@ -231,7 +237,7 @@ export function generateNetwork(opts: GenerateOptions): GeneratedNetwork {
       role: s.role,
       name: s.name,
       dataDir: '.',
-      ops: { host: opsHostFor(s.host), port: s.ports.ops },
+      ops: { host: opts.opsOnHost === true ? s.host : opsHostFor(s.host), port: s.ports.ops },
       logLevel,
       authorities: authoritiesJson,
       threshold,

@@ -122,12 +122,18 @@ export class LocalNetwork {
   readonly servers: readonly LocalServer[];
   readonly #procs = new Map<string, ProcessState>();
   readonly #onExit: (name: string, how: string) => void;
+  readonly #wrap: ((server: LocalServer) => readonly string[]) | null;
   #stopping = false;
 
-  constructor(dir: string, opts: { onExit?: (name: string, how: string) => void } = {}) {
+  /**
+   * `wrap` gives, for a server, a command that runs the server's own command line in place of
+   * itself (by exec, so the pid stays the server's), e.g. `ip netns exec NS` (src/local/netns.ts).
+   */
+  constructor(dir: string, opts: { onExit?: (name: string, how: string) => void; wrap?: (server: LocalServer) => readonly string[] } = {}) {
     this.dir = dir;
     this.servers = readLocalServers(dir);
     this.#onExit = opts.onExit ?? (() => undefined);
+    this.#wrap = opts.wrap ?? null;
     for (const s of this.servers) this.#procs.set(s.name, { server: s, child: null, lastExit: null, logOffset: 0 });
   }
 
@@ -160,7 +166,8 @@ export class LocalNetwork {
     const logPath = join(this.dir, name, 'server.log');
     const fd = openSync(logPath, 'a', 0o600);
     st.logOffset = fstatSync(fd).size;
-    const child = spawn(process.execPath, [BIN_PATH, st.server.role, '--config', st.server.configPath], {
+    const command = [...(this.#wrap?.(st.server) ?? []), process.execPath, BIN_PATH, st.server.role, '--config', st.server.configPath];
+    const child = spawn(command[0]!, command.slice(1), {
       stdio: ['ignore', fd, fd],
       env: { ...process.env },
     });

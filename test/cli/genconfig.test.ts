@@ -146,6 +146,18 @@ describe('backchannel genconfig', () => {
     });
   });
 
+  test('opsOnHost binds each ops endpoint on its own host (servers in network namespaces), not on 127.0.0.1', async () => {
+    await withTemp((dir) => {
+      generateNetwork({ dir, authorities: 1, layers: 1, mixesPerLayer: 1, gateways: 1, hosts: ['10.0.0.1', '10.0.0.2', '10.0.0.3'], basePort: 26000, opsOnHost: true });
+      const configs = loadAll(dir);
+      assert.deepEqual(configs.get('authority-1')!.ops, { host: '10.0.0.1', port: 26001 });
+      assert.deepEqual(configs.get('mix-1-1')!.ops, { host: '10.0.0.2', port: 26003 });
+      const g = configs.get('gateway-1')!;
+      assert.deepEqual(g.ops, { host: '10.0.0.3', port: 26005 });
+      assert.deepEqual(g.listen, { host: '0.0.0.0', port: 26004 });
+    });
+  });
+
   test('refuses to overwrite a network without --force, and replaces it (keys included) with it', async () => {
     await withTemp(async (dir) => {
       await runGenconfig(['--dir', dir, '--authorities', '1', '--layers', '1', '--mixes-per-layer', '1', '--gateways', '1']);
