@@ -54,6 +54,11 @@ export interface ClientSessions {
 export interface ClientSessionsInit {
   readonly mailbox: FetchMailbox;
   readonly limiter: RateLimiter;
+  /**
+   * Fetches per client (`retrieve_message`, and `get_document` and `mailbox_request`, which ride in
+   * their place on the same clock): one over it is a counted drop and gets no answer, never a queue.
+   */
+  readonly fetchLimiter?: RateLimiter;
   readonly codec: WireCodec;
   /** Fetches answered, by result (`message` or `empty`). */
   readonly fetches: Counter<'result'>;
@@ -220,6 +225,9 @@ export function clientSessions(init: ClientSessionsInit): ClientSessions {
       }
     },
     command(link, cmd) {
+      if ((cmd.kind === 'retrieve_message' || cmd.kind === 'get_document' || cmd.kind === 'mailbox_request') && init.fetchLimiter?.take(link.remoteStatic) === false) {
+        return { kind: 'drop', reason: 'fetch_rate_limited' };
+      }
       switch (cmd.kind) {
         case 'send_packet':
           return limiter.take(link.remoteStatic) ? { kind: 'unwrap', packet: cmd.packet } : { kind: 'drop', reason: 'rate_limited' };

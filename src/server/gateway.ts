@@ -24,7 +24,7 @@ import type { MailboxWriter } from './mailbox-writer.js';
 import { clientSessions } from './fetch.js';
 import { PacketNode } from './node.js';
 import type { PacketNodeComponents, PacketNodeInit } from './node.js';
-import { RateLimiter } from './rate-limit.js';
+import { fetchBucketRate, RateLimiter } from './rate-limit.js';
 import { finalStage } from './store.js';
 import { RendezvousService } from './rendezvous.js';
 import { WireCodec } from '../wire/commands.js';
@@ -32,6 +32,8 @@ import type { SignedDocument } from '../pki/types.js';
 
 export interface GatewayInit extends PacketNodeInit {
   readonly clientRate: { readonly perSecond: number; readonly burst: number };
+  /** Per-client bucket on fetches; by default fetchBucketRate(params.fetchRatePerS) (rate-limit.ts). */
+  readonly fetchRate?: { readonly perSecond: number; readonly burst: number };
 }
 
 export interface GatewayComponents extends PacketNodeComponents {
@@ -99,6 +101,7 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
   const sessions = clientSessions({
     mailbox: boxes,
     limiter,
+    fetchLimiter: new RateLimiter({ ...(init.fetchRate ?? fetchBucketRate(init.params.fetchRatePerS)), clock: components.clock }),
     codec: new WireCodec({ packetLength: format.geometry.packetLength }),
     fetches,
     deletionsRefused,
