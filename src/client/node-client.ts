@@ -263,8 +263,15 @@ export interface RunningClient {
 }
 
 /** Connects to a gateway as the engine asks. */
-function connectGateway(gateway: DocumentNode, staticKey: Uint8Array, maxMessageLength: number): ReturnType<typeof connectTcp> {
-  return connectTcp({ ...splitHostPort(gateway.tcpAddress), staticKey, remoteStatic: gateway.linkKey, maxMessageLength, handshakeTimeoutMs: CONNECT_TIMEOUT_MS });
+function connectGateway(gateway: DocumentNode, staticKey: Uint8Array, maxMessageLength: number, admission?: Uint8Array): ReturnType<typeof connectTcp> {
+  return connectTcp({
+    ...splitHostPort(gateway.tcpAddress),
+    staticKey,
+    remoteStatic: gateway.linkKey,
+    maxMessageLength,
+    handshakeTimeoutMs: CONNECT_TIMEOUT_MS,
+    ...(admission === undefined ? {} : { handshakePayload: admission }),
+  });
 }
 
 /**

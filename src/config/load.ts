@@ -11,6 +11,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { BackchannelError, isBackchannelError } from '../errors.js';
 import type { AuthorityInfo, NetworkParameters } from '../pki/types.js';
 import { equalBytes } from '../util/bytes.js';
+import { ADMISSION_WORK_BITS, MAX_ADMISSION_WORK_BITS } from '../wire/admission.js';
 import type {
   AuthorityConfig,
   AuthorizedNode,
@@ -73,6 +74,8 @@ export const DEFAULT_CLIENT_RATE_PER_S = 50;
 export const DEFAULT_CLIENT_BURST = 100;
 export const MAX_CLIENT_RATE_PER_S = 100_000;
 export const MAX_CLIENT_BURST = 1_000_000;
+/** types.ts: client records a gateway holds at most (src/server/admission.ts's DEFAULT_MAX_CLIENTS, the rate limiter's bound on buckets). */
+export const DEFAULT_MAX_CLIENTS = 100_000;
 /** Authorized nodes one authority lists: a typo guard far above any deployment. */
 export const MAX_AUTHORIZED_NODES = 10_000;
 /** Config files are small; anything bigger is the wrong file. */
@@ -82,7 +85,7 @@ const COMMON_FIELDS = ['role', 'name', 'dataDir', 'ops', 'logLevel', 'authoritie
 const ROLE_FIELDS: Readonly<Record<ServerRole, readonly string[]>> = {
   authority: [...COMMON_FIELDS, 'listen', 'nodes'],
   mix: [...COMMON_FIELDS, 'layer', 'listen', 'advertise', 'limits'],
-  gateway: [...COMMON_FIELDS, 'listen', 'advertise', 'wsListen', 'wsAdvertise', 'limits', 'mailbox', 'clientRate'],
+  gateway: [...COMMON_FIELDS, 'listen', 'advertise', 'wsListen', 'wsAdvertise', 'limits', 'mailbox', 'clientRate', 'admission'],
 };
 
 /** Every field of any role: a field outside these is reported before the role is known. */
@@ -219,6 +222,14 @@ function parseGateway(o: JsonObject, common: CommonConfig, baseDir: string): Gat
     burst: optional(c, 'burst', DEFAULT_CLIENT_BURST, (v) => integer(`${cp}.burst`, v, 1, MAX_CLIENT_BURST)),
   };
 
+  const ap = `${role}.admission`;
+  const a = object(ap, orEmpty(o, 'admission'), ['mode', 'workBits', 'maxClients']);
+  const admission = {
+    mode: optional(a, 'mode', 'proof-of-work' as const, (v) => oneOf(`${ap}.mode`, v, ['proof-of-work', 'token', 'open'] as const)),
+    workBits: optional(a, 'workBits', ADMISSION_WORK_BITS, (v) => integer(`${ap}.workBits`, v, 0, MAX_ADMISSION_WORK_BITS)),
+    maxClients: optional(a, 'maxClients', DEFAULT_MAX_CLIENTS, (v) => integer(`${ap}.maxClients`, v, 1, MAX_MAILBOX_ENTRIES)),
+  };
+
   return {
     ...common,
     role,
@@ -229,6 +240,7 @@ function parseGateway(o: JsonObject, common: CommonConfig, baseDir: string): Gat
     limits: parseLimits(`${role}.limits`, orEmpty(o, 'limits')),
     mailbox,
     clientRate,
+    admission,
   };
 }
 

@@ -93,6 +93,18 @@ export interface GatewayConfig extends CommonConfig {
   };
   /** Per-client token bucket for packets a client sends. Defaults 50/s, burst 100. */
   readonly clientRate: { readonly perSecond: number; readonly burst: number };
+  /** Admission of new clients (src/server/admission.ts, docs/network.md "Admission"). */
+  readonly admission: {
+    /**
+     * `proof-of-work` (default): a new client key shows `workBits` of work; `token`: an invitation
+     * token minted with `backchannel gateway token`; `open`: anyone (tests and local networks only).
+     */
+    readonly mode: 'proof-of-work' | 'token' | 'open';
+    /** Work a new client shows, in bits (2^bits SHA-256 evaluations expected). Default 20. */
+    readonly workBits: number;
+    /** Client records held at most; a new client past it is refused and health says degraded. Default 100 000. */
+    readonly maxClients: number;
+  };
 }
 
 export type ServerConfig = AuthorityConfig | MixConfig | GatewayConfig;

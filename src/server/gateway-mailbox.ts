@@ -53,7 +53,7 @@ const COMMITTED_BOUNDS_REMEMBERED = 100_000;
 export const DEFAULT_MAX_PENDING_ALIASES = 10_000;
 
 /** The reads a gateway makes on its main thread. */
-export type MailboxReader = Pick<MailboxStore, 'isRegistered' | 'peek' | 'route' | 'aliasCount'>;
+export type MailboxReader = Pick<MailboxStore, 'isRegistered' | 'peek' | 'route' | 'aliasCount'> & Partial<Pick<MailboxStore, 'clients'>>;
 
 /** What answering fetches needs (fetch.ts). */
 export interface FetchMailbox {
@@ -201,6 +201,11 @@ export class GatewayMailbox implements FetchMailbox {
   isRegistered(recipient: Uint8Array): boolean {
     checkRecipient(recipient);
     return this.#registrations.has(idKey(recipient)) || this.#reader.isRegistered(recipient);
+  }
+
+  /** Clients registered, with those waiting for a commit (the admission's cap); 0 when the reader cannot count. */
+  clients(): number {
+    return (this.#reader.clients?.() ?? 0) + this.#registrations.size;
   }
 
   /** Where mail for `recipient` goes, with the alias changes that wait for a commit. */

@@ -27,6 +27,9 @@ import type { PacketNodeComponents, PacketNodeInit } from './node.js';
 import { fetchBucketRate, RateLimiter } from './rate-limit.js';
 import { finalStage } from './store.js';
 import { RendezvousService } from './rendezvous.js';
+import { ADMISSION_REFUSALS, createAdmission } from './admission.js';
+import type { Admission, AdmissionInit, TokenLedger } from './admission.js';
+import type { AdmissionCrypto } from '../wire/admission.js';
 import { WireCodec } from '../wire/commands.js';
 import type { SignedDocument } from '../pki/types.js';
 
@@ -34,6 +37,8 @@ export interface GatewayInit extends PacketNodeInit {
   readonly clientRate: { readonly perSecond: number; readonly burst: number };
   /** Per-client bucket on fetches; by default fetchBucketRate(params.fetchRatePerS) (rate-limit.ts). */
   readonly fetchRate?: { readonly perSecond: number; readonly burst: number };
+  /** Admission of new clients (admission.ts); every client is admitted without it (the simulator, component tests). */
+  readonly admission?: AdmissionInit;
 }
 
 export interface GatewayComponents extends PacketNodeComponents {
@@ -49,10 +54,16 @@ export interface GatewayComponents extends PacketNodeComponents {
   readonly commitSchedule?: (fn: () => void) => void;
   /** The verified signed document held for an epoch (the follower's current or next), relayed to clients; none relayed without it. */
   readonly directory?: (epoch: number) => SignedDocument | null;
+  /** Token admission: the operator's key and the ledger of used tokens. */
+  readonly admissionToken?: { readonly key: Uint8Array; readonly ledger: TokenLedger; readonly crypto: AdmissionCrypto };
 }
 
 export interface Gateway {
   readonly node: PacketNode;
+  /** Its admission, when it has one. */
+  readonly admission: Admission | null;
+  /** Why the gateway is degraded now, beyond the node's pressure (its client cap reached). */
+  degraded(): string[];
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -110,7 +121,25 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
     ...(components.directory === undefined ? {} : { documents: components.directory }),
     ...(components.commitSchedule ? { schedule: components.commitSchedule } : {}),
   });
+  const admissions = new Counter({
+    name: 'backchannel_admission_total',
+    help: 'Client links by admission outcome: known (a client record held), admitted (a new key), or refused by reason (work, token_required, token_invalid, full)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  for (const o of ['known', 'admitted', ...ADMISSION_REFUSALS]) admissions.inc({ outcome: o }, 0);
+  const admission =
+    init.admission === undefined
+      ? null
+      : createAdmission(init.admission, {
+          identityKey: init.identityKey,
+          known: (k) => boxes.isRegistered(k),
+          clients: () => boxes.clients(),
+          ...(components.admissionToken === undefined ? {} : { token: components.admissionToken }),
+          counted: (outcome) => admissions.inc({ outcome }),
+        });
   const node = new PacketNode(init, components, {
+    ...(admission === null ? {} : { admit: (rs: Uint8Array, payload: Uint8Array) => admission.check(rs, payload) }),
     clients: sessions,
     final: finalStage(format, boxes, {
       service: rendezvous,
@@ -133,6 +162,8 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
   });
   return {
     node,
+    admission,
+    degraded: () => (admission?.full() === true ? [`client cap reached (${admission.maxClients} clients): new clients are refused`] : []),
     start: () => node.start(),
     async stop() {
       await node.stop();

@@ -172,6 +172,8 @@ export interface MailboxStore {
   count(recipient: Uint8Array): number;
   /** Entries held for everyone. */
   total(): number;
+  /** Clients registered (the gateway's cap on clients counts these). */
+  clients(): number;
   /** Checks the database file and every counter against the rows; throws when anything disagrees. Scans everything. */
   check(): void;
   /** Closes the database; idempotent. Every other method then throws ERR_MAILBOX_STORE. */
@@ -604,6 +606,11 @@ class SqliteMailboxStore implements MailboxStore {
 
   total(): number {
     return this.#guard('count', () => this.#readTotal());
+  }
+
+  clients(): number {
+    // A count over the primary key: for the admission of a new client only, never per packet.
+    return this.#guard('count', () => (this.#db.prepare('SELECT COUNT(*) AS n FROM clients').get() as { n: number }).n);
   }
 
   check(): void {

@@ -220,6 +220,11 @@ export class MemoryMailboxStore implements MailboxStore {
     return this.#total;
   }
 
+  clients(): number {
+    this.#open('count');
+    return this.#boxes.size;
+  }
+
   check(): void {
     this.#open('check');
     let n = 0;
