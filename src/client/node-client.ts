@@ -34,7 +34,8 @@ import { clientAddress, contactNode, isInitialised, readClientIdentity, refreshG
 import type { GatewayContact } from './settings.js';
 import { CLIENT_DB_FILE, SqliteClientStore } from './sqlite-store.js';
 import { randomIntFrom } from '../pki/route.js';
-import { wipe } from '../util/bytes.js';
+import { fromHex, wipe } from '../util/bytes.js';
+import { ADMISSION_TOKEN_SETTING } from './admission.js';
 
 /** Where `backchannel client` keeps its state unless told otherwise. */
 export const DEFAULT_CLIENT_DIR = './backchannel-client';
@@ -225,6 +226,22 @@ export async function initClient(opts: InitClientOptions): Promise<InitClientRes
     const address = clientAddress(nodeBackend, identity);
     wipe(identity.linkPrivateKey);
     return { dir, address, gatewayName: gateway.name };
+  } finally {
+    store.close();
+  }
+}
+
+/**
+ * Keeps an invitation token (64 hex digits, from a token-admission gateway's operator) in the
+ * client's store; the client carries it in its next handshake with a gateway that has not admitted
+ * it yet (src/client/admission.ts). The daemon need not stop.
+ * @throws {BackchannelError} ERR_CLIENT_STATE when `dir` holds no client; ERR_CLI_USAGE for a malformed token.
+ */
+export function saveAdmissionToken(dir: string, tokenHex: string): void {
+  if (!/^[0-9a-f]{64}$/i.test(tokenHex)) throw usageError('the token is 64 hex digits, as the gateway operator gave it');
+  const store = openExisting(resolve(dir));
+  try {
+    store.setSetting(ADMISSION_TOKEN_SETTING, fromHex(tokenHex.toLowerCase()));
   } finally {
     store.close();
   }
