@@ -24,7 +24,7 @@ import type { MailboxWriter } from './mailbox-writer.js';
 import { clientSessions } from './fetch.js';
 import { PacketNode } from './node.js';
 import type { PacketNodeComponents, PacketNodeInit } from './node.js';
-import { fetchBucketRate, RateLimiter } from './rate-limit.js';
+import { fetchBucketRate, intakeRates, RateLimiter } from './rate-limit.js';
 import { finalStage } from './store.js';
 import { RendezvousService } from './rendezvous.js';
 import { ADMISSION_REFUSALS, createAdmission } from './admission.js';
@@ -35,6 +35,8 @@ import type { SignedDocument } from '../pki/types.js';
 
 export interface GatewayInit extends PacketNodeInit {
   readonly clientRate: { readonly perSecond: number; readonly burst: number };
+  /** Per-mailbox intake buckets; by default intakeRates(params.fetchRatePerS) (rate-limit.ts). */
+  readonly intake?: { readonly mailbox: { readonly perSecond: number; readonly burst: number }; readonly alias: { readonly perSecond: number; readonly burst: number } };
   /** Per-client bucket on fetches; by default fetchBucketRate(params.fetchRatePerS) (rate-limit.ts). */
   readonly fetchRate?: { readonly perSecond: number; readonly burst: number };
   /** Admission of new clients (admission.ts); every client is admitted without it (the simulator, component tests). */
@@ -138,6 +140,9 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
           ...(components.admissionToken === undefined ? {} : { token: components.admissionToken }),
           counted: (outcome) => admissions.inc({ outcome }),
         });
+  const intake = init.intake ?? intakeRates(init.params.fetchRatePerS);
+  const mailboxIntake = new RateLimiter({ ...intake.mailbox, clock: components.clock });
+  const aliasIntake = new RateLimiter({ ...intake.alias, clock: components.clock });
   const node = new PacketNode(init, components, {
     ...(admission === null ? {} : { admit: (rs: Uint8Array, payload: Uint8Array) => admission.check(rs, payload) }),
     clients: sessions,
@@ -148,7 +153,7 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
         if (outcome === 'full') metrics.drop('rendezvous_full');
         else if (outcome === 'bad') metrics.drop('rendezvous_bad');
       },
-    }),
+    }, (addressed, alias) => (alias ? aliasIntake : mailboxIntake).take(addressed)),
     commit: async (entry) => {
       const r = await boxes.submit(entry);
       if (r.ok) {

@@ -30,6 +30,27 @@ export function fetchBucketRate(fetchRatePerS: number): { perSecond: number; bur
   return { perSecond: Math.max(1, FETCH_RATE_MARGIN * fetchRatePerS), burst: Math.max(MIN_FETCH_BURST, Math.ceil(FETCH_BURST_S * fetchRatePerS)) };
 }
 
+/**
+ * The per-mailbox intake limit: entries a gateway stores for one mailbox address, per second and
+ * in a burst. A client's main mailbox takes its own acknowledgements and loops (2 × loop + send
+ * rate, 30/s at the defaults) and anonymous mail: twice the fetch rate, so that the client's own
+ * traffic never meets it, and a minute of that in a burst. An extra mailbox (one per contact) takes
+ * one contact's mail: 10 a second, 200 at once. Past either, an entry is dropped and counted
+ * (`intake_limited`) and not acknowledged, so its sender retransmits later. docs/network.md,
+ * "Intake limits", has the trade-off: whoever knows an address can use up its intake, never more.
+ */
+export const INTAKE_MAILBOX_RATE_MARGIN = 2;
+export const INTAKE_MAILBOX_BURST_S = 60;
+export const INTAKE_ALIAS_RATE = { perSecond: 10, burst: 200 } as const;
+
+/** The intake buckets of a network with this fetch rate. */
+export function intakeRates(fetchRatePerS: number): { mailbox: { perSecond: number; burst: number }; alias: { perSecond: number; burst: number } } {
+  return {
+    mailbox: { perSecond: Math.max(1, INTAKE_MAILBOX_RATE_MARGIN * fetchRatePerS), burst: Math.max(MIN_FETCH_BURST, Math.ceil(INTAKE_MAILBOX_BURST_S * fetchRatePerS)) },
+    alias: { ...INTAKE_ALIAS_RATE },
+  };
+}
+
 /** Buckets kept at most: one gateway's clients, about 100 bytes each. */
 export const DEFAULT_MAX_CLIENTS = 100_000;
 
