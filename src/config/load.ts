@@ -76,6 +76,9 @@ export const MAX_CLIENT_RATE_PER_S = 100_000;
 export const MAX_CLIENT_BURST = 1_000_000;
 /** types.ts: client records a gateway holds at most (src/server/admission.ts's DEFAULT_MAX_CLIENTS, the rate limiter's bound on buckets). */
 export const DEFAULT_MAX_CLIENTS = 100_000;
+/** types.ts: days a gateway keeps an unseen client's record (src/server/gateway.ts, CLIENT_RETENTION_MS), and a typo guard (ten years). */
+export const DEFAULT_CLIENT_RETENTION_DAYS = 30;
+export const MAX_CLIENT_RETENTION_DAYS = 3650;
 /** Authorized nodes one authority lists: a typo guard far above any deployment. */
 export const MAX_AUTHORIZED_NODES = 10_000;
 /** Config files are small; anything bigger is the wrong file. */
@@ -223,11 +226,12 @@ function parseGateway(o: JsonObject, common: CommonConfig, baseDir: string): Gat
   };
 
   const ap = `${role}.admission`;
-  const a = object(ap, orEmpty(o, 'admission'), ['mode', 'workBits', 'maxClients']);
+  const a = object(ap, orEmpty(o, 'admission'), ['mode', 'workBits', 'maxClients', 'retentionDays']);
   const admission = {
     mode: optional(a, 'mode', 'proof-of-work' as const, (v) => oneOf(`${ap}.mode`, v, ['proof-of-work', 'token', 'open'] as const)),
     workBits: optional(a, 'workBits', ADMISSION_WORK_BITS, (v) => integer(`${ap}.workBits`, v, 0, MAX_ADMISSION_WORK_BITS)),
     maxClients: optional(a, 'maxClients', DEFAULT_MAX_CLIENTS, (v) => integer(`${ap}.maxClients`, v, 1, MAX_MAILBOX_ENTRIES)),
+    retentionDays: optional(a, 'retentionDays', DEFAULT_CLIENT_RETENTION_DAYS, (v) => number(`${ap}.retentionDays`, v, 0, MAX_CLIENT_RETENTION_DAYS, true)),
   };
 
   return {

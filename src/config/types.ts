@@ -104,6 +104,8 @@ export interface GatewayConfig extends CommonConfig {
     readonly workBits: number;
     /** Client records held at most; a new client past it is refused and health says degraded. Default 100 000. */
     readonly maxClients: number;
+    /** Days a client record (and its mailboxes) is kept after its client was last seen. Default 30. */
+    readonly retentionDays: number;
   };
 }
 

@@ -41,6 +41,8 @@ export interface GatewayInit extends PacketNodeInit {
   readonly fetchRate?: { readonly perSecond: number; readonly burst: number };
   /** Admission of new clients (admission.ts); every client is admitted without it (the simulator, component tests). */
   readonly admission?: AdmissionInit;
+  /** Client records unseen this long (ms) are forgotten, with their mailboxes. Default CLIENT_RETENTION_MS (30 days). */
+  readonly retentionMs?: number;
 }
 
 export interface GatewayComponents extends PacketNodeComponents {
@@ -59,6 +61,22 @@ export interface GatewayComponents extends PacketNodeComponents {
   /** Token admission: the operator's key and the ledger of used tokens. */
   readonly admissionToken?: { readonly key: Uint8Array; readonly ledger: TokenLedger; readonly crypto: AdmissionCrypto };
 }
+
+/**
+ * A client unseen for 30 days is forgotten with its mailbox and extra mailboxes: long enough for a
+ * holiday without a phone, short enough that abandoned keys (a flood's, a lost device's) do not
+ * fill the gateway's cap on clients for good. A client that comes back after that is a new
+ * client: it shows its kept proof of work (or token) again, and mail that came for it meanwhile was
+ * refused (`unknown_recipient`, unacknowledged, so its senders saw it undelivered).
+ */
+export const CLIENT_RETENTION_MS = 30 * 24 * 3_600_000;
+/**
+ * The retention sweep runs every hour on the gateway's clock, whatever its clients do, so nothing
+ * about it follows activity; each sweep forgets at most RETENTION_SWEEP_LIMIT clients (a backlog
+ * takes a few sweeps rather than one long transaction).
+ */
+export const RETENTION_SWEEP_MS = 3_600_000;
+export const RETENTION_SWEEP_LIMIT = 10_000;
 
 export interface Gateway {
   readonly node: PacketNode;
@@ -165,12 +183,30 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
     ackSent: () => acks.inc(),
     coverSent: () => cover.inc(),
   });
+  const retentionMs = init.retentionMs ?? CLIENT_RETENTION_MS;
+  if (!(retentionMs > 0)) throw new RangeError('gateway: "retentionMs" expected a positive number');
+  let sweepTimer: unknown = null;
+  const sweep = (): void => {
+    sweepTimer = components.clock.setTimer(sweep, RETENTION_SWEEP_MS);
+    try {
+      // The gateway's clock, which stamps registered_at and last_seen too (the writer gets its time).
+      boxes.sweep(components.clock.now() - retentionMs, sessions.linkedKeys(), RETENTION_SWEEP_LIMIT);
+    } catch {
+      // the mailbox is closing
+    }
+  };
   return {
     node,
     admission,
     degraded: () => (admission?.full() === true ? [`client cap reached (${admission.maxClients} clients): new clients are refused`] : []),
-    start: () => node.start(),
+    async start() {
+      await node.start();
+      // The first sweep at start: a gateway restarted after a long stop forgets at once.
+      sweep();
+    },
     async stop() {
+      if (sweepTimer !== null) components.clock.clearTimer(sweepTimer);
+      sweepTimer = null;
       await node.stop();
       // Pending deliveries, deletions and registrations are committed, then the writer stops.
       await boxes.close();
