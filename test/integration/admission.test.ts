@@ -62,6 +62,11 @@ describe('admission and flood limits on a local network', { timeout: 240_000 }, 
     const c = JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
     c['admission'] = { mode: 'proof-of-work', workBits: WORK_BITS };
     writeFileSync(p, JSON.stringify(c, null, 2));
+    // gateway-2 is open as local networks are, with room for one client (Bob).
+    const p2 = join(data, 'gateway-2', 'config.json');
+    const c2 = JSON.parse(readFileSync(p2, 'utf8')) as Record<string, unknown>;
+    c2['admission'] = { mode: 'open', maxClients: 1 };
+    writeFileSync(p2, JSON.stringify(c2, null, 2));
     net = await startLocalNetwork({ dir: data });
     alice = new ClientProcess(join(dir, 'alice'));
     bob = new ClientProcess(join(dir, 'bob'));
@@ -106,6 +111,19 @@ describe('admission and flood limits on a local network', { timeout: 240_000 }, 
     const after = await scrape(ops);
     assert.equal(readSample(after, 'backchannel_admission_total', { outcome: 'work' }), FLOOD_KEYS + 1, 'alice was refused once, then did the work');
     assert.ok((readSample(after, 'backchannel_admission_total', { outcome: 'admitted' }) ?? 0) >= 1);
+
+    // gateway-2 holds Bob, its one client: a new key is refused as "full", and health says degraded.
+    const gw2 = file.gateways.find((g) => g.name === 'gateway-2')!;
+    const [host2, port2] = gw2.tcpAddress.split(':') as [string, string];
+    const full = await connectTcp({ host: host2, port: Number(port2), staticKey: nodeBackend.randomBytes(32), remoteStatic: gw2.linkKey }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    assert.ok(isBackchannelError(full, 'ERR_ADMISSION_FULL'), String(full));
+    const health = (await (await fetch(`${net!.network.server('gateway-2').opsUrl}/healthz`)).json()) as { status: string; reasons?: string[] };
+    assert.equal(health.status, 'degraded');
+    assert.ok(health.reasons?.some((r) => r.startsWith('client cap reached')), JSON.stringify(health));
+    assert.equal(readSample(await scrape(net!.network.server('gateway-2').opsUrl), 'backchannel_admission_total', { outcome: 'full' }), 1);
   });
 
   it('drops and counts a retrieve flood past the fetch bucket, with no answers, while another client\'s message is acknowledged', async () => {
