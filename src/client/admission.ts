@@ -57,13 +57,17 @@ export class ClientAdmission {
     return this.#state;
   }
 
-  /** What to carry in the handshake with this gateway: a kept proof, else the user's token, else nothing. */
+  /**
+   * What to carry in the handshake with this gateway: a kept proof, else the user's token, else
+   * nothing; the token first when the gateway last asked for one (it changed to token admission).
+   */
   payload(gatewayIdentity: Uint8Array): Uint8Array | undefined {
     const kept = this.#c.store.getSetting(ADMISSION_SETTING_PREFIX + toHex(gatewayIdentity));
-    if (kept !== null) return kept;
     const token = this.#c.store.getSetting(ADMISSION_TOKEN_SETTING);
-    if (token !== null && token.length === TOKEN_LENGTH) return encodeAdmission({ kind: 'token', token });
-    return undefined;
+    const tokenPayload = token !== null && token.length === TOKEN_LENGTH ? encodeAdmission({ kind: 'token', token }) : undefined;
+    const wantsToken = this.#state.state === 'refused' && this.#state.code === 'ERR_ADMISSION_TOKEN_REQUIRED';
+    if (wantsToken && tokenPayload !== undefined) return tokenPayload;
+    return kept ?? tokenPayload;
   }
 
   /** Linked: whatever was carried worked. */

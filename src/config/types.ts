@@ -90,6 +90,12 @@ export interface GatewayConfig extends CommonConfig {
     readonly maxPerMailbox: number;
     /** Entries kept in all. Default 1 000 000. */
     readonly maxTotal: number;
+    /**
+     * Entries one mailbox address (main or extra) takes per second and at once; null (the default):
+     * 2 × fetchRatePerS with a minute of burst for a main mailbox, 10/s and 200 for an extra one
+     * (src/server/rate-limit.ts, intakeRates).
+     */
+    readonly intake: { readonly perSecond: number; readonly burst: number } | null;
   };
   /** Per-client token bucket for packets a client sends. Defaults 50/s, burst 100. */
   readonly clientRate: { readonly perSecond: number; readonly burst: number };

@@ -38,7 +38,7 @@ const TAG_LENGTH = 16;
 export const MAX_FRAME_LENGTH = 65535;
 /** The largest message `send` takes: a Noise message less its tag and the kind byte. */
 export const MAX_LINK_MESSAGE = MAX_FRAME_LENGTH - TAG_LENGTH - 1;
-/** XK messages are 48, 48 and 64 + HANDSHAKE_PAYLOAD_LENGTH + 16 bytes; anything longer than this is not ours. */
+/** XK messages are 48, 48 and 64 + HANDSHAKE_PAYLOAD_LENGTH bytes; anything longer than this is not ours. */
 const MAX_HANDSHAKE_FRAME = 256;
 /**
  * The third handshake message always carries this many bytes of payload (encrypted and bound to
