@@ -210,23 +210,21 @@ function parseGateway(o: JsonObject, common: CommonConfig, baseDir: string): Gat
   if (wsListen === null && wsAdvertise !== null) fail(`${role}.wsAdvertise`, `null when ${role}.wsListen is null (there is no WebSocket listener to advertise)`);
 
   const mp = `${role}.mailbox`;
-  const m = object(mp, orEmpty(o, 'mailbox'), ['path', 'maxPerMailbox', 'maxTotal', 'intake']);
+  const m = object(mp, orEmpty(o, 'mailbox'), ['path', 'maxPerMailbox', 'maxTotal', 'intake', 'fetchRate']);
+  const bucket = (name: string) =>
+    nullable((v) => {
+      const i = object(`${mp}.${name}`, v, ['perSecond', 'burst']);
+      return {
+        perSecond: number(`${mp}.${name}.perSecond`, required(i, `${mp}.${name}`, 'perSecond', 'per second'), 0, MAX_CLIENT_RATE_PER_S, true),
+        burst: integer(`${mp}.${name}.burst`, required(i, `${mp}.${name}`, 'burst', 'a count'), 1, MAX_CLIENT_BURST),
+      };
+    });
   const mailbox = {
     path: optional(m, 'path', resolve(common.dataDir, DEFAULT_MAILBOX_FILE), (v) => resolve(baseDir, string(`${mp}.path`, v))),
     maxPerMailbox: optional(m, 'maxPerMailbox', DEFAULT_MAILBOX_MAX_PER_MAILBOX, (v) => integer(`${mp}.maxPerMailbox`, v, 1, MAX_MAILBOX_ENTRIES)),
     maxTotal: optional(m, 'maxTotal', DEFAULT_MAILBOX_MAX_TOTAL, (v) => integer(`${mp}.maxTotal`, v, 1, MAX_MAILBOX_ENTRIES)),
-    intake: optional(
-      m,
-      'intake',
-      null,
-      nullable((v) => {
-        const i = object(`${mp}.intake`, v, ['perSecond', 'burst']);
-        return {
-          perSecond: number(`${mp}.intake.perSecond`, required(i, `${mp}.intake`, 'perSecond', 'entries per second'), 0, MAX_CLIENT_RATE_PER_S, true),
-          burst: integer(`${mp}.intake.burst`, required(i, `${mp}.intake`, 'burst', 'entries'), 1, MAX_CLIENT_BURST),
-        };
-      }),
-    ),
+    intake: optional(m, 'intake', null, bucket('intake')),
+    fetchRate: optional(m, 'fetchRate', null, bucket('fetchRate')),
   };
   if (mailbox.maxPerMailbox > mailbox.maxTotal) fail(`${mp}.maxPerMailbox`, `at most ${mp}.maxTotal (${mailbox.maxTotal})`, String(mailbox.maxPerMailbox));
 

@@ -96,6 +96,8 @@ export interface GatewayConfig extends CommonConfig {
      * (src/server/rate-limit.ts, intakeRates).
      */
     readonly intake: { readonly perSecond: number; readonly burst: number } | null;
+    /** Fetches one client makes per second and at once; null (the default): 2 × fetchRatePerS with 10 s of burst (rate-limit.ts, fetchBucketRate). */
+    readonly fetchRate: { readonly perSecond: number; readonly burst: number } | null;
   };
   /** Per-client token bucket for packets a client sends. Defaults 50/s, burst 100. */
   readonly clientRate: { readonly perSecond: number; readonly burst: number };

@@ -174,7 +174,7 @@ export function raiseClientRate(dir: string, gateways = ['gateway-1', 'gateway-2
     const c = JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
     c['clientRate'] = { perSecond: 5000, burst: 5000 };
     // ... and receive as fast: the per-mailbox intake limit is tested apart too.
-    c['mailbox'] = { ...((c['mailbox'] as Record<string, unknown> | undefined) ?? {}), intake: { perSecond: 100_000, burst: 100_000 } };
+    c['mailbox'] = { ...((c['mailbox'] as Record<string, unknown> | undefined) ?? {}), intake: { perSecond: 100_000, burst: 100_000 }, fetchRate: { perSecond: 100_000, burst: 100_000 } };
     writeFileSync(p, JSON.stringify(c, null, 2));
   }
 }

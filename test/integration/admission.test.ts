@@ -61,6 +61,8 @@ describe('admission and flood limits on a local network', { timeout: 240_000 }, 
     const p = join(data, 'gateway-1', 'config.json');
     const c = JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
     c['admission'] = { mode: 'proof-of-work', workBits: WORK_BITS };
+    // The fetch bucket at its default (2 × 50/s, 500 at once): raiseClientRate lifts it for other tests.
+    c['mailbox'] = { ...(c['mailbox'] as Record<string, unknown>), fetchRate: null };
     writeFileSync(p, JSON.stringify(c, null, 2));
     // gateway-2 is open as local networks are, with room for one client (Bob).
     const p2 = join(data, 'gateway-2', 'config.json');
