@@ -4,6 +4,7 @@
  */
 import { benchAez } from './aez.js';
 import { benchChaos } from './chaos.js';
+import { benchAdmission } from './admission.js';
 import { benchClient } from './client.js';
 import { benchClocks } from './clocks.js';
 import { benchCrypto } from './crypto.js';
@@ -28,6 +29,7 @@ const OPTIONS_WITH_VALUE = ['--minutes', '--trace', '--from-trace', '--seed', '-
 
 const BENCHES: Record<string, Bench> = {
   sphinx: { about: 'Sphinx create/unwrap and AEZ for the default geometry, against one X25519', run: () => ({ ...benchSphinx() }) },
+  admission: { about: 'Gateway admission: proof-of-work evaluations/s, seconds per identity at the default cost (and a phone estimate), CPU-seconds per 1,000 identities', run: benchAdmission },
   aez: { about: 'AEZ (the Sphinx payload SPRP) against the npm aez package', run: () => ({ ...benchAez() }) },
   crypto: { about: 'X25519 candidates for the Node backend and the other primitives', run: benchCrypto },
   mix: { about: 'One mix node over real links: packets/s at zero delay, added latency at half load', run: benchMix },

@@ -37,6 +37,11 @@ export type ErrorCode =
   | 'ERR_LINK_CLOSED'
   | 'ERR_LINK_PROTOCOL'
   | 'ERR_LINK_TRANSPORT'
+  // gateway admission (src/server/admission.ts): refusals a client explains to its user
+  | 'ERR_ADMISSION_WORK'
+  | 'ERR_ADMISSION_TOKEN_REQUIRED'
+  | 'ERR_ADMISSION_TOKEN_INVALID'
+  | 'ERR_ADMISSION_FULL'
   // wire commands
   | 'ERR_WIRE_VERSION'
   | 'ERR_WIRE_LENGTH'

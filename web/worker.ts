@@ -179,7 +179,9 @@ async function start(network: unknown, gatewayName: string | null): Promise<void
   const address = clientAddress(portableBackend, identity);
   post({ type: 'identity', address, gateway: identity.contact.name, fresh });
   const log = consoleLogger('client');
-  const connect = async (gateway: DocumentNode, staticKey: Uint8Array, maxMessageLength: number): Promise<GatewayLink> => {
+  // `admission`: the gateway admission's proof or token (src/client/admission.ts), computed by the
+  // engine when a gateway asks for it, as the Node client does.
+  const connect = async (gateway: DocumentNode, staticKey: Uint8Array, maxMessageLength: number, admission?: Uint8Array): Promise<GatewayLink> => {
     if (gateway.wsAddress === null) throw new Error('the gateway has no WebSocket listener');
     const link = await connectBrowserWs({
       url: gateway.wsAddress,
@@ -188,6 +190,7 @@ async function start(network: unknown, gatewayName: string | null): Promise<void
       remoteStatic: gateway.linkKey,
       maxMessageLength,
       handshakeTimeoutMs: CONNECT_TIMEOUT_MS,
+      ...(admission === undefined ? {} : { handshakePayload: admission }),
     });
     return timedLink(link, idb, maxMessageLength);
   };

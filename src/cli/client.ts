@@ -10,7 +10,7 @@ import { Buffer } from 'node:buffer';
 import { decodeAddress } from '../client/address.js';
 import { clientSocketPath, ipcCall, ipcRequest } from '../client/ipc.js';
 import type { IpcConnection, IpcMessage } from '../client/ipc.js';
-import { DEFAULT_CLIENT_DIR, initClient, notInitialisedError, readClientAddress, runClient } from '../client/node-client.js';
+import { DEFAULT_CLIENT_DIR, initClient, notInitialisedError, readClientAddress, runClient, saveAdmissionToken } from '../client/node-client.js';
 import { CLIENT_DB_FILE } from '../client/sqlite-store.js';
 import { nodeBackend } from '../crypto/node.js';
 import { BackchannelError, isBackchannelError } from '../errors.js';
@@ -18,7 +18,7 @@ import { DEFAULT_DATA_DIR } from '../local/up.js';
 import { jsonLogger } from '../ops/log.js';
 import { MIN_ID_PREFIX_HEX } from '../client/api.js';
 import { isSafeFileName, MAX_MESSAGE_LENGTH } from '../client/frames.js';
-import { parseOptions, requireInt, stopSignal, usageError } from './args.js';
+import { parseOptions, requireInt, requireString, stopSignal, usageError } from './args.js';
 import { formatReceived, parseReceived, prepareSaveDir, receivedJson, saveReceivedFile } from './received.js';
 import type { Received } from './received.js';
 import { failureExplanation, SendReporter } from './send-progress.js';
@@ -60,6 +60,7 @@ Commands:
   introductions  list introductions made and offered to you
   introduction   accept or decline one offered to you: accept|decline ID [--name NAME]
   mailbox   extra mailboxes (one per contact): create, list, revoke, rotate
+  token     keep an invitation token for a gateway that admits by token: --token HEX
 
 Every command takes --dir DIR, the client's state directory (default ${DEFAULT_CLIENT_DIR}).
 
@@ -396,6 +397,22 @@ export function statusTable(s: IpcMessage): string {
   return rows.map(([k, val]) => `${k.padEnd(10)}${val}`).join('\n');
 }
 
+const TOKEN_HELP = `Usage: backchannel client token [--dir DIR] --token TOKEN
+
+Keeps an invitation token (64 hex digits) that the operator of a gateway admitting by token gave
+you. The client shows it the next time it links to its gateway; \`client status\` says whether the
+gateway admitted it. A gateway admitting by proof of work needs no token: the client computes the
+work itself, once.
+`;
+
+function token(argv: string[]): number {
+  const v = parseOptions(argv, { dir: { type: 'string' }, token: { type: 'string' } });
+  if (v['help'] === true) return help(TOKEN_HELP);
+  saveAdmissionToken(dirOption(v), requireString(v, 'token').trim());
+  out('Token kept; the client shows it to its gateway the next time it links.');
+  return 0;
+}
+
 async function status(argv: string[]): Promise<number> {
   const v = parseOptions(argv, { dir: { type: 'string' }, json: { type: 'boolean' } });
   if (v['help'] === true) return help(STATUS_HELP);
@@ -702,6 +719,8 @@ export async function runClientCommand(argv: string[]): Promise<number> {
       return run(rest);
     case 'address':
       return address(rest);
+    case 'token':
+      return token(rest);
     case 'status':
       return status(rest);
     case 'send':

@@ -6,7 +6,9 @@
 import { Registry } from 'prom-client';
 import { startAuthority } from '../authority/authority.js';
 import { loadConfig } from '../config/load.js';
-import { loadOrCreateIdentity } from '../config/keys.js';
+import { loadOrCreateAdmissionTokenKey, loadOrCreateIdentity } from '../config/keys.js';
+import { nodeBackend } from '../crypto/node.js';
+import { mintToken, TOKEN_ID_LENGTH } from '../wire/admission.js';
 import type { ServerConfig, ServerRole } from '../config/types.js';
 import { BackchannelError } from '../errors.js';
 import { systemClock } from '../ops/clock.js';
@@ -15,8 +17,8 @@ import type { OpsServer } from '../ops/http.js';
 import { jsonLogger } from '../ops/log.js';
 import { nodeEd25519 } from '../pki/ed25519-node.js';
 import { runNodeServer } from '../server/service.js';
-import { equalBytes } from '../util/bytes.js';
-import { parseOptions, requireString, stopSignal } from './args.js';
+import { equalBytes, toHex, wipe } from '../util/bytes.js';
+import { parseOptions, requireInt, requireString, stopSignal } from './args.js';
 
 const ABOUT: Record<ServerRole, string> = {
   authority: 'a directory authority: collects node descriptors, votes, signs the consensus document each epoch',
@@ -79,6 +81,33 @@ async function start(config: ServerConfig): Promise<() => Promise<void>> {
   };
 }
 
+const TOKEN_HELP = `Usage: backchannel gateway token --config FILE [--count N]
+
+Mints N (default 1, at most 10,000) invitation tokens for a gateway whose config says
+"admission": { "mode": "token" }, one a line, 64 hex digits each. Each admits one client key (the
+first to show it). The key that mints them is <dataDir>/admission-token.key (mode 0600), created
+when missing; keep it as secret as the identity key. Give a token to a user, who runs
+\`backchannel client token --token TOKEN\`.
+`;
+
+/** Prints invitation tokens minted with the gateway's token key. */
+function mintTokens(argv: string[]): string {
+  const opts = parseOptions(argv, { config: { type: 'string' }, count: { type: 'string' } });
+  if (opts['help']) return TOKEN_HELP;
+  const config = loadConfig(requireString(opts, 'config'));
+  if (config.role !== 'gateway') throw new BackchannelError('ERR_CONFIG', `config: this is a ${config.role} config, not a gateway config`);
+  const count = opts['count'] === undefined ? 1 : requireInt(opts, 'count', 1, 10_000);
+  const { key } = loadOrCreateAdmissionTokenKey(config.dataDir);
+  try {
+    const lines: string[] = [];
+    for (let i = 0; i < count; i++) lines.push(toHex(mintToken(nodeBackend, key, nodeBackend.randomBytes(TOKEN_ID_LENGTH))));
+    if (config.admission.mode !== 'token') process.stderr.write(`backchannel: note: this gateway admits by ${config.admission.mode}, not by token; set "admission": { "mode": "token" } for these to count\n`);
+    return lines.join('\n');
+  } finally {
+    wipe(key);
+  }
+}
+
 /**
  * How long a server whose start failed leaves for its error line to be written before it ends.
  * A start can fail half way, after some parts run: a node whose ops port is taken already listens
@@ -89,6 +118,7 @@ const FAILED_START_EXIT_MS = 500;
 
 /** Runs the server until a signal; returns the text to print (nothing). */
 export async function runServer(role: ServerRole, argv: string[]): Promise<string> {
+  if (role === 'gateway' && argv[0] === 'token') return mintTokens(argv.slice(1));
   const opts = parseOptions(argv, { config: { type: 'string' } });
   if (opts['help']) return help(role);
   const config = loadConfig(requireString(opts, 'config'));

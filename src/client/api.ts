@@ -80,6 +80,8 @@ export interface NewMailbox {
  */
 export type DocumentState = 'current' | 'previous' | 'expired' | 'none';
 
+import type { AdmissionState } from './admission.js';
+
 export interface ClientStatus {
   readonly address: string;
   /** The gateway's name in the current document, or null before the first document. */
@@ -97,6 +99,8 @@ export interface ClientStatus {
   readonly entriesReceived: { readonly fragment: number; readonly ack: number; readonly loop: number; readonly reply: number; readonly invalid: number };
   /** Timer callbacks of each traffic clock that dropped overdue events after a stall (docs/client.md, "Stalls"). */
   readonly clockRestarts: { readonly send: number; readonly loop: number; readonly fetch: number };
+  /** Our admission at the gateway (src/client/admission.ts): none asked, proof of work in progress, ready, or refused with the reason. */
+  readonly admission?: AdmissionState;
 }
 
 export interface ClientApi {

@@ -59,6 +59,7 @@ import { decodeAddress, encodeAddress } from './address.js';
 import { MIN_ID_PREFIX_HEX } from './api.js';
 import type { ClientApi, ClientEvent, ClientStatus, DocumentState, MailboxInfo, NewMailbox, SendReceipt, SendRequest } from './api.js';
 import { DEFAULT_ROTATION_GRACE_MS, MailboxRegistrar } from './mailboxes.js';
+import { ClientAdmission } from './admission.js';
 import { GatewayDirectory } from './directory.js';
 import type { DirectoryTrust } from './directory.js';
 import { open, seal } from './envelope.js';
@@ -139,8 +140,11 @@ export interface ClientComponents {
   readonly aead: NoiseAead;
   readonly store: ClientStore;
   readonly log: Logger;
-  /** Opens a link to `gateway` as a client with our static key; `maxMessageLength` is the wire codec's command length. */
-  readonly connect: (gateway: DocumentNode, staticKey: Uint8Array, maxMessageLength: number) => Promise<GatewayLink>;
+  /**
+   * Opens a link to `gateway` as a client with our static key; `maxMessageLength` is the wire
+   * codec's command length; `admission` the third handshake message's payload (admission.ts).
+   */
+  readonly connect: (gateway: DocumentNode, staticKey: Uint8Array, maxMessageLength: number, admission?: Uint8Array) => Promise<GatewayLink>;
   /** The packet format for a geometry: Sphinx over `crypto` by default; the simulator's labelled packets. */
   readonly packetFormat?: PacketFormatFactory;
   /**
@@ -231,6 +235,7 @@ export class Client implements ClientApi {
   /** SURB keys of requests that timed out, by SURB id: a late answer still serves the same request asked again. */
   readonly #rendezvousLate = new Map<string, { readonly body: string; readonly keys: Uint8Array }>();
   readonly #received = { fragment: 0, ack: 0, loop: 0, reply: 0, invalid: 0 };
+  readonly #admission: ClientAdmission;
 
   constructor(init: ClientInit, components: ClientComponents) {
     if (init.linkPrivateKey.length !== 32 || init.gateway.length !== 32) throw new RangeError('client: keys must be 32 bytes');
@@ -258,6 +263,13 @@ export class Client implements ClientApi {
       this.#setTools(init.bootstrap.params);
     }
     this.#fetchClock = new PeriodicClock(components.clock, () => this.#tools?.params.fetchRatePerS ?? 0, at(() => this.#onFetchTick()), lead);
+    this.#admission = new ClientAdmission({
+      store: components.store,
+      linkPublicKey: this.#mailbox,
+      log: this.#log,
+      yieldNow: () => new Promise((resolve) => void components.clock.setTimer(resolve, 0)),
+      cancelled: () => !this.#running,
+    });
   }
 
   // ---- life cycle ----
@@ -338,6 +350,7 @@ export class Client implements ClientApi {
       packetsSent: { ...this.#sent },
       entriesReceived: { ...this.#received },
       clockRestarts: { send: this.#sendClock.restarts, loop: this.#loopClock.restarts, fetch: this.#fetchClock.restarts },
+      admission: this.#admission.state,
     };
   }
 
@@ -721,7 +734,7 @@ export class Client implements ClientApi {
     }
     this.#connecting = true;
     const commandLength = this.#tools.codec.commandLength;
-    this.#c.connect(gw, this.#init.linkPrivateKey, commandLength).then(
+    this.#c.connect(gw, this.#init.linkPrivateKey, commandLength, this.#admission.payload(gw.identityKey)).then(
       (link) => {
         this.#connecting = false;
         if (!this.#running) {
@@ -730,6 +743,7 @@ export class Client implements ClientApi {
         }
         this.#link = link;
         link.setFetchSequence?.(this.#nextSeq);
+        this.#admission.admitted();
         this.#reconnectDelay = RECONNECT_MIN_MS;
         this.#log.info('connected to the gateway', { gateway: gw.name });
         this.#emit({ type: 'connected' });
@@ -737,7 +751,21 @@ export class Client implements ClientApi {
       },
       (err: unknown) => {
         this.#connecting = false;
-        this.#log.warn('cannot connect to the gateway', { gateway: gw.name, code: isBackchannelError(err) ? err.code : 'unknown' });
+        const code = isBackchannelError(err) ? err.code : 'unknown';
+        if (code.startsWith('ERR_ADMISSION_')) {
+          // Refused by the gateway's admission: work is computed once and we link again at once;
+          // a token refusal or a full gateway waits out the backoff (the status says why).
+          const e = err as BackchannelError & { workBits?: number | null };
+          void this.#admission.refused(gw.identityKey, { code, message: e.message, workBits: e.workBits ?? null }).then(
+            () => (typeof e.workBits === 'number' && this.#running ? this.#maybeConnect() : this.#scheduleReconnect()),
+            (failure: unknown) => {
+              this.#log.error('the proof of work failed', { error: failure instanceof Error ? failure.message : 'unknown' });
+              this.#scheduleReconnect();
+            },
+          );
+          return;
+        }
+        this.#log.warn('cannot connect to the gateway', { gateway: gw.name, code });
         this.#scheduleReconnect();
       },
     );

@@ -35,7 +35,8 @@ import { clientAddress, contactNode, isInitialised, readClientIdentity, refreshG
 import type { GatewayContact } from './settings.js';
 import { CLIENT_DB_FILE, SqliteClientStore } from './sqlite-store.js';
 import { randomIntFrom } from '../pki/route.js';
-import { wipe } from '../util/bytes.js';
+import { fromHex, wipe } from '../util/bytes.js';
+import { ADMISSION_TOKEN_SETTING } from './admission.js';
 
 /** Where `backchannel client` keeps its state unless told otherwise. */
 export const DEFAULT_CLIENT_DIR = './backchannel-client';
@@ -232,6 +233,22 @@ export async function initClient(opts: InitClientOptions): Promise<InitClientRes
 }
 
 /**
+ * Keeps an invitation token (64 hex digits, from a token-admission gateway's operator) in the
+ * client's store; the client carries it in its next handshake with a gateway that has not admitted
+ * it yet (src/client/admission.ts). The daemon need not stop.
+ * @throws {BackchannelError} ERR_CLIENT_STATE when `dir` holds no client; ERR_CLI_USAGE for a malformed token.
+ */
+export function saveAdmissionToken(dir: string, tokenHex: string): void {
+  if (!/^[0-9a-f]{64}$/i.test(tokenHex)) throw usageError('the token is 64 hex digits, as the gateway operator gave it');
+  const store = openExisting(resolve(dir));
+  try {
+    store.setSetting(ADMISSION_TOKEN_SETTING, fromHex(tokenHex.toLowerCase()));
+  } finally {
+    store.close();
+  }
+}
+
+/**
  * The address of the client in `dir`, read from its state (the daemon need not run).
  * @throws {BackchannelError} ERR_CLIENT_STATE when `dir` holds no client.
  */
@@ -266,9 +283,17 @@ export interface RunningClient {
 /**
  * Connects to a gateway as the engine asks, on a thread of its own (node-worker-link.ts): frames
  * then leave at their clocks' times even while this thread commits or opens a message.
+ * `admission` is the third handshake message's payload (admission.ts).
  */
-function connectGateway(gateway: DocumentNode, staticKey: Uint8Array, maxMessageLength: number): Promise<GatewayLink> {
-  return connectInWorker({ ...splitHostPort(gateway.tcpAddress), staticKey, remoteStatic: gateway.linkKey, maxMessageLength, handshakeTimeoutMs: CONNECT_TIMEOUT_MS });
+function connectGateway(gateway: DocumentNode, staticKey: Uint8Array, maxMessageLength: number, admission?: Uint8Array): Promise<GatewayLink> {
+  return connectInWorker({
+    ...splitHostPort(gateway.tcpAddress),
+    staticKey,
+    remoteStatic: gateway.linkKey,
+    maxMessageLength,
+    handshakeTimeoutMs: CONNECT_TIMEOUT_MS,
+    ...(admission === undefined ? {} : { handshakePayload: admission }),
+  });
 }
 
 /**

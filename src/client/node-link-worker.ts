@@ -18,6 +18,7 @@
 import { parentPort } from 'node:worker_threads';
 import { isBackchannelError } from '../errors.js';
 import { connectTcp } from '../link/tcp.js';
+import { LinkRefusedError } from '../link/link.js';
 import type { Link } from '../link/link.js';
 import { systemClock } from '../ops/clock.js';
 import { TimedLink, codecForCommandLength } from './timed-link.js';
@@ -30,6 +31,8 @@ export interface ConnectRequest {
   readonly remoteStatic: Uint8Array;
   readonly maxMessageLength: number;
   readonly handshakeTimeoutMs: number;
+  /** The third handshake message's payload: the gateway admission's proof or token (src/client/admission.ts). */
+  readonly handshakePayload?: Uint8Array;
 }
 
 export type ToWorker =
@@ -42,7 +45,7 @@ export type ToWorker =
 
 export type FromWorker =
   | { readonly type: 'connected' }
-  | { readonly type: 'failed'; readonly code: string | null; readonly message: string }
+  | { readonly type: 'failed'; readonly code: string | null; readonly message: string; readonly refusal: number | null }
   | { readonly type: 'recv'; readonly frame: Uint8Array }
   | { readonly type: 'closed' };
 
@@ -81,6 +84,7 @@ async function connect(req: ConnectRequest): Promise<void> {
       remoteStatic: req.remoteStatic,
       maxMessageLength: req.maxMessageLength,
       handshakeTimeoutMs: req.handshakeTimeoutMs,
+      ...(req.handshakePayload === undefined ? {} : { handshakePayload: req.handshakePayload }),
     });
     req.staticKey.fill(0); // the link's handshake state has what it needs
     if (closing) {
@@ -99,7 +103,10 @@ async function connect(req: ConnectRequest): Promise<void> {
   } catch (e) {
     req.staticKey.fill(0);
     if (link === null) {
-      post({ type: 'failed', code: isBackchannelError(e) ? e.code : null, message: isBackchannelError(e) ? e.message : 'link: cannot connect' });
+      // A refusal by the gateway's admission goes back as its close reason, from which the
+      // engine's side makes the same LinkRefusedError (with the work the gateway asks for).
+      const refusal = e instanceof LinkRefusedError ? e.reason : null;
+      post({ type: 'failed', code: isBackchannelError(e) ? e.code : null, message: isBackchannelError(e) ? e.message : 'link: cannot connect', refusal });
     }
   }
   shutDown();

@@ -7,6 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import { BackchannelError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
+import { LinkRefusedError } from '../link/link.js';
 import type { GatewayLink } from './client.js';
 import type { ConnectRequest, FromWorker, ToWorker } from './node-link-worker.js';
 
@@ -34,7 +35,7 @@ export function connectInWorker(opts: WorkerLinkOptions): Promise<GatewayLink> {
     link.onFailed = (err) => reject(err);
     worker.once('error', (e) => link.fail(new BackchannelError('ERR_LINK_CONNECT', 'link: the link thread failed', { cause: e })));
     worker.once('exit', () => link.fail(new BackchannelError('ERR_LINK_CONNECT', 'link: the link thread ended')));
-    send({ type: 'connect', ...opts, staticKey: Uint8Array.from(opts.staticKey) });
+    send({ type: 'connect', ...opts, staticKey: Uint8Array.from(opts.staticKey), ...(opts.handshakePayload === undefined ? {} : { handshakePayload: Uint8Array.from(opts.handshakePayload) }) });
   });
 }
 
@@ -62,7 +63,7 @@ class WorkerLink implements GatewayLink {
         break;
       case 'failed': {
         const code = (m.code ?? 'ERR_LINK_CONNECT') as ErrorCode;
-        this.fail(new BackchannelError(code, m.message));
+        this.fail(m.refusal !== null ? new LinkRefusedError(m.refusal) : new BackchannelError(code, m.message));
         break;
       }
       case 'recv':

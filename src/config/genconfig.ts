@@ -254,7 +254,10 @@ export function generateNetwork(opts: GenerateOptions): GeneratedNetwork {
         break;
       case 'gateway': {
         const wsAdvertise = `ws://${urlHost(s.host)}:${s.ports.ws}${WS_PATH}`;
-        json = { ...common, listen, advertise, wsListen: { host: listenHostFor(s.host), port: s.ports.ws }, wsAdvertise };
+        // A generated network is a local or test one: its gateways admit any client (`open`), so that
+        // `backchannel up` and the tests start clients at once. A public gateway sets "proof-of-work"
+        // (the default when the field is absent) or "token" (docs/network.md, "Admission").
+        json = { ...common, listen, advertise, wsListen: { host: listenHostFor(s.host), port: s.ports.ws }, wsAdvertise, admission: { mode: 'open' } };
         gateways.push({ name: s.name, identityKey: s.identityKey, linkKey: s.linkKey!, tcpAddress: advertise, wsAddress: wsAdvertise });
         break;
       }

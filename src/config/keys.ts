@@ -35,7 +35,9 @@ export const MAX_STORED_MIX_KEYS = 1024;
 /** Key files are tiny; a bigger file is the wrong file. */
 const MAX_KEY_FILE_BYTES = 1 << 20;
 
-export type KeyFileType = 'ed25519-seed' | 'x25519-private';
+export type KeyFileType = 'ed25519-seed' | 'x25519-private' | 'hmac-sha256';
+/** A token-admission gateway's key that mints invitation tokens (src/wire/admission.ts). */
+export const ADMISSION_TOKEN_KEY_FILE = 'admission-token.key';
 
 export interface KeyOptions {
   /** Where new secrets come from (default: nodeBackend.randomBytes, the system CSPRNG). */
@@ -222,6 +224,16 @@ export function loadOrCreateIdentity(dataDir: string, options: KeyOptions = {}):
 export function loadOrCreateLinkKey(dataDir: string, options: KeyOptions = {}): LinkKeyPair {
   const { secret, created, insecurePermissions } = loadOrCreateSecret(dataDir, LINK_KEY_FILE, 'x25519-private', options);
   return { privateKey: secret, publicKey: nodeBackend.x25519Base(secret), created, insecurePermissions };
+}
+
+/**
+ * A gateway's key that mints and checks invitation tokens, from `<dataDir>/admission-token.key`
+ * (mode 0600), created when missing. The caller wipes it when done.
+ * @throws {BackchannelError} ERR_KEYS when the file is corrupt, of another type or unreadable.
+ */
+export function loadOrCreateAdmissionTokenKey(dataDir: string, options: KeyOptions = {}): { key: Uint8Array; created: boolean; insecurePermissions: boolean } {
+  const { secret, created, insecurePermissions } = loadOrCreateSecret(dataDir, ADMISSION_TOKEN_KEY_FILE, 'hmac-sha256', options);
+  return { key: secret, created, insecurePermissions };
 }
 
 /** One epoch's Sphinx key pair. The arrays belong to the store: deleteBefore and close wipe them. */

@@ -11,6 +11,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { BackchannelError, isBackchannelError } from '../errors.js';
 import type { AuthorityInfo, NetworkParameters } from '../pki/types.js';
 import { equalBytes } from '../util/bytes.js';
+import { ADMISSION_WORK_BITS, MAX_ADMISSION_WORK_BITS } from '../wire/admission.js';
 import type {
   AuthorityConfig,
   AuthorizedNode,
@@ -73,6 +74,11 @@ export const DEFAULT_CLIENT_RATE_PER_S = 50;
 export const DEFAULT_CLIENT_BURST = 100;
 export const MAX_CLIENT_RATE_PER_S = 100_000;
 export const MAX_CLIENT_BURST = 1_000_000;
+/** types.ts: client records a gateway holds at most (src/server/admission.ts's DEFAULT_MAX_CLIENTS, the rate limiter's bound on buckets). */
+export const DEFAULT_MAX_CLIENTS = 100_000;
+/** types.ts: days a gateway keeps an unseen client's record (src/server/gateway.ts, CLIENT_RETENTION_MS), and a typo guard (ten years). */
+export const DEFAULT_CLIENT_RETENTION_DAYS = 30;
+export const MAX_CLIENT_RETENTION_DAYS = 3650;
 /** Authorized nodes one authority lists: a typo guard far above any deployment. */
 export const MAX_AUTHORIZED_NODES = 10_000;
 /** Config files are small; anything bigger is the wrong file. */
@@ -82,7 +88,7 @@ const COMMON_FIELDS = ['role', 'name', 'dataDir', 'ops', 'logLevel', 'authoritie
 const ROLE_FIELDS: Readonly<Record<ServerRole, readonly string[]>> = {
   authority: [...COMMON_FIELDS, 'listen', 'nodes'],
   mix: [...COMMON_FIELDS, 'layer', 'listen', 'advertise', 'limits'],
-  gateway: [...COMMON_FIELDS, 'listen', 'advertise', 'wsListen', 'wsAdvertise', 'limits', 'mailbox', 'clientRate'],
+  gateway: [...COMMON_FIELDS, 'listen', 'advertise', 'wsListen', 'wsAdvertise', 'limits', 'mailbox', 'clientRate', 'admission'],
 };
 
 /** Every field of any role: a field outside these is reported before the role is known. */
@@ -204,11 +210,21 @@ function parseGateway(o: JsonObject, common: CommonConfig, baseDir: string): Gat
   if (wsListen === null && wsAdvertise !== null) fail(`${role}.wsAdvertise`, `null when ${role}.wsListen is null (there is no WebSocket listener to advertise)`);
 
   const mp = `${role}.mailbox`;
-  const m = object(mp, orEmpty(o, 'mailbox'), ['path', 'maxPerMailbox', 'maxTotal']);
+  const m = object(mp, orEmpty(o, 'mailbox'), ['path', 'maxPerMailbox', 'maxTotal', 'intake', 'fetchRate']);
+  const bucket = (name: string) =>
+    nullable((v) => {
+      const i = object(`${mp}.${name}`, v, ['perSecond', 'burst']);
+      return {
+        perSecond: number(`${mp}.${name}.perSecond`, required(i, `${mp}.${name}`, 'perSecond', 'per second'), 0, MAX_CLIENT_RATE_PER_S, true),
+        burst: integer(`${mp}.${name}.burst`, required(i, `${mp}.${name}`, 'burst', 'a count'), 1, MAX_CLIENT_BURST),
+      };
+    });
   const mailbox = {
     path: optional(m, 'path', resolve(common.dataDir, DEFAULT_MAILBOX_FILE), (v) => resolve(baseDir, string(`${mp}.path`, v))),
     maxPerMailbox: optional(m, 'maxPerMailbox', DEFAULT_MAILBOX_MAX_PER_MAILBOX, (v) => integer(`${mp}.maxPerMailbox`, v, 1, MAX_MAILBOX_ENTRIES)),
     maxTotal: optional(m, 'maxTotal', DEFAULT_MAILBOX_MAX_TOTAL, (v) => integer(`${mp}.maxTotal`, v, 1, MAX_MAILBOX_ENTRIES)),
+    intake: optional(m, 'intake', null, bucket('intake')),
+    fetchRate: optional(m, 'fetchRate', null, bucket('fetchRate')),
   };
   if (mailbox.maxPerMailbox > mailbox.maxTotal) fail(`${mp}.maxPerMailbox`, `at most ${mp}.maxTotal (${mailbox.maxTotal})`, String(mailbox.maxPerMailbox));
 
@@ -217,6 +233,15 @@ function parseGateway(o: JsonObject, common: CommonConfig, baseDir: string): Gat
   const clientRate = {
     perSecond: optional(c, 'perSecond', DEFAULT_CLIENT_RATE_PER_S, (v) => number(`${cp}.perSecond`, v, 0, MAX_CLIENT_RATE_PER_S, true)),
     burst: optional(c, 'burst', DEFAULT_CLIENT_BURST, (v) => integer(`${cp}.burst`, v, 1, MAX_CLIENT_BURST)),
+  };
+
+  const ap = `${role}.admission`;
+  const a = object(ap, orEmpty(o, 'admission'), ['mode', 'workBits', 'maxClients', 'retentionDays']);
+  const admission = {
+    mode: optional(a, 'mode', 'proof-of-work' as const, (v) => oneOf(`${ap}.mode`, v, ['proof-of-work', 'token', 'open'] as const)),
+    workBits: optional(a, 'workBits', ADMISSION_WORK_BITS, (v) => integer(`${ap}.workBits`, v, 0, MAX_ADMISSION_WORK_BITS)),
+    maxClients: optional(a, 'maxClients', DEFAULT_MAX_CLIENTS, (v) => integer(`${ap}.maxClients`, v, 1, MAX_MAILBOX_ENTRIES)),
+    retentionDays: optional(a, 'retentionDays', DEFAULT_CLIENT_RETENTION_DAYS, (v) => number(`${ap}.retentionDays`, v, 0, MAX_CLIENT_RETENTION_DAYS, true)),
   };
 
   return {
@@ -229,6 +254,7 @@ function parseGateway(o: JsonObject, common: CommonConfig, baseDir: string): Gat
     limits: parseLimits(`${role}.limits`, orEmpty(o, 'limits')),
     mailbox,
     clientRate,
+    admission,
   };
 }
 

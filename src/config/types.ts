@@ -90,9 +90,31 @@ export interface GatewayConfig extends CommonConfig {
     readonly maxPerMailbox: number;
     /** Entries kept in all. Default 1 000 000. */
     readonly maxTotal: number;
+    /**
+     * Entries one mailbox address (main or extra) takes per second and at once; null (the default):
+     * 2 × fetchRatePerS with a minute of burst for a main mailbox, 10/s and 200 for an extra one
+     * (src/server/rate-limit.ts, intakeRates).
+     */
+    readonly intake: { readonly perSecond: number; readonly burst: number } | null;
+    /** Fetches one client makes per second and at once; null (the default): 2 × fetchRatePerS with 10 s of burst (rate-limit.ts, fetchBucketRate). */
+    readonly fetchRate: { readonly perSecond: number; readonly burst: number } | null;
   };
   /** Per-client token bucket for packets a client sends. Defaults 50/s, burst 100. */
   readonly clientRate: { readonly perSecond: number; readonly burst: number };
+  /** Admission of new clients (src/server/admission.ts, docs/network.md "Admission"). */
+  readonly admission: {
+    /**
+     * `proof-of-work` (default): a new client key shows `workBits` of work; `token`: an invitation
+     * token minted with `backchannel gateway token`; `open`: anyone (tests and local networks only).
+     */
+    readonly mode: 'proof-of-work' | 'token' | 'open';
+    /** Work a new client shows, in bits (2^bits SHA-256 evaluations expected). Default 20. */
+    readonly workBits: number;
+    /** Client records held at most; a new client past it is refused and health says degraded. Default 100 000. */
+    readonly maxClients: number;
+    /** Days a client record (and its mailboxes) is kept after its client was last seen. Default 30. */
+    readonly retentionDays: number;
+  };
 }
 
 export type ServerConfig = AuthorityConfig | MixConfig | GatewayConfig;

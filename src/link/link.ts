@@ -38,8 +38,14 @@ const TAG_LENGTH = 16;
 export const MAX_FRAME_LENGTH = 65535;
 /** The largest message `send` takes: a Noise message less its tag and the kind byte. */
 export const MAX_LINK_MESSAGE = MAX_FRAME_LENGTH - TAG_LENGTH - 1;
-/** XK messages with empty payloads are 48, 48 and 64 bytes; anything longer is not ours. */
+/** XK messages are 48, 48 and 64 + HANDSHAKE_PAYLOAD_LENGTH bytes; anything longer than this is not ours. */
 const MAX_HANDSHAKE_FRAME = 256;
+/**
+ * The third handshake message always carries this many bytes of payload (encrypted and bound to
+ * the initiator's static key): a client's admission to its gateway (src/wire/admission.ts), zeros
+ * from every other initiator, so that every link's handshake has the same size on the wire.
+ */
+export const HANDSHAKE_PAYLOAD_LENGTH = 33;
 
 /**
  * The kind byte that starts every transport frame's plaintext. 2 was v1's rekey frame, shorter
@@ -54,8 +60,35 @@ const REKEY_JITTER_LOW = 0.5;
 const REKEY_JITTER_HIGH = 1.5;
 
 /** Why a link was closed, carried in the close frame. */
-export const CloseReason = { normal: 0, rejected: 1, protocol: 2, timeout: 3, overloaded: 4 } as const;
-export type CloseReasonCode = (typeof CloseReason)[keyof typeof CloseReason];
+export const CloseReason = {
+  normal: 0,
+  rejected: 1,
+  protocol: 2,
+  timeout: 3,
+  overloaded: 4,
+  /** Refusals of a gateway's admission (src/server/admission.ts): an invitation token is required. */
+  tokenRequired: 5,
+  /** ... the token is not one the operator issued, or another key used it already. */
+  tokenInvalid: 6,
+  /** ... the gateway holds as many clients as it takes. */
+  full: 7,
+} as const;
+/**
+ * Refused until the initiator shows a proof of work of (reason − WORK_REQUIRED_BASE) bits; the
+ * close frame's one reason byte carries the cost, so the client learns it without a frame of its own.
+ */
+export const WORK_REQUIRED_BASE = 64;
+/** The highest work a refusal can ask for (bits). */
+export const MAX_WORK_BITS = 63;
+export type CloseReasonCode = (typeof CloseReason)[keyof typeof CloseReason] | number;
+
+/** What an accept policy may answer: keep the link, refuse it, or refuse it with a reason the initiator is told. */
+export type AcceptVerdict = boolean | { readonly refuse: CloseReasonCode };
+
+/** Whether a close reason byte is one this link version knows. */
+function knownReason(r: number): boolean {
+  return r <= CloseReason.full || (r >= WORK_REQUIRED_BASE && r <= WORK_REQUIRED_BASE + MAX_WORK_BITS);
+}
 
 export interface LinkOptions {
   /** Seconds are milliseconds here. The whole handshake, acceptance included. Default 10 s. */
@@ -94,13 +127,18 @@ export interface InitiatorOptions extends LinkOptions {
   staticKey: Uint8Array;
   /** The responder's static X25519 public key, known beforehand (from the directory). */
   remoteStatic: Uint8Array;
+  /** The third handshake message's payload, HANDSHAKE_PAYLOAD_LENGTH bytes (a client's admission); zeros by default. */
+  handshakePayload?: Uint8Array;
 }
 
 export interface ResponderOptions extends LinkOptions {
   /** This node's static X25519 private key. */
   staticKey: Uint8Array;
-  /** Decides whether to keep a link with the peer holding this static public key. */
-  accept(remoteStatic: Uint8Array): boolean | Promise<boolean>;
+  /**
+   * Decides whether to keep a link with the peer holding this static public key, given the
+   * payload of its third handshake message (HANDSHAKE_PAYLOAD_LENGTH bytes from this version).
+   */
+  accept(remoteStatic: Uint8Array, payload: Uint8Array): AcceptVerdict | Promise<AcceptVerdict>;
 }
 
 export interface LinkCloseInfo {
@@ -138,6 +176,38 @@ function deferred<T>(): Resolved<T> {
 
 function linkError(code: ErrorCode, message: string, cause?: unknown): BackchannelError {
   return new BackchannelError(code, `link: ${message}`, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * The responder refused this initiator, with the reason its close frame gave: `ERR_LINK_REJECTED`
+ * for a plain refusal, or an admission code a client can explain to its user.
+ */
+export class LinkRefusedError extends BackchannelError {
+  /** The close frame's reason byte. */
+  readonly reason: number;
+  /** For ERR_ADMISSION_WORK: the bits of work the gateway asks for. */
+  readonly workBits: number | null;
+
+  constructor(reason: number) {
+    const work = reason >= WORK_REQUIRED_BASE ? reason - WORK_REQUIRED_BASE : null;
+    const [code, message]: [ErrorCode, string] =
+      work !== null
+        ? ['ERR_ADMISSION_WORK', `the gateway requires a proof of work of ${work} bits for a new client (none given, or too weak)`]
+        : reason === CloseReason.tokenRequired
+          ? ['ERR_ADMISSION_TOKEN_REQUIRED', 'this gateway requires an invitation token from its operator']
+          : reason === CloseReason.tokenInvalid
+            ? ['ERR_ADMISSION_TOKEN_INVALID', 'the gateway refused the invitation token: not one it issued, or already used by another client']
+            : reason === CloseReason.full
+              ? ['ERR_ADMISSION_FULL', 'the gateway takes no new clients: it holds as many as its operator allows']
+              : ['ERR_LINK_REJECTED', 'the responder refused this static key'];
+    super(code, `link: ${message}`);
+    this.reason = reason;
+    this.workBits = work;
+  }
+}
+
+function refusal(reason: number): LinkRefusedError {
+  return new LinkRefusedError(reason);
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -207,6 +277,9 @@ export class Link {
   #recv: CipherState | null = null;
   #phase: Phase = 'handshake';
   #remoteStatic: Uint8Array | null = null;
+  /** The initiator's payload for the third handshake message; the responder's copy of what came in it. */
+  #handshakePayload: Uint8Array;
+  #handshakeWrites = 0;
   #handshakeHash: Uint8Array | null = null;
 
   // receive side: unparsed chunks, then decrypted messages waiting for recv()
@@ -248,6 +321,9 @@ export class Link {
     abytes('staticKey', opts.staticKey, 32);
     if (initiator) abytes('remoteStatic', (opts as InitiatorOptions).remoteStatic, 32);
     else if (typeof this.#accept !== 'function') throw new TypeError('link: accept must be a function');
+    const payload = initiator ? (opts as InitiatorOptions).handshakePayload : undefined;
+    if (payload !== undefined) abytes('handshakePayload', payload, HANDSHAKE_PAYLOAD_LENGTH);
+    this.#handshakePayload = payload === undefined ? new Uint8Array(HANDSHAKE_PAYLOAD_LENGTH) : Uint8Array.from(payload);
     this.#hs = createHandshakeWith(crypto, {
       protocolName: LINK_PROTOCOL,
       initiator,
@@ -585,8 +661,8 @@ export class Link {
         this.#open();
         return;
       }
-      if (kind === Kind.close && plain.length === 2 && plain[1] === CloseReason.rejected) {
-        this.#fail(linkError('ERR_LINK_REJECTED', 'the responder refused this static key'));
+      if (kind === Kind.close && plain.length === 2 && (plain[1] === CloseReason.rejected || (plain[1]! > CloseReason.overloaded && knownReason(plain[1]!)))) {
+        this.#fail(refusal(plain[1]!));
         return;
       }
       throw linkError('ERR_LINK_PROTOCOL', 'expected the ready frame');
@@ -607,7 +683,7 @@ export class Link {
         this.#recv!.rekey();
         return;
       case Kind.close:
-        if (plain.length !== 2 || plain[1]! > CloseReason.overloaded) break;
+        if (plain.length !== 2 || !knownReason(plain[1]!)) break;
         this.#finish({ by: 'remote', reason: plain[1] as CloseReasonCode });
         return;
     }
@@ -623,14 +699,17 @@ export class Link {
   // ---- handshake -----------------------------------------------------------------------------
 
   #writeHandshake(): void {
-    this.#writeRaw(this.#hs!.writeMessage());
+    // XK: the initiator writes messages 1 and 3, the payload goes in 3 (under every DH, bound to its static key).
+    const third = this.#initiator && this.#handshakeWrites++ === 1;
+    this.#writeRaw(this.#hs!.writeMessage(third ? this.#handshakePayload : undefined));
     if (this.#hs!.finished) this.#afterHandshake();
   }
 
   #readHandshake(frame: Uint8Array): void {
     const hs = this.#hs!;
     try {
-      hs.readMessage(frame);
+      const payload = hs.readMessage(frame);
+      if (hs.finished && !this.#initiator) this.#handshakePayload = payload.slice();
     } catch (e) {
       throw linkError('ERR_LINK_HANDSHAKE', 'handshake failed', e);
     }
@@ -651,25 +730,25 @@ export class Link {
       return;
     }
     this.#phase = 'accepting';
-    let verdict: boolean | Promise<boolean>;
+    let verdict: AcceptVerdict | Promise<AcceptVerdict>;
     try {
-      verdict = this.#accept!(Uint8Array.from(this.#remoteStatic!));
+      verdict = this.#accept!(Uint8Array.from(this.#remoteStatic!), this.#handshakePayload);
     } catch (e) {
       // #decide wraps whatever the policy threw in ERR_LINK_REJECTED, keeping it as the cause.
       verdict = Promise.reject(e);
     }
     Promise.resolve(verdict).then(
-      (ok) => this.#decide(ok === true),
+      (v) => this.#decide(v === true, undefined, typeof v === 'object' && v !== null && knownReason(v.refuse) ? v.refuse : CloseReason.rejected),
       (e: unknown) => this.#decide(false, e),
     );
   }
 
-  #decide(ok: boolean, cause?: unknown): void {
+  #decide(ok: boolean, cause?: unknown, reason: CloseReasonCode = CloseReason.rejected): void {
     if (this.#phase !== 'accepting') return; // failed or timed out meanwhile
     if (!ok) {
-      // Tell the initiator (its connect fails with ERR_LINK_REJECTED), flush, then close.
+      // Tell the initiator (its connect fails with ERR_LINK_REJECTED or the admission's code), flush, then close.
       const error = linkError('ERR_LINK_REJECTED', cause === undefined ? 'peer refused by the accept policy' : 'accept policy failed', cause);
-      this.#sendFrame(Kind.close, Uint8Array.of(CloseReason.rejected));
+      this.#sendFrame(Kind.close, Uint8Array.of(reason));
       this.#phase = 'closed';
       this.#closeInfo = { by: 'error', error };
       this.#clearTimer();

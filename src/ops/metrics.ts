@@ -35,6 +35,8 @@ export const DROP_REASONS = [
   'ack_expired', // an acknowledgement waited longer than MAX_ACK_WAIT_MS for a slot (its sender has retransmitted)
   'rendezvous_full', // a rendezvous posting for a new channel while the service holds its most channels (answered "full")
   'rendezvous_bad', // a rendezvous request that does not parse (answered "bad"), or one without a SURB to answer by
+  'fetch_rate_limited', // a client fetched (or asked for the directory or a mailbox change) faster than its gateway allows: not answered
+  'intake_limited', // a final-hop packet for a mailbox (or alias) that took more entries in its interval than the gateway allows (not acknowledged)
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 

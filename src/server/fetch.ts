@@ -45,6 +45,8 @@ export interface ClientSessions {
   opened(link: MessageLink): void;
   /** Client links open now (the gateway's emission rate follows it; the wire shows it anyway). */
   linked(): number;
+  /** The keys of the clients with a link open now or opened since the last call (seen, for the retention sweep). */
+  linkedKeys(): Uint8Array[];
   /** One command from a client (not `noop` or `disconnect`, which the node handles for every link). */
   command(link: MessageLink, cmd: WireCommand): ClientAction;
   /** An entry for `recipient` was committed: a prepared empty answer is made again. */
@@ -54,6 +56,11 @@ export interface ClientSessions {
 export interface ClientSessionsInit {
   readonly mailbox: FetchMailbox;
   readonly limiter: RateLimiter;
+  /**
+   * Fetches per client (`retrieve_message`, and `get_document` and `mailbox_request`, which ride in
+   * their place on the same clock): one over it is a counted drop and gets no answer, never a queue.
+   */
+  readonly fetchLimiter?: RateLimiter;
   readonly codec: WireCodec;
   /** Fetches answered, by result (`message` or `empty`). */
   readonly fetches: Counter<'result'>;
@@ -103,6 +110,8 @@ export function clientSessions(init: ClientSessionsInit): ClientSessions {
   // The container bytes of each document served, made once: the follower hands out the same
   // object for an epoch, and a document no longer held is collected with its bytes.
   const containers = new WeakMap<SignedDocument, Uint8Array>();
+  /** Clients whose link opened since the last retention sweep (one entry per client: bounded by the cap on clients). */
+  const seenSince = new Map<string, Uint8Array>();
 
   function reply(link: MessageLink, cmd: WireCommand): void {
     sendFrame(link, codec.encode(cmd));
@@ -195,7 +204,8 @@ export function clientSessions(init: ClientSessionsInit): ClientSessions {
   return {
     opened(link) {
       mailbox.register(link.remoteStatic);
-      session(link);
+      const s = session(link);
+      seenSince.set(s.key, link.remoteStatic);
     },
     linked() {
       for (const [l, s] of sessions) {
@@ -206,6 +216,12 @@ export function clientSessions(init: ClientSessionsInit): ClientSessions {
         if (set?.size === 0) byRecipient.delete(s.key);
       }
       return sessions.size;
+    },
+    linkedKeys() {
+      for (const [l, s] of sessions) if (l.isOpen) seenSince.set(s.key, l.remoteStatic);
+      const out = [...seenSince.values()];
+      seenSince.clear();
+      return out;
     },
     delivered(recipient) {
       const set = byRecipient.get(idKey(recipient));
@@ -220,6 +236,9 @@ export function clientSessions(init: ClientSessionsInit): ClientSessions {
       }
     },
     command(link, cmd) {
+      if ((cmd.kind === 'retrieve_message' || cmd.kind === 'get_document' || cmd.kind === 'mailbox_request') && init.fetchLimiter?.take(link.remoteStatic) === false) {
+        return { kind: 'drop', reason: 'fetch_rate_limited' };
+      }
       switch (cmd.kind) {
         case 'send_packet':
           return limiter.take(link.remoteStatic) ? { kind: 'unwrap', packet: cmd.packet } : { kind: 'drop', reason: 'rate_limited' };

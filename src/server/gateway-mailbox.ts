@@ -53,7 +53,7 @@ const COMMITTED_BOUNDS_REMEMBERED = 100_000;
 export const DEFAULT_MAX_PENDING_ALIASES = 10_000;
 
 /** The reads a gateway makes on its main thread. */
-export type MailboxReader = Pick<MailboxStore, 'isRegistered' | 'peek' | 'route' | 'aliasCount'>;
+export type MailboxReader = Pick<MailboxStore, 'isRegistered' | 'peek' | 'route' | 'aliasCount'> & Partial<Pick<MailboxStore, 'clients' | 'forgetRegistered'>>;
 
 /** What answering fetches needs (fetch.ts). */
 export interface FetchMailbox {
@@ -144,6 +144,8 @@ export class GatewayMailbox implements FetchMailbox {
   readonly #ones = new Map<string, PendingOnes>();
   readonly #committedBelow = new Map<string, number>();
   #deletions = 0;
+  /** The next retention sweep: clients seen now, and the bound before which the others are forgotten. */
+  #sweep: { readonly seen: Uint8Array[]; readonly expire: { readonly before: number; readonly limit: number } } | null = null;
   #inFlight = false;
   #scheduled = false;
   #timer: unknown = null;
@@ -201,6 +203,23 @@ export class GatewayMailbox implements FetchMailbox {
   isRegistered(recipient: Uint8Array): boolean {
     checkRecipient(recipient);
     return this.#registrations.has(idKey(recipient)) || this.#reader.isRegistered(recipient);
+  }
+
+  /**
+   * Retention: with the next group, marks `linked` (clients with a link open) seen now, then
+   * forgets up to `limit` clients last seen before `before` (ms), with their entries and extra
+   * mailboxes; the reader's memory of registrations is dropped once that is committed.
+   */
+  sweep(before: number, linked: readonly Uint8Array[], limit: number): void {
+    this.#open('sweep');
+    aint('limit', limit, 1, Number.MAX_SAFE_INTEGER);
+    this.#sweep = { seen: linked.map(own), expire: { before: Math.max(0, Math.floor(before)), limit } };
+    this.#arm();
+  }
+
+  /** Clients registered, with those waiting for a commit (the admission's cap); 0 when the reader cannot count. */
+  clients(): number {
+    return (this.#reader.clients?.() ?? 0) + this.#registrations.size;
   }
 
   /** Where mail for `recipient` goes, with the alias changes that wait for a commit. */
@@ -405,10 +424,14 @@ export class GatewayMailbox implements FetchMailbox {
     const deletions: MailboxDeletion[] = [];
     for (const b of this.#below.values()) deletions.push({ kind: 'below', recipient: b.recipient, seq: b.seq });
     for (const o of this.#ones.values()) for (const seq of o.seqs) deletions.push({ kind: 'one', recipient: o.recipient, seq });
-    if (batch.length === 0 && registrations.length === 0 && deletions.length === 0 && aliases.length === 0) return;
+    const sweep = this.#sweep;
+    this.#sweep = null;
+    if (batch.length === 0 && registrations.length === 0 && deletions.length === 0 && aliases.length === 0 && sweep === null) return;
     this.#inFlight = true;
-    this.#writer.commit({ registrations, aliases, deletions, entries: batch.map((p) => p.entry) }).then(
+    this.#writer.commit({ registrations, aliases, deletions, entries: batch.map((p) => p.entry), ...(sweep === null ? {} : { seen: sweep.seen, expire: sweep.expire }) }).then(
       (results) => {
+        // Clients may be gone: the reader asks the database again rather than trust its memory.
+        if (sweep !== null) this.#reader.forgetRegistered?.();
         // The reader sees the group from now on: what it wrote need not be hidden any longer.
         for (const r of registrations) this.#registrations.delete(idKey(r));
         // An alias change replaced meanwhile (a revocation after a registration) still waits.
@@ -422,7 +445,7 @@ export class GatewayMailbox implements FetchMailbox {
         this.#afterCommit();
       },
       (err: unknown) => {
-        // Registrations and deletions stay waiting for the next group; the entries fail.
+        // Registrations and deletions stay waiting for the next group; the entries fail; the sweep waits for the next one.
         for (const p of batch) p.reject(err);
         this.#afterCommit();
       },

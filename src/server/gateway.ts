@@ -24,14 +24,25 @@ import type { MailboxWriter } from './mailbox-writer.js';
 import { clientSessions } from './fetch.js';
 import { PacketNode } from './node.js';
 import type { PacketNodeComponents, PacketNodeInit } from './node.js';
-import { RateLimiter } from './rate-limit.js';
+import { fetchBucketRate, intakeRates, RateLimiter } from './rate-limit.js';
 import { finalStage } from './store.js';
 import { RendezvousService } from './rendezvous.js';
+import { ADMISSION_REFUSALS, createAdmission } from './admission.js';
+import type { Admission, AdmissionInit, TokenLedger } from './admission.js';
+import type { AdmissionCrypto } from '../wire/admission.js';
 import { WireCodec } from '../wire/commands.js';
 import type { SignedDocument } from '../pki/types.js';
 
 export interface GatewayInit extends PacketNodeInit {
   readonly clientRate: { readonly perSecond: number; readonly burst: number };
+  /** Per-mailbox intake buckets; by default intakeRates(params.fetchRatePerS) (rate-limit.ts). */
+  readonly intake?: { readonly mailbox: { readonly perSecond: number; readonly burst: number }; readonly alias: { readonly perSecond: number; readonly burst: number } };
+  /** Per-client bucket on fetches; by default fetchBucketRate(params.fetchRatePerS) (rate-limit.ts). */
+  readonly fetchRate?: { readonly perSecond: number; readonly burst: number };
+  /** Admission of new clients (admission.ts); every client is admitted without it (the simulator, component tests). */
+  readonly admission?: AdmissionInit;
+  /** Client records unseen this long (ms) are forgotten, with their mailboxes. Default CLIENT_RETENTION_MS (30 days). */
+  readonly retentionMs?: number;
 }
 
 export interface GatewayComponents extends PacketNodeComponents {
@@ -47,10 +58,32 @@ export interface GatewayComponents extends PacketNodeComponents {
   readonly commitSchedule?: (fn: () => void) => void;
   /** The verified signed document held for an epoch (the follower's current or next), relayed to clients; none relayed without it. */
   readonly directory?: (epoch: number) => SignedDocument | null;
+  /** Token admission: the operator's key and the ledger of used tokens. */
+  readonly admissionToken?: { readonly key: Uint8Array; readonly ledger: TokenLedger; readonly crypto: AdmissionCrypto };
 }
+
+/**
+ * A client unseen for 30 days is forgotten with its mailbox and extra mailboxes: long enough for a
+ * holiday without a phone, short enough that abandoned keys (a flood's, a lost device's) do not
+ * fill the gateway's cap on clients for good. A client that comes back after that is a new
+ * client: it shows its kept proof of work (or token) again, and mail that came for it meanwhile was
+ * refused (`unknown_recipient`, unacknowledged, so its senders saw it undelivered).
+ */
+export const CLIENT_RETENTION_MS = 30 * 24 * 3_600_000;
+/**
+ * The retention sweep runs every hour on the gateway's clock, whatever its clients do, so nothing
+ * about it follows activity; each sweep forgets at most RETENTION_SWEEP_LIMIT clients (a backlog
+ * takes a few sweeps rather than one long transaction).
+ */
+export const RETENTION_SWEEP_MS = 3_600_000;
+export const RETENTION_SWEEP_LIMIT = 10_000;
 
 export interface Gateway {
   readonly node: PacketNode;
+  /** Its admission, when it has one. */
+  readonly admission: Admission | null;
+  /** Why the gateway is degraded now, beyond the node's pressure (its client cap reached). */
+  degraded(): string[];
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -99,6 +132,7 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
   const sessions = clientSessions({
     mailbox: boxes,
     limiter,
+    fetchLimiter: new RateLimiter({ ...(init.fetchRate ?? fetchBucketRate(init.params.fetchRatePerS)), clock: components.clock }),
     codec: new WireCodec({ packetLength: format.geometry.packetLength }),
     fetches,
     deletionsRefused,
@@ -107,7 +141,28 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
     ...(components.directory === undefined ? {} : { documents: components.directory }),
     ...(components.commitSchedule ? { schedule: components.commitSchedule } : {}),
   });
+  const admissions = new Counter({
+    name: 'backchannel_admission_total',
+    help: 'Client links by admission outcome: known (a client record held), admitted (a new key), or refused by reason (work, token_required, token_invalid, full)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  for (const o of ['known', 'admitted', ...ADMISSION_REFUSALS]) admissions.inc({ outcome: o }, 0);
+  const admission =
+    init.admission === undefined
+      ? null
+      : createAdmission(init.admission, {
+          identityKey: init.identityKey,
+          known: (k) => boxes.isRegistered(k),
+          clients: () => boxes.clients(),
+          ...(components.admissionToken === undefined ? {} : { token: components.admissionToken }),
+          counted: (outcome) => admissions.inc({ outcome }),
+        });
+  const intake = init.intake ?? intakeRates(init.params.fetchRatePerS);
+  const mailboxIntake = new RateLimiter({ ...intake.mailbox, clock: components.clock });
+  const aliasIntake = new RateLimiter({ ...intake.alias, clock: components.clock });
   const node = new PacketNode(init, components, {
+    ...(admission === null ? {} : { admit: (rs: Uint8Array, payload: Uint8Array) => admission.check(rs, payload) }),
     clients: sessions,
     final: finalStage(format, boxes, {
       service: rendezvous,
@@ -116,7 +171,7 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
         if (outcome === 'full') metrics.drop('rendezvous_full');
         else if (outcome === 'bad') metrics.drop('rendezvous_bad');
       },
-    }),
+    }, (addressed, alias) => (alias ? aliasIntake : mailboxIntake).take(addressed)),
     commit: async (entry) => {
       const r = await boxes.submit(entry);
       if (r.ok) {
@@ -128,10 +183,30 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
     ackSent: () => acks.inc(),
     coverSent: () => cover.inc(),
   });
+  const retentionMs = init.retentionMs ?? CLIENT_RETENTION_MS;
+  if (!(retentionMs > 0)) throw new RangeError('gateway: "retentionMs" expected a positive number');
+  let sweepTimer: unknown = null;
+  const sweep = (): void => {
+    sweepTimer = components.clock.setTimer(sweep, RETENTION_SWEEP_MS);
+    try {
+      // The gateway's clock, which stamps registered_at and last_seen too (the writer gets its time).
+      boxes.sweep(components.clock.now() - retentionMs, sessions.linkedKeys(), RETENTION_SWEEP_LIMIT);
+    } catch {
+      // the mailbox is closing
+    }
+  };
   return {
     node,
-    start: () => node.start(),
+    admission,
+    degraded: () => (admission?.full() === true ? [`client cap reached (${admission.maxClients} clients): new clients are refused`] : []),
+    async start() {
+      await node.start();
+      // The first sweep at start: a gateway restarted after a long stop forgets at once.
+      sweep();
+    },
     async stop() {
+      if (sweepTimer !== null) components.clock.clearTimer(sweepTimer);
+      sweepTimer = null;
       await node.stop();
       // Pending deliveries, deletions and registrations are committed, then the writer stops.
       await boxes.close();

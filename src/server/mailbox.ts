@@ -99,6 +99,13 @@ export interface MailboxDeletion {
  */
 export interface MailboxGroup {
   readonly registrations: readonly Uint8Array[];
+  /** Clients seen now (their links are open): their `last_seen` is set to now, after the registrations (which are seen too). */
+  readonly seen?: readonly Uint8Array[];
+  /**
+   * Then, up to `limit` clients last seen before `before` (ms) are forgotten: their record, their
+   * entries and their extra mailboxes (the retention period: src/server/gateway.ts).
+   */
+  readonly expire?: { readonly before: number; readonly limit: number };
   readonly aliases?: readonly AliasChange[];
   readonly deletions: readonly MailboxDeletion[];
   readonly entries: readonly MailboxEntry[];
@@ -172,6 +179,10 @@ export interface MailboxStore {
   count(recipient: Uint8Array): number;
   /** Entries held for everyone. */
   total(): number;
+  /** Clients registered (the gateway's cap on clients counts these). */
+  clients(): number;
+  /** Forgets which recipients this connection remembers as registered (another connection expired some). */
+  forgetRegistered(): void;
   /** Checks the database file and every counter against the rows; throws when anything disagrees. Scans everything. */
   check(): void;
   /** Closes the database; idempotent. Every other method then throws ERR_MAILBOX_STORE. */
@@ -272,8 +283,20 @@ export function openMailboxStore(path: string, options: MailboxStoreOptions = {}
   };
   return openDurableDatabase(path, durable, (db) => {
     migrate(db);
+    addLastSeen(db);
     return new SqliteMailboxStore(db, clock, maxPerMailbox, maxTotal, maxAliases, maxRevoked);
   });
+}
+
+/**
+ * `clients.last_seen` (ms; NULL before it existed: `registered_at` stands in), added on every open
+ * when missing, without a schema version of its own: a column older builds ignore.
+ */
+function addLastSeen(db: Database.Database): void {
+  db.transaction(() => {
+    const cols = db.prepare<[], { name: string }>('PRAGMA table_info(clients)').all();
+    if (!cols.some((c) => c.name === 'last_seen')) db.exec('ALTER TABLE clients ADD COLUMN last_seen INTEGER');
+  }).immediate();
 }
 
 /** Creates the schema in an empty database; accepts only a database at MAILBOX_SCHEMA_VERSION otherwise. */
@@ -348,6 +371,18 @@ export function checkMailboxGroup(group: unknown): asserts group is MailboxGroup
   if (!Array.isArray(deletions)) throw new TypeError(`"deletions" expected an array, got ${typeof deletions}`);
   if (aliases !== undefined && !Array.isArray(aliases)) throw new TypeError(`"aliases" expected an array, got ${typeof aliases}`);
   for (const r of registrations) checkRecipient(r);
+  const seen = g['seen'];
+  if (seen !== undefined) {
+    if (!Array.isArray(seen)) throw new TypeError(`"seen" expected an array, got ${typeof seen}`);
+    for (const r of seen as unknown[]) checkRecipient(r);
+  }
+  const expire = g['expire'];
+  if (expire !== undefined) {
+    if (typeof expire !== 'object' || expire === null) throw new TypeError('"expire" expected an object');
+    const x = expire as Record<string, unknown>;
+    aint('expire.before', x['before'], 0, Number.MAX_SAFE_INTEGER);
+    aint('expire.limit', x['limit'], 1, Number.MAX_SAFE_INTEGER);
+  }
   for (const a of (aliases ?? []) as unknown[]) {
     if (typeof a !== 'object' || a === null) throw new TypeError('"alias" expected an object');
     const x = a as Record<string, unknown>;
@@ -397,6 +432,11 @@ class SqliteMailboxStore implements MailboxStore {
   readonly #ackTx: Database.Transaction<(recipient: Uint8Array, seq: number) => boolean>;
   readonly #ackBelowTx: Database.Transaction<(recipient: Uint8Array, belowSeq: number) => number>;
   readonly #groupTx: Database.Transaction<(group: MailboxGroup) => StoreResult[]>;
+  readonly #touchClient: Database.Statement<[number, Uint8Array]>;
+  readonly #selectExpired: Database.Statement<[number, number], { recipient: Buffer; stored: number }>;
+  readonly #deleteMessagesOf: Database.Statement<[Buffer]>;
+  readonly #deleteAliasesOf: Database.Statement<[Buffer]>;
+  readonly #deleteClient: Database.Statement<[Buffer]>;
   readonly #peekTx: Database.Transaction<(recipient: Uint8Array, afterSeq: number | undefined) => PeekedEntry | null>;
   readonly #selectAlias: Database.Statement<[Uint8Array], AliasRow>;
   readonly #countAliases: Database.Statement<[Uint8Array], { n: number }>;
@@ -436,6 +476,11 @@ class SqliteMailboxStore implements MailboxStore {
     this.#deleteBelow = db.prepare('DELETE FROM messages WHERE recipient = ? AND seq < ?');
     this.#selectTotal = db.prepare('SELECT stored FROM totals WHERE id = 0');
     this.#addTotal = db.prepare('UPDATE totals SET stored = stored + ? WHERE id = 0');
+    this.#touchClient = db.prepare('UPDATE clients SET last_seen = ? WHERE recipient = ?');
+    this.#selectExpired = db.prepare('SELECT recipient, stored FROM clients WHERE COALESCE(last_seen, registered_at) < ? LIMIT ?');
+    this.#deleteMessagesOf = db.prepare('DELETE FROM messages WHERE recipient = ?');
+    this.#deleteAliasesOf = db.prepare('DELETE FROM aliases WHERE owner = ?');
+    this.#deleteClient = db.prepare('DELETE FROM clients WHERE recipient = ?');
 
     this.#storeTx = db.transaction((entries: readonly MailboxEntry[]): StoreResult[] => {
       const now = this.#clock.now();
@@ -479,6 +524,16 @@ class SqliteMailboxStore implements MailboxStore {
     this.#groupTx = db.transaction((group: MailboxGroup): StoreResult[] => {
       const now = this.#clock.now();
       for (const r of group.registrations) this.#insertClient.run(r, now, FIRST_SEQ);
+      for (const r of group.registrations) this.#touchClient.run(now, r);
+      for (const r of group.seen ?? []) this.#touchClient.run(now, r);
+      if (group.expire !== undefined) {
+        for (const row of this.#selectExpired.all(group.expire.before, group.expire.limit)) {
+          this.#deleteMessagesOf.run(row.recipient);
+          this.#deleteAliasesOf.run(row.recipient);
+          this.#deleteClient.run(row.recipient);
+          if (row.stored > 0) this.#addTotal.run(-row.stored);
+        }
+      }
       for (const a of group.aliases ?? []) this.#applyAlias(a, now);
       for (const d of group.deletions) {
         if (d.kind === 'below') this.#ackBelowTx(d.recipient, d.seq);
@@ -604,6 +659,15 @@ class SqliteMailboxStore implements MailboxStore {
 
   total(): number {
     return this.#guard('count', () => this.#readTotal());
+  }
+
+  forgetRegistered(): void {
+    this.#registered.clear();
+  }
+
+  clients(): number {
+    // A count over the primary key: for the admission of a new client only, never per packet.
+    return this.#guard('count', () => (this.#db.prepare('SELECT COUNT(*) AS n FROM clients').get() as { n: number }).n);
   }
 
   check(): void {

@@ -15,6 +15,7 @@
  */
 import type { Link } from '../link/link.js';
 import { CloseReason } from '../link/link.js';
+import type { AcceptVerdict } from '../link/link.js';
 import type { MessageLink } from '../link/message-link.js';
 import { connectTcp, listenTcp } from '../link/tcp.js';
 import { listenWs } from '../link/ws-node.js';
@@ -115,6 +116,8 @@ export interface GatewayStages {
   ackSent(): void;
   /** A cover packet of the gateway's own went into layer 1 in an emission slot no acknowledgement took. */
   coverSent(): void;
+  /** Admits a client key, given its handshake payload (admission.ts); every client is admitted without it. */
+  admit?(remoteStatic: Uint8Array, payload: Uint8Array): AcceptVerdict;
 }
 
 /** What a node tells its listener: where, with which key, whom to accept, where links go. */
@@ -124,7 +127,7 @@ export interface ListenPolicy {
   readonly staticKey: Uint8Array;
   readonly crypto?: NoiseCrypto;
   readonly maxMessageLength: number;
-  accept(remoteStatic: Uint8Array): boolean;
+  accept(remoteStatic: Uint8Array, payload: Uint8Array): AcceptVerdict;
   onLink(link: MessageLink): void;
 }
 
@@ -267,7 +270,11 @@ export class PacketNode {
       staticKey: this.init.linkKey.privateKey,
       ...(this.#c.noise ? { crypto: this.#c.noise } : {}),
       maxMessageLength: this.codec.commandLength,
-      accept: (rs: Uint8Array) => this.#classify(rs) !== null,
+      accept: (rs: Uint8Array, payload: Uint8Array): AcceptVerdict => {
+        const kind = this.#classify(rs);
+        if (kind === 'client') return this.#gateway?.admit?.(rs, payload) ?? true;
+        return kind !== null;
+      },
       onLink: (link: MessageLink) => this.#onLink(link),
     };
     const listen: Listen = this.#c.listen ?? ((p) => listenTcp(p));

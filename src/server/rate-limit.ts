@@ -11,6 +11,45 @@
 import type { Clock } from '../ops/clock.js';
 import { aint } from '../util/bytes.js';
 import { IdMap } from '../util/id-map.js';
+import { checkBucketRate, TokenBucket } from '../util/token-bucket.js';
+import type { BucketRate } from '../util/token-bucket.js';
+
+/**
+ * A client's fetch bucket refills at this many times the network's fetch rate: its fetch clock runs
+ * at exactly the rate (client.ts), so an honest client never meets the bound; a Poisson clock at the
+ * rate would meet it with a probability below e^-25 even at the smallest burst.
+ */
+export const FETCH_RATE_MARGIN = 2;
+/** ... and holds this many seconds of fetches, for a clock that catches up after a stall. */
+export const FETCH_BURST_S = 10;
+/** The least fetch burst, whatever the rate. */
+export const MIN_FETCH_BURST = 20;
+
+/** The per-client bucket on fetches for a network's fetch rate (requests per second). */
+export function fetchBucketRate(fetchRatePerS: number): { perSecond: number; burst: number } {
+  return { perSecond: Math.max(1, FETCH_RATE_MARGIN * fetchRatePerS), burst: Math.max(MIN_FETCH_BURST, Math.ceil(FETCH_BURST_S * fetchRatePerS)) };
+}
+
+/**
+ * The per-mailbox intake limit: entries a gateway stores for one mailbox address, per second and
+ * in a burst. A client's main mailbox takes its own acknowledgements and loops (2 × loop + send
+ * rate, 30/s at the defaults) and anonymous mail: twice the fetch rate, so that the client's own
+ * traffic never meets it, and a minute of that in a burst. An extra mailbox (one per contact) takes
+ * one contact's mail: 10 a second, 200 at once. Past either, an entry is dropped and counted
+ * (`intake_limited`) and not acknowledged, so its sender retransmits later. docs/network.md,
+ * "Intake limits", has the trade-off: whoever knows an address can use up its intake, never more.
+ */
+export const INTAKE_MAILBOX_RATE_MARGIN = 2;
+export const INTAKE_MAILBOX_BURST_S = 60;
+export const INTAKE_ALIAS_RATE = { perSecond: 10, burst: 200 } as const;
+
+/** The intake buckets of a network with this fetch rate. */
+export function intakeRates(fetchRatePerS: number): { mailbox: { perSecond: number; burst: number }; alias: { perSecond: number; burst: number } } {
+  return {
+    mailbox: { perSecond: Math.max(1, INTAKE_MAILBOX_RATE_MARGIN * fetchRatePerS), burst: Math.max(MIN_FETCH_BURST, Math.ceil(INTAKE_MAILBOX_BURST_S * fetchRatePerS)) },
+    alias: { ...INTAKE_ALIAS_RATE },
+  };
+}
 
 /** Buckets kept at most: one gateway's clients, about 100 bytes each. */
 export const DEFAULT_MAX_CLIENTS = 100_000;
@@ -26,9 +65,8 @@ export interface RateLimiterOptions {
 }
 
 interface Bucket {
-  tokens: number;
-  /** Clock time of the last refill, in milliseconds. */
-  at: number;
+  /** The tokens (src/util/token-bucket.ts, the one bucket the connection gate uses too). */
+  readonly bucket: TokenBucket;
   /** Its key (for eviction): a string, or bytes (the IdMap's own copy). */
   readonly key: string | Uint8Array;
   /** Neighbours in recency order (a doubly linked list: least recent first). */
@@ -38,7 +76,7 @@ interface Bucket {
 
 /** Token buckets keyed by client. */
 export class RateLimiter {
-  readonly #perMs: number;
+  readonly #rate: BucketRate;
   readonly #burst: number;
   readonly #maxClients: number;
   readonly #clock: Clock;
@@ -70,7 +108,7 @@ export class RateLimiter {
     if (burst < 1) throw new RangeError(`"burst" expected a number >= 1, got ${burst}`);
     aint('maxClients', maxClients, 1, Number.MAX_SAFE_INTEGER);
     if (typeof clock?.now !== 'function') throw new TypeError('"clock" expected a Clock');
-    this.#perMs = perSecond / 1000;
+    this.#rate = checkBucketRate('options', { perSecond, burst });
     this.#burst = burst;
     this.#maxClients = maxClients;
     this.#clock = clock;
@@ -97,23 +135,17 @@ export class RateLimiter {
     if (bucket === undefined) {
       if (this.size >= this.#maxClients && this.#oldest !== null) this.#evict(this.#oldest);
       const k = typeof key === 'string' ? key : key.slice();
-      bucket = { tokens: this.#burst, at: now, key: k, older: null, newer: null };
+      bucket = { bucket: new TokenBucket(this.#rate, now), key: k, older: null, newer: null };
       if (typeof k === 'string') this.#strings.set(k, bucket);
       else this.#bytes.set(k, bucket);
       this.#append(bucket);
     } else {
-      // A clock that steps back refills nothing, and the bucket follows it, so that it does not stall until the clock catches up.
-      const elapsed = Math.max(0, now - bucket.at);
-      bucket.tokens = Math.min(this.#burst, bucket.tokens + elapsed * this.#perMs);
-      bucket.at = now;
       if (bucket !== this.#newest) {
         this.#unlink(bucket);
         this.#append(bucket);
       }
     }
-    if (bucket.tokens < n) return false;
-    bucket.tokens -= n;
-    return true;
+    return n <= this.#burst && bucket.bucket.take(now, n);
   }
 
   #append(b: Bucket): void {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { Registry } from 'prom-client';
 import { joinHostPort } from '../config/_validate.js';
-import { loadOrCreateIdentity, loadOrCreateLinkKey, MixKeyStore } from '../config/keys.js';
+import { loadOrCreateAdmissionTokenKey, loadOrCreateIdentity, loadOrCreateLinkKey, MixKeyStore } from '../config/keys.js';
 import type { GatewayConfig, MixConfig } from '../config/types.js';
 import { nodeBackend } from '../crypto/node.js';
 import { wipe } from '../util/bytes.js';
@@ -25,6 +25,8 @@ import type { Logger } from '../ops/log.js';
 import { nodeMetrics } from '../ops/metrics.js';
 import { watchPressure } from './pressure.js';
 import { openReplayJournal } from './replay-journal.js';
+import { openTokenLedger, TOKEN_LEDGER_FILE } from './token-ledger.js';
+import type { Gateway } from './gateway.js';
 
 import { uploadDescriptor } from '../pki/client.js';
 import { signDescriptor } from '../pki/descriptor.js';
@@ -124,6 +126,7 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
     replayJournal,
   };
   let node: PacketNode;
+  let gateway: Gateway | null = null;
   let closeMailbox: (() => void) | null = null;
   let stopRole: () => Promise<void>;
   if (config.role === 'mix') {
@@ -142,10 +145,23 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
       mixKeys.close();
       throw err;
     });
+    // Token admission: the operator's minting key and the ledger of used tokens, beside the mailbox.
+    let admissionToken: { key: Uint8Array; ledger: ReturnType<typeof openTokenLedger>; crypto: typeof nodeBackend } | undefined;
+    if (config.admission.mode === 'token') {
+      admissionToken = { key: loadOrCreateAdmissionTokenKey(config.dataDir).key, ledger: openTokenLedger(join(config.dataDir, TOKEN_LEDGER_FILE)), crypto: nodeBackend };
+      const t = admissionToken;
+      const close = (): void => {
+        mailbox.close();
+        t.ledger.close();
+        wipe(t.key);
+      };
+      closeMailbox = close;
+    }
     const gw = createGateway(
-      { ...baseInit, role: 'gateway', layer: 0, wsListen: config.wsListen, clientRate: config.clientRate },
-      { ...baseComponents, mailbox, mailboxWriter, directory },
+      { ...baseInit, role: 'gateway', layer: 0, wsListen: config.wsListen, clientRate: config.clientRate, admission: config.admission, retentionMs: config.admission.retentionDays * 24 * 3_600_000, ...(config.mailbox.intake === null ? {} : { intake: { mailbox: config.mailbox.intake, alias: config.mailbox.intake } }), ...(config.mailbox.fetchRate === null ? {} : { fetchRate: config.mailbox.fetchRate }) },
+      { ...baseComponents, mailbox, mailboxWriter, directory, ...(admissionToken === undefined ? {} : { admissionToken }) },
     );
+    gateway = gw;
     node = gw.node;
     stopRole = () => gw.stop();
   }
@@ -217,7 +233,7 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
     health: () => {
       const doc = follower.current();
       const fresh = doc !== null && clock.now() < documentExpiresAt(doc.document.epoch, period);
-      return { healthy: fresh, degraded: pressure.degraded(), detail: { role: config.role, epoch: doc?.document.epoch ?? null, document: fresh ? 'valid' : 'missing' } };
+      return { healthy: fresh, degraded: [...pressure.degraded(), ...(gateway?.degraded() ?? [])], detail: { role: config.role, epoch: doc?.document.epoch ?? null, document: fresh ? 'valid' : 'missing' } };
     },
   }).catch((err: unknown) => {
     pressure.stop();

@@ -44,7 +44,13 @@ export interface FinalRendezvous {
 const DROP_COVER: FinalAction = Object.freeze({ kind: 'drop', reason: 'drop_cover' });
 
 /** The final stage of a gateway: reads a final outcome against the mailboxes it keeps. */
-export function finalStage(format: PacketFormat, mailbox: Pick<MailboxStore, 'route'>, rendezvous?: FinalRendezvous): (outcome: FinalOutcome) => FinalAction {
+export function finalStage(
+  format: PacketFormat,
+  mailbox: Pick<MailboxStore, 'route'>,
+  rendezvous?: FinalRendezvous,
+  /** The per-mailbox intake limit (rate-limit.ts, IntakeLimiter): false drops the entry (`intake_limited`, never acknowledged). */
+  intake?: (addressed: Uint8Array, alias: boolean) => boolean,
+): (outcome: FinalOutcome) => FinalAction {
   const g = format.geometry;
   return (outcome) => {
     const recipient = outcome.recipient;
@@ -53,6 +59,7 @@ export function finalStage(format: PacketFormat, mailbox: Pick<MailboxStore, 'ro
     const route = mailbox.route(recipient);
     if (route.kind === 'unknown') return { kind: 'drop', reason: 'unknown_recipient' };
     if (route.kind === 'alias' && route.revoked) return { kind: 'drop', reason: 'mailbox_revoked' };
+    if (intake !== undefined && !intake(recipient, route.kind === 'alias')) return { kind: 'drop', reason: 'intake_limited' };
     // The owner's queue, and the extra mailbox the entry came to (none for the main one).
     const queue = route.kind === 'alias' ? route.owner.slice() : recipient.slice();
     const tag = route.kind === 'alias' ? recipient.slice() : null;

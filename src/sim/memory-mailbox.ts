@@ -14,6 +14,8 @@ interface Box {
   /** Entries in seq order; entries[head..] are held. */
   entries: { seq: number; surbId: Uint8Array | null; payload: Uint8Array; storedAt: number; mailbox: Uint8Array | null }[];
   head: number;
+  /** When its client was last seen (ms): registration, or a `seen` in a group. */
+  lastSeen: number;
 }
 
 /**
@@ -74,7 +76,7 @@ export class MemoryMailboxStore implements MailboxStore {
 
   register(recipient: Uint8Array): void {
     checkRecipient(recipient);
-    if (this.#box('register', recipient) === undefined) this.#boxes.set(idKey(recipient), { nextSeq: 1, entries: [], head: 0 });
+    if (this.#box('register', recipient) === undefined) this.#boxes.set(idKey(recipient), { nextSeq: 1, entries: [], head: 0, lastSeen: this.#clock.now() });
   }
 
   isRegistered(recipient: Uint8Array): boolean {
@@ -139,6 +141,22 @@ export class MemoryMailboxStore implements MailboxStore {
     checkMailboxGroup(group);
     this.#open('store');
     for (const r of group.registrations) this.register(r);
+    const now = this.#clock.now();
+    for (const r of [...group.registrations, ...(group.seen ?? [])]) {
+      const box = this.#boxes.get(idKey(r));
+      if (box !== undefined) box.lastSeen = now;
+    }
+    if (group.expire !== undefined) {
+      let n = 0;
+      for (const [k, box] of this.#boxes) {
+        if (n >= group.expire.limit) break;
+        if (box.lastSeen >= group.expire.before) continue;
+        n++;
+        this.#total -= box.entries.length - box.head;
+        this.#boxes.delete(k);
+        for (const [ak, a] of this.#aliases) if (a.ownerKey === k) this.#aliases.delete(ak);
+      }
+    }
     for (const a of group.aliases ?? []) this.#applyAlias(a);
     for (const d of group.deletions) {
       if (d.kind === 'below') this.ackBelow(d.recipient, d.seq);
@@ -218,6 +236,15 @@ export class MemoryMailboxStore implements MailboxStore {
   total(): number {
     this.#open('count');
     return this.#total;
+  }
+
+  clients(): number {
+    this.#open('count');
+    return this.#boxes.size;
+  }
+
+  forgetRegistered(): void {
+    // Nothing cached: one map.
   }
 
   check(): void {

@@ -209,7 +209,7 @@ export class SimNet {
     this.clock.settleAfter();
     const l = this.#listeners.get(address);
     if (l === undefined) return Promise.reject(new BackchannelError('ERR_LINK_CONNECT', 'sim: connection refused'));
-    if (!l.policy.accept(publicKey)) return Promise.reject(new BackchannelError('ERR_LINK_REJECTED', 'sim: link refused by the peer'));
+    if (l.policy.accept(publicKey, new Uint8Array(0)) !== true) return Promise.reject(new BackchannelError('ERR_LINK_REJECTED', 'sim: link refused by the peer'));
     const [mine, theirs] = SimLink.pair(this, { owner, publicKey }, { owner: l.owner, publicKey: listenerKey });
     this.#track(owner, mine);
     this.#track(l.owner, theirs);

@@ -11,6 +11,7 @@
  * most `maxSources` sources are tracked: beyond that a new source is refused (`sources`), so a
  * flood from many addresses costs bounded memory.
  */
+import { TokenBucket } from './token-bucket.js';
 
 /** What the gate needs of a socket (node:net's Socket has it). */
 export interface GatedSocket {
@@ -43,9 +44,8 @@ export interface GateStats {
 
 interface Source {
   open: number;
-  tokens: number;
-  /** Time of the last refill (ms). */
-  at: number;
+  /** New connections (token-bucket.ts). */
+  readonly bucket: TokenBucket;
 }
 
 /**
@@ -137,27 +137,18 @@ export class ConnectionGate {
     if (s === undefined) {
       this.#sweep(now);
       if (this.#sources.size >= this.#limits.maxSources) return 'sources';
-      s = { open: 0, tokens: this.#limits.ratePerSource.burst, at: now };
+      s = { open: 0, bucket: new TokenBucket(this.#limits.ratePerSource, now) };
       this.#sources.set(key, s);
     }
-    this.#refill(s, now);
     if (this.#open >= this.#limits.maxTotal) return 'total';
     if (s.open >= this.#limits.maxPerSource) return 'source_open';
-    if (s.tokens < 1) return 'source_rate';
-    s.tokens -= 1;
+    if (!s.bucket.take(now)) return 'source_rate';
     return null;
-  }
-
-  #refill(s: Source, now: number): void {
-    const { perSecond, burst } = this.#limits.ratePerSource;
-    if (now > s.at) s.tokens = Math.min(burst, s.tokens + ((now - s.at) * perSecond) / 1000);
-    s.at = now;
   }
 
   #forgetIfIdle(key: string, s: Source): void {
     if (s.open > 0) return;
-    this.#refill(s, this.#now());
-    if (s.tokens >= this.#limits.ratePerSource.burst) this.#sources.delete(key);
+    if (s.bucket.full(this.#now())) this.#sources.delete(key);
   }
 
   /**
@@ -169,8 +160,7 @@ export class ConnectionGate {
     this.#sweptAt = now;
     for (const [key, s] of this.#sources) {
       if (s.open > 0) continue;
-      this.#refill(s, now);
-      if (s.tokens >= this.#limits.ratePerSource.burst) this.#sources.delete(key);
+      if (s.bucket.full(now)) this.#sources.delete(key);
     }
   }
 }

@@ -104,7 +104,7 @@ describe('parseConfig: valid configs', () => {
     if (c.role !== 'gateway') return;
     assert.equal(c.wsListen, null);
     assert.equal(c.wsAdvertise, null);
-    assert.deepEqual(c.mailbox, { path: '/srv/backchannel/node/data/mailbox.sqlite', maxPerMailbox: 10_000, maxTotal: 1_000_000 });
+    assert.deepEqual(c.mailbox, { path: '/srv/backchannel/node/data/mailbox.sqlite', maxPerMailbox: 10_000, maxTotal: 1_000_000, intake: null, fetchRate: null });
     assert.deepEqual(c.clientRate, { perSecond: 50, burst: 100 });
   });
 
@@ -131,7 +131,7 @@ describe('parseConfig: valid configs', () => {
     assert.deepEqual(c.wsListen, { host: '0.0.0.0', port: 7101 });
     assert.equal(c.wsAdvertise, 'wss://gw.example.org/link');
     assert.deepEqual(c.limits, { maxDelayMs: 0, maxQueuedPackets: 5, replayCacheEntries: 7, workers: 0 });
-    assert.deepEqual(c.mailbox, { path: '/var/lib/mailbox.db', maxPerMailbox: 3, maxTotal: 4 });
+    assert.deepEqual(c.mailbox, { path: '/var/lib/mailbox.db', maxPerMailbox: 3, maxTotal: 4, intake: null, fetchRate: null });
     assert.deepEqual(c.clientRate, { perSecond: 0.5, burst: 1 });
   });
 

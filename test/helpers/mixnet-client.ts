@@ -173,6 +173,8 @@ export function raiseClientRate(dir: string, gateways = ['gateway-1', 'gateway-2
     const p = join(dir, gw, 'config.json');
     const c = JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
     c['clientRate'] = { perSecond: 5000, burst: 5000 };
+    // ... and receive as fast: the per-mailbox intake limit is tested apart too.
+    c['mailbox'] = { ...((c['mailbox'] as Record<string, unknown> | undefined) ?? {}), intake: { perSecond: 100_000, burst: 100_000 }, fetchRate: { perSecond: 100_000, burst: 100_000 } };
     writeFileSync(p, JSON.stringify(c, null, 2));
   }
 }

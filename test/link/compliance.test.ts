@@ -370,3 +370,43 @@ describe('link servers and application handlers', () => {
     assert.equal(calls, 2);
   });
 });
+
+describe('link: the handshake payload and typed refusals', () => {
+  test('the accept policy gets the initiator\'s payload; a refusal reason reaches the initiator as a typed error', async () => {
+    const { LinkRefusedError, WORK_REQUIRED_BASE, HANDSHAKE_PAYLOAD_LENGTH } = await import('../../src/link/link.js');
+    const seen: Uint8Array[] = [];
+    const verdicts = [{ refuse: WORK_REQUIRED_BASE + 12 }, { refuse: CloseReason.tokenRequired }, { refuse: CloseReason.tokenInvalid }, { refuse: CloseReason.full }, true];
+    const server = await listenTcp({
+      host: '127.0.0.1',
+      port: 0,
+      staticKey: serverKey,
+      accept: (_rs, payload) => {
+        seen.push(payload);
+        return verdicts[seen.length - 1]!;
+      },
+      onLink: (l) => void l.close(),
+    });
+    try {
+      const payload = new Uint8Array(HANDSHAKE_PAYLOAD_LENGTH).fill(0xab);
+      const codes: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const err = await connectTcp({ host: server.host, port: server.port, staticKey: clientKey, remoteStatic: serverPub, handshakePayload: payload }).then(
+          () => assert.fail('refused'),
+          (e: unknown) => e,
+        );
+        assert.ok(err instanceof LinkRefusedError);
+        codes.push(err.code);
+        if (i === 0) assert.equal(err.workBits, 12);
+      }
+      assert.deepEqual(codes, ['ERR_ADMISSION_WORK', 'ERR_ADMISSION_TOKEN_REQUIRED', 'ERR_ADMISSION_TOKEN_INVALID', 'ERR_ADMISSION_FULL']);
+      const link = await connectTcp({ host: server.host, port: server.port, staticKey: clientKey, remoteStatic: serverPub });
+      await link.closed;
+      assert.deepEqual(seen.slice(0, 4).map((p) => p.length), [33, 33, 33, 33]);
+      assert.ok(seen.slice(0, 4).every((p) => p.every((b) => b === 0xab)));
+      assert.ok(seen[4]!.every((b) => b === 0), 'no payload given: zeros of the same length');
+      assert.equal(server.stats.rejected, 4);
+    } finally {
+      await server.close();
+    }
+  });
+});

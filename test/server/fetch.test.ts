@@ -111,3 +111,45 @@ describe('gateway: the directory relayed to clients', () => {
     assert.ok(cmd.kind === 'document' && !cmd.available);
   });
 });
+
+describe('gateway: fetches per client are rate limited', () => {
+  test('a client within its fetch rate is always answered; a flood past the bucket is dropped, counted and unanswered, per client', async () => {
+    const { RateLimiter, fetchBucketRate } = await import('../../src/server/rate-limit.js');
+    let now = 0;
+    const codec = new WireCodec({ packetLength: 100, maxPayload: 50 });
+    const registry = new Registry();
+    const empty = { peek: () => null, deleteBelow: () => true, deleteOne: () => true, register: () => undefined } as unknown as FetchMailbox;
+    const rate = fetchBucketRate(30);
+    const s = clientSessions({
+      mailbox: empty,
+      limiter: null as unknown as RateLimiter,
+      fetchLimiter: new RateLimiter({ ...rate, clock: { now: () => now } as never }),
+      codec,
+      fetches: new Counter({ name: 'f', help: 'f', labelNames: ['result'] as const, registers: [registry] }),
+      deletionsRefused: new Counter({ name: 'r', help: 'r', registers: [registry] }),
+      schedule: () => undefined,
+    });
+    const honest = recordingLink(new Uint8Array(32).fill(1));
+    const flood = recordingLink(new Uint8Array(32).fill(2));
+    // The honest client fetches at exactly 30/s for a minute; the flooder 7,000 times a second.
+    let dropped = 0;
+    for (let ms = 0; ms < 60_000; ms += 1) {
+      now = ms;
+      if (ms % 33 === 0) assert.deepEqual(s.command(honest, { kind: 'retrieve_message', sequence: 0 }), { kind: 'done' });
+      for (let i = 0; i < 7; i++) {
+        const r = s.command(flood, { kind: 'retrieve_message', sequence: 0 });
+        if (r.kind === 'drop') {
+          assert.equal(r.reason, 'fetch_rate_limited');
+          dropped++;
+        }
+      }
+    }
+    assert.equal(honest.frames.length, Math.ceil(60_000 / 33), 'every honest fetch got its one answer');
+    const answered = flood.frames.length;
+    assert.equal(answered + dropped, 7 * 60_000);
+    // At most the burst plus the refill: 300 + 60 s × 60/s.
+    assert.ok(answered <= rate.burst + 60 * rate.perSecond, `flood answered ${answered}`);
+    assert.ok(answered >= 60 * rate.perSecond, `flood answered ${answered}`);
+    assert.equal(readSample(await registry.metrics(), 'f', { result: 'empty' }), honest.frames.length + answered);
+  });
+});

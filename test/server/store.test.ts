@@ -102,3 +102,45 @@ describe('the gateway final stage', () => {
     assert.ok(action.then?.kind === 'ack' && action.then.firstHop.every((b) => b === 0));
   });
 });
+
+describe('the per-mailbox intake limit', () => {
+  test('past its bucket a mailbox\'s entries are dropped (intake_limited, never acknowledged), per address; the bucket refills, so nobody is silenced for good', async () => {
+    const { RateLimiter, intakeRates } = await import('../../src/server/rate-limit.js');
+    let now = 0;
+    const clock = { now: () => now } as never;
+    const rates = intakeRates(30);
+    const main = new RateLimiter({ ...rates.mailbox, clock });
+    const alias = new RateLimiter({ ...rates.alias, clock });
+    const aliasId = c.randomBytes(RECIPIENT_ID_LENGTH);
+    const limited = finalStage(
+      sphinx,
+      { route: (r) => (Buffer.from(r).equals(registered) ? { kind: 'client' } : Buffer.from(r).equals(aliasId) ? { kind: 'alias', owner: registered, revoked: false } : { kind: 'unknown' }) },
+      undefined,
+      (addressed, isAlias) => (isAlias ? alias : main).take(addressed),
+    );
+    const toAlias = arrive(sphinx.createPacket(path(aliasId), encodeForwardPayload(g, c.randomBytes(10), null)));
+    const toMain = arrive(sphinx.createPacket(path(registered), encodeForwardPayload(g, c.randomBytes(10), null)));
+    const kinds = (o: FinalOutcome, n: number): string[] => Array.from({ length: n }, () => {
+      const a = limited(o);
+      return a.kind === 'drop' ? a.reason : a.kind;
+    });
+    // The alias: its burst, then drops; the main mailbox is not touched by the alias's flood.
+    const flood = kinds(toAlias, rates.alias.burst + 50);
+    assert.equal(flood.filter((k) => k === 'store').length, rates.alias.burst);
+    assert.equal(flood.filter((k) => k === 'intake_limited').length, 50);
+    assert.deepEqual(kinds(toMain, 3), ['store', 'store', 'store']);
+    // A second later the alias takes its rate again.
+    now += 1000;
+    const later = kinds(toAlias, rates.alias.perSecond + 1);
+    assert.equal(later.filter((k) => k === 'store').length, rates.alias.perSecond);
+    // The main mailbox's bucket is 2 × the fetch rate with a minute of burst: a client's own acknowledgements (30/s at most) never meet it.
+    assert.deepEqual(rates.mailbox, { perSecond: 60, burst: 1800 });
+    now += 60_000;
+    let stored = 0;
+    for (let t = 0; t < 60_000; t += 20) {
+      now += 20;
+      if (limited(toMain).kind === 'store') stored++;
+    }
+    assert.equal(stored, 3000, 'a mailbox taking 50 entries a second for a minute loses none');
+  });
+});
