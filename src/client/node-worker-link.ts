@@ -35,7 +35,10 @@ export function connectInWorker(opts: WorkerLinkOptions): Promise<GatewayLink> {
     link.onFailed = (err) => reject(err);
     worker.once('error', (e) => link.fail(new BackchannelError('ERR_LINK_CONNECT', 'link: the link thread failed', { cause: e })));
     worker.once('exit', () => link.fail(new BackchannelError('ERR_LINK_CONNECT', 'link: the link thread ended')));
-    send({ type: 'connect', ...opts, staticKey: Uint8Array.from(opts.staticKey), ...(opts.handshakePayload === undefined ? {} : { handshakePayload: Uint8Array.from(opts.handshakePayload) }) });
+    // postMessage copies the key at once: the copy made for it is wiped straight after.
+    const staticKey = Uint8Array.from(opts.staticKey);
+    send({ type: 'connect', ...opts, staticKey, ...(opts.handshakePayload === undefined ? {} : { handshakePayload: Uint8Array.from(opts.handshakePayload) }) });
+    staticKey.fill(0);
   });
 }
 
