@@ -116,7 +116,9 @@ export interface GatewayLink {
  * How far ahead of their ideal times the clocks tick when the link sends on a thread of its own:
  * a stall of this thread shorter than this (a commit waiting for the disk, a large message being
  * reassembled) no longer moves any frame. It is also how much later a real fragment leaves than
- * it would have (it is chosen at the early tick). Measured stalls under I/O load: tens of ms.
+ * it would have (it is chosen at the early tick). A longer stall still shows: the frame then
+ * leaves late, at once. (How long the client's commits stall under load is not measured yet;
+ * `clockRestarts` in the status counts stalls long enough to drop events.)
  */
 export const LINK_LEAD_MS = 250;
 
