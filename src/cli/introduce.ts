@@ -3,15 +3,11 @@
  * accept|decline ID [--name NAME]`: introductions by a mutual contact, talking to the running
  * client over its socket (src/client/messenger-ipc.ts).
  */
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { clientSocketPath, ipcCall } from '../client/ipc.js';
 import type { IpcMessage } from '../client/ipc.js';
-import { DEFAULT_CLIENT_DIR, notInitialisedError } from '../client/node-client.js';
-import { CLIENT_DB_FILE } from '../client/sqlite-store.js';
-import { isBackchannelError } from '../errors.js';
+import { DEFAULT_CLIENT_DIR } from '../client/node-client.js';
 import { usageError } from './args.js';
+import { call, dirOf, help, out, parse, time } from './client-command.js';
+import type { Values } from './client-command.js';
 
 export const INTRODUCE_HELP = `Usage: backchannel client introduce NAME1 NAME2 [--dir DIR]
 
@@ -68,47 +64,10 @@ Options:
   --help       print this help
 `;
 
-type Values = Record<string, string | boolean | undefined>;
-
-function out(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-}
-
-function parse(argv: string[], options: Record<string, { type: 'string' | 'boolean' }>): { values: Values; positionals: string[] } {
-  try {
-    const r = parseArgs({ args: argv, options: { ...options, dir: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: true });
-    return { values: r.values as Values, positionals: r.positionals };
-  } catch (e) {
-    throw usageError(e instanceof Error ? e.message.split('\n')[0]! : String(e));
-  }
-}
-
-function dirOf(v: Values): string {
-  return resolve(typeof v['dir'] === 'string' && v['dir'] !== '' ? v['dir'] : DEFAULT_CLIENT_DIR);
-}
-
-async function call(dir: string, request: IpcMessage): Promise<IpcMessage> {
-  try {
-    return await ipcCall(clientSocketPath(dir), request, { dir });
-  } catch (e) {
-    if (isBackchannelError(e, 'ERR_CLIENT_NOT_RUNNING') && !existsSync(join(dir, CLIENT_DB_FILE))) throw notInitialisedError(dir);
-    throw e;
-  }
-}
-
 /** Control characters (a contact chooses names we print) shown as U+FFFD. */
 function safe(text: unknown): string {
   // eslint-disable-next-line no-control-regex
   return String(text).replace(/[\u0000-\u001f\u007f-\u009f]/g, '\ufffd');
-}
-
-function time(ms: unknown): string {
-  return typeof ms === 'number' ? new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '?';
-}
-
-function help(text: string): number {
-  out(text);
-  return 0;
 }
 
 /** " --dir DIR" for a hint, when the command was given one (a hint without it would name the default client). */

@@ -4,13 +4,14 @@
  * rendezvous channel and is the PAKE's password (docs/messaging.md, "Contacts by code").
  */
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
 import { clientSocketPath, ipcCall, ipcRequest } from '../client/ipc.js';
 import type { IpcConnection, IpcMessage } from '../client/ipc.js';
 import { DEFAULT_CLIENT_DIR } from '../client/node-client.js';
 import { BackchannelError } from '../errors.js';
 import { parseCode } from '../messaging/code.js';
 import { parseOptions, requireInt, stopSignal, usageError } from './args.js';
+import { dirOf } from './client-command.js';
+import type { Values } from './client-command.js';
 
 export const INVITE_HELP = `Usage: backchannel client invite [--name NAME] [--expires MIN] [--dir DIR]
 
@@ -50,8 +51,6 @@ Lists the client's open and recent invites (yours and the codes you accepted), o
 ends an open invite (its code is burned).
 `;
 
-type Values = Record<string, string | boolean | undefined>;
-
 const STAGES: Record<string, string> = {
   claiming: 'claiming a rendezvous channel',
   open: 'waiting for the other side to enter the code',
@@ -61,10 +60,6 @@ const STAGES: Record<string, string> = {
   finishing: 'code confirmed; sending our contact card',
   aborting: 'the code did not match; closing the invite',
 };
-
-function dirOf(v: Values): string {
-  return resolve(typeof v['dir'] === 'string' && v['dir'] !== '' ? v['dir'] : DEFAULT_CLIENT_DIR);
-}
 
 function protocolError(): BackchannelError {
   return new BackchannelError('ERR_CLIENT_IPC', 'client ipc: unexpected answer from the client (invite)');

@@ -6,17 +6,15 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import { Buffer } from 'node:buffer';
-import { clientSocketPath, ipcCall, ipcRequest } from '../client/ipc.js';
+import { clientSocketPath, ipcRequest } from '../client/ipc.js';
 import type { IpcConnection, IpcMessage } from '../client/ipc.js';
 import { DEFAULT_CLIENT_DIR, notInitialisedError } from '../client/node-client.js';
 import { CLIENT_DB_FILE } from '../client/sqlite-store.js';
 import { BackchannelError, isBackchannelError } from '../errors.js';
 import { MAX_FILE_LENGTH } from '../messaging/content.js';
 import { stopSignal, usageError } from './args.js';
-
-type Values = Record<string, string | boolean | undefined>;
+import { call, dirOf, err, help, out, parse, time } from './client-command.js';
 
 export const CONTACTS_HELP = `Usage: backchannel client contacts [--dir DIR] [--json]
 
@@ -97,44 +95,10 @@ Options:
 export const SEND_NAME_HELP = `  backchannel client send NAME TEXT...        send TEXT to contact NAME
   backchannel client send NAME --file PATH    send a file (at most ${MAX_FILE_LENGTH} bytes) to contact NAME`;
 
-function out(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-}
-
-function err(text: string): void {
-  process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
-}
-
-function parse(argv: string[], options: Record<string, { type: 'string' | 'boolean' }>): { values: Values; positionals: string[] } {
-  try {
-    const r = parseArgs({ args: argv, options: { ...options, dir: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: true });
-    return { values: r.values as Values, positionals: r.positionals };
-  } catch (e) {
-    throw usageError(e instanceof Error ? e.message.split('\n')[0]! : String(e));
-  }
-}
-
-function dirOf(v: Values): string {
-  return resolve(typeof v['dir'] === 'string' && v['dir'] !== '' ? v['dir'] : DEFAULT_CLIENT_DIR);
-}
-
-async function call(dir: string, request: IpcMessage): Promise<IpcMessage> {
-  try {
-    return await ipcCall(clientSocketPath(dir), request, { dir });
-  } catch (e) {
-    if (isBackchannelError(e, 'ERR_CLIENT_NOT_RUNNING') && !existsSync(join(dir, CLIENT_DB_FILE))) throw notInitialisedError(dir);
-    throw e;
-  }
-}
-
 /** Shows control characters (escape sequences a sender could use on our terminal) as U+FFFD. */
 function safe(text: string): string {
   // eslint-disable-next-line no-control-regex
   return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '\ufffd');
-}
-
-function time(ms: unknown): string {
-  return typeof ms === 'number' ? new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '?';
 }
 
 interface Entry {
@@ -483,10 +447,5 @@ export async function chatCommand(argv: string[]): Promise<number> {
   abort.abort();
   await incoming.catch(() => undefined);
   if (tty) process.stdout.write('\n');
-  return 0;
-}
-
-function help(text: string): number {
-  out(text);
   return 0;
 }
