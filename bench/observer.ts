@@ -13,17 +13,26 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { clientSocketPath, ipcCall, ipcRequest } from '../src/client/ipc.js';
 import { initClient } from '../src/client/node-client.js';
 import { nodeBackend } from '../src/crypto/node.js';
 import { BIN_PATH } from '../src/local/network.js';
 import { startLocalNetwork } from '../src/local/up.js';
 import type { RunningLocalNetwork } from '../src/local/up.js';
-import { ackCounting, bystanderTiming, clientLinkTests, fetchTiming, measureDataFrameSize, otherFrames, pairing } from '../src/observe/analysis.js';
-import type { Activity, Comparison, ObservedLink, Role, Trace } from '../src/observe/analysis.js';
+import { ackCounting, bystanderTiming, clientLinkTests, controlTiming, fetchTiming, measureDataFrameSize, otherFrames, pairing } from '../src/observe/analysis.js';
+import type { Activity, Comparison, ObservedLink, Role, Span, Trace } from '../src/observe/analysis.js';
+
+/** What the driver read at one moment: the machine's 1-minute load average and each client's counters. */
+interface Sample {
+  readonly t: number;
+  readonly load1: number;
+  readonly clients: Record<string, { readonly clockRestarts: number; readonly packetsSent: number }>;
+}
+
+/** A trace as the bench writes it: the observer's view and the driver's side notes. */
+type BenchTrace = Trace & { readonly samples?: readonly Sample[] };
 
 /** Default length of the schedule's idle stretches: 5 of them at 45 s, about 10 minutes in all with start-up. */
 const DEFAULT_MINUTES = 6;
@@ -37,6 +46,14 @@ const ACTIVE_TIMEOUT_MS = 240_000;
 const ACTIVITY_TAIL_MS = 2_000;
 /** A base port away from the other benches' (the next free range from it is used). */
 const BASE_PORT = 33_000;
+/** How often the driver reads each client's status and the machine's load (for the trace). */
+const SAMPLE_MS = 5_000;
+/**
+ * The control stretch's load: a process outside the network that spins this many ms out of every
+ * CONTROL_PERIOD_MS (half of one core), to see what a busier machine alone does to answer times.
+ */
+const CONTROL_SPIN_MS = 10;
+const CONTROL_PERIOD_MS = 20;
 
 const CLIENTS = [
   { name: 'alice', gateway: 'gateway-1', partner: 'bob' },
@@ -139,8 +156,8 @@ function compareRow(c: Comparison, test: 'mw' | 'ks'): Record<string, number> {
 }
 
 /** A trace that `--trace` wrote, read back (roles and partners were written as objects). */
-function readTrace(file: string): Trace {
-  const raw = JSON.parse(readFileSync(file, 'utf8')) as Omit<Trace, 'roles' | 'partners'> & { roles: Record<string, Role>; partners?: Record<string, string> };
+function readTrace(file: string): BenchTrace {
+  const raw = JSON.parse(readFileSync(file, 'utf8')) as Omit<BenchTrace, 'roles' | 'partners'> & { roles: Record<string, Role>; partners?: Record<string, string> };
   return { ...raw, roles: new Map(Object.entries(raw.roles)), partners: new Map(Object.entries(raw.partners ?? {})) };
 }
 
@@ -154,12 +171,15 @@ export async function benchObserver(argv: readonly string[] = []): Promise<Recor
   const idleMs = Math.round(Math.min(MAX_IDLE_S, Math.max(MIN_IDLE_S, (minutes * 60) / IDLE_DIVISOR)) * 1000);
   const root = mkdtempSync(join(tmpdir(), 'bc-bench-observer-'));
   const data = join(root, 'network');
-  const t0 = performance.now();
-  const now = (): number => performance.now() - t0;
+  // The process's monotonic clock, which the relays' thread reads too (src/observe/relay-worker.ts).
+  const originNs = process.hrtime.bigint();
+  const now = (): number => Number(process.hrtime.bigint() - originNs) / 1e6;
   const pids = new Map<number, string>();
   const clients: RunningClientProcess[] = [];
   const followers = new AbortController();
   const messages: MessageTruth[] = [];
+  const samples: Sample[] = [];
+  const controls: Span[] = [];
   const byId = new Map<string, MessageTruth>();
   let net: RunningLocalNetwork | null = null;
   // Ctrl-C or a kill stops what the run started (servers, clients, relays) before the bench exits,
@@ -182,7 +202,7 @@ export async function benchObserver(argv: readonly string[] = []): Promise<Recor
   process.once('SIGTERM', interrupted);
   try {
     say(`starting a local network with a relay on every link (idle stretches of ${idleMs / 1000} s)...`);
-    start = startLocalNetwork({ dir: data, basePort: BASE_PORT, observe: { now, processes: () => pids }, progress: (l) => say(l), signal: starting.signal });
+    start = startLocalNetwork({ dir: data, basePort: BASE_PORT, observe: { originNs, processes: () => pids }, progress: (l) => say(l), signal: starting.signal });
     net = await start;
     for (const c of CLIENTS) {
       const dir = join(root, c.name);
@@ -245,6 +265,25 @@ export async function benchObserver(argv: readonly string[] = []): Promise<Recor
       await sleep(idleMs);
     };
 
+    // Side notes for the trace: each client's clock restarts and packets, and the machine's load.
+    const sampling = (async () => {
+      while (!followers.signal.aborted) {
+        const row: Record<string, { clockRestarts: number; packetsSent: number }> = {};
+        for (const c of clients) {
+          try {
+            const r = await ipcCall(clientSocketPath(c.dir), { op: 'status' });
+            const st = r['status'] as { clockRestarts?: Record<string, number>; packetsSent?: Record<string, number> } | undefined;
+            const sum = (o: Record<string, number> | undefined): number => Object.values(o ?? {}).reduce((a, b) => a + b, 0);
+            row[c.name] = { clockRestarts: sum(st?.clockRestarts), packetsSent: sum(st?.packetsSent) };
+          } catch {
+            // a client busy or gone: no sample from it this time
+          }
+        }
+        samples.push({ t: now(), load1: loadavg()[0]!, clients: row });
+        await sleep(SAMPLE_MS);
+      }
+    })();
+
     const fromMs = now();
     await idle();
     await active('alice and bob: 6 short messages, 3 s apart, both ways', () => {
@@ -267,9 +306,20 @@ export async function benchObserver(argv: readonly string[] = []): Promise<Recor
     await active('dave to carol: one 1 MiB message', () => [send('dave', 'carol', 1024 * 1024)]);
     await idle();
     const toMs = now();
+    // A control, after the schedule: no mail, and a process outside the network keeps the machine
+    // half a core busier. If answers move here as they do for bystanders while others write, the
+    // bystanders saw the machine.
+    const controlMs = Math.round(idleMs / 2);
+    say(`control: ${controlMs / 1000} s with the machine kept busy by a process outside the network, no mail`);
+    const control = await busyMachine(controlMs, now);
+    controls.push(control);
+    say(`idle for ${controlMs / 1000} s (after the control)`);
+    await sleep(controlMs);
+    const controlsUntilMs = now();
 
     followers.abort();
     await Promise.all(followed);
+    await sampling;
     say('schedule done; stopping clients and the network...');
     await stopClients(clients);
     await net.stop();
@@ -293,7 +343,7 @@ export async function benchObserver(argv: readonly string[] = []): Promise<Recor
       endMs: Math.max(m.doneAt ?? toMs, m.receivedAt ?? m.doneAt ?? toMs) + ACTIVITY_TAIL_MS,
       clients: [m.from, m.to],
     }));
-    const trace: Trace = { links, roles, activities, fromMs, toMs, partners: new Map(CLIENTS.map((c) => [c.name, c.partner])) };
+    const trace: BenchTrace = { links, roles, activities, fromMs, toMs, partners: new Map(CLIENTS.map((c) => [c.name, c.partner])), controls, controlsUntilMs, samples };
     const k = argv.indexOf('--trace');
     if (k >= 0 && argv[k + 1] !== undefined) {
       // Times and sizes only (what the relays recorded) and the driver's truth, for analyses of one's own.
@@ -310,6 +360,21 @@ export async function benchObserver(argv: readonly string[] = []): Promise<Recor
   }
 }
 
+/** Runs a process that spins CONTROL_SPIN_MS of every CONTROL_PERIOD_MS for `ms`, and returns when it ran. */
+async function busyMachine(ms: number, now: () => number): Promise<Span> {
+  const script = `const end = Date.now() + ${ms};
+const tick = () => {
+  const t = performance.now();
+  while (performance.now() - t < ${CONTROL_SPIN_MS});
+  if (Date.now() < end) setTimeout(tick, ${CONTROL_PERIOD_MS - CONTROL_SPIN_MS});
+};
+tick();`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
+  const startMs = now();
+  await new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return { startMs, endMs: now() };
+}
+
 async function stopClients(clients: readonly RunningClientProcess[]): Promise<void> {
   await Promise.all(
     clients.map(async (c) => {
@@ -323,7 +388,7 @@ async function stopClients(clients: readonly RunningClientProcess[]): Promise<vo
 }
 
 /** The analysis of a trace; `messages` is the driver's truth of a live run (null for a trace read back). */
-function report(trace: Trace, messages: readonly MessageTruth[] | null, unnamed: number, dropped: number, json: boolean): Record<string, number> {
+function report(trace: BenchTrace, messages: readonly MessageTruth[] | null, unnamed: number, dropped: number, json: boolean): Record<string, number> {
   const dataSize = measureDataFrameSize(trace.links);
   const opts = { dataFrameSize: dataSize };
   const out: Record<string, number> = {
@@ -382,6 +447,13 @@ function report(trace: Trace, messages: readonly MessageTruth[] | null, unnamed:
     `  clients idle themselves, per second, nobody active vs someone else active: ${fmt(bystander.idleMean, 3)} ms (n=${bystander.idleN} s) vs ${fmt(bystander.activeMean, 3)} ms (n=${bystander.activeN} s), z ${fmt(bystander.mannWhitney?.z, 2)}, p ${fmt(bystander.mannWhitney?.p)}`,
   );
   put('fetch_bystander', compareRow(bystander, 'mw'));
+  const control = controlTiming(trace, opts);
+  if (control !== null) {
+    line(
+      `  control (no mail; the machine kept busy by a process outside the network), all clients per second, quiet vs control: ${fmt(control.idleMean, 3)} ms (n=${control.idleN} s) vs ${fmt(control.activeMean, 3)} ms (n=${control.activeN} s), z ${fmt(control.mannWhitney?.z, 2)}, p ${fmt(control.mannWhitney?.p)}`,
+    );
+    put('fetch_control', compareRow(control, 'mw'));
+  }
   line('');
   line("a client's own link, idle vs active (frames/s: Mann-Whitney; inter-departure times: KS)");
   for (const r of clientLinkTests(trace, opts)) {
@@ -401,6 +473,26 @@ function report(trace: Trace, messages: readonly MessageTruth[] | null, unnamed:
     );
     put(`link_relative.${r.client}.sent`, compareRow(n, 'mw'));
     put(`link_relative.${r.client}.gaps`, compareRow(g, 'mw'));
+  }
+  if (trace.samples !== undefined && trace.samples.length >= 2) {
+    const within = trace.samples.filter((x) => x.t >= trace.fromMs && x.t <= trace.toMs);
+    const loads = within.map((x) => x.load1).sort((a, b) => a - b);
+    if (loads.length > 0) {
+      line(`  the machine: 1-minute load average ${fmt(loads[0], 1)} min, ${fmt(loads[Math.floor(loads.length / 2)], 1)} median, ${fmt(loads[loads.length - 1], 1)} max`);
+      out['machine.load1_median'] = loads[Math.floor(loads.length / 2)]!;
+      out['machine.load1_max'] = loads[loads.length - 1]!;
+    }
+    for (const c of Object.keys(within[0]?.clients ?? {})) {
+      const mine = within.filter((x) => x.clients[c] !== undefined);
+      if (mine.length < 2) continue;
+      const a = mine[0]!;
+      const b = mine[mine.length - 1]!;
+      const restarts = b.clients[c]!.clockRestarts - a.clients[c]!.clockRestarts;
+      const rate = (b.clients[c]!.packetsSent - a.clients[c]!.packetsSent) / ((b.t - a.t) / 1000);
+      line(`  ${c}'s engine: ${fmt(rate, 2)} packets/s handed to the link, ${restarts} clock restarts (stalls that dropped overdue events)`);
+      out[`engine.${c}.packets_per_s`] = rate;
+      out[`engine.${c}.clock_restarts`] = restarts;
+    }
   }
   line('');
   const pair = pairing(trace, opts);

@@ -11,14 +11,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import { writeFileAtomic } from '../config/_fs.js';
 import { splitHostPort } from '../config/_validate.js';
 import { CONFIG_FILE } from '../config/genconfig.js';
 import { BackchannelError } from '../errors.js';
-import { procPeerIdentifier } from '../observe/peers.js';
-import { RecordBudget, startRelay, DEFAULT_MAX_RECORDS } from '../observe/relay.js';
-import type { Relay } from '../observe/relay.js';
+import { DEFAULT_MAX_RECORDS } from '../observe/relay.js';
+import type { ConnectionLog } from '../observe/relay.js';
+import type { FromRelayWorker, RelayWorkerData, ToRelayWorker } from '../observe/relay-worker.js';
 import { findFreePortRange, readLocalServers } from './network.js';
 import type { LocalNetwork } from './network.js';
 
@@ -27,8 +27,11 @@ export interface ObserveOptions {
   readonly maxRecords?: number;
   /** Processes other than the network's servers that connect to it (clients): pid → name, read at each connection. */
   readonly processes?: () => ReadonlyMap<number, string>;
-  /** The observer's clock, ms (default: high resolution, from when the relays start). */
-  readonly now?: () => number;
+  /**
+   * The observation's zero on the process's monotonic clock (process.hrtime.bigint(); the same in
+   * every thread): frames are timed in ms from it. Default: when the relays start.
+   */
+  readonly originNs?: bigint;
 }
 
 /** Where a node listens and where its relay listens. */
@@ -74,50 +77,80 @@ export async function planRelays(dir: string): Promise<RelayPlan[]> {
   return plans;
 }
 
+/** One relay's records, once the relays have closed. */
+export interface ObservedRelay {
+  readonly name: string;
+  connections(): readonly ConnectionLog[];
+}
+
 /** The relays of an observed network. */
 export interface Observer {
-  readonly relays: readonly Relay[];
-  /** Records dropped past the bound, over all relays. */
+  /** Every relay and what it recorded: filled when `close` has resolved (empty before). */
+  readonly relays: readonly ObservedRelay[];
+  /** Records dropped past the bound, over all relays (known once closed). */
   dropped(): number;
   close(): Promise<void>;
 }
 
 /**
- * Starts one relay per plan, on the advertised address, forwarding to the node's listener. Peers
- * are named from the network's server processes and `opts.processes`.
+ * Starts one relay per plan, on the advertised address, forwarding to the node's listener, all on
+ * one worker thread of their own (src/observe/relay-worker.ts: the relays' timing must not follow
+ * what this thread does). Peers are named from the network's server processes and
+ * `opts.processes`.
  * @throws {BackchannelError} ERR_OBSERVE_RELAY when an advertised address cannot be bound (the
  *   relays started are closed first).
  */
-export async function startRelays(plans: readonly RelayPlan[], network: LocalNetwork, opts: ObserveOptions = {}): Promise<Observer> {
-  const budget = new RecordBudget(opts.maxRecords ?? DEFAULT_MAX_RECORDS);
-  const processes = (): Map<number, string> => {
+export async function startRelays(plans: readonly RelayPlan[], network: Pick<LocalNetwork, 'servers' | 'pid'>, opts: ObserveOptions = {}): Promise<Observer> {
+  const processes = (): Array<[number, string]> => {
     const out = new Map<number, string>();
     for (const s of network.servers) {
       const pid = network.pid(s.name);
       if (pid !== undefined) out.set(pid, s.name);
     }
     for (const [pid, name] of opts.processes?.() ?? []) out.set(pid, name);
-    return out;
+    return [...out];
   };
-  const identify = procPeerIdentifier(processes);
-  // One clock for every relay, so that frames on different links compare.
-  const t0 = performance.now();
-  const now = opts.now ?? (() => performance.now() - t0);
-  const relays: Relay[] = [];
-  try {
-    for (const p of plans) {
-      const target = { host: p.listen.host === '0.0.0.0' || p.listen.host === '::' ? '127.0.0.1' : p.listen.host, port: p.listen.port };
-      relays.push(await startRelay({ name: p.name, host: p.advertised.host, port: p.advertised.port, target }, { budget, identify, now }));
-    }
-  } catch (e) {
-    await Promise.all(relays.map((r) => r.close()));
+  const data: RelayWorkerData = {
+    plans: plans.map((p) => ({
+      name: p.name,
+      host: p.advertised.host,
+      port: p.advertised.port,
+      target: { host: p.listen.host === '0.0.0.0' || p.listen.host === '::' ? '127.0.0.1' : p.listen.host, port: p.listen.port },
+    })),
+    maxRecords: opts.maxRecords ?? DEFAULT_MAX_RECORDS,
+    originNs: opts.originNs ?? process.hrtime.bigint(),
+  };
+  const worker = new Worker(new URL('../observe/relay-worker.js', import.meta.url), { workerData: data });
+  const relays: ObservedRelay[] = [];
+  let dropped = 0;
+  let closed: Promise<void> | null = null;
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  const ended = (): BackchannelError => new BackchannelError('ERR_OBSERVE_RELAY', 'observe: the relays\' thread ended');
+  await new Promise<void>((resolve, reject) => {
+    worker.on('message', (m: FromRelayWorker) => {
+      if (m.type === 'processes?') worker.postMessage({ type: 'processes', id: m.id, processes: processes() } satisfies ToRelayWorker);
+      else if (m.type === 'ready') resolve();
+      else if (m.type === 'failed') reject(new BackchannelError('ERR_OBSERVE_RELAY', m.message));
+      else if (m.type === 'closed') {
+        for (const r of m.relays) relays.push({ name: r.name, connections: () => r.connections });
+        dropped = m.dropped;
+      }
+    });
+    worker.once('error', (e) => reject(new BackchannelError('ERR_OBSERVE_RELAY', 'observe: the relays\' thread failed', { cause: e })));
+    void exited.then(() => reject(ended()));
+  }).catch(async (e: unknown) => {
+    await worker.terminate();
     throw e;
-  }
+  });
   return {
     relays,
-    dropped: () => budget.dropped,
-    close: async () => {
-      await Promise.all(relays.map((r) => r.close()));
+    dropped: () => dropped,
+    close: () => {
+      closed ??= (async () => {
+        worker.postMessage({ type: 'close' } satisfies ToRelayWorker);
+        await exited;
+      })();
+      return closed;
     },
   };
 }

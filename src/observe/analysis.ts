@@ -48,6 +48,21 @@ export interface Trace {
   readonly toMs: number;
   /** For the pairing attack's score card only: each client's true correspondent. */
   readonly partners?: ReadonlyMap<string, string>;
+  /**
+   * Control stretches: nobody sends mail, and the machine is kept busy by a process that has
+   * nothing to do with the network (bench/observer.ts). Their seconds are never "quiet".
+   */
+  readonly controls?: readonly Span[];
+  /**
+   * Where the control analysis ends (default toMs): control stretches may follow the schedule,
+   * outside the span the other analyses read.
+   */
+  readonly controlsUntilMs?: number;
+}
+
+export interface Span {
+  readonly startMs: number;
+  readonly endMs: number;
 }
 
 export interface AnalysisOptions {
@@ -368,11 +383,12 @@ export function bystanderTiming(trace: Trace, opts: AnalysisOptions = {}): Compa
   const guard = opts.guardMs ?? DEFAULT_GUARD_MS;
   const table = answerTable(trace, dataSize, bins);
   const anyone = classifyBins(trace.activities, trace.fromMs, bins, guard);
+  const control = controlKinds(trace, bins, guard);
   const mine = new Map([...table.byClient.keys()].map((c) => [c, classifyBins(activitiesOf(trace, [c]), trace.fromMs, bins, guard)]));
   const quiet: number[] = [];
   const busy: number[] = [];
   for (let b = 0; b < bins; b++) {
-    if (anyone[b] !== 'idle' && anyone[b] !== 'active') continue;
+    if ((anyone[b] !== 'idle' && anyone[b] !== 'active') || control[b] !== 'idle') continue;
     let s = 0;
     let n = 0;
     for (const [client, kinds] of mine) {
@@ -381,6 +397,48 @@ export function bystanderTiming(trace: Trace, opts: AnalysisOptions = {}): Compa
       n += table.count.get(client)![b]!;
     }
     if (n > 0) (anyone[b] === 'idle' ? quiet : busy).push(s / n);
+  }
+  return compare(quiet, busy);
+}
+
+/** Each bin's kind with respect to the trace's control stretches ('active' inside one). */
+function controlKinds(trace: Trace, bins: number, guard: number): BinKind[] {
+  return classifyBins(
+    (trace.controls ?? []).map((c) => ({ startMs: c.startMs, endMs: c.endMs, clients: [] })),
+    trace.fromMs,
+    bins,
+    guard,
+  );
+}
+
+/**
+ * The machine as a control: per second, the mean answer time of all clients, in quiet seconds
+ * (nobody active, no control) against seconds of a control stretch (nobody sends mail; a process
+ * outside the network keeps the machine busy). When the control moves answers as the bystander
+ * test's busy seconds do, what the bystanders see is the machine, not the network's mail. Null
+ * when the trace has no control stretch.
+ */
+export function controlTiming(whole: Trace, opts: AnalysisOptions = {}): Comparison | null {
+  if (whole.controls === undefined || whole.controls.length === 0) return null;
+  const trace = { ...whole, toMs: Math.max(whole.toMs, whole.controlsUntilMs ?? whole.toMs) };
+  const dataSize = opts.dataFrameSize ?? measureDataFrameSize(trace.links);
+  const bins = binCount(trace);
+  const guard = opts.guardMs ?? DEFAULT_GUARD_MS;
+  const table = answerTable(trace, dataSize, bins);
+  const anyone = classifyBins(trace.activities, trace.fromMs, bins, guard);
+  const control = controlKinds(trace, bins, guard);
+  const quiet: number[] = [];
+  const busy: number[] = [];
+  for (let b = 0; b < bins; b++) {
+    if (anyone[b] !== 'idle') continue;
+    if (control[b] !== 'idle' && control[b] !== 'active') continue;
+    let s = 0;
+    let n = 0;
+    for (const client of table.byClient.keys()) {
+      s += table.sum.get(client)![b]!;
+      n += table.count.get(client)![b]!;
+    }
+    if (n > 0) (control[b] === 'idle' ? quiet : busy).push(s / n);
   }
   return compare(quiet, busy);
 }

@@ -181,6 +181,8 @@ export async function startRelay(init: RelayInit, components: RelayComponents & 
   let refused = 0;
   let records = 0;
   let closing = false;
+  /** Peers being named: close waits for them, so that a connection's peer is known when its log is read. */
+  const identifying = new Set<Promise<void>>();
 
   const record = (log: DirectionLog, t: number, size: number): void => {
     if (!budget.take()) return;
@@ -226,14 +228,16 @@ export async function startRelay(init: RelayInit, components: RelayComponents & 
     const remotePort = accepted.remotePort;
     const localPort = accepted.localPort;
     if (components.identify !== undefined && remotePort !== undefined && localPort !== undefined) {
-      Promise.resolve()
+      const naming = Promise.resolve()
         .then(() => components.identify!(remotePort, localPort))
         .then(
           (peer) => {
             log.peer = peer;
           },
           () => undefined,
-        );
+        )
+        .finally(() => identifying.delete(naming));
+      identifying.add(naming);
     }
     const upstream = createConnection({ host: init.target.host, port: init.target.port, noDelay: true });
     upstream.on('error', () => undefined);
@@ -293,6 +297,7 @@ export async function startRelay(init: RelayInit, components: RelayComponents & 
       if (closing) return;
       closing = true;
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all(identifying);
       for (const s of open) s.destroy();
       await stopped;
     },

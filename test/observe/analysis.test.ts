@@ -10,6 +10,7 @@ import {
   bystanderTiming,
   classifyBins,
   clientLinkTests,
+  controlTiming,
   fetchTiming,
   measureDataFrameSize,
   otherFrames,
@@ -121,6 +122,10 @@ function synthetic(seed: number, leaks: Leaks): Trace {
   return { links, roles, activities, fromMs: 0, toMs: DURATION_MS, partners };
 }
 
+function roleOfTest(trace: Trace, name: string | null): string | undefined {
+  return name === null ? undefined : trace.roles.get(name)?.role;
+}
+
 const LEAKY: Leaks = { acksPerS: 15, slowerAnswerMs: 6 };
 const TIGHT: Leaks = { acksPerS: 0, slowerAnswerMs: 0 };
 
@@ -191,6 +196,28 @@ describe('observer analysis on synthetic traces', () => {
     assert.ok(b.mannWhitney!.p < 0.05, `bystander: p = ${b.mannWhitney!.p}`);
     assert.ok(b.activeMean > b.idleMean);
     assert.ok(bystanderTiming(synthetic(10, TIGHT)).mannWhitney!.p >= 0.05);
+  });
+
+  test('a control stretch (no mail, a busier machine) is compared with quiet seconds, and kept out of the bystander test', () => {
+    const plain = synthetic(10, TIGHT);
+    assert.equal(controlTiming(plain), null, 'no control stretch, no comparison');
+    const control = { startMs: 210_000, endMs: 235_000 };
+    // Every answer in the control stretch comes 2 ms later: the machine, with no mail anywhere.
+    const slowed: Trace = {
+      ...plain,
+      controls: [control],
+      links: plain.links.map((l) =>
+        roleOfTest(plain, l.initiator) === 'client' ? { ...l, backward: { ...l.backward, times: l.backward.times.map((t) => (t >= control.startMs && t < control.endMs ? t + 2 : t)) } } : l,
+      ),
+    };
+    const c = controlTiming(slowed)!;
+    assert.ok(c.mannWhitney!.p < 0.05, `control: p = ${c.mannWhitney!.p}`);
+    assert.ok(c.activeMean > c.idleMean);
+    assert.equal(c.activeN, 25, 'every second of the control, and none of its guard seconds');
+    assert.ok(controlTiming({ ...plain, controls: [control] })!.mannWhitney!.p >= 0.05, 'without the slow-down, nothing');
+    // The slow control seconds are not "quiet" seconds for the bystander test.
+    assert.ok(bystanderTiming(slowed).mannWhitney!.p >= 0.05, `bystander: p = ${bystanderTiming(slowed).mannWhitney!.p}`);
+    assert.equal(bystanderTiming(slowed).idleN, bystanderTiming(plain).idleN - (25 + 2 * 5));
   });
 
   test("a client's own link: Poisson sending with cover shows nothing idle against active", () => {
