@@ -29,6 +29,23 @@ interface Sample {
   readonly t: number;
   readonly load1: number;
   readonly clients: Record<string, { readonly clockRestarts: number; readonly packetsSent: number }>;
+  /** CPU seconds (user + system) each client and server process has used since it started. */
+  readonly cpuS?: Record<string, number>;
+}
+
+/** Clock ticks per second of /proc/PID/stat's times (USER_HZ: 100 on Linux). */
+const USER_HZ = 100;
+
+/** CPU seconds a process has used (user + system), from /proc; null when it cannot be read. */
+function cpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at state (field 3).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+  } catch {
+    return null;
+  }
 }
 
 /** A trace as the bench writes it: the observer's view and the driver's side notes. */
@@ -279,7 +296,13 @@ export async function benchObserver(argv: readonly string[] = []): Promise<Recor
             // a client busy or gone: no sample from it this time
           }
         }
-        samples.push({ t: now(), load1: loadavg()[0]!, clients: row });
+        const cpuS: Record<string, number> = {};
+        const procs: Array<[string, number | undefined]> = [...clients.map((c): [string, number | undefined] => [c.name, c.child.pid]), ...net!.network.servers.map((x): [string, number | undefined] => [x.name, net!.network.pid(x.name)])];
+        for (const [name, pid] of procs) {
+          const cpu = pid === undefined ? null : cpuSeconds(pid);
+          if (cpu !== null) cpuS[name] = cpu;
+        }
+        samples.push({ t: now(), load1: loadavg()[0]!, clients: row, cpuS });
         await sleep(SAMPLE_MS);
       }
     })();
@@ -492,6 +515,19 @@ function report(trace: BenchTrace, messages: readonly MessageTruth[] | null, unn
       line(`  ${c}'s engine: ${fmt(rate, 2)} packets/s handed to the link, ${restarts} clock restarts (stalls that dropped overdue events)`);
       out[`engine.${c}.packets_per_s`] = rate;
       out[`engine.${c}.clock_restarts`] = restarts;
+    }
+    // CPU per process over the schedule: what cover traffic costs a client and a gateway.
+    const first = within[0]!;
+    const last = within[within.length - 1]!;
+    const spanS = (last.t - first.t) / 1000;
+    const cpu = Object.keys(first.cpuS ?? {})
+      .filter((n) => last.cpuS?.[n] !== undefined && spanS > 0)
+      .map((n) => [n, (last.cpuS![n]! - first.cpuS![n]!) / spanS] as const);
+    if (cpu.length > 0) {
+      line(`  CPU (share of one core over the schedule): ${cpu.filter(([n]) => !n.startsWith('mix') && !n.startsWith('auth')).map(([n, v]) => `${n} ${fmt(v * 100, 1)}%`).join(', ')}`);
+      const mixes = cpu.filter(([n]) => n.startsWith('mix')).map(([, v]) => v);
+      if (mixes.length > 0) line(`  CPU of the ${mixes.length} mixes: ${fmt((mixes.reduce((a, b) => a + b, 0) / mixes.length) * 100, 1)}% each on average`);
+      for (const [n, v] of cpu) out[`cpu.${n}`] = v;
     }
   }
   line('');
