@@ -44,11 +44,13 @@ export function hopDelaysMs(u01: () => number, meanMs: number, hops: number, fir
  */
 export const CATCH_UP_MS = 1000;
 /**
- * One timer callback of a clock emits at most `max(MIN_BURST, ceil(rate × BURST_WINDOW_MS))` events:
- * 8 for each clock at the default rates (send 20/s, loop 5/s, fetch 30/s). The send clock's events
- * due after a 100 ms stall exceed it with probability 0.0002, after 200 ms 0.02; the fetch clock's
- * 0.004 and 0.15. When more are due, the rest are dropped and the schedule restarts from now: what
- * follows any stall is at most this burst per clock.
+ * One timer callback of a clock emits at most `max(MIN_BURST, ceil(rate × BURST_WINDOW_MS))`
+ * overdue events (their ideal time already past): 8 for each clock at the default rates (send
+ * 20/s, loop 5/s, fetch 30/s). The send clock's events overdue after a 100 ms stall exceed it with
+ * probability 0.0002, after 200 ms 0.02; the fetch clock's 0.004 and 0.15. When more are overdue,
+ * the rest are dropped and the schedule restarts from now: what follows any stall is at most this
+ * burst per clock. Events emitted ahead of their time (within the lead) do not count: they leave at
+ * their ideal times, not in a burst, so a stall shorter than the lead drops nothing.
  */
 export const MIN_BURST = 8;
 const BURST_WINDOW_MS = 200;
@@ -153,9 +155,11 @@ abstract class ScheduledClock {
   }
 
   #fire(handle: unknown): void {
-    // Events are emitted `lead` early: everything below is measured against that point.
+    // Events are emitted `lead` early: what is due is measured against that point; what is
+    // overdue (its ideal time already past, so it would leave late, in a burst) against the clock.
     const lead = this.#leadMs();
-    const now = this.#clock.now() + lead;
+    const real = this.#clock.now();
+    const now = real + lead;
     const early = this.#next - now;
     if (early > DUE_EPSILON_MS) {
       if (early <= EARLY_SLACK_MS) {
@@ -170,19 +174,21 @@ abstract class ScheduledClock {
       return;
     }
     let restarted = false;
-    if (now - this.#next > CATCH_UP_MS) {
+    if (real - this.#next > CATCH_UP_MS) {
       restarted = true;
-      this.#restartFrom(now - CATCH_UP_MS);
+      this.#restartFrom(real - CATCH_UP_MS);
     }
     const cap = burstCap(this.#rate());
-    let emitted = 0;
+    let overdue = 0;
     while (!this.#paused && this.#next <= now + DUE_EPSILON_MS) {
-      if (emitted >= cap) {
-        restarted = true;
-        this.#restartFrom(now);
-        break;
+      if (this.#next < real - DUE_EPSILON_MS) {
+        if (overdue >= cap) {
+          restarted = true;
+          this.#restartFrom(now);
+          break;
+        }
+        overdue++;
       }
-      emitted++;
       this.#ticks++;
       this.#onTick(this.#next);
       if (this.#timer !== handle) return; // stopped (or restarted) by onTick

@@ -195,6 +195,21 @@ describe('traffic clocks with late timers', () => {
     assert.ok(CATCH_UP_MS >= 150);
   });
 
+  it('with a lead, a stall counts only the events already overdue against the burst bound', () => {
+    const clock = lateTimers('stall with lead');
+    const { rec, onTick } = recorder(clock);
+    const fc = new PeriodicClock(clock, () => 30, onTick, () => 250);
+    fc.start();
+    clock.run(10_000);
+    // Blocked for 400 ms: 12 fetches fall due within the lead's reach (more than the bound of 8),
+    // but only the ~5 whose ideal time has passed would leave late; the others leave on time.
+    clock.real += 400;
+    clock.run(20_000);
+    fc.stop();
+    assert.equal(fc.restarts, 0, 'nothing dropped');
+    assert.ok(Math.abs(rec.times.length - (600 + 8)) <= 1, `${rec.times.length} fetches (20 s, and 250 ms ahead)`);
+  });
+
   it('a wall clock set back an hour does not stop the clock for an hour', () => {
     const clock = lateTimers('step back');
     const { rec, onTick } = recorder(clock);
