@@ -35,6 +35,8 @@ import { silentLogger } from '../src/ops/log.js';
 import { measurePair, percentile, round } from './_timing.js';
 
 /** Messages timed between two named contacts on a local network (0 skips that part). */
+/** Where the local network's ports are looked for: below Linux's ephemeral range (32768 up), away from the tests' bases. */
+const BASE_PORT = 21_000;
 const E2E_MESSAGES = Number(process.env['BENCH_MESSAGING_MESSAGES'] ?? 50);
 
 type Figures = Record<string, number>;
@@ -98,7 +100,7 @@ async function contactsEndToEnd(): Promise<Figures> {
   const dir = mkdtempSync(join(tmpdir(), 'bc-bench-msg-'));
   const data = join(dir, 'network');
   process.stderr.write('messaging bench: starting a local network...\n');
-  await ensureLocalNetwork({ dir: data, basePort: await findFreePortRange(networkPortCount(), 36_000), params: { epochPeriodMs: LOCAL_NETWORK_EPOCH_MS } });
+  await ensureLocalNetwork({ dir: data, basePort: await findFreePortRange(networkPortCount(), BASE_PORT), params: { epochPeriodMs: LOCAL_NETWORK_EPOCH_MS } });
   const net = await startLocalNetwork({ dir: data });
   const wait = async (ok: () => boolean, timeoutMs: number, what: string): Promise<void> => {
     const deadline = Date.now() + timeoutMs;

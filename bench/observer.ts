@@ -61,8 +61,11 @@ const MAX_IDLE_S = 600;
 const ACTIVE_TIMEOUT_MS = 240_000;
 /** How far past an activity the gateway's acknowledgements and the receiver's fetches still count as active. */
 const ACTIVITY_TAIL_MS = 2_000;
-/** A base port away from the other benches' (the next free range from it is used). */
-const BASE_PORT = 33_000;
+/**
+ * A base port away from the other benches' and the tests' (the next free range from it is used),
+ * below Linux's ephemeral range (32768 up), where outgoing connections could take it first.
+ */
+const BASE_PORT = 20_000;
 /** How often the driver reads each client's status and the machine's load (for the trace). */
 const SAMPLE_MS = 5_000;
 /**
