@@ -69,6 +69,8 @@ export interface StatusView {
   readonly document: string;
   readonly pendingMessages: number;
   readonly packetsSent: { readonly real: number; readonly drop: number; readonly loop: number };
+  /** The engine's clocks' restarts (src/client/poisson.ts): a clock that fell more than a second behind, as a throttled timer would. */
+  readonly clockRestarts?: { readonly send: number; readonly loop: number; readonly fetch: number };
 }
 
 /** What the worker tells the page. */

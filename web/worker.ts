@@ -271,7 +271,7 @@ async function start(network: unknown, gatewayName: string | null): Promise<void
   }
   const report = (): void => {
     const s = client.status();
-    post({ type: 'status', status: { connected: s.connected, gateway: s.gateway, epoch: s.epoch, document: s.document, pendingMessages: s.pendingMessages, packetsSent: s.packetsSent } });
+    post({ type: 'status', status: { connected: s.connected, gateway: s.gateway, epoch: s.epoch, document: s.document, pendingMessages: s.pendingMessages, packetsSent: s.packetsSent, clockRestarts: s.clockRestarts } });
   };
   const tick = (): void => {
     report();
