@@ -9,6 +9,7 @@ import { benchClient } from './client.js';
 import { benchClocks } from './clocks.js';
 import { benchCrypto } from './crypto.js';
 import { benchFetch } from './fetch.js';
+import { benchHiddenTimers } from './hidden-timers.js';
 import { benchLink } from './link.js';
 import { benchMessaging } from './messaging.js';
 import { benchMix } from './mix.js';
@@ -42,6 +43,11 @@ const BENCHES: Record<string, Bench> = {
   observer: {
     about: 'A global passive observer: relays on every link of a local network, 4 clients, attacks [--minutes M]',
     run: (argv) => benchObserver(argv),
+    printsItself: true,
+  },
+  'hidden-timers': {
+    about: "What Chromium does to a hidden tab's timers, in the page and in a dedicated Worker: another tab in front and a minimised window, headful under Xvfb [--minutes M]",
+    run: (argv) => benchHiddenTimers(argv),
     printsItself: true,
   },
   chaos: {
