@@ -112,7 +112,6 @@ export async function benchHiddenTimers(argv: string[]): Promise<Record<string, 
       const hiddenEvents = dump.visibility.filter(([, s]) => s === 'hidden');
       const seen = hiddenEvents.length > 0 ? (hiddenEvents[0]![0] - hiddenAt) / 1000 : -1;
       process.stdout.write(`\n${way === 'tab' ? 'another tab in front' : 'window minimised'}: visibilitychange to hidden ${seen >= 0 ? `${seen.toFixed(2)} s after hiding` : 'never came'}\n`);
-      process.stdout.write(`  ${'seconds hidden'.padEnd(16)}${['page setTimeout', 'page setInterval', 'worker setTimeout', 'worker setInterval'].map((h) => h.padStart(22)).join('')}\n`);
       out[`${way}_hidden_seen_s`] = seen;
       // When the page's own timers first went a minute-like stretch without firing (intensive throttling).
       const chain = dump.page.timeout.filter((x) => x >= hiddenAt);
@@ -120,6 +119,7 @@ export async function benchHiddenTimers(argv: string[]): Promise<Record<string, 
       for (let k = 1; k < chain.length && intensive < 0; k++) if (chain[k]! - chain[k - 1]! > 5_000) intensive = (chain[k - 1]! - hiddenAt) / 1000;
       process.stdout.write(`  the page's setTimeout first waited over 5 s ${intensive >= 0 ? `after firing at ${intensive.toFixed(1)} s hidden` : 'never'}\n`);
       out[`${way}_page_first_long_gap_s`] = intensive;
+      process.stdout.write(`  ${'seconds hidden'.padEnd(16)}${['page setTimeout', 'page setInterval', 'worker setTimeout', 'worker setInterval'].map((h) => h.padStart(22)).join('')}\n`);
       for (const [from, to] of windows(minutes)) {
         const cells: string[] = [];
         for (const [where, which] of [['page', 'timeout'], ['page', 'interval'], ['worker', 'timeout'], ['worker', 'interval']] as const) {

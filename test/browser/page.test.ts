@@ -230,10 +230,6 @@ describe('the browser client on a local network, in Chromium', { skip: skip ?? f
     await waitFor(alice, "bob's answer", (v) => (v.history['bob'] ?? []).some((h) => h.direction === 'in' && h.text === 'hi alice, from another browser'), 120_000);
     await waitFor(alice, 'her message delivered', (v) => (v.history['bob'] ?? []).some((h) => h.direction === 'out' && h.text === 'hi bob, from a browser' && h.state === 'delivered'), 120_000);
         assert.equal(await alice.locator('#conversation li').count(), 2, 'two messages shown in her conversation');
-    if (process.env['BACKCHANNEL_SCREENSHOTS'] !== undefined) {
-      await alice.setViewportSize({ width: 360, height: 1400 });
-      await alice.screenshot({ path: join(process.env['BACKCHANNEL_SCREENSHOTS'], 'browser-conversation.png'), fullPage: true });
-    }
     await bobPage.context().close();
   });
 });
