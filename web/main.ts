@@ -289,11 +289,6 @@ function onMessage(m: FromWorker): void {
       view.fresh = m.fresh;
       text('address', m.address);
       text('gateway', m.gateway);
-      if (pendingName !== null) {
-        const name = pendingName;
-        pendingName = null;
-        ask('name-result', '', (requestId) => ({ type: 'set-name', requestId, name }));
-      } else postToWorker({ type: 'get-profile' });
       break;
     case 'profile':
       view.name = m.name;
@@ -303,6 +298,14 @@ function onMessage(m: FromWorker): void {
       break;
     case 'state':
       showState(m.state);
+      // 'connecting' comes once the worker runs the client: it can take the profile's name now.
+      if (m.state === 'connecting') {
+        if (pendingName !== null) {
+          const name = pendingName;
+          pendingName = null;
+          ask('name-result', '', (requestId) => ({ type: 'set-name', requestId, name }));
+        } else postToWorker({ type: 'get-profile' });
+      }
       if (m.state === 'connected' && view.connectedAfterMs === null) view.connectedAfterMs = performance.now();
       break;
     case 'status':
