@@ -9,12 +9,14 @@ import { benchClient } from './client.js';
 import { benchClocks } from './clocks.js';
 import { benchCrypto } from './crypto.js';
 import { benchFetch } from './fetch.js';
+import { benchHiddenTimers } from './hidden-timers.js';
 import { benchLink } from './link.js';
 import { benchMessaging } from './messaging.js';
 import { benchMix } from './mix.js';
 import { benchObserver } from './observer.js';
 import { benchSim } from './sim.js';
 import { benchSphinx } from './sphinx.js';
+import { benchWebScreens } from './web-screens.js';
 import { printTable } from './_timing.js';
 
 interface Bench {
@@ -25,7 +27,7 @@ interface Bench {
 }
 
 /** Options that take a value: the value is not a benchmark's name. */
-const OPTIONS_WITH_VALUE = ['--minutes', '--trace', '--from-trace', '--seed', '--concurrent', '--faults'];
+const OPTIONS_WITH_VALUE = ['--out', '--minutes', '--trace', '--from-trace', '--seed', '--concurrent', '--faults'];
 
 const BENCHES: Record<string, Bench> = {
   sphinx: { about: 'Sphinx create/unwrap and AEZ for the default geometry, against one X25519', run: () => ({ ...benchSphinx() }) },
@@ -43,6 +45,15 @@ const BENCHES: Record<string, Bench> = {
     about: 'A global passive observer: relays on every link of a local network, 4 clients, attacks [--minutes M]',
     run: (argv) => benchObserver(argv),
     printsItself: true,
+  },
+  'hidden-timers': {
+    about: "What Chromium does to a hidden tab's timers, in the page and in a dedicated Worker: another tab in front and a minimised window, headful under Xvfb [--minutes M]",
+    run: (argv) => benchHiddenTimers(argv),
+    printsItself: true,
+  },
+  'web-screens': {
+    about: 'Regenerates the screenshots of the browser client in docs/screens (360 px and desktop) on a local network [--out DIR]',
+    run: (argv) => benchWebScreens(argv),
   },
   chaos: {
     about: 'Faults across hosts: every server in its own network namespace, kills, pauses, partitions and loss while clients exchange numbered messages [--minutes N] [--seed S] (Linux, root)',

@@ -16,7 +16,17 @@ export type ToWorker =
   /** Accepts a contact's code; the contact will be called `name`. */
   | { readonly type: 'accept'; readonly requestId: number; readonly code: string; readonly name: string }
   /** Sends `text` to the contact `contact` through the messaging layer (end-to-end encrypted session). */
-  | { readonly type: 'say'; readonly requestId: number; readonly contact: string; readonly text: string };
+  | { readonly type: 'say'; readonly requestId: number; readonly contact: string; readonly text: string }
+  /** Offers two contacts an introduction to each other (src/messaging/messenger.ts, introduce). */
+  | { readonly type: 'introduce'; readonly requestId: number; readonly name1: string; readonly name2: string }
+  /** Answers an introduction offered to us: accept (the other becomes contact `name`, default the suggested one) or decline. */
+  | { readonly type: 'answer-introduction'; readonly requestId: number; readonly id: number; readonly accept: boolean; readonly name?: string }
+  /** Marks a contact's safety number as checked (or clears the mark). */
+  | { readonly type: 'verify'; readonly requestId: number; readonly contact: string; readonly verified: boolean }
+  /** Sets the name this profile goes by, kept in this browser only (never sent). */
+  | { readonly type: 'set-name'; readonly requestId: number; readonly name: string }
+  /** Asks for the profile's name (answered with `profile`). */
+  | { readonly type: 'get-profile' };
 
 export interface ContactView {
   readonly name: string;
@@ -41,6 +51,17 @@ export interface InviteView {
   readonly failure: string | null;
 }
 
+/** An introduction as the page shows it (see Messenger.introductions). */
+export interface IntroductionView {
+  readonly id: number;
+  readonly role: 'made' | 'received';
+  readonly from: string | null;
+  readonly names: readonly string[];
+  readonly answers: readonly string[];
+  readonly state: string;
+  readonly expiresAt: number;
+}
+
 export interface StatusView {
   readonly connected: boolean;
   readonly gateway: string | null;
@@ -48,6 +69,8 @@ export interface StatusView {
   readonly document: string;
   readonly pendingMessages: number;
   readonly packetsSent: { readonly real: number; readonly drop: number; readonly loop: number };
+  /** The engine's clocks' restarts (src/client/poisson.ts): a clock that fell more than a second behind, as a throttled timer would. */
+  readonly clockRestarts?: { readonly send: number; readonly loop: number; readonly fetch: number };
 }
 
 /** What the worker tells the page. */
@@ -67,4 +90,6 @@ export type FromWorker =
   /** The answer to invite, accept or say: null when done (durably), else why not. */
   | { readonly type: 'done'; readonly requestId: number; readonly error: string | null }
   /** The messenger's state: contacts, each one's conversation (the last 200), the invites. */
-  | { readonly type: 'messenger'; readonly contacts: readonly ContactView[]; readonly history: Readonly<Record<string, readonly HistoryView[]>>; readonly invites: readonly InviteView[] };
+  | { readonly type: 'messenger'; readonly contacts: readonly ContactView[]; readonly history: Readonly<Record<string, readonly HistoryView[]>>; readonly invites: readonly InviteView[]; readonly introductions?: readonly IntroductionView[] }
+  /** The profile's own name (null: none picked yet). */
+  | { readonly type: 'profile'; readonly name: string | null };

@@ -106,11 +106,37 @@ let running: Running | null = null;
 /** Posts the messenger's whole state (small: contacts, their last messages, invites). */
 function postMessenger(r: Pick<Running, 'host' | 'invites'>): void {
   const m = r.host.messenger;
-  const contacts = m.contacts().map((c) => ({ name: c.name, session: c.session, verified: c.verified, safetyNumber: m.safetyNumber(c.name) }));
+  const contacts = m.contacts().map((c) => ({ name: c.name, session: c.session, verified: c.verified, safetyNumber: safetyNumberOf(m, c.name, c.identityKey) }));
   const history: Record<string, Array<{ id: number; direction: 'in' | 'out'; text: string; state: string }>> = {};
   for (const c of contacts) history[c.name] = m.history(c.name, 200).map((h) => ({ id: h.id, direction: h.direction, text: h.text ?? h.fileName ?? '', state: h.state }));
   const invites = r.invites.list().map((i) => ({ id: i.id, role: i.role, name: i.name, stage: i.stage, code: i.code, failure: i.failure?.message ?? null }));
-  post({ type: 'messenger', contacts, history, invites });
+  const introductions = m.introductions().map((i) => ({ id: i.id, role: i.role, from: i.from, names: i.names, answers: i.answers, state: i.state, expiresAt: i.expiresAt }));
+  post({ type: 'messenger', contacts, history, invites, introductions });
+}
+
+/**
+ * Safety numbers by contact name and identity key: each costs 2 x 4,097 SHA-256 (safety.ts) and
+ * the messenger's state is posted every second, so each is computed once.
+ */
+const safetyNumbers = new Map<string, string>();
+function safetyNumberOf(m: MessengerHost['messenger'], name: string, identityKey: string): string {
+  const key = `${identityKey}\u0000${name}`;
+  let n = safetyNumbers.get(key);
+  if (n === undefined) {
+    if (safetyNumbers.size > 1000) safetyNumbers.clear();
+    n = m.safetyNumber(name);
+    safetyNumbers.set(key, n);
+  }
+  return n;
+}
+
+/** The setting that holds the name the profile goes by (UTF-8; shown in the page only, never sent). */
+const NAME_SETTING = 'web.name';
+const MAX_PROFILE_NAME = 64;
+
+function profileName(r: Running): string | null {
+  const v = r.idb.store.getSetting(NAME_SETTING);
+  return v === null ? null : new TextDecoder().decode(v);
 }
 
 /** Runs a messenger action; answers once its effect is on disk. */
@@ -245,7 +271,7 @@ async function start(network: unknown, gatewayName: string | null): Promise<void
   }
   const report = (): void => {
     const s = client.status();
-    post({ type: 'status', status: { connected: s.connected, gateway: s.gateway, epoch: s.epoch, document: s.document, pendingMessages: s.pendingMessages, packetsSent: s.packetsSent } });
+    post({ type: 'status', status: { connected: s.connected, gateway: s.gateway, epoch: s.epoch, document: s.document, pendingMessages: s.pendingMessages, packetsSent: s.packetsSent, clockRestarts: s.clockRestarts } });
   };
   const tick = (): void => {
     report();
@@ -331,5 +357,21 @@ scope.onmessage = (ev) => {
     void act(m.requestId, (r) => void r.invites.accept({ code: m.code, name: m.name }));
   } else if (m.type === 'say') {
     void act(m.requestId, (r) => void r.host.messenger.sendText(m.contact, m.text));
+  } else if (m.type === 'introduce') {
+    void act(m.requestId, (r) => void r.host.messenger.introduce(m.name1, m.name2));
+  } else if (m.type === 'answer-introduction') {
+    void act(m.requestId, (r) => void (m.accept ? r.host.messenger.acceptIntroduction(m.id, m.name) : r.host.messenger.declineIntroduction(m.id)));
+  } else if (m.type === 'verify') {
+    void act(m.requestId, (r) => void r.host.messenger.setVerified(m.contact, m.verified));
+  } else if (m.type === 'set-name') {
+    void act(m.requestId, (r) => {
+      const name = m.name.trim();
+      // eslint-disable-next-line no-control-regex
+      if (name.length === 0 || name.length > MAX_PROFILE_NAME || /[\u0000-\u001f\u007f-\u009f]/.test(name)) throw new Error(`A name is 1 to ${MAX_PROFILE_NAME} characters, without control characters.`);
+      r.idb.store.setSetting(NAME_SETTING, new TextEncoder().encode(name));
+      post({ type: 'profile', name });
+    });
+  } else if (m.type === 'get-profile') {
+    if (running !== null) post({ type: 'profile', name: profileName(running) });
   }
 };

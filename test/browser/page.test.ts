@@ -49,6 +49,7 @@ interface PageView {
   status: { packetsSent: { real: number; drop: number; loop: number }; epoch: number | null; document: string } | null;
   error: { code: string; message: string } | null;
   connectedAfterMs: number | null;
+  name?: string | null;
 }
 
 function view(page: Page): Promise<PageView> {
@@ -100,9 +101,14 @@ describe('the browser client on a local network, in Chromium', { skip: skip ?? f
   });
 
   test('a new page joins with fresh keys, connects, and sends at the configured rate, counted at the gateway', async (t) => {
-    await page.goto(`${web!.url}?gateway=gateway-1`);
+    // The join step: a new profile picks a name and a gateway; the worker makes the keys.
+    await page.goto(web!.url);
+    await page.getByLabel('Your name', { exact: true }).fill('Alice A.');
+    await page.getByLabel('Gateway', { exact: true }).selectOption('gateway-1');
+    await page.getByRole('button', { name: 'Make my keys and join' }).click();
     const joined = await waitFor(page, 'connected', (v) => v.state === 'connected', 45_000);
     assert.equal(joined.fresh, true, 'fresh keys');
+    assert.equal((await waitFor(page, 'the name kept', (v) => v.name !== null, 10_000)).name, 'Alice A.');
     assert.match(joined.address ?? '', /^\S{20,}$/, 'an address');
     t.diagnostic(`page load to connected: ${Math.round(joined.connectedAfterMs ?? -1)} ms`);
 
@@ -141,6 +147,7 @@ describe('the browser client on a local network, in Chromium', { skip: skip ?? f
     const again = await waitFor(page, 'connected after the reload', (v) => v.state === 'connected', 45_000);
     assert.equal(again.fresh, false);
     assert.equal(again.address, before.address);
+    assert.equal((await waitFor(page, 'the name after the reload', (v) => v.name !== null && v.name !== undefined, 10_000)).name, 'Alice A.');
   });
 
   test('a second tab of the same profile is told to use the first', async () => {
@@ -223,10 +230,6 @@ describe('the browser client on a local network, in Chromium', { skip: skip ?? f
     await waitFor(alice, "bob's answer", (v) => (v.history['bob'] ?? []).some((h) => h.direction === 'in' && h.text === 'hi alice, from another browser'), 120_000);
     await waitFor(alice, 'her message delivered', (v) => (v.history['bob'] ?? []).some((h) => h.direction === 'out' && h.text === 'hi bob, from a browser' && h.state === 'delivered'), 120_000);
         assert.equal(await alice.locator('#conversation li').count(), 2, 'two messages shown in her conversation');
-    if (process.env['BACKCHANNEL_SCREENSHOTS'] !== undefined) {
-      await alice.setViewportSize({ width: 360, height: 1400 });
-      await alice.screenshot({ path: join(process.env['BACKCHANNEL_SCREENSHOTS'], 'browser-conversation.png'), fullPage: true });
-    }
     await bobPage.context().close();
   });
 });
