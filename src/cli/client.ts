@@ -527,7 +527,7 @@ async function send(argv: string[]): Promise<number> {
       if (m['ok'] !== true || typeof m['id'] !== 'string' || typeof m['fragments'] !== 'number') throw protocolError('send');
       id = m['id'];
       if (!wait) connection.end();
-      else reporter = new SendReporter({ fragments: m['fragments'], reply: replyTo !== undefined, stream: process.stderr });
+      else reporter = new SendReporter({ fragments: m['fragments'], reply: replyTo !== undefined, stream: process.stderr, length: body.length });
       return;
     }
     if (m['event'] === 'attempt') {

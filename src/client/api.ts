@@ -40,6 +40,12 @@ export type ClientEvent =
   | { readonly type: 'failed'; readonly id: Uint8Array; readonly reason: string }
   /** A message completed in the inbox. */
   | { readonly type: 'message'; readonly message: InboxMessage }
+  /**
+   * A fragment of an incoming message of several came, the message not complete yet: `have` of
+   * `total` fragments are stored; `mailbox` is the extra mailbox it came to (null: the main one).
+   * Local state only (what the gateway delivered), for showing progress.
+   */
+  | { readonly type: 'partial'; readonly id: Uint8Array; readonly have: number; readonly total: number; readonly mailbox: Uint8Array | null }
   | { readonly type: 'connected' }
   | { readonly type: 'disconnected' }
   /**

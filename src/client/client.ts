@@ -1188,6 +1188,7 @@ export class Client implements ClientApi {
       );
       this.#received.fragment++;
       if (r.kind === 'complete') events.push({ type: 'message', message: r.message });
+      else if (r.kind === 'partial') events.push({ type: 'partial', id: frame.messageId.slice(), have: r.have, total: r.count, mailbox: mailbox === null ? null : mailbox.slice() });
     } catch (err) {
       if (!isBackchannelError(err, 'ERR_CLIENT_FRAME')) throw err;
       this.#received.invalid++; // a malformed frame or message: dropped, counted

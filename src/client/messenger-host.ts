@@ -16,6 +16,7 @@ import type { SqliteClientStore } from './sqlite-store.js';
 import { SqliteMessengerStore } from './messenger-store.js';
 import type { InboxMessage } from './store.js';
 import type { MessengerStore } from '../messaging/store.js';
+import { toHex } from '../util/bytes.js';
 
 /** How often what waits for the client to be able to send is tried again. */
 export const MESSENGER_TICK_MS = 2000;
@@ -77,7 +78,10 @@ export function startMessenger(opts: MessengerHostOptions): MessengerHost {
     }
   };
   const unsubscribe = client.subscribe((e: ClientEvent) => {
-    if (e.type === 'message') guarded('inbox message', () => void messenger.handleInbox(inboxMessage(e.message)));
+    if (e.type === 'message') {
+      messenger.incomingDone(toHex(e.message.id));
+      guarded('inbox message', () => void messenger.handleInbox(inboxMessage(e.message)));
+    } else if (e.type === 'partial') guarded('incoming part', () => messenger.noteIncomingPart(toHex(e.id), e.mailbox, e.have, e.total));
     else if (e.type === 'delivered' || e.type === 'sent' || e.type === 'failed') guarded('outgoing state', () => messenger.onOutgoing(e.id));
     else if (e.type === 'connected') guarded('tick', () => void messenger.tick());
   });
