@@ -77,6 +77,11 @@ export const INTRODUCTION_GRACE_MS = 24 * 3600_000;
 export const INTRODUCTION_RETENTION_MS = 14 * 24 * 3600_000;
 /** Incoming messages of several fragments whose progress is remembered at most (the oldest go). */
 export const MAX_RECEIVING = 64;
+/**
+ * The fewest fragments an incoming message has for its progress to be shown: one ratchet message
+ * takes one or two, and anything short completes within a few fetches anyway.
+ */
+export const MIN_RECEIVING_FRAGMENTS = 8;
 /** An incoming message whose fragments stopped coming for this long is no longer shown as coming. */
 export const RECEIVING_STALE_MS = 10 * 60_000;
 /** Offers from one contact not yet answered, held at most (more are dropped and counted). */
@@ -1241,7 +1246,7 @@ export class Messenger {
    * is a contact's, the contact's viewers are told (a 'receiving' event). Memory only.
    */
   noteIncomingPart(key: string, mailbox: Uint8Array | null, have: number, total: number): void {
-    if (mailbox === null || total < 2) return;
+    if (mailbox === null || total < MIN_RECEIVING_FRAGMENTS) return;
     const c = this.#o.store.contacts().find((x) => equalBytes(x.ourMailbox, mailbox));
     if (c === undefined || c.blocked) return;
     const now = this.#o.now();
