@@ -5,7 +5,10 @@
  */
 import type { IpcMessage } from '../client/ipc.js';
 import { DEFAULT_CLIENT_DIR } from '../client/node-client.js';
+import { INTRODUCTION_GRACE_MS, INTRODUCTION_RETENTION_MS, INTRODUCTION_TTL_MS } from '../messaging/messenger.js';
 import { usageError } from './args.js';
+
+const DAYS = (ms: number): number => ms / 86_400_000;
 import { argHint, call, dirOf, help, out, parse, time } from './client-command.js';
 import type { Values } from './client-command.js';
 
@@ -38,6 +41,10 @@ state:
   done       the two are contacts now (for one offered to you: under the name shown)
   expired    not answered by both in time (7 days; then 1 more day for the card to come)
   failed     the card that came could not be used (it was yours, or someone already a contact)
+
+A finished introduction (done, declined, expired, failed) is deleted from this list ${DAYS(INTRODUCTION_RETENTION_MS)} days
+after its answer window closed (${DAYS(INTRODUCTION_TTL_MS + INTRODUCTION_GRACE_MS + INTRODUCTION_RETENTION_MS)} days after it was made or offered); the contacts it made stay.
+'client recv' and 'client chat' show each offer and each outcome once as it happens.
 
 Options:
   --json      one JSON array

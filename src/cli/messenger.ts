@@ -86,8 +86,10 @@ export const CHAT_HELP = `Usage: backchannel client chat NAME [--dir DIR]
 
 An interactive conversation with contact NAME: what NAME writes appears as it arrives; each line
 you type is sent. Your messages show their state (queued, sent, delivered, failed; see 'client
-history --help'), updated in place on a terminal, printed again as a line otherwise. Ctrl-C or
-Ctrl-D ends the chat (messages already typed are still sent: the client has them).
+history --help'), updated in place on a terminal, printed again as a line otherwise. A large
+message coming in from NAME shows its progress ("receiving from NAME: 40 % ..."). Introductions
+offered to you, and their outcomes, show once as event lines with the commands to answer them.
+Ctrl-C or Ctrl-D ends the chat (messages already typed are still sent: the client has them).
 
 Options:
   --dir DIR   the client's state directory (default ${DEFAULT_CLIENT_DIR})
@@ -405,7 +407,7 @@ export async function recvFromContacts(dir: string, opts: { follow: boolean; jso
       const e = entryOf(m['entry']);
       const text = opts.json
         ? `${JSON.stringify({ from: e.contact, id: e.id, kind: e.kind, sent_at: e.sent_at, received_at: e.received_at, text: e.text, file_name: e.file_name, file_length: e.file_length })}\n`
-        : `--- from ${safe(e.contact)} · sent ${time(e.sent_at)} · received ${time(e.received_at)}${e.kind === 'file' ? ` · save with: client history ${safe(e.contact)} --save DIR` : ''}\n${body(e)}\n`;
+        : `--- from ${safe(e.contact)} · sent ${time(e.sent_at)} · received ${time(e.received_at)}${e.kind === 'file' ? ` · save with: npx backchannel client history ${argHint(e.contact)}${dirHintOf(dir)} --save DIR` : ''}\n${body(e)}\n`;
       await write(text);
       count++;
       c.send({ op: 'read', id: e.id });
@@ -475,7 +477,8 @@ export async function chatCommand(argv: string[]): Promise<number> {
   await call(dir, { op: 'contact_verify', name }); // the contact exists and the client runs
   const tty = process.stdout.isTTY === true && process.stdin.isTTY === true;
   const rl = createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty });
-  const columns = (): number => Math.max(20, (process.stdout.columns ?? 80) - 1);
+  // A terminal that does not say its width (0, as some ptys do) is taken as 80 wide.
+  const columns = (): number => Math.max(20, (process.stdout.columns || 80) - 1);
   let lines = 0; // lines printed above the prompt
   const own = new Map<number, { line: number; entry: Entry }>();
   /** Prints a line above the prompt (cut to the terminal's width, unless `whole`: then it may wrap); its number. */
