@@ -14,6 +14,12 @@ export interface SendRequest {
   readonly replySurbs?: number;
   /** The name of the file the body is (a plain name: frames.ts isSafeFileName); sent with it. */
   readonly fileName?: string;
+  /**
+   * Without the send time (and no file name): the version-1 message layout, 9 bytes shorter. The
+   * messenger's contents carry their own time, and a padded ratchet message (BODY_LENGTH) then
+   * fits one fragment; with the send time it took two.
+   */
+  readonly plain?: boolean;
 }
 
 /** At least this many hex digits of a message id name an inbox message (`findInbox`). */

@@ -390,7 +390,8 @@ export class Client implements ClientApi {
       destination = { kind: 'reply', inReplyTo: request.inReplyTo };
     }
     const fileName = request.fileName ?? null;
-    const encoded = encodeMessage(tools.geometry, request.body, surbs.map((s) => s.surb), { sentAtS: Math.floor(now / 1000), fileName });
+    const meta = request.plain === true && fileName === null ? undefined : { sentAtS: Math.floor(now / 1000), fileName };
+    const encoded = encodeMessage(tools.geometry, request.body, surbs.map((s) => s.surb), meta);
     const frames = fragmentFrames(tools.geometry, id, encoded);
     const queued = this.#c.store.transaction(() => {
       for (const s of surbs) this.#c.store.putSurb(s.id, { purpose: 'reply', keys: s.keys, messageId: id }, now);

@@ -51,7 +51,8 @@ export function startMessenger(opts: MessengerHostOptions): MessengerHost {
   const log = opts.log.child('messenger');
   const port: MessengerPort = {
     ready: () => client.status().document !== 'none',
-    send: (to, body) => client.send({ to: encodeAddress(crypto, to), body }).id,
+    // Plain: the contents carry their own time, and a padded ratchet message then fits one fragment.
+    send: (to, body) => client.send({ to: encodeAddress(crypto, to), body, plain: true }).id,
     outgoing: (id) => client.outgoing(id)?.status ?? null,
     unconsumed: (afterSeq, limit) => client.unconsumed(afterSeq, limit).map(inboxMessage),
     consume: (seq) => client.consume(seq),

@@ -78,8 +78,8 @@ export const INTRODUCTION_RETENTION_MS = 14 * 24 * 3600_000;
 /** Incoming messages of several fragments whose progress is remembered at most (the oldest go). */
 export const MAX_RECEIVING = 64;
 /**
- * The fewest fragments an incoming message has for its progress to be shown: one ratchet message
- * takes one or two, and anything short completes within a few fetches anyway.
+ * The fewest fragments an incoming message has for its progress to be shown: anything shorter
+ * completes within a few fetches anyway.
  */
 export const MIN_RECEIVING_FRAGMENTS = 8;
 /** An incoming message whose fragments stopped coming for this long is no longer shown as coming. */
