@@ -237,7 +237,8 @@ Options:
               "body_base64", "reply_surbs", "in_reply_to", "mailbox"} (times in ms since 1970,
               sent_at null when not said; mailbox: the id of the extra mailbox it came to, or null);
               a contact's message: {"from", "id", "kind", "sent_at", "received_at", "text",
-              "file_name", "file_length"}
+              "file_name", "file_length"}; an introduction: {"notice": "offer"|"outcome",
+              "introduction": {...as 'client introductions --json'}}
   --dir DIR   the client's state directory (default ${DEFAULT_CLIENT_DIR})
   --help      print this help
 `;
