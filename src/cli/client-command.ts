@@ -4,7 +4,7 @@
  * rather than "not running" when the folder holds none), and output.
  */
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { clientSocketPath, ipcCall } from '../client/ipc.js';
 import type { IpcMessage } from '../client/ipc.js';
@@ -65,4 +65,18 @@ export async function call(dir: string, request: IpcMessage): Promise<IpcMessage
 /** A time in ms since 1970 as `YYYY-MM-DD hh:mm:ssZ`; '?' for anything else. */
 export function time(ms: unknown): string {
   return typeof ms === 'number' ? new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '?';
+}
+
+/** A contact name as one shell word, for a hint. */
+export function argHint(name: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /^[\w.@+-]+$/.test(name) ? name : `'${name.replace(/[\u0000-\u001f\u007f-\u009f]/g, '\ufffd').replace(/'/g, "'\\''")}'`;
+}
+
+/** " --dir DIR" for a hint when `dir` is not the default client's. */
+export function dirHintOf(dir: string): string {
+  if (dir === resolve(DEFAULT_CLIENT_DIR)) return '';
+  const rel = relative(process.cwd(), dir);
+  const shown = rel !== '' && !rel.startsWith('..') && rel.length < dir.length ? rel : dir;
+  return ` --dir ${/^[\w./-]+$/.test(shown) ? shown : JSON.stringify(shown)}`;
 }

@@ -147,7 +147,12 @@ const SEND_HELP = `Usage: backchannel client send NAME TEXT... | NAME --file PAT
 To a contact (see 'backchannel client contacts'), inside your encrypted session:
 ${SEND_NAME_HELP}
 It waits until the contact's client confirms it has the message ("delivered to NAME"); with
---no-wait it returns once the client has it. A file to a contact keeps its name.
+--no-wait it returns once the client has it. A file to a contact keeps its name. While it waits
+it says on stderr what happens: "queued" when your session with NAME is not up yet (their client
+has not answered), then for a file its progress (fragments sent and stored at NAME's gateway,
+percentage, bytes, time since the start; redrawn in place on a terminal, a line per tenth
+otherwise), "stored at NAME's gateway", and retries. Ctrl-C stops the waiting (exit status 130),
+not the sending: the message stays queued in the client, and 'client history NAME' shows its state.
 
 To an address or as a reply (anonymous, no session, no contact needed):
 
@@ -218,6 +223,11 @@ the client: 'client inbox' shows them again), each with a header line:
 
 ${RECEIVED_FORMAT}
 
+Introductions offered to you show once as an event line (who introduces whom, and the exact
+commands to accept or decline), and so does their outcome (the new contact, and how to chat and
+verify). With --follow, a large message coming in from a contact (a file or a long text, 8
+fragments or more) is shown on stderr as it comes: "receiving from NAME: 40 % ...".
+
 Options:
   --follow    keep printing new messages as they arrive, until Ctrl-C
   --save DIR  write each file received into DIR (made 0700 if missing) under the name its sender
@@ -227,7 +237,8 @@ Options:
               "body_base64", "reply_surbs", "in_reply_to", "mailbox"} (times in ms since 1970,
               sent_at null when not said; mailbox: the id of the extra mailbox it came to, or null);
               a contact's message: {"from", "id", "kind", "sent_at", "received_at", "text",
-              "file_name", "file_length"}
+              "file_name", "file_length"}; an introduction: {"notice": "offer"|"outcome",
+              "introduction": {...as 'client introductions --json'}}
   --dir DIR   the client's state directory (default ${DEFAULT_CLIENT_DIR})
   --help      print this help
 `;
@@ -527,7 +538,7 @@ async function send(argv: string[]): Promise<number> {
       if (m['ok'] !== true || typeof m['id'] !== 'string' || typeof m['fragments'] !== 'number') throw protocolError('send');
       id = m['id'];
       if (!wait) connection.end();
-      else reporter = new SendReporter({ fragments: m['fragments'], reply: replyTo !== undefined, stream: process.stderr });
+      else reporter = new SendReporter({ fragments: m['fragments'], reply: replyTo !== undefined, stream: process.stderr, length: body.length });
       return;
     }
     if (m['event'] === 'attempt') {

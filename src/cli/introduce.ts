@@ -5,8 +5,11 @@
  */
 import type { IpcMessage } from '../client/ipc.js';
 import { DEFAULT_CLIENT_DIR } from '../client/node-client.js';
+import { INTRODUCTION_GRACE_MS, INTRODUCTION_RETENTION_MS, INTRODUCTION_TTL_MS } from '../messaging/messenger.js';
 import { usageError } from './args.js';
-import { call, dirOf, help, out, parse, time } from './client-command.js';
+
+const DAYS = (ms: number): number => ms / 86_400_000;
+import { argHint, call, dirOf, help, out, parse, time } from './client-command.js';
 import type { Values } from './client-command.js';
 
 export const INTRODUCE_HELP = `Usage: backchannel client introduce NAME1 NAME2 [--dir DIR]
@@ -38,6 +41,10 @@ state:
   done       the two are contacts now (for one offered to you: under the name shown)
   expired    not answered by both in time (7 days; then 1 more day for the card to come)
   failed     the card that came could not be used (it was yours, or someone already a contact)
+
+A finished introduction (done, declined, expired, failed) is deleted from this list ${DAYS(INTRODUCTION_RETENTION_MS)} days
+after its answer window closed (${DAYS(INTRODUCTION_TTL_MS + INTRODUCTION_GRACE_MS + INTRODUCTION_RETENTION_MS)} days after it was made or offered); the contacts it made stay.
+'client recv' and 'client chat' show each offer and each outcome once as it happens.
 
 Options:
   --json      one JSON array
@@ -91,6 +98,51 @@ export function introductionLine(i: IpcMessage): string {
   else what = `${from}'s introduction to ${other}: the card that came could not be used`;
   const until = i['state'] === 'offered' || i['state'] === 'accepted' ? `, until ${time(i['expires_at'])}` : '';
   return `${String(i['id']).padStart(4)}  ${String(i['state']).padEnd(8)}  ${what}${until}`;
+}
+
+/**
+ * The event line `recv --follow` and `chat` show once for an introduction notice (messenger-ipc's
+ * "introduction" event): who introduces whom and the exact commands to answer an offer; for an
+ * outcome, what it means now. `dir`: " --dir DIR" for the commands, or ''.
+ */
+export function introductionNotice(kind: unknown, i: IpcMessage, dir: string): string {
+  const id = String(i['id']);
+  const names = (i['names'] as unknown[]).map(safe);
+  const answers = i['answers'] as unknown[];
+  const from = safe(i['from']);
+  const other = names[0] === '' || names[0] === undefined ? '(no name given)' : names[0];
+  if (i['role'] === 'made') {
+    const [a, b] = [names[0], names[1]];
+    if (i['state'] === 'done') return `*** introduction ${id}: ${a} and ${b} both accepted your introduction; they are contacts now`;
+    if (i['state'] === 'declined') {
+      const who = answers[0] === 'declined' ? a : answers[1] === 'declined' ? b : 'one of them';
+      return `*** introduction ${id}: ${who} declined your introduction of ${a} and ${b}`;
+    }
+    if (i['state'] === 'expired') return `*** introduction ${id}: your introduction of ${a} and ${b} expired (not accepted by both in time)`;
+    return `*** introduction ${id}: your introduction of ${a} and ${b} failed (one of them is blocked or removed)`;
+  }
+  if (kind === 'offer') {
+    const nameHint = names[0] === '' ? ' --name NAME' : '';
+    return (
+      `*** introduction ${id}: ${from} offers to introduce you to ${other}.
+` +
+      `    accept:  npx backchannel client introduction accept ${id}${nameHint}${dir}${nameHint === '' ? `   (add --name NAME to call them otherwise)` : ''}
+` +
+      `    decline: npx backchannel client introduction decline ${id}${dir}`
+    );
+  }
+  if (i['state'] === 'done') {
+    const name = argHint(String(names[0]));
+    return (
+      `*** introduction ${id}: ${other} (introduced by ${from}) is now your contact.
+` +
+      `    chat:    npx backchannel client chat ${name}${dir}
+` +
+      `    verify:  npx backchannel client contact verify ${name}${dir}   (compare the number with theirs: ${from} carried your cards)`
+    );
+  }
+  if (i['state'] === 'expired') return `*** introduction ${id}: ${from}'s introduction to ${other} expired (not answered by both in time)`;
+  return `*** introduction ${id}: ${from}'s introduction to ${other} failed: the card that came could not be used`;
 }
 
 export async function introduceCommand(argv: string[]): Promise<number> {

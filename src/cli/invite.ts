@@ -10,7 +10,7 @@ import { DEFAULT_CLIENT_DIR } from '../client/node-client.js';
 import { BackchannelError } from '../errors.js';
 import { parseCode } from '../messaging/code.js';
 import { parseOptions, requireInt, stopSignal, usageError } from './args.js';
-import { dirOf } from './client-command.js';
+import { argHint, dirHintOf, dirOf } from './client-command.js';
 import type { Values } from './client-command.js';
 
 export const INVITE_HELP = `Usage: backchannel client invite [--name NAME] [--expires MIN] [--dir DIR]
@@ -111,7 +111,7 @@ async function follow(dir: string, request: IpcMessage, role: 'invite' | 'accept
   if (terminal) process.stderr.write('\r\x1b[K');
   if (end === null) {
     if (interrupted) {
-      process.stderr.write(role === 'invite' ? 'Stopped waiting; the invite stays open in the client ("backchannel client invites" lists it).\n' : 'Stopped waiting; the client goes on with the code in the background.\n');
+      process.stderr.write(role === 'invite' ? `Stopped waiting; the invite stays open in the client ("npx backchannel client invites${dirHintOf(dir)}" lists it).\n` : 'Stopped waiting; the client goes on with the code in the background.\n');
       return 130;
     }
     throw new BackchannelError('ERR_CLIENT_NOT_RUNNING', `the client for ${dir} stopped before the invite ended; it goes on when the client runs again`);
@@ -119,6 +119,8 @@ async function follow(dir: string, request: IpcMessage, role: 'invite' | 'accept
   const last: IpcMessage = end;
   if (last['event'] === 'done') {
     process.stdout.write(`contact "${String(last['name'])}" added\n`);
+    const name = argHint(String(last['name']));
+    process.stderr.write(`Talk with: npx backchannel client chat ${name}${dirHintOf(dir)}   Compare safety numbers (in person or on a call): npx backchannel client contact verify ${name}${dirHintOf(dir)}\n`);
     return 0;
   }
   process.stderr.write(`failed: ${String(last['error'] ?? 'the invite failed')}\n`);

@@ -14,7 +14,9 @@ import { CLIENT_DB_FILE } from '../client/sqlite-store.js';
 import { BackchannelError, isBackchannelError } from '../errors.js';
 import { MAX_FILE_LENGTH } from '../messaging/content.js';
 import { stopSignal, usageError } from './args.js';
-import { call, dirOf, err, help, out, parse, time } from './client-command.js';
+import { argHint, call, dirHintOf, dirOf, err, help, out, parse, time } from './client-command.js';
+import { SendReporter } from './send-progress.js';
+import { introductionNotice } from './introduce.js';
 
 export const CONTACTS_HELP = `Usage: backchannel client contacts [--dir DIR] [--json]
 
@@ -84,8 +86,10 @@ export const CHAT_HELP = `Usage: backchannel client chat NAME [--dir DIR]
 
 An interactive conversation with contact NAME: what NAME writes appears as it arrives; each line
 you type is sent. Your messages show their state (queued, sent, delivered, failed; see 'client
-history --help'), updated in place on a terminal, printed again as a line otherwise. Ctrl-C or
-Ctrl-D ends the chat (messages already typed are still sent: the client has them).
+history --help'), updated in place on a terminal, printed again as a line otherwise. A large
+message coming in from NAME shows its progress ("receiving from NAME: 40 % ..."). Introductions
+offered to you, and their outcomes, show once as event lines with the commands to answer them.
+Ctrl-C or Ctrl-D ends the chat (messages already typed are still sent: the client has them).
 
 Options:
   --dir DIR   the client's state directory (default ${DEFAULT_CLIENT_DIR})
@@ -246,40 +250,81 @@ export async function sendToContact(dir: string, positionals: string[], file: st
     }
     request['text'] = words.join(' ');
   }
+  const hint = `npx backchannel client history ${argHint(name)}${dirHintOf(dir)}`;
+  const start = Date.now();
+  const tty = process.stderr.isTTY === true;
   let entry: Entry | undefined;
   let last = '';
-  const showState = (s: string): void => {
-    if (s === last) return;
-    last = s;
-    if (process.stderr.isTTY === true && s !== 'delivered' && s !== 'failed') process.stderr.write(`\r\x1b[K${s}...`);
+  let reporter: SendReporter | null = null;
+  const line = (text: string): void => {
+    reporter?.finish();
+    err(text);
   };
-  await ipcRequest(clientSocketPath(dir), request, (m: IpcMessage, c: IpcConnection) => {
-    if (entry === undefined) {
-      entry = entryOf(m['entry']);
-      showState(entry.state);
-      if (!wait) c.end();
-      return;
-    }
-    if (m['event'] === 'state') {
-      const e = entryOf(m['entry']);
-      showState(e.state);
-      if (e.state === 'delivered' || e.state === 'failed') c.end();
-    }
-  }, { dir }).catch((e: unknown) => {
-    if (isBackchannelError(e, 'ERR_CLIENT_NOT_RUNNING') && !existsSync(join(dir, CLIENT_DB_FILE))) throw notInitialisedError(dir);
-    throw e;
+  const onState = (e: Entry): void => {
+    if (e.state === last) return;
+    last = e.state;
+    if (e.state === 'sent') line(`stored at ${safe(name)}'s gateway; waiting for ${safe(name)}'s client to confirm it (delivered)`);
+  };
+  const abort = new AbortController();
+  let stopped = false;
+  const stop = stopSignal();
+  void stop.then(() => {
+    stopped = true;
+    abort.abort();
   });
-  if (process.stderr.isTTY === true) process.stderr.write('\r\x1b[K');
+  try {
+    await ipcRequest(clientSocketPath(dir), request, (m: IpcMessage, c: IpcConnection) => {
+      if (entry === undefined) {
+        entry = entryOf(m['entry']);
+        last = entry.state;
+        if (!wait) c.end();
+        return;
+      }
+      switch (m['event']) {
+        case 'state': {
+          const e = entryOf(m['entry']);
+          onState(e);
+          if (e.state === 'delivered' || e.state === 'failed') c.end();
+          return;
+        }
+        case 'waiting':
+          line(`queued: your session with ${safe(name)} is not up yet (their client has not answered); the message goes once it is. Your client keeps it meanwhile.`);
+          return;
+        case 'carrier':
+          if (typeof m['fragments'] === 'number' && reporter === null) {
+            reporter = new SendReporter({ fragments: m['fragments'], reply: false, stream: process.stderr, recipient: safe(name), start, ...(entry.kind === 'file' && entry.file_length !== null ? { length: entry.file_length } : {}) });
+          }
+          return;
+        case 'attempt':
+          if (typeof m['index'] === 'number' && typeof m['attempt'] === 'number') reporter?.attempt(m['index'], m['attempt']);
+          return;
+        case 'progress':
+          if (typeof m['done'] === 'number') reporter?.progress(m['done']);
+          return;
+        default:
+      }
+    }, { dir, signal: abort.signal }).catch((e: unknown) => {
+      if (isBackchannelError(e, 'ERR_CLIENT_NOT_RUNNING') && !existsSync(join(dir, CLIENT_DB_FILE))) throw notInitialisedError(dir);
+      throw e;
+    });
+  } finally {
+    (reporter as SendReporter | null)?.finish();
+    if (tty) process.stderr.write('\r\x1b[K');
+  }
   if (entry === undefined) throw new BackchannelError('ERR_CLIENT_IPC', 'client ipc: no answer to send');
   if (!wait) {
     out(`${last} (to ${safe(name)})`);
     return 0;
   }
+  if (stopped && last !== 'delivered' && last !== 'failed') {
+    err(`Stopped waiting. The message stays ${last === 'sent' ? `stored at ${safe(name)}'s gateway` : 'queued'}: your client keeps sending it while it runs, and it shows as delivered once ${safe(name)}'s client confirms it. See its state with: ${hint}`);
+    return 130;
+  }
   if (last === 'failed') {
-    err(`failed: the network gave up on the message to ${safe(name)} (is their client or gateway down for long?)`);
+    err(`failed: the network gave up on the message to ${safe(name)} (is their client or gateway down for long?). It stays in ${hint}`);
     return 1;
   }
-  if (last !== 'delivered') throw new BackchannelError('ERR_CLIENT_IPC', `the client stopped before the message was delivered; it stays queued and goes when the client runs again`);
+  if (last !== 'delivered') throw new BackchannelError('ERR_CLIENT_IPC', `the client stopped before the message was delivered; it stays queued and goes when the client runs again (see: ${hint})`);
   out(`delivered to ${safe(name)}`);
   return 0;
 }
@@ -335,26 +380,90 @@ export async function historyCommand(argv: string[]): Promise<number> {
  */
 export async function recvFromContacts(dir: string, opts: { follow: boolean; json: boolean; signal?: AbortSignal }): Promise<number> {
   let count = 0;
+  const incoming = new IncomingProgress(process.stderr);
+  const write = (text: string): Promise<void> => {
+    incoming.clear();
+    return new Promise<void>((res, rej) => process.stdout.write(text, (x) => (x ? rej(x) : res())));
+  };
   await ipcRequest(
     clientSocketPath(dir),
-    { op: 'msg_recv', ...(opts.follow ? { follow: true } : {}) },
+    { op: 'msg_recv', introductions: true, ...(opts.follow ? { follow: true, receiving: true } : {}) },
     async (m: IpcMessage, c: IpcConnection) => {
       if (m['event'] === 'end') {
         c.end();
+        return;
+      }
+      if (m['event'] === 'receiving') {
+        if (!opts.json) incoming.update(m);
+        return;
+      }
+      if (m['event'] === 'introduction') {
+        const i = m['introduction'] as IpcMessage;
+        await write(opts.json ? `${JSON.stringify({ notice: m['kind'], introduction: i })}\n` : `${introductionNotice(m['kind'], i, dirHintOf(dir))}\n`);
+        c.send({ op: 'intro_shown', id: i['id'], kind: m['kind'] });
         return;
       }
       if (m['event'] !== 'message') return;
       const e = entryOf(m['entry']);
       const text = opts.json
         ? `${JSON.stringify({ from: e.contact, id: e.id, kind: e.kind, sent_at: e.sent_at, received_at: e.received_at, text: e.text, file_name: e.file_name, file_length: e.file_length })}\n`
-        : `--- from ${safe(e.contact)} · sent ${time(e.sent_at)} · received ${time(e.received_at)}${e.kind === 'file' ? ` · save with: client history ${safe(e.contact)} --save DIR` : ''}\n${body(e)}\n`;
-      await new Promise<void>((res, rej) => process.stdout.write(text, (x) => (x ? rej(x) : res())));
+        : `--- from ${safe(e.contact)} · sent ${time(e.sent_at)} · received ${time(e.received_at)}${e.kind === 'file' ? ` · save with: npx backchannel client history ${argHint(e.contact)}${dirHintOf(dir)} --save DIR` : ''}\n${body(e)}\n`;
+      await write(text);
       count++;
       c.send({ op: 'read', id: e.id });
     },
     { dir, ...(opts.signal === undefined ? {} : { signal: opts.signal }) },
   );
   return count;
+}
+
+// ---- a large message coming in ----
+
+/**
+ * What `recv --follow` says on stderr while a large message (a file or a long text: several
+ * fragments) comes in from a contact: on a terminal one line redrawn in place (cleared before a
+ * message is printed), elsewhere a line per tenth.
+ */
+export class IncomingProgress {
+  readonly #stream: { write(text: string): unknown; readonly isTTY?: boolean };
+  readonly #tenths = new Map<string, number>();
+  #shown = false;
+
+  constructor(stream: { write(text: string): unknown; readonly isTTY?: boolean }) {
+    this.#stream = stream;
+  }
+
+  /** One "receiving" event; returns the line shown, if any. */
+  update(m: IpcMessage): string | null {
+    const have = m['have'];
+    const total = m['total'];
+    if (typeof have !== 'number' || typeof total !== 'number' || total < 2) return null;
+    const key = `${String(m['contact'])}\u0000${total}`;
+    const tenth = Math.floor((10 * have) / total);
+    const text = incomingLine(String(m['contact']), have, total);
+    if (this.#stream.isTTY === true) {
+      this.#stream.write(`\r\x1b[K${text}`);
+      this.#shown = true;
+      return text;
+    }
+    if ((this.#tenths.get(key) ?? -1) >= tenth) return null;
+    this.#tenths.set(key, tenth);
+    if (this.#tenths.size > 64) this.#tenths.delete(this.#tenths.keys().next().value as string);
+    this.#stream.write(`${text}\n`);
+    return text;
+  }
+
+  /** Clears the line drawn on a terminal. */
+  clear(): void {
+    if (!this.#shown) return;
+    this.#stream.write('\r\x1b[K');
+    this.#shown = false;
+  }
+}
+
+/** "receiving from NAME: 40 % of a large message (a file or a long text), 60/150 fragments". */
+export function incomingLine(contact: string, have: number, total: number): string {
+  return `receiving from ${safe(contact)}: ${Math.floor((100 * have) / total)} % of a large message (a file or a long text), ${have}/${total} fragments`;
 }
 
 // ---- chat ----
@@ -368,26 +477,51 @@ export async function chatCommand(argv: string[]): Promise<number> {
   await call(dir, { op: 'contact_verify', name }); // the contact exists and the client runs
   const tty = process.stdout.isTTY === true && process.stdin.isTTY === true;
   const rl = createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty });
-  const columns = (): number => Math.max(20, (process.stdout.columns ?? 80) - 1);
+  // A terminal that does not say its width (0, as some ptys do) is taken as 80 wide.
+  const columns = (): number => Math.max(20, (process.stdout.columns || 80) - 1);
   let lines = 0; // lines printed above the prompt
   const own = new Map<number, { line: number; entry: Entry }>();
-  const print = (text: string): number => {
-    const shown = tty ? text.slice(0, columns()) : text;
+  /** Prints a line above the prompt (cut to the terminal's width, unless `whole`: then it may wrap); its number. */
+  const print = (text: string, whole = false): number => {
+    const shown = tty && !whole ? text.slice(0, columns()) : text;
     if (tty) process.stdout.write('\r\x1b[K');
     process.stdout.write(`${shown}\n`);
-    lines++;
+    lines += tty ? Math.max(1, Math.ceil(shown.length / (columns() + 1))) : 1;
     if (tty) rl.prompt(true);
     return lines;
   };
   const ownLine = (e: Entry): string => `${time(e.sent_at)}  me: ${body(e)}  (${e.state})`;
+  /** Rewrites the line printed as number `at`, when it is still on the screen; false when not. */
+  const rewrite = (at: number, text: string): boolean => {
+    const up = lines - at + 1;
+    if (!tty || up > (process.stdout.rows ?? 24) - 1) return false;
+    process.stdout.write(`\x1b[s\x1b[${up}A\r\x1b[K${text.slice(0, columns())}\x1b[u`);
+    return true;
+  };
   const onState = (e: Entry): void => {
     const o = own.get(e.id);
     if (o === undefined || o.entry.state === e.state) return;
     o.entry = e;
-    const up = lines - o.line + 1;
-    if (tty && up <= (process.stdout.rows ?? 24) - 1) {
-      process.stdout.write(`\x1b[s\x1b[${up}A\r\x1b[K${ownLine(e).slice(0, columns())}\x1b[u`);
-    } else print(ownLine(e));
+    if (!rewrite(o.line, ownLine(e))) print(ownLine(e));
+  };
+  // A large message coming in: one line, redrawn in place on a terminal, else a line per tenth.
+  const coming = new Map<number, { line: number; tenth: number }>();
+  const onReceiving = (m: IpcMessage): void => {
+    const have = m['have'];
+    const total = m['total'];
+    if (typeof have !== 'number' || typeof total !== 'number' || total < 2) return;
+    const text = incomingLine(String(m['contact']), have, total);
+    const tenth = Math.floor((10 * have) / total);
+    const c = coming.get(total);
+    if (c !== undefined && (tty ? rewrite(c.line, text) : c.tenth >= tenth)) {
+      c.tenth = Math.max(c.tenth, tenth);
+      return;
+    }
+    coming.set(total, { line: print(text), tenth });
+  };
+  const onArrived = (): void => {
+    for (const [total, c] of coming) rewrite(c.line, incomingLine(name, total, total));
+    coming.clear();
   };
   rl.on('SIGINT', () => rl.close());
   if (tty) {
@@ -397,13 +531,20 @@ export async function chatCommand(argv: string[]): Promise<number> {
   const abort = new AbortController();
   const incoming = ipcRequest(
     clientSocketPath(dir),
-    { op: 'msg_recv', name, follow: true, states: true },
+    { op: 'msg_recv', name, follow: true, states: true, introductions: true, receiving: true },
     (m: IpcMessage, c: IpcConnection) => {
       if (m['event'] === 'message') {
         const e = entryOf(m['entry']);
-        print(`${time(e.sent_at)}  ${safe(e.contact)}: ${body(e)}`);
+        if (e.kind === 'file' || (e.text ?? '').length > 1000) onArrived();
+        print(`${time(e.sent_at)}  ${safe(e.contact)}: ${body(e)}${e.kind === 'file' ? `  (save with: npx backchannel client history ${argHint(e.contact)}${dirHintOf(dir)} --save DIR)` : ''}`, e.kind === 'file');
         c.send({ op: 'read', id: e.id });
       } else if (m['event'] === 'state') onState(entryOf(m['entry']));
+      else if (m['event'] === 'receiving') onReceiving(m);
+      else if (m['event'] === 'introduction') {
+        const i = m['introduction'] as IpcMessage;
+        for (const l of introductionNotice(m['kind'], i, dirHintOf(dir)).split('\n')) print(l, true);
+        c.send({ op: 'intro_shown', id: i['id'], kind: m['kind'] });
+      }
     },
     { dir, signal: abort.signal },
   );

@@ -17,7 +17,7 @@ const PLAIN_INTERVAL_MS = 5000;
 const BAR_WIDTH = 20;
 
 /** Seconds as m:ss, or h:mm:ss from one hour. */
-function clock(seconds: number): string {
+export function clock(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
   const h = Math.floor(s / 3600);
   const mm = Math.floor((s % 3600) / 60);

@@ -9,11 +9,25 @@
  *   have read it yet;
  * - retry N: no acknowledgement came in time for some fragment, which goes again (on a new path);
  * - failed: retries ran out (or the message could not be sent at all).
+ *
+ * For a message of several fragments a progress line: on a terminal one line redrawn in place,
+ * elsewhere a line per tenth of the message stored (or, without a known length, at most every
+ * 5 s). It says fragments sent and stored, the percentage stored, the bytes stored (when the
+ * length is known) and the time since the start; no estimate of the time left, which the
+ * retransmission backoff would make a guess.
  */
 import { MAX_ATTEMPTS } from '../client/client.js';
+import { clock } from './progress.js';
 
-/** Plain progress lines (not on a terminal) come at most this often. */
+/** Plain progress lines (not on a terminal, without a known length) come at most this often. */
 const PLAIN_INTERVAL_MS = 5000;
+
+/** A byte count for people: "900 B", "12 kB", "1.2 MB" (powers of 1000). */
+export function byteSize(n: number): string {
+  if (n < 1000) return `${n} B`;
+  if (n < 1_000_000) return `${Math.floor(n / 1000)} kB`;
+  return `${(Math.floor(n / 100_000) / 10).toFixed(1)} MB`;
+}
 
 /** The engine's reason when retries run out (client.ts). */
 const NO_ACK_REASON = 'no acknowledgement after every retry';
@@ -25,8 +39,14 @@ export interface SendReporterOptions {
   readonly reply: boolean;
   /** Where the lines go (process.stderr). */
   readonly stream: { write(text: string): unknown; readonly isTTY?: boolean };
-  /** Milliseconds, for the plain lines' throttle (default Date.now). */
+  /** Milliseconds, for the plain lines' throttle and the elapsed time (default Date.now). */
   readonly now?: () => number;
+  /** The bytes the fragments carry (the file's length): shown, and off a terminal a line per tenth. */
+  readonly length?: number;
+  /** Whose gateway stores it, in the lines (default "the recipient's"). */
+  readonly recipient?: string;
+  /** When the sending started (ms of `now`; default: when the reporter was made). */
+  readonly start?: number;
 }
 
 /**
@@ -56,12 +76,17 @@ export class SendReporter {
   #maxAttempt = 1;
   #barShown = false;
   #lastPlain: number;
+  #lastTenth = 0;
+  readonly #start: number;
+  readonly #whose: string;
 
   constructor(options: SendReporterOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
     this.#tty = options.stream.isTTY === true;
     this.#lastPlain = this.#now();
+    this.#start = options.start ?? this.#lastPlain;
+    this.#whose = options.recipient === undefined ? "the recipient's" : `${options.recipient}'s`;
   }
 
   /** Fragment `index` left for the `attempt`-th time. */
@@ -74,7 +99,7 @@ export class SendReporter {
     if (!this.#sentSaid && this.#left.size >= this.#o.fragments && !this.#o.reply) {
       this.#sentSaid = true;
       const what = this.#o.fragments === 1 ? 'the message left this client' : `all ${this.#o.fragments} fragments left this client`;
-      this.#line(`sent: ${what}; waiting for the recipient's gateway to acknowledge it`);
+      this.#line(`sent: ${what}; waiting for ${this.#whose} gateway to acknowledge it`);
     }
     this.#bar();
   }
@@ -96,21 +121,35 @@ export class SendReporter {
     this.#o.stream.write(`${text}\n`);
   }
 
-  /** For a message of several fragments: how many left, how many are stored. */
+  /** For a message of several fragments: how many left, how many are stored, and since when. */
   #bar(): void {
     const n = this.#o.fragments;
     if (n <= 1) return;
-    const text = this.#o.reply
-      ? `sending: ${this.#left.size}/${n} fragments sent`
-      : `sending: ${this.#left.size}/${n} fragments sent, ${this.#acknowledged}/${n} stored at the recipient's gateway`;
+    const done = Math.min(n, this.#o.reply ? this.#left.size : this.#acknowledged);
+    const parts = [
+      this.#o.reply
+        ? `sending: ${this.#left.size}/${n} fragments sent`
+        : `sending: ${this.#left.size}/${n} fragments sent, ${this.#acknowledged}/${n} stored at ${this.#whose} gateway`,
+      `${Math.floor((100 * done) / n)}%`,
+    ];
+    const length = this.#o.length;
+    if (length !== undefined) parts.push(`${byteSize(Math.floor((length * done) / n))} of ${byteSize(length)}`);
+    const t = this.#now();
+    parts.push(`${clock((t - this.#start) / 1000)} elapsed`);
+    const text = parts.join(' · ');
     if (this.#tty) {
       this.#o.stream.write(`\r\x1b[K${text}`);
       this.#barShown = true;
       return;
     }
-    const t = this.#now();
-    if (t - this.#lastPlain < PLAIN_INTERVAL_MS) return;
-    this.#lastPlain = t;
+    if (length !== undefined) {
+      const tenth = Math.floor((10 * done) / n);
+      if (tenth <= this.#lastTenth) return;
+      this.#lastTenth = tenth;
+    } else {
+      if (t - this.#lastPlain < PLAIN_INTERVAL_MS) return;
+      this.#lastPlain = t;
+    }
     this.#o.stream.write(`${text}\n`);
   }
 }

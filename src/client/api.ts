@@ -14,6 +14,12 @@ export interface SendRequest {
   readonly replySurbs?: number;
   /** The name of the file the body is (a plain name: frames.ts isSafeFileName); sent with it. */
   readonly fileName?: string;
+  /**
+   * Without the send time (and no file name): the version-1 message layout, 9 bytes shorter. The
+   * messenger's contents carry their own time, and a padded ratchet message (BODY_LENGTH) then
+   * fits one fragment; with the send time it took two.
+   */
+  readonly plain?: boolean;
 }
 
 /** At least this many hex digits of a message id name an inbox message (`findInbox`). */
@@ -40,6 +46,12 @@ export type ClientEvent =
   | { readonly type: 'failed'; readonly id: Uint8Array; readonly reason: string }
   /** A message completed in the inbox. */
   | { readonly type: 'message'; readonly message: InboxMessage }
+  /**
+   * A fragment of an incoming message of several came, the message not complete yet: `have` of
+   * `total` fragments are stored; `mailbox` is the extra mailbox it came to (null: the main one).
+   * Local state only (what the gateway delivered), for showing progress.
+   */
+  | { readonly type: 'partial'; readonly id: Uint8Array; readonly have: number; readonly total: number; readonly mailbox: Uint8Array | null }
   | { readonly type: 'connected' }
   | { readonly type: 'disconnected' }
   /**

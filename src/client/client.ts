@@ -390,7 +390,8 @@ export class Client implements ClientApi {
       destination = { kind: 'reply', inReplyTo: request.inReplyTo };
     }
     const fileName = request.fileName ?? null;
-    const encoded = encodeMessage(tools.geometry, request.body, surbs.map((s) => s.surb), { sentAtS: Math.floor(now / 1000), fileName });
+    const meta = request.plain === true && fileName === null ? undefined : { sentAtS: Math.floor(now / 1000), fileName };
+    const encoded = encodeMessage(tools.geometry, request.body, surbs.map((s) => s.surb), meta);
     const frames = fragmentFrames(tools.geometry, id, encoded);
     const queued = this.#c.store.transaction(() => {
       for (const s of surbs) this.#c.store.putSurb(s.id, { purpose: 'reply', keys: s.keys, messageId: id }, now);
@@ -1188,6 +1189,7 @@ export class Client implements ClientApi {
       );
       this.#received.fragment++;
       if (r.kind === 'complete') events.push({ type: 'message', message: r.message });
+      else if (r.kind === 'partial') events.push({ type: 'partial', id: frame.messageId.slice(), have: r.have, total: r.count, mailbox: mailbox === null ? null : mailbox.slice() });
     } catch (err) {
       if (!isBackchannelError(err, 'ERR_CLIENT_FRAME')) throw err;
       this.#received.invalid++; // a malformed frame or message: dropped, counted

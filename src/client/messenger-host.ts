@@ -16,6 +16,7 @@ import type { SqliteClientStore } from './sqlite-store.js';
 import { SqliteMessengerStore } from './messenger-store.js';
 import type { InboxMessage } from './store.js';
 import type { MessengerStore } from '../messaging/store.js';
+import { toHex } from '../util/bytes.js';
 
 /** How often what waits for the client to be able to send is tried again. */
 export const MESSENGER_TICK_MS = 2000;
@@ -50,7 +51,8 @@ export function startMessenger(opts: MessengerHostOptions): MessengerHost {
   const log = opts.log.child('messenger');
   const port: MessengerPort = {
     ready: () => client.status().document !== 'none',
-    send: (to, body) => client.send({ to: encodeAddress(crypto, to), body }).id,
+    // Plain: the contents carry their own time, and a padded ratchet message then fits one fragment.
+    send: (to, body) => client.send({ to: encodeAddress(crypto, to), body, plain: true }).id,
     outgoing: (id) => client.outgoing(id)?.status ?? null,
     unconsumed: (afterSeq, limit) => client.unconsumed(afterSeq, limit).map(inboxMessage),
     consume: (seq) => client.consume(seq),
@@ -77,7 +79,10 @@ export function startMessenger(opts: MessengerHostOptions): MessengerHost {
     }
   };
   const unsubscribe = client.subscribe((e: ClientEvent) => {
-    if (e.type === 'message') guarded('inbox message', () => void messenger.handleInbox(inboxMessage(e.message)));
+    if (e.type === 'message') {
+      messenger.incomingDone(toHex(e.message.id));
+      guarded('inbox message', () => void messenger.handleInbox(inboxMessage(e.message)));
+    } else if (e.type === 'partial') guarded('incoming part', () => messenger.noteIncomingPart(toHex(e.id), e.mailbox, e.have, e.total));
     else if (e.type === 'delivered' || e.type === 'sent' || e.type === 'failed') guarded('outgoing state', () => messenger.onOutgoing(e.id));
     else if (e.type === 'connected') guarded('tick', () => void messenger.tick());
   });

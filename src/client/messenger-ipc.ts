@@ -13,14 +13,21 @@
  *   {"op":"contact_verify","name":N,"verified"?:BOOL}   -> {"ok":true,"contact":CONTACT,"safety_number":TEXT}
  *   {"op":"msg_send","name":N,"text"?:T,"file_name"?:F,"file_base64"?:B64,"wait"?:BOOL}
  *       -> {"ok":true,"entry":ENTRY}; with wait, {"event":"state","entry":ENTRY} at each change
- *          until delivered or failed
+ *          until delivered or failed, and between them the progress of the client message that
+ *          carries it (the file's, or a text's own): {"event":"carrier","fragments":N} once it
+ *          exists (it waits for the session), then the daemon's send events for it,
+ *          {"event":"attempt","index","attempt","total"} and {"event":"progress","done","total"}
  *   {"op":"history","name":N,"limit"?:K}                -> {"ok":true,"entries":[ENTRY...]}
  *   {"op":"msg_file","id":ID}                           -> {"ok":true,"name":F,"data_base64":B64}
- *   {"op":"msg_recv","name"?:N,"follow"?:BOOL,"states"?:BOOL}
+ *   {"op":"msg_recv","name"?:N,"follow"?:BOOL,"states"?:BOOL,"introductions"?:BOOL,"receiving"?:BOOL}
  *       -> {"event":"message","entry":ENTRY}* for each unread incoming message (the peer answers
  *          {"op":"read","id":ID} once it has shown it); without follow {"event":"end"} after the
  *          backlog; with follow new messages as they come, and with states every outgoing state
- *          change as {"event":"state","entry":ENTRY}, until the peer closes.
+ *          change as {"event":"state","entry":ENTRY}, until the peer closes. With introductions,
+ *          also {"event":"introduction","kind":"offer"|"outcome","introduction":INTRO} for each
+ *          introduction notice not shown yet (answered {"op":"intro_shown","id":ID,"kind":K});
+ *          with receiving (and follow), {"event":"receiving","contact":N,"have":K,"total":T} as
+ *          the fragments of a large message from a contact (of NAME, with name) come in.
  *
  *   {"op":"contact_rotate","name":N,"grace_ms"?:MS}    -> {"ok":true,"contact":CONTACT}
  *   {"op":"introduce","name1":N,"name2":M}            -> {"ok":true,"introduction":INTRO}
@@ -37,6 +44,11 @@ import { BackchannelError, isBackchannelError } from '../errors.js';
 import { type Contact, type HistoryEntry, type Introduction, type Messenger, cardFromText, cardToText } from '../messaging/index.js';
 import type { ExtensionConnection, IpcExtension } from './daemon.js';
 import type { IpcMessage } from './ipc.js';
+import type { ClientApi, ClientEvent } from './api.js';
+import { equalBytes } from '../util/bytes.js';
+
+/** What the messenger's send reports of the client engine (the ClientApi's part it needs). */
+export type CarrierSource = Pick<ClientApi, 'subscribe' | 'outgoing'>;
 
 const OPS = new Set(['contacts', 'contact_export', 'contact_import', 'contact_add', 'contact_new_card', 'contact_rename', 'contact_remove', 'contact_verify', 'contact_block', 'msg_send', 'history', 'msg_file', 'msg_recv', 'introduce', 'introductions', 'introduction_accept', 'introduction_decline', 'contact_rotate']);
 const RECV_PAGE = 32;
@@ -90,6 +102,8 @@ export interface MessengerIpcOptions {
   readonly revokeMailbox?: (id: Uint8Array) => void;
   /** Rotates one of our mailboxes (the host's, which tells the contacts that write to it). */
   readonly rotateMailbox?: (id: Uint8Array, graceMs?: number) => unknown;
+  /** The client engine, for the progress of a message being sent (msg_send with wait). */
+  readonly client?: CarrierSource;
 }
 
 /** The messenger's ops for `startIpcServer({ extension })`. */
@@ -191,7 +205,7 @@ export function messengerIpc(messenger: Messenger, opts: MessengerIpcOptions = {
           only(m, ['id']);
           return reply({ introduction: introductionJson(messenger.declineIntroduction(introId(m))) });
         case 'msg_send':
-          return send(messenger, m, conn);
+          return send(messenger, m, conn, opts.client);
         case 'msg_recv':
           return recv(messenger, m, conn);
         default:
@@ -201,7 +215,7 @@ export function messengerIpc(messenger: Messenger, opts: MessengerIpcOptions = {
   };
 }
 
-function send(messenger: Messenger, m: IpcMessage, conn: ExtensionConnection): { close?: () => void } {
+function send(messenger: Messenger, m: IpcMessage, conn: ExtensionConnection, client?: CarrierSource): { close?: () => void } {
   only(m, ['name', 'text', 'file_name', 'file_base64', 'wait']);
   const name = str(m, 'name');
   const wait = optBool(m, 'wait') === true;
@@ -221,7 +235,31 @@ function send(messenger: Messenger, m: IpcMessage, conn: ExtensionConnection): {
       conn.finish();
     }
   };
-  const unsubscribe = wait ? messenger.subscribe((e) => e.type === 'state' && onState(e.entry)) : () => undefined;
+  const unsubscribeStates = wait ? messenger.subscribe((e) => e.type === 'state' && onState(e.entry)) : () => undefined;
+  // The client message that carries it (the file's, else the content's), once it exists: its
+  // fragments' attempts and acknowledgements are the progress shown.
+  let carrier: Uint8Array | null = null;
+  const findCarrier = (): void => {
+    if (carrier !== null || id < 0 || client === undefined) return;
+    const c = messenger.carriers(id);
+    const found = c?.file ?? c?.content ?? null;
+    if (found === null) return;
+    carrier = found;
+    const o = client.outgoing(found);
+    conn.write({ event: 'carrier', fragments: o?.fragments ?? 1 });
+    if (o !== null && o.done > 0) conn.write({ event: 'progress', done: o.done, total: o.fragments });
+  };
+  const onClientEvent = (e: ClientEvent): void => {
+    if (done || id < 0 || (e.type !== 'attempt' && e.type !== 'progress')) return;
+    findCarrier();
+    if (carrier === null || !equalBytes(e.id, carrier)) return;
+    conn.write(e.type === 'attempt' ? { event: 'attempt', index: e.index, attempt: e.attempt, total: e.total } : { event: 'progress', done: e.done, total: e.total });
+  };
+  const unsubscribeClient = wait && client !== undefined ? client.subscribe(onClientEvent) : () => undefined;
+  const unsubscribe = (): void => {
+    unsubscribeStates();
+    unsubscribeClient();
+  };
   let entry: HistoryEntry;
   try {
     if (m['file_base64'] !== undefined) {
@@ -240,6 +278,9 @@ function send(messenger: Messenger, m: IpcMessage, conn: ExtensionConnection): {
     conn.finish();
     return {};
   }
+  findCarrier();
+  // Nothing went: the contact has not opened the session yet (their client never answered).
+  if (carrier === null && entry.state === 'queued' && messenger.contact(name).session === 'waiting') conn.write({ event: 'waiting' });
   for (const e of early.splice(0)) if (e.id === id && e.state !== entry.state) onState(e);
   if (!done && FINAL.has(entry.state)) {
     done = true;
@@ -249,13 +290,25 @@ function send(messenger: Messenger, m: IpcMessage, conn: ExtensionConnection): {
 }
 
 function recv(messenger: Messenger, m: IpcMessage, conn: ExtensionConnection): { line: (l: IpcMessage) => void; close: () => void } {
-  only(m, ['name', 'follow', 'states']);
+  only(m, ['name', 'follow', 'states', 'introductions', 'receiving']);
   const name = m['name'] === undefined ? undefined : str(m, 'name');
   if (name !== undefined) messenger.contact(name); // an unknown name fails now
   const follow = optBool(m, 'follow') === true;
   const states = optBool(m, 'states') === true;
+  const intros = optBool(m, 'introductions') === true;
+  const receiving = optBool(m, 'receiving') === true && follow;
   let highest = 0;
-  const outstanding = new Set<number>();
+  // Messages (by id) and introduction notices ("intro:ID:KIND") written and not yet acknowledged.
+  const outstanding = new Set<number | string>();
+  const pumpIntros = (): void => {
+    if (!intros) return;
+    for (const n of messenger.introductionNotices()) {
+      const key = `intro:${n.introduction.id}:${n.kind}`;
+      if (outstanding.has(key)) continue;
+      outstanding.add(key);
+      conn.write({ event: 'introduction', kind: n.kind, introduction: introductionJson(n.introduction) });
+    }
+  };
   let endSent = false;
   let closed = false;
   const pump = (): void => {
@@ -272,12 +325,22 @@ function recv(messenger: Messenger, m: IpcMessage, conn: ExtensionConnection): {
   const unsubscribe = follow
     ? messenger.subscribe((e) => {
         if (closed) return;
+        if (e.type === 'introduction') {
+          pumpIntros();
+          return;
+        }
+        if (e.type === 'receiving') {
+          if (receiving && (name === undefined || e.receiving.contact === name)) conn.write({ event: 'receiving', contact: e.receiving.contact, have: e.receiving.have, total: e.receiving.total });
+          return;
+        }
         if (name !== undefined && e.entry.contact !== name) return;
         if (e.type === 'message') pump();
         else if (states) conn.write({ event: 'state', entry: entryJson(e.entry) });
       })
     : () => undefined;
+  pumpIntros();
   pump();
+  if (receiving) for (const r of messenger.receiving(name)) conn.write({ event: 'receiving', contact: r.contact, have: r.have, total: r.total });
   if (!follow) {
     endSent = true;
     conn.write({ event: 'end' });
@@ -285,7 +348,16 @@ function recv(messenger: Messenger, m: IpcMessage, conn: ExtensionConnection): {
   }
   return {
     line: (l) => {
-      if (l['op'] !== 'read') throw ipcError('during msg_recv only {"op":"read","id":N} is accepted');
+      if (l['op'] === 'intro_shown') {
+        const kind = l['kind'];
+        const key = `intro:${String(l['id'])}:${String(kind)}`;
+        if ((kind !== 'offer' && kind !== 'outcome') || !outstanding.has(key)) throw ipcError('intro_shown of a notice not sent on this connection');
+        messenger.markIntroductionShown(l['id'] as number, kind);
+        outstanding.delete(key);
+        if (endSent && outstanding.size === 0) conn.finish();
+        return;
+      }
+      if (l['op'] !== 'read') throw ipcError('during msg_recv only {"op":"read","id":N} and {"op":"intro_shown","id":N,"kind":K} are accepted');
       const id = l['id'];
       if (typeof id !== 'number' || !outstanding.has(id)) throw ipcError('read of a message not sent on this connection');
       messenger.markRead(id);

@@ -18,7 +18,8 @@
  * - `msg_held (id PK AUTOINCREMENT, data, received_at)`: set-ups from people not yet contacts.
  * - `msg_introductions (id PK AUTOINCREMENT, intro_id, role 'made'|'received', contact_id,
  *   other_contact_id NULL, name, state, answer1, answer2, card1, card2, parts, parts_mask,
- *   created_at, expires_at)`: introductions we made or were offered.
+ *   created_at, expires_at, shown)`: introductions we made or were offered (`shown`: what a viewer
+ *   showed of it, added by a guarded ALTER TABLE on open; rows from before count as shown).
  * - `msg_control (id PK AUTOINCREMENT, contact_id, content)`: contents due to a contact inside its
  *   session (introduction messages); deleted with its contact.
  */
@@ -110,7 +111,8 @@ CREATE TABLE IF NOT EXISTS msg_introductions (
   parts BLOB,
   parts_mask INTEGER NOT NULL,
   created_at INTEGER NOT NULL,
-  expires_at INTEGER NOT NULL
+  expires_at INTEGER NOT NULL,
+  shown INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS msg_introductions_intro_id ON msg_introductions (intro_id);
 CREATE TABLE IF NOT EXISTS msg_control (
@@ -176,6 +178,7 @@ interface IntroductionRow {
   parts_mask: number;
   created_at: number;
   expires_at: number;
+  shown: number;
 }
 
 const INTRO_STATES: readonly string[] = ['offered', 'accepted', 'declined', 'done', 'expired', 'failed'];
@@ -211,7 +214,7 @@ function introductionOf(r: IntroductionRow): IntroductionRecord {
   return {
     id: r.id, introId: own(r.intro_id), role: r.role, contactId: r.contact_id, otherContactId: r.other_contact_id, name: r.name,
     state: r.state as IntroductionState, answer1: r.answer1, answer2: r.answer2, card1: ownOrNull(r.card1), card2: ownOrNull(r.card2),
-    parts: ownOrNull(r.parts), partsMask: r.parts_mask, createdAt: r.created_at, expiresAt: r.expires_at,
+    parts: ownOrNull(r.parts), partsMask: r.parts_mask, createdAt: r.created_at, expiresAt: r.expires_at, shown: r.shown,
   };
 }
 
@@ -233,7 +236,13 @@ export class SqliteMessengerStore implements MessengerStore {
   constructor(client: SqliteClientStore) {
     this.#client = client;
     this.#db = client.database;
-    this.#client.transaction(() => this.#db.exec(SCHEMA));
+    this.#client.transaction(() => {
+      this.#db.exec(SCHEMA);
+      // A database made before introductions had "shown": its rows count as shown (3), so that a
+      // viewer does not show old introductions; rows inserted later say 0 themselves.
+      const columns = this.#db.prepare('PRAGMA table_info(msg_introductions)').all() as Array<{ name: string }>;
+      if (!columns.some((c) => c.name === 'shown')) this.#db.exec('ALTER TABLE msg_introductions ADD COLUMN shown INTEGER NOT NULL DEFAULT 3');
+    });
   }
 
   transaction<T>(fn: () => T): T {
@@ -373,18 +382,22 @@ export class SqliteMessengerStore implements MessengerStore {
 
   insertIntroduction(r: NewIntroduction): number {
     const res = this.#run(
-      `INSERT INTO msg_introductions (intro_id, role, contact_id, other_contact_id, name, state, answer1, answer2, card1, card2, parts, parts_mask, created_at, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      r.introId, r.role, r.contactId, r.otherContactId, r.name, r.state, r.answer1, r.answer2, r.card1, r.card2, r.parts, r.partsMask, r.createdAt, r.expiresAt,
+      `INSERT INTO msg_introductions (intro_id, role, contact_id, other_contact_id, name, state, answer1, answer2, card1, card2, parts, parts_mask, created_at, expires_at, shown)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      r.introId, r.role, r.contactId, r.otherContactId, r.name, r.state, r.answer1, r.answer2, r.card1, r.card2, r.parts, r.partsMask, r.createdAt, r.expiresAt, r.shown,
     );
     return Number(res.lastInsertRowid);
   }
 
   updateIntroduction(r: IntroductionRecord): void {
     this.#run(
-      'UPDATE msg_introductions SET name = ?, state = ?, answer1 = ?, answer2 = ?, card1 = ?, card2 = ?, parts = ?, parts_mask = ? WHERE id = ?',
-      r.name, r.state, r.answer1, r.answer2, r.card1, r.card2, r.parts, r.partsMask, r.id,
+      'UPDATE msg_introductions SET name = ?, state = ?, answer1 = ?, answer2 = ?, card1 = ?, card2 = ?, parts = ?, parts_mask = ?, shown = ? WHERE id = ?',
+      r.name, r.state, r.answer1, r.answer2, r.card1, r.card2, r.parts, r.partsMask, r.shown, r.id,
     );
+  }
+
+  deleteIntroduction(id: number): void {
+    this.#run('DELETE FROM msg_introductions WHERE id = ?', id);
   }
 
   introduction(id: number): IntroductionRecord | null {

@@ -25,6 +25,11 @@ function same(a: Uint8Array, b: Uint8Array): boolean {
 /** A deep copy: records go in and out as copies, so a caller's later change never reaches the store. */
 const copy = <T>(v: T): T => structuredClone(v);
 
+/** A record written before introductions had `shown` counts as shown (a viewer shows nothing old). */
+function withShown(r: IntroductionRecord): IntroductionRecord {
+  return typeof r.shown === 'number' ? r : { ...r, shown: 3 };
+}
+
 interface ControlRecord {
   readonly contactId: number;
   readonly content: Uint8Array;
@@ -160,18 +165,22 @@ export class RecordMessengerStore implements MessengerStore {
 
   introduction(id: number): IntroductionRecord | null {
     const r = this.#j.get('mIntro', String(id)) as IntroductionRecord | undefined;
-    return r === undefined ? null : copy(r);
+    return r === undefined ? null : withShown(copy(r));
   }
 
   introductionById(introId: Uint8Array, contactId: number): IntroductionRecord | null {
     for (const r of this.#sorted<IntroductionRecord>('mIntro')) {
-      if (same(r.introId, introId) && (r.contactId === contactId || r.otherContactId === contactId)) return copy(r);
+      if (same(r.introId, introId) && (r.contactId === contactId || r.otherContactId === contactId)) return withShown(copy(r));
     }
     return null;
   }
 
   introductions(): IntroductionRecord[] {
-    return this.#sorted<IntroductionRecord>('mIntro').map(copy);
+    return this.#sorted<IntroductionRecord>('mIntro').map((r) => withShown(copy(r)));
+  }
+
+  deleteIntroduction(id: number): void {
+    this.#j.delete('mIntro', String(id));
   }
 
   queueControl(contactId: number, content: Uint8Array): void {

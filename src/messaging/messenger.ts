@@ -69,6 +69,21 @@ export const MAX_CONTACT_NAME = 64;
 export const INTRODUCTION_TTL_MS = 7 * 24 * 3600_000;
 /** How much longer an invitee who accepted waits for the other's card (delivery can lag the introducer's forward). */
 export const INTRODUCTION_GRACE_MS = 24 * 3600_000;
+/**
+ * How long a finished introduction (done, declined, expired, failed) stays listed, counted from
+ * the end of its answer window (INTRODUCTION_TTL_MS + INTRODUCTION_GRACE_MS after it was made or
+ * offered, so that no answer or card for it can still be on its way); then it is deleted.
+ */
+export const INTRODUCTION_RETENTION_MS = 14 * 24 * 3600_000;
+/** Incoming messages of several fragments whose progress is remembered at most (the oldest go). */
+export const MAX_RECEIVING = 64;
+/**
+ * The fewest fragments an incoming message has for its progress to be shown: anything shorter
+ * completes within a few fetches anyway.
+ */
+export const MIN_RECEIVING_FRAGMENTS = 8;
+/** An incoming message whose fragments stopped coming for this long is no longer shown as coming. */
+export const RECEIVING_STALE_MS = 10 * 60_000;
 /** Offers from one contact not yet answered, held at most (more are dropped and counted). */
 export const MAX_OPEN_OFFERS_PER_CONTACT = 16;
 /** Inbox sequence numbers whose fate is remembered (so that a second look at one costs nothing). */
@@ -162,7 +177,33 @@ export type MessengerEvent =
   /** An incoming message completed (text, or a file with its data). */
   | { readonly type: 'message'; readonly entry: HistoryEntry }
   /** An outgoing message changed state. */
-  | { readonly type: 'state'; readonly entry: HistoryEntry };
+  | { readonly type: 'state'; readonly entry: HistoryEntry }
+  /** Part of a large message (a file or a long text) from `contact` came: `have` of `total` fragments. */
+  | { readonly type: 'receiving'; readonly receiving: Receiving }
+  /** An introduction was offered to us, or one changed state (see `introductionNotices`). */
+  | { readonly type: 'introduction'; readonly introduction: Introduction };
+
+/** A large message from a contact on its way in (fragments stored so far of its total). */
+export interface Receiving {
+  readonly contact: string;
+  readonly have: number;
+  readonly total: number;
+}
+
+/**
+ * What a viewer (`recv --follow`, `chat`) is to show of an introduction once: `offer`, one
+ * offered to us and not answered; `outcome`, one that finished (the new contact is usable, or it
+ * was declined, expired or failed). Marked shown with `markIntroductionShown`.
+ */
+export interface IntroductionNotice {
+  readonly kind: 'offer' | 'outcome';
+  readonly introduction: Introduction;
+}
+
+/** IntroductionRecord.shown's bits. */
+const SHOWN_OFFER = 1;
+const SHOWN_OUTCOME = 2;
+const FINISHED: ReadonlySet<IntroductionState> = new Set(['done', 'declined', 'expired', 'failed']);
 
 /** Drops counted by reason (no content, keys or ids in them). */
 export interface MessengerDrops {
@@ -217,6 +258,10 @@ export class Messenger {
   /** seq -> whether the messenger took the inbox message. */
   readonly #seen = new Map<number, boolean>();
   readonly drops: MessengerDrops = { duplicate: 0, lost: 0, malformed: 0, unsupported: 0, blocked: 0, staleSetup: 0, badAttachment: 0, introduction: 0 };
+  /** Introductions inserted or changed since the last events went out (their ids). */
+  readonly #introsChanged = new Set<number>();
+  /** Large incoming messages on their way (key: the host's id for the client message), in memory only. */
+  readonly #receiving = new Map<string, { contactId: number; have: number; total: number; at: number }>();
 
   constructor(opts: MessengerOptions) {
     this.#o = opts;
@@ -243,6 +288,14 @@ export class Messenger {
   }
 
   #emit(events: MessengerEvent[]): void {
+    if (this.#introsChanged.size > 0) {
+      const ids = [...this.#introsChanged];
+      this.#introsChanged.clear();
+      for (const id of ids) {
+        const r = this.#o.store.introduction(id);
+        if (r !== null) events.push({ type: 'introduction', introduction: this.#introView(r) });
+      }
+    }
     for (const e of events) {
       for (const l of [...this.#listeners]) {
         try {
@@ -863,7 +916,7 @@ export class Messenger {
    */
   introduce(name1: string, name2: string): Introduction {
     if (name1 === name2) throw introError('an introduction is between two different contacts');
-    return this.#o.store.transaction(() => {
+    return this.#emitting(() => {
       const a = this.#byName(name1);
       const b = this.#byName(name2);
       if (a.blocked || b.blocked) throw introError('a blocked contact cannot be introduced');
@@ -871,7 +924,7 @@ export class Messenger {
       const now = this.#o.now();
       const id = this.#o.store.insertIntroduction({
         introId, role: 'made', contactId: a.id, otherContactId: b.id, name: '', state: 'offered', answer1: 0, answer2: 0,
-        card1: null, card2: null, parts: null, partsMask: 0, createdAt: now, expiresAt: now + INTRODUCTION_TTL_MS,
+        card1: null, card2: null, parts: null, partsMask: 0, shown: 0, createdAt: now, expiresAt: now + INTRODUCTION_TTL_MS,
       });
       this.#queue(a.id, { kind: 'intro-offer', introId, sentAt: now, name: b.name }, true);
       this.#queue(b.id, { kind: 'intro-offer', introId, sentAt: now, name: a.name }, true);
@@ -901,7 +954,7 @@ export class Messenger {
    *   an introducer now blocked or removed; ERR_MSG_CONTACT for a bad or taken name.
    */
   acceptIntroduction(id: number, name?: string): Introduction {
-    return this.#o.store.transaction(() => {
+    return this.#emitting(() => {
       const r = this.#received(id);
       const introducer = this.#o.store.contact(r.contactId);
       if (introducer === null || introducer.blocked) throw introError('the contact who offered that introduction is blocked or removed');
@@ -914,7 +967,7 @@ export class Messenger {
       r.card1 = card;
       r.name = chosen;
       r.state = 'accepted';
-      this.#o.store.updateIntroduction(r);
+      this.#saveIntro(r);
       this.#queue(introducer.id, {
         kind: 'intro-accept', introId: r.introId, prekeyId: ours.bundle.prekeyId, prekey: ours.bundle.prekey, gateway: ours.address.gateway, mailbox: ours.address.mailbox,
       }, true);
@@ -928,10 +981,10 @@ export class Messenger {
    * @throws {BackchannelError} ERR_MSG_INTRODUCTION for an unknown id, or one answered or expired.
    */
   declineIntroduction(id: number): Introduction {
-    return this.#o.store.transaction(() => {
+    return this.#emitting(() => {
       const r = this.#received(id);
       r.state = 'declined';
-      this.#o.store.updateIntroduction(r);
+      this.#saveIntro(r);
       const introducer = this.#o.store.contact(r.contactId);
       if (introducer !== null && !introducer.blocked) this.#queue(introducer.id, { kind: 'intro-decline', introId: r.introId }, true);
       return this.#introView(r);
@@ -971,10 +1024,16 @@ export class Messenger {
     } catch {
       // the user gives one at accept
     }
-    this.#o.store.insertIntroduction({
+    const id = this.#o.store.insertIntroduction({
       introId: content.introId, role: 'received', contactId: contact.id, otherContactId: null, name, state: 'offered', answer1: 0, answer2: 0,
-      card1: null, card2: null, parts: null, partsMask: 0, createdAt: receivedAt, expiresAt: receivedAt + INTRODUCTION_TTL_MS,
+      card1: null, card2: null, parts: null, partsMask: 0, shown: 0, createdAt: receivedAt, expiresAt: receivedAt + INTRODUCTION_TTL_MS,
     });
+    this.#introsChanged.add(id);
+  }
+
+  #saveIntro(r: IntroductionRecord): void {
+    this.#o.store.updateIntroduction(r);
+    this.#introsChanged.add(r.id);
   }
 
   /** The introducer reads an answer; once both accepted, each one's card goes to the other. */
@@ -995,7 +1054,7 @@ export class Messenger {
       else r.answer2 = 2;
       r.state = 'declined';
       this.#dropCards(r);
-      this.#o.store.updateIntroduction(r);
+      this.#saveIntro(r);
       return;
     }
     // The card is built from the identity keys we know for this contact: an answer cannot name others.
@@ -1021,7 +1080,7 @@ export class Messenger {
       }
       this.#dropCards(r);
     }
-    this.#o.store.updateIntroduction(r);
+    this.#saveIntro(r);
   }
 
   #forward(introId: Uint8Array, to: number, card: Uint8Array, now: boolean): void {
@@ -1067,7 +1126,7 @@ export class Messenger {
       r.parts = null;
       r.partsMask = 0;
     }
-    this.#o.store.updateIntroduction(r);
+    this.#saveIntro(r);
   }
 
   /** `base`, or `base (2)`, `base (3)`… when a contact took the name meanwhile. */
@@ -1118,13 +1177,104 @@ export class Messenger {
       r.parts = null;
       r.partsMask = 0;
     } else return;
-    this.#o.store.updateIntroduction(r);
+    this.#saveIntro(r);
   }
 
+  /**
+   * Marks introductions past their time expired, and deletes finished ones
+   * INTRODUCTION_RETENTION_MS after their answer window closed (what they held was released when
+   * they finished: cards wiped, and an unused card's prekey and mailbox given back).
+   */
   #expireIntroductions(): void {
-    this.#o.store.transaction(() => {
-      for (const r of this.#o.store.introductions()) this.#expire(r);
+    this.#emitting(() => {
+      const now = this.#o.now();
+      for (const r of this.#o.store.introductions()) {
+        this.#expire(r);
+        if (FINISHED.has(r.state) && now > r.expiresAt + INTRODUCTION_GRACE_MS + INTRODUCTION_RETENTION_MS) {
+          this.#o.store.deleteIntroduction(r.id);
+          this.#introsChanged.delete(r.id);
+        }
+      }
     });
+  }
+
+  /** Runs `fn` in a transaction, then sends out the events of what it changed. */
+  #emitting<T>(fn: () => T): T {
+    let v: T;
+    try {
+      v = this.#o.store.transaction(fn);
+    } catch (e) {
+      this.#introsChanged.clear();
+      throw e;
+    }
+    this.#emit([]);
+    return v;
+  }
+
+  /**
+   * What viewers are to show of introductions and have not (IntroductionNotice), oldest first:
+   * offers not answered yet, and outcomes (done; declined by the other side, expired, failed).
+   * Our own decline is not shown back to us.
+   */
+  introductionNotices(): IntroductionNotice[] {
+    this.#expireIntroductions();
+    const out: IntroductionNotice[] = [];
+    for (const r of this.#o.store.introductions()) {
+      if (r.role === 'received' && r.state === 'offered' && (r.shown & SHOWN_OFFER) === 0) out.push({ kind: 'offer', introduction: this.#introView(r) });
+      else if (FINISHED.has(r.state) && (r.shown & SHOWN_OUTCOME) === 0 && !(r.role === 'received' && r.state === 'declined')) out.push({ kind: 'outcome', introduction: this.#introView(r) });
+    }
+    return out;
+  }
+
+  /** Records that a viewer showed `kind` of introduction `id` (an outcome covers the offer too). Idempotent. */
+  markIntroductionShown(id: number, kind: 'offer' | 'outcome'): void {
+    this.#o.store.transaction(() => {
+      const r = this.#o.store.introduction(id);
+      if (r === null) return;
+      const bits = kind === 'offer' ? SHOWN_OFFER : SHOWN_OFFER | SHOWN_OUTCOME;
+      if ((r.shown & bits) === bits) return;
+      r.shown |= bits;
+      this.#o.store.updateIntroduction(r);
+    });
+  }
+
+  // ---- large incoming messages ----
+
+  /**
+   * The client stored `have` of `total` fragments of an incoming message (`key`: any string that
+   * names it, e.g. its client id in hex) that came to our mailbox `mailbox`. When that mailbox
+   * is a contact's, the contact's viewers are told (a 'receiving' event). Memory only.
+   */
+  noteIncomingPart(key: string, mailbox: Uint8Array | null, have: number, total: number): void {
+    if (mailbox === null || total < MIN_RECEIVING_FRAGMENTS) return;
+    const c = this.#o.store.contacts().find((x) => equalBytes(x.ourMailbox, mailbox));
+    if (c === undefined || c.blocked) return;
+    const now = this.#o.now();
+    this.#receiving.delete(key);
+    this.#receiving.set(key, { contactId: c.id, have, total, at: now });
+    while (this.#receiving.size > MAX_RECEIVING) this.#receiving.delete(this.#receiving.keys().next().value as string);
+    this.#emit([{ type: 'receiving', receiving: { contact: c.name, have, total } }]);
+  }
+
+  /** The incoming message `key` completed (or was dropped): no longer on its way. */
+  incomingDone(key: string): void {
+    this.#receiving.delete(key);
+  }
+
+  /** Large messages from contacts on their way in, as last heard (none quiet for RECEIVING_STALE_MS). */
+  receiving(contact?: string): Receiving[] {
+    const now = this.#o.now();
+    const out: Receiving[] = [];
+    for (const [k, r] of this.#receiving) {
+      if (now - r.at > RECEIVING_STALE_MS) {
+        this.#receiving.delete(k);
+        continue;
+      }
+      const c = this.#o.store.contact(r.contactId);
+      if (c === null || (contact !== undefined && c.name !== contact)) continue;
+      out.push({ contact: c.name, have: r.have, total: r.total });
+    }
+    return out;
   }
 
   #introView(r: IntroductionRecord): Introduction {
@@ -1164,6 +1314,17 @@ export class Messenger {
       }
       if (page.length < limit) return out;
     }
+  }
+
+  /**
+   * The client messages that carry our outgoing entry `id` (for showing progress): the file's
+   * (null for a short text, or before it went: the session is not up yet) and the content's
+   * (null before it went). Null for an unknown or incoming entry.
+   */
+  carriers(id: number): { file: Uint8Array | null; content: Uint8Array | null } | null {
+    const h = this.#o.store.historyEntry(id);
+    if (h === null || h.direction !== 'out') return null;
+    return { file: h.fileClientId === null ? null : h.fileClientId.slice(), content: h.clientId === null ? null : h.clientId.slice() };
   }
 
   markRead(id: number): void {

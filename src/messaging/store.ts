@@ -103,6 +103,11 @@ export interface IntroductionRecord {
   partsMask: number;
   readonly createdAt: number;
   readonly expiresAt: number;
+  /**
+   * What a viewer has shown of it (bit 1: the offer, bit 2: the outcome), so that `recv --follow`
+   * and `chat` show each once, across their restarts. Rows older than this field count as shown.
+   */
+  shown: number;
 }
 
 export type NewIntroduction = Omit<IntroductionRecord, 'id'>;
@@ -154,6 +159,7 @@ export interface MessengerStore {
   introductionById(introId: Uint8Array, contactId: number): IntroductionRecord | null;
   /** Every introduction, oldest first. */
   introductions(): IntroductionRecord[];
+  deleteIntroduction(id: number): void;
 
   /** Contents to send a contact inside its session once it can (introduction messages), oldest first. */
   queueControl(contactId: number, content: Uint8Array): void;
@@ -338,6 +344,10 @@ export class MemoryMessengerStore implements MessengerStore {
 
   introductions(): IntroductionRecord[] {
     return [...this.#s.introductions.values()].sort((a, b) => a.id - b.id).map(copy);
+  }
+
+  deleteIntroduction(id: number): void {
+    this.#s.introductions.delete(id);
   }
 
   queueControl(contactId: number, content: Uint8Array): void {

@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAX_ATTEMPTS } from '../../src/client/client.js';
 import { formatReceived, parseReceived, prepareSaveDir, receivedJson, saveReceivedFile } from '../../src/cli/received.js';
-import { failureExplanation, SendReporter } from '../../src/cli/send-progress.js';
+import { byteSize, failureExplanation, SendReporter } from '../../src/cli/send-progress.js';
+import { IncomingProgress } from '../../src/cli/messenger.js';
+import { introductionNotice } from '../../src/cli/introduce.js';
 import { isBackchannelError } from '../../src/errors.js';
 
 const root = mkdtempSync(join(tmpdir(), 'bc-cli-received-'));
@@ -85,7 +87,59 @@ describe('send progress', () => {
     now = 7000;
     rep.attempt(2, 1);
     rep.attempt(3, 1);
-    assert.deepEqual(r.text().trimEnd().split('\n'), ['sending: 2/4 fragments sent']);
+    assert.deepEqual(r.text().trimEnd().split('\n'), ['sending: 2/4 fragments sent · 50% · 0:06 elapsed']);
+  });
+
+  it('a file of known length: a line per tenth stored off a terminal, with bytes, percentage and elapsed time, never an ETA', () => {
+    let now = 1000;
+    const r = recorder(false);
+    const rep = new SendReporter({ fragments: 20, reply: false, stream: r.stream, now: () => now, length: 300_000, recipient: 'bob', start: 0 });
+    for (let i = 0; i < 20; i++) rep.attempt(i, 1);
+    for (let done = 1; done <= 20; done++) {
+      now += 500;
+      rep.progress(done);
+      rep.progress(done); // the same again draws nothing new
+    }
+    rep.finish();
+    const lines = r.text().trimEnd().split('\n');
+    assert.equal(lines[0], "sent: all 20 fragments left this client; waiting for bob's gateway to acknowledge it");
+    const progress = lines.slice(1);
+    assert.equal(progress.length, 10, progress.join('\n'));
+    assert.equal(progress[0], "sending: 20/20 fragments sent, 2/20 stored at bob's gateway · 10% · 30 kB of 300 kB · 0:02 elapsed");
+    assert.equal(progress[9], "sending: 20/20 fragments sent, 20/20 stored at bob's gateway · 100% · 300 kB of 300 kB · 0:11 elapsed");
+    assert.ok(!r.text().includes('eta'));
+  });
+
+  it('byte sizes read as people write them', () => {
+    assert.deepEqual([byteSize(999), byteSize(1000), byteSize(299_999), byteSize(1_048_576)], ['999 B', '1 kB', '299 kB', '1.0 MB']);
+  });
+
+  it('a large message coming in: a line per tenth off a terminal, one redrawn line on a terminal', () => {
+    const plain = recorder(false);
+    const p = new IncomingProgress(plain.stream);
+    for (let have = 1; have < 30; have++) p.update({ event: 'receiving', contact: 'bob', have, total: 30 });
+    const lines = plain.text().trimEnd().split('\n');
+    assert.equal(lines.length, 10); // 0 %, 10 %, ..., 90 %
+    assert.equal(lines[4], 'receiving from bob: 40 % of a large message (a file or a long text), 12/30 fragments');
+    const term = recorder(true);
+    const q = new IncomingProgress(term.stream);
+    q.update({ event: 'receiving', contact: 'bob\u001b[2J', have: 3, total: 30 });
+    q.clear();
+    assert.equal(term.text(), '\r\x1b[Kreceiving from bob\ufffd[2J: 10 % of a large message (a file or a long text), 3/30 fragments\r\x1b[K');
+  });
+
+  it('introduction notices name who introduces whom and the exact commands', () => {
+    const offer = introductionNotice('offer', { id: 7, role: 'received', from: 'alice', names: ['carol'], answers: [], state: 'offered' }, ' --dir bob');
+    assert.match(offer, /alice offers to introduce you to carol/);
+    assert.match(offer, /npx backchannel client introduction accept 7 --dir bob/);
+    assert.match(offer, /npx backchannel client introduction decline 7 --dir bob/);
+    const noName = introductionNotice('offer', { id: 8, role: 'received', from: 'alice', names: [''], answers: [], state: 'offered' }, '');
+    assert.match(noName, /introduction accept 8 --name NAME\n/);
+    const done = introductionNotice('outcome', { id: 7, role: 'received', from: 'alice', names: ['carol smith'], answers: [], state: 'done' }, '');
+    assert.match(done, /carol smith \(introduced by alice\) is now your contact/);
+    assert.match(done, /client chat 'carol smith'/);
+    const made = introductionNotice('outcome', { id: 2, role: 'made', from: null, names: ['bob', 'carol'], answers: ['accepted', 'declined'], state: 'declined' }, '');
+    assert.match(made, /carol declined your introduction of bob and carol/);
   });
 
   it('a failure after every retry names the likely causes; other reasons pass as they are', () => {

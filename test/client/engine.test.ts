@@ -12,6 +12,7 @@ import { nodeBackend } from '../../src/crypto/node.js';
 import { Client, MAX_ATTEMPTS, MIN_RTO_MS } from '../../src/client/client.js';
 import type { GatewayLink } from '../../src/client/client.js';
 import type { ClientEvent } from '../../src/client/api.js';
+import { BODY_LENGTH } from '../../src/messaging/content.js';
 import { encodeAddress } from '../../src/client/address.js';
 import { seal } from '../../src/client/envelope.js';
 import { encodeMessage, fragmentFrames } from '../../src/client/frames.js';
@@ -288,6 +289,19 @@ test('a mailbox entry handed out twice (a gateway that lost a deletion in a cras
     link!.push(answer(2));
     await h.clock.advanceTo(h.clock.now() + 100);
     assert.equal(messages(), 1, 'delivered once only');
+  } finally {
+    await h.done();
+  }
+});
+
+test('a messenger body (BODY_LENGTH) is one fragment when sent plain (no send time), two with it', async () => {
+  const h = await harness('plain', { sendRatePerS: 5, loopRatePerS: 0.001, fetchRatePerS: 10, epochPeriodMs: 3_600_000 });
+  try {
+    const body = new Uint8Array(BODY_LENGTH).fill(7);
+    assert.equal(h.client.send({ to: h.peer, body, plain: true }).fragments, 1);
+    assert.equal(h.client.send({ to: h.peer, body }).fragments, 2);
+    // A file name still goes with a plain send (it needs the longer layout).
+    assert.equal(h.client.send({ to: h.peer, body: new Uint8Array(10), plain: true, fileName: 'a.txt' }).fragments, 1);
   } finally {
     await h.done();
   }

@@ -50,3 +50,35 @@ test('introductions over SQLite survive reopening every database between the ste
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a database made before introductions had "shown" gains the column; its rows count as shown, new rows do not', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bc-intro-shown-'));
+  try {
+    const path = join(dir, 'old.db');
+    const s = SqliteClientStore.open(path);
+    s.database.exec(`CREATE TABLE msg_introductions (id INTEGER PRIMARY KEY AUTOINCREMENT, intro_id BLOB NOT NULL, role TEXT NOT NULL, contact_id INTEGER NOT NULL,
+      other_contact_id INTEGER, name TEXT NOT NULL, state TEXT NOT NULL, answer1 INTEGER NOT NULL, answer2 INTEGER NOT NULL, card1 BLOB, card2 BLOB, parts BLOB,
+      parts_mask INTEGER NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)`);
+    s.database.prepare(`INSERT INTO msg_introductions (intro_id, role, contact_id, name, state, answer1, answer2, parts_mask, created_at, expires_at)
+      VALUES (?, 'received', 1, 'carol', 'offered', 0, 0, 0, 1, 2)`).run(Buffer.alloc(16, 1));
+    s.close();
+    const reopened = SqliteClientStore.open(path);
+    const store = new SqliteMessengerStore(reopened);
+    assert.deepEqual(store.introductions().map((r) => [r.name, r.shown]), [['carol', 3]]);
+    const id = store.insertIntroduction({ ...store.introductions()[0]!, introId: new Uint8Array(16).fill(2), name: 'dave', shown: 0 });
+    const r = store.introduction(id)!;
+    assert.equal(r.shown, 0);
+    r.shown = 1;
+    store.updateIntroduction(r);
+    assert.equal(store.introduction(id)!.shown, 1);
+    store.deleteIntroduction(id);
+    assert.equal(store.introduction(id), null);
+    // Opening again changes nothing.
+    reopened.close();
+    const again = SqliteClientStore.open(path);
+    assert.deepEqual(new SqliteMessengerStore(again).introductions().map((x) => [x.name, x.shown]), [['carol', 3]]);
+    again.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

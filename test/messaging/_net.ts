@@ -97,6 +97,8 @@ export interface Party {
   taken: number;
   /** Further mailboxes the party reads (a rotation's new one). */
   readonly extra: Uint8Array[];
+  /** Addresses the messenger gave back (releaseAddress: a card for an introduction that will not complete). */
+  readonly released: MailAddress[];
 }
 
 export interface Clock {
@@ -122,8 +124,9 @@ export class Net {
     if (store instanceof MemoryMessengerStore) store.participants.push(client);
     const address: MailAddress = { gateway: new Uint8Array(32).fill(this.parties.length + 1), mailbox: new Uint8Array(32).fill(0x80 + this.parties.length) };
     const crypto = seededBackend(nodeBackend, new TextEncoder().encode(`party ${name}`));
-    const messenger = new Messenger({ port: client, store, crypto, now: () => this.clock.ms, ourAddressForNewContact: () => address });
-    const p: Party = { name, client, store, messenger, address, taken: 0, extra: [] };
+    const released: MailAddress[] = [];
+    const messenger = new Messenger({ port: client, store, crypto, now: () => this.clock.ms, ourAddressForNewContact: () => address, releaseAddress: (x) => released.push(x) });
+    const p: Party = { name, client, store, messenger, address, taken: 0, extra: [], released };
     this.parties.push(p);
     return p;
   }
@@ -135,7 +138,7 @@ export class Net {
     // otherwise draw the same "random" message ids and keys, which a real CSPRNG never does.
     this.#restarts++;
     const crypto = seededBackend(nodeBackend, new TextEncoder().encode(`party ${p.name} restart ${this.#restarts} ${this.clock.ms}`));
-    p.messenger = new Messenger({ port: p.client, store: p.store, crypto, now: () => this.clock.ms, ourAddressForNewContact: () => p.address });
+    p.messenger = new Messenger({ port: p.client, store: p.store, crypto, now: () => this.clock.ms, ourAddressForNewContact: () => p.address, releaseAddress: (x) => p.released.push(x) });
     p.messenger.start();
   }
 

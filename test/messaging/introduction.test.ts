@@ -8,6 +8,7 @@ import { type ErrorCode, isBackchannelError } from '../../src/errors.js';
 import {
   CARD_LENGTH,
   INTRODUCTION_GRACE_MS,
+  INTRODUCTION_RETENTION_MS,
   INTRODUCTION_TTL_MS,
   INTRO_CARD_PARTS,
   INTRO_CARD_PART_LENGTH,
@@ -19,6 +20,7 @@ import {
 } from '../../src/messaging/index.js';
 import type { Party } from './_net.js';
 import { triangle } from './_triangle.js';
+import { decodePrekeyStore } from '../../src/messaging/identity.js';
 
 const isCode = (code: ErrorCode) => (e: unknown) => isBackchannelError(e, code);
 
@@ -329,5 +331,101 @@ describe('introduction contents', () => {
         }
       }),
     );
+  });
+});
+
+describe('introduction notices (what recv --follow and chat show once) and pruning', () => {
+  const prekeyCount = (p: Party): number => decodePrekeyStore(p.store.getValue('prekeys')!).keys.size;
+  const notices = (p: Party): string[] => p.messenger.introductionNotices().map((n) => `${n.kind} ${n.introduction.state}`);
+  const markAll = (p: Party): void => {
+    for (const n of p.messenger.introductionNotices()) p.messenger.markIntroductionShown(n.introduction.id, n.kind);
+  };
+
+  test('an offer and its outcome are each a notice until marked shown, also across a restart; events say when to look', () => {
+    const { net, a, b, c } = triangle();
+    const events: string[] = [];
+    b.messenger.subscribe((e) => e.type === 'introduction' && events.push(`${e.introduction.role} ${e.introduction.state}`));
+    a.messenger.introduce('bob', 'carol');
+    assert.deepEqual(notices(a), []); // our own offer is not news to us
+    net.settle();
+    assert.deepEqual(events, ['received offered']);
+    assert.deepEqual(notices(b), ['offer offered']);
+    b.messenger.markIntroductionShown(offerId(b), 'offer');
+    b.messenger.markIntroductionShown(offerId(b), 'offer'); // idempotent
+    assert.deepEqual(notices(b), []);
+    net.restart(b);
+    b.messenger.subscribe((e) => e.type === 'introduction' && events.push(`${e.introduction.role} ${e.introduction.state}`));
+    assert.deepEqual(notices(b), []);
+    assert.deepEqual(notices(c), ['offer offered']);
+    b.messenger.acceptIntroduction(offerId(b));
+    c.messenger.acceptIntroduction(offerId(c)); // carol never saw the offer in a viewer: no offer notice once answered
+    assert.deepEqual(notices(c), []);
+    net.settle();
+    assert.deepEqual(notices(a), ['outcome done']);
+    assert.deepEqual(notices(b), ['outcome done']);
+    assert.deepEqual(notices(c), ['outcome done']);
+    assert.ok(events.includes('received done'));
+    for (const p of [a, b, c]) markAll(p);
+    for (const p of [a, b, c]) net.restart(p);
+    for (const p of [a, b, c]) assert.deepEqual(notices(p), []);
+  });
+
+  test('a decline: the decliner is not told its own answer, the introducer is; the one who accepted hears of its expiry', () => {
+    const { net, a, b, c } = triangle();
+    a.messenger.introduce('bob', 'carol');
+    net.settle();
+    c.messenger.acceptIntroduction(offerId(c));
+    b.messenger.declineIntroduction(offerId(b));
+    net.settle();
+    assert.deepEqual(notices(b), []);
+    assert.deepEqual(notices(a), ['outcome declined']);
+    assert.deepEqual(notices(c), []);
+    net.clock.ms += INTRODUCTION_TTL_MS + INTRODUCTION_GRACE_MS + 1000;
+    assert.deepEqual(notices(c), ['outcome expired']);
+  });
+
+  test('a decline gives back what the card held: the accepted side releases its prekey and mailbox at expiry; the decliner made none', () => {
+    const { net, a, b, c } = triangle();
+    a.messenger.introduce('bob', 'carol');
+    net.settle();
+    const [b0, c0] = [prekeyCount(b), prekeyCount(c)];
+    c.messenger.acceptIntroduction(offerId(c));
+    b.messenger.declineIntroduction(offerId(b));
+    net.settle();
+    assert.equal(prekeyCount(c), c0 + 1); // the card carol made holds a one-time prekey
+    assert.equal(prekeyCount(b), b0); // bob made no card
+    net.clock.ms += INTRODUCTION_TTL_MS + INTRODUCTION_GRACE_MS + 1000;
+    c.messenger.tick();
+    assert.equal(c.messenger.introductions()[0]!.state, 'expired');
+    assert.equal(prekeyCount(c), c0);
+    assert.equal(c.released.length, 1);
+    assert.equal(b.released.length, 0);
+  });
+
+  test(`finished introductions are deleted ${INTRODUCTION_RETENTION_MS / 86_400_000} days after their answer window closed, open ones never`, () => {
+    const { net, a, b, c } = triangle();
+    a.messenger.introduce('bob', 'carol');
+    net.settle();
+    b.messenger.acceptIntroduction(offerId(b));
+    c.messenger.acceptIntroduction(offerId(c));
+    net.settle();
+    a.messenger.introduce('bob', 'carol'); // a second one, declined
+    net.settle();
+    b.messenger.declineIntroduction(b.messenger.introductions().find((i) => i.state === 'offered')!.id);
+    net.settle();
+    const window = INTRODUCTION_TTL_MS + INTRODUCTION_GRACE_MS;
+    net.clock.ms += window + INTRODUCTION_RETENTION_MS - 60_000;
+    for (const p of [a, b, c]) p.messenger.tick();
+    assert.equal(a.messenger.introductions().length, 2);
+    assert.equal(b.messenger.introductions().length, 2);
+    net.clock.ms += 120_000;
+    for (const p of [a, b, c]) p.messenger.tick();
+    for (const p of [a, b, c]) assert.deepEqual(p.messenger.introductions(), [], p.name);
+    // The contacts they made stay, and talk.
+    assert.deepEqual(b.messenger.contacts().map((x) => x.name), ['alice', 'carol']);
+    // An open offer is never pruned (it expires first).
+    a.messenger.introduce('bob', 'carol');
+    net.settle();
+    assert.equal(b.messenger.introductions()[0]!.state, 'offered');
   });
 });
