@@ -37,6 +37,7 @@ export const DROP_REASONS = [
   'rendezvous_bad', // a rendezvous request that does not parse (answered "bad"), or one without a SURB to answer by
   'fetch_rate_limited', // a client fetched (or asked for the directory or a mailbox change) faster than its gateway allows: not answered
   'intake_limited', // a final-hop packet for a mailbox (or alias) that took more entries in its interval than the gateway allows (not acknowledged)
+  'undecided', // a frame from a link a gateway held undecided (before its first document) that it did not keep: not a packet, past the bound, or its link refused or gone
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
