@@ -213,8 +213,10 @@ async function main(): Promise<void> {
     ask({ type: 'say', requestId: nextRequest++, contact, text: area.value });
     area.value = '';
   });
-  const gateway = new URLSearchParams(location.search).get('gateway');
-  const start: ToWorker = { type: 'start', network, gateway };
+  const query = new URLSearchParams(location.search);
+  const gateway = query.get('gateway');
+  // ?token=HEX: an invitation token for a gateway that admits by token.
+  const start: ToWorker = { type: 'start', network, gateway, token: query.get('token') };
   worker.postMessage(start);
 }
 
