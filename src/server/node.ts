@@ -13,6 +13,7 @@
  * Every packet that is not sent on is counted under one drop reason (src/ops/metrics.ts). Every
  * queue is bounded by `limits.maxQueuedPackets`.
  */
+import { Gauge } from 'prom-client';
 import type { Link } from '../link/link.js';
 import { CloseReason } from '../link/link.js';
 import type { AcceptVerdict } from '../link/link.js';
@@ -245,6 +246,17 @@ export class PacketNode {
               void link.close(CloseReason.timeout).catch(() => undefined);
             },
           });
+    const node = this;
+    new Gauge({
+      name: 'backchannel_links_by_kind',
+      help: 'Links open now, by kind: previous (from the previous layer), client, undecided (a gateway before its first document), next (made to next hops)',
+      labelNames: ['kind'] as const,
+      registers: [components.metrics.registry],
+      collect() {
+        const n = node.linksByKind();
+        for (const [kind, v] of Object.entries(n)) this.set({ kind }, v);
+      },
+    });
     if (gateway !== null) {
       const random = components.random ?? ((n: number) => new Uint8Array(randomBytes(n)));
       const u01 = uniform01(random);
@@ -338,6 +350,22 @@ export class PacketNode {
     if (this.#server !== null) out.push({ name: 'link', ...viewOf(this.#server) });
     if (this.#wsServer !== null) out.push({ name: 'websocket', ...viewOf(this.#wsServer) });
     return out;
+  }
+
+  /** Links open now by kind, as the document in use places their keys (read when metrics are scraped). */
+  linksByKind(): { previous: number; client: number; undecided: number; next: number } {
+    const n = { previous: 0, client: 0, undecided: 0, next: this.#peers.open };
+    for (const server of [this.#server, this.#wsServer]) {
+      const links = server?.links as ReadonlySet<MessageLink> | undefined;
+      if (links === undefined) continue;
+      for (const link of links) {
+        if (!link.isOpen) continue;
+        if (this.#undecided?.holds(link) === true) n.undecided++;
+        else if (this.#previousLinkKeys.has(idKey(link.remoteStatic))) n.previous++;
+        else n.client++;
+      }
+    }
+    return n;
   }
 
   /** Looks a node up by its id in the documents held (the newest and the one before). */

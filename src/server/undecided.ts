@@ -134,6 +134,11 @@ export class UndecidedLinks<L extends object> {
     this.#frames++;
   }
 
+  /** Whether `link` is held now. */
+  holds(link: L): boolean {
+    return this.#held.has(link);
+  }
+
   /** The handshake payload a held link gave, or null when it is not held. */
   payload(link: L): Uint8Array | null {
     return this.#held.get(link)?.payload ?? null;

@@ -195,6 +195,8 @@ describe('a gateway linked before its first document', { timeout: 60_000 }, () =
     assert.equal(h.mailbox.isRegistered(client.publicKey), false, 'no record before the decision');
     assert.equal(await h.sample('backchannel_admission_total', { outcome: 'admitted' }), 0);
     assert.equal(h.mailbox.peek(recipient), null, 'nothing delivered before the document');
+    assert.equal(await h.sample('backchannel_links_by_kind', { kind: 'undecided' }), 2);
+    assert.equal(await h.sample('backchannel_links_by_kind', { kind: 'client' }), 0);
 
     h.publish();
     await until('the mix packet delivered', () => h.mailbox.peek(recipient) !== null);
@@ -208,6 +210,9 @@ describe('a gateway linked before its first document', { timeout: 60_000 }, () =
     assert.equal(await h.sample('backchannel_undecided_links', {}), 0);
     assert.equal(await h.sample('backchannel_admission_total', { outcome: 'admitted' }), 1, 'the client, not the mix');
     assert.equal(await h.sample('backchannel_packets_dropped_total', { reason: 'not_final' }), 0);
+    assert.equal(await h.sample('backchannel_links_by_kind', { kind: 'previous' }), 1);
+    assert.equal(await h.sample('backchannel_links_by_kind', { kind: 'client' }), 1);
+    assert.equal(await h.sample('backchannel_links_by_kind', { kind: 'undecided' }), 0);
 
     // The cap (the test's recipient and the client) is full now: a third key is refused, at the handshake.
     const third = await h.link(keypair().privateKey).then(
