@@ -246,14 +246,14 @@ export class PacketNode {
               void link.close(CloseReason.timeout).catch(() => undefined);
             },
           });
-    const node = this;
+    const linksByKind = (): Record<string, number> => this.linksByKind();
     new Gauge({
       name: 'backchannel_links_by_kind',
       help: 'Links open now, by kind: previous (from the previous layer), client, undecided (a gateway before its first document), next (made to next hops)',
       labelNames: ['kind'] as const,
       registers: [components.metrics.registry],
       collect() {
-        const n = node.linksByKind();
+        const n = linksByKind();
         for (const [kind, v] of Object.entries(n)) this.set({ kind }, v);
       },
     });
