@@ -483,7 +483,11 @@ export class PacketNode {
         this.#onUndecided(link, message);
         return;
       }
-      if (current === 'refused') return;
+      if (current === 'refused') {
+        // A refused link's last frames, on their way as it closed.
+        this.drop('undecided');
+        return;
+      }
       // A previous hop that linked while the document in use did not name it yet looked like a
       // client; once a document names it, it is treated as what it is.
       if (current === 'client' && seen !== this.#generation) {

@@ -227,6 +227,8 @@ describe('a gateway linked before its first document', { timeout: 60_000 }, () =
     const mix = await h.link(h.mixLink.privateKey);
     const lazy = keypair();
     const lazyLink = await h.link(lazy.privateKey);
+    // Sent before the document by a client that will be refused: held, then dropped with its link.
+    await lazyLink.send(codec.encode({ kind: 'send_packet', packet: h.finalPacket(keypair().publicKey, c.randomBytes(10)) }));
     const honest = keypair();
     const nonce = (await solveWork(h.gwId, honest.publicKey, WORK_BITS))!;
     const honestLink = await h.link(honest.privateKey, encodeAdmission({ kind: 'work', nonce }));
@@ -244,6 +246,8 @@ describe('a gateway linked before its first document', { timeout: 60_000 }, () =
     assert.equal(await h.sample('backchannel_admission_total', { outcome: 'work' }), 1, 'the lazy client only');
     assert.equal(await h.sample('backchannel_admission_total', { outcome: 'admitted' }), 1);
     assert.equal(await h.sample('backchannel_undecided_links_total', { outcome: 'refused' }), 1);
+    // Its packet, held or on its way as the link was refused, is dropped and counted.
+    await until('its packet dropped', async () => (await h.sample('backchannel_packets_dropped_total', { reason: 'undecided' })) === 1);
 
     // The mix's packets after the decision are deliveries.
     const recipient = keypair().publicKey;
@@ -259,8 +263,8 @@ describe('a gateway linked before its first document', { timeout: 60_000 }, () =
     assert.ok(isBackchannelError(again, 'ERR_ADMISSION_WORK'), refusedWith(again));
   });
 
-  it('holds at most maxLinks undecided, each for at most timeoutMs, and at most maxFramesPerLink of its frames', async () => {
-    const h = await harness({ mode: 'open' }, { maxLinks: 2, timeoutMs: 300, maxFramesPerLink: 2 });
+  it('holds at most maxLinks undecided, and at most maxFramesPerLink packets of each, dropping and counting the rest', async () => {
+    const h = await harness({ mode: 'open' }, { maxLinks: 2, maxFramesPerLink: 2 });
     const a = await h.link(keypair().privateKey);
     await h.link(keypair().privateKey);
     const third = await h.link(keypair().privateKey).then(
@@ -274,12 +278,21 @@ describe('a gateway linked before its first document', { timeout: 60_000 }, () =
     for (let i = 0; i < 3; i++) await a.send(codec.encode({ kind: 'send_packet', packet: h.finalPacket(recipient, c.randomBytes(10)) }));
     await a.send(codec.encode({ kind: 'retrieve_message', sequence: 0 }));
     await until('the extra frames dropped', async () => (await h.sample('backchannel_packets_dropped_total', { reason: 'undecided' })) === 2);
+    // Its peer leaves: the two packets it held go with it, counted.
+    await a.close();
+    await until('the link counted as closed', async () => (await h.sample('backchannel_undecided_links_total', { outcome: 'closed' })) === 1);
+    assert.equal(await h.sample('backchannel_packets_dropped_total', { reason: 'undecided' }), 4);
+    assert.equal(await h.sample('backchannel_undecided_links', {}), 1);
+    assert.equal(h.mailbox.clients(), 0);
+  });
+
+  it('closes a link held past timeoutMs (reason timeout), counted', async () => {
+    const h = await harness({ mode: 'open' }, { timeoutMs: 200 });
+    const a = await h.link(keypair().privateKey);
     const info = await a.closed;
-    assert.equal(info.reason, CloseReason.timeout, 'closed once its time ran out');
-    await until('both timed out', async () => (await h.sample('backchannel_undecided_links_total', { outcome: 'timeout' })) === 2);
+    assert.equal(info.reason, CloseReason.timeout);
+    await until('counted', async () => (await h.sample('backchannel_undecided_links_total', { outcome: 'timeout' })) === 1);
     assert.equal(await h.sample('backchannel_undecided_links', {}), 0);
-    // The two packets it held go with it, counted.
-    await until('held frames counted', async () => (await h.sample('backchannel_packets_dropped_total', { reason: 'undecided' })) === 4);
     assert.equal(h.mailbox.clients(), 0);
   });
 });
