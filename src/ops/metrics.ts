@@ -147,12 +147,15 @@ export interface NodeMetrics {
   readonly counts: PacketCounts;
   /** Counts `n` packets dropped for `reason` (added to `dropped` when it is read). */
   drop(reason: DropReason, n?: number): void;
+  /** Packets dropped for `reason` since the start (read without a scrape: the health verdict samples it). */
+  droppedSoFar(reason: DropReason): number;
 }
 
 /** A registry with the metrics every packet-handling server exports. */
 export function nodeMetrics(registry: Registry = new Registry()): NodeMetrics {
   const counts: PacketCounts = { packetsIn: 0, packetsOut: 0, packetsDelayed: 0, clientPacketsIn: 0 };
   const drops = new Float64Array(DROP_REASONS.length);
+  const dropTotals = new Float64Array(DROP_REASONS.length);
   /** A counter that takes in counts[field] whenever it is read. */
   const counted = (name: string, help: string, field: keyof PacketCounts): Counter =>
     new Counter({
@@ -207,7 +210,14 @@ export function nodeMetrics(registry: Registry = new Registry()): NodeMetrics {
       const i = DROP_INDEX[reason];
       // An unknown reason (only from untyped callers) goes to prom-client, which refuses it as before.
       if (i === undefined) dropped.inc({ reason }, n);
-      else drops[i] = drops[i]! + n;
+      else {
+        drops[i] = drops[i]! + n;
+        dropTotals[i] = dropTotals[i]! + n;
+      }
+    },
+    droppedSoFar(reason) {
+      const i = DROP_INDEX[reason];
+      return i === undefined ? 0 : dropTotals[i]!;
     },
   };
 }
