@@ -5,6 +5,7 @@
 import { benchAez } from './aez.js';
 import { benchChaos } from './chaos.js';
 import { benchAdmission } from './admission.js';
+import { benchOverload } from './overload.js';
 import { benchClient } from './client.js';
 import { benchClocks } from './clocks.js';
 import { benchCrypto } from './crypto.js';
@@ -21,13 +22,13 @@ import { printTable } from './_timing.js';
 
 interface Bench {
   readonly about: string;
-  readonly run: (argv: string[]) => Record<string, number> | Promise<Record<string, number>>;
+  readonly run: (argv: string[]) => Record<string, number | string> | Promise<Record<string, number | string>>;
   /** Prints its own report (without --json) instead of the table of figures. */
   readonly printsItself?: boolean;
 }
 
 /** Options that take a value: the value is not a benchmark's name. */
-const OPTIONS_WITH_VALUE = ['--out', '--minutes', '--trace', '--from-trace', '--seed', '--concurrent', '--faults'];
+const OPTIONS_WITH_VALUE = ['--out', '--minutes', '--trace', '--from-trace', '--seed', '--concurrent', '--faults', '--seconds'];
 
 const BENCHES: Record<string, Bench> = {
   sphinx: { about: 'Sphinx create/unwrap and AEZ for the default geometry, against one X25519', run: () => ({ ...benchSphinx() }) },
@@ -54,6 +55,10 @@ const BENCHES: Record<string, Bench> = {
   'web-screens': {
     about: 'Regenerates the screenshots of the browser client in docs/screens (360 px and desktop) on a local network [--out DIR]',
     run: (argv) => benchWebScreens(argv),
+  },
+  overload: {
+    about: 'Abuse: an honest pair\'s delivery rate and latency and the servers\' RSS before, during and after silent sockets (10× the handshake slots), fresh keys without work and a fetch flood against a gateway and a mix [--seconds N]',
+    run: (argv) => benchOverload(argv),
   },
   chaos: {
     about: 'Faults across hosts: every server in its own network namespace, kills, pauses, partitions and loss while clients exchange numbered messages [--minutes N] [--seed S] (Linux, root)',

@@ -373,7 +373,8 @@ function startWorker(network: unknown, gateway: string | null): void {
   worker = new Worker(new URL('worker.js', import.meta.url), { type: 'module' });
   worker.onmessage = (ev: MessageEvent<FromWorker>) => onMessage(ev.data);
   worker.onerror = () => showError('ERR_WORKER', 'The client stopped unexpectedly; reload the page.');
-  postToWorker({ type: 'start', network, gateway });
+  // ?token=HEX: an invitation token for a gateway that admits by token.
+  postToWorker({ type: 'start', network, gateway, token: new URLSearchParams(location.search).get('token') });
 }
 
 function showJoin(network: unknown, preselect: string | null): void {

@@ -5,8 +5,12 @@
 
 /** What the page asks of the worker. */
 export type ToWorker =
-  /** Starts the client: `network` is the network file's JSON (served as /network.json); `gateway` a gateway's name for a new client, or null for one at random. */
-  | { readonly type: 'start'; readonly network: unknown; readonly gateway: string | null }
+  /**
+   * Starts the client: `network` is the network file's JSON (served as /network.json); `gateway` a
+   * gateway's name for a new client, or null for one at random; `token` an invitation token (64 hex
+   * digits) from a token-admission gateway's operator, kept and shown at the next handshake.
+   */
+  | { readonly type: 'start'; readonly network: unknown; readonly gateway: string | null; readonly token?: string | null }
   /** Stops the engine and closes the store once everything is on disk. */
   | { readonly type: 'stop' }
   /** Sends `text` (UTF-8) to an address: a one-off message through the engine, without the messaging layer. */

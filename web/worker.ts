@@ -29,7 +29,8 @@ import { Client } from '../src/client/client.js';
 import type { GatewayLink } from '../src/client/client.js';
 import { TimedLink, codecForCommandLength } from '../src/client/timed-link.js';
 import type { InboxMessage } from '../src/client/store.js';
-import { toHex } from '../src/util/bytes.js';
+import { fromHex, toHex } from '../src/util/bytes.js';
+import { ADMISSION_TOKEN_SETTING } from '../src/client/admission.js';
 import { clientAddress, contactNode, isInitialised, readClientIdentity, refreshGatewayContact, saveClientIdentity } from '../src/client/settings.js';
 import { decodeAddress } from '../src/client/address.js';
 import { InviteManager } from '../src/client/invites.js';
@@ -157,7 +158,11 @@ async function act(requestId: number, fn: (r: Running) => void): Promise<void> {
   postMessenger(r);
 }
 
-async function start(network: unknown, gatewayName: string | null): Promise<void> {
+async function start(network: unknown, gatewayName: string | null, token: string | null): Promise<void> {
+  if (token !== null && !/^[0-9a-f]{64}$/i.test(token)) {
+    post({ type: 'error', code: 'ERR_ADMISSION_TOKEN_INVALID', message: 'The invitation token in the page\'s address is not 64 hex digits, as the gateway operator gives it.' });
+    return;
+  }
   post({ type: 'state', state: 'starting' });
   let idb: IdbClientStore;
   try {
@@ -201,6 +206,11 @@ async function start(network: unknown, gatewayName: string | null): Promise<void
   if (identity.contact === null || identity.contact.wsAddress === null) {
     post({ type: 'error', code: 'ERR_CLIENT_STATE', message: 'This client does not know its gateway\'s WebSocket address.' });
     return;
+  }
+  // An invitation token the user gave (as `backchannel client token` keeps it): shown at the next handshake with a gateway that has not admitted us.
+  if (token !== null) {
+    store.setSetting(ADMISSION_TOKEN_SETTING, fromHex(token.toLowerCase()));
+    await idb.flushed();
   }
   const address = clientAddress(portableBackend, identity);
   post({ type: 'identity', address, gateway: identity.contact.name, fresh });
@@ -269,8 +279,15 @@ async function start(network: unknown, gatewayName: string | null): Promise<void
     if (page.length < 100) break;
     after = page[page.length - 1]!.seq;
   }
+  let refusal: string | null = null;
   const report = (): void => {
     const s = client.status();
+    // A refusal by the gateway's admission that the client cannot answer alone (a token wanted or
+    // refused, a full gateway) is the user's to act on: shown once per reason. Work is computed.
+    if (s.admission.state === 'refused' && s.admission.code !== refusal) {
+      refusal = s.admission.code;
+      post({ type: 'error', code: s.admission.code, message: s.admission.message });
+    }
     post({ type: 'status', status: { connected: s.connected, gateway: s.gateway, epoch: s.epoch, document: s.document, pendingMessages: s.pendingMessages, packetsSent: s.packetsSent, clockRestarts: s.clockRestarts } });
   };
   const tick = (): void => {
@@ -344,7 +361,7 @@ scope.onmessage = (ev) => {
   const m = ev.data;
   if (m.type === 'start') {
     if (running !== null) return;
-    void withProfileLock(() => start(m.network, m.gateway)).catch((e: unknown) => {
+    void withProfileLock(() => start(m.network, m.gateway, m.token ?? null)).catch((e: unknown) => {
       post({ type: 'error', code: isBackchannelError(e) ? e.code : 'ERR_WORKER', message: e instanceof Error ? e.message : String(e) });
     });
   } else if (m.type === 'stop') {

@@ -50,6 +50,7 @@ import { MAX_VOTE_LENGTH, decodeSignatureMessage, encodeSignatureMessage, signVo
 import { abytes, equalBytes, toHex, wipe } from '../util/bytes.js';
 import type { ApiRequest, ApiResponse, ApiServer, RouteDecision } from './http.js';
 import { jsonError, startApiServer } from './http.js';
+import type { GateStats } from '../util/gate.js';
 
 // ---------------------------------------------------------------------------------------------
 // Schedule and limits (docs/directory.md, "Schedule")
@@ -107,6 +108,8 @@ export interface RunningAuthority {
   current(): SignedDocument | null;
   /** Documents by epoch with ≥ threshold signatures. */
   document(epoch: number): SignedDocument | null;
+  /** The HTTP listener's gate: connections admitted and refused (the server's metrics and health read it). */
+  readonly gate: GateStats;
   close(): Promise<void>;
 }
 
@@ -789,6 +792,7 @@ export async function startAuthority(init: AuthorityInit, components: AuthorityC
   return {
     url: server.url,
     port: server.port,
+    gate: server.gate,
     current: () => authority.current(),
     document: (epoch) => authority.document(epoch),
     close: async () => {

@@ -5,6 +5,7 @@
  */
 import { Registry } from 'prom-client';
 import { startAuthority } from '../authority/authority.js';
+import { watchPressure } from '../server/pressure.js';
 import { loadConfig } from '../config/load.js';
 import { loadOrCreateAdmissionTokenKey, loadOrCreateIdentity } from '../config/keys.js';
 import { nodeBackend } from '../crypto/node.js';
@@ -58,6 +59,8 @@ async function start(config: ServerConfig): Promise<() => Promise<void>> {
     { name: config.name, identitySeed: identity.seed, listen: config.listen, authorities: config.authorities, threshold: config.threshold, params: config.params, nodes: config.nodes },
     { clock: systemClock, log: log.child('authority'), registry, ed: nodeEd25519 },
   );
+  // Its HTTP listener's gate, memory and event-loop lag in metrics, and "degraded" while its gate refuses connections.
+  const pressure = watchPressure(registry, () => [{ name: 'http', gate: authority.gate }]);
   let ops: OpsServer;
   try {
     ops = await startOpsServer({
@@ -66,16 +69,18 @@ async function start(config: ServerConfig): Promise<() => Promise<void>> {
       registry,
       health: () => {
         const doc = authority.current();
-        return { healthy: true, detail: { role: 'authority', epoch: doc?.document.epoch ?? null, document: doc ? 'valid' : 'missing' } };
+        return { healthy: true, degraded: pressure.degraded(), detail: { role: 'authority', epoch: doc?.document.epoch ?? null, document: doc ? 'valid' : 'missing' } };
       },
     });
   } catch (e) {
+    pressure.stop();
     await authority.close();
     throw e;
   }
   log.info('started', { role: 'authority' });
   return async () => {
     await ops.close();
+    pressure.stop();
     await authority.close();
     log.info('stopped');
   };

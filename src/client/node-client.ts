@@ -323,8 +323,11 @@ export async function runClient(opts: RunClientOptions): Promise<RunningClient> 
   let client: Client;
   let address: string;
   let unsubscribe: (() => void) | null = null;
+  /** Our link private key: the engine's for as long as it runs, wiped once it has stopped. */
+  let linkPrivateKey: Uint8Array | null = null;
   try {
     const identity = readClientIdentity(store);
+    linkPrivateKey = identity.linkPrivateKey;
     address = clientAddress(nodeBackend, identity);
     if (identity.contact === null) {
       throw stateError(`${dir} was made by an older version that did not record how to reach its gateway; make a new client with \`npx backchannel client init\``);
@@ -395,6 +398,7 @@ export async function runClient(opts: RunClientOptions): Promise<RunningClient> 
       try {
         await client.stop();
       } finally {
+        wipe(linkPrivateKey ?? undefined);
         store.close();
         rmSync(socketPath, { force: true });
       }

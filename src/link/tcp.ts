@@ -87,6 +87,8 @@ export interface TcpConnectOptions extends InitiatorOptions {
   /** Native primitives by default. */
   crypto?: NoiseCrypto;
   highWaterMark?: number;
+  /** The local address to connect from (a benchmark's attacker on 127.0.0.2); the system's choice by default. */
+  localAddress?: string;
 }
 
 /**
@@ -96,7 +98,7 @@ export interface TcpConnectOptions extends InitiatorOptions {
  */
 export function connectTcp(opts: TcpConnectOptions): Promise<Link> {
   return new Promise<Socket>((resolve, reject) => {
-    const socket = createConnection({ host: opts.host, port: opts.port });
+    const socket = createConnection({ host: opts.host, port: opts.port, ...(opts.localAddress === undefined ? {} : { localAddress: opts.localAddress }) });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new BackchannelError('ERR_LINK_CONNECT', 'link: TCP connect timed out'));

@@ -37,6 +37,7 @@ export const DROP_REASONS = [
   'rendezvous_bad', // a rendezvous request that does not parse (answered "bad"), or one without a SURB to answer by
   'fetch_rate_limited', // a client fetched (or asked for the directory or a mailbox change) faster than its gateway allows: not answered
   'intake_limited', // a final-hop packet for a mailbox (or alias) that took more entries in its interval than the gateway allows (not acknowledged)
+  'undecided', // a frame from a link a gateway held undecided (before its first document) that it did not keep: not a packet, past the bound, or its link refused or gone
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
@@ -146,12 +147,15 @@ export interface NodeMetrics {
   readonly counts: PacketCounts;
   /** Counts `n` packets dropped for `reason` (added to `dropped` when it is read). */
   drop(reason: DropReason, n?: number): void;
+  /** Packets dropped for `reason` since the start (read without a scrape: the health verdict samples it). */
+  droppedSoFar(reason: DropReason): number;
 }
 
 /** A registry with the metrics every packet-handling server exports. */
 export function nodeMetrics(registry: Registry = new Registry()): NodeMetrics {
   const counts: PacketCounts = { packetsIn: 0, packetsOut: 0, packetsDelayed: 0, clientPacketsIn: 0 };
   const drops = new Float64Array(DROP_REASONS.length);
+  const dropTotals = new Float64Array(DROP_REASONS.length);
   /** A counter that takes in counts[field] whenever it is read. */
   const counted = (name: string, help: string, field: keyof PacketCounts): Counter =>
     new Counter({
@@ -206,7 +210,14 @@ export function nodeMetrics(registry: Registry = new Registry()): NodeMetrics {
       const i = DROP_INDEX[reason];
       // An unknown reason (only from untyped callers) goes to prom-client, which refuses it as before.
       if (i === undefined) dropped.inc({ reason }, n);
-      else drops[i] = drops[i]! + n;
+      else {
+        drops[i] = drops[i]! + n;
+        dropTotals[i] = dropTotals[i]! + n;
+      }
+    },
+    droppedSoFar(reason) {
+      const i = DROP_INDEX[reason];
+      return i === undefined ? 0 : dropTotals[i]!;
     },
   };
 }

@@ -13,6 +13,7 @@
  * Every packet that is not sent on is counted under one drop reason (src/ops/metrics.ts). Every
  * queue is bounded by `limits.maxQueuedPackets`.
  */
+import { Gauge } from 'prom-client';
 import type { Link } from '../link/link.js';
 import { CloseReason } from '../link/link.js';
 import type { AcceptVerdict } from '../link/link.js';
@@ -53,6 +54,8 @@ import { randomIntFrom } from '../pki/route.js';
 import type { RandomInt } from '../pki/route.js';
 import { coverPacket, Emitter } from './emit.js';
 import type { Outgoing } from './emit.js';
+import { UndecidedLinks } from './undecided.js';
+import type { UndecidedLimits } from './undecided.js';
 
 /** Where documents come from: the follower in a server, a fixed document in a benchmark. */
 export interface DocumentSource {
@@ -79,6 +82,8 @@ export interface PacketNodeInit {
   readonly wsListen?: ListenAddress | null;
   readonly limits: NodeLimits;
   readonly params: NetworkParameters;
+  /** A gateway's bounds on links held undecided before its first document (undecided.ts); its defaults otherwise. */
+  readonly undecided?: UndecidedLimits;
 }
 
 export interface PacketNodeComponents {
@@ -174,6 +179,10 @@ export class PacketNode {
   readonly #peers: PeerLinks;
   /** A gateway's own packets into layer 1 (acknowledgements, else cover), on its own clock. */
   readonly #emitter: Emitter | null;
+  /** A gateway's links from before its first document, held until it can tell a mix from a client. */
+  readonly #undecided: UndecidedLinks<MessageLink> | null;
+  /** Sets a held link's kind once it is decided. */
+  readonly #decided = new Map<MessageLink, (kind: PeerKind | 'refused') => void>();
   /** The gateway's linked clients, counted at most once a second (the emission rate follows it). */
   #linked = 0;
   #linkedAt = -Infinity;
@@ -225,6 +234,29 @@ export class PacketNode {
       },
     });
     this.#emitter = null;
+    this.#undecided =
+      gateway === null
+        ? null
+        : new UndecidedLinks<MessageLink>(init.undecided ?? {}, {
+            clock: components.clock,
+            registry: components.metrics.registry,
+            dropped: (n) => components.metrics.drop('undecided', n),
+            expired: (link) => {
+              this.#decided.delete(link);
+              void link.close(CloseReason.timeout).catch(() => undefined);
+            },
+          });
+    const linksByKind = (): Record<string, number> => this.linksByKind();
+    new Gauge({
+      name: 'backchannel_links_by_kind',
+      help: 'Links open now, by kind: previous (from the previous layer), client, undecided (a gateway before its first document), next (made to next hops)',
+      labelNames: ['kind'] as const,
+      registers: [components.metrics.registry],
+      collect() {
+        const n = linksByKind();
+        for (const [kind, v] of Object.entries(n)) this.set({ kind }, v);
+      },
+    });
     if (gateway !== null) {
       const random = components.random ?? ((n: number) => new Uint8Array(randomBytes(n)));
       const u01 = uniform01(random);
@@ -272,6 +304,8 @@ export class PacketNode {
       maxMessageLength: this.codec.commandLength,
       accept: (rs: Uint8Array, payload: Uint8Array): AcceptVerdict => {
         const kind = this.#classify(rs);
+        // Before the first document a layer-3 mix looks like a client: held undecided, admitted nobody.
+        if (kind === 'client' && this.#undecided !== null && this.document === null) return this.#undecided.accept(rs, payload);
         if (kind === 'client') return this.#gateway?.admit?.(rs, payload) ?? true;
         return kind !== null;
       },
@@ -302,6 +336,7 @@ export class PacketNode {
     const acks = this.#emitter?.stop() ?? 0;
     if (acks > 0) this.#c.metrics.drop('shutdown', acks);
     this.#delays.stop();
+    this.#undecided?.stop();
     this.#peers.close();
     await this.#server?.close();
     await this.#wsServer?.close();
@@ -315,6 +350,22 @@ export class PacketNode {
     if (this.#server !== null) out.push({ name: 'link', ...viewOf(this.#server) });
     if (this.#wsServer !== null) out.push({ name: 'websocket', ...viewOf(this.#wsServer) });
     return out;
+  }
+
+  /** Links open now by kind, as the document in use places their keys (read when metrics are scraped). */
+  linksByKind(): { previous: number; client: number; undecided: number; next: number } {
+    const n = { previous: 0, client: 0, undecided: 0, next: this.#peers.open };
+    for (const server of [this.#server, this.#wsServer]) {
+      const links = server?.links as ReadonlySet<MessageLink> | undefined;
+      if (links === undefined) continue;
+      for (const link of links) {
+        if (!link.isOpen) continue;
+        if (this.#undecided?.holds(link) === true) n.undecided++;
+        else if (this.#previousLinkKeys.has(idKey(link.remoteStatic))) n.previous++;
+        else n.client++;
+      }
+    }
+    return n;
   }
 
   /** Looks a node up by its id in the documents held (the newest and the one before). */
@@ -369,6 +420,7 @@ export class PacketNode {
     }
     this.#peers.retain(new Set(Array.from(this.#nodes.entries(), ([id]) => idKey(id))));
     this.#c.metrics.epoch.set(doc.epoch);
+    if (this.#undecided !== null) for (const link of this.#undecided.links()) this.#decideLink(link);
   }
 
   /** The epochs whose keys a packet arriving now may use; the same array until the next grace step. */
@@ -411,22 +463,51 @@ export class PacketNode {
   }
 
   #onLink(link: MessageLink): void {
-    const kind = this.#classify(link.remoteStatic);
-    if (kind === null) {
-      void link.close(CloseReason.rejected);
-      return;
+    /** A link's kind: undecided until the first document (held), refused once the document says so. */
+    let current: PeerKind | 'undecided' | 'refused';
+    const early = this.#undecided?.opened(link.remoteStatic) ?? null;
+    if (early !== null) {
+      current = 'undecided';
+    } else {
+      const kind = this.#classify(link.remoteStatic);
+      if (kind === null) {
+        void link.close(CloseReason.rejected);
+        return;
+      }
+      if (kind === 'client') this.#gateway?.clients.opened(link);
+      current = kind;
     }
-    if (kind === 'client') this.#gateway?.clients.opened(link);
-    let current: PeerKind = kind;
     let seen = this.#generation;
     const onMessage = (message: Uint8Array): void => {
-      // A previous hop that linked before this node had a document (a gateway just restarted)
-      // looked like a client; once a document names it, it is treated as what it is.
+      if (current === 'undecided') {
+        this.#onUndecided(link, message);
+        return;
+      }
+      if (current === 'refused') {
+        // A refused link's last frames, on their way as it closed.
+        this.drop('undecided');
+        return;
+      }
+      // A previous hop that linked while the document in use did not name it yet looked like a
+      // client; once a document names it, it is treated as what it is.
       if (current === 'client' && seen !== this.#generation) {
         seen = this.#generation;
         if (this.#classify(link.remoteStatic) === 'previous') current = 'previous';
       }
       this.#onMessage(link, current, message);
+    };
+    if (early !== null) {
+      this.#decided.set(link, (kind) => {
+        current = kind;
+        seen = this.#generation;
+      });
+      this.#undecided!.hold(link, early);
+      // The document came between the handshake and now: decided at once.
+      if (this.document !== null) this.#decideLink(link);
+    }
+    const ended = (): void => {
+      this.#undecided?.closed(link);
+      this.#decided.delete(link);
     };
     if (link.setHandler) {
       link.setHandler(onMessage);
@@ -438,7 +519,62 @@ export class PacketNode {
       } catch {
         // the link failed; its peer reconnects
       }
+      ended();
     })();
+  }
+
+  /** A frame from a link held undecided: a packet is held (a mix's would be wanted); anything else is dropped, nothing answered. */
+  #onUndecided(link: MessageLink, message: Uint8Array): void {
+    let cmd: WireCommand;
+    try {
+      cmd = this.codec.decodeView(message);
+    } catch {
+      this.drop('malformed_frame');
+      return;
+    }
+    if (cmd.kind === 'noop') return;
+    if (cmd.kind === 'disconnect') {
+      void link.close();
+      return;
+    }
+    if (cmd.kind === 'send_packet') this.#undecided!.frame(link, message);
+    else this.drop('undecided');
+  }
+
+  /**
+   * Decides a held link once there is a document: a previous hop's key makes it a mix link; any
+   * other goes through admission with the payload of its handshake, and is admitted or closed
+   * with the refusal. Its held packets then go on as the decided kind's.
+   */
+  #decideLink(link: MessageLink): void {
+    const undecided = this.#undecided!;
+    const setKind = this.#decided.get(link);
+    if (setKind === undefined) return;
+    this.#decided.delete(link);
+    if (this.#classify(link.remoteStatic) === 'previous') {
+      setKind('previous');
+      const held = undecided.decide(link, 'mix');
+      for (const f of held?.frames ?? []) this.#onMessage(link, 'previous', f);
+      return;
+    }
+    const payload = undecided.payload(link);
+    if (payload === null) return;
+    if (!link.isOpen) {
+      undecided.closed(link);
+      return;
+    }
+    const gateway = this.#gateway!;
+    const verdict = gateway.admit?.(link.remoteStatic, payload) ?? true;
+    if (verdict === true) {
+      gateway.clients.opened(link);
+      setKind('client');
+      const held = undecided.decide(link, 'admitted');
+      for (const f of held?.frames ?? []) this.#onMessage(link, 'client', f);
+      return;
+    }
+    setKind('refused');
+    undecided.decide(link, 'refused');
+    void link.close(verdict === false ? CloseReason.rejected : verdict.refuse).catch(() => undefined);
   }
 
   #onMessage(link: MessageLink, kind: PeerKind, message: Uint8Array): void {

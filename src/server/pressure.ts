@@ -44,9 +44,16 @@ export interface Pressure {
 
 /**
  * Registers the metrics on `registry` and starts sampling; `listeners` is read at each scrape and
- * sample (a listener may come and go).
+ * sample (a listener may come and go). `limits` gives counts of other limits hit (packets dropped
+ * by a rate limit or a full queue), by the reason health names: one that grows makes the server
+ * degraded for DEGRADED_HOLD_MS, as a refused connection does.
  */
-export function watchPressure(registry: Registry, listeners: () => readonly ListenerView[], now: () => number = () => performance.now()): Pressure {
+export function watchPressure(
+  registry: Registry,
+  listeners: () => readonly ListenerView[],
+  now: () => number = () => performance.now(),
+  limits: () => ReadonlyMap<string, number> = () => new Map(),
+): Pressure {
   // Counters take in the growth of the listeners' own counts since the last read.
   const seen = new Map<string, number>();
   const growth = (key: string, value: number): number => {
@@ -132,6 +139,7 @@ export function watchPressure(registry: Registry, listeners: () => readonly List
       if (l.stats !== undefined) next.set(`${l.name} handshakes dropped for want of a slot`, l.stats.overloaded + l.stats.sourceOverloaded + l.stats.evicted);
       if (l.gate !== undefined && l.gate !== null) next.set(`${l.name} connections refused at the gate`, GATE_REFUSALS.reduce((a, r) => a + l.gate!.refused[r], 0));
     }
+    for (const [k, v] of limits()) next.set(k, v);
     for (const [k, v] of next) {
       if (v > (totals.get(k) ?? 0)) {
         lastPressureAt = now();

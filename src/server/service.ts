@@ -23,6 +23,7 @@ import { startOpsServer } from '../ops/http.js';
 import type { OpsServer } from '../ops/http.js';
 import type { Logger } from '../ops/log.js';
 import { nodeMetrics } from '../ops/metrics.js';
+import type { DropReason } from '../ops/metrics.js';
 import { watchPressure } from './pressure.js';
 import { openReplayJournal } from './replay-journal.js';
 import { openTokenLedger, TOKEN_LEDGER_FILE } from './token-ledger.js';
@@ -225,7 +226,15 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
         });
     }, ms);
   };
-  const pressure = watchPressure(registry, () => node.listeners());
+  // Limits whose drops make the server degraded for a while (docs/network.md, "Metrics and health").
+  const limitDrops: ReadonlyArray<readonly [string, DropReason]> = [
+    ['packets dropped: a queue full', 'queue_full'],
+    ['packets dropped: a mailbox or the store full', 'mailbox_full'],
+    ['client packets over their rate limit', 'rate_limited'],
+    ['client fetches over their rate limit', 'fetch_rate_limited'],
+    ['mailbox intake over its limit', 'intake_limited'],
+  ];
+  const pressure = watchPressure(registry, () => node.listeners(), undefined, () => new Map(limitDrops.map(([what, reason]) => [what, metrics.droppedSoFar(reason)])));
   const ops = await startOpsServer({
     host: config.ops.host,
     port: config.ops.port,

@@ -84,4 +84,20 @@ describe('pressure on a server', () => {
     assert.equal((await health()).status, 'ok');
     for (const s of flood) s.destroy();
   });
+
+  test('a rate limit or a full queue that drops packets makes the server degraded for a while, naming it', async () => {
+    const registry = new Registry();
+    let clock = 0;
+    let fetchesDropped = 0;
+    const pressure = watchPressure(registry, () => [], () => clock, () => new Map([['client fetches over their rate limit', fetchesDropped]]));
+    cleanup.push(() => pressure.stop());
+    assert.deepEqual(pressure.degraded(), []);
+    fetchesDropped = 120;
+    // Sampled every 5 s: wait for the sample that sees the growth.
+    const until = Date.now() + 15_000;
+    while (pressure.degraded().length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(pressure.degraded(), ['client fetches over their rate limit']);
+    clock += 61_000;
+    assert.deepEqual(pressure.degraded(), [], 'a minute after the last growth');
+  });
 });

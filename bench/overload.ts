@@ -1,0 +1,256 @@
+/**
+ * `npm run bench -- overload [--seconds N] [--json]`: a local network (servers as processes on
+ * 127.0.0.1), an honest pair of clients (alice on gateway-1, bob on gateway-2, in this process)
+ * exchanging one message every 500 ms, measured for N seconds (60 by default) without attack,
+ * then N seconds under attack, then 10 s after it. gateway-2 admits by proof of work (16 bits, so
+ * that bob and the attacker's one admitted key are quick to make).
+ *
+ * The attack, from other sources on loopback (127.0.0.2 and up) than the honest clients:
+ * - silent sockets, 10× a listener's 128 handshake slots, against gateway-2 and a layer-1 mix,
+ *   reopened as soon as they are closed (attack 1 of issue 19);
+ * - fresh client keys without work against gateway-2, as fast as they are answered (attack 2);
+ * - an admitted key sending `retrieve_message` flat out and never reading (attack 3).
+ * Not included: a junk-mail flood into bob's mailbox (attack 4; test/server/store.test.ts) and the
+ * authority's HTTP (attack 5; test/authority/http.test.ts).
+ *
+ * Reported: the honest pair's delivery rate and latency (p50, p99) in each phase, the ratio under
+ * attack to before (the goal: ≥ 0.9 of the delivery rate), RSS of gateway-2 and the mix before,
+ * at its peak and after, and what the servers counted.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
+import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Client } from '../src/client/client.js';
+import { initClient, runClient } from '../src/client/node-client.js';
+import { readNetworkFile } from '../src/config/genconfig.js';
+import { nodeBackend } from '../src/crypto/node.js';
+import { connectTcp } from '../src/link/tcp.js';
+import type { Link } from '../src/link/link.js';
+import { ensureLocalNetwork, startLocalNetwork } from '../src/local/up.js';
+import { silentLogger } from '../src/ops/log.js';
+import { readSample } from '../src/ops/metrics.js';
+import { geometryFromUserPayload } from '../src/sphinx/geometry.js';
+import { encodeAdmission, solveWork } from '../src/wire/admission.js';
+import { WireCodec } from '../src/wire/commands.js';
+import { percentile, round } from './_timing.js';
+
+const BASE_PORT = 23_500;
+const WORK_BITS = 16;
+const SILENT_PER_TARGET = 1_280;
+const SEND_EVERY_MS = 500;
+const AFTER_S = 10;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A server's metrics, or '' when it does not answer within 10 s (then its figures read as missing). */
+async function scrape(url: string): Promise<string> {
+  try {
+    return await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  } catch {
+    return '';
+  }
+}
+
+function split(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  return { host: addr.slice(0, i), port: Number(addr.slice(i + 1)) };
+}
+
+interface Phase {
+  sent: number;
+  received: number;
+  latencies: number[];
+}
+
+export async function benchOverload(argv: string[]): Promise<Record<string, number | string>> {
+  const k = argv.indexOf('--seconds');
+  const seconds = k >= 0 ? Number(argv[k + 1]) : 60;
+  if (!(seconds >= 5)) throw new RangeError('overload: --seconds expects at least 5');
+  const dir = mkdtempSync(join(tmpdir(), 'bc-bench-overload-'));
+  const data = join(dir, 'network');
+  process.stderr.write('overload: starting a local network...\n');
+  await ensureLocalNetwork({ dir: data, basePort: BASE_PORT, params: { epochPeriodMs: 120_000 } });
+  const cfg = join(data, 'gateway-2', 'config.json');
+  const c = JSON.parse(readFileSync(cfg, 'utf8')) as Record<string, unknown>;
+  c['admission'] = { mode: 'proof-of-work', workBits: WORK_BITS };
+  writeFileSync(cfg, JSON.stringify(c, null, 2));
+  const net = await startLocalNetwork({ dir: data });
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    const file = readNetworkFile(join(data, 'network.json'));
+    const gw2 = file.gateways.find((g) => g.name === 'gateway-2')!;
+    const mix = net.document.document.nodes.find((n) => n.role === 'mix' && n.layer === 1)!;
+    const gwOps = net.network.server('gateway-2').opsUrl;
+    const mixOps = net.network.server(mix.name).opsUrl;
+    const p = file.params;
+    const codec = new WireCodec({ packetLength: geometryFromUserPayload(p.hops, p.userPayloadLength, p.withSurb).packetLength });
+
+    // The honest pair.
+    const phases: Phase[] = [];
+    const sentAt = new Map<string, { at: number; phase: Phase }>();
+    await initClient({ dir: join(dir, 'alice'), network: data, gatewayName: 'gateway-1' });
+    await initClient({ dir: join(dir, 'bob'), network: data, gatewayName: 'gateway-2' });
+    const alice = await runClient({ dir: join(dir, 'alice'), log: silentLogger });
+    stops.push(() => alice.stop());
+    const bob = await runClient({
+      dir: join(dir, 'bob'),
+      log: silentLogger,
+      onEvent: (e) => {
+        if (e.type !== 'message') return;
+        const s = sentAt.get(Buffer.from(e.message.id).toString('hex'));
+        if (s === undefined) return;
+        s.phase.received++;
+        s.phase.latencies.push(performance.now() - s.at);
+      },
+    });
+    stops.push(() => bob.stop());
+    const connected = async (cl: Client): Promise<void> => {
+      while (!cl.status().connected) await sleep(100);
+    };
+    await Promise.all([connected(alice.client), connected(bob.client)]);
+    await sleep(2_000);
+
+    let rssGw: number[] = [];
+    let rssMix: number[] = [];
+    const sampleRss = async (): Promise<void> => {
+      rssGw.push(readSample(await scrape(gwOps), 'backchannel_process_resident_bytes') ?? 0);
+      rssMix.push(readSample(await scrape(mixOps), 'backchannel_process_resident_bytes') ?? 0);
+    };
+    /** Runs a phase of `s` seconds of honest messages; RSS sampled each second. */
+    const honest = async (s: number): Promise<Phase> => {
+      const phase: Phase = { sent: 0, received: 0, latencies: [] };
+      phases.push(phase);
+      const end = performance.now() + s * 1000;
+      let nextRss = 0;
+      while (performance.now() < end) {
+        const r = alice.client.send({ to: bob.address, body: new TextEncoder().encode(`overload ${phases.length} ${phase.sent}`) });
+        sentAt.set(Buffer.from(r.id).toString('hex'), { at: performance.now(), phase });
+        phase.sent++;
+        if (performance.now() >= nextRss) {
+          nextRss = performance.now() + 1000;
+          await sampleRss().catch(() => undefined);
+        }
+        await sleep(SEND_EVERY_MS);
+      }
+      return phase;
+    };
+
+    process.stderr.write(`overload: ${seconds} s without attack...\n`);
+    const quiet = await honest(seconds);
+    const rssBefore = { gw: Math.max(...rssGw), mix: Math.max(...rssMix) };
+    rssGw = [];
+    rssMix = [];
+    const before = { gw: await scrape(gwOps), mix: await scrape(mixOps) };
+
+    // The attack.
+    let attacking = true;
+    const silent = new Set<Socket>();
+    const keepSilent = (target: { host: string; port: number }, source: string): void => {
+      const open = (): void => {
+        if (!attacking) return;
+        const s = netConnect({ ...target, localAddress: source });
+        silent.add(s);
+        s.on('error', () => undefined);
+        s.on('close', () => {
+          silent.delete(s);
+          // Reopened at once, as the issue's attacker did (a short pause keeps this process's own loop alive).
+          setTimeout(open, 50);
+        });
+      };
+      for (let i = 0; i < SILENT_PER_TARGET; i++) open();
+    };
+    keepSilent(split(gw2.tcpAddress), '127.0.0.2');
+    keepSilent(split(mix.tcpAddress), '127.0.0.3');
+    let sybils = 0;
+    const sybil = (async () => {
+      while (attacking) {
+        await connectTcp({ ...split(gw2.tcpAddress), localAddress: '127.0.0.4', staticKey: nodeBackend.randomBytes(32), remoteStatic: gw2.linkKey, handshakeTimeoutMs: 2_000 }).then(
+          (l) => void l.close(),
+          () => undefined,
+        );
+        sybils++;
+      }
+    })();
+    const floodKey = nodeBackend.randomBytes(32);
+    const nonce = (await solveWork(gw2.identityKey, nodeBackend.x25519Base(floodKey), WORK_BITS))!;
+    let fetchesSent = 0;
+    let floodLink: Link | null = null;
+    const flood = (async () => {
+      floodLink = await connectTcp({
+        ...split(gw2.tcpAddress),
+        localAddress: '127.0.0.5',
+        staticKey: floodKey,
+        remoteStatic: gw2.linkKey,
+        maxMessageLength: codec.commandLength,
+        handshakePayload: encodeAdmission({ kind: 'work', nonce }),
+      });
+      const frame = codec.encode({ kind: 'retrieve_message', sequence: 0 });
+      while (attacking) {
+        // Never reads: the link's receive buffer and the gateway's send queue are what fills.
+        await floodLink.send(frame).catch(() => undefined);
+        fetchesSent++;
+        if (fetchesSent % 100 === 0) await sleep(0);
+        if (!floodLink.isOpen) break;
+      }
+    })();
+    process.stderr.write(`overload: ${seconds} s under attack...\n`);
+    const attacked = await honest(seconds);
+    const rssPeak = { gw: Math.max(...rssGw), mix: Math.max(...rssMix) };
+    const during = { gw: await scrape(gwOps), mix: await scrape(mixOps) };
+    const health = (await fetch(`${gwOps}/healthz`, { signal: AbortSignal.timeout(10_000) })
+      .then((r) => r.json())
+      .catch(() => ({ status: 'no answer' }))) as { status: string; reasons?: string[] };
+    attacking = false;
+    for (const s of silent) s.destroy();
+    await (floodLink as Link | null)?.close().catch(() => undefined);
+    await Promise.all([sybil, flood]);
+    rssGw = [];
+    rssMix = [];
+    process.stderr.write(`overload: ${AFTER_S} s after...\n`);
+    const afterPhase = await honest(AFTER_S);
+    // Stragglers: messages of the last phase still on their way.
+    await sleep(10_000);
+    const rssAfter = { gw: rssGw[rssGw.length - 1] ?? 0, mix: rssMix[rssMix.length - 1] ?? 0 };
+    const grew = (name: string, labels: Record<string, string>, server: 'gw' | 'mix'): number =>
+      (readSample(during[server], name, labels) ?? 0) - (readSample(before[server], name, labels) ?? 0);
+    const rate = (ph: Phase): number => ph.received / Math.max(1, ph.sent);
+    const lat = (ph: Phase, q: number): number => round(percentile([...ph.latencies].sort((a, b) => a - b), q));
+    return {
+      seconds,
+      quiet_sent: quiet.sent,
+      quiet_delivery_rate: round(rate(quiet), 3),
+      quiet_p50_ms: lat(quiet, 50),
+      quiet_p99_ms: lat(quiet, 99),
+      attack_sent: attacked.sent,
+      attack_delivery_rate: round(rate(attacked), 3),
+      attack_p50_ms: lat(attacked, 50),
+      attack_p99_ms: lat(attacked, 99),
+      attack_over_quiet_delivery: round(rate(attacked) / Math.max(1e-9, rate(quiet)), 3),
+      attack_over_quiet_p50: round(lat(attacked, 50) / lat(quiet, 50), 2),
+      after_delivery_rate: round(rate(afterPhase), 3),
+      gateway_rss_before_mb: round(rssBefore.gw / 2 ** 20, 1),
+      gateway_rss_peak_mb: round(rssPeak.gw / 2 ** 20, 1),
+      gateway_rss_after_mb: round(rssAfter.gw / 2 ** 20, 1),
+      mix_rss_before_mb: round(rssBefore.mix / 2 ** 20, 1),
+      mix_rss_peak_mb: round(rssPeak.mix / 2 ** 20, 1),
+      mix_rss_after_mb: round(rssAfter.mix / 2 ** 20, 1),
+      silent_sockets_open_at_end: silent.size,
+      sybil_handshakes: sybils,
+      sybil_refused_work: grew('backchannel_admission_total', { outcome: 'work' }, 'gw'),
+      flood_fetches_sent: fetchesSent,
+      flood_fetches_dropped: grew('backchannel_packets_dropped_total', { reason: 'fetch_rate_limited' }, 'gw'),
+      gw_gate_refused_source_open: grew('backchannel_connections_refused_total', { listener: 'link', reason: 'source_open' }, 'gw'),
+      gw_gate_refused_source_rate: grew('backchannel_connections_refused_total', { listener: 'link', reason: 'source_rate' }, 'gw'),
+      gw_handshakes_evicted: grew('backchannel_link_handshakes_total', { listener: 'link', result: 'evicted' }, 'gw'),
+      mix_gate_refused_source_open: grew('backchannel_connections_refused_total', { listener: 'link', reason: 'source_open' }, 'mix'),
+      mix_handshakes_evicted: grew('backchannel_link_handshakes_total', { listener: 'link', result: 'evicted' }, 'mix'),
+      gateway_health_under_attack: `${health.status}${health.reasons ? `: ${health.reasons.join('; ')}` : ''}`,
+    };
+  } finally {
+    for (const s of stops.reverse()) await s().catch(() => undefined);
+    await net.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
