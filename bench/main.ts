@@ -15,6 +15,7 @@ import { benchMix } from './mix.js';
 import { benchObserver } from './observer.js';
 import { benchSim } from './sim.js';
 import { benchSphinx } from './sphinx.js';
+import { benchWeb } from './web.js';
 import { printTable } from './_timing.js';
 
 interface Bench {
@@ -44,6 +45,7 @@ const BENCHES: Record<string, Bench> = {
     run: (argv) => benchObserver(argv),
     printsItself: true,
   },
+  web: { about: 'The browser client in Chromium: bundle size (raw, gzip), page load to connected on a local network, CPU per packet in the page (@noble against WebCrypto)', run: benchWeb },
   chaos: {
     about: 'Faults across hosts: every server in its own network namespace, kills, pauses, partitions and loss while clients exchange numbered messages [--minutes N] [--seed S] (Linux, root)',
     run: (argv) => benchChaos(argv),
