@@ -18,6 +18,8 @@ export interface EngineFigures {
   readonly packets: number;
   /** Calls per packet of each backend method. */
   readonly callsPerPacket: Record<string, number>;
+  /** Microseconds per packet spent inside each backend method (timed around every call). */
+  readonly usPerPacketIn: Record<string, number>;
 }
 
 export interface FetchFigures {

@@ -228,15 +228,24 @@ function syntheticDocument(params: NetworkParameters, epoch: number): { doc: Sig
   return { doc: { document: { epoch, params, nodes }, bytes: new Uint8Array(0), signatures: [] }, privateKeys };
 }
 
-/** The portable backend, counting its calls by method. */
-function counting(base: CryptoBackend, counts: Record<string, number>): CryptoBackend {
+/**
+ * The portable backend, counting its calls by method and the time spent in them (performance.now
+ * is coarse in a page, about 0.1 ms in Chromium, but with its jitter the sum over thousands of
+ * calls of about a millisecond is close; the per-call figures from `primitives` check it).
+ */
+function counting(base: CryptoBackend, counts: Record<string, number>, times: Record<string, number>): CryptoBackend {
   const wrapped: Record<string, unknown> = { name: base.name };
   for (const k of Object.keys(base) as Array<keyof CryptoBackend>) {
     const v = base[k];
     if (typeof v !== 'function') continue;
     wrapped[k] = (...args: unknown[]) => {
       counts[k] = (counts[k] ?? 0) + 1;
-      return (v as (...a: unknown[]) => unknown).apply(base, args);
+      const t0 = performance.now();
+      try {
+        return (v as (...a: unknown[]) => unknown).apply(base, args);
+      } finally {
+        times[k] = (times[k] ?? 0) + performance.now() - t0;
+      }
     };
   }
   return wrapped as unknown as CryptoBackend;
@@ -248,7 +257,8 @@ async function engine(params: NetworkParameters, packets: number, real: boolean)
   const clock = new VirtualClock(Date.now());
   const { doc } = syntheticDocument(params, epochAt(clock.now(), params.epochPeriodMs));
   const counts: Record<string, number> = {};
-  const crypto = counting(portableBackend, counts);
+  const times: Record<string, number> = {};
+  const crypto = counting(portableBackend, counts, times);
   const store = new RecordClientStore(RecordClientStore.journal());
   const link = new CountingLink();
   const gws = doc.document.nodes.filter((n) => n.role === 'gateway');
@@ -267,14 +277,20 @@ async function engine(params: NetworkParameters, packets: number, real: boolean)
     // Warm up (the JIT, the on-curve cache), then count from zero.
     while (link.packets < 30 && clock.step());
     for (const k of Object.keys(counts)) delete counts[k];
+    for (const k of Object.keys(times)) delete times[k];
     const p0 = link.packets;
     const t0 = performance.now();
     while (link.packets < p0 + packets && clock.step());
     const dt = performance.now() - t0;
     const n = link.packets - p0;
     const callsPerPacket: Record<string, number> = {};
-    for (const [k, v] of Object.entries(counts)) if (k !== 'randomBytes') callsPerPacket[k] = Math.round((v / n) * 100) / 100;
-    return { usPerPacket: (dt * 1000) / n, packets: n, callsPerPacket };
+    const usPerPacketIn: Record<string, number> = {};
+    for (const [k, v] of Object.entries(counts)) {
+      if (k === 'randomBytes') continue;
+      callsPerPacket[k] = Math.round((v / n) * 100) / 100;
+      usPerPacketIn[k] = ((times[k] ?? 0) * 1000) / n;
+    }
+    return { usPerPacket: (dt * 1000) / n, packets: n, callsPerPacket, usPerPacketIn };
   } finally {
     await client.stop();
     store.close();
