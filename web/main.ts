@@ -100,6 +100,14 @@ function showConversation(): void {
   );
 }
 
+/** The one place the page shows a problem (the #error alert, and view.error for the tests); null clears it. */
+function showError(e: { code: string; message: string } | null): void {
+  view.error = e;
+  const box = el('error');
+  box.textContent = e?.message ?? '';
+  box.hidden = e === null;
+}
+
 function onMessage(m: FromWorker): void {
   switch (m.type) {
     case 'identity':
@@ -153,13 +161,12 @@ function onMessage(m: FromWorker): void {
     case 'messenger':
       showMessenger(m.contacts, m.history, m.invites);
       break;
-    case 'error': {
-      view.error = { code: m.code, message: m.message };
-      const e = el('error');
-      e.textContent = m.message;
-      e.hidden = false;
+    case 'error':
+      showError({ code: m.code, message: m.message });
       break;
-    }
+    case 'resolved':
+      if (view.error?.code === m.code) showError(null);
+      break;
   }
 }
 
