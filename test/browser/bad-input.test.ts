@@ -12,9 +12,10 @@
  *   page's gateway while storage is full is not taken (nor acknowledged), so after a reload it
  *   comes, once; a message sent while storage is full is "queued" only once it is on disk, and
  *   arrives once;
- * - a reload with messages queued to a contact while the page's gateway is down: the page loads
- *   with its gateway down (a clear message, attempts with a backoff), still shows the messages
- *   queued, once each, connects when the gateway comes back, and each message arrives exactly once.
+ * - a reload with messages queued to a contact (another page, by invite code) while the page's
+ *   gateway is down: the page loads with its gateway down (a clear message, attempts with a
+ *   backoff), still shows the messages queued, once each, connects when the gateway comes back,
+ *   and each message arrives exactly once.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -281,6 +282,58 @@ describe('bad input in the browser client, in Chromium', { skip: skip ?? false }
     assert.equal(await page.locator('#received li').filter({ hasText: 'while full' }).count(), 1, 'shown once');
     assert.equal(last.error, null);
     await context.close();
+  });
+  test('a reload with messages queued while the gateway is down: still queued, shown once, then each delivered once', async () => {
+    const alice = await (await browser!.newContext()).newPage();
+    const carol = await (await browser!.newContext()).newPage();
+    alice.on('pageerror', (e) => process.stderr.write(`page error (alice): ${e.message}\n`));
+    await alice.goto(`${web!.url}?gateway=gateway-1`);
+    await carol.goto(`${web!.url}?gateway=gateway-2`);
+    await until(alice, 'alice connected', (v) => v.state === 'connected', 45_000);
+    await until(carol, 'carol connected', (v) => v.state === 'connected', 45_000);
+    await alice.getByLabel('Name for the new contact').fill('carol');
+    await alice.getByRole('button', { name: 'Make an invite code' }).click();
+    const withCode = await until(alice, 'an invite code', (v) => v.invites.some((i) => i.name === 'carol' && i.code !== null), 60_000);
+    await carol.getByLabel('Code from your contact').fill(withCode.invites.find((i) => i.name === 'carol')!.code!);
+    await carol.getByLabel('Name for this contact').fill('alice');
+    await carol.getByRole('button', { name: 'Accept code' }).click();
+    await until(alice, 'carol as a contact', (v) => v.contacts.some((c) => c.name === 'carol'), 120_000);
+    await until(carol, 'alice as a contact', (v) => v.contacts.some((c) => c.name === 'alice'), 120_000);
+
+    // Alice's gateway goes down; she writes three messages, which wait.
+    await net!.network.kill('gateway-1');
+    await until(alice, 'alice disconnected', (v) => v.state !== 'connected', 30_000);
+    const texts = ['queued one', 'queued two', 'queued three'];
+    await alice.getByLabel('Conversation with').selectOption('carol');
+    for (const t of texts) {
+      await alice.getByLabel('Your message').fill(t);
+      await alice.getByRole('button', { name: 'Send message' }).click();
+      await until(alice, `"${t}" queued`, (v) => (v.history['carol'] ?? []).some((h) => h.text === t), 20_000);
+    }
+    const mine = (v: PageView) => (v.history['carol'] ?? []).filter((h) => h.direction === 'out' && texts.includes(h.text));
+
+    // A reload with the gateway still down: the page says it cannot reach it and keeps trying; the
+    // messages are still there, queued, once each.
+    await alice.reload();
+    const down = await until(alice, 'the gateway-down message after the reload', (v) => v.error?.code === 'ERR_LINK_CONNECT' && mine(v).length === texts.length, 45_000);
+    assert.match((await alertText(alice)) ?? '', /Cannot reach your gateway gateway-1/);
+    assert.deepEqual(mine(down).map((h) => h.text), texts, 'each once, in order');
+    assert.ok(mine(down).every((h) => h.state === 'queued'), JSON.stringify(mine(down)));
+    await until(alice, 'a second attempt', (v) => /attempt [2-9]/.test(v.error?.message ?? ''), 30_000);
+
+    // The gateway comes back: the page connects, the alert goes, each message arrives exactly once.
+    net!.network.start('gateway-1');
+    await until(alice, 'connected again', (v) => v.state === 'connected' && v.error === null, 90_000);
+    assert.equal(await alertText(alice), null);
+    await until(carol, 'the three messages', (v) => texts.every((t) => (v.history['alice'] ?? []).some((h) => h.direction === 'in' && h.text === t)), 120_000);
+    await until(alice, 'all delivered', (v) => mine(v).length === texts.length && mine(v).every((h) => h.state === 'delivered'), 120_000);
+    const final = await view(carol);
+    for (const t of texts) assert.equal((final.history['alice'] ?? []).filter((h) => h.text === t).length, 1, `"${t}" received once`);
+    const a = await view(alice);
+    assert.equal(mine(a).length, texts.length, 'shown once each in her history');
+    for (const t of texts) assert.equal(await alice.locator('#conversation li').filter({ hasText: t }).count(), 1, `"${t}" on screen once`);
+    await alice.context().close();
+    await carol.context().close();
   });
 });
 
