@@ -29,11 +29,22 @@ export interface FetchFigures {
   readonly surbReplyUs: number;
 }
 
+/** A header's hop keys (5 hops by default): @noble, and WebCrypto as the async precompute would run it. */
+export interface HeaderFigures {
+  readonly hops: number;
+  readonly nobleUs: number;
+  /** Wall time of one header's keys, awaited (the chain of hops in sequence). */
+  readonly webUs: number;
+  /** Per header with 8 headers in flight (what a pool refilled ahead of the clock would see). */
+  readonly webParallelUs: number;
+}
+
 export interface WebBenchFigures {
   readonly userAgent: string;
   readonly primitives: PrimitiveFigures[];
   readonly cover: EngineFigures;
   readonly real: EngineFigures;
   readonly fetch: FetchFigures;
+  readonly header: HeaderFigures;
   readonly params: { hops: number; userPayloadLength: number; layers: number };
 }

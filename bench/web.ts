@@ -152,6 +152,11 @@ function derived(f: WebBenchFigures): Record<string, number> {
     out[`${kind}_packet_webcrypto_estimate_us`] = round(est);
     out[`${kind}_packet_noble_over_webcrypto`] = round(e.usPerPacket / est);
   }
+  out['header_keys_hops'] = f.header.hops;
+  out['header_keys_noble_us'] = round(f.header.nobleUs);
+  out['header_keys_webcrypto_us'] = round(f.header.webUs);
+  out['header_keys_webcrypto_parallel_us'] = round(f.header.webParallelUs);
+  out['header_keys_noble_over_webcrypto_parallel'] = round(f.header.nobleUs / f.header.webParallelUs);
   out['fetch_open_noble_us'] = round(f.fetch.openUs);
   out['fetch_surb_reply_noble_us'] = round(f.fetch.surbReplyUs);
   // The page's thread at the default rates: every send and loop tick builds a packet.

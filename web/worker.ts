@@ -369,24 +369,32 @@ async function stop(): Promise<void> {
 }
 
 /**
- * One client per browser profile: a second tab's worker waits for nothing and says why (a Web
- * Lock held for the worker's life). Without Web Locks (an old browser) it runs unguarded.
+ * One client per browser profile: a Web Lock held for the worker's life. A reload starts the new
+ * page's worker while the old one may still be ending (seconds on a loaded machine), so the lock
+ * is waited for PROFILE_WAIT_MS before the page is told another tab has it; a second tab is told
+ * after that wait. Without Web Locks (an old browser) it runs unguarded.
  */
+const PROFILE_WAIT_MS = 5_000;
+
 async function withProfileLock(run: () => Promise<void>): Promise<void> {
   const locks = (globalThis.navigator as Navigator | undefined)?.locks;
   if (locks === undefined) {
     await run();
     return;
   }
-  await locks.request(PROFILE, { ifAvailable: true }, async (lock) => {
-    if (lock === null) {
-      post({ type: 'error', code: 'ERR_PROFILE_BUSY', message: 'Backchannel is open in another tab of this browser. Use that tab, or close it and reload this one.' });
-      return;
-    }
-    await run();
-    // Held until the worker ends (the tab closes or reloads).
-    await new Promise<never>(() => undefined);
-  });
+  const waiting = new AbortController();
+  const timer = setTimeout(() => waiting.abort(), PROFILE_WAIT_MS);
+  try {
+    await locks.request(PROFILE, { signal: waiting.signal }, async () => {
+      clearTimeout(timer);
+      await run();
+      // Held until the worker ends (the tab closes or reloads).
+      await new Promise<never>(() => undefined);
+    });
+  } catch (e) {
+    if (!waiting.signal.aborted) throw e;
+    post({ type: 'error', code: 'ERR_PROFILE_BUSY', message: 'Backchannel is open in another tab of this browser. Use that tab, or close it and reload this one.' });
+  }
 }
 
 scope.onmessage = (ev) => {

@@ -3,7 +3,8 @@
  *
  * - each primitive the client's packets use, at the sizes Sphinx uses them, with the portable
  *   backend (@noble, synchronous) and with WebCrypto (asynchronous): awaited one call at a time,
- *   and batched (BATCH calls in flight, then awaited together). WebCrypto takes keys only as
+ *   and batched (BATCH calls in flight, then awaited together), in alternating batches with the
+ *   @noble calls so that a shared machine's load falls on both alike. WebCrypto takes keys only as
  *   CryptoKey objects, and Sphinx's keys change with every packet and hop, so each WebCrypto call
  *   includes the import of its keys, as a WebCrypto backend would have to do;
  * - the engine's CPU per packet in the page: the real `Client` (src/client/client.ts) with the
@@ -37,14 +38,19 @@ import { epochAt } from '../../src/pki/document.js';
 import { pathHops } from '../../src/pki/route.js';
 import type { DocumentNode, NetworkParameters, SignedDocument } from '../../src/pki/types.js';
 import { geometryFromParameters } from '../../src/sphinx/geometry.js';
+import { clampedRepresentative, clampedScalarModL, mulModL } from '../../src/sphinx/_curve25519.js';
+import { hopKeys } from '../../src/sphinx/header-keys.js';
+import type { HopKeys } from '../../src/sphinx/header-keys.js';
+import { blindingFactor, deriveKeys } from '../../src/sphinx/kdf.js';
+import type { PacketKeys } from '../../src/sphinx/kdf.js';
 import { Sphinx } from '../../src/sphinx/sphinx.js';
 import { idKey } from '../../src/util/bytes.js';
-import type { EngineFigures, FetchFigures, PrimitiveFigures, WebBenchFigures } from '../web-figures.js';
+import type { EngineFigures, FetchFigures, HeaderFigures, PrimitiveFigures, WebBenchFigures } from '../web-figures.js';
 
 /** WebCrypto calls in flight at once in the batched runs. */
 const BATCH = 32;
 const BATCH_MS = 150;
-const BATCHES = 5;
+const BATCHES = 7;
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -73,30 +79,43 @@ function timeSync(fn: () => void): number {
   return median(per);
 }
 
-/** Microseconds per call of an asynchronous `fn`, `inFlight` calls at a time. */
-async function timeAsync(fn: () => Promise<unknown>, inFlight: number): Promise<number> {
-  const round = async (): Promise<void> => {
+/** One round of `inFlight` calls of an asynchronous `fn` (one awaited call when 1). */
+function rounds(fn: () => Promise<unknown>, inFlight: number): () => Promise<void> {
+  return async () => {
     if (inFlight === 1) await fn();
     else await Promise.all(Array.from({ length: inFlight }, fn));
   };
+}
+
+/** How many rounds of `round` fill one batch. */
+async function calibrate(round: () => Promise<void> | void): Promise<number> {
   let n = 1;
   for (;;) {
     const t0 = performance.now();
     for (let i = 0; i < n; i++) await round();
     const dt = performance.now() - t0;
-    if (dt >= BATCH_MS / 4) {
-      n = Math.max(1, Math.round((n * BATCH_MS) / dt));
-      break;
-    }
+    if (dt >= BATCH_MS / 4) return Math.max(1, Math.round((n * BATCH_MS) / dt));
     n *= 2;
   }
-  const per: number[] = [];
+}
+
+/**
+ * Microseconds per call of each of `fns` (each a round of `calls[i]` calls), timed in alternating
+ * batches (a, b, c, a, b, c, ...): load on a shared machine that comes and goes falls on all of
+ * them alike, so their ratios hold better than with one timed after the other. Medians.
+ */
+async function timeAlternating(fns: ReadonlyArray<() => Promise<void> | void>, calls: readonly number[]): Promise<number[]> {
+  const n: number[] = [];
+  for (const f of fns) n.push(await calibrate(f));
+  const per: number[][] = fns.map(() => []);
   for (let b = 0; b < BATCHES; b++) {
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) await round();
-    per.push(((performance.now() - t0) * 1000) / (n * inFlight));
+    for (const [i, f] of fns.entries()) {
+      const t0 = performance.now();
+      for (let r = 0; r < n[i]!; r++) await f();
+      per[i]!.push(((performance.now() - t0) * 1000) / (n[i]! * calls[i]!));
+    }
   }
-  return median(per);
+  return per.map(median);
 }
 
 const subtle = globalThis.crypto.subtle;
@@ -157,7 +176,8 @@ async function primitives(params: NetworkParameters): Promise<PrimitiveFigures[]
   ];
   const out: PrimitiveFigures[] = [];
   for (const [name, bytes, noble, web] of rows) {
-    out.push({ name, bytes, nobleUs: timeSync(noble), webUs: await timeAsync(web, 1), webBatchedUs: await timeAsync(web, BATCH) });
+    const [nobleUs, webUs, webBatchedUs] = await timeAlternating([noble, rounds(web, 1), rounds(web, BATCH)], [1, 1, BATCH]);
+    out.push({ name, bytes, nobleUs: nobleUs!, webUs: webUs!, webBatchedUs: webBatchedUs! });
   }
   return out;
 }
@@ -337,13 +357,62 @@ function fetchSide(params: NetworkParameters): FetchFigures {
 }
 
 
+/**
+ * The design's precompute, measured (docs/browser.md, "WebCrypto against @noble"): a header's hop
+ * keys (header-keys.ts's hopKeys: alpha_i = X25519(k_i, 9) and s_i = X25519(k_i, y_i), the k_i
+ * from the blinding chain) with every X25519 on WebCrypto, the two of a hop in parallel and the
+ * hops in sequence (each k_i needs the previous hop's keys). Checked to give hopKeys's bytes.
+ */
+async function hopKeysWeb(x: Uint8Array, publicKeys: readonly Uint8Array[]): Promise<HopKeys> {
+  const alphas: Uint8Array[] = [];
+  const keys: PacketKeys[] = [];
+  const blinds: Uint8Array[] = [];
+  let c = clampedScalarModL(x);
+  for (let i = 0; i < publicKeys.length; i++) {
+    let k = x;
+    if (i > 0) {
+      c = mulModL(c, clampedScalarModL(blinds[i - 1]!));
+      const r = clampedRepresentative(c);
+      if (r === null) throw new Error('no clamped representative (about 2^-126): the synchronous chain would be used');
+      k = r;
+    }
+    const [alpha, s] = await Promise.all([webX25519(k, BASE_POINT), webX25519(k, publicKeys[i]!)]);
+    if (i > 0) k.fill(0);
+    alphas.push(new Uint8Array(alpha));
+    const secret = new Uint8Array(s);
+    keys.push(deriveKeys(portableBackend, secret));
+    secret.fill(0);
+    if (i < publicKeys.length - 1) blinds.push(blindingFactor(portableBackend, keys[i]!));
+  }
+  for (const b of blinds) b.fill(0);
+  return { alphas, keys };
+}
+
+async function headers(params: NetworkParameters): Promise<HeaderFigures> {
+  const hops = params.hops;
+  const pks = Array.from({ length: hops }, () => portableBackend.x25519Base(rand(32)));
+  const x = rand(32);
+  const sync = hopKeys(portableBackend, x, pks, () => true);
+  const web = await hopKeysWeb(x, pks);
+  for (let i = 0; i < hops; i++) {
+    if (idKey(sync.alphas[i]!) !== idKey(web.alphas[i]!) || idKey(sync.keys[i]!.headerMac) !== idKey(web.keys[i]!.headerMac)) throw new Error('the WebCrypto hop keys differ from hopKeys');
+  }
+  const wipeAll = (h: HopKeys): void => h.keys.forEach((k) => k.wipe());
+  wipeAll(sync);
+  wipeAll(web);
+  const one = async (): Promise<void> => wipeAll(await hopKeysWeb(rand(32), pks));
+  const [nobleUs, webUs, webParallelUs] = await timeAlternating([() => wipeAll(hopKeys(portableBackend, rand(32), pks, () => true)), rounds(one, 1), rounds(one, 8)], [1, 1, 8]);
+  return { hops, nobleUs: nobleUs!, webUs: webUs!, webParallelUs: webParallelUs! };
+}
+
 async function runWebBench(opts: { packets: number }): Promise<WebBenchFigures> {
   const params: NetworkParameters = { ...DEFAULT_PARAMS };
   const prims = await primitives(params);
   const cover = await engine(params, opts.packets, false);
   const real = await engine(params, opts.packets, true);
   const fetch = fetchSide(params);
-  return { userAgent: navigator.userAgent, primitives: prims, cover, real, fetch, params: { hops: params.hops, userPayloadLength: params.userPayloadLength, layers: params.layers } };
+  const header = await headers(params);
+  return { userAgent: navigator.userAgent, primitives: prims, cover, real, fetch, header, params: { hops: params.hops, userPayloadLength: params.userPayloadLength, layers: params.layers } };
 }
 
 Object.assign(globalThis, { runWebBench });
