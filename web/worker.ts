@@ -260,8 +260,10 @@ async function start(network: unknown, gatewayName: string | null): Promise<void
         ...(admission === undefined ? {} : { handshakePayload: admission }),
       });
     } catch (e) {
-      // The engine tries again with a backoff (a second, doubling to a minute); the page says why meanwhile.
-      problem(linkProblem(gateway.name, e, ++failedConnects));
+      // The engine tries again with a backoff (a second, doubling to a minute); the page says why
+      // meanwhile. An admission refusal is not a problem to show: the engine computes the proof
+      // of work the gateway asks for and links again (its status says so).
+      if (!(isBackchannelError(e) && e.code.startsWith('ERR_ADMISSION_'))) problem(linkProblem(gateway.name, e, ++failedConnects));
       throw e;
     }
     failedConnects = 0;
