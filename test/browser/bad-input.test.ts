@@ -254,8 +254,10 @@ describe('bad input in the browser client, in Chromium', { skip: skip ?? false }
     await until(page, 'the storage problem shown', (v) => v.error?.code === 'ERR_STORE_WRITE', 20_000);
     await page.getByLabel("Recipient's address").fill(bob.address);
     await page.getByLabel('Message', { exact: true }).fill('sent while full');
+    const clicked = (await view(page)).reports;
     await page.getByRole('button', { name: 'Send', exact: true }).click();
-    await sleep(1500); // what the page says meanwhile (checked, not waited for)
+    // Two status reports later (the engine's clocks ran meanwhile), the page still does not claim it.
+    await until(page, 'two more reports', (v) => v.reports >= clicked + 2, 10_000);
     assert.equal(await page.locator('#send-result').textContent(), 'Sending…', 'not claimed queued before it is on disk');
     await setQuota(page, 'free');
     const freed = await until(page, 'the problem cleared and the message queued', (v) => v.error === null && Object.values(v.sent).some((m) => m.text === 'sent while full'), 30_000);
@@ -276,8 +278,8 @@ describe('bad input in the browser client, in Chromium', { skip: skip ?? false }
 
     await page.reload();
     const last = await until(page, 'connected after the reload', (v) => v.state === 'connected', 45_000);
-    await sleep(2000); // fetches that would bring a duplicate, if the position had been lost
-    const final = await view(page);
+    // Three reports later (some 90 fetches at the default rate) a lost position would have brought the message again.
+    const final = await until(page, 'three more reports', (v) => v.reports >= last.reports + 3, 15_000);
     assert.equal(Object.values(final.received).filter((t) => t === 'while full').length, 1);
     assert.equal(await page.locator('#received li').filter({ hasText: 'while full' }).count(), 1, 'shown once');
     assert.equal(last.error, null);
