@@ -18,6 +18,7 @@ import { benchObserver } from './observer.js';
 import { benchSim } from './sim.js';
 import { benchSphinx } from './sphinx.js';
 import { benchWebScreens } from './web-screens.js';
+import { benchWeb } from './web.js';
 import { printTable } from './_timing.js';
 
 interface Bench {
@@ -60,6 +61,7 @@ const BENCHES: Record<string, Bench> = {
     about: 'Abuse: an honest pair\'s delivery rate and latency and the servers\' RSS before, during and after silent sockets (10× the handshake slots), fresh keys without work and a fetch flood against a gateway and a mix [--seconds N]',
     run: (argv) => benchOverload(argv),
   },
+  web: { about: 'The browser client in Chromium: bundle size (raw, gzip), page load to connected on a local network, CPU per packet in the page (@noble against WebCrypto)', run: benchWeb },
   chaos: {
     about: 'Faults across hosts: every server in its own network namespace, kills, pauses, partitions and loss while clients exchange numbered messages [--minutes N] [--seed S] (Linux, root)',
     run: (argv) => benchChaos(argv),

@@ -100,6 +100,14 @@ function showError(code: string, message: string): void {
   e.hidden = false;
 }
 
+/** The problem shown has passed (the worker said `resolved`). */
+function clearError(): void {
+  view.error = null;
+  const e = el('error');
+  e.textContent = '';
+  e.hidden = true;
+}
+
 // ---- the network panel ----
 
 const samples: Array<{ at: number; real: number; cover: number }> = [];
@@ -350,6 +358,9 @@ function onMessage(m: FromWorker): void {
       break;
     case 'error':
       showError(m.code, m.message);
+      break;
+    case 'resolved':
+      if (view.error?.code === m.code) clearError();
       break;
   }
 }

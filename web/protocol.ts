@@ -84,6 +84,8 @@ export type FromWorker =
   | { readonly type: 'state'; readonly state: 'starting' | 'connecting' | 'connected' | 'disconnected' | 'stopped' }
   /** Something the user must know: another tab holds this profile, the store cannot write, a bad network file. */
   | { readonly type: 'error'; readonly code: string; readonly message: string }
+  /** The problem last posted as an error with this code is over (the gateway is reached again, storage writes again, a valid directory came). */
+  | { readonly type: 'resolved'; readonly code: string }
   | { readonly type: 'status'; readonly status: StatusView }
   /** The answer to a send: its id (hex) once the message is on disk (queued for good), or why it was refused. */
   | { readonly type: 'queued'; readonly requestId: number; readonly id: string | null; readonly error: string | null }

@@ -95,6 +95,68 @@ function timedLink(link: Link, idb: IdbClientStore, maxMessageLength: number): G
   };
 }
 
+/**
+ * Problems the page shows until they pass (web/main.ts shows one at a time): posted as an error
+ * with its code, and `resolved` with the same code once it is over. Messages say what happened and
+ * what the client does about it, never a key, an address or a message.
+ */
+function problem(p: { code: string; message: string }): void {
+  post({ type: 'error', code: p.code, message: p.message });
+}
+
+function resolved(code: string): void {
+  post({ type: 'resolved', code });
+}
+
+/** The code under which every failure to link to the gateway is shown (the cause's own code is in the message). */
+const LINK_PROBLEM = 'ERR_LINK_CONNECT';
+
+function linkProblem(gateway: string, e: unknown, attempt: number): { code: string; message: string } {
+  const code = isBackchannelError(e) ? e.code : 'ERR_LINK_CONNECT';
+  const again = `Trying again with growing pauses (attempt ${attempt}); what you send waits meanwhile.`;
+  if (code === 'ERR_LINK_CONNECT' || code === 'ERR_LINK_CLOSED' || code === 'ERR_LINK_TIMEOUT')
+    return { code: LINK_PROBLEM, message: `Cannot reach your gateway ${gateway}: it may be down or unreachable (${code}). ${again}` };
+  return { code: LINK_PROBLEM, message: `Your gateway ${gateway} answered with something that is not Backchannel's protocol (${code}). ${again}` };
+}
+
+function storageProblem(e: Error): { code: string; message: string } {
+  const what = e.name === 'QuotaExceededError' ? "This browser's storage for this site is full" : `This browser refused to store the client's state (${e.name})`;
+  return {
+    code: 'ERR_STORE_WRITE',
+    message: `${what}. Nothing already sent or received is lost, but new messages wait and nothing more is taken from your gateway until it can be written. Free some space (site data of other sites); the client keeps trying.`,
+  };
+}
+
+/**
+ * Documents the gateway hands over that fail verification against the authorities' keys this
+ * client holds (bad signatures, too few, another network's): refused by the engine, counted in its
+ * status, shown here while no good one has come since.
+ */
+function directoryWatch(): { check(s: ReturnType<Client['status']>): void } {
+  let invalidSeen = 0;
+  let documentsSeen = 0;
+  let shown = false;
+  return {
+    check(s) {
+      const d = s.directory;
+      if (d === null) return;
+      if (d.documents > documentsSeen && shown) {
+        shown = false;
+        resolved('ERR_CLIENT_DIRECTORY');
+      }
+      documentsSeen = d.documents;
+      if (d.invalid > invalidSeen && s.document !== 'current') {
+        shown = true;
+        problem({
+          code: 'ERR_CLIENT_DIRECTORY',
+          message: `The network directory your gateway gave could not be verified with the network's authority keys (${d.invalid} refused). It is not used; nothing is sent to anyone until a valid one comes. The network details this page was given may be wrong.`,
+        });
+      }
+      invalidSeen = d.invalid;
+    },
+  };
+}
+
 interface Running {
   readonly client: Client;
   readonly idb: IdbClientStore;
@@ -166,9 +228,10 @@ async function start(network: unknown, gatewayName: string | null, token: string
   post({ type: 'state', state: 'starting' });
   let idb: IdbClientStore;
   try {
-    idb = await openIdbClientStore(PROFILE, (e) => {
-      post({ type: 'error', code: 'ERR_STORE_WRITE', message: `The browser refused to store this client's state (${e.name}): nothing more is sent until the page is reloaded with space free.` });
-      void running?.client.stop();
+    idb = await openIdbClientStore(PROFILE, {
+      // Writes are retried; meanwhile frames go on as ever and nothing new is acknowledged to the gateway.
+      onFailure: (e) => problem(storageProblem(e)),
+      onRecovered: () => resolved('ERR_STORE_WRITE'),
     });
   } catch (e) {
     post({ type: 'error', code: 'ERR_STORE_OPEN', message: `Cannot open this client's storage (${e instanceof Error ? e.name : 'error'}). Private windows or blocked site data prevent it.` });
@@ -214,20 +277,32 @@ async function start(network: unknown, gatewayName: string | null, token: string
   }
   const address = clientAddress(portableBackend, identity);
   post({ type: 'identity', address, gateway: identity.contact.name, fresh });
+  let failedConnects = 0;
+  const directory = directoryWatch();
   const log = consoleLogger('client');
   // `admission`: the gateway admission's proof or token (src/client/admission.ts), computed by the
   // engine when a gateway asks for it, as the Node client does.
   const connect = async (gateway: DocumentNode, staticKey: Uint8Array, maxMessageLength: number, admission?: Uint8Array): Promise<GatewayLink> => {
     if (gateway.wsAddress === null) throw new Error('the gateway has no WebSocket listener');
-    const link = await connectBrowserWs({
-      url: gateway.wsAddress,
-      crypto: portableNoiseCrypto,
-      staticKey,
-      remoteStatic: gateway.linkKey,
-      maxMessageLength,
-      handshakeTimeoutMs: CONNECT_TIMEOUT_MS,
-      ...(admission === undefined ? {} : { handshakePayload: admission }),
-    });
+    let link: Link;
+    try {
+      link = await connectBrowserWs({
+        url: gateway.wsAddress,
+        crypto: portableNoiseCrypto,
+        staticKey,
+        remoteStatic: gateway.linkKey,
+        maxMessageLength,
+        handshakeTimeoutMs: CONNECT_TIMEOUT_MS,
+        ...(admission === undefined ? {} : { handshakePayload: admission }),
+      });
+    } catch (e) {
+      // The engine tries again with a backoff (a second, doubling to a minute); the page says why
+      // meanwhile. An admission refusal is not a problem to show: the engine computes the proof
+      // of work the gateway asks for and links again (its status says so).
+      if (!(isBackchannelError(e) && e.code.startsWith('ERR_ADMISSION_'))) problem(linkProblem(gateway.name, e, ++failedConnects));
+      throw e;
+    }
+    failedConnects = 0;
     return timedLink(link, idb, maxMessageLength);
   };
   const client = new Client(
@@ -268,6 +343,7 @@ async function start(network: unknown, gatewayName: string | null, token: string
     if (e.type === 'message') postMessageOf(e.message);
   });
   client.subscribe((e) => {
+    if (e.type === 'connected') resolved(LINK_PROBLEM);
     if (e.type === 'connected' || e.type === 'disconnected') post({ type: 'state', state: e.type });
     else if (e.type === 'delivered' || e.type === 'sent') post({ type: 'outgoing', id: toHex(e.id), state: e.type });
     else if (e.type === 'failed') post({ type: 'outgoing', id: toHex(e.id), state: 'failed' });
@@ -282,6 +358,7 @@ async function start(network: unknown, gatewayName: string | null, token: string
   let refusal: string | null = null;
   const report = (): void => {
     const s = client.status();
+    directory.check(s);
     // A refusal by the gateway's admission that the client cannot answer alone (a token wanted or
     // refused, a full gateway) is the user's to act on: shown once per reason. Work is computed.
     if (s.admission.state === 'refused' && s.admission.code !== refusal) {
@@ -337,24 +414,32 @@ async function stop(): Promise<void> {
 }
 
 /**
- * One client per browser profile: a second tab's worker waits for nothing and says why (a Web
- * Lock held for the worker's life). Without Web Locks (an old browser) it runs unguarded.
+ * One client per browser profile: a Web Lock held for the worker's life. A reload starts the new
+ * page's worker while the old one may still be ending (seconds on a loaded machine), so the lock
+ * is waited for PROFILE_WAIT_MS before the page is told another tab has it; a second tab is told
+ * after that wait. Without Web Locks (an old browser) it runs unguarded.
  */
+const PROFILE_WAIT_MS = 5_000;
+
 async function withProfileLock(run: () => Promise<void>): Promise<void> {
   const locks = (globalThis.navigator as Navigator | undefined)?.locks;
   if (locks === undefined) {
     await run();
     return;
   }
-  await locks.request(PROFILE, { ifAvailable: true }, async (lock) => {
-    if (lock === null) {
-      post({ type: 'error', code: 'ERR_PROFILE_BUSY', message: 'Backchannel is open in another tab of this browser. Use that tab, or close it and reload this one.' });
-      return;
-    }
-    await run();
-    // Held until the worker ends (the tab closes or reloads).
-    await new Promise<never>(() => undefined);
-  });
+  const waiting = new AbortController();
+  const timer = setTimeout(() => waiting.abort(), PROFILE_WAIT_MS);
+  try {
+    await locks.request(PROFILE, { signal: waiting.signal }, async () => {
+      clearTimeout(timer);
+      await run();
+      // Held until the worker ends (the tab closes or reloads).
+      await new Promise<never>(() => undefined);
+    });
+  } catch (e) {
+    if (!waiting.signal.aborted) throw e;
+    post({ type: 'error', code: 'ERR_PROFILE_BUSY', message: 'Backchannel is open in another tab of this browser. Use that tab, or close it and reload this one.' });
+  }
 }
 
 scope.onmessage = (ev) => {
