@@ -9,9 +9,12 @@
  * - silent sockets, 10× a listener's 128 handshake slots, against gateway-2 and a layer-1 mix,
  *   reopened as soon as they are closed (attack 1 of issue 19);
  * - fresh client keys without work against gateway-2, as fast as they are answered (attack 2);
- * - an admitted key sending `retrieve_message` flat out and never reading (attack 3).
- * Not included: a junk-mail flood into bob's mailbox (attack 4; test/server/store.test.ts) and the
- * authority's HTTP (attack 5; test/authority/http.test.ts).
+ * - an admitted key sending `retrieve_message` flat out and never reading (attack 3);
+ * - junk mail into bob's mailbox: JUNK_CLIENTS clients on gateway-1 (in this process) that each
+ *   keep a 1 MiB message to bob's address queued, so that every send slot of theirs carries a
+ *   junk fragment to him (attack 4);
+ * - silent sockets against authority-1's HTTP port, reopened as soon as they are closed; an honest
+ *   GET of the current document is timed there each second, before and during (attack 5).
  *
  * Reported: the honest pair's delivery rate and latency (p50, p99) in each phase, the ratio under
  * attack to before (the goal: ≥ 0.9 of the delivery rate), RSS of gateway-2 and the mix before,
@@ -41,6 +44,11 @@ const WORK_BITS = 16;
 const SILENT_PER_TARGET = 1_280;
 const SEND_EVERY_MS = 500;
 const AFTER_S = 10;
+/** Clients flooding bob's mailbox with junk (each at the network's send rate, 20/s by default). */
+const JUNK_CLIENTS = 4;
+const JUNK_MESSAGE_BYTES = 1024 * 1024;
+/** Silent sockets held against the authority's HTTP port. */
+const SILENT_AUTHORITY = 1_280;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -109,9 +117,30 @@ export async function benchOverload(argv: string[]): Promise<Record<string, numb
     const connected = async (cl: Client): Promise<void> => {
       while (!cl.status().connected) await sleep(100);
     };
-    await Promise.all([connected(alice.client), connected(bob.client)]);
+    const junk: Array<{ readonly client: Client; stop(): Promise<void> }> = [];
+    for (let j = 0; j < JUNK_CLIENTS; j++) {
+      await initClient({ dir: join(dir, `junk-${j}`), network: data, gatewayName: 'gateway-1' });
+      const r = await runClient({ dir: join(dir, `junk-${j}`), log: silentLogger });
+      stops.push(() => r.stop());
+      junk.push(r);
+    }
+    await Promise.all([connected(alice.client), connected(bob.client), ...junk.map((j) => connected(j.client))]);
     await sleep(2_000);
 
+    const authority = file.authorities[0]!;
+    const authorityAddr = split(new URL(authority.url).host);
+    /** Times of honest GETs of the current document from authority-1 (ms; a failure counts as 10 s). */
+    let authorityMs: number[] = [];
+    const timeAuthority = async (): Promise<void> => {
+      const t = performance.now();
+      const ok = await fetch(`${authority.url}/v1/document/current`, { signal: AbortSignal.timeout(10_000) })
+        .then(async (r) => {
+          await r.arrayBuffer();
+          return r.ok;
+        })
+        .catch(() => false);
+      authorityMs.push(ok ? performance.now() - t : 10_000);
+    };
     let rssGw: number[] = [];
     let rssMix: number[] = [];
     const sampleRss = async (): Promise<void> => {
@@ -131,6 +160,7 @@ export async function benchOverload(argv: string[]): Promise<Record<string, numb
         if (performance.now() >= nextRss) {
           nextRss = performance.now() + 1000;
           await sampleRss().catch(() => undefined);
+          await timeAuthority();
         }
         await sleep(SEND_EVERY_MS);
       }
@@ -140,14 +170,16 @@ export async function benchOverload(argv: string[]): Promise<Record<string, numb
     process.stderr.write(`overload: ${seconds} s without attack...\n`);
     const quiet = await honest(seconds);
     const rssBefore = { gw: Math.max(...rssGw), mix: Math.max(...rssMix) };
+    const authorityBefore = [...authorityMs].sort((a, b) => a - b);
     rssGw = [];
     rssMix = [];
+    authorityMs = [];
     const before = { gw: await scrape(gwOps), mix: await scrape(mixOps) };
 
     // The attack.
     let attacking = true;
     const silent = new Set<Socket>();
-    const keepSilent = (target: { host: string; port: number }, source: string): void => {
+    const keepSilent = (target: { host: string; port: number }, source: string, count: number): void => {
       const open = (): void => {
         if (!attacking) return;
         const s = netConnect({ ...target, localAddress: source });
@@ -159,10 +191,24 @@ export async function benchOverload(argv: string[]): Promise<Record<string, numb
           setTimeout(open, 50);
         });
       };
-      for (let i = 0; i < SILENT_PER_TARGET; i++) open();
+      for (let i = 0; i < count; i++) open();
     };
-    keepSilent(split(gw2.tcpAddress), '127.0.0.2');
-    keepSilent(split(mix.tcpAddress), '127.0.0.3');
+    keepSilent(split(gw2.tcpAddress), '127.0.0.2', SILENT_PER_TARGET);
+    keepSilent(split(mix.tcpAddress), '127.0.0.3', SILENT_PER_TARGET);
+    keepSilent(authorityAddr, '127.0.0.6', SILENT_AUTHORITY);
+    // Junk: each junk client keeps one 1 MiB message to bob queued, so its every send slot is junk.
+    let junkMessages = 0;
+    const junkBody = nodeBackend.randomBytes(JUNK_MESSAGE_BYTES);
+    const feedJunk = (): void => {
+      for (const j of junk) {
+        if (j.client.status().pendingMessages === 0) {
+          j.client.send({ to: bob.address, body: junkBody });
+          junkMessages++;
+        }
+      }
+    };
+    feedJunk();
+    const junkTimer = setInterval(feedJunk, 1_000);
     let sybils = 0;
     const sybil = (async () => {
       while (attacking) {
@@ -202,7 +248,11 @@ export async function benchOverload(argv: string[]): Promise<Record<string, numb
     const health = (await fetch(`${gwOps}/healthz`, { signal: AbortSignal.timeout(10_000) })
       .then((r) => r.json())
       .catch(() => ({ status: 'no answer' }))) as { status: string; reasons?: string[] };
+    const authorityDuring = [...authorityMs].sort((a, b) => a - b);
     attacking = false;
+    clearInterval(junkTimer);
+    // The junk clients stop with their junk still queued, so that "after" is clean.
+    await Promise.all(junk.map((j) => j.stop()));
     for (const s of silent) s.destroy();
     await (floodLink as Link | null)?.close().catch(() => undefined);
     await Promise.all([sybil, flood]);
@@ -246,6 +296,11 @@ export async function benchOverload(argv: string[]): Promise<Record<string, numb
       gw_handshakes_evicted: grew('backchannel_link_handshakes_total', { listener: 'link', result: 'evicted' }, 'gw'),
       mix_gate_refused_source_open: grew('backchannel_connections_refused_total', { listener: 'link', reason: 'source_open' }, 'mix'),
       mix_handshakes_evicted: grew('backchannel_link_handshakes_total', { listener: 'link', result: 'evicted' }, 'mix'),
+      junk_messages_queued: junkMessages,
+      junk_intake_limited: grew('backchannel_packets_dropped_total', { reason: 'intake_limited' }, 'gw'),
+      authority_get_p50_before_ms: round(percentile(authorityBefore, 50)),
+      authority_get_p50_during_ms: round(percentile(authorityDuring, 50)),
+      authority_get_max_during_ms: round(authorityDuring[authorityDuring.length - 1] ?? NaN),
       gateway_health_under_attack: `${health.status}${health.reasons ? `: ${health.reasons.join('; ')}` : ''}`,
     };
   } finally {
