@@ -2,7 +2,8 @@
  * `npm run bench -- overload [--seconds N] [--json]`: a local network (servers as processes on
  * 127.0.0.1), an honest pair of clients (alice on gateway-1, bob on gateway-2, in this process)
  * exchanging one message every 500 ms, measured for N seconds (60 by default) without attack,
- * then N seconds under attack, then 10 s after it. gateway-2 admits by proof of work (16 bits, so
+ * then N seconds under attacks 1, 2, 3 and 5 (below), 10 s after them, N seconds of junk mail
+ * (attack 4) and 10 s after it. gateway-2 admits by proof of work (16 bits, so
  * that bob and the attacker's one admitted key are quick to make).
  *
  * The attack, from other sources on loopback (127.0.0.2 and up) than the honest clients:
@@ -196,19 +197,6 @@ export async function benchOverload(argv: string[]): Promise<Record<string, numb
     keepSilent(split(gw2.tcpAddress), '127.0.0.2', SILENT_PER_TARGET);
     keepSilent(split(mix.tcpAddress), '127.0.0.3', SILENT_PER_TARGET);
     keepSilent(authorityAddr, '127.0.0.6', SILENT_AUTHORITY);
-    // Junk: each junk client keeps one 1 MiB message to bob queued, so its every send slot is junk.
-    let junkMessages = 0;
-    const junkBody = nodeBackend.randomBytes(JUNK_MESSAGE_BYTES);
-    const feedJunk = (): void => {
-      for (const j of junk) {
-        if (j.client.status().pendingMessages === 0) {
-          j.client.send({ to: bob.address, body: junkBody });
-          junkMessages++;
-        }
-      }
-    };
-    feedJunk();
-    const junkTimer = setInterval(feedJunk, 1_000);
     let sybils = 0;
     const sybil = (async () => {
       while (attacking) {
@@ -250,9 +238,6 @@ export async function benchOverload(argv: string[]): Promise<Record<string, numb
       .catch(() => ({ status: 'no answer' }))) as { status: string; reasons?: string[] };
     const authorityDuring = [...authorityMs].sort((a, b) => a - b);
     attacking = false;
-    clearInterval(junkTimer);
-    // The junk clients stop with their junk still queued, so that "after" is clean.
-    await Promise.all(junk.map((j) => j.stop()));
     for (const s of silent) s.destroy();
     await (floodLink as Link | null)?.close().catch(() => undefined);
     await Promise.all([sybil, flood]);
@@ -263,6 +248,32 @@ export async function benchOverload(argv: string[]): Promise<Record<string, numb
     // Stragglers: messages of the last phase still on their way.
     await sleep(10_000);
     const rssAfter = { gw: rssGw[rssGw.length - 1] ?? 0, mix: rssMix[rssMix.length - 1] ?? 0 };
+
+    // Attack 4 on its own: junk mail to bob's address, the address the honest pair writes to.
+    const beforeJunk = await scrape(gwOps);
+    // Junk: each junk client keeps one 1 MiB message to bob queued, so its every send slot is junk.
+    let junkMessages = 0;
+    const junkBody = nodeBackend.randomBytes(JUNK_MESSAGE_BYTES);
+    const feedJunk = (): void => {
+      for (const j of junk) {
+        if (j.client.status().pendingMessages === 0) {
+          j.client.send({ to: bob.address, body: junkBody });
+          junkMessages++;
+        }
+      }
+    };
+    feedJunk();
+    const junkTimer = setInterval(feedJunk, 1_000);
+    process.stderr.write(`overload: ${seconds} s of junk mail to bob...\n`);
+    const junked = await honest(seconds);
+    clearInterval(junkTimer);
+    const afterJunkMetrics = await scrape(gwOps);
+    const backlog = bob.client.status();
+    // The junk clients stop with their junk still queued; bob's backlog is what remains.
+    await Promise.all(junk.map((j) => j.stop()));
+    process.stderr.write(`overload: ${AFTER_S} s after the junk...\n`);
+    const afterJunk = await honest(AFTER_S);
+    await sleep(10_000);
     const grew = (name: string, labels: Record<string, string>, server: 'gw' | 'mix'): number =>
       (readSample(during[server], name, labels) ?? 0) - (readSample(before[server], name, labels) ?? 0);
     const rate = (ph: Phase): number => ph.received / Math.max(1, ph.sent);
@@ -297,7 +308,13 @@ export async function benchOverload(argv: string[]): Promise<Record<string, numb
       mix_gate_refused_source_open: grew('backchannel_connections_refused_total', { listener: 'link', reason: 'source_open' }, 'mix'),
       mix_handshakes_evicted: grew('backchannel_link_handshakes_total', { listener: 'link', result: 'evicted' }, 'mix'),
       junk_messages_queued: junkMessages,
-      junk_intake_limited: grew('backchannel_packets_dropped_total', { reason: 'intake_limited' }, 'gw'),
+      junk_intake_limited: (readSample(afterJunkMetrics, 'backchannel_packets_dropped_total', { reason: 'intake_limited' }) ?? 0) - (readSample(beforeJunk, 'backchannel_packets_dropped_total', { reason: 'intake_limited' }) ?? 0),
+      junk_delivery_rate: round(rate(junked), 3),
+      junk_p50_ms: lat(junked, 50),
+      junk_p99_ms: lat(junked, 99),
+      junk_over_quiet_p50: round(lat(junked, 50) / lat(quiet, 50), 2),
+      after_junk_delivery_rate: round(rate(afterJunk), 3),
+      bob_fragments_received_by_end: backlog.entriesReceived.fragment,
       authority_get_p50_before_ms: round(percentile(authorityBefore, 50)),
       authority_get_p50_during_ms: round(percentile(authorityDuring, 50)),
       authority_get_max_during_ms: round(authorityDuring[authorityDuring.length - 1] ?? NaN),
