@@ -183,8 +183,10 @@ abstract class ScheduledClock {
     while (!this.#paused && this.#next <= now + DUE_EPSILON_MS) {
       if (this.#next < real - DUE_EPSILON_MS) {
         if (overdue >= cap) {
+          // From the present, not from the lead's point: what is drawn next is emitted ahead as
+          // usual, so the restart leaves no lead-long hole in the schedule.
           restarted = true;
-          this.#restartFrom(now);
+          this.#restartFrom(real);
           break;
         }
         overdue++;
