@@ -283,6 +283,8 @@ describe('a page and CLI clients through the messenger', { skip: skip ?? false, 
       ((await ipcCall(dave.socket, { op: 'introductions' }))['introductions'] as Array<{ id: number; role: string; state: string }>).find((i) => i.role === 'received' && i.state === 'offered'));
     await bc(['client', 'introduction', 'accept', String(atDave.id), '--name', 'alice', '--dir', dave.dir]);
     await waitPage(page, 'dave as a contact', (v) => v.contacts.some((c) => c.name === 'dave d.'));
+    // bob forwards each side its card on its own; the page can hold dave's before dave holds the page's.
+    await waitCli('the page as a contact at dave', async () => ((await contactNames(dave)).includes('alice') ? true : null));
     assert.equal((await view(page)).contacts.find((c) => c.name === 'dave d.')!.safetyNumber, await safetyNumber(dave, 'alice'));
     await say(page, 'dave d.', 'nice to meet you, dave');
     await waitCli("the page's message at dave", async () => (await history(dave, 'alice')).find((e) => e.direction === 'in' && e.text === 'nice to meet you, dave'));
