@@ -1,15 +1,16 @@
 #!/usr/bin/env node
 // Writes test/messaging/vectors/kdf-chains.json: known answers for the messaging layer's key
 // derivations (docs/messaging.md): the X3DH KDF with the ML-KEM secret, the root KDF with and
-// without a post-quantum secret, the chain KDF over several steps, and the message-key expansion.
+// without a post-quantum secret, the chain KDF over several steps, and a body sealed under its
+// message key.
 //
-// It computes them with node:crypto (hkdfSync, createHmac), written here from the description in
+// It computes them with node:crypto (hkdfSync, createHmac, createCipheriv), written here from the description in
 // docs/messaging.md and not from src/messaging, so that the test that reads the file checks our
 // code against a second implementation. Inputs are SHA-256 of fixed labels.
 //
 //   node scripts/gen-messaging-kat.js      (rewrites the file; commit the result)
 import { Buffer } from 'node:buffer';
-import { createHash, createHmac, hkdfSync } from 'node:crypto';
+import { createCipheriv, createHash, createHmac, hkdfSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { URL, fileURLToPath } from 'node:url';
 import { TextEncoder } from 'node:util';
@@ -23,7 +24,6 @@ const hmac = (key, data) => createHmac('sha256', key).update(data).digest();
 
 const INFO_X3DH = te.encode('Backchannel messaging v1 X3DH');
 const INFO_ROOT = te.encode('Backchannel messaging v1 root');
-const INFO_MESSAGE = te.encode('Backchannel messaging v1 message');
 
 // X3DH: HKDF(salt = 32 zero bytes, ikm = 0xFF*32 || DH1..DH4 || SS, info) -> SK || HKa || NHKb.
 const x3dh = [];
@@ -57,31 +57,25 @@ for (let n = 0; n < 1000; n++) {
   ck = next;
 }
 
-// Message keys: HKDF-Expand only (mk is already a uniform key), (mk, info, 44) -> key (32) ||
-// nonce (12). node:crypto has no expand-only call, so RFC 5869 §2.3's T(1) || T(2) is computed
-// here from HMAC.
-const expand = (prk, info, length) => {
-  let t = Buffer.alloc(0);
-  const out = [];
-  for (let i = 1; out.reduce((n, b) => n + b.length, 0) < length; i++) {
-    t = hmac(prk, Buffer.concat([t, info, Buffer.of(i)]));
-    out.push(t);
-  }
-  return Buffer.concat(out).subarray(0, length);
-};
-const message = [0, 1, 2].map((i) => {
-  const mk = input(`message mk${i}`);
-  const out = expand(mk, INFO_MESSAGE, 44);
-  return { mk: hex(mk), key: hex(out.subarray(0, 32)), nonce: hex(out.subarray(32, 44)) };
+// Message bodies: ChaCha20-Poly1305 with the message key itself as the key and a zero nonce,
+// associated data = the session's AD || the message's prefix; the output is ciphertext || tag.
+const body = [0, 1, 2].map((i) => {
+  const mk = input(`body mk${i}`);
+  const ad = Buffer.concat([input(`body ad${i}`), input(`body prefix${i}`).subarray(0, 10 + i)]);
+  const plaintext = Buffer.from(`body ${i}: ${'x'.repeat(40 * i)}`);
+  const cipher = createCipheriv('chacha20-poly1305', mk, Buffer.alloc(12), { authTagLength: 16 });
+  cipher.setAAD(ad);
+  const sealed = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+  return { mk: hex(mk), ad: hex(ad), plaintext: hex(plaintext), sealed: hex(sealed) };
 });
 
 const doc = {
   about: 'Known answers for the messaging KDFs (docs/messaging.md), written by scripts/gen-messaging-kat.js with node:crypto.',
-  info: { x3dh: hex(INFO_X3DH), root: hex(INFO_ROOT), message: hex(INFO_MESSAGE) },
+  info: { x3dh: hex(INFO_X3DH), root: hex(INFO_ROOT) },
   x3dh,
   root,
   chain,
-  message,
+  body,
 };
 writeFileSync(fileURLToPath(OUT), `${JSON.stringify(doc, null, 2)}\n`);
 console.log(`gen-messaging-kat: wrote ${fileURLToPath(OUT)}`);

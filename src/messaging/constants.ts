@@ -89,7 +89,6 @@ export const MAX_PLAINTEXT_LENGTH =
 /** HKDF info strings, one per use (domain separation). */
 export const INFO_X3DH = te.encode('Backchannel messaging v1 X3DH');
 export const INFO_ROOT = te.encode('Backchannel messaging v1 root');
-export const INFO_MESSAGE = te.encode('Backchannel messaging v1 message');
 /** X3DH spec section 2.2: 32 0xFF bytes in front of the DH outputs, so that no input to the KDF is a valid X25519 output alone. */
 export const X3DH_PREFIX = new Uint8Array(32).fill(0xff);
 /** Chain KDF inputs (Double Ratchet spec section 5.2 recommends HMAC with constants 0x01 and 0x02). */

@@ -4,7 +4,7 @@
  * imports; the crypto backend and the clock are passed in. See docs/messaging.md.
  */
 export * from './constants.js';
-export { hkdf, kdfChain, kdfRoot, kdfX3dh, messageKeys } from './kdf.js';
+export { hkdf, kdfChain, kdfRoot, kdfX3dh } from './kdf.js';
 export { type KemKeyPair, kemDecapsulate, kemEncapsulate, kemGenerate, kemKeyPairFromSeed } from './kem.js';
 export {
   BUNDLE_LENGTH,

@@ -9,7 +9,6 @@ import { abytes, aint, concatBytes, wipe } from '../util/bytes.js';
 import {
   CHAIN_MESSAGE_CONSTANT,
   CHAIN_NEXT_CONSTANT,
-  INFO_MESSAGE,
   INFO_ROOT,
   INFO_X3DH,
   KEY_LENGTH,
@@ -84,20 +83,6 @@ export function kdfRoot(c: CryptoBackend, rk: Uint8Array, dhOut: Uint8Array, pqS
 export function kdfChain(c: CryptoBackend, ck: Uint8Array): { ck: Uint8Array; mk: Uint8Array } {
   abytes('ck', ck, KEY_LENGTH);
   return { ck: c.hmacSha256(ck, CHAIN_NEXT_CONSTANT), mk: c.hmacSha256(ck, CHAIN_MESSAGE_CONSTANT) };
-}
-
-/**
- * The AEAD key and nonce of one message body: HKDF-Expand(mk, INFO_MESSAGE, 44). Each message key
- * seals exactly one body, so a nonce derived from it is never reused.
- */
-export function messageKeys(c: CryptoBackend, mk: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
-  abytes('mk', mk, KEY_LENGTH);
-  const out = c.hkdfSha256Expand(mk, INFO_MESSAGE, 44);
-  try {
-    return { key: out.slice(0, 32), nonce: out.slice(32, 44) };
-  } finally {
-    wipe(out);
-  }
 }
 
 /** Advances `ck` by `n` steps without keeping the message keys (tests and vector generation). */

@@ -48,7 +48,7 @@ import {
   PREKEY_FIELDS_LENGTH,
   TAG_LENGTH,
 } from './constants.js';
-import { kdfChain, kdfRoot, messageKeys } from './kdf.js';
+import { kdfChain, kdfRoot } from './kdf.js';
 import { kemDecapsulate, kemEncapsulate, kemGenerate } from './kem.js';
 
 /** What a session needs from its host: the crypto backend (and its randomness) and a clock in milliseconds. */
@@ -359,15 +359,13 @@ export class Session {
     out[off++] = sealedHeader.length >>> 8;
     out[off++] = sealedHeader.length & 0xff;
     out.set(sealedHeader, off);
-    const keys = messageKeys(c, mk);
     try {
-      const prefix = out.subarray(0, prefixLength);
-      out.set(c.chacha20Poly1305Seal(keys.key, keys.nonce, concatBytes(s.ad, prefix), plaintext), prefixLength);
+      out.set(sealBody(c, mk, s.ad, out.subarray(0, prefixLength), plaintext), prefixLength);
       s.ns++;
       if (s.pqSentSince < 0xffffffff) s.pqSentSince++;
       return out;
     } finally {
-      wipe(mk, keys.key, header);
+      wipe(mk, header);
     }
   }
 
@@ -639,16 +637,24 @@ export function kemPublicOf(secretKey: Uint8Array): Uint8Array {
   return secretKey.subarray(1152, 1152 + KEM_PUBLIC_LENGTH);
 }
 
-/** DECRYPT(mk, body, AD ‖ prefix) with ChaCha20-Poly1305; the derived key is wiped. */
+/** The body's nonce: zero, since each message key seals exactly one body (docs/messaging.md). */
+const BODY_NONCE = new Uint8Array(12);
+
+/**
+ * ENCRYPT(mk, plaintext, AD ‖ prefix): ChaCha20-Poly1305 with the message key itself as the key
+ * and a zero nonce. A message key is a KDF_CK output, uniform and used for this one body only, so
+ * no further derivation is needed (the spec's HKDF step exists for AES-CBC + HMAC, which need
+ * three values). Exported for the known-answer test.
+ */
+export function sealBody(c: CryptoBackend, mk: Uint8Array, ad: Uint8Array, prefix: Uint8Array, plaintext: Uint8Array): Uint8Array {
+  return c.chacha20Poly1305Seal(mk, BODY_NONCE, concatBytes(ad, prefix), plaintext);
+}
+
+/** DECRYPT(mk, body, AD ‖ prefix), as sealBody. */
 function openBody(c: CryptoBackend, mk: Uint8Array, ad: Uint8Array, f: Frame): Uint8Array {
-  const keys = messageKeys(c, mk);
-  try {
-    const out = c.chacha20Poly1305Open(keys.key, keys.nonce, concatBytes(ad, f.prefix), f.body);
-    if (out === null) throw decryptError();
-    return out;
-  } finally {
-    wipe(keys.key);
-  }
+  const out = c.chacha20Poly1305Open(mk, BODY_NONCE, concatBytes(ad, f.prefix), f.body);
+  if (out === null) throw decryptError();
+  return out;
 }
 
 export type { Core as SessionCore };

@@ -9,7 +9,6 @@ import { shake128 } from '@noble/hashes/sha3.js';
 import { nodeBackend } from '../../src/crypto/node.js';
 import { portableBackend } from '../../src/crypto/portable.js';
 import {
-  INFO_MESSAGE,
   INFO_ROOT,
   INFO_X3DH,
   hkdf,
@@ -18,9 +17,9 @@ import {
   kdfX3dh,
   kemDecapsulate,
   kemKeyPairFromSeed,
-  messageKeys,
 } from '../../src/messaging/index.js';
 import { chainAt } from '../../src/messaging/kdf.js';
+import { sealBody } from '../../src/messaging/ratchet.js';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { fromHex, toHex } from '../../src/util/bytes.js';
 
@@ -46,15 +45,15 @@ for (const c of [nodeBackend, portableBackend]) {
       );
     });
 
-    test('the X3DH, root, chain and message-key derivations match the known-answer file', () => {
+    test('the X3DH, root and chain derivations and the body sealing match the known-answer file', () => {
       const kat = JSON.parse(readFileSync(KAT, 'utf8')) as {
-        info: { x3dh: string; root: string; message: string };
+        info: { x3dh: string; root: string };
         x3dh: { dh: string[]; kem: string; sk: string; hka: string; nhkb: string }[];
         root: { rk: string; dh: string; pq: string | null; next_rk: string; ck: string; nhk: string }[];
         chain: { ck0: string; steps: { n: number; mk: string; ck: string }[] };
-        message: { mk: string; key: string; nonce: string }[];
+        body: { mk: string; ad: string; plaintext: string; sealed: string }[];
       };
-      assert.deepEqual(kat.info, { x3dh: toHex(INFO_X3DH), root: toHex(INFO_ROOT), message: toHex(INFO_MESSAGE) });
+      assert.deepEqual(kat.info, { x3dh: toHex(INFO_X3DH), root: toHex(INFO_ROOT) });
       assert.equal(kat.x3dh.length, 2);
       for (const v of kat.x3dh) {
         const k = kdfX3dh(c, v.dh.map(fromHex), fromHex(v.kem));
@@ -76,9 +75,11 @@ for (const c of [nodeBackend, portableBackend]) {
       }
       const at = chainAt(c, fromHex(kat.chain.ck0), 999);
       assert.deepEqual({ n: 999, mk: toHex(at.mk), ck: toHex(at.ck) }, kat.chain.steps[10]);
-      for (const v of kat.message) {
-        const m = messageKeys(c, fromHex(v.mk));
-        assert.deepEqual([toHex(m.key), toHex(m.nonce)], [v.key, v.nonce]);
+      assert.equal(kat.body.length, 3);
+      for (const v of kat.body) {
+        // The AD splits anywhere: the body's associated data is the session's AD followed by the prefix.
+        const ad = fromHex(v.ad);
+        assert.equal(toHex(sealBody(c, fromHex(v.mk), ad.subarray(0, 32), ad.subarray(32), fromHex(v.plaintext))), v.sealed);
       }
     });
   });
