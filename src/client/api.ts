@@ -109,8 +109,14 @@ export interface ClientStatus {
   readonly packetsSent: { readonly real: number; readonly drop: number; readonly loop: number };
   /** Mailbox entries fetched since start, by what they were. */
   readonly entriesReceived: { readonly fragment: number; readonly ack: number; readonly loop: number; readonly reply: number; readonly invalid: number };
-  /** Timer callbacks of each traffic clock that dropped overdue events after a stall (docs/client.md, "Stalls"). */
+  /** Timer callbacks of each traffic clock that dropped overdue events after a stall (docs/client.md, "Stalls"); the link thread's clocks when it runs them. */
   readonly clockRestarts: { readonly send: number; readonly loop: number; readonly fetch: number };
+  /**
+   * With a link that runs the clocks on its own thread (link-clocks.ts): send and loop ticks since
+   * start that sent a reserve cover packet because the engine had fallen behind, and ticks that
+   * found nothing to send at all. Absent otherwise.
+   */
+  readonly linkTicks?: { readonly reserve: number; readonly missed: number };
   /** Our admission at the gateway (src/client/admission.ts): none asked, proof of work in progress, ready, or refused with the reason. */
   readonly admission?: AdmissionState;
 }

@@ -65,6 +65,8 @@ import type { DirectoryTrust } from './directory.js';
 import { open, seal } from './envelope.js';
 import { MAX_REPLY_SURBS, MESSAGE_ID_LENGTH, decodeFrame, decodeMessage, encodeMessage, fragmentFrames, frameLength, loopFrame } from './frames.js';
 import { PeriodicClock, PoissonClock, exponentialMs, hopDelaysMs, uniform01 } from './poisson.js';
+import { COVER_RESERVE, preparedDepth } from './link-clocks.js';
+import type { ClockRates, TickKind, TickSource } from './link-clocks.js';
 import type { ClientStore, Destination, ExtraMailbox, InboxMessage, OutgoingFragment, OutgoingMessage } from './store.js';
 
 /** Attempts per fragment before its message is reported failed. With the backoff below they span about 4 to 8 minutes. */
@@ -110,6 +112,27 @@ export interface GatewayLink {
   fetchAt?(atMs: number): void;
   /** The sequence the next fetches ask for (the entries before it are ours, committed). */
   setFetchSequence?(sequence: number): void;
+  /**
+   * A link whose thread runs the send, loop and fetch clocks itself (link-clocks.ts) has this.
+   * The engine's send and loop clocks then stand still while it is up: the engine keeps a few
+   * frames prepared for each of the link's clocks and a reserve of drop cover, and prepares the
+   * next frame of a clock each time the link reports one of its ticks.
+   */
+  readonly clocks?: LinkClockControl;
+}
+
+/** The engine's hold on the clocks of a link that runs them (GatewayLink.clocks). */
+export interface LinkClockControl {
+  /** Starts the clocks, or changes their rates. */
+  setRates(rates: ClockRates): void;
+  /** A frame for the next free tick of `kind`. */
+  prepare(kind: TickKind, frame: Uint8Array): void;
+  /** Drop cover for ticks that find nothing prepared; `replace` drops the reserve first (a new epoch). */
+  reserve(frames: Uint8Array[], replace: boolean): void;
+  /** A frame (a document or mailbox request) to send in place of the next fetch. */
+  replaceFetch(frame: Uint8Array): void;
+  /** Set by the engine: called for each send or loop tick of the link's thread, with what it sent, when (the link thread's clock), and the clocks' restarts. */
+  onTick: ((kind: TickKind, source: TickSource, at: number, restarts: { send: number; loop: number; fetch: number }) => void) | null;
 }
 
 /**
@@ -228,6 +251,15 @@ export class Client implements ClientApi {
   #nextSeq = 0;
   /** The ideal time of the send or loop tick being handled (for a link that sends at set times). */
   #departAt: number | null = null;
+  /** The link clock a frame is being prepared for (a link that runs the clocks). */
+  #preparing: TickKind | null = null;
+  /** Frames prepared for each of the link's clocks and not reported sent. */
+  readonly #outstanding: Record<TickKind, number> = { send: 0, loop: 0 };
+  /** Drop cover in the link's reserve, and the epoch whose keys made it. */
+  #reserveCount = 0;
+  #reserveEpoch: number | null = null;
+  #linkRestarts = { send: 0, loop: 0, fetch: 0 };
+  readonly #linkTicks = { reserve: 0, missed: 0 };
   #srtt: number | null = null;
   #rttvar = 0;
   readonly #sent = { real: 0, drop: 0, loop: 0 };
@@ -257,8 +289,13 @@ export class Client implements ClientApi {
         this.#departAt = null;
       }
     };
-    this.#sendClock = new PoissonClock(components.clock, () => this.#tools?.params.sendRatePerS ?? 0, this.#u01, at(() => this.#onSendTick()), lead);
-    this.#loopClock = new PoissonClock(components.clock, () => this.#tools?.params.loopRatePerS ?? 0, this.#u01, at(() => this.#onLoopTick()), lead);
+    // With a link that runs the clocks these two are stopped (#onLinkUp); the guard covers a tick already due.
+    this.#sendClock = new PoissonClock(components.clock, () => this.#tools?.params.sendRatePerS ?? 0, this.#u01, at(() => {
+      if (this.#link?.clocks === undefined) this.#onSendTick();
+    }), lead);
+    this.#loopClock = new PoissonClock(components.clock, () => this.#tools?.params.loopRatePerS ?? 0, this.#u01, at(() => {
+      if (this.#link?.clocks === undefined) this.#onLoopTick();
+    }), lead);
     this.#directory = components.directory === undefined ? null : new GatewayDirectory(components.directory);
     if (init.bootstrap !== undefined) {
       if (!equalBytes(init.bootstrap.gateway.identityKey, init.gateway)) throw new RangeError('client: the bootstrap gateway is not our gateway');
@@ -314,6 +351,7 @@ export class Client implements ClientApi {
     if (this.#upcoming !== null && this.#upcoming.document.epoch <= doc.document.epoch) this.#upcoming = null;
     this.#expiredReported = false;
     this.#maybeConnect();
+    this.#topUp();
   }
 
   #setTools(p: NetworkParameters): void {
@@ -325,6 +363,84 @@ export class Client implements ClientApi {
       if (changed && this.#link !== null) void this.#link.close().catch(() => undefined); // reconnects with the new codec
     } else {
       this.#tools = { ...this.#tools, params: p };
+    }
+    this.#setLinkRates();
+  }
+
+  // ---- a link that runs the clocks (link-clocks.ts) ----
+
+  #setLinkRates(): void {
+    const clocks = this.#link?.clocks;
+    const p = this.#tools?.params;
+    if (clocks === undefined || p === undefined) return;
+    clocks.setRates({ sendPerS: p.sendRatePerS, loopPerS: p.loopRatePerS, fetchPerS: p.fetchRatePerS });
+  }
+
+  #onLinkUp(link: GatewayLink): void {
+    const clocks = link.clocks;
+    if (clocks === undefined) return;
+    this.#sendClock.stop();
+    this.#loopClock.stop();
+    this.#outstanding.send = this.#outstanding.loop = 0;
+    this.#reserveCount = 0;
+    this.#reserveEpoch = null;
+    clocks.onTick = (kind, source, _at, restarts) => {
+      if (this.#link !== link) return;
+      this.#linkRestarts = restarts;
+      if (source === 'prepared') this.#outstanding[kind] = Math.max(0, this.#outstanding[kind] - 1);
+      else if (source === 'reserve') {
+        this.#reserveCount = Math.max(0, this.#reserveCount - 1);
+        this.#linkTicks.reserve++;
+        this.#sent.drop++;
+      } else if (this.#doc !== null) this.#linkTicks.missed++; // without a document there is nothing to send, stall or not
+      this.#topUp();
+    };
+    this.#setLinkRates();
+    this.#topUp();
+  }
+
+  /**
+   * Keeps the link's clocks supplied: the reserve full (and made anew with each epoch's keys), and
+   * each clock's prepared frames at their depth, each made exactly as the engine's own tick would
+   * (a real fragment when one is due, else drop cover; a loop).
+   */
+  #topUp(): void {
+    const clocks = this.#link?.clocks;
+    const doc = this.#doc;
+    const tools = this.#tools;
+    if (clocks === undefined || doc === null || tools === null || !this.#running || this.#preparing !== null) return;
+    const epoch = doc.document.epoch;
+    const replace = this.#reserveEpoch !== epoch;
+    const want = replace ? COVER_RESERVE : COVER_RESERVE - this.#reserveCount;
+    if (want > 0) {
+      const frames: Uint8Array[] = [];
+      try {
+        for (let i = 0; i < want; i++) {
+          const packet = this.#dropPacket(doc, tools);
+          if (packet === null) break;
+          frames.push(tools.codec.encode({ kind: 'send_packet', packet }));
+        }
+      } catch (err) {
+        this.#log.warn('cannot build a cover packet', { code: isBackchannelError(err) ? err.code : 'unknown' });
+      }
+      clocks.reserve(frames, replace);
+      this.#reserveCount = (replace ? 0 : this.#reserveCount) + frames.length;
+      this.#reserveEpoch = epoch;
+    }
+    const rates: Record<TickKind, number> = { send: tools.params.sendRatePerS, loop: tools.params.loopRatePerS };
+    for (const kind of ['send', 'loop'] as const) {
+      const depth = rates[kind] > 0 ? preparedDepth(rates[kind], LINK_LEAD_MS) : 0;
+      while (this.#outstanding[kind] < depth) {
+        const before = this.#outstanding[kind];
+        this.#preparing = kind;
+        try {
+          if (kind === 'send') this.#onSendTick();
+          else this.#onLoopTick();
+        } finally {
+          this.#preparing = null;
+        }
+        if (this.#outstanding[kind] === before) break; // nothing to prepare now (no usable document)
+      }
     }
   }
 
@@ -351,7 +467,8 @@ export class Client implements ClientApi {
       pendingMessages,
       packetsSent: { ...this.#sent },
       entriesReceived: { ...this.#received },
-      clockRestarts: { send: this.#sendClock.restarts, loop: this.#loopClock.restarts, fetch: this.#fetchClock.restarts },
+      clockRestarts: this.#link?.clocks !== undefined ? { ...this.#linkRestarts } : { send: this.#sendClock.restarts, loop: this.#loopClock.restarts, fetch: this.#fetchClock.restarts },
+      ...(this.#link?.clocks !== undefined ? { linkTicks: { ...this.#linkTicks } } : {}),
       admission: this.#admission.state,
     };
   }
@@ -746,6 +863,7 @@ export class Client implements ClientApi {
         }
         this.#link = link;
         link.setFetchSequence?.(this.#nextSeq);
+        this.#onLinkUp(link);
         this.#admission.admitted();
         this.#reconnectDelay = RECONNECT_MIN_MS;
         this.#log.info('connected to the gateway', { gateway: gw.name });
@@ -812,6 +930,11 @@ export class Client implements ClientApi {
       this.#registrar.linkLost();
       void link.close().catch(() => undefined);
       this.#log.info('disconnected from the gateway');
+      if (link.clocks !== undefined && this.#running) {
+        // The engine's clocks again until the next link (they send nothing without one).
+        this.#sendClock.start();
+        this.#loopClock.start();
+      }
       this.#emit({ type: 'disconnected' });
       this.#scheduleReconnect();
     }
@@ -828,7 +951,10 @@ export class Client implements ClientApi {
   /** Puts `frame` on `link`: at the current tick's ideal time when the link sends at set times, else now. */
   #transmit(link: GatewayLink, frame: Uint8Array): boolean {
     try {
-      if (this.#departAt !== null && link.sendAt !== undefined) link.sendAt(frame, this.#departAt);
+      if (this.#preparing !== null && link.clocks !== undefined) {
+        link.clocks.prepare(this.#preparing, frame);
+        this.#outstanding[this.#preparing]++;
+      } else if (this.#departAt !== null && link.sendAt !== undefined) link.sendAt(frame, this.#departAt);
       else if (!link.trySend(frame)) void link.send(frame).catch(() => undefined);
       return true;
     } catch {
@@ -957,14 +1083,20 @@ export class Client implements ClientApi {
   }
 
   #sendDrop(doc: SignedDocument, tools: Tools): void {
+    const packet = this.#dropPacket(doc, tools);
+    if (packet !== null && this.#put(packet)) this.#sent.drop++;
+  }
+
+  /** A drop cover packet to a random gateway's drop mailbox; null when the document has no gateway. */
+  #dropPacket(doc: SignedDocument, tools: Tools): Uint8Array | null {
     const gws = gateways(doc.document);
-    if (gws.length === 0) return;
+    if (gws.length === 0) return null;
     const to = gws[this.#rand(gws.length)]!;
     const ack = this.#ackSurb(doc, tools, this.#c.crypto.randomBytes(SURB_ID_LENGTH), DROP_MAILBOX, to);
     // The same work as a real fragment: sealed (to ourselves, nobody opens it) with a SURB.
     const packet = this.#forwardPacket(doc, tools, to, DROP_MAILBOX, this.#mailbox, loopFrame(tools.geometry), ack.surb);
     wipe(ack.keys);
-    if (this.#put(packet)) this.#sent.drop++;
+    return packet;
   }
 
   #onLoopTick(): void {
@@ -1054,6 +1186,16 @@ export class Client implements ClientApi {
     const ask = this.#directory?.request(now, this.#doc, this.#upcoming, tools.params.epochPeriodMs) ?? null;
     const mailboxAsk = ask !== null || this.#lastTickMailbox || !tools.codec.carriesMailboxes ? null : this.#registrar.request(now, this.#extra.values());
     this.#lastTickMailbox = mailboxAsk !== null;
+    if (link.clocks !== undefined) {
+      // The link's fetch clock sends a fetch at each of its ticks; a request goes in place of one.
+      try {
+        if (ask !== null) link.clocks.replaceFetch(tools.codec.encode({ kind: 'get_document', epoch: ask.epoch, chunk: ask.chunk }));
+        else if (mailboxAsk !== null) link.clocks.replaceFetch(tools.codec.encode({ kind: 'mailbox_request', action: mailboxAsk.action, mailbox: mailboxAsk.mailbox }));
+      } catch {
+        // closed; the read loop reconnects
+      }
+      return;
+    }
     if (ask === null && mailboxAsk === null && this.#departAt !== null && link.fetchAt !== undefined) {
       // The link's thread writes the sequence when the fetch leaves: one committed since this tick counts.
       try {

@@ -1,14 +1,16 @@
 /**
  * The engine's side of a gateway link that runs on a worker thread (node-link-worker.ts): a
- * GatewayLink whose frames leave at the times the engine's clocks set, whatever this thread is
- * doing meanwhile. One worker per link: it ends when the link closes.
+ * GatewayLink whose thread runs the send, loop and fetch clocks (link-clocks.ts) and sends the
+ * frames this thread prepared for them, whatever this thread is doing meanwhile. One worker per
+ * link: it ends when the link closes.
  * Node only.
  */
 import { Worker } from 'node:worker_threads';
 import { BackchannelError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import { LinkRefusedError } from '../link/link.js';
-import type { GatewayLink } from './client.js';
+import type { GatewayLink, LinkClockControl } from './client.js';
+import type { ClockRates, TickKind } from './link-clocks.js';
 import type { ConnectRequest, FromWorker, ToWorker } from './node-link-worker.js';
 
 /**
@@ -44,6 +46,8 @@ export function connectInWorker(opts: WorkerLinkOptions): Promise<GatewayLink> {
 
 class WorkerLink implements GatewayLink {
   readonly #worker: Worker;
+  /** The link's thread runs the send, loop and fetch clocks (link-clocks.ts). */
+  readonly clocks: LinkClockControl;
   readonly #received: Uint8Array[] = [];
   readonly #waiting: ((m: Uint8Array | null) => void)[] = [];
   #connected = false;
@@ -56,6 +60,16 @@ class WorkerLink implements GatewayLink {
     this.#worker = worker;
     this.#exited = new Promise((resolve) => worker.once('exit', () => resolve()));
     worker.on('message', (m: FromWorker) => this.#onMessage(m));
+    const post = (m: ToWorker): void => {
+      if (!this.#ended) this.#worker.postMessage(m);
+    };
+    this.clocks = {
+      setRates: (rates: ClockRates) => post({ type: 'rates', rates }),
+      prepare: (kind: TickKind, frame: Uint8Array) => post({ type: 'prepare', kind, frame }),
+      reserve: (frames: Uint8Array[], replace: boolean) => post({ type: 'reserve', frames, replace }),
+      replaceFetch: (frame: Uint8Array) => post({ type: 'fetchFrame', frame }),
+      onTick: null,
+    };
   }
 
   #onMessage(m: FromWorker): void {
@@ -74,6 +88,9 @@ class WorkerLink implements GatewayLink {
         if (this.#waiting.length > 0) this.#waiting.shift()!(m.frame);
         else if (this.#received.length < MAX_RECEIVED_WAITING) this.#received.push(m.frame);
         else void this.close();
+        break;
+      case 'tick':
+        if (!this.#ended) this.clocks.onTick?.(m.kind, m.source, m.at, m.restarts);
         break;
       case 'closed':
         this.#end();

@@ -105,6 +105,11 @@ export class TimedLink {
     if (!this.#closed) this.#put(frame);
   }
 
+  /** Sends a `retrieve_message` for the current sequence now (the link's own fetch clock, link-clocks.ts). */
+  fetchNow(): void {
+    if (!this.#closed) this.#put(this.#o.codec.encode({ kind: 'retrieve_message', sequence: this.#sequence }));
+  }
+
   /** Drops what waits; nothing more leaves. */
   close(): void {
     this.#closed = true;

@@ -10,7 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nodeBackend } from '../../src/crypto/node.js';
 import { Client, MAX_ATTEMPTS, MIN_RTO_MS } from '../../src/client/client.js';
-import type { GatewayLink } from '../../src/client/client.js';
+import type { GatewayLink, LinkClockControl } from '../../src/client/client.js';
+import { COVER_RESERVE, LinkClocks } from '../../src/client/link-clocks.js';
+import type { TickKind, TickSource } from '../../src/client/link-clocks.js';
+import { uniform01 } from '../../src/client/poisson.js';
 import type { ClientEvent } from '../../src/client/api.js';
 import { BODY_LENGTH } from '../../src/messaging/content.js';
 import { encodeAddress } from '../../src/client/address.js';
@@ -54,6 +57,55 @@ class RecordingLink implements GatewayLink {
   close(): Promise<void> {
     this.#closed?.(null);
     return Promise.resolve();
+  }
+}
+
+/**
+ * A recording link that runs the clocks itself (as node-link-worker.ts does, here on the same
+ * virtual clock): its LinkClocks sends what the engine prepared. While `stalled`, the tick
+ * reports wait, as they would for an engine thread that is blocked.
+ */
+class ClockedLink extends RecordingLink {
+  readonly clocks: LinkClockControl;
+  readonly sources: Record<TickSource, number> = { prepared: 0, reserve: 0, missed: 0 };
+  reserveRenewals = 0;
+  stalled = false;
+  readonly #held: Array<() => void> = [];
+  constructor(clock: ManualClock, codec: WireCodec) {
+    super(clock, codec);
+    const draws = seededBackend(nodeBackend, bytes32('clocked link'));
+    const inner: LinkClocks = new LinkClocks({
+      clock,
+      u01: uniform01(draws.randomBytes),
+      send: (frame) => this.trySend(frame),
+      fetch: () => this.trySend(codec.encode({ kind: 'retrieve_message', sequence: 0 })),
+      onTick: (kind: TickKind, source: TickSource) => {
+        this.sources[source]++;
+        const report = (): void => this.clocks.onTick?.(kind, source, clock.now(), inner.restarts);
+        if (this.stalled) this.#held.push(report);
+        else report();
+      },
+    });
+    this.clocks = {
+      setRates: (r) => inner.setRates(r),
+      prepare: (kind, frame) => inner.prepare(kind, frame),
+      reserve: (frames, replace) => {
+        if (replace) this.reserveRenewals++;
+        inner.reserve(frames, replace);
+      },
+      replaceFetch: (frame) => inner.replaceFetch(frame),
+      onTick: null,
+    };
+    this.stop = () => inner.stop();
+  }
+  stop: () => void;
+  resume(): void {
+    this.stalled = false;
+    for (const r of this.#held.splice(0)) r();
+  }
+  override close(): Promise<void> {
+    this.stop();
+    return super.close();
   }
 }
 
@@ -181,6 +233,53 @@ test('departures are a Poisson process at send + loop rate, whether the user is 
       // Fetches run at their own constant rate.
       assert.ok(Math.abs(h.link.fetches - 40 * baseParams.fetchRatePerS) <= 2, `${h.link.fetches} fetches`);
       assert.deepEqual(st.clockRestarts, { send: 0, loop: 0, fetch: 0 }, 'no event dropped in normal running');
+    } finally {
+      await h.done();
+    }
+  }
+});
+
+test('with a link that runs the clocks: departures are the same Poisson process in a burst, and an engine that stalls is covered by the reserve', async () => {
+  const rate = baseParams.sendRatePerS + baseParams.loopRatePerS;
+  // A burst only: idle is the same path with drop cover where the fragments are.
+  {
+    const mode = 'burst';
+    let link: ClockedLink | null = null;
+    const h = await harness(`clocked-${mode}`, {}, (clock, codec) => (link = new ClockedLink(clock, codec)));
+    try {
+      const start = h.clock.now();
+      for (let i = 0; i < 30; i++) h.client.send({ to: h.peer, body: new Uint8Array(3000).fill(i) });
+      await h.clock.advanceTo(start + 20_000);
+      // The engine's thread stalls for a second: the link's ticks go on, from the prepared frames and then the reserve.
+      link!.stalled = true;
+      const stallAt = h.clock.now();
+      await h.clock.advanceTo(stallAt + 1000);
+      const inStall = h.link.departures.filter((t) => t > stallAt).length;
+      const reserveUsed = link!.sources.reserve;
+      link!.resume();
+      await h.clock.advanceTo(stallAt + 21_000);
+      const times = h.link.departures.filter((t) => t > start);
+      const xs = gaps(times);
+      const d = ksExponential(xs, rate);
+      assert.ok(xs.length > 800, `${mode}: ${xs.length} gaps`);
+      assert.ok(d < ksCritical(xs.length), `${mode}: KS D=${d.toFixed(4)} above ${ksCritical(xs.length).toFixed(4)} for ${xs.length} gaps`);
+      const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+      assert.ok(Math.abs(mean * rate - 1) < 0.1, `${mode}: mean gap ${mean.toFixed(4)} s`);
+      // The stall: every tick in it sent a frame (25 expected; the reserve holds 32 and the queues 7).
+      assert.equal(link!.sources.missed, 0);
+      assert.ok(inStall >= 10, `${inStall} departures in the stalled second`);
+      assert.ok(reserveUsed >= 1 && reserveUsed <= COVER_RESERVE, `${reserveUsed} reserve frames used`);
+      const st = h.client.status();
+      assert.deepEqual(st.linkTicks, { reserve: link!.sources.reserve, missed: 0 });
+      assert.deepEqual(st.clockRestarts, { send: 0, loop: 0, fetch: 0 });
+      assert.ok(st.packetsSent.real >= 60, `burst: ${st.packetsSent.real} real packets`);
+      // Packets are counted when prepared (reserve ones when used): at most the queues' frames have not left yet.
+      const counted = st.packetsSent.real + st.packetsSent.drop + st.packetsSent.loop;
+      const departed = h.link.departures.length;
+      assert.ok(counted - departed >= 0 && counted - departed <= 7, `${counted} counted, ${departed} departed`);
+      // Fetches run at the link's constant rate; the reserve was made once for this epoch.
+      assert.ok(Math.abs(h.link.fetches - 41 * baseParams.fetchRatePerS) <= 3, `${h.link.fetches} fetches`);
+      assert.equal(link!.reserveRenewals, 1);
     } finally {
       await h.done();
     }

@@ -12,6 +12,8 @@ import { listenTcp } from '../../src/link/tcp.js';
 import type { Link } from '../../src/link/link.js';
 import type { LinkServer } from '../../src/link/acceptor.js';
 import { connectInWorker } from '../../src/client/node-worker-link.js';
+import { COVER_RESERVE } from '../../src/client/link-clocks.js';
+import type { TickKind, TickSource } from '../../src/client/link-clocks.js';
 import type { GatewayLink } from '../../src/client/client.js';
 import { WireCodec } from '../../src/wire/commands.js';
 import type { WireCommand } from '../../src/wire/commands.js';
@@ -94,6 +96,54 @@ describe('the gateway link on a worker thread', () => {
     assert.ok(arrivals[3]!.at >= t0 + 300, 'the frame for t0+300 left on time');
     await link.close();
     assert.equal(await link.recv(), null);
+  });
+
+  it('runs the clocks itself: through a stall of the engine\'s thread it sends reserve cover, and misses no tick while the reserve lasts', async () => {
+    arrivals.length = 0;
+    waiters = [];
+    const link = await connect();
+    const clocks = link.clocks!;
+    // This thread plays the engine: DEPTH frames kept prepared for the send clock (tag 1, one made
+    // after each of its ticks), the reserve (tag 2) given once.
+    const DEPTH = 5;
+    const frame = (tag: number): Uint8Array => codec.encode({ kind: 'send_packet', packet: new Uint8Array(512).fill(tag) });
+    const ticks: Array<{ kind: TickKind; source: TickSource; at: number }> = [];
+    let restarts = { send: 0, loop: 0, fetch: 0 };
+    clocks.onTick = (kind, source, at, r) => {
+      ticks.push({ kind, source, at });
+      restarts = r;
+      if (source === 'prepared') clocks.prepare(kind, frame(1));
+    };
+    clocks.setRates({ sendPerS: 20, loopPerS: 0, fetchPerS: 10 });
+    for (let i = 0; i < DEPTH; i++) clocks.prepare('send', frame(1));
+    clocks.reserve(Array.from({ length: COVER_RESERVE }, () => frame(2)), false);
+    await new Promise((r) => setTimeout(r, 600));
+    // The engine's thread stalls for 1.2 s: it can neither prepare frames nor hear of ticks.
+    const t0 = Date.now();
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1200);
+    const t1 = Date.now();
+    await new Promise((r) => setTimeout(r, 600));
+    clocks.setRates({ sendPerS: 0, loopPerS: 0, fetchPerS: 0 });
+    await new Promise((r) => setTimeout(r, 300)); // what was in flight
+    assert.ok(ticks.every((t) => t.kind === 'send'));
+    assert.equal(ticks.filter((t) => t.at < t0 && t.source === 'missed').length, 0, 'no tick missed before the stall');
+    // About 24 ticks fall in the stall: at most DEPTH of them find a prepared frame, the others
+    // take reserve cover until its COVER_RESERVE frames are spent (P(more than 37 ticks) = 0.004).
+    const during = ticks.filter((t) => t.at >= t0 && t.at <= t1);
+    assert.ok(during.length > DEPTH, `${during.length} ticks in the stall`); // P(at most 5) = 1e-6
+    const reserveUsed = during.filter((t) => t.source === 'reserve').length;
+    const missed = during.filter((t) => t.source === 'missed').length;
+    assert.ok(reserveUsed >= Math.min(COVER_RESERVE, during.length - DEPTH), `${reserveUsed} of ${during.length} ticks in the stall sent reserve cover`);
+    assert.ok(missed <= Math.max(0, during.length - COVER_RESERVE), `${missed} of ${during.length} ticks missed: only once the reserve is spent`);
+    assert.deepEqual(restarts, { send: 0, loop: 0, fetch: 0 });
+    // Every tick that had a frame put one on the link, and the fetch clock ran through the stall.
+    const sent = ticks.filter((t) => t.source !== 'missed');
+    await until(sent.length);
+    const packets = arrivals.filter((a) => a.cmd.kind === 'send_packet').map((a) => (a.cmd.kind === 'send_packet' ? a.cmd.packet[0] : 0));
+    assert.deepEqual([packets.filter((t) => t === 1).length, packets.filter((t) => t === 2).length], [sent.filter((t) => t.source === 'prepared').length, sent.filter((t) => t.source === 'reserve').length]);
+    const fetches = arrivals.filter((a) => a.cmd.kind === 'retrieve_message').length;
+    assert.ok(fetches >= 15, `${fetches} fetches in about 2.2 s at 10/s`);
+    await link.close();
   });
 
   it('passes what the gateway sends back, in order, and reports the end of the link', async () => {
