@@ -28,7 +28,7 @@ import type { Activity, Comparison, ObservedLink, Role, Span, Trace } from '../s
 interface Sample {
   readonly t: number;
   readonly load1: number;
-  readonly clients: Record<string, { readonly clockRestarts: number; readonly packetsSent: number }>;
+  readonly clients: Record<string, { readonly clockRestarts: number; readonly packetsSent: number; readonly reserve?: number; readonly missed?: number }>;
   /** CPU seconds (user + system) each client and server process has used since it started. */
   readonly cpuS?: Record<string, number>;
 }
@@ -288,13 +288,13 @@ export async function benchObserver(argv: readonly string[] = []): Promise<Recor
     // Side notes for the trace: each client's clock restarts and packets, and the machine's load.
     const sampling = (async () => {
       while (!followers.signal.aborted) {
-        const row: Record<string, { clockRestarts: number; packetsSent: number }> = {};
+        const row: Record<string, { clockRestarts: number; packetsSent: number; reserve?: number; missed?: number }> = {};
         for (const c of clients) {
           try {
             const r = await ipcCall(clientSocketPath(c.dir), { op: 'status' });
-            const st = r['status'] as { clockRestarts?: Record<string, number>; packetsSent?: Record<string, number> } | undefined;
+            const st = r['status'] as { clockRestarts?: Record<string, number>; packetsSent?: Record<string, number>; linkTicks?: { reserve: number; missed: number } } | undefined;
             const sum = (o: Record<string, number> | undefined): number => Object.values(o ?? {}).reduce((a, b) => a + b, 0);
-            row[c.name] = { clockRestarts: sum(st?.clockRestarts), packetsSent: sum(st?.packetsSent) };
+            row[c.name] = { clockRestarts: sum(st?.clockRestarts), packetsSent: sum(st?.packetsSent), ...(st?.linkTicks === undefined ? {} : { reserve: st.linkTicks.reserve, missed: st.linkTicks.missed }) };
           } catch {
             // a client busy or gone: no sample from it this time
           }
@@ -515,9 +515,14 @@ function report(trace: BenchTrace, messages: readonly MessageTruth[] | null, unn
       const b = mine[mine.length - 1]!;
       const restarts = b.clients[c]!.clockRestarts - a.clients[c]!.clockRestarts;
       const rate = (b.clients[c]!.packetsSent - a.clients[c]!.packetsSent) / ((b.t - a.t) / 1000);
-      line(`  ${c}'s engine: ${fmt(rate, 2)} packets/s handed to the link, ${restarts} clock restarts (stalls that dropped overdue events)`);
+      const ticks = b.clients[c]!.reserve === undefined ? '' : `, ${(b.clients[c]!.reserve ?? 0) - (a.clients[c]!.reserve ?? 0)} ticks on reserve cover (the engine behind), ${(b.clients[c]!.missed ?? 0) - (a.clients[c]!.missed ?? 0)} missed`;
+      line(`  ${c}'s engine: ${fmt(rate, 2)} packets/s to the link, ${restarts} clock restarts (stalls that dropped overdue events)${ticks}`);
       out[`engine.${c}.packets_per_s`] = rate;
       out[`engine.${c}.clock_restarts`] = restarts;
+      if (b.clients[c]!.reserve !== undefined) {
+        out[`engine.${c}.reserve_ticks`] = (b.clients[c]!.reserve ?? 0) - (a.clients[c]!.reserve ?? 0);
+        out[`engine.${c}.missed_ticks`] = (b.clients[c]!.missed ?? 0) - (a.clients[c]!.missed ?? 0);
+      }
     }
     // CPU per process over the schedule: what cover traffic costs a client and a gateway.
     const first = within[0]!;
