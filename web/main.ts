@@ -656,11 +656,11 @@ function wireForms(): void {
     const name = input('rename-input').value.trim();
     if (contact === '' || name === '' || name === contact) return;
     ask('contact-result', `Renamed ${contact} to ${name} (only you see the name).`, (requestId) => ({ type: 'rename', requestId, contact, name }), () => {
-      // The conversation follows its contact to the new name (the list comes with the next report).
+      // The conversation follows its contact to the new name (the worker's new state comes right
+      // after this answer and shows it).
       if (!view.contacts.some((c) => c.name === name)) select('conv-contact').append(new Option(name, name));
       select('conv-contact').value = name;
       input('rename-input').value = '';
-      showConversation();
     });
   });
   el('block-toggle').addEventListener('click', () => {
