@@ -371,8 +371,35 @@ function openConversation(name: string): void {
   el('say-text').focus();
 }
 
+/** The tab's session storage key of the conversation on screen, so that a reload shows it again. */
+const OPEN_CONVERSATION_KEY = 'backchannel.conversation';
+/** Whether the conversation on screen before a reload has been put back (once, at the first state). */
+let conversationRestored = false;
+
+function restoreConversation(contacts: readonly ContactView[]): void {
+  if (conversationRestored) return;
+  conversationRestored = true;
+  let saved: string | null = null;
+  try {
+    saved = sessionStorage.getItem(OPEN_CONVERSATION_KEY);
+  } catch {
+    return;
+  }
+  if (saved !== null && select('conv-contact').value === '' && contacts.some((c) => c.name === saved)) {
+    select('conv-contact').value = saved;
+    showContacts(contacts);
+  }
+}
+
 function showConversation(): void {
   const name = select('conv-contact').value;
+  if (conversationRestored) {
+    try {
+      sessionStorage.setItem(OPEN_CONVERSATION_KEY, name);
+    } catch {
+      // No session storage (blocked site data): a reload then shows no conversation.
+    }
+  }
   const rows = view.history[name] ?? [];
   const contact = view.contacts.find((c) => c.name === name);
   askFiles(rows);
@@ -418,6 +445,7 @@ function showMessenger(m: Extract<FromWorker, { type: 'messenger' }>): void {
   view.introductions = m.introductions ?? [];
   view.receiving = m.receiving ?? [];
   showContacts(m.contacts);
+  restoreConversation(m.contacts);
   showInvites(m.invites);
   showIntroductions(view.introductions);
   showConversation();
