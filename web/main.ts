@@ -334,13 +334,14 @@ function messageRow(h: HistoryView): HTMLElement {
     const name = h.fileName === null || h.fileName === undefined || h.fileName === '' ? 'file' : h.fileName;
     const what = `${name} (${h.fileLength === null || h.fileLength === undefined ? '?' : size(h.fileLength)})`;
     const href = fileLink(h.id);
+    li.append(node('span', { text: 'File', cls: 'tag' }), ' ');
     if (href !== undefined) {
       const a = node('a', { text: what, cls: 'body file' });
       a.href = href;
       a.download = name;
       a.setAttribute('aria-label', `Download ${what}`);
-      li.append('📎 ', a);
-    } else li.append(node('span', { text: `📎 ${what}`, cls: 'body file' }));
+      li.append(a);
+    } else li.append(node('span', { text: what, cls: 'body file' }));
   } else li.append(node('span', { text: h.text, cls: 'body' }));
   if (h.direction === 'out' || h.state === 'receiving') li.append(' ', node('span', { text: `(${stateWords(h)})`, cls: `state ${h.state}` }));
   return li;
