@@ -669,6 +669,14 @@ function wireForms(): void {
     if (!panel.hidden) el('verify-toggle').focus();
   });
   document.addEventListener('visibilitychange', () => markShownRead());
+  el('token-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const token = input('token-input').value.trim();
+    if (token === '') return;
+    ask('token-result', 'Token kept: it is shown to your gateway at the next attempt to connect.', (requestId) => ({ type: 'set-token', requestId, token }), () => {
+      input('token-input').value = '';
+    });
+  });
   el('file-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     void sendFile();

@@ -47,7 +47,9 @@ export type ToWorker =
    */
   | { readonly type: 'send-file'; readonly requestId: number; readonly contact: string; readonly name: string; readonly data: Uint8Array }
   /** Asks for a received file's bytes (the history entry `id`); answered with `file`. */
-  | { readonly type: 'get-file'; readonly id: number };
+  | { readonly type: 'get-file'; readonly id: number }
+  /** Keeps an invitation token (64 hex digits) for a gateway that admits by token: carried from the engine's next link attempt. */
+  | { readonly type: 'set-token'; readonly requestId: number; readonly token: string };
 
 export interface ContactView {
   readonly name: string;

@@ -565,5 +565,12 @@ scope.onmessage = (ev) => {
     void act(m.requestId, (r) => void r.host.messenger.sendFile(m.contact, m.name, m.data));
   } else if (m.type === 'get-file') {
     sendFileData(m.id);
+  } else if (m.type === 'set-token') {
+    void act(m.requestId, (r) => {
+      const token = m.token.trim().toLowerCase();
+      if (!/^[0-9a-f]{64}$/.test(token)) throw new Error('An invitation token is 64 hex digits, as the gateway operator gives it.');
+      // As `backchannel client token` keeps it: shown at the next link attempt (the engine's backoff, at most a minute).
+      r.idb.store.setSetting(ADMISSION_TOKEN_SETTING, fromHex(token));
+    });
   }
 };
