@@ -193,9 +193,10 @@ function showContacts(contacts: readonly ContactView[]): void {
       const who = node('span', { cls: 'who' }, node('span', { text: c.name }));
       const unread = c.unread ?? 0;
       if (unread > 0) {
+        // Seen as a badge; heard as ", N unread" (part of the button's name).
         const badge = node('span', { text: String(unread), cls: 'unread' });
-        badge.setAttribute('aria-label', `${unread} unread`);
-        who.append(' ', badge);
+        badge.setAttribute('aria-hidden', 'true');
+        who.append(' ', badge, node('span', { text: `, ${unread} unread`, cls: 'sr-only' }));
       }
       const b = node('button', { cls: `contact${c.blocked === true ? ' blocked' : ''}` }, who, node('span', { text: sub, cls: 'sub' }));
       b.type = 'button';
@@ -290,9 +291,10 @@ function size(bytes: number): string {
   return `${(bytes / 1_000_000).toFixed(2)} MB`;
 }
 
-/** Files asked of the worker and not yet come (history ids). */
+/** Files asked of the worker and not yet come, and those it did not have (history ids): each asked once. */
 const fileAsked = new Set<number>();
-/** The Blob URLs made, oldest first, at most MAX_FILE_LINKS (older ones are revoked, asked again when shown). */
+const fileMissing = new Set<number>();
+/** The Blob URLs kept, oldest first: at most MAX_FILE_LINKS beyond those of the conversation on screen (others are revoked, and asked again when shown). */
 const MAX_FILE_LINKS = 50;
 
 function fileLink(id: number): string | undefined {
@@ -302,7 +304,7 @@ function fileLink(id: number): string | undefined {
 /** Asks the worker for the bytes of the files in the conversation on screen that have no link yet. */
 function askFiles(rows: readonly HistoryView[]): void {
   for (const h of rows) {
-    if (h.kind !== 'file' || h.state === 'receiving' || fileLink(h.id) !== undefined || fileAsked.has(h.id)) continue;
+    if (h.kind !== 'file' || h.state === 'receiving' || fileLink(h.id) !== undefined || fileAsked.has(h.id) || fileMissing.has(h.id)) continue;
     fileAsked.add(h.id);
     postToWorker({ type: 'get-file', id: h.id });
   }
@@ -310,11 +312,19 @@ function askFiles(rows: readonly HistoryView[]): void {
 
 function onFile(m: Extract<FromWorker, { type: 'file' }>): void {
   fileAsked.delete(m.id);
-  if (m.data === null) return;
+  if (m.data === null) {
+    fileMissing.add(m.id);
+    return;
+  }
+  // Past MAX_FILE_LINKS, the oldest link of another conversation goes (those on screen stay).
   const keys = Object.keys(view.files);
   if (keys.length >= MAX_FILE_LINKS) {
-    URL.revokeObjectURL(view.files[keys[0]!]!);
-    delete view.files[keys[0]!];
+    const shown = new Set((view.history[select('conv-contact').value] ?? []).map((h) => String(h.id)));
+    const old = keys.find((k) => !shown.has(k));
+    if (old !== undefined) {
+      URL.revokeObjectURL(view.files[old]!);
+      delete view.files[old];
+    }
   }
   view.files[String(m.id)] = URL.createObjectURL(new Blob([m.data as Uint8Array<ArrayBuffer>]));
   showConversation();
