@@ -4,11 +4,13 @@
  *
  * A local network (servers as processes), two CLI clients (bob, carol) and the page in headless
  * Chromium, driven through its forms as a user would: the join step, an invite code, bob
- * accepting it, a conversation with bob (states), the safety number, carol's code accepted, an
- * introduction of bob and carol, and the network panel. Each view is saved at 360 px wide (the
+ * accepting it, a conversation with bob (states, a file from bob as a download link), the safety
+ * number, carol's code accepted and her message unread in the contacts list, the Contact panel
+ * (rename, block, remove) and the confirmation before removing, an introduction of bob and carol,
+ * and the network panel. Each view is saved at 360 px wide (the
  * section alone) and at desktop width (1280 × 860, the window).
  */
-import { mkdtempSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Locator, Page } from 'playwright-core';
@@ -54,7 +56,7 @@ function cliInvite(dir: string, name: string): Promise<string> {
   });
 }
 
-type PageState = { state: string; contacts: Array<{ name: string }>; invites: Array<{ name: string; code: string | null }>; history: Record<string, Array<{ direction: string; state: string }>>; introductions: Array<{ role: string }> };
+type PageState = { state: string; contacts: Array<{ name: string; unread?: number }>; invites: Array<{ name: string; code: string | null }>; history: Record<string, Array<{ direction: string; state: string }>>; introductions: Array<{ role: string }> };
 const state = (page: Page): Promise<PageState> => page.evaluate('globalThis.backchannel') as Promise<PageState>;
 
 export async function benchWebScreens(argv: string[]): Promise<Record<string, number>> {
@@ -114,6 +116,10 @@ export async function benchWebScreens(argv: string[]): Promise<Record<string, nu
     await page.getByLabel('Your message').fill('Great, see you there');
     await page.getByLabel('Your message').press('Enter');
     await until('the third message shown', async () => ((await state(page)).history['bob'] ?? []).length === 3);
+    const file = join(dir, 'directions.txt');
+    writeFileSync(file, 'Take the 12 to the last stop, then walk north for five minutes.\n'.repeat(400));
+    bc(['client', 'send', 'alice', '--file', file, '--dir', bob.dir]);
+    await until('the file as a link', async () => (await page.getByRole('link', { name: /Download directions\.txt/ }).count()) === 1);
     await page.getByRole('button', { name: 'Safety number' }).click();
     await page.getByRole('button', { name: 'Mark as verified' }).click();
     await until('verified', async () => (await page.locator('#conv-badge').textContent()) === '✓ verified');
@@ -124,7 +130,17 @@ export async function benchWebScreens(argv: string[]): Promise<Record<string, nu
     await page.getByLabel('Name for this contact').fill('carol');
     await page.getByRole('button', { name: 'Accept code' }).click();
     await until('carol', async () => (await state(page)).contacts.some((c) => c.name === 'carol'));
+    bc(['client', 'send', 'alice', 'Hi Alice, Carol here.', '--dir', carol.dir]);
+    await until("carol's message unread", async () => (await state(page)).contacts.find((c) => c.name === 'carol')?.unread === 1);
     await shot('contacts', page.locator('#chats'));
+
+    await page.getByRole('button', { name: 'Safety number' }).click();
+    await page.getByRole('button', { name: 'Contact', exact: true }).click();
+    await shot('contact', page.locator('#conv'));
+    await page.getByRole('button', { name: 'Remove bob…' }).click();
+    await shot('remove', page.locator('#remove-dialog'));
+    await page.keyboard.press('Escape');
+    await page.getByRole('button', { name: 'Contact', exact: true }).click();
 
     await page.getByLabel('Introduce', { exact: true }).selectOption('bob');
     await page.getByLabel('to', { exact: true }).selectOption('carol');

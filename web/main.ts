@@ -8,15 +8,22 @@
  * the contacts, adding one by invite code, introductions, one conversation with each message's
  * state and the contact's safety number, the network panel, one-off messages and "You".
  *
+ * Contacts are renamed, blocked or removed (after a confirmation) from the conversation's
+ * "Contact" panel; each shows its unread count in the list until its conversation is on screen.
+ * Files go from the conversation's file field and come as download links (Blob URLs).
+ *
  * A page opened as /?gateway=NAME with no profile yet joins that gateway at once (an operator's
  * link; the tests use it); /?gateway=NAME&name=N also sets the name.
  */
-import type { ContactView, FromWorker, HistoryView, IntroductionView, InviteView, StatusView, ToWorker } from './protocol.js';
+import { MAX_FILE_LENGTH, MAX_FILE_NAME } from '../src/messaging/content.js';
+import type { ContactView, FromWorker, HistoryView, IntroductionView, InviteView, ReceivingView, StatusView, ToWorker } from './protocol.js';
 
 /** The IndexedDB database the worker keeps the profile in (web/worker.ts, PROFILE). */
 const PROFILE_DB = 'backchannel-client';
 /** The window over which the network panel's packet rates are taken. */
 const RATE_WINDOW_MS = 10_000;
+/** The longest pause between attempts to load the network's connection details. */
+const NETWORK_RETRY_MAX_MS = 30_000;
 
 function el(id: string): HTMLElement {
   const e = document.getElementById(id);
@@ -58,6 +65,12 @@ const view = {
   /** Status reports had (one a second): a test waits for one taken after a moment it chose. */
   reports: 0,
   error: null as { code: string; message: string } | null,
+  /** Every problem shown now, oldest first (`error` is the newest); each goes when the worker says it is over. */
+  errors: [] as Array<{ code: string; message: string }>,
+  /** Large messages part-way in, by contact. */
+  receiving: [] as readonly ReceivingView[],
+  /** Download links made for files in the conversation on screen: history id -> Blob URL. */
+  files: {} as Record<string, string>,
   /** Milliseconds from navigation start to the first 'connected'. */
   connectedAfterMs: null as number | null,
   /** Received one-off messages by id (hex), and our sent ones' states. */
@@ -76,8 +89,8 @@ let worker: Worker | null = null;
 let nextRequest = 1;
 /** One-off sends waiting for the worker's answer: request id -> text. */
 const sends = new Map<number, string>();
-/** Other requests waiting for their answer: request id -> the element that shows the outcome, and what to say on success. */
-const asks = new Map<number, { out: string; ok: string }>();
+/** Other requests waiting for their answer: request id -> the element that shows the outcome, what to say on success, and what to do then. */
+const asks = new Map<number, { out: string; ok: string; then?: () => void }>();
 /** A name to set once the worker runs (chosen at the join step). */
 let pendingName: string | null = null;
 
@@ -86,26 +99,36 @@ function postToWorker(m: ToWorker): void {
 }
 
 /** Sends a request whose answer is a 'done'; its outcome goes to element `out`. */
-function ask(out: string, ok: string, make: (requestId: number) => ToWorker): void {
+function ask(out: string, ok: string, make: (requestId: number) => ToWorker, then?: () => void, transfer?: Transferable[]): void {
   const requestId = nextRequest++;
-  asks.set(requestId, { out, ok });
+  asks.set(requestId, { out, ok, ...(then === undefined ? {} : { then }) });
   text(out, 'Working…');
-  postToWorker(make(requestId));
+  const m = make(requestId);
+  if (transfer === undefined) postToWorker(m);
+  else worker?.postMessage(m, transfer);
+}
+
+/** The problems shown, by code, oldest first: each stays until its cause is gone. */
+const problems = new Map<string, string>();
+
+function showProblems(): void {
+  const list = [...problems].map(([code, message]) => ({ code, message }));
+  view.errors = list;
+  view.error = list[list.length - 1] ?? null;
+  const e = el('error');
+  e.replaceChildren(...list.map((p) => node('p', { text: p.message })));
+  e.hidden = list.length === 0;
 }
 
 function showError(code: string, message: string): void {
-  view.error = { code, message };
-  const e = el('error');
-  e.textContent = message;
-  e.hidden = false;
+  problems.delete(code);
+  problems.set(code, message);
+  showProblems();
 }
 
-/** The problem shown has passed (the worker said `resolved`). */
-function clearError(): void {
-  view.error = null;
-  const e = el('error');
-  e.textContent = '';
-  e.hidden = true;
+/** The problem shown under `code` has passed (the worker said `resolved`, or the page's own retry worked). */
+function clearError(code: string): void {
+  if (problems.delete(code)) showProblems();
 }
 
 // ---- the network panel ----
@@ -151,10 +174,11 @@ function fillList(id: string, key: string, make: () => HTMLElement[]): void {
 }
 
 /** Fills a <select> with `names` (keeping the choice), with an optional first placeholder. */
-function fillSelect(s: HTMLSelectElement, names: readonly string[]): void {
-  if ([...s.options].map((o) => o.value).join('\n') === names.join('\n')) return;
+function fillSelect(s: HTMLSelectElement, names: readonly string[], placeholder?: string): void {
+  const values = placeholder === undefined ? names : ['', ...names];
+  if ([...s.options].map((o) => o.value).join('\n') === values.join('\n')) return;
   const chosen = s.value;
-  s.replaceChildren(...names.map((n) => new Option(n, n)));
+  s.replaceChildren(...(placeholder === undefined ? [] : [new Option(placeholder, '')]), ...names.map((n) => new Option(n, n)));
   if (names.includes(chosen)) s.value = chosen;
 }
 
@@ -163,9 +187,18 @@ const SESSION_WORDS: Record<string, string> = { starting: 'setting up', waiting:
 function showContacts(contacts: readonly ContactView[]): void {
   const current = select('conv-contact').value;
   el('no-contacts').hidden = contacts.length > 0;
-  fillList('contacts', JSON.stringify([contacts.map((c) => [c.name, c.session, c.verified]), current]), () =>
+  fillList('contacts', JSON.stringify([contacts.map((c) => [c.name, c.session, c.verified, c.blocked, c.unread]), current]), () =>
     contacts.map((c) => {
-      const b = node('button', { cls: 'contact' }, node('span', { text: c.name, cls: 'who' }), node('span', { text: `${c.verified ? '✓ verified · ' : ''}${SESSION_WORDS[c.session] ?? c.session}`, cls: 'sub' }));
+      const sub = c.blocked === true ? 'blocked' : `${c.verified ? '✓ verified · ' : ''}${SESSION_WORDS[c.session] ?? c.session}`;
+      const who = node('span', { cls: 'who' }, node('span', { text: c.name }));
+      const unread = c.unread ?? 0;
+      if (unread > 0) {
+        // Seen as a badge; heard as ", N unread" (part of the button's name).
+        const badge = node('span', { text: String(unread), cls: 'unread' });
+        badge.setAttribute('aria-hidden', 'true');
+        who.append(' ', badge, node('span', { text: `, ${unread} unread`, cls: 'sr-only' }));
+      }
+      const b = node('button', { cls: `contact${c.blocked === true ? ' blocked' : ''}` }, who, node('span', { text: sub, cls: 'sub' }));
       b.type = 'button';
       if (c.name === current) b.setAttribute('aria-current', 'true');
       b.addEventListener('click', () => openConversation(c.name));
@@ -173,17 +206,27 @@ function showContacts(contacts: readonly ContactView[]): void {
     }),
   );
   const names = contacts.map((c) => c.name);
-  fillSelect(select('conv-contact'), names);
+  fillSelect(select('conv-contact'), names, 'Pick a contact');
   fillSelect(select('intro-a'), names);
   fillSelect(select('intro-b'), names);
   if (select('intro-b').value === select('intro-a').value && names.length > 1) select('intro-b').value = names.find((n) => n !== select('intro-a').value)!;
 }
+
+/** Invites that can still be cancelled (not ended, not being cancelled). */
+const INVITE_ENDED = new Set(['done', 'failed', 'aborting']);
 
 function showInvites(invites: readonly InviteView[]): void {
   fillList('invites', JSON.stringify(invites), () =>
     invites.map((i) => {
       const li = node('li', { text: `${i.name}: ${i.failure ?? i.stage}` });
       if (i.code !== null) li.append(' — code ', node('code', { text: i.code, cls: 'code' }));
+      if (!INVITE_ENDED.has(i.stage)) {
+        const cancel = node('button', { text: 'Cancel', cls: 'small' });
+        cancel.type = 'button';
+        cancel.setAttribute('aria-label', `Cancel the invite for ${i.name}`);
+        cancel.addEventListener('click', () => ask('contacts-result', `Invite for ${i.name} cancelled: its code no longer works.`, (requestId) => ({ type: 'cancel-invite', requestId, id: i.id })));
+        li.append(' ', cancel);
+      }
       return li;
     }),
   );
@@ -237,9 +280,100 @@ function showIntroductions(intros: readonly IntroductionView[]): void {
   );
 }
 
-// ---- the conversation and its safety number ----
+// ---- the conversation, its files and its safety number ----
 
 const STATE_WORDS: Record<string, string> = { queued: 'queued', sent: 'sent', delivered: 'delivered', failed: 'failed', receiving: 'arriving…', received: 'received' };
+
+/** "12.3 kB" (SI units, as a file manager shows a size). */
+function size(bytes: number): string {
+  if (bytes < 1000) return `${bytes} bytes`;
+  if (bytes < 1_000_000) return `${(bytes / 1000).toFixed(1)} kB`;
+  return `${(bytes / 1_000_000).toFixed(2)} MB`;
+}
+
+/** Files asked of the worker and not yet come, and those it did not have (history ids): each asked once. */
+const fileAsked = new Set<number>();
+const fileMissing = new Set<number>();
+/** The Blob URLs kept, oldest first: at most MAX_FILE_LINKS beyond those of the conversation on screen (others are revoked, and asked again when shown). */
+const MAX_FILE_LINKS = 50;
+
+function fileLink(id: number): string | undefined {
+  return view.files[String(id)];
+}
+
+/** Asks the worker for the bytes of the files in the conversation on screen that have no link yet. */
+function askFiles(rows: readonly HistoryView[]): void {
+  for (const h of rows) {
+    if (h.kind !== 'file' || h.state === 'receiving' || fileLink(h.id) !== undefined || fileAsked.has(h.id) || fileMissing.has(h.id)) continue;
+    fileAsked.add(h.id);
+    postToWorker({ type: 'get-file', id: h.id });
+  }
+}
+
+function onFile(m: Extract<FromWorker, { type: 'file' }>): void {
+  fileAsked.delete(m.id);
+  if (m.data === null) {
+    fileMissing.add(m.id);
+    return;
+  }
+  // Past MAX_FILE_LINKS, the oldest link of another conversation goes (those on screen stay).
+  const keys = Object.keys(view.files);
+  if (keys.length >= MAX_FILE_LINKS) {
+    const shown = new Set((view.history[select('conv-contact').value] ?? []).map((h) => String(h.id)));
+    const old = keys.find((k) => !shown.has(k));
+    if (old !== undefined) {
+      URL.revokeObjectURL(view.files[old]!);
+      delete view.files[old];
+    }
+  }
+  view.files[String(m.id)] = URL.createObjectURL(new Blob([m.data as Uint8Array<ArrayBuffer>]));
+  showConversation();
+}
+
+/** What a conversation row says of its state: a sending file's fragments, else the state in words. */
+function stateWords(h: HistoryView): string {
+  if (h.direction === 'out' && h.state === 'queued' && h.progress !== null && h.progress !== undefined) {
+    return `sending: ${Math.floor((100 * h.progress.done) / h.progress.total)} %, ${h.progress.done}/${h.progress.total} fragments`;
+  }
+  return STATE_WORDS[h.state] ?? h.state;
+}
+
+function messageRow(h: HistoryView): HTMLElement {
+  const li = node('li', { cls: h.direction });
+  if (h.kind === 'file') {
+    const name = h.fileName === null || h.fileName === undefined || h.fileName === '' ? 'file' : h.fileName;
+    const what = `${name} (${h.fileLength === null || h.fileLength === undefined ? '?' : size(h.fileLength)})`;
+    const href = fileLink(h.id);
+    li.append(node('span', { text: 'File', cls: 'tag' }), ' ');
+    if (href !== undefined) {
+      const a = node('a', { text: what, cls: 'body file' });
+      a.href = href;
+      a.download = name;
+      a.setAttribute('aria-label', `Download ${what}`);
+      li.append(a);
+    } else li.append(node('span', { text: what, cls: 'body file' }));
+  } else li.append(node('span', { text: h.text, cls: 'body' }));
+  if (h.direction === 'out' || h.state === 'receiving') li.append(' ', node('span', { text: `(${stateWords(h)})`, cls: `state ${h.state}` }));
+  return li;
+}
+
+/** When the conversation with a contact was last marked read (so that it is asked once per change). */
+let markedRead: { contact: string; unread: number } | null = null;
+
+/** The conversation on screen is read: its unread count goes (in the worker's store too). */
+function markShownRead(): void {
+  const name = select('conv-contact').value;
+  const c = view.contacts.find((x) => x.name === name);
+  if (c === undefined || document.visibilityState !== 'visible') return;
+  const unread = c.unread ?? 0;
+  if (unread === 0) {
+    markedRead = null;
+    return;
+  }
+  if (markedRead?.contact === name && markedRead.unread === unread) return;
+  markedRead = { contact: name, unread };
+  postToWorker({ type: 'mark-read', contact: name });
+}
 
 function openConversation(name: string): void {
   select('conv-contact').value = name;
@@ -248,33 +382,71 @@ function openConversation(name: string): void {
   el('say-text').focus();
 }
 
-function showConversation(): void {
-  const name = select('conv-contact').value;
-  const rows = view.history[name] ?? [];
-  const contact = view.contacts.find((c) => c.name === name);
-  fillList('conversation', JSON.stringify([name, rows.map((h) => [h.id, h.state, h.text])]), () =>
-    rows.map((h) => {
-      const li = node('li', { cls: h.direction }, node('span', { text: h.text, cls: 'body' }));
-      if (h.direction === 'out') li.append(' ', node('span', { text: `(${STATE_WORDS[h.state] ?? h.state})`, cls: `state ${h.state}` }));
-      return li;
-    }),
-  );
-  text('conv-empty', contact === undefined ? 'Pick a contact, or add one with an invite code.' : rows.length === 0 ? `No messages with ${name} yet.` : '');
-  el('conv-empty').hidden = contact !== undefined && rows.length > 0;
-  (el('verify-open') as HTMLButtonElement).disabled = contact === undefined;
-  text('conv-badge', contact === undefined ? '' : contact.verified ? '✓ verified' : 'not verified');
-  el('conv-badge').className = `badge${contact?.verified === true ? ' ok' : ''}`;
-  if (contact === undefined) {
-    el('verify').hidden = true;
-    el('verify-open').setAttribute('aria-expanded', 'false');
+/** The tab's session storage key of the conversation on screen, so that a reload shows it again. */
+const OPEN_CONVERSATION_KEY = 'backchannel.conversation';
+/** Whether the conversation on screen before a reload has been put back (once, at the first state). */
+let conversationRestored = false;
+
+function restoreConversation(contacts: readonly ContactView[]): void {
+  if (conversationRestored) return;
+  conversationRestored = true;
+  let saved: string | null = null;
+  try {
+    saved = sessionStorage.getItem(OPEN_CONVERSATION_KEY);
+  } catch {
     return;
   }
+  if (saved !== null && select('conv-contact').value === '' && contacts.some((c) => c.name === saved)) {
+    select('conv-contact').value = saved;
+    showContacts(contacts);
+  }
+}
+
+function showConversation(): void {
+  const name = select('conv-contact').value;
+  if (conversationRestored) {
+    try {
+      sessionStorage.setItem(OPEN_CONVERSATION_KEY, name);
+    } catch {
+      // No session storage (blocked site data): a reload then shows no conversation.
+    }
+  }
+  const rows = view.history[name] ?? [];
+  const contact = view.contacts.find((c) => c.name === name);
+  askFiles(rows);
+  fillList('conversation', JSON.stringify([name, rows.map((h) => [h.id, h.state, h.text, h.progress, fileLink(h.id) ?? null])]), () => rows.map(messageRow));
+  text('conv-empty', contact === undefined ? 'Pick a contact, or add one with an invite code.' : rows.length === 0 ? `No messages with ${name} yet.` : '');
+  el('conv-empty').hidden = contact !== undefined && rows.length > 0;
+  const incoming = view.receiving.filter((r) => r.contact === name);
+  text('receiving', incoming.map((r) => `Receiving a file or a long text from ${name}: ${Math.floor((100 * r.have) / r.total)} %, ${r.have}/${r.total} fragments.`).join(' '));
+  const blocked = contact?.blocked === true;
+  el('conv-blocked').hidden = !blocked;
+  text('conv-blocked', blocked ? `You blocked ${name}: what they send is dropped, and you cannot write to them. Unblock them under Contact.` : '');
+  for (const id of ['say-text', 'say-send', 'file-input', 'file-send']) (el(id) as HTMLInputElement).disabled = contact === undefined || blocked;
+  (el('verify-open') as HTMLButtonElement).disabled = contact === undefined;
+  (el('contact-open') as HTMLButtonElement).disabled = contact === undefined;
+  text('conv-badge', contact === undefined ? '' : blocked ? 'blocked' : contact.verified ? '✓ verified' : 'not verified');
+  el('conv-badge').className = `badge${contact?.verified === true && !blocked ? ' ok' : ''}`;
+  if (contact === undefined) {
+    for (const [panel, button] of [['verify', 'verify-open'], ['contact-panel', 'contact-open']] as const) {
+      el(panel).hidden = true;
+      el(button).setAttribute('aria-expanded', 'false');
+    }
+    return;
+  }
+  markShownRead();
   text('verify-h', `Safety number with ${name}`);
   text('verify-help', `${name} sees the same 60 digits for you. Compare them in person or over a channel you trust (reading them out on a call you know is theirs). If every group matches, no one in between swapped your keys: mark ${name} as verified.`);
   const groups = contact.safetyNumber.split(' ');
   fillList('safety-number', contact.safetyNumber, () => groups.map((g) => node('span', { text: g, cls: 'group' })));
   text('verify-state', contact.verified ? `You verified ${name}'s safety number.` : `${name} is not verified.`);
   text('verify-toggle', contact.verified ? 'Clear verification' : 'Mark as verified');
+  text('contact-h', `Contact: ${name}`);
+  text('block-help', blocked
+    ? `${name} is blocked: what they send is dropped. Unblocking lets them reach you again (what they sent meanwhile is lost).`
+    : `Blocking drops what ${name} sends from now on and stops you writing to them; ${name} is not told. You can unblock later.`);
+  text('block-toggle', blocked ? `Unblock ${name}` : `Block ${name}`);
+  text('remove-open', `Remove ${name}…`);
 }
 
 function showMessenger(m: Extract<FromWorker, { type: 'messenger' }>): void {
@@ -282,7 +454,9 @@ function showMessenger(m: Extract<FromWorker, { type: 'messenger' }>): void {
   view.history = m.history;
   view.invites = m.invites;
   view.introductions = m.introductions ?? [];
+  view.receiving = m.receiving ?? [];
   showContacts(m.contacts);
+  restoreConversation(m.contacts);
   showInvites(m.invites);
   showIntroductions(view.introductions);
   showConversation();
@@ -351,8 +525,12 @@ function onMessage(m: FromWorker): void {
       const a = asks.get(m.requestId);
       asks.delete(m.requestId);
       text(a?.out ?? 'contacts-result', m.error ?? a?.ok ?? '');
+      if (m.error === null) a?.then?.();
       break;
     }
+    case 'file':
+      onFile(m);
+      break;
     case 'messenger':
       showMessenger(m);
       break;
@@ -360,7 +538,7 @@ function onMessage(m: FromWorker): void {
       showError(m.code, m.message);
       break;
     case 'resolved':
-      if (view.error?.code === m.code) clearError();
+      clearError(m.code);
       break;
   }
 }
@@ -407,6 +585,35 @@ function showJoin(network: unknown, preselect: string | null): void {
   });
 }
 
+/** Sends the file chosen in the conversation's file field, refusing one over the messenger's limit before reading it. */
+async function sendFile(): Promise<void> {
+  const contact = select('conv-contact').value;
+  const field = input('file-input');
+  const file = field.files?.[0];
+  if (contact === '' || file === undefined) return;
+  if (file.size === 0) {
+    text('say-result', `${file.name} is empty: there is nothing to send.`);
+    return;
+  }
+  if (file.size > MAX_FILE_LENGTH) {
+    text('say-result', `${file.name} is ${size(file.size)}: too large. A file to a contact may be at most ${size(MAX_FILE_LENGTH)} (${MAX_FILE_LENGTH} bytes).`);
+    return;
+  }
+  // The name is cut to what a file message carries (whole characters only).
+  let name = file.name;
+  const te = new TextEncoder();
+  while (te.encode(name).length > MAX_FILE_NAME) name = [...name].slice(0, -1).join('');
+  let data: Uint8Array;
+  try {
+    data = new Uint8Array(await file.arrayBuffer());
+  } catch {
+    text('say-result', `Cannot read ${file.name} (the browser refused it).`);
+    return;
+  }
+  ask('say-result', `${name} queued for ${contact}.`, (requestId) => ({ type: 'send-file', requestId, contact, name, data }), undefined, [data.buffer]);
+  field.value = '';
+}
+
 function wireForms(): void {
   el('send-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
@@ -450,6 +657,7 @@ function wireForms(): void {
     showConversation();
     showContacts(view.contacts);
   });
+  el('contacts-h').tabIndex = -1;
   const area = el('say-text') as HTMLTextAreaElement;
   area.addEventListener('keydown', (ev) => {
     if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
@@ -470,6 +678,68 @@ function wireForms(): void {
     el('verify-open').setAttribute('aria-expanded', String(!panel.hidden));
     if (!panel.hidden) el('verify-toggle').focus();
   });
+  document.addEventListener('visibilitychange', () => markShownRead());
+  el('token-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const token = input('token-input').value.trim();
+    if (token === '') return;
+    ask('token-result', 'Token kept: it is shown to your gateway at the next attempt to connect.', (requestId) => ({ type: 'set-token', requestId, token }), () => {
+      input('token-input').value = '';
+    });
+  });
+  el('file-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    void sendFile();
+  });
+  el('contact-open').addEventListener('click', () => {
+    const panel = el('contact-panel');
+    panel.hidden = !panel.hidden;
+    el('contact-open').setAttribute('aria-expanded', String(!panel.hidden));
+    if (!panel.hidden) input('rename-input').focus();
+  });
+  el('rename-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const contact = select('conv-contact').value;
+    const name = input('rename-input').value.trim();
+    if (contact === '' || name === '' || name === contact) return;
+    ask('contact-result', `Renamed ${contact} to ${name} (only you see the name).`, (requestId) => ({ type: 'rename', requestId, contact, name }), () => {
+      // The conversation follows its contact to the new name (the worker's new state comes right
+      // after this answer and shows it).
+      if (!view.contacts.some((c) => c.name === name)) select('conv-contact').append(new Option(name, name));
+      select('conv-contact').value = name;
+      input('rename-input').value = '';
+    });
+  });
+  el('block-toggle').addEventListener('click', () => {
+    const contact = view.contacts.find((c) => c.name === select('conv-contact').value);
+    if (contact === undefined) return;
+    const blocked = contact.blocked !== true;
+    ask('contact-result', blocked ? `Blocked ${contact.name}.` : `Unblocked ${contact.name}.`, (requestId) => ({ type: 'block', requestId, contact: contact.name, blocked }));
+  });
+  // Removing asks first (a modal dialog: Escape or Cancel keep the contact; Cancel has the focus).
+  const dialog = el('remove-dialog') as HTMLDialogElement;
+  el('remove-open').addEventListener('click', () => {
+    const name = select('conv-contact').value;
+    if (name === '') return;
+    dialog.dataset['contact'] = name;
+    text('remove-h', `Remove ${name}?`);
+    text('remove-text', `Your conversation with ${name} is deleted from this browser, and the mailbox ${name} writes to is closed: they can no longer reach you. This cannot be undone; to talk again you need a new invite code.`);
+    text('remove-confirm', `Remove ${name}`);
+    dialog.returnValue = '';
+    dialog.showModal();
+  });
+  dialog.addEventListener('close', () => {
+    const name = dialog.dataset['contact'] ?? '';
+    if (dialog.returnValue !== 'remove' || name === '') {
+      el('remove-open').focus();
+      return;
+    }
+    ask('contact-result', `Removed ${name}.`, (requestId) => ({ type: 'remove', requestId, contact: name }), () => {
+      if (select('conv-contact').value === name) select('conv-contact').value = '';
+      showConversation();
+      el('contacts-h').focus();
+    });
+  });
   el('verify-toggle').addEventListener('click', () => {
     const contact = view.contacts.find((c) => c.name === select('conv-contact').value);
     if (contact === undefined) return;
@@ -485,15 +755,22 @@ function wireForms(): void {
 }
 
 async function main(): Promise<void> {
+  // The network's connection details, tried again with growing pauses until they come (the
+  // server that serves the page may be restarting): the problem shown goes once they do.
   let network: unknown;
-  try {
-    const res = await fetch('network.json', { cache: 'no-store' });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    network = await res.json();
-  } catch (e) {
-    showError('ERR_NETWORK', `Cannot load the network's connection details (${e instanceof Error ? e.message : String(e)}).`);
-    return;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await fetch('network.json', { cache: 'no-store' });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      network = await res.json();
+      break;
+    } catch (e) {
+      const pause = Math.min(NETWORK_RETRY_MAX_MS, 1000 * 2 ** (attempt - 1));
+      showError('ERR_NETWORK', `Cannot load the network's connection details (${e instanceof Error ? e.message : String(e)}). Trying again in ${Math.round(pause / 1000)} s (attempt ${attempt}).`);
+      await new Promise((r) => setTimeout(r, pause));
+    }
   }
+  clearError('ERR_NETWORK');
   wireForms();
   const params = new URLSearchParams(location.search);
   const gateway = params.get('gateway');

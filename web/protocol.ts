@@ -1,6 +1,6 @@
 /**
  * The messages between the page (web/main.ts) and the worker that runs the client engine
- * (web/worker.ts). Byte strings cross as hex; nothing secret crosses at all.
+ * (web/worker.ts). Byte strings cross as hex (a file's bytes as a Uint8Array); nothing secret crosses at all.
  */
 
 /** What the page asks of the worker. */
@@ -30,13 +30,36 @@ export type ToWorker =
   /** Sets the name this profile goes by, kept in this browser only (never sent). */
   | { readonly type: 'set-name'; readonly requestId: number; readonly name: string }
   /** Asks for the profile's name (answered with `profile`). */
-  | { readonly type: 'get-profile' };
+  | { readonly type: 'get-profile' }
+  /** Renames a contact (the new name is ours alone; the contact is not told). */
+  | { readonly type: 'rename'; readonly requestId: number; readonly contact: string; readonly name: string }
+  /** Forgets a contact, its session and history; the mailbox it writes to is revoked at our gateway. */
+  | { readonly type: 'remove'; readonly requestId: number; readonly contact: string }
+  /** Blocks (their messages are dropped, we cannot write to them) or unblocks a contact. */
+  | { readonly type: 'block'; readonly requestId: number; readonly contact: string; readonly blocked: boolean }
+  /** Cancels an open invite by its id (its code stops working). */
+  | { readonly type: 'cancel-invite'; readonly requestId: number; readonly id: string }
+  /** The conversation with `contact` is on screen: its incoming messages count as read (kept in the store). */
+  | { readonly type: 'mark-read'; readonly contact: string }
+  /**
+   * Sends a file (at most MAX_FILE_LENGTH bytes, src/messaging/content.ts) to a contact; `data` is
+   * the file's bytes (the page transfers its buffer). Answered with `done`.
+   */
+  | { readonly type: 'send-file'; readonly requestId: number; readonly contact: string; readonly name: string; readonly data: Uint8Array }
+  /** Asks for a received file's bytes (the history entry `id`); answered with `file`. */
+  | { readonly type: 'get-file'; readonly id: number }
+  /** Keeps an invitation token (64 hex digits) for a gateway that admits by token: carried from the engine's next link attempt. */
+  | { readonly type: 'set-token'; readonly requestId: number; readonly token: string };
 
 export interface ContactView {
   readonly name: string;
   readonly session: string;
   readonly verified: boolean;
   readonly safetyNumber: string;
+  /** Blocked: their messages are dropped and nothing can be sent to them. */
+  readonly blocked?: boolean;
+  /** Incoming messages not yet shown on screen (kept in the store, so a reload keeps the count). */
+  readonly unread?: number;
 }
 
 export interface HistoryView {
@@ -44,6 +67,19 @@ export interface HistoryView {
   readonly direction: 'in' | 'out';
   readonly text: string;
   readonly state: string;
+  /** A file (text: its name) or a text. */
+  readonly kind?: 'text' | 'file';
+  readonly fileName?: string | null;
+  readonly fileLength?: number | null;
+  /** An outgoing file on its way: fragments acknowledged by the contact's gateway of all (null before the first left). */
+  readonly progress?: { readonly done: number; readonly total: number } | null;
+}
+
+/** A large incoming message (a file or a long text) part-way in. */
+export interface ReceivingView {
+  readonly contact: string;
+  readonly have: number;
+  readonly total: number;
 }
 
 export interface InviteView {
@@ -96,6 +132,8 @@ export type FromWorker =
   /** The answer to invite, accept or say: null when done (durably), else why not. */
   | { readonly type: 'done'; readonly requestId: number; readonly error: string | null }
   /** The messenger's state: contacts, each one's conversation (the last 200), the invites. */
-  | { readonly type: 'messenger'; readonly contacts: readonly ContactView[]; readonly history: Readonly<Record<string, readonly HistoryView[]>>; readonly invites: readonly InviteView[]; readonly introductions?: readonly IntroductionView[] }
+  | { readonly type: 'messenger'; readonly contacts: readonly ContactView[]; readonly history: Readonly<Record<string, readonly HistoryView[]>>; readonly invites: readonly InviteView[]; readonly introductions?: readonly IntroductionView[]; readonly receiving?: readonly ReceivingView[] }
+  /** A received file's bytes (or why not), the answer to `get-file`. */
+  | { readonly type: 'file'; readonly id: number; readonly name: string; readonly data: Uint8Array | null; readonly error: string | null }
   /** The profile's own name (null: none picked yet). */
   | { readonly type: 'profile'; readonly name: string | null };

@@ -39,7 +39,7 @@ import type { MessengerHost } from '../src/client/messenger-host.js';
 import { RecordMessengerStore } from '../src/client/record-messenger-store.js';
 import { openIdbClientStore } from './idb.js';
 import type { IdbClientStore } from './idb.js';
-import type { FromWorker, ToWorker } from './protocol.js';
+import type { FromWorker, HistoryView, ToWorker } from './protocol.js';
 
 /** The IndexedDB database and the Web Lock of the one client a browser profile holds. */
 export const PROFILE = 'backchannel-client';
@@ -47,7 +47,7 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const STATUS_INTERVAL_MS = 1_000;
 
 interface WorkerScope {
-  postMessage(message: FromWorker): void;
+  postMessage(message: FromWorker, transfer?: Transferable[]): void;
   onmessage: ((ev: MessageEvent<ToWorker>) => void) | null;
 }
 const scope = globalThis as unknown as WorkerScope;
@@ -166,15 +166,80 @@ interface Running {
 }
 let running: Running | null = null;
 
+/** Unread incoming messages counted at most (a count past it shows as this many). */
+const MAX_UNREAD_COUNTED = 10_000;
+
+/** Incoming messages not yet on screen, by contact name (the messenger's `read` mark, in the store). */
+function unreadCounts(m: MessengerHost['messenger']): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const e of m.unread(0, MAX_UNREAD_COUNTED)) counts.set(e.contact, (counts.get(e.contact) ?? 0) + 1);
+  return counts;
+}
+
+/** An outgoing file's progress: its client message's fragments acknowledged, of all; null before it left. */
+function fileProgress(r: Pick<Running, 'host' | 'client'>, id: number): { done: number; total: number } | null {
+  const carrier = r.host.messenger.carriers(id)?.file ?? null;
+  const o = carrier === null ? null : r.client.outgoing(carrier);
+  return o === null ? null : { done: o.done, total: o.fragments };
+}
+
 /** Posts the messenger's whole state (small: contacts, their last messages, invites). */
-function postMessenger(r: Pick<Running, 'host' | 'invites'>): void {
+function postMessenger(r: Pick<Running, 'host' | 'invites' | 'client'>): void {
   const m = r.host.messenger;
-  const contacts = m.contacts().map((c) => ({ name: c.name, session: c.session, verified: c.verified, safetyNumber: safetyNumberOf(m, c.name, c.identityKey) }));
-  const history: Record<string, Array<{ id: number; direction: 'in' | 'out'; text: string; state: string }>> = {};
-  for (const c of contacts) history[c.name] = m.history(c.name, 200).map((h) => ({ id: h.id, direction: h.direction, text: h.text ?? h.fileName ?? '', state: h.state }));
+  const unread = unreadCounts(m);
+  const contacts = m.contacts().map((c) => ({ name: c.name, session: c.session, verified: c.verified, safetyNumber: safetyNumberOf(m, c.name, c.identityKey), blocked: c.blocked, unread: unread.get(c.name) ?? 0 }));
+  const history: Record<string, HistoryView[]> = {};
+  for (const c of contacts) {
+    history[c.name] = m.history(c.name, 200).map((h) => ({
+      id: h.id, direction: h.direction, text: h.text ?? h.fileName ?? '', state: h.state, kind: h.kind, fileName: h.fileName, fileLength: h.fileLength,
+      progress: h.direction === 'out' && h.kind === 'file' && h.state === 'queued' ? fileProgress(r, h.id) : null,
+    }));
+  }
   const invites = r.invites.list().map((i) => ({ id: i.id, role: i.role, name: i.name, stage: i.stage, code: i.code, failure: i.failure?.message ?? null }));
   const introductions = m.introductions().map((i) => ({ id: i.id, role: i.role, from: i.from, names: i.names, answers: i.answers, state: i.state, expiresAt: i.expiresAt }));
-  post({ type: 'messenger', contacts, history, invites, introductions });
+  post({ type: 'messenger', contacts, history, invites, introductions, receiving: m.receiving() });
+}
+
+/**
+ * Forgets a contact and revokes the mailbox it writes to at our gateway (what it still sends is
+ * then refused there, not left in our inbox as mail that no contact's session opens).
+ */
+function removeContact(r: Running, name: string): void {
+  const m = r.host.messenger;
+  const mailbox = m.ourMailboxOf(name);
+  m.remove(name);
+  try {
+    r.client.revokeMailbox(mailbox);
+  } catch (e) {
+    // A contact that writes to our main address (an older card): nothing to revoke.
+    if (!isBackchannelError(e, 'ERR_CLIENT_MAILBOX')) throw e;
+  }
+}
+
+/** Marks what came from `contact` read (the conversation is on screen). */
+async function markRead(contact: string): Promise<void> {
+  const r = running;
+  if (r === null) return;
+  const m = r.host.messenger;
+  try {
+    for (const e of m.unread(0, MAX_UNREAD_COUNTED, contact)) m.markRead(e.id);
+    await r.idb.flushed();
+  } catch {
+    // An unknown contact (removed meanwhile) or a store that cannot write now: the count stays.
+    return;
+  }
+  postMessenger(r);
+}
+
+/** Answers `get-file` with a copy of the file's bytes, whose buffer is handed over to the page. */
+function sendFileData(id: number): void {
+  const f = running?.host.messenger.fileData(id) ?? null;
+  if (f === null) {
+    post({ type: 'file', id, name: '', data: null, error: 'That file is not here (or not whole yet).' });
+    return;
+  }
+  const data = f.data.slice();
+  scope.postMessage({ type: 'file', id, name: f.name, data, error: null }, [data.buffer]);
 }
 
 /**
@@ -362,8 +427,13 @@ async function start(network: unknown, gatewayName: string | null, token: string
     // A refusal by the gateway's admission that the client cannot answer alone (a token wanted or
     // refused, a full gateway) is the user's to act on: shown once per reason. Work is computed.
     if (s.admission.state === 'refused' && s.admission.code !== refusal) {
+      if (refusal !== null) resolved(refusal);
       refusal = s.admission.code;
       post({ type: 'error', code: s.admission.code, message: s.admission.message });
+    } else if (s.admission.state !== 'refused' && refusal !== null) {
+      // Admitted since (a token given, the gateway's policy changed): the refusal is over.
+      resolved(refusal);
+      refusal = null;
     }
     post({ type: 'status', status: { connected: s.connected, gateway: s.gateway, epoch: s.epoch, document: s.document, pendingMessages: s.pendingMessages, packetsSent: s.packetsSent, clockRestarts: s.clockRestarts } });
   };
@@ -438,7 +508,13 @@ async function withProfileLock(run: () => Promise<void>): Promise<void> {
     });
   } catch (e) {
     if (!waiting.signal.aborted) throw e;
-    post({ type: 'error', code: 'ERR_PROFILE_BUSY', message: 'Backchannel is open in another tab of this browser. Use that tab, or close it and reload this one.' });
+    post({ type: 'error', code: 'ERR_PROFILE_BUSY', message: 'Backchannel is open in another tab of this browser. Use that tab, or close it: this tab then takes over by itself.' });
+    // Waits for the other tab to let go (closed, reloaded elsewhere), then runs here.
+    await locks.request(PROFILE, async () => {
+      resolved('ERR_PROFILE_BUSY');
+      await run();
+      await new Promise<never>(() => undefined);
+    });
   }
 }
 
@@ -475,5 +551,26 @@ scope.onmessage = (ev) => {
     });
   } else if (m.type === 'get-profile') {
     if (running !== null) post({ type: 'profile', name: profileName(running) });
+  } else if (m.type === 'rename') {
+    void act(m.requestId, (r) => void r.host.messenger.rename(m.contact, m.name));
+  } else if (m.type === 'remove') {
+    void act(m.requestId, (r) => removeContact(r, m.contact));
+  } else if (m.type === 'block') {
+    void act(m.requestId, (r) => void r.host.messenger.setBlocked(m.contact, m.blocked));
+  } else if (m.type === 'cancel-invite') {
+    void act(m.requestId, (r) => r.invites.cancel(m.id));
+  } else if (m.type === 'mark-read') {
+    void markRead(m.contact);
+  } else if (m.type === 'send-file') {
+    void act(m.requestId, (r) => void r.host.messenger.sendFile(m.contact, m.name, m.data));
+  } else if (m.type === 'get-file') {
+    sendFileData(m.id);
+  } else if (m.type === 'set-token') {
+    void act(m.requestId, (r) => {
+      const token = m.token.trim().toLowerCase();
+      if (!/^[0-9a-f]{64}$/.test(token)) throw new Error('An invitation token is 64 hex digits, as the gateway operator gives it.');
+      // As `backchannel client token` keeps it: shown at the next link attempt (the engine's backoff, at most a minute).
+      r.idb.store.setSetting(ADMISSION_TOKEN_SETTING, fromHex(token));
+    });
   }
 };

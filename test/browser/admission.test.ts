@@ -3,8 +3,9 @@
  * as processes, as `backchannel up` runs them): gateway-1 admits by proof of work (12 bits, so
  * that the test is quick), gateway-2 by invitation token. A page joining gateway-1 is refused once
  * with the work asked, computes it in its worker, and reaches "connected"; a page joining gateway-2
- * without a token is refused cleanly (the error shown in the page), and one given a token in the
- * page's address (`?token=HEX`) is admitted and connects. Each page is its own browser profile.
+ * without a token is refused cleanly (the error shown in the page), then given a token in the
+ * page's form is admitted at its next attempt and the error goes; one given a token in the page's
+ * address (`?token=HEX`) is admitted and connects. Each page is its own browser profile.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -105,7 +106,7 @@ describe('the browser client at gateways that admit by work and by token, in Chr
     await page.context().close();
   });
 
-  test('token: a page without a token is refused, the error shown; one given a token connects', async () => {
+  test('token: a page without a token is refused, the error shown; given a token in its form it connects and the error goes; one given a token in its address connects', async () => {
     const ops = net!.network.server('gateway-2').opsUrl;
     const without = await newPage('gateway=gateway-2');
     const refused = await waitFor(without, 'the refusal', (v) => v.error !== null, 60_000, true);
@@ -114,15 +115,25 @@ describe('the browser client at gateways that admit by work and by token, in Chr
     assert.notEqual(refused.state, 'connected');
     assert.equal(await without.locator('#error').isVisible(), true, 'shown on the page');
     assert.ok((readSample(await scrape(ops), 'backchannel_admission_total', { outcome: 'token_required' }) ?? 0) >= 1);
-    await without.context().close();
 
     // gateway-2's dataDir is its config's folder (genconfig writes "dataDir": ".").
     const { key } = loadOrCreateAdmissionTokenKey(join(data, 'gateway-2'));
-    const token = toHex(mintToken(nodeBackend, key, nodeBackend.randomBytes(TOKEN_ID_LENGTH)));
+    const mint = (): string => toHex(mintToken(nodeBackend, key, nodeBackend.randomBytes(TOKEN_ID_LENGTH)));
+    const given = mint();
+    const token = mint();
     wipe(key);
+    // The refused page is given a token in its form: admitted at its next attempt, the alert goes.
+    await without.getByLabel('Invitation token').fill(given);
+    await without.getByRole('button', { name: 'Use token' }).click();
+    const admitted = await waitFor(without, 'connected with the token given in the page', (v) => v.state === 'connected' && v.error === null, 60_000, true);
+    assert.equal(admitted.status?.connected, true);
+    assert.equal(await without.locator('#error').isVisible(), false, 'the refusal no longer shown');
+    assert.equal(readSample(await scrape(ops), 'backchannel_admission_total', { outcome: 'admitted' }), 1);
+    await without.context().close();
+
     const withToken = await newPage(`gateway=gateway-2&token=${token}`);
     await waitFor(withToken, 'connected with the token', (v) => v.state === 'connected', 60_000);
-    assert.equal(readSample(await scrape(ops), 'backchannel_admission_total', { outcome: 'admitted' }), 1);
+    assert.equal(readSample(await scrape(ops), 'backchannel_admission_total', { outcome: 'admitted' }), 2);
     await withToken.context().close();
   });
 });

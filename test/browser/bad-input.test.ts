@@ -1,7 +1,8 @@
 /**
  * Bad input in the page, in headless Chromium on a real local network (servers as processes):
  *
- * - a second tab of the same profile is refused with a clear message in the page's alert;
+ * - a second tab of the same profile is refused with a clear message in the page's alert; once
+ *   the first tab closes, the second takes the profile over and the alert goes;
  * - a "gateway" that answers garbage (a WebSocket server on loopback that sends junk): the typed
  *   error is shown, the engine tries again, and the worker stays alive (its reports go on);
  * - the gateway's directory documents fail verification (the page was given the authorities'
@@ -148,7 +149,7 @@ describe('bad input in the browser client, in Chromium', { skip: skip ?? false }
     return s;
   }
 
-  test('a second tab of the same profile is refused with a clear message; the first carries on', async () => {
+  test('a second tab of the same profile is refused with a clear message; the first carries on; once it closes, the second takes over and the alert goes', async () => {
     const context = await browser!.newContext();
     const first = await context.newPage();
     await first.goto(`${web!.url}?gateway=gateway-1`);
@@ -159,13 +160,19 @@ describe('bad input in the browser client, in Chromium', { skip: skip ?? false }
     assert.equal(v.error?.code, 'ERR_PROFILE_BUSY');
     const shown = await alertText(second);
     assert.match(shown ?? '', /open in another tab of this browser/, 'the alert says why');
-    assert.match(shown ?? '', /close it and reload/, 'and what to do');
+    assert.match(shown ?? '', /close it: this tab then takes over/, 'and what to do');
     assert.notEqual(v.state, 'connected', 'the second tab runs no client');
-    await second.close();
     const reports = (await view(first)).reports;
     const still = await until(first, 'the first tab reporting', (x) => x.reports >= reports + 2, 10_000);
     assert.equal(still.error, null);
     assert.equal(still.state, 'connected');
+    // The first tab closes: the second takes the profile over, and its alert goes by itself.
+    const address = (await view(first)).address;
+    await first.close();
+    const over = await until(second, 'the second tab connected', (x) => x.state === 'connected', 45_000);
+    assert.equal(over.error, null, 'the refusal is cleared');
+    assert.equal(await alertText(second), null, 'and no longer shown');
+    assert.equal(over.address, address, 'the same profile');
     await context.close();
   });
 

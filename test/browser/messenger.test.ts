@@ -11,13 +11,21 @@
  *   accept`) and become contacts with one safety number;
  * - a CLI client introduces the page to another CLI client; the page accepts in its
  *   introductions list, the other accepts, and the page and the new contact chat;
+ * - files both ways: one chosen in the page's file field reaches a CLI client with the same bytes
+ *   (the page shows its sending progress), one sent by `client send --file` becomes a download
+ *   link (a Blob URL) in the page with the same bytes; a file over the limit is refused in the page;
+ * - contact management in the page: an unread count appears for a conversation not on screen, is
+ *   kept over a reload and clears when the conversation is opened; a contact renamed, blocked,
+ *   unblocked and blocked again, another removed (Escape in the confirmation keeps it), an invite
+ *   cancelled, each kept over a reload;
  * - a tab hidden for 2 minutes (another tab in front, headful Chromium on an Xvfb display) keeps
  *   sending at the configured Poisson rate, counted at its gateway, while the page's own timers
  *   are throttled (the control that shows the tab was hidden).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -34,10 +42,13 @@ import { scrape } from '../helpers/mixnet-client.js';
 import { launchUserChromium, startXvfb, xvfbMissing } from '../helpers/xvfb.js';
 import type { UserChromium, Xvfb } from '../helpers/xvfb.js';
 import { readSample } from '../../src/ops/metrics.js';
+import { MAX_FILE_LENGTH } from '../../src/messaging/content.js';
 
 const WEB_PORT = 24920;
 const NETWORK_BASE_PORT = 24921;
 const PARAMS = { epochPeriodMs: 20_000, sendRatePerS: 8, loopRatePerS: 2, fetchRatePerS: 20 };
+/** The files sent each way: about 11 fragments of the default 2,000-byte payload, enough for progress to show. */
+const FILE_BYTES = 20_000;
 
 const skip = chromiumMissing();
 /**
@@ -54,16 +65,19 @@ interface PageView {
   state: string;
   error: { code: string; message: string } | null;
   name: string | null;
-  contacts: Array<{ name: string; session: string; verified: boolean; safetyNumber: string }>;
-  history: Record<string, Array<{ direction: 'in' | 'out'; text: string; state: string }>>;
+  contacts: Array<{ name: string; session: string; verified: boolean; safetyNumber: string; blocked?: boolean; unread?: number }>;
+  history: Record<string, Array<{ id: number; direction: 'in' | 'out'; text: string; state: string; kind?: string; fileName?: string | null; fileLength?: number | null }>>;
   invites: Array<{ name: string; code: string | null; stage: string; failure: string | null }>;
   introductions: Array<{ id: number; role: string; from: string | null; names: string[]; state: string }>;
   status: { packetsSent: { real: number; drop: number; loop: number }; clockRestarts?: { send: number; loop: number; fetch: number } } | null;
 }
 
 interface Entry {
+  id: number;
   direction: 'in' | 'out';
+  kind: 'text' | 'file';
   text: string | null;
+  file_name: string | null;
   state: string;
 }
 
@@ -290,6 +304,113 @@ describe('a page and CLI clients through the messenger', { skip: skip ?? false, 
     await waitCli("the page's message at dave", async () => (await history(dave, 'alice')).find((e) => e.direction === 'in' && e.text === 'nice to meet you, dave'));
     await bc(['client', 'send', 'alice', 'likewise', '--dir', dave.dir]);
     await waitPage(page, "dave's answer", (v) => (v.history['dave d.'] ?? []).some((h) => h.direction === 'in' && h.text === 'likewise'));
+  });
+
+  test('files both ways: one from the page reaches a CLI client whole, one from a CLI client downloads in the page; too large is refused', async (t) => {
+    const t0 = Date.now();
+    await page.locator('#contacts').getByRole('button', { name: 'bob' }).click();
+    // Every "sending: ..." the conversation shows, collected in the page between our polls.
+    await page.evaluate(`globalThis.sendingSeen = []; globalThis.sendingTimer = setInterval(() => { for (const s of document.querySelectorAll('#conversation .state')) if (/sending:/.test(s.textContent) && !globalThis.sendingSeen.includes(s.textContent)) globalThis.sendingSeen.push(s.textContent); }, 20)`);
+    const fromPage = randomBytes(FILE_BYTES);
+    await page.getByLabel('File to send').setInputFiles({ name: 'from page.bin', mimeType: 'application/octet-stream', buffer: fromPage });
+    await page.getByRole('button', { name: 'Send file' }).click();
+    const atBob = await waitCli("the page's file whole at bob", async () => (await history(bob, 'alice')).find((e) => e.direction === 'in' && e.kind === 'file' && e.state === 'received'));
+    assert.equal(atBob.file_name, 'from page.bin');
+    const got = await ipcCall(bob.socket, { op: 'msg_file', id: atBob.id });
+    assert.ok(Buffer.from(String(got['data_base64']), 'base64').equals(fromPage), 'the same bytes at the CLI client');
+    await waitPage(page, 'the file delivered in the page', (v) => (v.history['bob'] ?? []).some((h) => h.direction === 'out' && h.kind === 'file' && h.state === 'delivered'));
+    const seen = (await page.evaluate('clearInterval(globalThis.sendingTimer), globalThis.sendingSeen')) as string[];
+    t.diagnostic(`page to CLI, ${FILE_BYTES} bytes: ${((Date.now() - t0) / 1000).toFixed(1)} s; progress shown: ${JSON.stringify(seen)}`);
+    assert.ok(seen.some((s) => /sending: \d+ %, \d+\/\d+ fragments/.test(s)), 'the page showed the sending progress');
+
+    const t1 = Date.now();
+    const fromCli = randomBytes(FILE_BYTES);
+    const path = join(dir, 'from cli.bin');
+    writeFileSync(path, fromCli);
+    await bc(['client', 'send', 'alice', '--file', path, '--dir', bob.dir]);
+    const v = await waitPage(page, "bob's file whole in the page", (x) => (x.history['bob'] ?? []).some((h) => h.direction === 'in' && h.kind === 'file' && h.state === 'received'));
+    const row = (v.history['bob'] ?? []).find((h) => h.direction === 'in' && h.kind === 'file')!;
+    assert.equal(row.fileName, 'from cli.bin');
+    assert.equal(row.fileLength, FILE_BYTES);
+    const link = page.getByRole('link', { name: /Download from cli\.bin/ });
+    await link.waitFor({ timeout: 10_000 });
+    assert.equal(await link.getAttribute('download'), 'from cli.bin');
+    const href = (await link.getAttribute('href'))!;
+    assert.match(href, /^blob:/);
+    // The link a person clicks: a download of the same bytes, under the file's name. (The page's
+    // CSP allows no fetch of a blob: URL, so the test downloads it as a person does.)
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    assert.equal(download.suggestedFilename(), 'from cli.bin');
+    assert.ok(readFileSync(await download.path()).equals(fromCli), 'the same bytes downloaded');
+    t.diagnostic(`CLI to page, ${FILE_BYTES} bytes: ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+
+    // Too large: refused in the page with the limit, before anything is queued.
+    const rows = ((await view(page)).history['bob'] ?? []).length;
+    await page.getByLabel('File to send').setInputFiles({ name: 'big.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(MAX_FILE_LENGTH + 1) });
+    await page.getByRole('button', { name: 'Send file' }).click();
+    await page.locator('#say-result', { hasText: 'too large' }).waitFor({ timeout: 5_000 });
+    assert.match((await page.locator('#say-result').textContent()) ?? '', new RegExp(`at most .*\\(${MAX_FILE_LENGTH} bytes\\)`));
+    assert.equal(((await view(page)).history['bob'] ?? []).length, rows, 'nothing queued');
+  });
+
+  test('contacts in the page: an unread count appears and clears; rename, block, unblock, remove, cancel an invite; a reload keeps each', async (t) => {
+    const t0 = Date.now();
+    // No conversation on screen: what carol sends stays unread (sent while the page does the rest).
+    await page.getByLabel('Conversation with').selectOption('');
+    const carolSends = bc(['client', 'send', 'alice', 'are you there?', '--dir', carol.dir]);
+
+    // An invite made and cancelled: its code goes from the list.
+    await page.getByLabel('Name for the new contact').fill('zed');
+    await page.getByRole('button', { name: 'Make an invite code' }).click();
+    await waitPage(page, 'an invite code for zed', (v) => v.invites.some((i) => i.name === 'zed' && i.code !== null), 60_000);
+    await page.getByRole('button', { name: 'Cancel the invite for zed' }).click();
+    await waitPage(page, 'the invite cancelled', (v) => v.invites.some((i) => i.name === 'zed' && i.code === null && ['aborting', 'failed'].includes(i.stage)), 20_000);
+
+    // Rename dave, block, unblock and block him again through the Contact panel.
+    await page.locator('#contacts').getByRole('button', { name: 'dave d.' }).click();
+    await page.getByRole('button', { name: 'Contact', exact: true }).click();
+    await page.getByLabel('Rename to').fill('dave');
+    await page.getByRole('button', { name: 'Rename', exact: true }).click();
+    await waitPage(page, 'dave renamed', (v) => v.contacts.some((c) => c.name === 'dave') && !v.contacts.some((c) => c.name === 'dave d.'), 10_000);
+    assert.equal(await page.getByLabel('Conversation with').inputValue(), 'dave', 'the conversation follows the new name');
+    assert.ok(((await view(page)).history['dave'] ?? []).some((h) => h.text === 'likewise'), 'the history kept under the new name');
+    await page.getByRole('button', { name: 'Block dave' }).click();
+    await waitPage(page, 'dave blocked', (v) => v.contacts.find((c) => c.name === 'dave')?.blocked === true, 10_000);
+    assert.equal(await page.getByLabel('Your message').isDisabled(), true, 'no writing to a blocked contact');
+    await page.getByRole('button', { name: 'Unblock dave' }).click();
+    await waitPage(page, 'dave unblocked', (v) => v.contacts.find((c) => c.name === 'dave')?.blocked === false, 10_000);
+    assert.equal(await page.getByLabel('Your message').isDisabled(), false);
+    await page.getByRole('button', { name: 'Block dave' }).click();
+    await waitPage(page, 'dave blocked again', (v) => v.contacts.find((c) => c.name === 'dave')?.blocked === true, 10_000);
+
+    // Remove bob: Escape in the confirmation keeps him, its Remove button removes him.
+    await page.locator('#contacts').getByRole('button', { name: 'bob' }).click();
+    await page.getByRole('button', { name: 'Remove bob…' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Remove bob?' });
+    await dialog.waitFor();
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    assert.ok((await view(page)).contacts.some((c) => c.name === 'bob'), 'Escape keeps the contact');
+    await page.getByRole('button', { name: 'Remove bob…' }).click();
+    await dialog.getByRole('button', { name: 'Remove bob' }).click();
+    await waitPage(page, 'bob removed', (v) => !v.contacts.some((c) => c.name === 'bob'), 10_000);
+    assert.equal(await page.getByLabel('Conversation with').inputValue(), '', 'no conversation on screen');
+
+    await carolSends;
+    await waitPage(page, 'an unread count for carol', (v) => v.contacts.find((c) => c.name === 'carol')?.unread === 1);
+    assert.equal(await page.locator('#contacts').getByRole('button', { name: 'carol' }).locator('.unread').textContent(), '1');
+
+    // A reload keeps the unread count, the new name, the block, the removal and the cancelled invite.
+    await page.reload();
+    const back = await waitPage(page, 'contacts after the reload', (v) => v.state === 'connected' && v.contacts.length > 0, 45_000);
+    assert.deepEqual(back.contacts.map((c) => [c.name, c.unread, c.blocked]), [['carol', 1, false], ['dave', 0, true]]);
+    assert.equal(back.invites.find((i) => i.name === 'zed')?.code ?? null, null, 'the cancelled code is not shown again');
+
+    // Opening carol's conversation clears her count, in the worker's store (what it reports comes from there).
+    await page.locator('#contacts').getByRole('button', { name: 'carol' }).click();
+    await waitPage(page, "carol's count cleared", (v) => v.contacts.find((c) => c.name === 'carol')?.unread === 0, 10_000);
+    assert.equal(await page.locator('#contacts .unread').count(), 0);
+    t.diagnostic(`contact management with a reload: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   });
 
   test(`a tab hidden for ${HIDDEN_MS / 1000} s keeps sending at the configured Poisson rate, counted at its gateway`, { skip: skipHidden ?? false }, async (t) => {
