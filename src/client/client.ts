@@ -618,7 +618,7 @@ export class Client implements ClientApi {
       const payload = encodeForwardPayload(tools.geometry, call.body, answerSurb.surb);
       packet = tools.sphinx.createPacket(pathHops(route, doc.document.epoch, this.#delays(route.length - 1, true), { recipient: RENDEZVOUS_RECIPIENT }), payload, head.header);
     } finally {
-      head.header?.wipe();
+      head.wipe?.();
     }
     if (!this.#put(packet)) {
       wipe(answerSurb.keys);
@@ -891,7 +891,7 @@ export class Client implements ClientApi {
       const s = tools.sphinx.createSurb(pathHops(route, doc.document.epoch, this.#delays(route.length - 1, false), { recipient, surbId }), pooled?.header);
       return { surb: s.surb, keys: s.surbKeys };
     } finally {
-      pooled?.header.wipe();
+      pooled?.wipe();
     }
   }
 
@@ -900,23 +900,24 @@ export class Client implements ClientApi {
     const head = this.#forwardHead(doc, this.#gatewayNode()!);
     try {
       const route = [...head.nodes, to];
-      const body = seal(this.#c.crypto, this.#c.aead, sealTo, frame);
+      const body = seal(this.#c.crypto, this.#c.aead, sealTo, frame, head.envelope ?? undefined);
       const payload = encodeForwardPayload(tools.geometry, body, surb);
       return tools.sphinx.createPacket(pathHops(route, doc.document.epoch, this.#delays(route.length - 1, true), { recipient: mailbox }), payload, head.header);
     } finally {
-      head.header?.wipe();
+      head.wipe?.();
     }
   }
 
   /**
    * A forward route's hops but the last: our gateway `ours` and one mix per layer, with their
-   * header keys from the pool when it has an entry (the caller wipes `header`), else drawn now.
+   * header keys and an envelope key from the pool when it has an entry (the caller calls `wipe`),
+   * else drawn now.
    */
-  #forwardHead(doc: SignedDocument, ours: DocumentNode): { nodes: readonly DocumentNode[]; header?: PooledRoute['header'] } {
+  #forwardHead(doc: SignedDocument, ours: DocumentNode): { nodes: readonly DocumentNode[]; header?: PooledRoute['header']; envelope?: PooledRoute['envelope']; wipe?: () => void } {
     const pooled = this.#pool?.take('forward', doc) ?? null;
     if (pooled !== null) {
       if (pooled.nodes[0] === ours) return pooled;
-      pooled.header.wipe(); // made for another gateway of ours: cannot happen while the document is the same
+      pooled.wipe(); // made for another gateway of ours: cannot happen while the document is the same
     }
     return { nodes: [ours, ...chooseMixes(doc.document, this.#rand)] };
   }

@@ -6,7 +6,7 @@
  *
  * Two kinds of entry, one of each per packet:
  * - 'forward': our gateway and one mix per layer, the forward header's hops but the last (the
- *   destination's gateway, known only at the tick);
+ *   destination's gateway, known only at the tick), and the envelope's ephemeral key pair;
  * - 'surb': one mix per layer, the acknowledgement SURB's hops but the last (our gateway, or for a
  *   drop cover the random gateway it goes to: left to the tick so that every kind of packet costs
  *   the same at the tick).
@@ -30,6 +30,7 @@ import type { DocumentNode, SignedDocument } from '../pki/types.js';
 import { onCurveCache, prepareHeaderKeys } from '../sphinx/header-keys.js';
 import type { PreparedHeader } from '../sphinx/header-keys.js';
 import { wipe } from '../util/bytes.js';
+import type { EnvelopeKey } from './envelope.js';
 
 export type PoolKind = 'forward' | 'surb';
 
@@ -38,6 +39,10 @@ export interface PooledRoute {
   readonly doc: SignedDocument;
   readonly nodes: readonly DocumentNode[];
   readonly header: PreparedHeader;
+  /** For a forward entry, the envelope's ephemeral key pair (src/client/envelope.ts); null for a SURB's. */
+  readonly envelope: EnvelopeKey | null;
+  /** Wipes the header's keys and the envelope's key pair (again, when they were used). */
+  wipe(): void;
 }
 
 /** Entries per kind kept ready: at the default 25 packets a second, a third of a second of packets. */
@@ -118,7 +123,7 @@ export class HeaderKeyPool {
     this.#generation++;
     for (const kind of ['forward', 'surb'] as const) {
       for (const e of this.#ready[kind].splice(0)) {
-        e.header.wipe();
+        e.wipe();
         this.#discarded++;
       }
     }
@@ -171,7 +176,7 @@ export class HeaderKeyPool {
         return;
       }
       if (generation !== this.#generation || this.#target === null) {
-        entry.header.wipe();
+        entry.wipe();
         this.#discarded++;
         continue;
       }
@@ -185,10 +190,29 @@ export class HeaderKeyPool {
     const nodes = kind === 'forward' ? [target.ours, ...mixes] : mixes;
     const keys = nodes.map((n) => mixPublicKey(n, doc.document.epoch));
     const x = this.#crypto.randomBytes(32);
-    try {
-      return { doc, nodes, header: await prepareHeaderKeys(this.#crypto, this.#x25519, x, keys, this.#onCurve) };
-    } finally {
-      wipe(x);
+    const e = kind === 'forward' ? this.#crypto.randomBytes(32) : null;
+    // Both awaited to the end whatever happens, so that nothing secret is left behind unwiped.
+    const [header, ephemeral] = await Promise.allSettled([
+      prepareHeaderKeys(this.#crypto, this.#x25519, x, keys, this.#onCurve),
+      e === null ? Promise.resolve(null) : this.#x25519.x25519Base(e),
+    ]);
+    wipe(x);
+    if (header.status === 'rejected' || ephemeral.status === 'rejected') {
+      if (header.status === 'fulfilled') header.value.wipe();
+      wipe(e ?? undefined);
+      throw header.status === 'rejected' ? header.reason : (ephemeral as PromiseRejectedResult).reason;
     }
+    const h = header.value;
+    const envelope = e === null || ephemeral.value === null ? null : { secret: e, publicKey: ephemeral.value };
+    return {
+      doc,
+      nodes,
+      header: h,
+      envelope,
+      wipe: () => {
+        h.wipe();
+        wipe(envelope?.secret, envelope?.publicKey);
+      },
+    };
   }
 }

@@ -12,6 +12,7 @@ import { nodeBackend } from '../../src/crypto/node.js';
 import { Client } from '../../src/client/client.js';
 import type { GatewayLink } from '../../src/client/client.js';
 import { HeaderKeyPool } from '../../src/client/header-pool.js';
+import { open, seal } from '../../src/client/envelope.js';
 import { SqliteClientStore } from '../../src/client/sqlite-store.js';
 import { nodeNoiseCrypto } from '../../src/noise/crypto-node.js';
 import { silentLogger } from '../../src/ops/log.js';
@@ -71,7 +72,9 @@ describe('the header-key pool', () => {
     await pool.filled();
     assert.equal(pool.status().ready, 6, 'refilled after two were taken');
     assert.ok(ax.outputs.some((o) => !isZero(o)));
-    entry.header.wipe();
+    assert.ok(entry.envelope !== null && equalBytes(entry.envelope.publicKey, nodeBackend.x25519Base(entry.envelope.secret)), 'a forward entry has an envelope key pair');
+    entry.wipe();
+    assert.ok(isZero(entry.envelope.secret));
     // A new document: every entry made for the old one is wiped, and the pool fills for the new one.
     const held = ax.outputs.length;
     const doc2 = documentFor('pool-b', epoch + 1);
@@ -87,7 +90,8 @@ describe('the header-key pool', () => {
     assert.equal(pool.take('forward', doc1), null, 'no entry is handed out for another document');
     const e2 = pool.take('surb', doc2)!;
     assert.ok(e2.nodes.every((n) => doc2.document.nodes.includes(n)));
-    e2.header.wipe();
+    assert.equal(e2.envelope, null);
+    e2.wipe();
     await pool.filled();
     const before = ax.outputs.length;
     pool.stop();
@@ -108,6 +112,20 @@ describe('the header-key pool', () => {
     assert.equal(pool.status().ready, 0);
     assert.ok(ax.outputs.length > 0 && ax.outputs.every(isZero));
   });
+});
+
+test('an envelope sealed with a key pair made ahead equals the one sealed with the same secret drawn at the time, and opens', () => {
+  const aead = nodeNoiseCrypto.aead('ChaChaPoly');
+  const mailboxPrivate = nodeBackend.randomBytes(32);
+  const mailbox = nodeBackend.x25519Base(mailboxPrivate);
+  const frame = nodeBackend.randomBytes(300);
+  const e = nodeBackend.randomBytes(32);
+  const drawn = seal({ ...nodeBackend, randomBytes: () => e.slice() }, aead, mailbox, frame);
+  const key = { secret: e.slice(), publicKey: nodeBackend.x25519Base(e) };
+  const ahead = seal({ ...nodeBackend, randomBytes: () => assert.fail('no randomness is drawn') }, aead, mailbox, frame, key);
+  assert.deepEqual(ahead, drawn);
+  assert.ok(isZero(key.secret), 'the secret is wiped');
+  assert.deepEqual(open(nodeBackend, aead, mailboxPrivate, mailbox, ahead), frame);
 });
 
 /** A gateway link that keeps every packet put on it. */
