@@ -193,8 +193,8 @@ export async function prepareHeaderKeys(
       const y = ys[i];
       const alphaP = k !== null ? async.x25519Base(k) : adh(blinds[i - 1]!, alphas[i - 1]!);
       if (y === undefined) {
+        lastScalar = k; // wiped with the rest should the alpha fail
         alphas.push(await alphaP);
-        lastScalar = k;
         break;
       }
       let s: Uint8Array;
