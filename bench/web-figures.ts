@@ -20,6 +20,17 @@ export interface EngineFigures {
   readonly callsPerPacket: Record<string, number>;
   /** Microseconds per packet spent inside each backend method (timed around every call). */
   readonly usPerPacketIn: Record<string, number>;
+  /**
+   * With the header-key pool (WebCrypto): `usPerPacket` is the sum of the two below. The wall
+   * microseconds per packet of the ticks (building from the pool), and of refilling the pool
+   * between ticks (awaited after each tick: its JavaScript on this thread plus the wait for
+   * WebCrypto's threads, so an upper bound of this thread's share).
+   */
+  readonly tickUsPerPacket?: number;
+  readonly refillUsPerPacket?: number;
+  /** Sphinx headers built from the pool and at the tick (two a packet). */
+  readonly pooled?: number;
+  readonly synchronous?: number;
 }
 
 export interface FetchFigures {
@@ -44,6 +55,9 @@ export interface WebBenchFigures {
   readonly primitives: PrimitiveFigures[];
   readonly cover: EngineFigures;
   readonly real: EngineFigures;
+  /** The same two runs with WebCrypto's X25519 making header keys ahead in a pool (src/client/header-pool.ts); null without WebCrypto X25519. */
+  readonly coverPool: EngineFigures | null;
+  readonly realPool: EngineFigures | null;
   readonly fetch: FetchFigures;
   readonly header: HeaderFigures;
   readonly params: { hops: number; userPayloadLength: number; layers: number };

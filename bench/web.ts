@@ -30,6 +30,8 @@ import { round } from './_timing.js';
 
 const RUNS = Number(process.env['BENCH_WEB_RUNS'] ?? 5);
 const PACKETS = Number(process.env['BENCH_WEB_PACKETS'] ?? 300);
+/** Packets the real page sends before its pool's share is read (about 10 s at the default rates). */
+const POOL_PACKETS = Number(process.env['BENCH_WEB_POOL_PACKETS'] ?? 250);
 /** Where the network's port range is looked for (below Linux's ephemeral range). */
 const NETWORK_BASE_PORT = 23_000;
 const BUNDLE_FILES = ['main.js', 'worker.js', 'index.html', 'style.css'];
@@ -92,6 +94,35 @@ async function connectTimes(browser: Browser, url: string): Promise<Record<strin
     }
   }
   return { connect_runs: RUNS, ...spread('connect_ms', fresh), ...spread('reconnect_ms', reload) };
+}
+
+/**
+ * The real page on the local network, left to run until it has sent POOL_PACKETS packets: whose
+ * X25519 its worker uses, and the share of its Sphinx headers (two a packet) built from the pool
+ * rather than at the tick, at the network's real rates and timers.
+ */
+async function pagePool(browser: Browser, url: string): Promise<Record<string, number>> {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(`${url}?gateway=gateway-1`);
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      type Status = { packetsSent: { real: number; drop: number; loop: number }; crypto?: { x25519: string; pooled: number; synchronous: number } };
+      const v = (await page.evaluate('globalThis.backchannel')) as { status: Status | null; error: { code: string; message: string } | null };
+      if (v.error !== null) throw new Error(`the page shows an error: ${v.error.code}: ${v.error.message}`);
+      const s = v.status;
+      const sent = s === null ? 0 : s.packetsSent.real + s.packetsSent.drop + s.packetsSent.loop;
+      if (s !== null && sent >= POOL_PACKETS && s.crypto !== undefined) {
+        const c = s.crypto;
+        return { page_webcrypto: c.x25519 === 'WebCrypto' ? 1 : 0, page_packets: sent, page_headers_pooled: c.pooled, page_headers_at_tick: c.synchronous, page_pool_share: round(c.pooled / Math.max(1, c.pooled + c.synchronous), 3) };
+      }
+      if (Date.now() > deadline) throw new Error(`the page did not send ${POOL_PACKETS} packets within 120 s`);
+      await sleep(250);
+    }
+  } finally {
+    await context.close();
+  }
 }
 
 async function pageFigures(browser: Browser): Promise<WebBenchFigures> {
@@ -162,6 +193,20 @@ function derived(f: WebBenchFigures): Record<string, number> {
   // The page's thread at the default rates: every send and loop tick builds a packet.
   const perS = DEFAULT_PARAMS.sendRatePerS + DEFAULT_PARAMS.loopRatePerS;
   out['cpu_share_default_rate_noble'] = round((perS * f.cover.usPerPacket) / 1e6, 3);
+  // Built: the header-key pool with WebCrypto (src/client/header-pool.ts), measured in this run.
+  for (const [kind, e, noble] of [
+    ['cover', f.coverPool, f.cover],
+    ['real', f.realPool, f.real],
+  ] as const) {
+    if (e === null) continue;
+    out[`${kind}_packet_pool_us`] = round(e.usPerPacket);
+    out[`${kind}_packet_pool_tick_us`] = round(e.tickUsPerPacket ?? 0);
+    out[`${kind}_packet_pool_refill_wall_us`] = round(e.refillUsPerPacket ?? 0);
+    out[`${kind}_packet_noble_over_pool`] = round(noble.usPerPacket / e.usPerPacket);
+    out[`${kind}_packet_noble_over_pool_tick`] = round(noble.usPerPacket / (e.tickUsPerPacket ?? e.usPerPacket));
+    out[`${kind}_pool_share`] = round((e.pooled ?? 0) / Math.max(1, (e.pooled ?? 0) + (e.synchronous ?? 0)), 3);
+  }
+  if (f.coverPool !== null) out['cpu_share_default_rate_pool'] = round((perS * f.coverPool.usPerPacket) / 1e6, 3);
   out['cpu_share_default_rate_webcrypto_estimate'] = round((perS * (out['cover_packet_webcrypto_estimate_us'] ?? 0)) / 1e6, 3);
   return out;
 }
@@ -188,7 +233,9 @@ export async function benchWeb(argv: string[]): Promise<Record<string, number>> 
     web = await serveNetworkWeb({ networkDir: dir, port: 0 });
     note(`page load to connected, ${RUNS} runs...`);
     const times = await connectTimes(browser, web.url);
-    return { ...sizes, ...times, ...derived(figures) };
+    note(`the page's header-key pool over ${POOL_PACKETS} packets...`);
+    const pool = await pagePool(browser, web.url);
+    return { ...sizes, ...times, ...pool, ...derived(figures) };
   } finally {
     await browser.close();
     await web?.close();

@@ -154,6 +154,7 @@ function showStatus(s: StatusView): void {
   text('epoch', s.epoch === null ? '…' : String(s.epoch));
   text('document', s.document);
   text('packets', `${s.packetsSent.real} / ${s.packetsSent.drop} / ${s.packetsSent.loop}`);
+  if (s.crypto !== undefined) text('crypto', s.crypto.x25519);
 }
 
 function showState(state: string): void {

@@ -111,6 +111,12 @@ export interface StatusView {
   readonly packetsSent: { readonly real: number; readonly drop: number; readonly loop: number };
   /** The engine's clocks' restarts (src/client/poisson.ts): a clock that fell more than a second behind, as a throttled timer would. */
   readonly clockRestarts?: { readonly send: number; readonly loop: number; readonly fetch: number };
+  /**
+   * Whose X25519 makes the packets' header keys: 'WebCrypto' (made ahead of the ticks, in a pool)
+   * or '@noble' (at the tick); with WebCrypto, the Sphinx headers built from the pool and at the
+   * tick (it was empty) since start.
+   */
+  readonly crypto?: { readonly x25519: 'WebCrypto' | '@noble'; readonly pooled: number; readonly synchronous: number };
 }
 
 /** What the worker tells the page. */

@@ -16,6 +16,7 @@
  */
 import { parseNetworkFile } from '../src/config/network.js';
 import { portableBackend } from '../src/crypto/portable.js';
+import { webCryptoX25519 } from '../src/crypto/async-x25519.js';
 import { isBackchannelError } from '../src/errors.js';
 import { connectBrowserWs } from '../src/link/ws-browser.js';
 import type { Link } from '../src/link/link.js';
@@ -370,9 +371,13 @@ async function start(network: unknown, gatewayName: string | null, token: string
     failedConnects = 0;
     return timedLink(link, idb, maxMessageLength);
   };
+  // WebCrypto's X25519 where the browser has it (Chromium 133 on): the header keys of the next
+  // packets are made with it between ticks (src/client/header-pool.ts); else all stays on @noble.
+  const webX25519 = await webCryptoX25519();
   const client = new Client(
     { linkPrivateKey: identity.linkPrivateKey, gateway: identity.gateway, bootstrap: { gateway: contactNode(identity, identity.contact), params: identity.contact.params } },
     {
+      ...(webX25519 === null ? {} : { headerKeys: { x25519: webX25519 } }),
       clock: systemClock,
       crypto: portableBackend,
       aead: portableNoiseCrypto.aead('ChaChaPoly'),
@@ -435,7 +440,9 @@ async function start(network: unknown, gatewayName: string | null, token: string
       resolved(refusal);
       refusal = null;
     }
-    post({ type: 'status', status: { connected: s.connected, gateway: s.gateway, epoch: s.epoch, document: s.document, pendingMessages: s.pendingMessages, packetsSent: s.packetsSent, clockRestarts: s.clockRestarts } });
+    const hk = client.headerKeyStatus();
+    const crypto = { x25519: hk === null ? ('@noble' as const) : ('WebCrypto' as const), pooled: hk?.pooled ?? 0, synchronous: hk?.synchronous ?? 0 };
+    post({ type: 'status', status: { connected: s.connected, gateway: s.gateway, epoch: s.epoch, document: s.document, pendingMessages: s.pendingMessages, packetsSent: s.packetsSent, clockRestarts: s.clockRestarts, crypto } });
   };
   const tick = (): void => {
     report();

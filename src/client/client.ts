@@ -38,6 +38,7 @@
  */
 import { RECIPIENT_ID_LENGTH, SURB_ID_LENGTH } from '../sphinx/constants.js';
 import type { CryptoBackend } from '../crypto/types.js';
+import type { AsyncX25519 } from '../crypto/async-x25519.js';
 import { BackchannelError, isBackchannelError } from '../errors.js';
 import { encodeForwardPayload } from '../sphinx/payload.js';
 import { chooseMixes, gateways, pathHops, randomIntFrom } from '../pki/route.js';
@@ -59,6 +60,8 @@ import { decodeAddress, encodeAddress } from './address.js';
 import { MIN_ID_PREFIX_HEX } from './api.js';
 import type { ClientApi, ClientEvent, ClientStatus, DocumentState, MailboxInfo, NewMailbox, SendReceipt, SendRequest } from './api.js';
 import { DEFAULT_ROTATION_GRACE_MS, MailboxRegistrar } from './mailboxes.js';
+import { HeaderKeyPool } from './header-pool.js';
+import type { PooledRoute } from './header-pool.js';
 import { ClientAdmission } from './admission.js';
 import { GatewayDirectory } from './directory.js';
 import type { DirectoryTrust } from './directory.js';
@@ -179,6 +182,12 @@ export interface ClientComponents {
   readonly directory?: DirectoryTrust;
   /** Called with each document the gateway gave once it is in use (e.g. to record the gateway's entry for the next start). Exceptions are logged. */
   readonly onDocument?: (doc: SignedDocument) => void;
+  /**
+   * An X25519 that answers later (WebCrypto in the browser, src/crypto/async-x25519.ts): with it,
+   * header keys are made ahead of the ticks in a pool (header-pool.ts) and the ticks build their
+   * packets from it (the same bytes; synchronously when it is empty). Without it, nothing changes.
+   */
+  readonly headerKeys?: { readonly x25519: AsyncX25519; readonly poolSize?: number };
 }
 
 /** A rendezvous request queued for a send slot, then in flight until its answer or its timeout. */
@@ -270,6 +279,8 @@ export class Client implements ClientApi {
   readonly #rendezvousLate = new Map<string, { readonly body: string; readonly keys: Uint8Array }>();
   readonly #received = { fragment: 0, ack: 0, loop: 0, reply: 0, invalid: 0 };
   readonly #admission: ClientAdmission;
+  /** Header keys made ahead of the ticks; null without `headerKeys`. */
+  readonly #pool: HeaderKeyPool | null;
 
   constructor(init: ClientInit, components: ClientComponents) {
     if (init.linkPrivateKey.length !== 32 || init.gateway.length !== 32) throw new RangeError('client: keys must be 32 bytes');
@@ -280,6 +291,8 @@ export class Client implements ClientApi {
     this.address = encodeAddress(components.crypto, { gateway: init.gateway, mailbox: this.#mailbox });
     this.#rand = randomIntFrom(components.crypto.randomBytes);
     this.#u01 = uniform01(components.crypto.randomBytes);
+    const hk = components.headerKeys;
+    this.#pool = hk === undefined ? null : new HeaderKeyPool({ crypto: components.crypto, x25519: hk.x25519, log: this.#log, ...(hk.poolSize === undefined ? {} : { size: hk.poolSize }) });
     const lead = (): number => (this.#link?.sendAt !== undefined ? LINK_LEAD_MS : 0);
     const at = (fn: () => void) => (idealAt: number): void => {
       this.#departAt = idealAt;
@@ -323,6 +336,7 @@ export class Client implements ClientApi {
     this.#sendClock.start();
     this.#loopClock.start();
     this.#fetchClock.start();
+    this.#retargetPool();
     this.#prune();
     this.#maybeConnect();
   }
@@ -339,6 +353,7 @@ export class Client implements ClientApi {
     this.#rendezvousInFlight.clear();
     for (const late of this.#rendezvousLate.values()) wipe(late.keys);
     this.#rendezvousLate.clear();
+    this.#pool?.stop();
     const link = this.#link;
     this.#link = null;
     if (link !== null) await link.close().catch(() => undefined);
@@ -350,8 +365,27 @@ export class Client implements ClientApi {
     this.#doc = doc;
     if (this.#upcoming !== null && this.#upcoming.document.epoch <= doc.document.epoch) this.#upcoming = null;
     this.#expiredReported = false;
+    this.#retargetPool();
     this.#maybeConnect();
     this.#topUp();
+  }
+
+  /** Header keys for the current document and our gateway in it (a new document wipes the old ones), while running. */
+  #retargetPool(): void {
+    if (this.#pool === null) return;
+    const doc = this.#doc;
+    const ours = doc === null ? undefined : this.#gatewayNode();
+    this.#pool.setTarget(this.#running && doc !== null && ours !== undefined ? { doc, ours, rand: this.#rand } : null);
+  }
+
+  /** Header-key pool counters for diagnostics and benchmarks; null without `headerKeys`. */
+  headerKeyStatus(): ReturnType<HeaderKeyPool['status']> | null {
+    return this.#pool?.status() ?? null;
+  }
+
+  /** Resolves once the header-key pool is full (tests and benchmarks). */
+  async headerKeysFilled(): Promise<void> {
+    await this.#pool?.filled();
   }
 
   #setTools(p: NetworkParameters): void {
@@ -694,9 +728,15 @@ export class Client implements ClientApi {
     }
     const surbId = this.#c.crypto.randomBytes(SURB_ID_LENGTH);
     const answerSurb = this.#ackSurb(doc, tools, surbId, this.#mailbox, ours);
-    const route = [ours, ...chooseMixes(doc.document, this.#rand), target];
-    const payload = encodeForwardPayload(tools.geometry, call.body, answerSurb.surb);
-    const packet = tools.sphinx.createPacket(pathHops(route, doc.document.epoch, this.#delays(route.length - 1, true), { recipient: RENDEZVOUS_RECIPIENT }), payload);
+    const head = this.#forwardHead(doc, ours);
+    let packet: Uint8Array;
+    try {
+      const route = [...head.nodes, target];
+      const payload = encodeForwardPayload(tools.geometry, call.body, answerSurb.surb);
+      packet = tools.sphinx.createPacket(pathHops(route, doc.document.epoch, this.#delays(route.length - 1, true), { recipient: RENDEZVOUS_RECIPIENT }), payload, head.header);
+    } finally {
+      head.wipe?.();
+    }
     if (!this.#put(packet)) {
       wipe(answerSurb.keys);
       this.#rendezvousQueue.unshift(call);
@@ -969,20 +1009,43 @@ export class Client implements ClientApi {
     return hopDelaysMs(this.#u01, this.#tools!.params.mixMeanDelayMs, hops, firstIsGateway);
   }
 
-  /** An acknowledgement SURB back to our mailbox through one mix per layer. */
+  /** An acknowledgement SURB back to our mailbox through one mix per layer (the mixes and header keys from the pool when it has an entry). */
   #ackSurb(doc: SignedDocument, tools: Tools, surbId: Uint8Array, recipient: Uint8Array, lastHop: DocumentNode): { surb: Uint8Array; keys: Uint8Array } {
-    const route = [...chooseMixes(doc.document, this.#rand), lastHop];
-    const s = tools.sphinx.createSurb(pathHops(route, doc.document.epoch, this.#delays(route.length - 1, false), { recipient, surbId }));
-    return { surb: s.surb, keys: s.surbKeys };
+    const pooled = this.#pool?.take('surb', doc) ?? null;
+    try {
+      const route = [...(pooled?.nodes ?? chooseMixes(doc.document, this.#rand)), lastHop];
+      const s = tools.sphinx.createSurb(pathHops(route, doc.document.epoch, this.#delays(route.length - 1, false), { recipient, surbId }), pooled?.header);
+      return { surb: s.surb, keys: s.surbKeys };
+    } finally {
+      pooled?.wipe();
+    }
   }
 
   /** A forward packet from our gateway through one mix per layer to `to`'s mailbox `mailbox`, carrying `frame` sealed and `surb`. */
   #forwardPacket(doc: SignedDocument, tools: Tools, to: DocumentNode, mailbox: Uint8Array, sealTo: Uint8Array, frame: Uint8Array, surb: Uint8Array): Uint8Array {
-    const ours = this.#gatewayNode()!;
-    const route = [ours, ...chooseMixes(doc.document, this.#rand), to];
-    const body = seal(this.#c.crypto, this.#c.aead, sealTo, frame);
-    const payload = encodeForwardPayload(tools.geometry, body, surb);
-    return tools.sphinx.createPacket(pathHops(route, doc.document.epoch, this.#delays(route.length - 1, true), { recipient: mailbox }), payload);
+    const head = this.#forwardHead(doc, this.#gatewayNode()!);
+    try {
+      const route = [...head.nodes, to];
+      const body = seal(this.#c.crypto, this.#c.aead, sealTo, frame, head.envelope ?? undefined);
+      const payload = encodeForwardPayload(tools.geometry, body, surb);
+      return tools.sphinx.createPacket(pathHops(route, doc.document.epoch, this.#delays(route.length - 1, true), { recipient: mailbox }), payload, head.header);
+    } finally {
+      head.wipe?.();
+    }
+  }
+
+  /**
+   * A forward route's hops but the last: our gateway `ours` and one mix per layer, with their
+   * header keys and an envelope key from the pool when it has an entry (the caller calls `wipe`),
+   * else drawn now.
+   */
+  #forwardHead(doc: SignedDocument, ours: DocumentNode): { nodes: readonly DocumentNode[]; header?: PooledRoute['header']; envelope?: PooledRoute['envelope']; wipe?: () => void } {
+    const pooled = this.#pool?.take('forward', doc) ?? null;
+    if (pooled !== null) {
+      if (pooled.nodes[0] === ours) return pooled;
+      pooled.wipe(); // made for another gateway of ours: cannot happen while the document is the same
+    }
+    return { nodes: [ours, ...chooseMixes(doc.document, this.#rand)] };
   }
 
   #onSendTick(): void {

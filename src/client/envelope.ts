@@ -27,10 +27,21 @@ function envelopeKey(crypto: CryptoBackend, shared: Uint8Array, ephemeral: Uint8
   }
 }
 
-/** Seals `frame` to `mailbox` (an X25519 public key). */
-export function seal(crypto: CryptoBackend, aead: NoiseAead, mailbox: Uint8Array, frame: Uint8Array): Uint8Array {
-  const e = crypto.randomBytes(32);
-  const ephemeral = crypto.x25519Base(e);
+/** An envelope's ephemeral key pair made ahead of time (src/client/header-pool.ts). */
+export interface EnvelopeKey {
+  /** The 32-byte secret; seal wipes it. */
+  readonly secret: Uint8Array;
+  /** X25519(secret, 9). */
+  readonly publicKey: Uint8Array;
+}
+
+/**
+ * Seals `frame` to `mailbox` (an X25519 public key), with a fresh ephemeral key, or with
+ * `ephemeralKey` made ahead (the same bytes as when its secret is drawn here; it is wiped).
+ */
+export function seal(crypto: CryptoBackend, aead: NoiseAead, mailbox: Uint8Array, frame: Uint8Array, ephemeralKey?: EnvelopeKey): Uint8Array {
+  const e = ephemeralKey?.secret ?? crypto.randomBytes(32);
+  const ephemeral = ephemeralKey?.publicKey ?? crypto.x25519Base(e);
   const shared = crypto.x25519(e, mailbox);
   const key = envelopeKey(crypto, shared, ephemeral, mailbox);
   const out = new Uint8Array(ENVELOPE_OVERHEAD + frame.length);

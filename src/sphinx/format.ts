@@ -6,12 +6,17 @@
  * Portable: no `node:` imports.
  */
 import type { Geometry } from './geometry.js';
+import type { PreparedHeader } from './header-keys.js';
 import type { PathHop, Surb, UnwrapResult } from './sphinx.js';
 
 export interface PacketFormat {
   readonly geometry: Geometry;
-  /** A packet that travels `path` and delivers `payload` (forwardPayloadLength bytes). */
-  createPacket(path: readonly PathHop[], payload: Uint8Array): Uint8Array;
+  /**
+   * A packet that travels `path` and delivers `payload` (forwardPayloadLength bytes); with
+   * `prepared`, its header's keys made ahead of time (Sphinx uses them; a format without keys
+   * ignores them). The entry is wiped.
+   */
+  createPacket(path: readonly PathHop[], payload: Uint8Array, prepared?: PreparedHeader): Uint8Array;
   /**
    * One hop's view of a packet, opened with the hop's mix private key. A format may open the
    * packet in place and return it as the forward packet (labelled packets do; Sphinx does when
@@ -19,8 +24,8 @@ export interface PacketFormat {
    * bytes), the forward packet or the final payload (at the header's length in) is written there.
    */
   unwrap(privateKey: Uint8Array, packet: Uint8Array, into?: Uint8Array): UnwrapResult;
-  /** A single-use reply block for `path`, and the keys that read the reply. */
-  createSurb(path: readonly PathHop[]): Surb;
+  /** A single-use reply block for `path`, and the keys that read the reply; `prepared` as in createPacket. */
+  createSurb(path: readonly PathHop[], prepared?: PreparedHeader): Surb;
   /** The reply packet a SURB makes for `payload`, and the id of its first hop. */
   createPacketFromSurb(surb: Uint8Array, payload: Uint8Array): { packet: Uint8Array; firstHop: Uint8Array };
   /** The payload of a reply, read with the keys its SURB's creator kept. */

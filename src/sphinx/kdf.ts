@@ -31,7 +31,17 @@ export interface PacketKeys {
  * "katzenpost-kdf-v0-hkdf-sha256", split in the order Katzenpost uses.
  */
 export function deriveKeys(crypto: CryptoBackend, sharedSecret: Uint8Array): PacketKeys {
-  const okm = crypto.hkdfSha256Expand(sharedSecret, KDF_INFO, KDF_OUTPUT_LENGTH);
+  return splitKeys(crypto.hkdfSha256Expand(sharedSecret, KDF_INFO, KDF_OUTPUT_LENGTH));
+}
+
+/** A copy of `keys` in a buffer of its own (for keys made ahead of time, header-keys.ts). */
+export function copyKeys(keys: PacketKeys): PacketKeys {
+  const h = keys.headerMac;
+  return splitKeys(new Uint8Array(h.buffer, h.byteOffset, KDF_OUTPUT_LENGTH).slice());
+}
+
+/** The keys as views into `okm` (KDF_OUTPUT_LENGTH bytes), in the order Katzenpost uses. */
+function splitKeys(okm: Uint8Array): PacketKeys {
   let off = 0;
   const take = (n: number): Uint8Array => okm.subarray(off, (off += n));
   return {

@@ -52,6 +52,11 @@ describe('ClientStore compliance: record store over IndexedDB, in Chromium', { s
     });
   }
 
+  test('WebCrypto X25519 equals @noble: RFC 7748 vectors, 200 random inputs, a small-order point refused, a Sphinx packet from prepared keys', async () => {
+    const r = await page.evaluate(() => (globalThis as unknown as { runX25519Check: (n: number) => Promise<{ available: boolean; vectors: number; random: number; mismatches: string[]; lowOrder: boolean; packetEqual: boolean }> }).runX25519Check(200));
+    assert.deepEqual(r, { available: true, vectors: 4, random: 200, mismatches: [], lowOrder: true, packetEqual: true });
+  });
+
   test('what was flushed is there after a real page reload', async () => {
     await page.evaluate(() => (globalThis as unknown as { writeForReload: (n: number) => Promise<void> }).writeForReload(25));
     await page.reload();
