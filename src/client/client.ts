@@ -92,9 +92,9 @@ const KEEP_FINISHED_MS = 24 * 3_600_000;
 const KEEP_FRAGMENTS_MS = 24 * 3_600_000;
 /** Reconnection backoff to the gateway: from a second, doubling, to a minute, jittered. */
 const RECONNECT_MIN_MS = 1000;
+const RECONNECT_MAX_MS = 60_000;
 /** Addresses whose last taken entry is remembered (our main mailbox and the extra ones, with room). */
 const MAX_TAKEN_MARKS = 4_096;
-const RECONNECT_MAX_MS = 60_000;
 
 /** The part of a Link (src/link/link.ts) the client uses; tests may supply a stand-in. */
 export interface GatewayLink {
