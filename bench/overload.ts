@@ -33,6 +33,7 @@ import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Client } from '../src/client/client.js';
 import { initClient, runClient } from '../src/client/node-client.js';
 import { readNetworkFile } from '../src/config/genconfig.js';
@@ -78,6 +79,8 @@ interface Phase {
   sent: number;
   received: number;
   latencies: number[];
+  /** The 99th percentile of this process's event-loop delay during the phase (ms): the honest clients (and the junk ones) run here. */
+  lagP99Ms: number;
 }
 
 export async function benchOverload(argv: string[]): Promise<Record<string, number | string>> {
@@ -167,8 +170,10 @@ export async function benchOverload(argv: string[]): Promise<Record<string, numb
     };
     /** Runs a phase of `s` seconds of honest messages; RSS sampled each second. */
     const honest = async (s: number): Promise<Phase> => {
-      const phase: Phase = { sent: 0, received: 0, latencies: [] };
+      const phase: Phase = { sent: 0, received: 0, latencies: [], lagP99Ms: 0 };
       phases.push(phase);
+      const lag = monitorEventLoopDelay({ resolution: 20 });
+      lag.enable();
       const end = performance.now() + s * 1000;
       let nextRss = 0;
       while (performance.now() < end) {
@@ -182,6 +187,8 @@ export async function benchOverload(argv: string[]): Promise<Record<string, numb
         }
         await sleep(SEND_EVERY_MS);
       }
+      lag.disable();
+      phase.lagP99Ms = lag.percentile(99) / 1e6;
       return phase;
     };
 
@@ -286,6 +293,11 @@ export async function benchOverload(argv: string[]): Promise<Record<string, numb
     const junked = await honest(seconds);
     clearInterval(junkTimer);
     const afterJunkMetrics = await scrape(gwOps);
+    /** Fetches gateway-2 answered per second between two scrapes (bob is its one client in these phases). */
+    const fetchRate = (a: string, b: string, s: number): number => {
+      const n = (t: string): number => (readSample(t, 'backchannel_mailbox_fetches_total', { result: 'message' }) ?? 0) + (readSample(t, 'backchannel_mailbox_fetches_total', { result: 'empty' }) ?? 0);
+      return round((n(b) - n(a)) / s, 1);
+    };
     const backlog = bob.client.status();
     // The junk clients stop with their junk still queued; bob's backlog is what remains.
     await Promise.all(junk.map((j) => j.stop()));
@@ -359,6 +371,13 @@ export async function benchOverload(argv: string[]): Promise<Record<string, numb
       junk_p50_ms: lat(junked, 50),
       junk_p99_ms: lat(junked, 99),
       junk_over_quiet_p50: round(lat(junked, 50) / lat(quiet, 50), 2),
+      junk_sent: junked.sent,
+      junk_bob_fetches_per_s: fetchRate(beforeJunk, afterJunkMetrics, seconds),
+      quiet_bench_lag_p99_ms: round(quiet.lagP99Ms),
+      junk_bench_lag_p99_ms: round(junked.lagP99Ms),
+      leak_sent: leaked.sent,
+      leak_bench_lag_p99_ms: round(leaked.lagP99Ms),
+      revoked_sent: revoked.sent,
       after_junk_delivery_rate: round(rate(afterJunk), 3),
       leak_delivery_rate: round(rate(leaked), 3),
       leak_p50_ms: lat(leaked, 50),
