@@ -3,8 +3,14 @@
  * 127.0.0.1), an honest pair of clients (alice on gateway-1, bob on gateway-2, in this process)
  * exchanging one message every 500 ms, measured for N seconds (60 by default) without attack,
  * then N seconds under attacks 1, 2, 3 and 5 (below), 10 s after them, N seconds of junk mail
- * (attack 4) and 10 s after it. gateway-2 admits by proof of work (16 bits, so
- * that bob and the attacker's one admitted key are quick to make).
+ * (attack 4) and 10 s after it, N seconds of junk to alice's address at bob (a leaked alias), and
+ * N seconds after bob revoked that address and gave alice a new one. gateway-2 admits by proof of
+ * work (16 bits, so that bob and the attacker's one admitted key are quick to make).
+ *
+ * Alice writes to bob the way the messenger does: to the extra mailbox ("alias") bob made for her
+ * (src/client/messenger-host.ts, `ourAddressForNewContact`), never to his main address, which is
+ * the one an attacker can know (his link key: every contact he ever wrote to first, every card
+ * or invitation that carried it).
  *
  * The attack, from other sources on loopback (127.0.0.2 and up) than the honest clients:
  * - silent sockets, 10× a listener's 128 handshake slots, against gateway-2 and a layer-1 mix,
@@ -12,8 +18,9 @@
  * - fresh client keys without work against gateway-2, as fast as they are answered (attack 2);
  * - an admitted key sending `retrieve_message` flat out and never reading (attack 3);
  * - junk mail into bob's mailbox: JUNK_CLIENTS clients on gateway-1 (in this process) that each
- *   keep a 1 MiB message to bob's address queued, so that every send slot of theirs carries a
- *   junk fragment to him (attack 4);
+ *   keep a 1 MiB message to bob's main address queued, so that every send slot of theirs carries
+ *   a junk fragment to him (attack 4); then as many fresh ones doing the same to alice's alias
+ *   (leaked), before and after bob revokes it (`revokeMailbox`, the messenger's `releaseAddress`);
  * - silent sockets against authority-1's HTTP port, reopened as soon as they are closed; an honest
  *   GET of the current document is timed there each second, before and during (attack 5).
  *
@@ -26,6 +33,7 @@ import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Client } from '../src/client/client.js';
 import { initClient, runClient } from '../src/client/node-client.js';
 import { readNetworkFile } from '../src/config/genconfig.js';
@@ -71,6 +79,8 @@ interface Phase {
   sent: number;
   received: number;
   latencies: number[];
+  /** The 99th percentile of this process's event-loop delay during the phase (ms): the honest clients (and the junk ones) run here. */
+  lagP99Ms: number;
 }
 
 export async function benchOverload(argv: string[]): Promise<Record<string, number | string>> {
@@ -118,6 +128,13 @@ export async function benchOverload(argv: string[]): Promise<Record<string, numb
     const connected = async (cl: Client): Promise<void> => {
       while (!cl.status().connected) await sleep(100);
     };
+    /** An extra mailbox of bob's, once the gateway has it on disk. */
+    const aliasForAlice = async (): Promise<{ id: Uint8Array; address: string }> => {
+      const made = bob.client.createMailbox();
+      const hex = Buffer.from(made.id).toString('hex');
+      while (bob.client.mailboxes().find((m) => Buffer.from(m.id).toString('hex') === hex)?.registered !== true) await sleep(100);
+      return made;
+    };
     const junk: Array<{ readonly client: Client; stop(): Promise<void> }> = [];
     for (let j = 0; j < JUNK_CLIENTS; j++) {
       await initClient({ dir: join(dir, `junk-${j}`), network: data, gatewayName: 'gateway-1' });
@@ -126,6 +143,9 @@ export async function benchOverload(argv: string[]): Promise<Record<string, numb
       junk.push(r);
     }
     await Promise.all([connected(alice.client), connected(bob.client), ...junk.map((j) => connected(j.client))]);
+    /** Where alice writes to bob: the alias he made for her. */
+    let toBob = (await aliasForAlice()).address;
+    const firstAlias = toBob;
     await sleep(2_000);
 
     const authority = file.authorities[0]!;
@@ -150,12 +170,14 @@ export async function benchOverload(argv: string[]): Promise<Record<string, numb
     };
     /** Runs a phase of `s` seconds of honest messages; RSS sampled each second. */
     const honest = async (s: number): Promise<Phase> => {
-      const phase: Phase = { sent: 0, received: 0, latencies: [] };
+      const phase: Phase = { sent: 0, received: 0, latencies: [], lagP99Ms: 0 };
       phases.push(phase);
+      const lag = monitorEventLoopDelay({ resolution: 20 });
+      lag.enable();
       const end = performance.now() + s * 1000;
       let nextRss = 0;
       while (performance.now() < end) {
-        const r = alice.client.send({ to: bob.address, body: new TextEncoder().encode(`overload ${phases.length} ${phase.sent}`) });
+        const r = alice.client.send({ to: toBob, body: new TextEncoder().encode(`overload ${phases.length} ${phase.sent}`) });
         sentAt.set(Buffer.from(r.id).toString('hex'), { at: performance.now(), phase });
         phase.sent++;
         if (performance.now() >= nextRss) {
@@ -165,6 +187,8 @@ export async function benchOverload(argv: string[]): Promise<Record<string, numb
         }
         await sleep(SEND_EVERY_MS);
       }
+      lag.disable();
+      phase.lagP99Ms = lag.percentile(99) / 1e6;
       return phase;
     };
 
@@ -249,30 +273,64 @@ export async function benchOverload(argv: string[]): Promise<Record<string, numb
     await sleep(10_000);
     const rssAfter = { gw: rssGw[rssGw.length - 1] ?? 0, mix: rssMix[rssMix.length - 1] ?? 0 };
 
-    // Attack 4 on its own: junk mail to bob's address, the address the honest pair writes to.
+    // Attack 4 on its own: junk mail to bob's main address, the one an attacker can know.
     const beforeJunk = await scrape(gwOps);
     // Junk: each junk client keeps one 1 MiB message to bob queued, so its every send slot is junk.
     let junkMessages = 0;
     const junkBody = nodeBackend.randomBytes(JUNK_MESSAGE_BYTES);
+    let junkTo = bob.address;
     const feedJunk = (): void => {
       for (const j of junk) {
         if (j.client.status().pendingMessages === 0) {
-          j.client.send({ to: bob.address, body: junkBody });
+          j.client.send({ to: junkTo, body: junkBody });
           junkMessages++;
         }
       }
     };
     feedJunk();
-    const junkTimer = setInterval(feedJunk, 1_000);
+    let junkTimer = setInterval(feedJunk, 1_000);
     process.stderr.write(`overload: ${seconds} s of junk mail to bob...\n`);
     const junked = await honest(seconds);
     clearInterval(junkTimer);
     const afterJunkMetrics = await scrape(gwOps);
+    /** Fetches gateway-2 answered per second between two scrapes (bob is its one client in these phases). */
+    const fetchRate = (a: string, b: string, s: number): number => {
+      const n = (t: string): number => (readSample(t, 'backchannel_mailbox_fetches_total', { result: 'message' }) ?? 0) + (readSample(t, 'backchannel_mailbox_fetches_total', { result: 'empty' }) ?? 0);
+      return round((n(b) - n(a)) / s, 1);
+    };
     const backlog = bob.client.status();
     // The junk clients stop with their junk still queued; bob's backlog is what remains.
     await Promise.all(junk.map((j) => j.stop()));
     process.stderr.write(`overload: ${AFTER_S} s after the junk...\n`);
     const afterJunk = await honest(AFTER_S);
+    await sleep(10_000);
+
+    // A leaked alias: fresh junk clients write to the address bob gave alice.
+    junk.length = 0;
+    for (let j = 0; j < JUNK_CLIENTS; j++) {
+      await initClient({ dir: join(dir, `leak-${j}`), network: data, gatewayName: 'gateway-1' });
+      const r = await runClient({ dir: join(dir, `leak-${j}`), log: silentLogger });
+      stops.push(() => r.stop());
+      junk.push(r);
+    }
+    await Promise.all(junk.map((j) => connected(j.client)));
+    const beforeLeak = await scrape(gwOps);
+    junkTo = firstAlias;
+    feedJunk();
+    junkTimer = setInterval(feedJunk, 1_000);
+    process.stderr.write(`overload: ${seconds} s of junk to alice's alias at bob (leaked)...\n`);
+    const leaked = await honest(seconds);
+    const afterLeak = await scrape(gwOps);
+    // Bob revokes it and gives alice a new one (the messenger would: a rotated contact address).
+    const leakedId = bob.client.mailboxes().find((m) => m.address === firstAlias)!.id;
+    bob.client.revokeMailbox(leakedId);
+    toBob = (await aliasForAlice()).address;
+    while (bob.client.mailboxes().find((m) => m.address === firstAlias)?.revokeConfirmed !== true) await sleep(100);
+    process.stderr.write(`overload: ${seconds} s after bob revoked it (the junk goes on to it)...\n`);
+    const revoked = await honest(seconds);
+    const afterRevoked = await scrape(gwOps);
+    clearInterval(junkTimer);
+    await Promise.all(junk.map((j) => j.stop()));
     await sleep(10_000);
     const grew = (name: string, labels: Record<string, string>, server: 'gw' | 'mix'): number =>
       (readSample(during[server], name, labels) ?? 0) - (readSample(before[server], name, labels) ?? 0);
@@ -313,7 +371,24 @@ export async function benchOverload(argv: string[]): Promise<Record<string, numb
       junk_p50_ms: lat(junked, 50),
       junk_p99_ms: lat(junked, 99),
       junk_over_quiet_p50: round(lat(junked, 50) / lat(quiet, 50), 2),
+      junk_sent: junked.sent,
+      junk_bob_fetches_per_s: fetchRate(beforeJunk, afterJunkMetrics, seconds),
+      quiet_bench_lag_p99_ms: round(quiet.lagP99Ms),
+      junk_bench_lag_p99_ms: round(junked.lagP99Ms),
+      leak_sent: leaked.sent,
+      leak_bench_lag_p99_ms: round(leaked.lagP99Ms),
+      revoked_sent: revoked.sent,
       after_junk_delivery_rate: round(rate(afterJunk), 3),
+      leak_delivery_rate: round(rate(leaked), 3),
+      leak_p50_ms: lat(leaked, 50),
+      leak_p99_ms: lat(leaked, 99),
+      leak_over_quiet_p50: round(lat(leaked, 50) / lat(quiet, 50), 2),
+      leak_intake_limited: (readSample(afterLeak, 'backchannel_packets_dropped_total', { reason: 'intake_limited' }) ?? 0) - (readSample(beforeLeak, 'backchannel_packets_dropped_total', { reason: 'intake_limited' }) ?? 0),
+      revoked_delivery_rate: round(rate(revoked), 3),
+      revoked_p50_ms: lat(revoked, 50),
+      revoked_p99_ms: lat(revoked, 99),
+      revoked_over_quiet_p50: round(lat(revoked, 50) / lat(quiet, 50), 2),
+      revoked_junk_refused: (readSample(afterRevoked, 'backchannel_packets_dropped_total', { reason: 'mailbox_revoked' }) ?? 0) - (readSample(afterLeak, 'backchannel_packets_dropped_total', { reason: 'mailbox_revoked' }) ?? 0),
       bob_fragments_received_by_end: backlog.entriesReceived.fragment,
       authority_get_p50_before_ms: round(percentile(authorityBefore, 50)),
       authority_get_p50_during_ms: round(percentile(authorityDuring, 50)),

@@ -98,6 +98,8 @@ const KEEP_FRAGMENTS_MS = 24 * 3_600_000;
 /** Reconnection backoff to the gateway: from a second, doubling, to a minute, jittered. */
 const RECONNECT_MIN_MS = 1000;
 const RECONNECT_MAX_MS = 60_000;
+/** Addresses whose last taken entry is remembered (our main mailbox and the extra ones, with room). */
+const MAX_TAKEN_MARKS = 4_096;
 
 /** The part of a Link (src/link/link.ts) the client uses; tests may supply a stand-in. */
 export interface GatewayLink {
@@ -258,6 +260,13 @@ export class Client implements ClientApi {
   #pruneTimer: unknown = null;
   #running = false;
   #nextSeq = 0;
+  /**
+   * Per address ('' our main mailbox, else the extra mailbox's id): the last entry taken from it.
+   * The gateway answers our addresses in turn, each in sequence order (src/server/fetch.ts), so an
+   * entry at or below its address's mark is one we took already: handed again after a reconnect
+   * or a gateway restart. Memory only, at most MAX_TAKEN_MARKS addresses.
+   */
+  readonly #taken = new Map<string, number>();
   /** The ideal time of the send or loop tick being handled (for a link that sends at set times). */
   #departAt: number | null = null;
   /** The link clock a frame is being prepared for (a link that runs the clocks). */
@@ -956,8 +965,9 @@ export class Client implements ClientApi {
           this.#received.invalid++;
           continue;
         }
-        if (cmd.kind === 'message') this.#onMessage(cmd);
-        else if (cmd.kind === 'document') this.#onDocument(cmd);
+        if (cmd.kind === 'message') {
+          if (!this.#onMessage(cmd)) break;
+        } else if (cmd.kind === 'document') this.#onDocument(cmd);
         else if (cmd.kind === 'mailbox_reply') this.#onMailboxReply(cmd);
         else if (cmd.kind === 'disconnect') break;
       }
@@ -1277,9 +1287,22 @@ export class Client implements ClientApi {
     this.#transmit(link, frame); // false when closed: the read loop reconnects
   }
 
-  #onMessage(cmd: Extract<WireCommand, { kind: 'message' }>): void {
-    if (cmd.empty || cmd.sequence < this.#nextSeq) return; // nothing waits, or an answer we already had
+  /**
+   * One `message` from the gateway. Returns false when the store failed: the link is then dropped,
+   * so that the entry (not confirmed) is handed out again on the next link rather than confirmed
+   * by a later one.
+   */
+  #onMessage(cmd: Extract<WireCommand, { kind: 'message' }>): boolean {
+    if (cmd.empty) return true; // nothing waits
     const seq = cmd.sequence;
+    const address = cmd.mailbox === undefined || cmd.mailbox === null ? '' : idKey(cmd.mailbox);
+    const mark = this.#taken.get(address);
+    if (mark !== undefined && seq <= mark) {
+      // One we took already: name it in the next fetch, so that the gateway deletes it.
+      this.#nextSeq = seq + 1;
+      this.#link?.setFetchSequence?.(this.#nextSeq);
+      return true;
+    }
     const store = this.#c.store;
     const events: ClientEvent[] = [];
     try {
@@ -1293,12 +1316,16 @@ export class Client implements ClientApi {
       if (isBackchannelError(err) && err.code !== 'ERR_CLIENT_STATE') store.setNextMailboxSeq(seq + 1);
       else {
         this.#log.error('cannot store a mailbox entry', { code: isBackchannelError(err) ? err.code : 'unknown' });
-        return;
+        return false;
       }
     }
+    this.#taken.delete(address);
+    if (this.#taken.size >= MAX_TAKEN_MARKS) this.#taken.delete(this.#taken.keys().next().value!);
+    this.#taken.set(address, seq);
     this.#nextSeq = seq + 1;
     this.#link?.setFetchSequence?.(this.#nextSeq);
     for (const e of events) this.#emit(e);
+    return true;
   }
 
   /**

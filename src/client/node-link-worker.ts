@@ -166,7 +166,7 @@ port.on('message', (m: ToWorker) => {
       timed?.fetchAt(m.at);
       break;
     case 'seq':
-      sequence = Math.max(sequence, m.sequence);
+      sequence = m.sequence; // the last one given (timed-link.ts)
       timed?.setFetchSequence(m.sequence);
       break;
     case 'rates':

@@ -62,8 +62,9 @@ export class TimedLink {
   readonly #queue: Departure[] = [];
   #timer: unknown = null;
   #sequence = 0;
-  /** The highest sequence given, durable or not. */
+  /** Calls to setFetchSequence so far, and the number of the one whose sequence is in use. */
   #given = 0;
+  #applied = 0;
   #closed = false;
 
   constructor(sink: FrameSink, opts: TimedLinkOptions) {
@@ -84,9 +85,13 @@ export class TimedLink {
     this.#schedule({ at: atMs, frame: null });
   }
 
+  /**
+   * The sequence fetches carry from now on (once durable, with `durable`): the last one given wins,
+   * larger or not, since a fetch names the entry the engine took last (src/server/fetch.ts) and
+   * the gateway answers a client's addresses in turn, not in sequence order.
+   */
   setFetchSequence(sequence: number): void {
-    if (sequence <= this.#given) return;
-    this.#given = sequence;
+    const given = ++this.#given;
     const durable = this.#o.durable;
     if (durable === undefined) {
       this.#sequence = sequence;
@@ -94,7 +99,11 @@ export class TimedLink {
     }
     void durable().then(
       () => {
-        if (sequence > this.#sequence) this.#sequence = sequence;
+        // A later call that became durable first wins.
+        if (given > this.#applied) {
+          this.#applied = given;
+          this.#sequence = sequence;
+        }
       },
       () => undefined, // a failed write: the entries stay at the gateway and are fetched again
     );

@@ -92,7 +92,7 @@ export interface GatewayConfig extends CommonConfig {
     readonly maxTotal: number;
     /**
      * Entries one mailbox address (main or extra) takes per second and at once; null (the default):
-     * 2 × fetchRatePerS with a minute of burst for a main mailbox, 10/s and 200 for an extra one
+     * fetchRatePerS / 2 with 10 s of burst for a main mailbox, fetchRatePerS / 3 with 20 s for an extra one
      * (src/server/rate-limit.ts, intakeRates).
      */
     readonly intake: { readonly perSecond: number; readonly burst: number } | null;

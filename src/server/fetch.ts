@@ -3,11 +3,29 @@
  * Noise XK; its static key names its mailbox. The node hands every command from a client link
  * here and gets back what to do with it; a fetch is answered here, on the client's own link.
  *
- * A client fetches with `retrieve_message{n}`: the entries below n are deleted (the client holds
- * them), and the answer is exactly one `message`, the oldest entry from n on or an empty one, so
- * that every fetch looks the same on the link. Answering only reads: the deletion is recorded in
- * memory and committed later, off this thread (gateway-mailbox.ts), so that an answer takes the
- * same time whether the mailbox holds mail, the fetch deleted some, or deliveries are committing.
+ * A client fetches with `retrieve_message{n}`, and the answer is exactly one `message`, an entry or
+ * an empty one, so that every fetch looks the same on the link.
+ *
+ * Fair fetch: a client has several addresses (its main mailbox, known to anyone it ever wrote to,
+ * and one extra mailbox per contact), all stored in one queue. A fetch is answered round-robin
+ * over the addresses that hold an entry not yet handed out on this link (oldest first within an
+ * address), so that junk queued at one address takes at most its share of the fetches and mail
+ * to the others flows at its normal pace (docs/network.md, "Intake limits").
+ *
+ * So the answers are not in sequence order, and n no longer means "everything below n": n - 1 is
+ * the entry the client last took (stored, or recognised as one it had). The gateway keeps, per
+ * link, the entries it handed out and the client has not confirmed, in the order it sent them; a
+ * link delivers in order, and the client takes answers in order, so naming one confirms it and
+ * every one handed before it on the same link: those are deleted. Entries handed and never
+ * confirmed (the link closed first) are handed again on the next link; an entry is only deleted
+ * once confirmed, so an answer lost with its link loses nothing, and a deleted entry is never
+ * answered again (the mailbox hides it at once). Within an address the answers come in sequence
+ * order, which lets the client recognise an entry it already took (client.ts). A confirmation
+ * for an entry handed on a link that is gone (the client reconnected) finds that link's list too.
+ *
+ * Answering only reads: the deletion is recorded in memory and committed later, off this thread
+ * (gateway-mailbox.ts), so that an answer takes the same time whether the mailbox holds mail, the
+ * fetch deleted some, or deliveries are committing.
  * Nor does the answer's own work depend on the mailbox: the answer to a client's next fetch is
  * read and encoded ahead, in a later turn of the event loop after each answer (and again after a
  * delivery to a mailbox whose prepared answer was empty), so that a fetch only hands a prepared
@@ -33,8 +51,21 @@ import type { SignedDocument } from '../pki/types.js';
 import { MAX_DOCUMENT_CHUNKS } from '../wire/commands.js';
 import type { WireCodec, WireCommand } from '../wire/commands.js';
 import type { FetchMailbox } from './gateway-mailbox.js';
+import type { PeekedEntry } from './mailbox.js';
 import type { RateLimiter } from './rate-limit.js';
 import { idKey } from '../util/bytes.js';
+
+/**
+ * Entries handed out on one link and not yet confirmed, at most. An honest client confirms each
+ * within a store commit (a few fetches); past this the link's list starts again (its entries are
+ * handed out again, and the client recognises the ones it took), so a client that never confirms
+ * holds no more than this in the gateway's memory.
+ */
+export const MAX_HANDED_PER_LINK = 256;
+/** Clients whose closed link's unconfirmed list is kept for their next link, at most (the oldest is forgotten). */
+export const MAX_LEFTOVER_LISTS = 10_000;
+/** Addresses one pick visits at most (a client's main mailbox and its extra ones, with room). */
+const MAX_ADDRESS_VISITS = 2 * 1_000 + 4;
 
 /** What the node does with one command from a client. */
 export type ClientAction = { readonly kind: 'unwrap'; readonly packet: Uint8Array } | { readonly kind: 'done' } | { readonly kind: 'drop'; readonly reason: DropReason };
@@ -81,12 +112,11 @@ export interface ClientSessionsInit {
 
 /** The answer to a client's next fetch, read and encoded ahead. */
 interface Prepared {
-  /** The `retrieve_message` sequence it answers. */
+  /** The `retrieve_message` sequence it answers (an empty answer carries it). */
   readonly sequence: number;
   readonly frame: Uint8Array;
-  readonly empty: boolean;
-  /** The sequence the client's next fetch will carry once it holds this answer. */
-  readonly next: number;
+  /** The entry it hands out: its seq and its address ('' the main mailbox), or null (empty). */
+  readonly entry: { readonly seq: number; readonly key: string; readonly mailbox: Uint8Array | null } | null;
 }
 
 /** One client link's state: its prepared answer, and whether one is being made. */
@@ -97,6 +127,14 @@ interface Session {
   /** The sequence the next fetch is expected to carry (the answer to it is made ahead). */
   expected: number;
   scheduled: boolean;
+  /** Entries handed out on this link and not confirmed, in the order sent. */
+  handed: number[];
+  /** Per address ('' the main mailbox): the last seq handed out on this link (entries up to it are not handed again here). */
+  readonly floors: Map<string, number>;
+  /** The address answered last (undefined: none yet), where the round-robin goes on from. */
+  cursor: Uint8Array | null | undefined;
+  /** The entry last confirmed on this link (a repeated fetch deletes nothing more). */
+  confirmed: number;
 }
 
 /** The sessions of a gateway's clients over its mailbox store. */
@@ -112,6 +150,8 @@ export function clientSessions(init: ClientSessionsInit): ClientSessions {
   const containers = new WeakMap<SignedDocument, Uint8Array>();
   /** Clients whose link opened since the last retention sweep (one entry per client: bounded by the cap on clients). */
   const seenSince = new Map<string, Uint8Array>();
+  /** A client's unconfirmed list from its link that closed, for a confirmation on its next link. */
+  const leftovers = new Map<string, number[]>();
 
   function reply(link: MessageLink, cmd: WireCommand): void {
     sendFrame(link, codec.encode(cmd));
@@ -138,14 +178,96 @@ export function clientSessions(init: ClientSessionsInit): ClientSessions {
     reply(link, { kind: 'document', epoch, available: true, chunk, total, data: bytes.subarray(chunk * size, Math.min(bytes.length, (chunk + 1) * size)) });
   }
 
+  /** An empty answer to `retrieve_message{sequence}`. */
+  function emptyAnswer(sequence: number): Prepared {
+    return { sequence, frame: codec.encode({ kind: 'message', sequence, queueHint: 0, empty: true, surbId: null, payload: new Uint8Array(0) }), entry: null };
+  }
+
+  /**
+   * The next entry to hand out on this link: round-robin over the client's addresses from the one
+   * after the last answered, the oldest entry not handed out here within each. Reads only.
+   */
+  function pick(recipient: Uint8Array, s: Session): { entry: PeekedEntry; key: string; mailbox: Uint8Array | null } | null {
+    if (mailbox.peekAddress === undefined || mailbox.nextAddress === undefined) {
+      // A mailbox without addresses: one queue, oldest first.
+      const entry = mailbox.peek(recipient, s.floors.get('') ?? 0);
+      return entry === null ? null : { entry, key: '', mailbox: null };
+    }
+    const start = s.cursor;
+    const startKey = start === undefined ? null : start === null ? '' : idKey(start);
+    let wrapped = start === undefined;
+    let addr = start === undefined ? mailbox.nextAddress(recipient, undefined) : mailbox.nextAddress(recipient, start);
+    for (let visits = 0; visits < MAX_ADDRESS_VISITS; visits++) {
+      if (addr === null) {
+        if (wrapped) return null;
+        wrapped = true;
+        addr = mailbox.nextAddress(recipient, undefined);
+        if (addr === null) return null;
+      }
+      const key = addr.mailbox === null ? '' : idKey(addr.mailbox);
+      // Past the wrap, the addresses up to the one answered last (included) are what is left.
+      if (wrapped && startKey !== null && key > startKey) return null;
+      const entry = mailbox.peekAddress(recipient, addr.mailbox, s.floors.get(key) ?? 0);
+      if (entry !== null) return { entry, key, mailbox: addr.mailbox };
+      if (wrapped && key === startKey) return null;
+      addr = mailbox.nextAddress(recipient, addr.mailbox);
+    }
+    return null;
+  }
+
   /** Reads and encodes the answer to `retrieve_message{sequence}` from the mailbox as it is now. */
-  function makeAnswer(recipient: Uint8Array, sequence: number): Prepared {
-    const entry = sequence > 0 ? mailbox.peek(recipient, sequence - 1) : mailbox.peek(recipient);
-    const answer: WireCommand =
-      entry === null
-        ? { kind: 'message', sequence, queueHint: 0, empty: true, surbId: null, payload: new Uint8Array(0) }
-        : { kind: 'message', sequence: entry.seq, queueHint: Math.min(entry.remaining, 0xffffffff), empty: false, surbId: entry.surbId, payload: entry.payload, mailbox: entry.mailbox ?? null };
-    return { sequence, frame: codec.encode(answer), empty: entry === null, next: entry === null ? sequence : entry.seq + 1 };
+  function makeAnswer(recipient: Uint8Array, sequence: number, s: Session): Prepared {
+    const found = pick(recipient, s);
+    if (found === null) return emptyAnswer(sequence);
+    const { entry } = found;
+    const answer: WireCommand = { kind: 'message', sequence: entry.seq, queueHint: Math.min(entry.remaining, 0xffffffff), empty: false, surbId: entry.surbId, payload: entry.payload, mailbox: entry.mailbox ?? null };
+    return { sequence, frame: codec.encode(answer), entry: { seq: entry.seq, key: found.key, mailbox: found.mailbox } };
+  }
+
+  /**
+   * The client took `seq` (n - 1 of its fetch): it and every entry handed before it on the same
+   * link are confirmed and deleted. The list is this link's, or a link of the same client that is
+   * gone or going (the client reconnected); an entry in no list is deleted alone (with a read).
+   */
+  function confirm(recipient: Uint8Array, s: Session, seq: number): void {
+    if (seq === s.confirmed) return;
+    let list: number[] | undefined;
+    let i = s.handed.indexOf(seq);
+    if (i >= 0) list = s.handed;
+    else {
+      for (const o of byRecipient.get(s.key) ?? []) {
+        if (o === s) continue;
+        i = o.handed.indexOf(seq);
+        if (i >= 0) {
+          list = o.handed;
+          break;
+        }
+      }
+      if (list === undefined) {
+        const left = leftovers.get(s.key);
+        i = left?.indexOf(seq) ?? -1;
+        if (i >= 0) list = left;
+      }
+    }
+    const deleted = list === undefined ? [seq] : list.slice(0, i + 1);
+    let ok: boolean;
+    if (list === undefined || mailbox.deleteHanded === undefined) {
+      ok = true;
+      for (const d of deleted) ok = mailbox.deleteOne(recipient, d) && ok;
+    } else {
+      ok = mailbox.deleteHanded(recipient, deleted);
+    }
+    if (!ok) {
+      // Too many deletions wait: the entries stay listed, and a later fetch confirms them again.
+      deletionsRefused.inc();
+      return;
+    }
+    s.confirmed = seq;
+    list?.splice(0, i + 1);
+    if (s.handed.length === 0) s.floors.clear();
+    // A prepared answer holding what was just deleted (handed on a link that is gone) is made again.
+    const held = s.prepared?.entry?.seq;
+    if (held !== undefined && deleted.includes(held)) s.prepared = null;
   }
 
   /** Makes the session's next answer in a later turn, unless that is already asked for. */
@@ -156,7 +278,7 @@ export function clientSessions(init: ClientSessionsInit): ClientSessions {
       s.scheduled = false;
       if (!s.link.isOpen) return;
       try {
-        s.prepared = makeAnswer(s.link.remoteStatic, s.expected);
+        s.prepared = makeAnswer(s.link.remoteStatic, s.expected, s);
       } catch {
         // A read that failed: the fetch builds its answer itself (and meets the error there).
         s.prepared = null;
@@ -167,7 +289,7 @@ export function clientSessions(init: ClientSessionsInit): ClientSessions {
   function session(link: MessageLink): Session {
     let s = sessions.get(link);
     if (s === undefined) {
-      s = { link, key: idKey(link.remoteStatic), prepared: null, expected: -1, scheduled: false };
+      s = { link, key: idKey(link.remoteStatic), prepared: null, expected: -1, scheduled: false, handed: [], floors: new Map(), cursor: undefined, confirmed: 0 };
       sessions.set(link, s);
       let set = byRecipient.get(s.key);
       if (set === undefined) byRecipient.set(s.key, (set = new Set()));
@@ -178,18 +300,29 @@ export function clientSessions(init: ClientSessionsInit): ClientSessions {
 
   function answerFetch(link: MessageLink, sequence: number): void {
     const recipient = link.remoteStatic;
-    if (sequence > 0 && !mailbox.deleteBelow(recipient, sequence)) deletionsRefused.inc();
     const s = session(link);
-    // The prepared answer read the mailbox after the previous answer: entries from `sequence` on
-    // are the same now, unless one came since (then it was made again) or was deleted by an `ack`
-    // (then it was dropped). Deleting below `sequence` does not change what it holds.
+    if (sequence > 1) confirm(recipient, s, sequence - 1);
+    // The prepared answer read the mailbox after the previous answer: its entry is still the next
+    // one, unless one came since to an empty mailbox (then it was made again) or it was deleted (by
+    // this fetch or an `ack`: then it was dropped). It is built afresh for a fetch other than the
+    // one expected (the client's first, or one sent before the previous answer arrived).
     const ready = s.prepared !== null && s.prepared.sequence === sequence ? s.prepared : null;
     s.prepared = null;
-    const answer = ready ?? makeAnswer(recipient, sequence);
-    fetches.inc({ result: answer.empty ? 'empty' : 'message' });
+    const answer = ready ?? makeAnswer(recipient, sequence, s);
+    fetches.inc({ result: answer.entry === null ? 'empty' : 'message' });
     sendFrame(link, answer.frame);
-    // The client's next fetch asks from after the entry it now holds, or again from here.
-    s.expected = answer.next;
+    if (answer.entry !== null) {
+      s.handed.push(answer.entry.seq);
+      s.floors.set(answer.entry.key, answer.entry.seq);
+      s.cursor = answer.entry.mailbox;
+      if (s.handed.length > MAX_HANDED_PER_LINK) {
+        // The client does not confirm: start the link's list again (what it holds it recognises).
+        s.handed = [];
+        s.floors.clear();
+      }
+    }
+    // The client's next fetch names the entry it now holds, or the same as this one.
+    s.expected = answer.entry === null ? sequence : answer.entry.seq + 1;
     prepareLater(s);
   }
 
@@ -211,6 +344,11 @@ export function clientSessions(init: ClientSessionsInit): ClientSessions {
       for (const [l, s] of sessions) {
         if (l.isOpen) continue;
         sessions.delete(l);
+        if (s.handed.length > 0) {
+          leftovers.delete(s.key);
+          if (leftovers.size >= MAX_LEFTOVER_LISTS) leftovers.delete(leftovers.keys().next().value!);
+          leftovers.set(s.key, s.handed);
+        }
         const set = byRecipient.get(s.key);
         set?.delete(s);
         if (set?.size === 0) byRecipient.delete(s.key);
@@ -229,7 +367,7 @@ export function clientSessions(init: ClientSessionsInit): ClientSessions {
       for (const s of set) {
         // A prepared entry is still the oldest from its sequence on (a new entry comes after it);
         // only its queue hint is one short. A prepared empty answer is wrong now.
-        if (s.prepared !== null && s.prepared.empty) {
+        if (s.prepared !== null && s.prepared.entry === null) {
           s.prepared = null;
           prepareLater(s);
         }

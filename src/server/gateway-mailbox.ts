@@ -53,7 +53,7 @@ const COMMITTED_BOUNDS_REMEMBERED = 100_000;
 export const DEFAULT_MAX_PENDING_ALIASES = 10_000;
 
 /** The reads a gateway makes on its main thread. */
-export type MailboxReader = Pick<MailboxStore, 'isRegistered' | 'peek' | 'route' | 'aliasCount'> & Partial<Pick<MailboxStore, 'clients' | 'forgetRegistered'>>;
+export type MailboxReader = Pick<MailboxStore, 'isRegistered' | 'peek' | 'route' | 'aliasCount'> & Partial<Pick<MailboxStore, 'clients' | 'forgetRegistered' | 'peekAddress' | 'nextAddress'>>;
 
 /** What answering fetches needs (fetch.ts). */
 export interface FetchMailbox {
@@ -62,6 +62,19 @@ export interface FetchMailbox {
   isRegistered(recipient: Uint8Array): boolean;
   /** As MailboxStore.peek, without what is deleted but not yet committed. Reads only. */
   peek(recipient: Uint8Array, afterSeq?: number): PeekedEntry | null;
+  /**
+   * As MailboxStore.peekAddress (one address's oldest entry after `afterSeq`), without what is
+   * deleted but not yet committed. Reads only. Without it (and nextAddress) fetches are answered
+   * oldest first over all of a client's addresses.
+   */
+  peekAddress?(recipient: Uint8Array, mailbox: Uint8Array | null, afterSeq: number): PeekedEntry | null;
+  /** As MailboxStore.nextAddress. Reads only. */
+  nextAddress?(recipient: Uint8Array, after: Uint8Array | null | undefined): { readonly mailbox: Uint8Array | null } | null;
+  /**
+   * Deletes entries that were handed to the client and that it confirmed, now, in memory, without
+   * a read (they were read when handed); false when too many deletions wait already.
+   */
+  deleteHanded?(recipient: Uint8Array, seqs: readonly number[]): boolean;
   /** Deletes every entry below `seq` now, in memory; false when too many deletions wait already. */
   deleteBelow(recipient: Uint8Array, seq: number): boolean;
   /** Deletes one entry now, in memory; false when too many deletions wait already. */
@@ -312,6 +325,52 @@ export class GatewayMailbox implements FetchMailbox {
     if (this.#deletions >= this.#maxPendingDeletions) return false;
     this.#below.set(k, { recipient: own(recipient), seq });
     this.#deletions++;
+    this.#arm();
+    return true;
+  }
+
+  peekAddress(recipient: Uint8Array, mailbox: Uint8Array | null, afterSeq: number): PeekedEntry | null {
+    checkRecipient(recipient);
+    aint('afterSeq', afterSeq, 0, Number.MAX_SAFE_INTEGER);
+    const read = this.#reader.peekAddress;
+    if (read === undefined) throw new TypeError('"reader" has no peekAddress');
+    const k = idKey(recipient);
+    let after = afterSeq;
+    const below = this.#below.get(k);
+    if (below !== undefined && below.seq - 1 > after) after = below.seq - 1;
+    const ones = this.#ones.get(k)?.seqs;
+    let e = read.call(this.#reader, recipient, mailbox, after);
+    // At most one read per entry deleted and not yet committed.
+    while (e !== null && ones?.has(e.seq) === true) e = read.call(this.#reader, recipient, mailbox, e.seq);
+    if (e === null || ones === undefined) return e;
+    return { ...e, remaining: Math.max(0, e.remaining - ones.size) };
+  }
+
+  nextAddress(recipient: Uint8Array, after: Uint8Array | null | undefined): { readonly mailbox: Uint8Array | null } | null {
+    checkRecipient(recipient);
+    const read = this.#reader.nextAddress;
+    if (read === undefined) throw new TypeError('"reader" has no nextAddress');
+    // An address whose entries are all deleted but not committed is still named: the caller finds no entry there and goes on.
+    return read.call(this.#reader, recipient, after);
+  }
+
+  deleteHanded(recipient: Uint8Array, seqs: readonly number[]): boolean {
+    checkRecipient(recipient);
+    this.#open('delete');
+    if (seqs.length === 0) return true;
+    const k = idKey(recipient);
+    let ones = this.#ones.get(k);
+    let fresh = 0;
+    for (const seq of seqs) if (ones?.seqs.has(seq) !== true) fresh++;
+    if (fresh === 0) return true;
+    if (this.#deletions + fresh > this.#maxPendingDeletions) return false;
+    if (ones === undefined) this.#ones.set(k, (ones = { recipient: own(recipient), seqs: new Set() }));
+    for (const seq of seqs) {
+      aint('seq', seq, 1, Number.MAX_SAFE_INTEGER);
+      if (ones.seqs.has(seq)) continue;
+      ones.seqs.add(seq);
+      this.#deletions++;
+    }
     this.#arm();
     return true;
   }

@@ -171,6 +171,19 @@ export interface MailboxStore {
    * the caller's own: changing them changes nothing stored.
    */
   peek(recipient: Uint8Array, afterSeq?: number): PeekedEntry | null;
+  /**
+   * The oldest entry with seq > afterSeq that came to one address of `recipient`: its main mailbox
+   * (`mailbox` null) or one of its extra mailboxes; null when there is none. For the gateway's fair
+   * fetch (fetch.ts), which answers a client's addresses in turn. `remaining` counts every entry of
+   * the client but this one.
+   */
+  peekAddress?(recipient: Uint8Array, mailbox: Uint8Array | null, afterSeq: number): PeekedEntry | null;
+  /**
+   * The first address of `recipient` that holds an entry, in the order main mailbox first, then
+   * extra mailboxes by their bytes, strictly after `after` (undefined: from the start, the main
+   * mailbox included; null: after the main mailbox); null when there is none.
+   */
+  nextAddress?(recipient: Uint8Array, after: Uint8Array | null | undefined): { readonly mailbox: Uint8Array | null } | null;
   /** Deletes one entry; false when it was not there. */
   ack(recipient: Uint8Array, seq: number): boolean;
   /** Deletes every entry with seq < `belowSeq` (what a client confirms it holds when it fetches from `belowSeq` on); returns how many. */
@@ -284,6 +297,7 @@ export function openMailboxStore(path: string, options: MailboxStoreOptions = {}
   return openDurableDatabase(path, durable, (db) => {
     migrate(db);
     addLastSeen(db);
+    addAddressIndex(db);
     return new SqliteMailboxStore(db, clock, maxPerMailbox, maxTotal, maxAliases, maxRevoked);
   });
 }
@@ -297,6 +311,15 @@ function addLastSeen(db: Database.Database): void {
     const cols = db.prepare<[], { name: string }>('PRAGMA table_info(clients)').all();
     if (!cols.some((c) => c.name === 'last_seen')) db.exec('ALTER TABLE clients ADD COLUMN last_seen INTEGER');
   }).immediate();
+}
+
+/**
+ * An index by address (`messages_address`), for the fair fetch's reads per address
+ * (peekAddress, nextAddress), created on every open when missing, without a schema version of its
+ * own: older builds ignore it (and keep it up to date, as SQLite does every index).
+ */
+function addAddressIndex(db: Database.Database): void {
+  db.exec('CREATE INDEX IF NOT EXISTS messages_address ON messages (recipient, mailbox, seq)');
 }
 
 /** Creates the schema in an empty database; accepts only a database at MAILBOX_SCHEMA_VERSION otherwise. */
@@ -423,6 +446,11 @@ class SqliteMailboxStore implements MailboxStore {
   readonly #insertMessage: Database.Statement<[Uint8Array, number, Uint8Array | null, Uint8Array, number, Uint8Array | null]>;
   readonly #selectAfter: Database.Statement<[Uint8Array, number], MessageRow>;
   readonly #countUpTo: Database.Statement<[Uint8Array, number], { n: number }>;
+  readonly #selectMainAfter: Database.Statement<[Uint8Array, number], MessageRow>;
+  readonly #selectAliasAfter: Database.Statement<[Uint8Array, Uint8Array, number], MessageRow>;
+  readonly #firstAddress: Database.Statement<[Uint8Array], { mailbox: Buffer | null }>;
+  readonly #firstAlias: Database.Statement<[Uint8Array], { mailbox: Buffer | null }>;
+  readonly #aliasAfter: Database.Statement<[Uint8Array, Uint8Array], { mailbox: Buffer | null }>;
   readonly #deleteMessage: Database.Statement<[Uint8Array, number]>;
   readonly #deleteBelow: Database.Statement<[Uint8Array, number]>;
   readonly #dropClientBy: Database.Statement<[number, Uint8Array]>;
@@ -472,6 +500,16 @@ class SqliteMailboxStore implements MailboxStore {
       'SELECT seq, surb_id, payload, stored_at, mailbox FROM messages WHERE recipient = ? AND seq > ? ORDER BY seq LIMIT 1',
     );
     this.#countUpTo = db.prepare('SELECT COUNT(*) AS n FROM messages WHERE recipient = ? AND seq <= ?');
+    this.#selectMainAfter = db.prepare(
+      'SELECT seq, surb_id, payload, stored_at, mailbox FROM messages WHERE recipient = ? AND mailbox IS NULL AND seq > ? ORDER BY seq LIMIT 1',
+    );
+    this.#selectAliasAfter = db.prepare(
+      'SELECT seq, surb_id, payload, stored_at, mailbox FROM messages WHERE recipient = ? AND mailbox = ? AND seq > ? ORDER BY seq LIMIT 1',
+    );
+    // NULL (the main mailbox) sorts first in SQLite.
+    this.#firstAddress = db.prepare('SELECT mailbox FROM messages WHERE recipient = ? ORDER BY mailbox LIMIT 1');
+    this.#firstAlias = db.prepare('SELECT mailbox FROM messages WHERE recipient = ? AND mailbox IS NOT NULL ORDER BY mailbox LIMIT 1');
+    this.#aliasAfter = db.prepare('SELECT mailbox FROM messages WHERE recipient = ? AND mailbox > ? ORDER BY mailbox LIMIT 1');
     this.#deleteMessage = db.prepare('DELETE FROM messages WHERE recipient = ? AND seq = ?');
     this.#deleteBelow = db.prepare('DELETE FROM messages WHERE recipient = ? AND seq < ?');
     this.#selectTotal = db.prepare('SELECT stored FROM totals WHERE id = 0');
@@ -638,6 +676,32 @@ class SqliteMailboxStore implements MailboxStore {
     checkRecipient(recipient);
     if (afterSeq !== undefined) aint('afterSeq', afterSeq, 0, Number.MAX_SAFE_INTEGER);
     return this.#guard('peek', () => this.#peekTx.deferred(recipient, afterSeq));
+  }
+
+  peekAddress(recipient: Uint8Array, mailbox: Uint8Array | null, afterSeq: number): PeekedEntry | null {
+    checkRecipient(recipient);
+    if (mailbox !== null) abytes('mailbox', mailbox, RECIPIENT_ID_LENGTH);
+    aint('afterSeq', afterSeq, 0, Number.MAX_SAFE_INTEGER);
+    return this.#guard('peek', () =>
+      this.#db.transaction((): PeekedEntry | null => {
+        const row = mailbox === null ? this.#selectMainAfter.get(recipient, afterSeq) : this.#selectAliasAfter.get(recipient, mailbox, afterSeq);
+        if (row === undefined) return null;
+        const stored = this.#selectClient.get(recipient)?.stored ?? 1;
+        const peeked: PeekedEntry = { seq: row.seq, surbId: row.surb_id === null ? null : own(row.surb_id), payload: own(row.payload), storedAt: row.stored_at, remaining: Math.max(0, stored - 1) };
+        if (row.mailbox !== null) peeked.mailbox = own(row.mailbox);
+        return peeked;
+      }).deferred(),
+    );
+  }
+
+  nextAddress(recipient: Uint8Array, after: Uint8Array | null | undefined): { readonly mailbox: Uint8Array | null } | null {
+    checkRecipient(recipient);
+    if (after !== undefined && after !== null) abytes('after', after, RECIPIENT_ID_LENGTH);
+    return this.#guard('peek', () => {
+      const row = after === undefined ? this.#firstAddress.get(recipient) : after === null ? this.#firstAlias.get(recipient) : this.#aliasAfter.get(recipient, after);
+      if (row === undefined) return null;
+      return { mailbox: row.mailbox === null ? null : own(row.mailbox) };
+    });
   }
 
   ack(recipient: Uint8Array, seq: number): boolean {

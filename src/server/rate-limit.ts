@@ -32,23 +32,32 @@ export function fetchBucketRate(fetchRatePerS: number): { perSecond: number; bur
 
 /**
  * The per-mailbox intake limit: entries a gateway stores for one mailbox address, per second and
- * in a burst. A client's main mailbox takes its own acknowledgements and loops (2 × loop + send
- * rate, 30/s at the defaults) and anonymous mail: twice the fetch rate, so that the client's own
- * traffic never meets it, and a minute of that in a burst. An extra mailbox (one per contact) takes
- * one contact's mail: 10 a second, 200 at once. Past either, an entry is dropped and counted
- * (`intake_limited`) and not acknowledged, so its sender retransmits later. docs/network.md,
- * "Intake limits", has the trade-off: whoever knows an address can use up its intake, never more.
+ * in a burst, below the rate at which its client fetches, so that a flooded address's queue stays
+ * short and the flooder's excess is dropped rather than queued. A client's fetches are shared
+ * round-robin by its addresses that hold entries (fetch.ts), so an address gets at least half of
+ * them while at most one other is busy: the main mailbox (the address anyone it ever wrote to or
+ * gave it to knows) takes half the fetch rate (15/s at the defaults), with 10 s of that as a burst
+ * (150); an extra mailbox (one contact's) a third (10/s) with 20 s of it (200). The queue of a
+ * flooded main address then holds at most its burst and what comes while its share drains it,
+ * and the client's other addresses keep their normal latency. The cost (docs/network.md,
+ * "Intake limits"): a client's own acknowledgements and loops come back to its main mailbox at up
+ * to 2 × loop + send rate (30/s when it sends flat out): past 10 s of that, some are refused and
+ * the fragments they acknowledge are sent again; and whoever knows an address can use up its
+ * intake, never more. Past either bucket an entry is dropped and counted (`intake_limited`) and
+ * not acknowledged, so its sender retransmits later.
  */
-export const INTAKE_MAILBOX_RATE_MARGIN = 2;
-export const INTAKE_MAILBOX_BURST_S = 60;
-export const INTAKE_ALIAS_RATE = { perSecond: 10, burst: 200 } as const;
+export const INTAKE_MAILBOX_SHARE = 1 / 2;
+export const INTAKE_MAILBOX_BURST_S = 10;
+export const INTAKE_ALIAS_SHARE = 1 / 3;
+export const INTAKE_ALIAS_BURST_S = 20;
 
 /** The intake buckets of a network with this fetch rate. */
 export function intakeRates(fetchRatePerS: number): { mailbox: { perSecond: number; burst: number }; alias: { perSecond: number; burst: number } } {
-  return {
-    mailbox: { perSecond: Math.max(1, INTAKE_MAILBOX_RATE_MARGIN * fetchRatePerS), burst: Math.max(MIN_FETCH_BURST, Math.ceil(INTAKE_MAILBOX_BURST_S * fetchRatePerS)) },
-    alias: { ...INTAKE_ALIAS_RATE },
+  const bucket = (share: number, burstS: number): { perSecond: number; burst: number } => {
+    const perSecond = Math.max(1, share * fetchRatePerS);
+    return { perSecond, burst: Math.max(MIN_FETCH_BURST, Math.ceil(burstS * perSecond)) };
   };
+  return { mailbox: bucket(INTAKE_MAILBOX_SHARE, INTAKE_MAILBOX_BURST_S), alias: bucket(INTAKE_ALIAS_SHARE, INTAKE_ALIAS_BURST_S) };
 }
 
 /** Buckets kept at most: one gateway's clients, about 100 bytes each. */

@@ -194,6 +194,41 @@ export class MemoryMailboxStore implements MailboxStore {
     return null;
   }
 
+  peekAddress(recipient: Uint8Array, mailbox: Uint8Array | null, afterSeq: number): PeekedEntry | null {
+    checkRecipient(recipient);
+    aint('afterSeq', afterSeq, 0, Number.MAX_SAFE_INTEGER);
+    const box = this.#box('peek', recipient);
+    if (box === undefined) return null;
+    const want = mailbox === null ? null : idKey(mailbox);
+    for (let i = box.head; i < box.entries.length; i++) {
+      const e = box.entries[i]!;
+      if (e.seq <= afterSeq || (e.mailbox === null ? want !== null : want === null || idKey(e.mailbox) !== want)) continue;
+      const peeked: PeekedEntry = { seq: e.seq, surbId: e.surbId === null ? null : own(e.surbId), payload: own(e.payload), storedAt: e.storedAt, remaining: box.entries.length - box.head - 1 };
+      if (e.mailbox !== null) peeked.mailbox = own(e.mailbox);
+      return peeked;
+    }
+    return null;
+  }
+
+  nextAddress(recipient: Uint8Array, after: Uint8Array | null | undefined): { readonly mailbox: Uint8Array | null } | null {
+    checkRecipient(recipient);
+    const box = this.#box('peek', recipient);
+    if (box === undefined) return null;
+    let best: Uint8Array | null | undefined;
+    const bound = after === undefined || after === null ? null : idKey(after);
+    for (let i = box.head; i < box.entries.length; i++) {
+      const m = box.entries[i]!.mailbox;
+      if (m === null) {
+        if (after === undefined) return { mailbox: null };
+        continue;
+      }
+      const k = idKey(m);
+      if (bound !== null && k <= bound) continue;
+      if (best === undefined || best === null || k < idKey(best)) best = m;
+    }
+    return best === undefined || best === null ? null : { mailbox: own(best) };
+  }
+
   ack(recipient: Uint8Array, seq: number): boolean {
     checkRecipient(recipient);
     aint('seq', seq, 0, Number.MAX_SAFE_INTEGER);

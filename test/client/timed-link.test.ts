@@ -93,9 +93,26 @@ describe('TimedLink', () => {
     link.fetchAt(1020);
     s.clock.advance(1020);
     assert.deepEqual(s.sent.map((x) => x.what), ['r0', 'r3']);
-    link.setFetchSequence(2); // never backwards
+    // The last one given wins, smaller or not (a fetch names the entry taken last: the gateway
+    // answers a client's addresses in turn, not in sequence order).
+    link.setFetchSequence(2);
+    release();
     await Promise.resolve();
-    assert.equal(link.sequence, 3);
+    assert.equal(link.sequence, 2);
+  });
+
+  it('with `durable`, of two sequences given the later one counts, whichever became durable first', async () => {
+    const s = sink();
+    const releases: (() => void)[] = [];
+    const link = new TimedLink(s, { clock: s.clock, codec, durable: () => new Promise<void>((r) => releases.push(r)), onFailure: () => undefined });
+    link.setFetchSequence(9);
+    link.setFetchSequence(4);
+    releases[1]!();
+    await Promise.resolve();
+    assert.equal(link.sequence, 4);
+    releases[0]!();
+    await Promise.resolve();
+    assert.equal(link.sequence, 4, 'the earlier call does not overwrite the later one');
   });
 
   it('reports a link that stops taking frames, or an overflowing queue, once; then nothing leaves', () => {

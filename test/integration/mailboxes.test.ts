@@ -4,7 +4,9 @@
  * --wait`; Bob writes to one with the ordinary `client send --to ADDRESS`; Alice's `recv --json`
  * shows which mailbox it came to. Alice revokes it: Bob's next message to it is refused by her
  * gateway (counted at its /metrics as mailbox_revoked, never acknowledged), while her other
- * extra mailbox and her main address still work.
+ * extra mailbox and her main address still work. And the fair fetch: with entries queued at a
+ * client's main address, one that came later to its extra mailbox is answered second, not after
+ * them (a bare test client that fetches by hand; src/server/fetch.ts).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -15,7 +17,10 @@ import { readSample } from '../../src/ops/metrics.js';
 import type { ClientProcess } from '../helpers/client-process.js';
 import { startTwoClients } from '../helpers/two-clients.js';
 import type { TwoClients } from '../helpers/two-clients.js';
-import { scrape } from '../helpers/mixnet-client.js';
+import { nodeBackend } from '../../src/crypto/node.js';
+import type { WireCommand } from '../../src/wire/commands.js';
+import { usableDocument, nodeNamed } from '../helpers/documents.js';
+import { scrape, TestClient } from '../helpers/mixnet-client.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -144,5 +149,55 @@ describe('extra mailboxes on a local network', { timeout: 300_000 }, () => {
     assert.equal(status['pendingMessages'], 1, 'the message to the revoked mailbox is still unacknowledged');
     const rest = await cli(['client', 'recv', '--json', '--dir', alice.dir]);
     assert.equal(rest.stdout.trim(), '');
+  });
+
+  it('fair fetch: with entries queued at a client’s main address, a later one to its extra mailbox is answered second', async () => {
+    const doc = await usableDocument(net, ['gateway-1', 'gateway-2'], { minRemainingMs: 10_000 });
+    const gw2 = nodeNamed(doc, 'gateway-2');
+    const sender = new TestClient(doc, nodeNamed(doc, 'gateway-1'));
+    const receiver = new TestClient(doc, gw2);
+    await sender.connect();
+    await receiver.connect();
+    try {
+      const codec = receiver.codec;
+      const next = async <K extends WireCommand['kind']>(kind: K): Promise<Extract<WireCommand, { kind: K }>> => {
+        for (;;) {
+          const m = await receiver.link.recv();
+          if (m === null) throw new Error('test: the receiver link closed');
+          const cmd = codec.decode(m);
+          if (cmd.kind === kind) return cmd as Extract<WireCommand, { kind: K }>;
+        }
+      };
+      // The receiver's extra mailbox, asked for until the gateway has it on disk.
+      const aliasId = nodeBackend.x25519Base(nodeBackend.randomBytes(32));
+      for (;;) {
+        await receiver.link.send(codec.encode({ kind: 'mailbox_request', action: 'register', mailbox: aliasId }));
+        const reply = await next('mailbox_reply');
+        if (reply.result === 'ok') break;
+        assert.equal(reply.result, 'pending');
+        await sleep(50);
+      }
+      // Six entries to the main address, each stored once its acknowledgement came back, then one to the alias.
+      for (let i = 0; i < 6; i++) await sender.send(sender.buildPacket(doc, gw2, receiver.publicKey, Uint8Array.of(i), { ackTo: sender }).packet);
+      assert.equal((await sender.drain(6, 20_000)).length, 6, 'the six entries were stored');
+      await sender.send(sender.buildPacket(doc, gw2, aliasId, Uint8Array.of(99), { ackTo: sender }).packet);
+      assert.equal((await sender.drain(1, 20_000)).length, 1, 'the alias entry was stored');
+      const order: string[] = [];
+      let n = 0;
+      for (let i = 0; i < 7; i++) {
+        await receiver.link.send(codec.encode({ kind: 'retrieve_message', sequence: n }));
+        const m = await next('message');
+        assert.equal(m.empty, false);
+        order.push(m.mailbox === undefined || m.mailbox === null ? 'main' : 'alias');
+        n = m.sequence + 1;
+      }
+      // Oldest first, the alias entry would have come last.
+      assert.deepEqual(order, ['main', 'alias', 'main', 'main', 'main', 'main', 'main']);
+      await receiver.link.send(codec.encode({ kind: 'retrieve_message', sequence: n }));
+      assert.equal((await next('message')).empty, true, 'each entry once: the fetches confirmed them');
+    } finally {
+      await sender.close();
+      await receiver.close();
+    }
   });
 });

@@ -319,6 +319,78 @@ describe('answering a fetch', () => {
       store.close();
     }
   });
+
+  test('fair fetch: answers go round the client’s addresses (oldest first in each), and confirmations delete idempotently', async () => {
+    const store = openMailboxStore(freshPath());
+    try {
+      const owner = recipient(0);
+      const alias = recipient(9);
+      store.register(owner);
+      store.commitGroup({ registrations: [], aliases: [{ kind: 'register', owner, mailbox: alias }], deletions: [], entries: [] });
+      // Junk at the main address first (1..5), then two entries to the alias (6, 7).
+      store.storeBatch([...[1, 2, 3, 4, 5].map((t) => entry(0, t)), { ...entry(0, 6), mailbox: alias }, { ...entry(0, 7), mailbox: alias }]);
+      const codec = new WireCodec({ packetLength: 3082 });
+      const writer = heldWriter(inlineMailboxWriter(store));
+      const boxes = new GatewayMailbox({}, { reader: store, writer, clock: fakeClock() });
+      const registry = new Registry();
+      const sessions = clientSessions({
+        mailbox: boxes,
+        limiter: new RateLimiter({ perSecond: 100, burst: 100, clock: fakeClock() }),
+        codec,
+        fetches: new Counter({ name: 'f', help: 'f', labelNames: ['result'] as const, registers: [registry] }),
+        deletionsRefused: new Counter({ name: 'd', help: 'd', registers: [registry] }),
+        schedule: (fn) => fn(),
+      });
+      const first = clientLink(owner, codec);
+      sessions.opened(first);
+      const fetch = (link: typeof first, sequence: number): Extract<WireCommand, { kind: 'message' }> => {
+        sessions.command(link, { kind: 'retrieve_message', sequence });
+        return link.answers.at(-1)!;
+      };
+      // A client that takes every answer and names it in its next fetch.
+      let n = 0;
+      const order: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const a = fetch(first, n);
+        order.push(a.sequence);
+        n = a.sequence + 1;
+      }
+      assert.deepEqual(order, [1, 6, 2], 'the alias is answered in turn with the flooded main address');
+      assert.deepEqual(first.answers[1]?.mailbox, alias);
+      // Two fetches sent before their answers came (the same n): two different entries, no repeat.
+      const p1 = fetch(first, n);
+      const p2 = fetch(first, n);
+      assert.deepEqual([p1.sequence, p2.sequence], [7, 3]);
+      // The link closes with 7 and 3 taken by the client but only 2 confirmed (n = 3).
+      assert.deepEqual([boxes.peek(owner)?.seq, boxes.peekAddress(owner, alias, 0)?.seq], [3, 7], 'confirmed: 1, 6, 2');
+      (first as { isOpen: boolean }).isOpen = false;
+      sessions.linked();
+      const second = clientLink(owner, codec);
+      sessions.opened(second);
+      // The client names 3, the last it took on the closed link: 7 (handed before it there) goes too.
+      const next = fetch(second, 4);
+      assert.equal(next.sequence, 4);
+      assert.equal(boxes.peekAddress(owner, alias, 0), null, 'the alias entry confirmed on the old link is deleted');
+      // Naming the same entry again, or one long gone, deletes nothing more and answers nothing twice.
+      const before = boxes.pendingDeletions;
+      fetch(second, 4);
+      fetch(second, 2);
+      assert.equal(boxes.pendingDeletions, before, 'idempotent');
+      const seen = second.answers.filter((a) => !a.empty).map((a) => a.sequence);
+      assert.deepEqual(seen, [4, 5], 'each remaining entry once, then empty');
+      assert.equal(second.answers.at(-1)?.empty, true);
+      fetch(second, 6); // confirms 5 (and 4 before it)
+      await Promise.all([boxes.flush(), writer.release()]);
+      assert.equal(store.count(owner), 0, 'everything confirmed is deleted, nothing else was');
+      // A deleted entry is never answered again, even to a fetch from the start on a new link.
+      const third = clientLink(owner, codec);
+      sessions.opened(third);
+      assert.equal(fetch(third, 0).empty, true);
+      store.check();
+    } finally {
+      store.close();
+    }
+  });
 });
 
 describe('the writer thread', () => {

@@ -653,6 +653,25 @@ function aliasCompliance(name: string, open: OpenMailboxStore, reopen: ((store: 
       });
     });
 
+    test('peekAddress reads one address in sequence order; nextAddress walks the addresses holding entries, main first', () => {
+      withStore({}, (store) => {
+        aliases(store, [reg(0, 2), reg(0, 1)]);
+        assert.equal(store.nextAddress?.(recipient(0), undefined), null, 'no entries: no address');
+        store.storeBatch([{ ...entry(0, 1), mailbox: alias(2) }, entry(0, 2), { ...entry(0, 3), mailbox: alias(1) }, entry(0, 4), { ...entry(0, 5), mailbox: alias(2) }]);
+        assert.deepEqual(store.nextAddress?.(recipient(0), undefined), { mailbox: null });
+        assert.deepEqual(store.nextAddress?.(recipient(0), null), { mailbox: alias(1) });
+        assert.deepEqual(store.nextAddress?.(recipient(0), alias(1)), { mailbox: alias(2) });
+        assert.equal(store.nextAddress?.(recipient(0), alias(2)), null);
+        assert.deepEqual([store.peekAddress?.(recipient(0), null, 0)?.seq, store.peekAddress?.(recipient(0), null, 2)?.seq], [2, 4]);
+        assert.deepEqual(store.peekAddress?.(recipient(0), alias(2), 1)?.mailbox, alias(2));
+        assert.equal(store.peekAddress?.(recipient(0), alias(2), 1)?.seq, 5);
+        assert.equal(store.peekAddress?.(recipient(0), alias(1), 3), null);
+        assert.equal(store.peekAddress?.(recipient(1), null, 0), null, 'another client holds nothing');
+        store.ackBelow(recipient(0), 5);
+        assert.deepEqual(store.nextAddress?.(recipient(0), undefined), { mailbox: alias(2) }, 'only alias 2 holds an entry now');
+      });
+    });
+
     test('an entry tagged with an alias goes into the owner queue and comes back with its tag; an untagged one has none', () => {
       withStore({}, (store) => {
         aliases(store, [reg(0, 1)]);

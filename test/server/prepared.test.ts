@@ -64,11 +64,11 @@ function harness() {
   });
   sessions.opened(link);
   /** Sends retrieve_message{n}; returns the answer and the mailbox reads made before it was sent. */
-  const fetch = (n: number): { answer: Extract<WireCommand, { kind: 'message' }>; reads: number } => {
+  const fetch = (n: number, on = link): { answer: Extract<WireCommand, { kind: 'message' }>; reads: number } => {
     const before = box.reads;
-    sessions.command(link, { kind: 'retrieve_message', sequence: n });
+    sessions.command(on, { kind: 'retrieve_message', sequence: n });
     const reads = box.reads - before;
-    const answer = codec.decode(link.frames.at(-1)!);
+    const answer = codec.decode(on.frames.at(-1)!);
     assert.equal(answer.kind, 'message');
     return { answer: answer as Extract<WireCommand, { kind: 'message' }>, reads };
   };
@@ -122,21 +122,24 @@ test('a delivery to an empty mailbox makes the prepared answer again; a fetch be
   assert.equal(text(prepared.answer), 'later');
 });
 
-test('a fetch other than the one expected (a lost answer) is answered afresh; an ack drops a prepared answer', () => {
+test('an answer lost with its link is handed out again on the next link; an ack drops a prepared answer', () => {
   const h = harness();
   const a = h.box.add('a');
   h.box.add('b');
   h.fetch(0);
   h.settle();
-  // The client never got "a" and asks from the start again.
-  const again = h.fetch(a);
+  // The link closed before "a" arrived: the client asks from the start again on a new link.
+  const link = recordingLink(RECIPIENT);
+  h.sessions.opened(link);
+  const again = h.fetch(a, link);
   assert.equal(again.reads, 1);
   assert.equal(text(again.answer), 'a');
   h.settle();
   // The prepared answer holds "b"; the client deletes "b" with an ack before fetching.
   const b = h.box.entries.find((e) => new TextDecoder().decode(e.payload) === 'b')!.seq;
-  h.sessions.command(h.link, { kind: 'ack', sequence: b });
+  h.sessions.command(link, { kind: 'ack', sequence: b });
   h.settle();
-  const next = h.fetch(a + 1);
+  const next = h.fetch(a + 1, link);
   assert.equal(next.answer.empty, true, 'the deleted entry is not handed out');
+  assert.deepEqual(h.box.entries, [], 'naming "a" deleted it');
 });

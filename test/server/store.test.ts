@@ -133,14 +133,24 @@ describe('the per-mailbox intake limit', () => {
     now += 1000;
     const later = kinds(toAlias, rates.alias.perSecond + 1);
     assert.equal(later.filter((k) => k === 'store').length, rates.alias.perSecond);
-    // The main mailbox's bucket is 2 × the fetch rate with a minute of burst: a client's own acknowledgements (30/s at most) never meet it.
-    assert.deepEqual(rates.mailbox, { perSecond: 60, burst: 1800 });
+    // Below the fetch rate, so that a flooded address's queue stays short: half of it for the
+    // main mailbox with 10 s of burst, a third for an extra one with 20 s.
+    assert.deepEqual(rates.mailbox, { perSecond: 15, burst: 150 });
+    assert.deepEqual(rates.alias, { perSecond: 10, burst: 200 });
     now += 60_000;
     let stored = 0;
-    for (let t = 0; t < 60_000; t += 20) {
-      now += 20;
+    for (let t = 0; t < 60_000; t += 100) {
+      now += 100;
       if (limited(toMain).kind === 'store') stored++;
     }
-    assert.equal(stored, 3000, 'a mailbox taking 50 entries a second for a minute loses none');
+    assert.equal(stored, 600, 'a mailbox taking 10 entries a second (a client’s loops) for a minute loses none');
+    // A flood of 80/s for a minute gets its burst and the rate, no more: about 150 + 15 × 60.
+    now += 60_000;
+    let flooded = 0;
+    for (let t = 0; t < 60_000; t += 12.5) {
+      now += 12.5;
+      if (limited(toMain).kind === 'store') flooded++;
+    }
+    assert.ok(flooded >= 1_040 && flooded <= 1_060, `the flood stored ${flooded}`);
   });
 });
