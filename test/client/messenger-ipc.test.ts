@@ -34,11 +34,15 @@ test('messenger ops: cards, send with states, history, unread and read, files, e
 
     // send with wait: the answer, then states until delivered (the network runs meanwhile)
     const states: string[] = [];
+    let queued: () => void = () => undefined;
+    const isQueued = new Promise<void>((r) => (queued = r));
     const done = ipcRequest(server.path, { op: 'msg_send', name: 'bob', text: 'over the socket', wait: true }, (m) => {
       const e = m['entry'] as IpcMessage;
       states.push(String(e['state']));
+      queued();
     });
-    await new Promise((r) => setTimeout(r, 50));
+    // The network runs once the message is queued (its first state came back), not after a guess at how long that takes.
+    await isQueued;
     net.settle();
     await done;
     assert.deepEqual([states[0], states.at(-1)], ['queued', 'delivered']);
