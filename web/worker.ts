@@ -385,6 +385,8 @@ async function start(network: unknown, gatewayName: string | null, token: string
       log,
       connect,
       directory: { authorities: identity.authorities, threshold: identity.threshold, ed: portableEd25519 },
+      // While IndexedDB refuses writes nothing more is taken from the gateway (storageProblem says so).
+      storeWritable: () => idb.failure === null,
       onDocument: (d) => {
         refreshGatewayContact(store, identity, d.document);
       },

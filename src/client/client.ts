@@ -185,6 +185,12 @@ export interface ClientComponents {
   /** Called with each document the gateway gave once it is in use (e.g. to record the gateway's entry for the next start). Exceptions are logged. */
   readonly onDocument?: (doc: SignedDocument) => void;
   /**
+   * False while the store cannot write (the browser's IndexedDB over its quota): entries the
+   * gateway hands out are then left to it, not taken in memory only, and once writes work again
+   * the link is made anew so that the gateway hands them out again. Without it, always writable.
+   */
+  readonly storeWritable?: () => boolean;
+  /**
    * An X25519 that answers later (WebCrypto in the browser, src/crypto/async-x25519.ts): with it,
    * header keys are made ahead of the ticks in a pool (header-pool.ts) and the ticks build their
    * packets from it (the same bytes; synchronously when it is empty). Without it, nothing changes.
@@ -277,6 +283,8 @@ export class Client implements ClientApi {
   #reserveCount = 0;
   #reserveEpoch: number | null = null;
   #linkRestarts = { send: 0, loop: 0, fetch: 0 };
+  /** An entry was left at the gateway on this link because the store could not write (storeWritable). */
+  #leftWhileUnwritable = false;
   readonly #linkTicks = { reserve: 0, missed: 0 };
   #srtt: number | null = null;
   #rttvar = 0;
@@ -912,6 +920,7 @@ export class Client implements ClientApi {
         }
         this.#link = link;
         link.setFetchSequence?.(this.#nextSeq);
+        this.#leftWhileUnwritable = false;
         this.#onLinkUp(link);
         this.#admission.admitted();
         this.#reconnectDelay = RECONNECT_MIN_MS;
@@ -1293,6 +1302,17 @@ export class Client implements ClientApi {
    * by a later one.
    */
   #onMessage(cmd: Extract<WireCommand, { kind: 'message' }>): boolean {
+    const writable = this.#c.storeWritable?.() ?? true;
+    if (!writable) {
+      // Not taken: what is taken must be recorded first. The gateway keeps it, unconfirmed.
+      if (!cmd.empty) this.#leftWhileUnwritable = true;
+      return true;
+    }
+    if (this.#leftWhileUnwritable) {
+      // Writes work again: entries left on this link are handed out again only on a new one.
+      this.#leftWhileUnwritable = false;
+      return false;
+    }
     if (cmd.empty) return true; // nothing waits
     const seq = cmd.sequence;
     const address = cmd.mailbox === undefined || cmd.mailbox === null ? '' : idKey(cmd.mailbox);
