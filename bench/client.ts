@@ -33,6 +33,7 @@ import { startLocalNetwork, ensureLocalNetwork } from '../src/local/up.js';
 import { nodeNoiseCrypto } from '../src/noise/crypto-node.js';
 import type { Clock } from '../src/ops/clock.js';
 import { systemClock } from '../src/ops/clock.js';
+import { VirtualClock } from './_virtual-clock.js';
 import { silentLogger } from '../src/ops/log.js';
 import { epochAt } from '../src/pki/document.js';
 import type { DocumentNode, NetworkParameters, SignedDocument } from '../src/pki/types.js';
@@ -42,37 +43,6 @@ const VIRTUAL_PACKETS = Number(process.env['BENCH_CLIENT_PACKETS'] ?? 1500);
 const DEFAULT_RATE_SECONDS = Number(process.env['BENCH_CLIENT_SECONDS'] ?? 10);
 const DEFAULT_RATE_RUNS = Number(process.env['BENCH_CLIENT_RUNS'] ?? 3);
 const E2E_MESSAGES = Number(process.env['BENCH_CLIENT_MESSAGES'] ?? 100);
-
-/** Virtual time: timers run in order as fast as the work allows. */
-class VirtualClock implements Clock {
-  t: number;
-  #id = 0;
-  readonly #timers = new Map<number, { at: number; fn: () => void }>();
-  constructor(t: number) {
-    this.t = t;
-  }
-  now(): number {
-    return this.t;
-  }
-  setTimer(fn: () => void, ms: number): unknown {
-    const id = ++this.#id;
-    this.#timers.set(id, { at: this.t + Math.max(0, ms), fn });
-    return id;
-  }
-  clearTimer(h: unknown): void {
-    this.#timers.delete(h as number);
-  }
-  /** Runs the next timer; false when none is left. */
-  step(): boolean {
-    let best: [number, { at: number; fn: () => void }] | null = null;
-    for (const e of this.#timers) if (best === null || e[1].at < best[1].at) best = e;
-    if (best === null) return false;
-    this.#timers.delete(best[0]);
-    this.t = Math.max(this.t, best[1].at);
-    best[1].fn();
-    return true;
-  }
-}
 
 class CountingLink implements GatewayLink {
   packets = 0;

@@ -36,7 +36,7 @@ import { webCryptoX25519 } from '../../src/crypto/async-x25519.js';
 import type { AsyncX25519 } from '../../src/crypto/async-x25519.js';
 import type { CryptoBackend } from '../../src/crypto/types.js';
 import { portableNoiseCrypto } from '../../src/noise/crypto-portable.js';
-import type { Clock } from '../../src/ops/clock.js';
+import { VirtualClock } from '../_virtual-clock.js';
 import type { Logger } from '../../src/ops/logger.js';
 import { epochAt } from '../../src/pki/document.js';
 import { pathHops } from '../../src/pki/route.js';
@@ -184,36 +184,6 @@ async function primitives(params: NetworkParameters): Promise<PrimitiveFigures[]
     out.push({ name, bytes, nobleUs: nobleUs!, webUs: webUs!, webBatchedUs: webBatchedUs! });
   }
   return out;
-}
-
-/** Virtual time: timers run in order, as fast as the work allows. */
-class VirtualClock implements Clock {
-  t: number;
-  #id = 0;
-  readonly #timers = new Map<number, { at: number; fn: () => void }>();
-  constructor(t: number) {
-    this.t = t;
-  }
-  now(): number {
-    return this.t;
-  }
-  setTimer(fn: () => void, ms: number): unknown {
-    const id = ++this.#id;
-    this.#timers.set(id, { at: this.t + Math.max(0, ms), fn });
-    return id;
-  }
-  clearTimer(h: unknown): void {
-    this.#timers.delete(h as number);
-  }
-  step(): boolean {
-    let best: [number, { at: number; fn: () => void }] | null = null;
-    for (const e of this.#timers) if (best === null || e[1].at < best[1].at) best = e;
-    if (best === null) return false;
-    this.#timers.delete(best[0]);
-    this.t = Math.max(this.t, best[1].at);
-    best[1].fn();
-    return true;
-  }
 }
 
 /** A gateway link that counts the packets put on it and never answers. */

@@ -523,20 +523,32 @@ export class PacketNode {
     })();
   }
 
-  /** A frame from a link held undecided: a packet is held (a mix's would be wanted); anything else is dropped, nothing answered. */
-  #onUndecided(link: MessageLink, message: Uint8Array): void {
+  /**
+   * Decodes a frame from `link`, handling what every kind of link handles alike: a malformed frame
+   * is dropped and counted, a noop ignored, a disconnect closes the link. Null when nothing more is
+   * to be done. The message is ours (a link hands each one over): the packet stays where it
+   * arrived, a view into the command, and a format that opens packets in place forwards that command.
+   */
+  #decodeCommand(link: MessageLink, message: Uint8Array): WireCommand | null {
     let cmd: WireCommand;
     try {
       cmd = this.codec.decodeView(message);
     } catch {
       this.drop('malformed_frame');
-      return;
+      return null;
     }
-    if (cmd.kind === 'noop') return;
+    if (cmd.kind === 'noop') return null;
     if (cmd.kind === 'disconnect') {
       void link.close();
-      return;
+      return null;
     }
+    return cmd;
+  }
+
+  /** A frame from a link held undecided: a packet is held (a mix's would be wanted); anything else is dropped, nothing answered. */
+  #onUndecided(link: MessageLink, message: Uint8Array): void {
+    const cmd = this.#decodeCommand(link, message);
+    if (cmd === null) return;
     if (cmd.kind === 'send_packet') this.#undecided!.frame(link, message);
     else this.drop('undecided');
   }
@@ -578,20 +590,8 @@ export class PacketNode {
   }
 
   #onMessage(link: MessageLink, kind: PeerKind, message: Uint8Array): void {
-    let cmd: WireCommand;
-    try {
-      // The message is ours (a link hands each one over): the packet stays where it arrived, a
-      // view into the command, and a format that opens packets in place forwards that command.
-      cmd = this.codec.decodeView(message);
-    } catch {
-      this.drop('malformed_frame');
-      return;
-    }
-    if (cmd.kind === 'noop') return;
-    if (cmd.kind === 'disconnect') {
-      void link.close();
-      return;
-    }
+    const cmd = this.#decodeCommand(link, message);
+    if (cmd === null) return;
     if (cmd.kind === 'send_packet') this.#c.metrics.counts.packetsIn++;
     if (cmd.kind === 'send_packet' && kind === 'client') this.#c.metrics.counts.clientPacketsIn++;
     if (kind === 'previous' || this.#gateway === null) {
