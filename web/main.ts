@@ -444,7 +444,7 @@ function showConversation(): void {
   text('verify-toggle', contact.verified ? 'Clear verification' : 'Mark as verified');
   text('contact-h', `Contact: ${name}`);
   text('block-help', blocked
-    ? `${name} is blocked: what they send is dropped. Unblocking lets them reach you again (what they sent meanwhile is lost).`
+    ? `${name} is blocked: what they send stops at your gateway. Unblocking gives them a new address to write to, inside your conversation (what they sent meanwhile is lost).`
     : `Blocking drops what ${name} sends from now on and stops you writing to them; ${name} is not told. You can unblock later.`);
   text('block-toggle', blocked ? `Unblock ${name}` : `Block ${name}`);
   text('remove-open', `Remove ${name}…`);

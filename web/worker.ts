@@ -201,22 +201,6 @@ function postMessenger(r: Pick<Running, 'host' | 'invites' | 'client'>): void {
   post({ type: 'messenger', contacts, history, invites, introductions, receiving: m.receiving() });
 }
 
-/**
- * Forgets a contact and revokes the mailbox it writes to at our gateway (what it still sends is
- * then refused there, not left in our inbox as mail that no contact's session opens).
- */
-function removeContact(r: Running, name: string): void {
-  const m = r.host.messenger;
-  const mailbox = m.ourMailboxOf(name);
-  m.remove(name);
-  try {
-    r.client.revokeMailbox(mailbox);
-  } catch (e) {
-    // A contact that writes to our main address (an older card): nothing to revoke.
-    if (!isBackchannelError(e, 'ERR_CLIENT_MAILBOX')) throw e;
-  }
-}
-
 /** Marks what came from `contact` read (the conversation is on screen). */
 async function markRead(contact: string): Promise<void> {
   const r = running;
@@ -563,9 +547,9 @@ scope.onmessage = (ev) => {
   } else if (m.type === 'rename') {
     void act(m.requestId, (r) => void r.host.messenger.rename(m.contact, m.name));
   } else if (m.type === 'remove') {
-    void act(m.requestId, (r) => removeContact(r, m.contact));
+    void act(m.requestId, (r) => r.host.remove(m.contact));
   } else if (m.type === 'block') {
-    void act(m.requestId, (r) => void r.host.messenger.setBlocked(m.contact, m.blocked));
+    void act(m.requestId, (r) => void (m.blocked ? r.host.block(m.contact) : r.host.unblock(m.contact)));
   } else if (m.type === 'cancel-invite') {
     void act(m.requestId, (r) => r.invites.cancel(m.id));
   } else if (m.type === 'mark-read') {

@@ -36,13 +36,15 @@ Commands:
   export              print your contact card (one line of text) to give to someone
   import NAME CARD    make the holder of CARD your contact NAME
   rename OLD NEW      rename a contact
-  remove NAME         forget a contact, its session and its history
+  remove NAME         forget a contact, its session and its history, and revoke the mailbox NAME
+                      writes to (what NAME still sends stops at your gateway)
   verify NAME [--done | --undo]
                       print the safety number you and NAME share: compare it in person or on a
                       call; when it matches, run again with --done to mark NAME verified
   block NAME          drop NAME's messages from now on and revoke the mailbox NAME writes to at
-                      your gateway (their mail stops there). It cannot be undone: to talk again,
-                      make a new contact with a new code or new cards
+                      your gateway (their mail stops there, and takes none of your fetches)
+  unblock NAME        take NAME's messages again: NAME gets a new mailbox to write to, told inside
+                      your session (what NAME sent while blocked is lost)
   rotate NAME [--grace SECONDS]
                       give NAME a new mailbox to write to (when the old address leaked or
                       draws spam): NAME is told inside your session and switches at once; the
@@ -182,7 +184,7 @@ export async function contactCommand(argv: string[]): Promise<number> {
     case 'remove':
       want(1, 'remove NAME');
       await call(dir, { op: 'contact_remove', name: positionals[0] });
-      out(`Removed ${safe(positionals[0]!)}, the session and the history.`);
+      out(`Removed ${safe(positionals[0]!)}, the session and the history; the mailbox they wrote to is revoked.`);
       return 0;
     case 'verify': {
       want(1, 'verify NAME [--done | --undo]');
@@ -209,6 +211,16 @@ export async function contactCommand(argv: string[]): Promise<number> {
       );
       return 0;
     }
+    case 'unblock': {
+      want(1, 'unblock NAME');
+      const r = await call(dir, { op: 'contact_unblock', name: positionals[0] });
+      out(
+        r['mailbox_renewed'] === true
+          ? `Unblocked ${safe(positionals[0]!)}: they get a new mailbox to write to, told inside your session; what they sent while blocked is lost.`
+          : `Unblocked ${safe(positionals[0]!)}: their messages are taken again.`,
+      );
+      return 0;
+    }
     case 'rotate': {
       want(1, 'rotate NAME [--grace SECONDS]');
       const grace = values['grace'];
@@ -218,7 +230,7 @@ export async function contactCommand(argv: string[]): Promise<number> {
       return 0;
     }
     default:
-      throw usageError(`unknown contact command "${sub.slice(0, 32)}"; the commands are export, import, rename, remove, verify, block, rotate`);
+      throw usageError(`unknown contact command "${sub.slice(0, 32)}"; the commands are export, import, rename, remove, verify, block, unblock, rotate`);
   }
 }
 

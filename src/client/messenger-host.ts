@@ -8,7 +8,8 @@
  * which leave on the engine's send clock in place of cover packets.
  */
 import type { CryptoBackend } from '../crypto/types.js';
-import { type MailAddress, Messenger, type MessengerInboxMessage, type MessengerPort } from '../messaging/index.js';
+import { isBackchannelError } from '../errors.js';
+import { type Contact, type MailAddress, Messenger, type MessengerInboxMessage, type MessengerPort } from '../messaging/index.js';
 import type { Logger } from '../ops/logger.js';
 import { encodeAddress } from './address.js';
 import type { ClientApi, ClientEvent } from './api.js';
@@ -16,7 +17,7 @@ import type { SqliteClientStore } from './sqlite-store.js';
 import { SqliteMessengerStore } from './messenger-store.js';
 import type { InboxMessage } from './store.js';
 import type { MessengerStore } from '../messaging/store.js';
-import { toHex } from '../util/bytes.js';
+import { equalBytes, toHex } from '../util/bytes.js';
 
 /** How often what waits for the client to be able to send is tried again. */
 export const MESSENGER_TICK_MS = 2000;
@@ -31,6 +32,26 @@ export interface MessengerHost {
   readonly messenger: Messenger;
   /** The client's API with the messenger's inbox messages taken out (for the daemon's `recv`). */
   readonly api: ClientApi;
+  /**
+   * Blocks contact `name`: what it sends is dropped from now on, and the mailbox it writes to is
+   * revoked at our gateway, so that its packets stop there (counted) instead of taking our fetches.
+   * A contact that writes to our main address (an older card) is only blocked here
+   * (`mailboxRevoked` false).
+   */
+  block(name: string): { readonly contact: Contact; readonly mailboxRevoked: boolean };
+  /**
+   * Unblocks contact `name`. When the block revoked the mailbox it writes to, it gets a new one,
+   * told inside the session as a rotation is (`mailboxRenewed`): what it sent while blocked is lost,
+   * what it sends once told arrives.
+   * @throws {BackchannelError} ERR_CLIENT_MAILBOX_LIMIT when every extra mailbox is in use.
+   */
+  unblock(name: string): { readonly contact: Contact; readonly mailboxRenewed: boolean };
+  /**
+   * Forgets contact `name` (its session and history) and revokes the mailbox it writes to, so that
+   * what it still sends is refused at our gateway instead of lying in our inbox as mail that no
+   * session opens.
+   */
+  remove(name: string): void;
   stop(): void;
 }
 
@@ -133,9 +154,43 @@ export function startMessenger(opts: MessengerHostOptions): MessengerHost {
         listener(e);
       }),
   };
+  /** Revokes one of our extra mailboxes; false for our main one (or one already forgotten). */
+  const revoke = (mailbox: Uint8Array): boolean => {
+    try {
+      client.revokeMailbox(mailbox);
+      return true;
+    } catch (e) {
+      if (!isBackchannelError(e, 'ERR_CLIENT_MAILBOX')) throw e;
+      return false;
+    }
+  };
+  const block = (name: string): { contact: Contact; mailboxRevoked: boolean } =>
+    store.transaction(() => {
+      const contact = messenger.setBlocked(name, true);
+      return { contact, mailboxRevoked: revoke(messenger.ourMailboxOf(name)) };
+    });
+  const unblock = (name: string): { contact: Contact; mailboxRenewed: boolean } =>
+    store.transaction(() => {
+      const mailbox = messenger.ourMailboxOf(name);
+      const contact = messenger.setBlocked(name, false);
+      const ours = client.mailboxes().find((m) => equalBytes(m.id, mailbox));
+      if (ours === undefined || !ours.revoked) return { contact, mailboxRenewed: false };
+      const fresh = client.createMailbox();
+      messenger.mailboxRotated(mailbox, { gateway: opts.address.gateway.slice(), mailbox: fresh.id });
+      return { contact: messenger.contact(name), mailboxRenewed: true };
+    });
+  const remove = (name: string): void =>
+    store.transaction(() => {
+      const mailbox = messenger.ourMailboxOf(name);
+      messenger.remove(name);
+      revoke(mailbox);
+    });
   return {
     messenger,
     api,
+    block,
+    unblock,
+    remove,
     stop: () => {
       clearInterval(timer);
       unsubscribe();

@@ -11,6 +11,8 @@
  *   {"op":"contact_rename","name":N,"new_name":M}       -> {"ok":true,"contact":CONTACT}
  *   {"op":"contact_remove","name":N}                    -> {"ok":true}
  *   {"op":"contact_verify","name":N,"verified"?:BOOL}   -> {"ok":true,"contact":CONTACT,"safety_number":TEXT}
+ *   {"op":"contact_block","name":N}                     -> {"ok":true,"contact":CONTACT,"mailbox_revoked":BOOL}
+ *   {"op":"contact_unblock","name":N}                   -> {"ok":true,"contact":CONTACT,"mailbox_renewed":BOOL}
  *   {"op":"msg_send","name":N,"text"?:T,"file_name"?:F,"file_base64"?:B64,"wait"?:BOOL}
  *       -> {"ok":true,"entry":ENTRY}; with wait, {"event":"state","entry":ENTRY} at each change
  *          until delivered or failed, and between them the progress of the client message that
@@ -40,17 +42,18 @@
  * "contact","direction","kind","text","file_name","file_length","sent_at","received_at","state"}.
  */
 import { Buffer } from 'node:buffer';
-import { BackchannelError, isBackchannelError } from '../errors.js';
+import { BackchannelError } from '../errors.js';
 import { type Contact, type HistoryEntry, type Introduction, type Messenger, cardFromText, cardToText } from '../messaging/index.js';
 import type { ExtensionConnection, IpcExtension } from './daemon.js';
 import type { IpcMessage } from './ipc.js';
 import type { ClientApi, ClientEvent } from './api.js';
+import type { MessengerHost } from './messenger-host.js';
 import { equalBytes } from '../util/bytes.js';
 
 /** What the messenger's send reports of the client engine (the ClientApi's part it needs). */
 export type CarrierSource = Pick<ClientApi, 'subscribe' | 'outgoing'>;
 
-const OPS = new Set(['contacts', 'contact_export', 'contact_import', 'contact_add', 'contact_new_card', 'contact_rename', 'contact_remove', 'contact_verify', 'contact_block', 'msg_send', 'history', 'msg_file', 'msg_recv', 'introduce', 'introductions', 'introduction_accept', 'introduction_decline', 'contact_rotate']);
+const OPS = new Set(['contacts', 'contact_export', 'contact_import', 'contact_add', 'contact_new_card', 'contact_rename', 'contact_remove', 'contact_verify', 'contact_block', 'contact_unblock', 'msg_send', 'history', 'msg_file', 'msg_recv', 'introduce', 'introductions', 'introduction_accept', 'introduction_decline', 'contact_rotate']);
 const RECV_PAGE = 32;
 
 function ipcError(message: string): BackchannelError {
@@ -97,9 +100,13 @@ function introId(m: IpcMessage): number {
 
 const FINAL = new Set(['delivered', 'failed']);
 
-/** What blocking a contact does beyond the messenger: revoke the mailbox it writes to (the client engine's revokeMailbox). */
+/** What the messenger's ops need beyond the messenger: the host's (src/client/messenger-host.ts). */
 export interface MessengerIpcOptions {
-  readonly revokeMailbox?: (id: Uint8Array) => void;
+  /** Blocking and unblocking with the mailbox the contact writes to (the host's block and unblock); without them, only the messenger's flag. */
+  readonly block?: MessengerHost['block'];
+  readonly unblock?: MessengerHost['unblock'];
+  /** Removing with the revocation of the mailbox the contact wrote to (the host's remove); without it, only the messenger's. */
+  readonly remove?: MessengerHost['remove'];
   /** Rotates one of our mailboxes (the host's, which tells the contacts that write to it). */
   readonly rotateMailbox?: (id: Uint8Array, graceMs?: number) => unknown;
   /** The client engine, for the progress of a message being sent (msg_send with wait). */
@@ -137,7 +144,7 @@ export function messengerIpc(messenger: Messenger, opts: MessengerIpcOptions = {
           return reply({ contact: contactJson(messenger.rename(str(m, 'name'), str(m, 'new_name'))) });
         case 'contact_remove':
           only(m, ['name']);
-          messenger.remove(str(m, 'name'));
+          (opts.remove ?? ((name: string) => messenger.remove(name)))(str(m, 'name'));
           return reply({});
         case 'contact_verify': {
           only(m, ['name', 'verified']);
@@ -148,22 +155,20 @@ export function messengerIpc(messenger: Messenger, opts: MessengerIpcOptions = {
         }
         case 'contact_block': {
           // Their messages are dropped from now on, and the mailbox they write to is revoked at
-          // our gateway (their mail then stops there, counted): it cannot be given back, so a
-          // contact blocked by mistake needs new cards (or a new invite).
+          // our gateway (their mail then stops there, counted).
           only(m, ['name']);
           const name = str(m, 'name');
-          const contact = messenger.setBlocked(name, true);
-          let revoked = false;
-          if (opts.revokeMailbox !== undefined) {
-            try {
-              opts.revokeMailbox(messenger.ourMailboxOf(name));
-              revoked = true;
-            } catch (e) {
-              // A contact that writes to our main address (an older card): only blocked here.
-              if (!isBackchannelError(e, 'ERR_CLIENT_MAILBOX')) throw e;
-            }
-          }
-          return reply({ contact: contactJson(contact), mailbox_revoked: revoked });
+          if (opts.block === undefined) return reply({ contact: contactJson(messenger.setBlocked(name, true)), mailbox_revoked: false });
+          const r = opts.block(name);
+          return reply({ contact: contactJson(r.contact), mailbox_revoked: r.mailboxRevoked });
+        }
+        case 'contact_unblock': {
+          // Accepted again; a revoked mailbox is replaced by a new one, told inside the session.
+          only(m, ['name']);
+          const name = str(m, 'name');
+          if (opts.unblock === undefined) return reply({ contact: contactJson(messenger.setBlocked(name, false)), mailbox_renewed: false });
+          const r = opts.unblock(name);
+          return reply({ contact: contactJson(r.contact), mailbox_renewed: r.mailboxRenewed });
         }
         case 'history': {
           only(m, ['name', 'limit']);

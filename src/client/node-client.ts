@@ -378,7 +378,7 @@ export async function runClient(opts: RunClientOptions): Promise<RunningClient> 
   // The socket first: it is also what keeps a second daemon from using the same identity.
   let ipc: IpcServer;
   try {
-    ipc = await startIpcServer({ path: socketPath, api: host.api, log, invites, extension: messengerIpc(host.messenger, { revokeMailbox: (id) => client.revokeMailbox(id), rotateMailbox: (id, graceMs) => host.api.rotateMailbox(id, graceMs), client }) });
+    ipc = await startIpcServer({ path: socketPath, api: host.api, log, invites, extension: messengerIpc(host.messenger, { block: host.block, unblock: host.unblock, remove: host.remove, rotateMailbox: (id, graceMs) => host.api.rotateMailbox(id, graceMs), client }) });
   } catch (e) {
     host.stop();
     store.close();

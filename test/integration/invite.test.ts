@@ -151,6 +151,30 @@ describe('contacts by code on a local network', { timeout: 600_000 }, () => {
     assert.equal((history['entries'] as { text: string | null }[]).some((e) => e.text === 'are you there?'), false);
   });
 
+  it('unblocking gives the contact a new mailbox inside the session: its messages arrive again', async () => {
+    type Listed = { id: string; revoked: boolean };
+    const list = async (): Promise<Listed[]> => (await ipcCall(bob.socket, { op: 'mailbox', action: 'list' }))['mailboxes'] as Listed[];
+    const before = await list();
+    const unblocked = await command(['client', 'contact', 'unblock', 'alice', '--dir', bob.dir]);
+    assert.equal(unblocked.status, 0, unblocked.stderr);
+    assert.match(unblocked.stdout, /new mailbox to write to/);
+    const after = await list();
+    const fresh = after.filter((m) => !before.some((b) => b.id === m.id));
+    assert.equal(fresh.length, 1, 'one new mailbox');
+    assert.equal(fresh[0]!.revoked, false);
+    assert.equal(after.filter((m) => m.revoked).length, before.filter((m) => m.revoked).length, 'the revoked one stays revoked');
+    // Alice learns the new address inside the session on one of her fetches; what she sends
+    // before that still goes to the revoked mailbox and is refused. Her messages from then on arrive.
+    const arrived = async (): Promise<boolean> =>
+      ((await ipcCall(bob.socket, { op: 'history', name: 'alice' }))['entries'] as { text: string | null; direction: string }[]).some((e) => e.direction === 'in' && e.text === 'back again');
+    const deadline = Date.now() + 120_000;
+    while (!(await arrived())) {
+      assert.ok(Date.now() < deadline, 'a message sent after the unblock arrived');
+      await ipcCall(alice.socket, { op: 'msg_send', name: 'bob', text: 'back again' }).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 3_000));
+    }
+  });
+
   it('a wrong code fails on both sides, and the code is burned', async () => {
     const inv = await within(invite(alice.dir, 'carol'), 120_000, [alice, bob]);
     const parts = inv.code.split('-');
@@ -171,5 +195,18 @@ describe('contacts by code on a local network', { timeout: 600_000 }, () => {
     const list = await command(['client', 'invites', '--dir', alice.dir, '--json']);
     const mine = (JSON.parse(list.stdout) as { name: string; stage: string; failure: { code: string } | null }[]).find((i) => i.name === 'carol');
     assert.deepEqual([mine?.stage, mine?.failure?.code], ['failed', 'ERR_INVITE_MISMATCH']);
+  });
+
+  it('removing a contact forgets it and revokes the mailbox it wrote to', async () => {
+    type Listed = { id: string; revoked: boolean };
+    const inUse = async (): Promise<string[]> =>
+      ((await ipcCall(bob.socket, { op: 'mailbox', action: 'list' }))['mailboxes'] as Listed[]).filter((m) => !m.revoked).map((m) => m.id);
+    const before = await inUse();
+    const removed = await command(['client', 'contact', 'remove', 'alice', '--dir', bob.dir]);
+    assert.equal(removed.status, 0, removed.stderr);
+    assert.match(removed.stdout, /the mailbox they wrote to is revoked/);
+    assert.deepEqual(await contactNames(bob), []);
+    const left = await inUse();
+    assert.equal(left.length, before.length - 1, 'one mailbox fewer in use');
   });
 });
