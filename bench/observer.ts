@@ -19,6 +19,7 @@ import { clientSocketPath, ipcCall, ipcRequest } from '../src/client/ipc.js';
 import { initClient } from '../src/client/node-client.js';
 import { nodeBackend } from '../src/crypto/node.js';
 import { BIN_PATH } from '../src/local/network.js';
+import { DROP_REASONS, readSample } from '../src/ops/metrics.js';
 import { startLocalNetwork } from '../src/local/up.js';
 import type { RunningLocalNetwork } from '../src/local/up.js';
 import { ackCounting, bystanderTiming, clientLinkTests, controlTiming, fetchTiming, measureDataFrameSize, otherFrames, pairing } from '../src/observe/analysis.js';
@@ -48,8 +49,32 @@ function cpuSeconds(pid: number): number | null {
   }
 }
 
-/** A trace as the bench writes it: the observer's view and the driver's side notes. */
-type BenchTrace = Trace & { readonly samples?: readonly Sample[] };
+/**
+ * A trace as the bench writes it: the observer's view and the driver's side notes, among them each
+ * gateway's packets dropped by reason over the run (every sender here is honest, so a drop for a
+ * limit, `intake_limited` above all, is honest mail that met it).
+ */
+type BenchTrace = Trace & { readonly samples?: readonly Sample[]; readonly gatewayDrops?: Record<string, Record<string, number>> };
+
+/** Each gateway's nonzero drop counts by reason, from its ops endpoint; a gateway that does not answer is left out. */
+async function gatewayDrops(net: RunningLocalNetwork): Promise<Record<string, Record<string, number>>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const server of net.network.servers) {
+    if (!server.name.startsWith('gateway')) continue;
+    try {
+      const text = await (await fetch(`${server.opsUrl}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+      const row: Record<string, number> = {};
+      for (const reason of DROP_REASONS) {
+        const n = readSample(text, 'backchannel_packets_dropped_total', { reason }) ?? 0;
+        if (n > 0) row[reason] = n;
+      }
+      out[server.name] = row;
+    } catch {
+      // not answering: no figure rather than a wrong one
+    }
+  }
+  return out;
+}
 
 /** Default length of the schedule's idle stretches: 5 of them at 45 s, about 10 minutes in all with start-up. */
 const DEFAULT_MINUTES = 6;
@@ -343,6 +368,7 @@ export async function benchObserver(argv: readonly string[] = []): Promise<Recor
     await sleep(controlMs);
     const controlsUntilMs = now();
 
+    const drops = await gatewayDrops(net);
     followers.abort();
     await Promise.all(followed);
     await sampling;
@@ -369,7 +395,7 @@ export async function benchObserver(argv: readonly string[] = []): Promise<Recor
       endMs: Math.max(m.doneAt ?? toMs, m.receivedAt ?? m.doneAt ?? toMs) + ACTIVITY_TAIL_MS,
       clients: [m.from, m.to],
     }));
-    const trace: BenchTrace = { links, roles, activities, fromMs, toMs, partners: new Map(CLIENTS.map((c) => [c.name, c.partner])), controls, controlsUntilMs, samples };
+    const trace: BenchTrace = { links, roles, activities, fromMs, toMs, partners: new Map(CLIENTS.map((c) => [c.name, c.partner])), controls, controlsUntilMs, samples, gatewayDrops: drops };
     const k = argv.indexOf('--trace');
     if (k >= 0 && argv[k + 1] !== undefined) {
       // Times and sizes only (what the relays recorded) and the driver's truth, for analyses of one's own.
@@ -438,6 +464,15 @@ function report(trace: BenchTrace, messages: readonly MessageTruth[] | null, unn
   line(`data frames: ${dataSize} bytes; ${out['links']} links (${unnamed} with the connecting side unknown); ${out['seconds']} s observed`);
   if (messages !== null) line(`messages: ${messages.length} sent, ${out['messages_delivered']} acknowledged, ${out['messages_received']} received`);
   else line(`activities: ${trace.activities.length} (from a trace file)`);
+  if (trace.gatewayDrops !== undefined) {
+    // Drop cover ends at a gateway by design; anything else here is honest traffic that met a limit or a fault.
+    const parts = Object.entries(trace.gatewayDrops).map(([g, row]) => {
+      const shown = Object.entries(row).filter(([r]) => r !== 'drop_cover');
+      for (const [r, n] of shown) out[`gateway_drops.${g}.${r}`] = n;
+      return `${g} ${shown.length === 0 ? 'none' : shown.map(([r, n]) => `${r} ${n}`).join(', ')}`;
+    });
+    line(`gateways' drops other than drop cover (every sender here is honest): ${parts.join('; ')}`);
+  }
   line('');
   line('ack counting (per second, idle vs active seconds of the gateway\'s clients; Mann-Whitney)');
   for (const r of ackCounting(trace, opts)) {

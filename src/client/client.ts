@@ -47,12 +47,14 @@ import type { NoiseAead } from '../noise/crypto.js';
 import type { Clock } from '../ops/clock.js';
 import type { Logger } from '../ops/logger.js';
 import { documentExpiresAt, epochAt } from '../pki/document.js';
+import { senderPace } from '../pki/intake.js';
 import type { DocumentNode, NetworkParameters, SignedDocument } from '../pki/types.js';
 import { geometryFromUserPayload } from '../sphinx/geometry.js';
 import type { Geometry } from '../sphinx/geometry.js';
 import { Sphinx } from '../sphinx/sphinx.js';
 import type { PacketFormat, PacketFormatFactory } from '../sphinx/format.js';
 import { equalBytes, idKey, toHex, wipe } from '../util/bytes.js';
+import { TokenBucket } from '../util/token-bucket.js';
 import { RENDEZVOUS_RECIPIENT, rendezvousGateway } from '../messaging/rendezvous.js';
 import { MAX_EXTRA_MAILBOXES, WireCodec } from '../wire/commands.js';
 import type { WireCommand } from '../wire/commands.js';
@@ -100,6 +102,8 @@ const RECONNECT_MIN_MS = 1000;
 const RECONNECT_MAX_MS = 60_000;
 /** Addresses whose last taken entry is remembered (our main mailbox and the extra ones, with room). */
 const MAX_TAKEN_MARKS = 4_096;
+/** Pacing buckets kept at most (one per address written to lately); full ones go first. */
+const MAX_PACED = 1_024;
 
 /** The part of a Link (src/link/link.ts) the client uses; tests may supply a stand-in. */
 export interface GatewayLink {
@@ -231,6 +235,11 @@ function clientError(code: 'ERR_CLIENT_MESSAGE' | 'ERR_CLIENT_STATE' | 'ERR_CLIE
   return new BackchannelError(code, `client: ${message}`);
 }
 
+/** The key of a destination's pacing bucket: the address, or the message a reply answers. */
+function paceKey(d: Destination): string {
+  return d.kind === 'reply' ? `r${idKey(d.inReplyTo)}` : `a${idKey(d.gateway)}:${idKey(d.mailbox)}`;
+}
+
 function sameParams(a: NetworkParameters, b: NetworkParameters): boolean {
   return a.hops === b.hops && a.userPayloadLength === b.userPayloadLength && a.withSurb === b.withSurb;
 }
@@ -244,6 +253,13 @@ export class Client implements ClientApi {
   readonly #rand: RandomInt;
   readonly #u01: () => number;
   readonly #pending = new Map<string, Pending>();
+  /**
+   * Per address (its gateway and mailbox; for a reply, the message it answers): a bucket of the
+   * real fragments sent to it lately, at `senderPace` (src/pki/intake.ts), so that an honest sender
+   * never meets the address's intake limit at its gateway. A send tick whose oldest due fragment
+   * would overrun its address takes the oldest one that would not, or else sends drop cover.
+   */
+  readonly #paced = new Map<string, TokenBucket>();
   readonly #listeners = new Set<(e: ClientEvent) => void>();
   readonly #sendClock: PoissonClock;
   readonly #loopClock: PoissonClock;
@@ -1083,7 +1099,7 @@ export class Client implements ClientApi {
     // With an expired document real fragments wait (their packets would be lost and their
     // attempts spent); a drop cover keeps the send clock's pattern.
     while (!this.#expired(now)) {
-      const next = this.#nextDue(now);
+      const next = this.#nextDue(now, tools.params);
       if (next === null) break;
       if (next.attempts >= MAX_ATTEMPTS) {
         this.#fail(next.messageId, 'no acknowledgement after every retry');
@@ -1101,10 +1117,37 @@ export class Client implements ClientApi {
     this.#sendDrop(doc, tools);
   }
 
-  #nextDue(now: number): Pending | null {
+  /** The oldest due fragment whose address can take one more now (its pacing bucket holds a token). */
+  #nextDue(now: number, params: NetworkParameters): Pending | null {
     let best: Pending | null = null;
-    for (const p of this.#pending.values()) if (p.dueAt <= now && (best === null || p.dueAt < best.dueAt)) best = p;
+    const full = new Set<string>();
+    for (const p of this.#pending.values()) {
+      if (p.dueAt > now || (best !== null && p.dueAt >= best.dueAt)) continue;
+      const k = paceKey(p.destination);
+      if (full.has(k)) continue;
+      if (this.#paceBucket(k, params, now).tokens < 1) {
+        full.add(k);
+        continue;
+      }
+      best = p;
+    }
     return best;
+  }
+
+  /** The pacing bucket of one address, refilled to `now`; made full for an address not seen lately. */
+  #paceBucket(k: string, params: NetworkParameters, now: number): TokenBucket {
+    const pace = senderPace(params.fetchRatePerS);
+    let b = this.#paced.get(k);
+    if (b === undefined || b.rate.perSecond !== pace.perSecond || b.rate.burst !== pace.burst) {
+      if (this.#paced.size >= MAX_PACED) {
+        for (const [key, old] of this.#paced) if (old.full(now)) this.#paced.delete(key);
+        // Every bucket still refilling: the oldest goes (its address then gets one burst early).
+        if (this.#paced.size >= MAX_PACED) this.#paced.delete(this.#paced.keys().next().value!);
+      }
+      b = new TokenBucket(pace, now);
+      this.#paced.set(k, b);
+    } else b.refill(now);
+    return b;
   }
 
   /** Sends a real fragment; false when its destination is not in the document (it then counts an attempt). */
@@ -1120,6 +1163,7 @@ export class Client implements ClientApi {
         return false;
       }
       if (!this.#put(built.packet)) return false;
+      this.#paceBucket(paceKey(p.destination), tools.params, now).take(now);
       this.#sent.real++;
       this.#emit({ type: 'attempt', id: p.messageId, index: p.index, attempt: p.attempts + 1, total: fragmentCount(p.frame) });
       const m = store.transaction(() => {
@@ -1147,6 +1191,7 @@ export class Client implements ClientApi {
       wipe(ack.keys);
       return false;
     }
+    this.#paceBucket(paceKey(p.destination), tools.params, now).take(now);
     this.#sent.real++;
     try {
       store.transaction(() => {

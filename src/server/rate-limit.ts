@@ -30,35 +30,8 @@ export function fetchBucketRate(fetchRatePerS: number): { perSecond: number; bur
   return { perSecond: Math.max(1, FETCH_RATE_MARGIN * fetchRatePerS), burst: Math.max(MIN_FETCH_BURST, Math.ceil(FETCH_BURST_S * fetchRatePerS)) };
 }
 
-/**
- * The per-mailbox intake limit: entries a gateway stores for one mailbox address, per second and
- * in a burst, below the rate at which its client fetches, so that a flooded address's queue stays
- * short and the flooder's excess is dropped rather than queued. A client's fetches are shared
- * round-robin by its addresses that hold entries (fetch.ts), so an address gets at least half of
- * them while at most one other is busy: the main mailbox (the address anyone it ever wrote to or
- * gave it to knows) takes half the fetch rate (15/s at the defaults), with 10 s of that as a burst
- * (150); an extra mailbox (one contact's) a third (10/s) with 20 s of it (200). The queue of a
- * flooded main address then holds at most its burst and what comes while its share drains it,
- * and the client's other addresses keep their normal latency. The cost (docs/network.md,
- * "Intake limits"): a client's own acknowledgements and loops come back to its main mailbox at up
- * to 2 × loop + send rate (30/s when it sends flat out): past 10 s of that, some are refused and
- * the fragments they acknowledge are sent again; and whoever knows an address can use up its
- * intake, never more. Past either bucket an entry is dropped and counted (`intake_limited`) and
- * not acknowledged, so its sender retransmits later.
- */
-export const INTAKE_MAILBOX_SHARE = 1 / 2;
-export const INTAKE_MAILBOX_BURST_S = 10;
-export const INTAKE_ALIAS_SHARE = 1 / 3;
-export const INTAKE_ALIAS_BURST_S = 20;
-
-/** The intake buckets of a network with this fetch rate. */
-export function intakeRates(fetchRatePerS: number): { mailbox: { perSecond: number; burst: number }; alias: { perSecond: number; burst: number } } {
-  const bucket = (share: number, burstS: number): { perSecond: number; burst: number } => {
-    const perSecond = Math.max(1, share * fetchRatePerS);
-    return { perSecond, burst: Math.max(MIN_FETCH_BURST, Math.ceil(burstS * perSecond)) };
-  };
-  return { mailbox: bucket(INTAKE_MAILBOX_SHARE, INTAKE_MAILBOX_BURST_S), alias: bucket(INTAKE_ALIAS_SHARE, INTAKE_ALIAS_BURST_S) };
-}
+/** The per-mailbox intake limits are a rule of the network that clients pace by: src/pki/intake.ts. */
+export { INTAKE_ALIAS_BURST_S, INTAKE_ALIAS_SHARE, INTAKE_MAILBOX_BURST_S, INTAKE_MAILBOX_SHARE, intakeRates } from '../pki/intake.js';
 
 /** Buckets kept at most: one gateway's clients, about 100 bytes each. */
 export const DEFAULT_MAX_CLIENTS = 100_000;

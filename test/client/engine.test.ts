@@ -16,7 +16,7 @@ import type { TickKind, TickSource } from '../../src/client/link-clocks.js';
 import { uniform01 } from '../../src/client/poisson.js';
 import type { ClientEvent } from '../../src/client/api.js';
 import { BODY_LENGTH } from '../../src/messaging/content.js';
-import { encodeAddress } from '../../src/client/address.js';
+import { decodeAddress, encodeAddress } from '../../src/client/address.js';
 import { seal } from '../../src/client/envelope.js';
 import { encodeMessage, fragmentFrames } from '../../src/client/frames.js';
 import { SqliteClientStore } from '../../src/client/sqlite-store.js';
@@ -25,7 +25,8 @@ import { jsonLogger, silentLogger } from '../../src/ops/log.js';
 import { epochAt, epochStart } from '../../src/pki/document.js';
 import type { NetworkParameters, SignedDocument } from '../../src/pki/types.js';
 import { WireCodec } from '../../src/wire/commands.js';
-import { toHex } from '../../src/util/bytes.js';
+import { equalBytes, toHex } from '../../src/util/bytes.js';
+import { senderPace } from '../../src/pki/intake.js';
 import { geometryFromUserPayload } from '../../src/sphinx/geometry.js';
 import { seededBackend } from '../helpers/seeded.js';
 import { ManualClock, bytes32, params as baseParams, testNetwork } from '../pki/fixtures.js';
@@ -205,10 +206,16 @@ function gaps(times: number[]): number[] {
 /** The KS critical value at significance 0.01 for n samples (asymptotic). */
 const ksCritical = (n: number): number => 1.628 / Math.sqrt(n);
 
+/**
+ * A fetch rate whose intake limits take a burst of 60 fragments to one address at once
+ * (src/pki/intake.ts: 150), so that the burst tests see the send clock, not the sender's pacing.
+ */
+const BURST_FETCH_RATE = 30;
+
 test('departures are a Poisson process at send + loop rate, whether the user is idle or sends a burst', async () => {
   const rate = baseParams.sendRatePerS + baseParams.loopRatePerS;
   for (const mode of ['idle', 'burst'] as const) {
-    const h = await harness(`ks-${mode}`, {});
+    const h = await harness(`ks-${mode}`, { fetchRatePerS: BURST_FETCH_RATE });
     try {
       const start = h.clock.now();
       if (mode === 'burst') {
@@ -231,7 +238,7 @@ test('departures are a Poisson process at send + loop rate, whether the user is 
       // The same process with real packets in it: the burst did not add departures.
       assert.equal(times.length, st.packetsSent.real + st.packetsSent.drop + st.packetsSent.loop);
       // Fetches run at their own constant rate.
-      assert.ok(Math.abs(h.link.fetches - 40 * baseParams.fetchRatePerS) <= 2, `${h.link.fetches} fetches`);
+      assert.ok(Math.abs(h.link.fetches - 40 * BURST_FETCH_RATE) <= 2, `${h.link.fetches} fetches`);
       assert.deepEqual(st.clockRestarts, { send: 0, loop: 0, fetch: 0 }, 'no event dropped in normal running');
     } finally {
       await h.done();
@@ -245,7 +252,7 @@ test('with a link that runs the clocks: departures are the same Poisson process 
   {
     const mode = 'burst';
     let link: ClockedLink | null = null;
-    const h = await harness(`clocked-${mode}`, {}, (clock, codec) => (link = new ClockedLink(clock, codec)));
+    const h = await harness(`clocked-${mode}`, { fetchRatePerS: BURST_FETCH_RATE }, (clock, codec) => (link = new ClockedLink(clock, codec)));
     try {
       const start = h.clock.now();
       for (let i = 0; i < 30; i++) h.client.send({ to: h.peer, body: new Uint8Array(3000).fill(i) });
@@ -278,11 +285,54 @@ test('with a link that runs the clocks: departures are the same Poisson process 
       const departed = h.link.departures.length;
       assert.ok(counted - departed >= 0 && counted - departed <= 7, `${counted} counted, ${departed} departed`);
       // Fetches run at the link's constant rate; the reserve was made once for this epoch.
-      assert.ok(Math.abs(h.link.fetches - 41 * baseParams.fetchRatePerS) <= 3, `${h.link.fetches} fetches`);
+      assert.ok(Math.abs(h.link.fetches - 41 * BURST_FETCH_RATE) <= 3, `${h.link.fetches} fetches`);
       assert.equal(link!.reserveRenewals, 1);
     } finally {
       await h.done();
     }
+  }
+});
+
+test('real fragments to one address are paced within its intake limit; the slots left go as drop cover, and another address is not held back', async () => {
+  // Intake at this fetch rate: 10/s with a burst of 200 for an extra mailbox, 15/s and 150 for a
+  // main one; the sender cannot tell them apart and keeps within both (10/s, 150).
+  const pace = senderPace(BURST_FETCH_RATE);
+  assert.deepEqual(pace, { perSecond: 10, burst: 150 });
+  const h = await harness('pace', { fetchRatePerS: BURST_FETCH_RATE });
+  try {
+    const start = h.clock.now();
+    const big = h.client.send({ to: h.peer, body: new Uint8Array(900_000).fill(7) }).id;
+    // Nothing acknowledges here, so fragments are sent again too: every attempt takes from the pace.
+    const attemptsOf = (id: Uint8Array, firstOnly = false): number[] =>
+      h.eventTimes
+        .filter((_e, i) => {
+          const ev = h.events[i]!;
+          return ev.type === 'attempt' && equalBytes(ev.id, id) && (!firstOnly || ev.attempt === 1);
+        })
+        .map((e) => e.at);
+    await h.clock.advanceTo(start + 20_000);
+    // 20 s in: the bucket emptied at about 15 s (20/s out, 10/s in), then one fragment each 100 ms.
+    const { gateway } = decodeAddress(nodeBackend, h.peer);
+    const other = encodeAddress(nodeBackend, { gateway, mailbox: nodeBackend.x25519Base(bytes32('pace: another contact')) });
+    const dropsBefore = h.client.status().packetsSent.drop;
+    const small = h.client.send({ to: other, body: new Uint8Array(3000).fill(8) }).id;
+    const smallAt = h.clock.now();
+    await h.clock.advanceTo(start + 30_000);
+    const sent = attemptsOf(big);
+    // Never more than the burst plus what the bucket refilled since the start (one more for the token taken at the boundary).
+    for (const [k, at] of sent.entries()) assert.ok(k + 1 <= pace.burst + (pace.perSecond * (at - start)) / 1000 + 1, `fragment ${k + 1} at ${at - start} ms`);
+    // ...and close to it: the send clock (20/s) has slots to spare, so the pace is what binds.
+    assert.ok(sent.length >= 400 && sent.length <= 451, `${sent.length} fragments in 30 s`);
+    // Another address has a bucket of its own: its two fragments leave within a few send ticks.
+    const smallSent = attemptsOf(small, true);
+    assert.equal(smallSent.length, 2);
+    assert.ok(smallSent[1]! - smallAt < 2_000, `the other address's fragments left after ${smallSent[1]! - smallAt} ms`);
+    // The send clock's slots the pace leaves go as drop cover: departures are the same process.
+    const st = h.client.status();
+    assert.ok(st.packetsSent.drop - dropsBefore > 50, `${st.packetsSent.drop - dropsBefore} drop cover packets in the paced 10 s`);
+    assert.equal(h.link.departures.filter((t) => t > start).length, st.packetsSent.real + st.packetsSent.drop + st.packetsSent.loop);
+  } finally {
+    await h.done();
   }
 });
 
