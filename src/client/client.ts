@@ -102,8 +102,6 @@ const RECONNECT_MIN_MS = 1000;
 const RECONNECT_MAX_MS = 60_000;
 /** Addresses whose last taken entry is remembered (our main mailbox and the extra ones, with room). */
 const MAX_TAKEN_MARKS = 4_096;
-/** Pacing buckets kept at most (one per address written to lately); full ones go first. */
-const MAX_PACED = 1_024;
 
 /** The part of a Link (src/link/link.ts) the client uses; tests may supply a stand-in. */
 export interface GatewayLink {
@@ -235,11 +233,6 @@ function clientError(code: 'ERR_CLIENT_MESSAGE' | 'ERR_CLIENT_STATE' | 'ERR_CLIE
   return new BackchannelError(code, `client: ${message}`);
 }
 
-/** The key of a destination's pacing bucket: the address, or the message a reply answers. */
-function paceKey(d: Destination): string {
-  return d.kind === 'reply' ? `r${idKey(d.inReplyTo)}` : `a${idKey(d.gateway)}:${idKey(d.mailbox)}`;
-}
-
 function sameParams(a: NetworkParameters, b: NetworkParameters): boolean {
   return a.hops === b.hops && a.userPayloadLength === b.userPayloadLength && a.withSurb === b.withSurb;
 }
@@ -254,12 +247,12 @@ export class Client implements ClientApi {
   readonly #u01: () => number;
   readonly #pending = new Map<string, Pending>();
   /**
-   * Per address (its gateway and mailbox; for a reply, the message it answers): a bucket of the
-   * real fragments sent to it lately, at `senderPace` (src/pki/intake.ts), so that an honest sender
-   * never meets the address's intake limit at its gateway. A send tick whose oldest due fragment
-   * would overrun its address takes the oldest one that would not, or else sends drop cover.
+   * The real fragments sent lately, at `senderPace` (src/pki/intake.ts), so that neither a
+   * recipient's mailbox nor our own (where their acknowledgements come, beside our loops) meets
+   * its intake limit at its gateway: a send tick when the bucket is empty sends drop cover.
+   * Null until the first document.
    */
-  readonly #paced = new Map<string, TokenBucket>();
+  #pace: TokenBucket | null = null;
   readonly #listeners = new Set<(e: ClientEvent) => void>();
   readonly #sendClock: PoissonClock;
   readonly #loopClock: PoissonClock;
@@ -1117,36 +1110,27 @@ export class Client implements ClientApi {
     this.#sendDrop(doc, tools);
   }
 
-  /** The oldest due fragment whose address can take one more now (its pacing bucket holds a token). */
+  /**
+   * The due fragment to send, when the pace allows one more real fragment now: the lowest index
+   * first, then the longest due, so that a short message (and a large one's first fragments) does
+   * not wait behind all of a large one's.
+   */
   #nextDue(now: number, params: NetworkParameters): Pending | null {
+    if (this.#paceBucket(params, now).tokens < 1) return null;
     let best: Pending | null = null;
-    const full = new Set<string>();
     for (const p of this.#pending.values()) {
-      if (p.dueAt > now || (best !== null && p.dueAt >= best.dueAt)) continue;
-      const k = paceKey(p.destination);
-      if (full.has(k)) continue;
-      if (this.#paceBucket(k, params, now).tokens < 1) {
-        full.add(k);
-        continue;
-      }
-      best = p;
+      if (p.dueAt > now) continue;
+      if (best === null || p.index < best.index || (p.index === best.index && p.dueAt < best.dueAt)) best = p;
     }
     return best;
   }
 
-  /** The pacing bucket of one address, refilled to `now`; made full for an address not seen lately. */
-  #paceBucket(k: string, params: NetworkParameters, now: number): TokenBucket {
-    const pace = senderPace(params.fetchRatePerS);
-    let b = this.#paced.get(k);
-    if (b === undefined || b.rate.perSecond !== pace.perSecond || b.rate.burst !== pace.burst) {
-      if (this.#paced.size >= MAX_PACED) {
-        for (const [key, old] of this.#paced) if (old.full(now)) this.#paced.delete(key);
-        // Every bucket still refilling: the oldest goes (its address then gets one burst early).
-        if (this.#paced.size >= MAX_PACED) this.#paced.delete(this.#paced.keys().next().value!);
-      }
-      b = new TokenBucket(pace, now);
-      this.#paced.set(k, b);
-    } else b.refill(now);
+  /** The pacing bucket, refilled to `now`; made full again when the parameters change its rate. */
+  #paceBucket(params: NetworkParameters, now: number): TokenBucket {
+    const pace = senderPace(params);
+    const b = this.#pace;
+    if (b === null || b.rate.perSecond !== pace.perSecond || b.rate.burst !== pace.burst) return (this.#pace = new TokenBucket(pace, now));
+    b.refill(now);
     return b;
   }
 
@@ -1163,7 +1147,7 @@ export class Client implements ClientApi {
         return false;
       }
       if (!this.#put(built.packet)) return false;
-      this.#paceBucket(paceKey(p.destination), tools.params, now).take(now);
+      this.#paceBucket(tools.params, now).take(now);
       this.#sent.real++;
       this.#emit({ type: 'attempt', id: p.messageId, index: p.index, attempt: p.attempts + 1, total: fragmentCount(p.frame) });
       const m = store.transaction(() => {
@@ -1191,7 +1175,7 @@ export class Client implements ClientApi {
       wipe(ack.keys);
       return false;
     }
-    this.#paceBucket(paceKey(p.destination), tools.params, now).take(now);
+    this.#paceBucket(tools.params, now).take(now);
     this.#sent.real++;
     try {
       store.transaction(() => {

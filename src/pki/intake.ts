@@ -15,12 +15,11 @@
  * rate + its real fragments' rate, so that past the main burst of sending flat out some are
  * refused and the fragments they acknowledge are sent again.
  *
- * An honest sender never meets them: the client engine paces its real fragments to any one
- * address within `senderPace` (src/client/client.ts), the smaller of the two buckets, so that only
- * a flood is refused. That matters beyond speed: a refused entry is not acknowledged, so the
- * acknowledgement that would have taken the place of the gateway's cover packet (to a random
- * gateway) is missing, and the gateways' counts of packets from layer 3 then move with real mail
- * (docs/anonymity.md, run Q).
+ * An honest sender never meets them: the client engine paces all its real fragments by
+ * `senderPace` (src/client/client.ts), so that only a flood is refused. That matters beyond
+ * speed: a refused entry is not acknowledged, so the acknowledgement that would have taken the
+ * place of the gateway's cover packet (to a random gateway) is missing, and the gateways' counts
+ * of packets from layer 3 then move with real mail (docs/anonymity.md, "Runs O to S").
  */
 
 export const INTAKE_MAILBOX_SHARE = 1 / 2;
@@ -46,13 +45,21 @@ export function intakeRates(fetchRatePerS: number): { readonly mailbox: IntakeBu
   return { mailbox: bucket(INTAKE_MAILBOX_SHARE, INTAKE_MAILBOX_BURST_S), alias: bucket(INTAKE_ALIAS_SHARE, INTAKE_ALIAS_BURST_S) };
 }
 
+/** The share of the room left in a main mailbox's intake that a sender takes: a margin for chance. */
+export const SENDER_PACE_SHARE = 0.9;
+
 /**
- * What a sender allows itself to one address: the smaller rate and the smaller burst of the two
- * buckets (a sender cannot tell a main mailbox from an extra one). Its bucket then never holds
- * more than the gateway's for that address, which is taken later (a packet crosses the mixes
- * first) and refills at the same rate or faster.
+ * What a sender allows itself in real fragments, per second and at once, whatever their
+ * addresses. Two mailboxes bound it, and both are main mailboxes at their worst (a sender cannot
+ * tell an extra mailbox from a main one): the recipient's, and the sender's own, where each
+ * fragment's acknowledgement comes. Each also takes its owner's loops and their acknowledgements
+ * (2 × loop rate), so a sender keeps to SENDER_PACE_SHARE of what the main intake leaves beyond
+ * them (4.5/s at the defaults: 0.9 × (15 − 10)), with half the main burst (75) at once, which
+ * a main bucket refilling while it is spent takes with room to spare. At least one a second
+ * (a network whose loops alone fill the intake refuses some of them whatever the sender does).
  */
-export function senderPace(fetchRatePerS: number): IntakeBucket {
-  const { mailbox, alias } = intakeRates(fetchRatePerS);
-  return { perSecond: Math.min(mailbox.perSecond, alias.perSecond), burst: Math.min(mailbox.burst, alias.burst) };
+export function senderPace(params: { readonly fetchRatePerS: number; readonly loopRatePerS: number }): IntakeBucket {
+  const { mailbox } = intakeRates(params.fetchRatePerS);
+  const room = mailbox.perSecond - 2 * params.loopRatePerS;
+  return { perSecond: Math.max(1, SENDER_PACE_SHARE * room), burst: Math.max(1, Math.floor(mailbox.burst / 2)) };
 }
