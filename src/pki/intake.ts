@@ -11,9 +11,8 @@
  * it to knows) takes half the fetch rate (15/s at the defaults), with 10 s of that as a burst
  * (150); an extra mailbox (one contact's) a third (10/s) with 20 s of it (200). The cost
  * (docs/network.md, "Flood limits"): whoever knows an address can use up its intake, never more;
- * and a client's own acknowledgements and loops come back to its main mailbox at up to 2 × loop
- * rate + its real fragments' rate, so that past the main burst of sending flat out some are
- * refused and the fragments they acknowledge are sent again.
+ * and a client's own acknowledgements and loops come back to its main mailbox at 2 × loop rate +
+ * its real fragments' rate, which bounds how fast it may send (below).
  *
  * An honest sender never meets them: the client engine paces all its real fragments by
  * `senderPace` (src/client/client.ts), so that only a flood is refused. That matters beyond
