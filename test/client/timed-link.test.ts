@@ -7,41 +7,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MAX_WAITING_FRAMES, TimedLink } from '../../src/client/timed-link.js';
-import type { Clock } from '../../src/ops/clock.js';
+import { VirtualClock } from '../../bench/_virtual-clock.js';
 import { WireCodec } from '../../src/wire/commands.js';
 
 const codec = new WireCodec({ packetLength: 256 });
 
-class VirtualClock implements Clock {
-  t = 1000;
-  #timers = new Map<number, { at: number; fn: () => void }>();
-  #id = 0;
-  now(): number {
-    return this.t;
-  }
-  setTimer(fn: () => void, ms: number): unknown {
-    const id = ++this.#id;
-    this.#timers.set(id, { at: this.t + Math.max(0, ms), fn });
-    return id;
-  }
-  clearTimer(h: unknown): void {
-    this.#timers.delete(h as number);
-  }
-  advance(to: number): void {
-    for (;;) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const e of this.#timers) if (e[1].at <= to && (next === undefined || e[1].at < next[1].at)) next = e;
-      if (next === undefined) break;
-      this.#timers.delete(next[0]);
-      this.t = next[1].at;
-      next[1].fn();
-    }
-    this.t = to;
-  }
-}
-
 function sink(): { sent: { at: number; what: string }[]; trySend(f: Uint8Array): boolean; send(f: Uint8Array): Promise<void>; clock: VirtualClock } {
-  const clock = new VirtualClock();
+  const clock = new VirtualClock(1000);
   const sent: { at: number; what: string }[] = [];
   const name = (f: Uint8Array): string => {
     const c = codec.decode(f);
