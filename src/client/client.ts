@@ -212,6 +212,8 @@ interface RendezvousCall {
 
 interface Pending {
   readonly messageId: Uint8Array;
+  /** The message id in hex, the key of `Client.#messages`. */
+  readonly message: string;
   readonly index: number;
   readonly frame: Uint8Array;
   readonly destination: Destination;
@@ -246,6 +248,12 @@ export class Client implements ClientApi {
   readonly #rand: RandomInt;
   readonly #u01: () => number;
   readonly #pending = new Map<string, Pending>();
+  /**
+   * Per message with fragments in `#pending`: how many, and when it last had a fragment sent (a
+   * count of sends, 0 for never), so that the pace is shared round-robin by message.
+   */
+  readonly #messages = new Map<string, { pending: number; served: number }>();
+  #sends = 0;
   /**
    * The real fragments sent lately, at `senderPace` (src/pki/intake.ts), so that neither a
    * recipient's mailbox nor our own (where their acknowledgements come, beside our loops) meets
@@ -508,15 +516,7 @@ export class Client implements ClientApi {
 
   status(): ClientStatus {
     const gw = this.#doc === null ? undefined : this.#gatewayNode();
-    let pendingMessages = 0;
-    const seen = new Set<string>();
-    for (const p of this.#pending.values()) {
-      const k = toHex(p.messageId);
-      if (!seen.has(k)) {
-        seen.add(k);
-        pendingMessages++;
-      }
-    }
+    const pendingMessages = this.#messages.size;
     return {
       address: this.address,
       gateway: gw?.name ?? null,
@@ -1111,18 +1111,30 @@ export class Client implements ClientApi {
   }
 
   /**
-   * The due fragment to send, when the pace allows one more real fragment now: the lowest index
-   * first, then the longest due, so that a short message (and a large one's first fragments) does
-   * not wait behind all of a large one's.
+   * The due fragment to send, when the pace allows one more real fragment now. Round-robin by
+   * message: of the messages with a fragment due, the one served longest ago (a new one first), so
+   * that a short message, or a large one to another contact, does not wait behind all of a large
+   * one's; within it, the lowest index first, then the longest due.
    */
   #nextDue(now: number, params: NetworkParameters): Pending | null {
     if (this.#paceBucket(params, now).tokens < 1) return null;
     let best: Pending | null = null;
+    let bestServed = 0;
     for (const p of this.#pending.values()) {
       if (p.dueAt > now) continue;
-      if (best === null || p.index < best.index || (p.index === best.index && p.dueAt < best.dueAt)) best = p;
+      const served = this.#messages.get(p.message)!.served;
+      if (best === null || served < bestServed || (served === bestServed && (p.index < best.index || (p.index === best.index && p.dueAt < best.dueAt)))) {
+        best = p;
+        bestServed = served;
+      }
     }
     return best;
+  }
+
+  /** Notes that a fragment of `p`'s message went, for the round-robin of `#nextDue`. */
+  #served(p: Pending): void {
+    const m = this.#messages.get(p.message);
+    if (m !== undefined) m.served = ++this.#sends;
   }
 
   /** The pacing bucket, refilled to `now`; made full again when the parameters change its rate. */
@@ -1148,13 +1160,14 @@ export class Client implements ClientApi {
       }
       if (!this.#put(built.packet)) return false;
       this.#paceBucket(tools.params, now).take(now);
+      this.#served(p);
       this.#sent.real++;
       this.#emit({ type: 'attempt', id: p.messageId, index: p.index, attempt: p.attempts + 1, total: fragmentCount(p.frame) });
       const m = store.transaction(() => {
         store.recordAttempt(p.messageId, p.index, now, null);
         return store.outgoing(p.messageId);
       });
-      this.#pending.delete(key(p.messageId, p.index));
+      this.#untrack(key(p.messageId, p.index));
       if (m !== null) this.#progress(m);
       return true;
     }
@@ -1176,6 +1189,7 @@ export class Client implements ClientApi {
       return false;
     }
     this.#paceBucket(tools.params, now).take(now);
+    this.#served(p);
     this.#sent.real++;
     try {
       store.transaction(() => {
@@ -1258,7 +1272,7 @@ export class Client implements ClientApi {
 
   #fail(messageId: Uint8Array, reason: string): void {
     const m = this.#c.store.failMessage(messageId);
-    for (const [k, p] of this.#pending) if (equalBytes(p.messageId, messageId)) this.#pending.delete(k);
+    for (const [k, p] of this.#pending) if (equalBytes(p.messageId, messageId)) this.#untrack(k);
     if (m !== null) this.#emit({ type: 'failed', id: messageId, reason });
   }
 
@@ -1269,8 +1283,16 @@ export class Client implements ClientApi {
   }
 
   #track(f: OutgoingFragment): void {
-    this.#pending.set(key(f.messageId, f.index), {
+    const k = key(f.messageId, f.index);
+    const message = toHex(f.messageId);
+    if (!this.#pending.has(k)) {
+      const m = this.#messages.get(message);
+      if (m === undefined) this.#messages.set(message, { pending: 1, served: 0 });
+      else m.pending++;
+    }
+    this.#pending.set(k, {
       messageId: f.messageId,
+      message,
       index: f.index,
       frame: f.frame,
       destination: f.destination,
@@ -1278,6 +1300,14 @@ export class Client implements ClientApi {
       attempts: f.attempts,
       dueAt: f.dueAt,
     });
+  }
+
+  #untrack(k: string): void {
+    const p = this.#pending.get(k);
+    if (p === undefined) return;
+    this.#pending.delete(k);
+    const m = this.#messages.get(p.message)!;
+    if (--m.pending === 0) this.#messages.delete(p.message);
   }
 
   // ---- receiving ----
@@ -1424,7 +1454,7 @@ export class Client implements ClientApi {
         const k = key(rec.messageId, rec.index);
         if (this.#pending.has(k)) {
           if (rec.attempt === 1 && this.#pending.get(k)!.attempts === 1) this.#sampleRtt(now - rec.sentAt); // Karn: unambiguous samples only
-          this.#pending.delete(k);
+          this.#untrack(k);
           if (m !== null) {
             events.push({ type: 'progress', id: m.id, done: m.done, total: m.fragments });
             if (m.status === 'delivered') events.push({ type: 'delivered', id: m.id });

@@ -338,6 +338,32 @@ test('real fragments are paced within the intake limits; the slots left go as dr
   }
 });
 
+test('the pace is shared round-robin by message: a large message to another contact does not stop one under way', async () => {
+  const h = await harness('round-robin', { fetchRatePerS: BURST_FETCH_RATE });
+  try {
+    const start = h.clock.now();
+    const first = h.client.send({ to: h.peer, body: new Uint8Array(900_000).fill(7) }).id;
+    await h.clock.advanceTo(start + 20_000);
+    // 20 s in, the first is about 160 fragments along; a second as large starts, to another contact.
+    const { gateway } = decodeAddress(nodeBackend, h.peer);
+    const other = encodeAddress(nodeBackend, { gateway, mailbox: nodeBackend.x25519Base(bytes32('round-robin: another contact')) });
+    const second = h.client.send({ to: other, body: new Uint8Array(900_000).fill(8) }).id;
+    const from = h.clock.now();
+    await h.clock.advanceTo(from + 20_000);
+    // Every attempt in those 20 s (retransmissions too, nothing acknowledges here), by message:
+    // they alternate, where lowest index first gave the second all of them until it caught up.
+    const sent = h.events.filter((e, i) => e.type === 'attempt' && h.eventTimes[i]!.at > from).map((e) => (e.type === 'attempt' && equalBytes(e.id, first) ? 1 : 2));
+    const ofFirst = sent.filter((m) => m === 1).length;
+    assert.ok(sent.length >= 80, `${sent.length} fragments in 20 s`);
+    assert.ok(Math.abs(2 * ofFirst - sent.length) <= 2, `${ofFirst} of ${sent.length} were the first message's`);
+    for (let i = 1; i < sent.length; i++) assert.notEqual(sent[i], sent[i - 1], `fragments ${i - 1} and ${i} are of the same message`);
+    assert.ok(equalBytes(h.client.outgoing(second)!.id, second));
+    assert.equal(h.client.status().pendingMessages, 2);
+  } finally {
+    await h.done();
+  }
+});
+
 test('an unacknowledged fragment is retransmitted after randomised timeouts, then its message fails', async () => {
   // A slow send clock keeps the virtual run cheap; no loops.
   const h = await harness('retry', { sendRatePerS: 5, loopRatePerS: 0.001, fetchRatePerS: 10, epochPeriodMs: 3_600_000 });
