@@ -4,13 +4,15 @@
  * - Sending: one Poisson clock at the consensus send rate. At each of its events the client puts
  *   exactly one packet on its gateway link: the most overdue real fragment (new or due for
  *   retransmission), or else a drop cover packet. A second Poisson clock sends loop cover packets
- *   that come back to our own mailbox. Real and cover packets cost the same work (a path, a SURB,
- *   an envelope, a Sphinx packet), so neither the link nor the CPU tells them apart.
+ *   that come back to our own mailbox (src/pki/intake.ts, `ownMailbox`). Real and cover packets
+ *   cost the same work (a path, a SURB, an envelope, a Sphinx packet), so neither the link nor
+ *   the CPU tells them apart.
  * - Reliability: every real fragment carries a SURB; the recipient's gateway sends it back as an
- *   acknowledgement once the fragment is on disk. A fragment not acknowledged in time goes again on
- *   a fresh path with a fresh SURB, after a timeout that is adaptive (RFC 6298 on the acks'
- *   round trips), grows by BACKOFF per attempt and carries a random exponential excess, so that no fixed
- *   retry pattern confirms a sender. After MAX_ATTEMPTS the message is reported failed.
+ *   acknowledgement to our own mailbox once the fragment is on disk. A fragment not acknowledged
+ *   in time goes again on a fresh path with a fresh SURB, after a timeout that is adaptive (RFC
+ *   6298 on the acks' round trips), grows by BACKOFF per attempt and carries a random exponential
+ *   excess, so that no fixed retry pattern confirms a sender. After MAX_ATTEMPTS the message is
+ *   reported failed.
  * - Receiving: the mailbox is fetched at a constant rate, whether or not mail waits. Each entry is
  *   processed and its effect stored in the same transaction as the next mailbox position, so a
  *   crash neither loses nor repeats anything: the gateway deletes an entry only when we ask for a
@@ -47,7 +49,7 @@ import type { NoiseAead } from '../noise/crypto.js';
 import type { Clock } from '../ops/clock.js';
 import type { Logger } from '../ops/logger.js';
 import { documentExpiresAt, epochAt } from '../pki/document.js';
-import { senderPace } from '../pki/intake.js';
+import { ownMailbox, senderPace } from '../pki/intake.js';
 import type { DocumentNode, NetworkParameters, SignedDocument } from '../pki/types.js';
 import { geometryFromUserPayload } from '../sphinx/geometry.js';
 import type { Geometry } from '../sphinx/geometry.js';
@@ -245,6 +247,13 @@ export class Client implements ClientApi {
   readonly #c: ClientComponents;
   readonly #log: Logger;
   readonly #mailbox: Uint8Array;
+  /**
+   * Our own mailbox at our gateway (src/pki/intake.ts, `ownMailbox`): where our acknowledgements,
+   * our loops and theirs, and our rendezvous answers come, under an intake bucket sized for them,
+   * so that our main mailbox's is left to others' mail. Entries there are opened as the main
+   * mailbox's are.
+   */
+  readonly #own: Uint8Array;
   readonly #rand: RandomInt;
   readonly #u01: () => number;
   readonly #pending = new Map<string, Pending>();
@@ -255,9 +264,9 @@ export class Client implements ClientApi {
   readonly #messages = new Map<string, { pending: number; served: number }>();
   #sends = 0;
   /**
-   * The real fragments sent lately, at `senderPace` (src/pki/intake.ts), so that neither a
-   * recipient's mailbox nor our own (where their acknowledgements come, beside our loops) meets
-   * its intake limit at its gateway: a send tick when the bucket is empty sends drop cover.
+   * The real fragments sent lately, at `senderPace` (src/pki/intake.ts), so that a recipient's
+   * mailbox does not meet its intake limit at its gateway: a send tick when the bucket is empty
+   * sends drop cover.
    * Null until the first document.
    */
   #pace: TokenBucket | null = null;
@@ -284,7 +293,7 @@ export class Client implements ClientApi {
   #running = false;
   #nextSeq = 0;
   /**
-   * Per address ('' our main mailbox, else the extra mailbox's id): the last entry taken from it.
+   * Per address ('' our main mailbox, else the extra or own mailbox's id): the last entry taken from it.
    * The gateway answers our addresses in turn, each in sequence order (src/server/fetch.ts), so an
    * entry at or below its address's mark is one we took already: handed again after a reconnect
    * or a gateway restart. Memory only, at most MAX_TAKEN_MARKS addresses.
@@ -322,6 +331,7 @@ export class Client implements ClientApi {
     this.#c = components;
     this.#log = components.log.child('client');
     this.#mailbox = components.crypto.x25519Base(init.linkPrivateKey);
+    this.#own = ownMailbox(components.crypto, this.#mailbox);
     this.address = encodeAddress(components.crypto, { gateway: init.gateway, mailbox: this.#mailbox });
     this.#rand = randomIntFrom(components.crypto.randomBytes);
     this.#u01 = uniform01(components.crypto.randomBytes);
@@ -753,7 +763,7 @@ export class Client implements ClientApi {
       return false;
     }
     const surbId = this.#c.crypto.randomBytes(SURB_ID_LENGTH);
-    const answerSurb = this.#ackSurb(doc, tools, surbId, this.#mailbox, ours);
+    const answerSurb = this.#ackSurb(doc, tools, surbId, this.#own, ours);
     const head = this.#forwardHead(doc, ours);
     let packet: Uint8Array;
     try {
@@ -1180,7 +1190,7 @@ export class Client implements ClientApi {
       return false;
     }
     const surbId = this.#c.crypto.randomBytes(SURB_ID_LENGTH);
-    const ack = this.#ackSurb(doc, tools, surbId, this.#mailbox, this.#gatewayNode()!);
+    const ack = this.#ackSurb(doc, tools, surbId, this.#own, this.#gatewayNode()!);
     const packet = this.#forwardPacket(doc, tools, to, p.destination.mailbox, p.destination.mailbox, p.frame, ack.surb);
     // On the link first, then on disk: a crash between the two re-sends the fragment, which the
     // receiver discards as a duplicate; the other order would delay departures by a commit.
@@ -1232,8 +1242,8 @@ export class Client implements ClientApi {
     const now = this.#now();
     const surbId = this.#c.crypto.randomBytes(SURB_ID_LENGTH);
     try {
-      const ack = this.#ackSurb(doc, tools, surbId, this.#mailbox, ours);
-      const packet = this.#forwardPacket(doc, tools, ours, this.#mailbox, this.#mailbox, loopFrame(tools.geometry), ack.surb);
+      const ack = this.#ackSurb(doc, tools, surbId, this.#own, ours);
+      const packet = this.#forwardPacket(doc, tools, ours, this.#own, this.#mailbox, loopFrame(tools.geometry), ack.surb);
       if (this.#put(packet)) {
         this.#sent.loop++;
         this.#c.store.putSurb(surbId, { purpose: 'loop', keys: ack.keys, sentAt: now }, now);
@@ -1467,7 +1477,7 @@ export class Client implements ClientApi {
       return;
     }
     let frame: Uint8Array | null;
-    if (mailbox === null) {
+    if (mailbox === null || equalBytes(mailbox, this.#own)) {
       frame = open(this.#c.crypto, this.#c.aead, this.#init.linkPrivateKey, this.#mailbox, payload);
     } else {
       // An extra mailbox's key, read for this entry and wiped after; none once it is revoked.

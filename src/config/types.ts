@@ -91,9 +91,10 @@ export interface GatewayConfig extends CommonConfig {
     /** Entries kept in all. Default 1 000 000. */
     readonly maxTotal: number;
     /**
-     * Entries one mailbox address (main or extra) takes per second and at once; null (the default):
-     * fetchRatePerS / 2 with 10 s of burst for a main mailbox, fetchRatePerS / 3 with 20 s for an extra one
-     * (src/server/rate-limit.ts, intakeRates).
+     * Entries one mailbox address (main, extra or own) takes per second and at once; null (the
+     * default): fetchRatePerS / 2 with 10 s of burst for a main mailbox, fetchRatePerS / 3 with
+     * 20 s for an extra one, sendRatePerS + 2 × loopRatePerS with 10 s for a client's own one
+     * (src/pki/intake.ts, intakeRates).
      */
     readonly intake: { readonly perSecond: number; readonly burst: number } | null;
     /** Fetches one client makes per second and at once; null (the default): 2 × fetchRatePerS with 10 s of burst (rate-limit.ts, fetchBucketRate). */

@@ -1,30 +1,38 @@
 /**
  * The intake limits: how many entries a gateway stores for one mailbox address, per second and in
- * a burst, derived from the network's fetch rate (a document parameter), so that every gateway
- * and every client reads the same rule from the document.
+ * a burst, derived from the network's rates (document parameters), so that every gateway and
+ * every client reads the same rule from the document.
  *
  * A gateway refuses an entry past its address's bucket (src/server/rate-limit.ts, `intake_limited`,
- * not acknowledged), so that a flooded address's queue stays short: the rates sit below the rate
- * at which the address's client fetches. A client's fetches are shared round-robin by its
- * addresses that hold entries (src/server/fetch.ts), so an address gets at least half of them
- * while at most one other is busy: the main mailbox (the address anyone it ever wrote to or gave
- * it to knows) takes half the fetch rate (15/s at the defaults), with 10 s of that as a burst
- * (150); an extra mailbox (one contact's) a third (10/s) with 20 s of it (200). The cost
- * (docs/network.md, "Flood limits"): whoever knows an address can use up its intake, never more;
- * and a client's own acknowledgements and loops come back to its main mailbox at 2 × loop rate +
- * its real fragments' rate, which bounds how fast it may send (below).
+ * not acknowledged), so that a flooded address's queue stays short. A client has three kinds of
+ * address at its gateway, each with its own bucket:
+ * - its *main mailbox* (its link public key: the address anyone it ever wrote to or gave it to
+ *   knows) takes half the fetch rate (15/s at the defaults), with 10 s of that as a burst (150);
+ * - an *extra mailbox* (one contact's) a third of it (10/s), with 20 s of it (200). Those rates sit
+ *   below the fetch rate: a client's fetches are shared round-robin by its addresses that hold
+ *   entries (src/server/fetch.ts), so an address gets at least half of them while at most one
+ *   other is busy;
+ * - its *own mailbox* (`ownMailbox`, below), where only its own acknowledgements, its loops and
+ *   their acknowledgements and its rendezvous answers come: SURBs and packets it made itself, at
+ *   most one per send tick and two per loop tick, so its bucket is send rate + 2 × loop rate (30/s
+ *   at the defaults) with 10 s of it (300). Nobody else can fill it beyond what the client sent: a
+ *   SURB is used once (the mixes refuse a replay), and the id routes to its owner before any
+ *   extra mailbox (a gateway answers `taken` to anyone who registers it).
  *
- * An honest sender never meets them: the client engine paces all its real fragments by
- * `senderPace` (src/client/client.ts), so that only a flood is refused. That matters beyond
+ * The cost (docs/network.md, "Flood limits"): whoever knows an address can use up its intake,
+ * never more. An honest sender never meets them: the client engine paces all its real fragments
+ * by `senderPace` (src/client/client.ts), so that only a flood is refused. That matters beyond
  * speed: a refused entry is not acknowledged, so the acknowledgement that would have taken the
  * place of the gateway's cover packet (to a random gateway) is missing, and the gateways' counts
  * of packets from layer 3 then move with real mail (docs/anonymity.md, "Runs O to S").
  */
+import type { CryptoBackend } from '../crypto/types.js';
 
 export const INTAKE_MAILBOX_SHARE = 1 / 2;
 export const INTAKE_MAILBOX_BURST_S = 10;
 export const INTAKE_ALIAS_SHARE = 1 / 3;
 export const INTAKE_ALIAS_BURST_S = 20;
+export const INTAKE_OWN_BURST_S = 10;
 /** The least intake burst, whatever the rate. */
 export const MIN_INTAKE_BURST = 20;
 
@@ -35,30 +43,59 @@ export interface IntakeBucket {
   readonly burst: number;
 }
 
-/** The intake buckets of a network with this fetch rate: the main mailbox's and an extra mailbox's. */
-export function intakeRates(fetchRatePerS: number): { readonly mailbox: IntakeBucket; readonly alias: IntakeBucket } {
-  const bucket = (share: number, burstS: number): IntakeBucket => {
-    const perSecond = Math.max(1, share * fetchRatePerS);
-    return { perSecond, burst: Math.max(MIN_INTAKE_BURST, Math.ceil(burstS * perSecond)) };
-  };
-  return { mailbox: bucket(INTAKE_MAILBOX_SHARE, INTAKE_MAILBOX_BURST_S), alias: bucket(INTAKE_ALIAS_SHARE, INTAKE_ALIAS_BURST_S) };
+/** The document's rates the intake rule reads. */
+export interface IntakeParams {
+  readonly fetchRatePerS: number;
+  readonly sendRatePerS: number;
+  readonly loopRatePerS: number;
 }
 
-/** The share of the room left in a main mailbox's intake that a sender takes: a margin for chance. */
+export interface IntakeRates {
+  readonly mailbox: IntakeBucket;
+  readonly alias: IntakeBucket;
+  readonly own: IntakeBucket;
+}
+
+/** The intake buckets of a network with these rates: the main mailbox's, an extra mailbox's and the own mailbox's. */
+export function intakeRates(params: IntakeParams): IntakeRates {
+  const bucket = (perS: number, burstS: number): IntakeBucket => {
+    const perSecond = Math.max(1, perS);
+    return { perSecond, burst: Math.max(MIN_INTAKE_BURST, Math.ceil(burstS * perSecond)) };
+  };
+  return {
+    mailbox: bucket(INTAKE_MAILBOX_SHARE * params.fetchRatePerS, INTAKE_MAILBOX_BURST_S),
+    alias: bucket(INTAKE_ALIAS_SHARE * params.fetchRatePerS, INTAKE_ALIAS_BURST_S),
+    own: bucket(params.sendRatePerS + 2 * params.loopRatePerS, INTAKE_OWN_BURST_S),
+  };
+}
+
+/** The share of a recipient's intake that a sender takes: a margin for chance. */
 export const SENDER_PACE_SHARE = 0.9;
 
 /**
  * What a sender allows itself in real fragments, per second and at once, whatever their
- * addresses. Two mailboxes bound it, and both are main mailboxes at their worst (a sender cannot
- * tell an extra mailbox from a main one): the recipient's, and the sender's own, where each
- * fragment's acknowledgement comes. Each also takes its owner's loops and their acknowledgements
- * (2 × loop rate), so a sender keeps to SENDER_PACE_SHARE of what the main intake leaves beyond
- * them (4.5/s at the defaults: 0.9 × (15 − 10)), with half the main burst (75) at once, which
- * a main bucket refilling while it is spent takes with room to spare. At least one a second
- * (a network whose loops alone fill the intake refuses some of them whatever the sender does).
+ * addresses: SENDER_PACE_SHARE of the smaller of a main and an extra mailbox's intake (a sender
+ * cannot tell one from the other), 9/s at the defaults, with half that bucket's burst (100) at
+ * once, which a bucket refilling while it is spent takes with room to spare. Neither holds its
+ * owner's loops or acknowledgements any more (they come to its own mailbox), and each
+ * fragment's acknowledgement comes to the sender's own mailbox, whose bucket has room for one per
+ * send tick.
  */
-export function senderPace(params: { readonly fetchRatePerS: number; readonly loopRatePerS: number }): IntakeBucket {
-  const { mailbox } = intakeRates(params.fetchRatePerS);
-  const room = mailbox.perSecond - 2 * params.loopRatePerS;
-  return { perSecond: Math.max(1, SENDER_PACE_SHARE * room), burst: Math.max(1, Math.floor(mailbox.burst / 2)) };
+export function senderPace(params: IntakeParams): IntakeBucket {
+  const { mailbox, alias } = intakeRates(params);
+  const least = mailbox.perSecond <= alias.perSecond ? mailbox : alias;
+  return { perSecond: SENDER_PACE_SHARE * least.perSecond, burst: Math.max(1, Math.floor(least.burst / 2)) };
+}
+
+/** The key of the own mailbox's derivation. */
+const OWN_MAILBOX_KEY = new TextEncoder().encode('backchannel own mailbox v1');
+
+/**
+ * A client's own mailbox id: HMAC-SHA-256, keyed with a fixed label, of its main mailbox id (its
+ * link public key). The gateway derives it when the client registers, so no request names it;
+ * anyone can compute it, which gives nothing: mail for it goes to its owner's queue, under the
+ * own mailbox's bucket, and nobody can register it as an extra mailbox.
+ */
+export function ownMailbox(crypto: Pick<CryptoBackend, 'hmacSha256'>, main: Uint8Array): Uint8Array {
+  return crypto.hmacSha256(OWN_MAILBOX_KEY, main);
 }

@@ -38,6 +38,8 @@ import type { AliasChange, MailboxDeletion, MailboxEntry, MailboxRoute, MailboxS
 import { MAX_MAILBOXES_PER_CLIENT, checkMailboxEntry, checkRecipient } from './mailbox.js';
 import type { MailboxActionName, MailboxResultName } from '../wire/commands.js';
 import type { MailboxWriter } from './mailbox-writer.js';
+import { nodeBackend } from '../crypto/node.js';
+import { ownMailbox } from '../pki/intake.js';
 
 /** Deletions waiting for a commit at most (one per mailbox for `retrieve_message`, one per entry for `ack`); at ~60 bytes each, 6 MB. */
 export const DEFAULT_MAX_PENDING_DELETIONS = 100_000;
@@ -153,6 +155,8 @@ export class GatewayMailbox implements FetchMailbox {
   readonly #aliases = new Map<string, AliasChange>();
   #queue: Pending[] = [];
   readonly #registrations = new Map<string, Uint8Array>();
+  /** The own mailboxes (src/pki/intake.ts) of the registrations waiting: their owners, by own mailbox id. */
+  readonly #registeringOwn = new Map<string, Uint8Array>();
   readonly #below = new Map<string, PendingBelow>();
   readonly #ones = new Map<string, PendingOnes>();
   readonly #committedBelow = new Map<string, number>();
@@ -210,6 +214,7 @@ export class GatewayMailbox implements FetchMailbox {
     const k = idKey(recipient);
     if (this.#registrations.has(k) || this.#reader.isRegistered(recipient)) return;
     this.#registrations.set(k, own(recipient));
+    this.#registeringOwn.set(idKey(ownMailbox(nodeBackend, recipient)), own(recipient));
     this.#arm();
   }
 
@@ -238,6 +243,8 @@ export class GatewayMailbox implements FetchMailbox {
   /** Where mail for `recipient` goes, with the alias changes that wait for a commit. */
   route(recipient: Uint8Array): MailboxRoute {
     if (this.isRegistered(recipient)) return { kind: 'client' };
+    const registering = this.#registeringOwn.get(idKey(recipient));
+    if (registering !== undefined) return { kind: 'own', owner: own(registering) };
     const waiting = this.#aliases.get(idKey(recipient));
     if (waiting !== undefined) return { kind: 'alias', owner: waiting.owner, revoked: waiting.kind === 'revoke' };
     return this.#reader.route(recipient);
@@ -255,6 +262,8 @@ export class GatewayMailbox implements FetchMailbox {
     this.#open('request');
     if (isZero(mailbox) || equalBytes(mailbox, owner)) return 'invalid';
     if (this.isRegistered(mailbox)) return 'taken'; // a client's main mailbox
+    const route = this.route(mailbox);
+    if (route.kind === 'own') return equalBytes(route.owner, owner) ? 'invalid' : 'taken'; // a client's own mailbox
     const k = idKey(mailbox);
     const waiting = this.#aliases.get(k);
     if (waiting !== undefined) {
@@ -492,7 +501,10 @@ export class GatewayMailbox implements FetchMailbox {
         // Clients may be gone: the reader asks the database again rather than trust its memory.
         if (sweep !== null) this.#reader.forgetRegistered?.();
         // The reader sees the group from now on: what it wrote need not be hidden any longer.
-        for (const r of registrations) this.#registrations.delete(idKey(r));
+        for (const r of registrations) {
+          this.#registrations.delete(idKey(r));
+          this.#registeringOwn.delete(idKey(ownMailbox(nodeBackend, r)));
+        }
         // An alias change replaced meanwhile (a revocation after a registration) still waits.
         for (const a of aliases) if (this.#aliases.get(idKey(a.mailbox)) === a) this.#aliases.delete(idKey(a.mailbox));
         for (const d of deletions) this.#forget(d);

@@ -25,6 +25,7 @@ import { clientSessions } from './fetch.js';
 import { PacketNode } from './node.js';
 import type { PacketNodeComponents, PacketNodeInit } from './node.js';
 import { fetchBucketRate, intakeRates, RateLimiter } from './rate-limit.js';
+import type { IntakeRates } from '../pki/intake.js';
 import { finalStage } from './store.js';
 import { RendezvousService } from './rendezvous.js';
 import { ADMISSION_REFUSALS, createAdmission } from './admission.js';
@@ -35,8 +36,8 @@ import type { SignedDocument } from '../pki/types.js';
 
 export interface GatewayInit extends PacketNodeInit {
   readonly clientRate: { readonly perSecond: number; readonly burst: number };
-  /** Per-mailbox intake buckets; by default intakeRates(params.fetchRatePerS) (rate-limit.ts). */
-  readonly intake?: { readonly mailbox: { readonly perSecond: number; readonly burst: number }; readonly alias: { readonly perSecond: number; readonly burst: number } };
+  /** Per-mailbox intake buckets (main, extra and own mailboxes); by default intakeRates(params) (src/pki/intake.ts). */
+  readonly intake?: IntakeRates;
   /** Per-client bucket on fetches; by default fetchBucketRate(params.fetchRatePerS) (rate-limit.ts). */
   readonly fetchRate?: { readonly perSecond: number; readonly burst: number };
   /** Admission of new clients (admission.ts); every client is admitted without it (the simulator, component tests). */
@@ -97,6 +98,12 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
   const { mailbox, metrics, format } = components;
   const registry = metrics.registry;
   const stored = new Counter({ name: 'backchannel_mailbox_stored_total', help: 'Entries committed to mailboxes', registers: [registry] });
+  const intakeTaken = new Counter({
+    name: 'backchannel_mailbox_intake_total',
+    help: 'Entries that passed the intake limit, by kind of address: main, extra or own (acknowledgements and loops)',
+    labelNames: ['address'] as const,
+    registers: [registry],
+  });
   const acks = new Counter({ name: 'backchannel_surb_acks_sent_total', help: 'SURB acknowledgements sent into the network', registers: [registry] });
   const cover = new Counter({ name: 'backchannel_gateway_cover_sent_total', help: 'Cover packets of the gateway\'s own sent into the network in emission slots that no acknowledgement took', registers: [registry] });
   const fetches = new Counter({ name: 'backchannel_mailbox_fetches_total', help: 'Mailbox fetches answered, by result', labelNames: ['result'] as const, registers: [registry] });
@@ -158,9 +165,13 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
           ...(components.admissionToken === undefined ? {} : { token: components.admissionToken }),
           counted: (outcome) => admissions.inc({ outcome }),
         });
-  const intake = init.intake ?? intakeRates(init.params.fetchRatePerS);
-  const mailboxIntake = new RateLimiter({ ...intake.mailbox, clock: components.clock });
-  const aliasIntake = new RateLimiter({ ...intake.alias, clock: components.clock });
+  const intake = init.intake ?? intakeRates(init.params);
+  for (const address of ['main', 'extra', 'own']) intakeTaken.inc({ address }, 0);
+  const intakes = {
+    client: new RateLimiter({ ...intake.mailbox, clock: components.clock }),
+    alias: new RateLimiter({ ...intake.alias, clock: components.clock }),
+    own: new RateLimiter({ ...intake.own, clock: components.clock }),
+  };
   const node = new PacketNode(init, components, {
     ...(admission === null ? {} : { admit: (rs: Uint8Array, payload: Uint8Array) => admission.check(rs, payload) }),
     clients: sessions,
@@ -171,7 +182,11 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
         if (outcome === 'full') metrics.drop('rendezvous_full');
         else if (outcome === 'bad') metrics.drop('rendezvous_bad');
       },
-    }, (addressed, alias) => (alias ? aliasIntake : mailboxIntake).take(addressed)),
+    }, (addressed, kind) => {
+      if (!intakes[kind].take(addressed)) return false;
+      intakeTaken.inc({ address: kind === 'client' ? 'main' : kind === 'alias' ? 'extra' : 'own' });
+      return true;
+    }),
     commit: async (entry) => {
       const r = await boxes.submit(entry);
       if (r.ok) {

@@ -15,6 +15,10 @@
  * alias, so that one fetch stream serves all of a client's mailboxes. A revoked alias is kept as
  * a tombstone (mail for it is refused, and nobody can register it again) until its owner has more
  * than `maxRevokedPerClient` of them; the oldest are then forgotten.
+ *
+ * And each client has an own mailbox (src/pki/intake.ts, `ownMailbox`), derived from its id and
+ * kept in its row (`clients.own`), where its acknowledgements and loops come: mail for it goes into
+ * the owner's queue tagged with it, as an alias's does, under its own intake bucket.
  */
 import Database from 'better-sqlite3';
 import { BackchannelError } from '../errors.js';
@@ -24,6 +28,8 @@ import { MAX_FORWARD_PAYLOAD_LENGTH, RECIPIENT_ID_LENGTH, SURB_ID_LENGTH } from 
 import { abytes, aint, equalBytes, toHex } from '../util/bytes.js';
 import { openDurableDatabase } from '../util/sqlite.js';
 import { MAX_EXTRA_MAILBOXES } from '../wire/commands.js';
+import { nodeBackend } from '../crypto/node.js';
+import { ownMailbox } from '../pki/intake.js';
 
 /** The layout this build reads and writes, kept in SQLite's `user_version`. */
 export const MAILBOX_SCHEMA_VERSION = 2;
@@ -73,6 +79,7 @@ export interface AliasChange {
  */
 export type MailboxRoute =
   | { readonly kind: 'client' }
+  | { readonly kind: 'own'; readonly owner: Uint8Array }
   | { readonly kind: 'alias'; readonly owner: Uint8Array; readonly revoked: boolean }
   | { readonly kind: 'unknown' };
 
@@ -297,6 +304,7 @@ export function openMailboxStore(path: string, options: MailboxStoreOptions = {}
   return openDurableDatabase(path, durable, (db) => {
     migrate(db);
     addLastSeen(db);
+    addOwn(db);
     addAddressIndex(db);
     return new SqliteMailboxStore(db, clock, maxPerMailbox, maxTotal, maxAliases, maxRevoked);
   });
@@ -310,6 +318,21 @@ function addLastSeen(db: Database.Database): void {
   db.transaction(() => {
     const cols = db.prepare<[], { name: string }>('PRAGMA table_info(clients)').all();
     if (!cols.some((c) => c.name === 'last_seen')) db.exec('ALTER TABLE clients ADD COLUMN last_seen INTEGER');
+  }).immediate();
+}
+
+/**
+ * `clients.own`, each client's own mailbox id (src/pki/intake.ts), with a unique index to route
+ * by it: added on every open when missing and filled in for the rows without it (those of an
+ * older build, which ignores the column and leaves it NULL for the clients it registers).
+ */
+function addOwn(db: Database.Database): void {
+  db.transaction(() => {
+    const cols = db.prepare<[], { name: string }>('PRAGMA table_info(clients)').all();
+    if (!cols.some((c) => c.name === 'own')) db.exec('ALTER TABLE clients ADD COLUMN own BLOB');
+    db.exec('CREATE UNIQUE INDEX IF NOT EXISTS clients_own ON clients (own)');
+    const fill = db.prepare<[Uint8Array, Buffer]>('UPDATE clients SET own = ? WHERE recipient = ?');
+    for (const row of db.prepare<[], { recipient: Buffer }>('SELECT recipient FROM clients WHERE own IS NULL').all()) fill.run(ownMailbox(nodeBackend, row.recipient), row.recipient);
   }).immediate();
 }
 
@@ -439,8 +462,9 @@ class SqliteMailboxStore implements MailboxStore {
   readonly #registered = new Map<string, true>();
   #closed = false;
 
-  readonly #insertClient: Database.Statement<[Uint8Array, number, number]>;
+  readonly #insertClient: Database.Statement<[Uint8Array, number, number, Uint8Array]>;
   readonly #selectClient: Database.Statement<[Uint8Array], ClientRow>;
+  readonly #selectOwner: Database.Statement<[Uint8Array], { recipient: Buffer }>;
   readonly #bumpClient: Database.Statement<[Uint8Array]>;
   readonly #dropClient: Database.Statement<[Uint8Array]>;
   readonly #insertMessage: Database.Statement<[Uint8Array, number, Uint8Array | null, Uint8Array, number, Uint8Array | null]>;
@@ -487,8 +511,9 @@ class SqliteMailboxStore implements MailboxStore {
       'DELETE FROM aliases WHERE mailbox IN (SELECT mailbox FROM aliases WHERE owner = ? AND revoked_at IS NOT NULL ORDER BY revoked_at DESC, mailbox LIMIT -1 OFFSET ?)',
     );
     this.#insertClient = db.prepare(
-      'INSERT INTO clients (recipient, registered_at, next_seq, stored) VALUES (?, ?, ?, 0) ON CONFLICT (recipient) DO NOTHING',
+      'INSERT INTO clients (recipient, registered_at, next_seq, stored, own) VALUES (?, ?, ?, 0, ?) ON CONFLICT (recipient) DO NOTHING',
     );
+    this.#selectOwner = db.prepare('SELECT recipient FROM clients WHERE own = ?');
     this.#selectClient = db.prepare('SELECT next_seq, stored FROM clients WHERE recipient = ?');
     this.#bumpClient = db.prepare('UPDATE clients SET next_seq = next_seq + 1, stored = stored + 1 WHERE recipient = ?');
     this.#dropClient = db.prepare('UPDATE clients SET stored = stored - 1 WHERE recipient = ?');
@@ -561,7 +586,7 @@ class SqliteMailboxStore implements MailboxStore {
     // better-sqlite3 nests a transaction inside another as a savepoint: the group is one commit.
     this.#groupTx = db.transaction((group: MailboxGroup): StoreResult[] => {
       const now = this.#clock.now();
-      for (const r of group.registrations) this.#insertClient.run(r, now, FIRST_SEQ);
+      for (const r of group.registrations) this.#insertClient.run(r, now, FIRST_SEQ, ownMailbox(nodeBackend, r));
       for (const r of group.registrations) this.#touchClient.run(now, r);
       for (const r of group.seen ?? []) this.#touchClient.run(now, r);
       if (group.expire !== undefined) {
@@ -604,7 +629,7 @@ class SqliteMailboxStore implements MailboxStore {
   register(recipient: Uint8Array): void {
     checkRecipient(recipient);
     this.#guard('register', () => {
-      this.#insertClient.run(recipient, this.#clock.now(), FIRST_SEQ);
+      this.#insertClient.run(recipient, this.#clock.now(), FIRST_SEQ, ownMailbox(nodeBackend, recipient));
     });
     this.#remember(toHex(recipient));
   }
@@ -623,6 +648,9 @@ class SqliteMailboxStore implements MailboxStore {
 
   route(recipient: Uint8Array): MailboxRoute {
     if (this.isRegistered(recipient)) return { kind: 'client' };
+    // An own mailbox before an alias: nobody's alias can stand for someone's own mailbox.
+    const owner = this.#guard('lookup', () => this.#selectOwner.get(recipient));
+    if (owner !== undefined) return { kind: 'own', owner: own(owner.recipient) };
     const row = this.#guard('lookup', () => this.#selectAlias.get(recipient));
     if (row === undefined) return { kind: 'unknown' };
     return { kind: 'alias', owner: own(row.owner), revoked: row.revoked_at !== null };
@@ -635,7 +663,7 @@ class SqliteMailboxStore implements MailboxStore {
 
   /** One alias change, inside the group's transaction (the rules are MailboxGroup's). */
   #applyAlias(a: AliasChange, now: number): void {
-    if (this.#selectClient.get(a.mailbox) !== undefined) return; // a client's own id is never an alias
+    if (this.#selectClient.get(a.mailbox) !== undefined || this.#selectOwner.get(a.mailbox) !== undefined) return; // a client's id or own mailbox is never an alias
     const row = this.#selectAlias.get(a.mailbox);
     if (a.kind === 'register') {
       if (row !== undefined || this.#selectClient.get(a.owner) === undefined) return;
@@ -753,6 +781,9 @@ class SqliteMailboxStore implements MailboxStore {
         }
         if (bad(`SELECT COUNT(*) AS n FROM messages WHERE seq < ${FIRST_SEQ} OR (surb_id IS NOT NULL AND length(surb_id) <> ${SURB_ID_LENGTH}) OR (mailbox IS NOT NULL AND length(mailbox) <> ${RECIPIENT_ID_LENGTH})`)) {
           return 'an entry has a malformed field';
+        }
+        if (bad('SELECT COUNT(*) AS n FROM clients WHERE own IS NULL OR length(own) <> 32')) {
+          return 'a client without its own mailbox';
         }
         if (bad('SELECT COUNT(*) AS n FROM aliases WHERE owner NOT IN (SELECT recipient FROM clients)')) {
           return 'an extra mailbox without a registered owner';

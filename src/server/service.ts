@@ -159,7 +159,7 @@ export async function runNodeServer(config: MixConfig | GatewayConfig, component
       closeMailbox = close;
     }
     const gw = createGateway(
-      { ...baseInit, role: 'gateway', layer: 0, wsListen: config.wsListen, clientRate: config.clientRate, admission: config.admission, retentionMs: config.admission.retentionDays * 24 * 3_600_000, ...(config.mailbox.intake === null ? {} : { intake: { mailbox: config.mailbox.intake, alias: config.mailbox.intake } }), ...(config.mailbox.fetchRate === null ? {} : { fetchRate: config.mailbox.fetchRate }) },
+      { ...baseInit, role: 'gateway', layer: 0, wsListen: config.wsListen, clientRate: config.clientRate, admission: config.admission, retentionMs: config.admission.retentionDays * 24 * 3_600_000, ...(config.mailbox.intake === null ? {} : { intake: { mailbox: config.mailbox.intake, alias: config.mailbox.intake, own: config.mailbox.intake } }), ...(config.mailbox.fetchRate === null ? {} : { fetchRate: config.mailbox.fetchRate }) },
       { ...baseComponents, mailbox, mailboxWriter, directory, ...(admissionToken === undefined ? {} : { admissionToken }) },
     );
     gateway = gw;

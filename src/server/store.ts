@@ -48,8 +48,8 @@ export function finalStage(
   format: PacketFormat,
   mailbox: Pick<MailboxStore, 'route'>,
   rendezvous?: FinalRendezvous,
-  /** The per-mailbox intake limit (rate-limit.ts, IntakeLimiter): false drops the entry (`intake_limited`, never acknowledged). */
-  intake?: (addressed: Uint8Array, alias: boolean) => boolean,
+  /** The per-mailbox intake limit (src/pki/intake.ts), by the kind of address: false drops the entry (`intake_limited`, never acknowledged). */
+  intake?: (addressed: Uint8Array, kind: 'client' | 'alias' | 'own') => boolean,
 ): (outcome: FinalOutcome) => FinalAction {
   const g = format.geometry;
   return (outcome) => {
@@ -59,10 +59,10 @@ export function finalStage(
     const route = mailbox.route(recipient);
     if (route.kind === 'unknown') return { kind: 'drop', reason: 'unknown_recipient' };
     if (route.kind === 'alias' && route.revoked) return { kind: 'drop', reason: 'mailbox_revoked' };
-    if (intake !== undefined && !intake(recipient, route.kind === 'alias')) return { kind: 'drop', reason: 'intake_limited' };
-    // The owner's queue, and the extra mailbox the entry came to (none for the main one).
-    const queue = route.kind === 'alias' ? route.owner.slice() : recipient.slice();
-    const tag = route.kind === 'alias' ? recipient.slice() : null;
+    if (intake !== undefined && !intake(recipient, route.kind)) return { kind: 'drop', reason: 'intake_limited' };
+    // The owner's queue, and the extra or own mailbox the entry came to (none for the main one).
+    const queue = route.kind === 'client' ? recipient.slice() : route.owner.slice();
+    const tag = route.kind === 'client' ? null : recipient.slice();
     if (outcome.surbId !== null) {
       return { kind: 'store', entry: { recipient: queue, surbId: outcome.surbId.slice(), payload: outcome.payload, mailbox: tag }, then: null };
     }

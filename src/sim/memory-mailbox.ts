@@ -8,6 +8,8 @@ import type { AliasChange, MailboxEntry, MailboxGroup, MailboxRoute, MailboxStor
 import { DEFAULT_MAX_PER_MAILBOX, DEFAULT_MAX_TOTAL, MAX_MAILBOXES_PER_CLIENT, MAX_REVOKED_PER_CLIENT, checkMailboxBatch, checkMailboxEntry, checkMailboxGroup, checkRecipient } from '../server/mailbox.js';
 import type { Clock } from '../ops/clock.js';
 import { aint, idKey } from '../util/bytes.js';
+import { nodeBackend } from '../crypto/node.js';
+import { ownMailbox } from '../pki/intake.js';
 
 interface Box {
   nextSeq: number;
@@ -16,6 +18,8 @@ interface Box {
   head: number;
   /** When its client was last seen (ms): registration, or a `seen` in a group. */
   lastSeen: number;
+  /** Its own mailbox's key in `MemoryMailboxStore.#owners`. */
+  readonly ownKey: string;
 }
 
 /**
@@ -37,6 +41,8 @@ interface Alias {
 export class MemoryMailboxStore implements MailboxStore {
   readonly #boxes = new Map<string, Box>();
   readonly #aliases = new Map<string, Alias>();
+  /** Own mailboxes (src/pki/intake.ts, `ownMailbox`) by id: their owners. */
+  readonly #owners = new Map<string, Uint8Array>();
   readonly #maxAliases: number;
   readonly #maxRevoked: number;
   #revocations = 0;
@@ -76,7 +82,10 @@ export class MemoryMailboxStore implements MailboxStore {
 
   register(recipient: Uint8Array): void {
     checkRecipient(recipient);
-    if (this.#box('register', recipient) === undefined) this.#boxes.set(idKey(recipient), { nextSeq: 1, entries: [], head: 0, lastSeen: this.#clock.now() });
+    if (this.#box('register', recipient) !== undefined) return;
+    const ownKey = idKey(ownMailbox(nodeBackend, recipient));
+    this.#boxes.set(idKey(recipient), { nextSeq: 1, entries: [], head: 0, lastSeen: this.#clock.now(), ownKey });
+    this.#owners.set(ownKey, own(recipient));
   }
 
   isRegistered(recipient: Uint8Array): boolean {
@@ -86,6 +95,8 @@ export class MemoryMailboxStore implements MailboxStore {
 
   route(recipient: Uint8Array): MailboxRoute {
     if (this.isRegistered(recipient)) return { kind: 'client' };
+    const owner = this.#owners.get(idKey(recipient));
+    if (owner !== undefined) return { kind: 'own', owner: own(owner) };
     const a = this.#aliases.get(idKey(recipient));
     return a === undefined ? { kind: 'unknown' } : { kind: 'alias', owner: own(a.owner), revoked: a.revokedAt !== null };
   }
@@ -103,7 +114,7 @@ export class MemoryMailboxStore implements MailboxStore {
   #applyAlias(a: AliasChange): void {
     const key = idKey(a.mailbox);
     const ownerKey = idKey(a.owner);
-    if (this.#boxes.has(key) || !this.#boxes.has(ownerKey)) return;
+    if (this.#boxes.has(key) || this.#owners.has(key) || !this.#boxes.has(ownerKey)) return;
     const row = this.#aliases.get(key);
     if (a.kind === 'register') {
       if (row !== undefined || this.aliasCount(a.owner) >= this.#maxAliases) return;
@@ -154,6 +165,7 @@ export class MemoryMailboxStore implements MailboxStore {
         n++;
         this.#total -= box.entries.length - box.head;
         this.#boxes.delete(k);
+        this.#owners.delete(box.ownKey);
         for (const [ak, a] of this.#aliases) if (a.ownerKey === k) this.#aliases.delete(ak);
       }
     }

@@ -81,7 +81,7 @@ export type MailboxActionName = keyof typeof MailboxAction;
  * - limit: the client holds as many extra mailboxes as the gateway allows;
  * - taken: the id is another client's (its main mailbox or one of its extra ones);
  * - revoked: the id was revoked and is never registered again;
- * - invalid: the id cannot be a mailbox (all zero, or the client's own main mailbox).
+ * - invalid: the id cannot be a mailbox (all zero, or the client's own main or own mailbox, src/pki/intake.ts).
  */
 export const MailboxResult = { ok: 0, pending: 1, limit: 2, taken: 3, revoked: 4, invalid: 5 } as const;
 export type MailboxResultName = keyof typeof MailboxResult;

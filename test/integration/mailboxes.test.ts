@@ -151,6 +151,24 @@ describe('extra mailboxes on a local network', { timeout: 300_000 }, () => {
     assert.equal(rest.stdout.trim(), '');
   });
 
+  it("a client's acknowledgements and loops come to its own mailbox, never its main one, and none meets an intake limit", async () => {
+    const gateway2 = net.network.server('gateway-2').opsUrl;
+    const intake = async (url: string, address: string): Promise<number> => readSample(await scrape(url), 'backchannel_mailbox_intake_total', { address }) ?? 0;
+    // Nobody writes to bob's main address here: what bob's gateway takes for him is his own.
+    const [mainBefore, ownBefore] = [await intake(gateway2, 'main'), await intake(gateway2, 'own')];
+    const sent = await cli(['client', 'send', '--dir', bob.dir, '--to', alice.address, 'acknowledged to the own mailbox']);
+    assert.equal(sent.code, 0, sent.stderr);
+    assert.match(sent.stdout, /^stored at the recipient's gateway: /m);
+    assert.deepEqual(await recvAll(alice.dir, 1, 60_000), [{ text: 'acknowledged to the own mailbox', mailbox: null }]);
+    const [mainAfter, ownAfter] = [await intake(gateway2, 'main'), await intake(gateway2, 'own')];
+    assert.equal(mainAfter, mainBefore, "nothing came to bob's main mailbox");
+    // The acknowledgement, and the loops (5/s) and theirs over the seconds the send took.
+    assert.ok(ownAfter - ownBefore >= 3, `${ownAfter - ownBefore} entries came to bob's own mailbox`);
+    for (const name of ['gateway-1', 'gateway-2']) {
+      assert.equal(readSample(await scrape(net.network.server(name).opsUrl), 'backchannel_packets_dropped_total', { reason: 'intake_limited' }) ?? 0, 0, `${name} refused nothing`);
+    }
+  });
+
   it('fair fetch: with entries queued at a client’s main address, a later one to its extra mailbox is answered second', async () => {
     const doc = await usableDocument(net, ['gateway-1', 'gateway-2'], { minRemainingMs: 10_000 });
     const gw2 = nodeNamed(doc, 'gateway-2');

@@ -26,6 +26,7 @@ import { geometryFromUserPayload } from '../../src/sphinx/geometry.js';
 import type { PathHop } from '../../src/sphinx/sphinx.js';
 import { encodeForwardPayload } from '../../src/sphinx/payload.js';
 import { MemoryMailboxStore } from '../../src/sim/memory-mailbox.js';
+import { ownMailbox } from '../../src/pki/intake.js';
 import { WireCodec } from '../../src/wire/commands.js';
 import type { WireCommand } from '../../src/wire/commands.js';
 import { recordingLink } from '../helpers/recording-link.js';
@@ -74,6 +75,30 @@ describe('gateway: extra mailbox requests', () => {
       assert.equal(boxes.requestMailbox(OWNER, 'register', alias(1)), 'ok');
       assert.equal(boxes.requestMailbox(OWNER, 'register', alias(1)), 'ok');
       assert.equal(boxes.pendingAliases, 0);
+      await boxes.close();
+      store.close();
+    });
+
+    test(`a client's own mailbox routes to it from its registration on, waiting or written, and nobody registers it (${name})`, async () => {
+      const store = make();
+      const boxes = gatewayMailbox(store);
+      const third = recipient(2);
+      const own = ownMailbox(nodeBackend, third);
+      assert.deepEqual(boxes.route(own), { kind: 'unknown' }, 'before its owner registers');
+      boxes.register(third);
+      assert.deepEqual(boxes.route(own), { kind: 'own', owner: third }, 'while the registration waits');
+      assert.deepEqual(store.route(own), { kind: 'unknown' });
+      assert.equal(boxes.requestMailbox(OWNER, 'register', own), 'taken', "another client's own mailbox, while it waits");
+      await boxes.flush();
+      assert.deepEqual(store.route(own), { kind: 'own', owner: third });
+      assert.deepEqual(boxes.route(own), { kind: 'own', owner: third });
+      assert.equal(boxes.requestMailbox(OWNER, 'register', own), 'taken', "another client's own mailbox");
+      assert.equal(boxes.requestMailbox(OWNER, 'revoke', own), 'taken');
+      assert.equal(boxes.requestMailbox(third, 'register', own), 'invalid', 'its own');
+      // Written straight into a group (a gateway that decided earlier), the store keeps it out too.
+      store.commitGroup({ registrations: [], aliases: [{ kind: 'register', owner: OWNER, mailbox: own }, { kind: 'revoke', owner: OWNER, mailbox: own }], deletions: [], entries: [] });
+      assert.deepEqual(store.route(own), { kind: 'own', owner: third });
+      assert.equal(store.aliasCount(OWNER), 0);
       await boxes.close();
       store.close();
     });
@@ -172,6 +197,11 @@ describe('gateway: mail for extra mailboxes', () => {
     assert.deepEqual(stage(arrive(alias(1), payload(4, 100))), { kind: 'drop', reason: 'mailbox_revoked' }, 'refused from the request on');
     await boxes.flush();
     assert.deepEqual(stage(arrive(alias(1), payload(4, 100))), { kind: 'drop', reason: 'mailbox_revoked' });
+    // The owner's own mailbox: its queue too, tagged with it.
+    const own = stage(arrive(ownMailbox(nodeBackend, OWNER), payload(5, 100)));
+    assert.ok(own.kind === 'store');
+    assert.deepEqual(own.entry.recipient, OWNER);
+    assert.deepEqual(own.entry.mailbox, ownMailbox(nodeBackend, OWNER));
     await boxes.close();
     store.close();
   });
@@ -266,6 +296,7 @@ describe('gateway: extra mailboxes on disk', () => {
     store.commitGroup({ registrations: [], aliases: [{ kind: 'register', owner: OWNER, mailbox: alias(1) }], deletions: [], entries: [{ ...entry(0, 8), mailbox: alias(1) }] });
     assert.deepEqual(store.route(alias(1)), { kind: 'alias', owner: OWNER, revoked: false });
     assert.deepEqual(store.peek(OWNER, 1)?.mailbox, alias(1));
+    assert.deepEqual(store.route(ownMailbox(nodeBackend, OWNER)), { kind: 'own', owner: OWNER }, 'a client of an older build gets its own mailbox');
     store.check();
     store.close();
     const again = new Database(path, { readonly: true });

@@ -7,6 +7,9 @@ import { describe, test } from 'node:test';
 import { nodeBackend } from '../../src/crypto/node.js';
 import { finalStage } from '../../src/server/store.js';
 import type { FinalOutcome } from '../../src/server/store.js';
+import type { MailboxRoute } from '../../src/server/mailbox.js';
+import { ownMailbox } from '../../src/pki/intake.js';
+import { equalBytes } from '../../src/util/bytes.js';
 import { RECIPIENT_ID_LENGTH, SURB_ID_LENGTH } from '../../src/sphinx/constants.js';
 import { geometryFromUserPayload } from '../../src/sphinx/geometry.js';
 import { encodeForwardPayload } from '../../src/sphinx/payload.js';
@@ -108,16 +111,13 @@ describe('the per-mailbox intake limit', () => {
     const { RateLimiter, intakeRates } = await import('../../src/server/rate-limit.js');
     let now = 0;
     const clock = { now: () => now } as never;
-    const rates = intakeRates(30);
-    const main = new RateLimiter({ ...rates.mailbox, clock });
-    const alias = new RateLimiter({ ...rates.alias, clock });
+    const rates = intakeRates({ fetchRatePerS: 30, sendRatePerS: 20, loopRatePerS: 5 });
+    const buckets = { client: new RateLimiter({ ...rates.mailbox, clock }), alias: new RateLimiter({ ...rates.alias, clock }), own: new RateLimiter({ ...rates.own, clock }) };
     const aliasId = c.randomBytes(RECIPIENT_ID_LENGTH);
-    const limited = finalStage(
-      sphinx,
-      { route: (r) => (Buffer.from(r).equals(registered) ? { kind: 'client' } : Buffer.from(r).equals(aliasId) ? { kind: 'alias', owner: registered, revoked: false } : { kind: 'unknown' }) },
-      undefined,
-      (addressed, isAlias) => (isAlias ? alias : main).take(addressed),
-    );
+    const ownId = ownMailbox(c, registered);
+    const route = (r: Uint8Array): MailboxRoute =>
+      Buffer.from(r).equals(registered) ? { kind: 'client' } : Buffer.from(r).equals(aliasId) ? { kind: 'alias', owner: registered, revoked: false } : Buffer.from(r).equals(ownId) ? { kind: 'own', owner: registered } : { kind: 'unknown' };
+    const limited = finalStage(sphinx, { route }, undefined, (addressed, kind) => buckets[kind].take(addressed));
     const toAlias = arrive(sphinx.createPacket(path(aliasId), encodeForwardPayload(g, c.randomBytes(10), null)));
     const toMain = arrive(sphinx.createPacket(path(registered), encodeForwardPayload(g, c.randomBytes(10), null)));
     const kinds = (o: FinalOutcome, n: number): string[] => Array.from({ length: n }, () => {
@@ -134,16 +134,26 @@ describe('the per-mailbox intake limit', () => {
     const later = kinds(toAlias, rates.alias.perSecond + 1);
     assert.equal(later.filter((k) => k === 'store').length, rates.alias.perSecond);
     // Below the fetch rate, so that a flooded address's queue stays short: half of it for the
-    // main mailbox with 10 s of burst, a third for an extra one with 20 s.
+    // main mailbox with 10 s of burst, a third for an extra one with 20 s. The own mailbox takes
+    // what its owner can cause: an acknowledgement per send tick, a loop and its acknowledgement
+    // per loop tick, with 10 s of it.
     assert.deepEqual(rates.mailbox, { perSecond: 15, burst: 150 });
     assert.deepEqual(rates.alias, { perSecond: 10, burst: 200 });
+    assert.deepEqual(rates.own, { perSecond: 30, burst: 300 });
+    // An own mailbox's entry goes to its owner's queue, tagged with it, from a bucket of its own.
+    const toOwn = arrive(sphinx.createPacket(path(ownId), encodeForwardPayload(g, c.randomBytes(10), null)));
+    const stored0 = limited(toOwn);
+    assert.ok(stored0.kind === 'store' && equalBytes(stored0.entry.recipient, registered) && equalBytes(stored0.entry.mailbox ?? new Uint8Array(0), ownId));
+    const ownRun = kinds(toOwn, rates.own.burst + 10);
+    assert.equal(ownRun.filter((k) => k === 'intake_limited').length, 11, 'the own bucket, with one taken before');
+    assert.deepEqual(kinds(toMain, 2), ['store', 'store'], 'the main mailbox is not touched by the own one');
     now += 60_000;
     let stored = 0;
     for (let t = 0; t < 60_000; t += 100) {
       now += 100;
       if (limited(toMain).kind === 'store') stored++;
     }
-    assert.equal(stored, 600, 'a mailbox taking 10 entries a second (a client’s loops) for a minute loses none');
+    assert.equal(stored, 600, 'a mailbox taking 10 entries a second for a minute loses none');
     // A flood of 80/s for a minute gets its burst and the rate, no more: about 150 + 15 × 60.
     now += 60_000;
     let flooded = 0;
