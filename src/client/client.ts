@@ -4,15 +4,14 @@
  * - Sending: one Poisson clock at the consensus send rate. At each of its events the client puts
  *   exactly one packet on its gateway link: the most overdue real fragment (new or due for
  *   retransmission), or else a drop cover packet. A second Poisson clock sends loop cover packets
- *   that come back to our own mailbox (src/pki/intake.ts, `ownMailbox`). Real and cover packets
- *   cost the same work (a path, a SURB, an envelope, a Sphinx packet), so neither the link nor
- *   the CPU tells them apart.
+ *   that come back to our main mailbox. Real and cover packets cost the same work (a path, a
+ *   SURB, an envelope, a Sphinx packet), so neither the link nor the CPU tells them apart.
  * - Reliability: every real fragment carries a SURB; the recipient's gateway sends it back as an
- *   acknowledgement to our own mailbox once the fragment is on disk. A fragment not acknowledged
- *   in time goes again on a fresh path with a fresh SURB, after a timeout that is adaptive (RFC
- *   6298 on the acks' round trips), grows by BACKOFF per attempt and carries a random exponential
- *   excess, so that no fixed retry pattern confirms a sender. After MAX_ATTEMPTS the message is
- *   reported failed.
+ *   acknowledgement to our own mailbox (src/pki/intake.ts, `ownMailbox`) once the fragment is on
+ *   disk. A fragment not acknowledged in time goes again on a fresh path with a fresh SURB, after
+ *   a timeout that is adaptive (RFC 6298 on the acks' round trips), grows by BACKOFF per attempt
+ *   and carries a random exponential excess, so that no fixed retry pattern confirms a sender.
+ *   After MAX_ATTEMPTS the message is reported failed.
  * - Receiving: the mailbox is fetched at a constant rate, whether or not mail waits. Each entry is
  *   processed and its effect stored in the same transaction as the next mailbox position, so a
  *   crash neither loses nor repeats anything: the gateway deletes an entry only when we ask for a
@@ -248,10 +247,10 @@ export class Client implements ClientApi {
   readonly #log: Logger;
   readonly #mailbox: Uint8Array;
   /**
-   * Our own mailbox at our gateway (src/pki/intake.ts, `ownMailbox`): where our acknowledgements,
-   * our loops and theirs, and our rendezvous answers come, under an intake bucket sized for them,
-   * so that our main mailbox's is left to others' mail. Entries there are opened as the main
-   * mailbox's are.
+   * Our own mailbox at our gateway (src/pki/intake.ts, `ownMailbox`): the recipient of every SURB
+   * we make (acknowledgements, of fragments and of loops, rendezvous answers and anonymous
+   * replies), under an intake bucket sized for them, so that our main mailbox's is left to
+   * forward mail (others', and our loops). The gateway refuses forward mail for it.
    */
   readonly #own: Uint8Array;
   readonly #rand: RandomInt;
@@ -560,14 +559,14 @@ export class Client implements ClientApi {
       const addr = decodeAddress(this.#c.crypto, request.to);
       destination = { kind: 'address', gateway: addr.gateway, mailbox: addr.mailbox };
       if (nSurbs > 0) {
-        // The reply will leave from the recipient's gateway and end in our mailbox.
+        // The reply will leave from the recipient's gateway and end in our own mailbox.
         const first = this.#node(addr.gateway);
         const ours = this.#gatewayNode();
         if (first === undefined || ours === undefined) throw clientError('ERR_CLIENT_STATE', 'a gateway of this message is not in the current network document');
         for (let i = 0; i < nSurbs; i++) {
           const surbId = this.#c.crypto.randomBytes(SURB_ID_LENGTH);
           const route = [first, ...chooseMixes(doc.document, this.#rand), ours];
-          const s = tools.sphinx.createSurb(pathHops(route, doc.document.epoch, this.#delays(route.length - 1, true), { recipient: this.#mailbox, surbId }));
+          const s = tools.sphinx.createSurb(pathHops(route, doc.document.epoch, this.#delays(route.length - 1, true), { recipient: this.#own, surbId }));
           surbs.push({ id: surbId, surb: s.surb, keys: s.surbKeys });
         }
       }
@@ -1243,7 +1242,8 @@ export class Client implements ClientApi {
     const surbId = this.#c.crypto.randomBytes(SURB_ID_LENGTH);
     try {
       const ack = this.#ackSurb(doc, tools, surbId, this.#own, ours);
-      const packet = this.#forwardPacket(doc, tools, ours, this.#own, this.#mailbox, loopFrame(tools.geometry), ack.surb);
+      // To our main mailbox, where it looks like first-contact mail to our gateway.
+      const packet = this.#forwardPacket(doc, tools, ours, this.#mailbox, this.#mailbox, loopFrame(tools.geometry), ack.surb);
       if (this.#put(packet)) {
         this.#sent.loop++;
         this.#c.store.putSurb(surbId, { purpose: 'loop', keys: ack.keys, sentAt: now }, now);
@@ -1477,7 +1477,7 @@ export class Client implements ClientApi {
       return;
     }
     let frame: Uint8Array | null;
-    if (mailbox === null || equalBytes(mailbox, this.#own)) {
+    if (mailbox === null) {
       frame = open(this.#c.crypto, this.#c.aead, this.#init.linkPrivateKey, this.#mailbox, payload);
     } else {
       // An extra mailbox's key, read for this entry and wiped after; none once it is revoked.

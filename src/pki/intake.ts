@@ -12,12 +12,18 @@
  *   below the fetch rate: a client's fetches are shared round-robin by its addresses that hold
  *   entries (src/server/fetch.ts), so an address gets at least half of them while at most one
  *   other is busy;
- * - its *own mailbox* (`ownMailbox`, below), where only its own acknowledgements, its loops and
- *   their acknowledgements and its rendezvous answers come: SURBs and packets it made itself, at
- *   most one per send tick and two per loop tick, so its bucket is send rate + 2 × loop rate (30/s
- *   at the defaults) with 10 s of it (300). Nobody else can fill it beyond what the client sent: a
- *   SURB is used once (the mixes refuse a replay), and the id routes to its owner before any
- *   extra mailbox (a gateway answers `taken` to anyone who registers it).
+ * - its *own mailbox* (`ownMailbox`, below), the recipient of every SURB it makes: the
+ *   acknowledgements of its fragments and of its loops, its rendezvous answers, and anonymous
+ *   replies through the SURBs it gave out. The gateway takes SURB replies only there (forward
+ *   mail for it is dropped as `unknown_recipient`), so nobody can fill it beyond the SURBs the
+ *   client made (a SURB is used once: the mixes refuse a replay), and the id routes to its owner
+ *   before any extra mailbox (a gateway answers `taken` to anyone who registers it). Its bucket is
+ *   send rate + 2 × loop rate (30/s at the defaults) with 10 s of it (300): an acknowledgement or
+ *   answer per send tick, a loop's acknowledgement per loop tick, and room for replies.
+ *
+ * The loops themselves still come to the main mailbox: there they are forward mail like a first
+ * contact's, so the gateway cannot tell how much first-contact mail its client gets. What the
+ * own mailbox separates (SURB replies from forward mail) the gateway sees in each entry anyway.
  *
  * The cost (docs/network.md, "Flood limits"): whoever knows an address can use up its intake,
  * never more. An honest sender never meets them: the client engine paces all its real fragments
@@ -74,17 +80,18 @@ export const SENDER_PACE_SHARE = 0.9;
 
 /**
  * What a sender allows itself in real fragments, per second and at once, whatever their
- * addresses: SENDER_PACE_SHARE of the smaller of a main and an extra mailbox's intake (a sender
- * cannot tell one from the other), 9/s at the defaults, with half that bucket's burst (100) at
- * once, which a bucket refilling while it is spent takes with room to spare. Neither holds its
- * owner's loops or acknowledgements any more (they come to its own mailbox), and each
- * fragment's acknowledgement comes to the sender's own mailbox, whose bucket has room for one per
- * send tick.
+ * addresses: SENDER_PACE_SHARE of the least room a recipient's address has (a sender cannot tell
+ * a main mailbox from an extra one): an extra mailbox's intake, or a main one's less its owner's
+ * loops (0.9 × min(10, 15 − 5) = 9/s at the defaults), with half the smaller burst (75) at once,
+ * which a bucket refilling while it is spent takes with room to spare. Each fragment's
+ * acknowledgement comes to the sender's own mailbox, whose bucket has room for one per send tick.
+ * At least one a second (a network whose loops fill the main intake refuses some of them whatever
+ * the sender does).
  */
 export function senderPace(params: IntakeParams): IntakeBucket {
   const { mailbox, alias } = intakeRates(params);
-  const least = mailbox.perSecond <= alias.perSecond ? mailbox : alias;
-  return { perSecond: SENDER_PACE_SHARE * least.perSecond, burst: Math.max(1, Math.floor(least.burst / 2)) };
+  const room = Math.min(alias.perSecond, mailbox.perSecond - params.loopRatePerS);
+  return { perSecond: Math.max(1, SENDER_PACE_SHARE * room), burst: Math.max(1, Math.floor(Math.min(mailbox.burst, alias.burst) / 2)) };
 }
 
 /** The key of the own mailbox's derivation. */
@@ -93,8 +100,8 @@ const OWN_MAILBOX_KEY = new TextEncoder().encode('backchannel own mailbox v1');
 /**
  * A client's own mailbox id: HMAC-SHA-256, keyed with a fixed label, of its main mailbox id (its
  * link public key). The gateway derives it when the client registers, so no request names it;
- * anyone can compute it, which gives nothing: mail for it goes to its owner's queue, under the
- * own mailbox's bucket, and nobody can register it as an extra mailbox.
+ * anyone can compute it, which gives nothing: it takes only SURB replies, which only SURBs its
+ * owner made can produce, and nobody can register it as an extra mailbox.
  */
 export function ownMailbox(crypto: Pick<CryptoBackend, 'hmacSha256'>, main: Uint8Array): Uint8Array {
   return crypto.hmacSha256(OWN_MAILBOX_KEY, main);

@@ -59,6 +59,9 @@ export function finalStage(
     const route = mailbox.route(recipient);
     if (route.kind === 'unknown') return { kind: 'drop', reason: 'unknown_recipient' };
     if (route.kind === 'alias' && route.revoked) return { kind: 'drop', reason: 'mailbox_revoked' };
+    // An own mailbox takes SURB replies only (src/pki/intake.ts): anyone can compute its id, so
+    // forward mail for it would pass a bucket sized for its owner's own traffic.
+    if (route.kind === 'own' && outcome.surbId === null) return { kind: 'drop', reason: 'unknown_recipient' };
     if (intake !== undefined && !intake(recipient, route.kind)) return { kind: 'drop', reason: 'intake_limited' };
     // The owner's queue, and the extra or own mailbox the entry came to (none for the main one).
     const queue = route.kind === 'client' ? recipient.slice() : route.owner.slice();

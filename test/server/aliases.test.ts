@@ -197,8 +197,9 @@ describe('gateway: mail for extra mailboxes', () => {
     assert.deepEqual(stage(arrive(alias(1), payload(4, 100))), { kind: 'drop', reason: 'mailbox_revoked' }, 'refused from the request on');
     await boxes.flush();
     assert.deepEqual(stage(arrive(alias(1), payload(4, 100))), { kind: 'drop', reason: 'mailbox_revoked' });
-    // The owner's own mailbox: its queue too, tagged with it.
-    const own = stage(arrive(ownMailbox(nodeBackend, OWNER), payload(5, 100)));
+    // The owner's own mailbox takes SURB replies only: into its queue, tagged with it.
+    assert.deepEqual(stage(arrive(ownMailbox(nodeBackend, OWNER), payload(5, 100))), { kind: 'drop', reason: 'unknown_recipient' }, 'forward mail for an own mailbox');
+    const own = stage({ ...arrive(ownMailbox(nodeBackend, OWNER), payload(5, 100)), surbId: nodeBackend.randomBytes(16) });
     assert.ok(own.kind === 'store');
     assert.deepEqual(own.entry.recipient, OWNER);
     assert.deepEqual(own.entry.mailbox, ownMailbox(nodeBackend, OWNER));

@@ -135,17 +135,20 @@ describe('the per-mailbox intake limit', () => {
     assert.equal(later.filter((k) => k === 'store').length, rates.alias.perSecond);
     // Below the fetch rate, so that a flooded address's queue stays short: half of it for the
     // main mailbox with 10 s of burst, a third for an extra one with 20 s. The own mailbox takes
-    // what its owner can cause: an acknowledgement per send tick, a loop and its acknowledgement
-    // per loop tick, with 10 s of it.
+    // SURB replies to SURBs its owner made: an acknowledgement or answer per send tick, a loop's
+    // acknowledgement per loop tick, and room for replies, with 10 s of it.
     assert.deepEqual(rates.mailbox, { perSecond: 15, burst: 150 });
     assert.deepEqual(rates.alias, { perSecond: 10, burst: 200 });
     assert.deepEqual(rates.own, { perSecond: 30, burst: 300 });
-    // An own mailbox's entry goes to its owner's queue, tagged with it, from a bucket of its own.
-    const toOwn = arrive(sphinx.createPacket(path(ownId), encodeForwardPayload(g, c.randomBytes(10), null)));
+    // An own mailbox's entry (a SURB reply) goes to its owner's queue, tagged with it, from a
+    // bucket of its own; forward mail for it is refused, whoever computed its id.
+    assert.deepEqual(limited(arrive(sphinx.createPacket(path(ownId), encodeForwardPayload(g, c.randomBytes(10), null)))), { kind: 'drop', reason: 'unknown_recipient' });
+    const { surb: toOwnSurb } = sphinx.createSurb(path(ownId, c.randomBytes(SURB_ID_LENGTH)));
+    const toOwn = arrive(sphinx.createPacketFromSurb(toOwnSurb, new Uint8Array(g.forwardPayloadLength)).packet);
     const stored0 = limited(toOwn);
     assert.ok(stored0.kind === 'store' && equalBytes(stored0.entry.recipient, registered) && equalBytes(stored0.entry.mailbox ?? new Uint8Array(0), ownId));
     const ownRun = kinds(toOwn, rates.own.burst + 10);
-    assert.equal(ownRun.filter((k) => k === 'intake_limited').length, 11, 'the own bucket, with one taken before');
+    assert.equal(ownRun.filter((k) => k === 'intake_limited').length, 11, 'the own bucket, with one taken before (and none by the forward mail refused)');
     assert.deepEqual(kinds(toMain, 2), ['store', 'store'], 'the main mailbox is not touched by the own one');
     now += 60_000;
     let stored = 0;
