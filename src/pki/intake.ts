@@ -23,8 +23,8 @@
  *
  * The loops themselves still come to the main mailbox: there they are forward mail like a first
  * contact's, so the gateway cannot count its client's first-contact mail exactly (the loops are
- * a Poisson process beside it). What the
- * own mailbox separates (SURB replies from forward mail) the gateway sees in each entry anyway.
+ * a Poisson process beside it). What the own mailbox separates (SURB replies from forward mail)
+ * the gateway sees in each entry anyway.
  *
  * The cost (docs/network.md, "Flood limits"): whoever knows an address can use up its intake,
  * never more. An honest sender never meets them: the client engine paces all its real fragments

@@ -213,8 +213,9 @@ export class GatewayMailbox implements FetchMailbox {
     this.#open('register');
     const k = idKey(recipient);
     if (this.#registrations.has(k) || this.#reader.isRegistered(recipient)) return;
-    this.#registrations.set(k, own(recipient));
-    this.#registeringOwn.set(idKey(ownMailbox(nodeBackend, recipient)), own(recipient));
+    const owner = own(recipient);
+    this.#registrations.set(k, owner);
+    this.#registeringOwn.set(idKey(ownMailbox(nodeBackend, owner)), owner);
     this.#arm();
   }
 

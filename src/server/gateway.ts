@@ -100,7 +100,7 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
   const stored = new Counter({ name: 'backchannel_mailbox_stored_total', help: 'Entries committed to mailboxes', registers: [registry] });
   const intakeTaken = new Counter({
     name: 'backchannel_mailbox_intake_total',
-    help: 'Entries that passed the intake limit, by kind of address: main, extra or own (acknowledgements and loops)',
+    help: 'Entries that passed the intake limit, by kind of address: main, extra or own (SURB replies)',
     labelNames: ['address'] as const,
     registers: [registry],
   });
@@ -166,7 +166,8 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
           counted: (outcome) => admissions.inc({ outcome }),
         });
   const intake = init.intake ?? intakeRates(init.params);
-  for (const address of ['main', 'extra', 'own']) intakeTaken.inc({ address }, 0);
+  const intakeCounted = { client: intakeTaken.labels({ address: 'main' }), alias: intakeTaken.labels({ address: 'extra' }), own: intakeTaken.labels({ address: 'own' }) };
+  for (const c of Object.values(intakeCounted)) c.inc(0);
   const intakes = {
     client: new RateLimiter({ ...intake.mailbox, clock: components.clock }),
     alias: new RateLimiter({ ...intake.alias, clock: components.clock }),
@@ -184,7 +185,7 @@ export function createGateway(init: GatewayInit, components: GatewayComponents):
       },
     }, (addressed, kind) => {
       if (!intakes[kind].take(addressed)) return false;
-      intakeTaken.inc({ address: kind === 'client' ? 'main' : kind === 'alias' ? 'extra' : 'own' });
+      intakeCounted[kind].inc();
       return true;
     }),
     commit: async (entry) => {

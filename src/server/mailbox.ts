@@ -17,8 +17,9 @@
  * than `maxRevokedPerClient` of them; the oldest are then forgotten.
  *
  * And each client has an own mailbox (src/pki/intake.ts, `ownMailbox`), derived from its id and
- * kept in its row (`clients.own`), where its acknowledgements and loops come: mail for it goes into
- * the owner's queue tagged with it, as an alias's does, under its own intake bucket.
+ * kept in its row (`clients.own`), where its SURB replies come (acknowledgements, rendezvous
+ * answers, anonymous replies): mail for it goes into the owner's queue tagged with it, as an
+ * alias's does, under its own intake bucket.
  */
 import Database from 'better-sqlite3';
 import { BackchannelError } from '../errors.js';
